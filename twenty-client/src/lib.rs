@@ -1,0 +1,1 @@
+//! Typed async client for the Twenty CRM REST API: records, metadata, webhooks, rate limiting.

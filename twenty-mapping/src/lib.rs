@@ -1,0 +1,1 @@
+//! Declarative, compiled field mapping and normalisation between local records and Twenty objects.

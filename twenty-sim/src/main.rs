@@ -1,0 +1,2 @@
+//! The `twenty-sim` binary: serves a seeded Twenty simulator on loopback.
+fn main() {}
