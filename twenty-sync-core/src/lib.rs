@@ -1,1 +1,24 @@
-//! Sync engine between Twenty CRM and a system of record, generic over SourceOfTruth, StateStore and SecretProvider.
+//! Sync engine between Twenty CRM and a system of record, generic over [`SourceOfTruth`],
+//! [`StateStore`] and [`SecretProvider`].
+//!
+//! The traits are small and object-safe; every implementation (in-memory, file, Postgres,
+//! BigQuery) is held to one contract by the public [`conformance`] suite.
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod model;
+pub mod report;
+pub mod secret;
+pub mod source;
+pub mod state;
+
+pub use error::{StoreError, StoreErrorKind, StoreResult};
+pub use model::{
+    ApplyBatch, AuditAction, AuditEntry, AuditOutcome, AuditQuery, Checkpoint, InboundChange,
+    InboundChangeKind, Lease, LocalChange, LocalChangeKind, LocalRecord, PendingCreate,
+    RecordState, StateCommit, StateWritten, SyncDirection,
+};
+pub use report::{EntityCounts, RecordFailure, RunMode, RunReport, RunStatus};
+pub use secret::SecretProvider;
+pub use source::SourceOfTruth;
+pub use state::{StateStore, StateStoreExt};

@@ -1,0 +1,143 @@
+//! The error type shared by every implementation of the core's traits.
+//!
+//! Modelled on OpenDAL: a [`StoreErrorKind`] says *what* went wrong, [`StoreError::is_temporary`] says
+//! whether trying again may help (the engine's retries ask nothing else), and the message says on
+//! which entity/record and what to do.
+
+use std::fmt;
+
+/// What kind of failure a [`SourceOfTruth`](crate::SourceOfTruth), [`StateStore`](crate::StateStore)
+/// or [`SecretProvider`](crate::SecretProvider) ran into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// The entity, table or record named does not exist.
+    NotFound,
+    /// The configuration of the implementation is wrong (missing table, bad column, bad path).
+    Config,
+    /// The data could not be stored or read as given (bad shape, constraint violated).
+    Invalid,
+    /// Another worker holds the lease, or a concurrent write won.
+    Conflict,
+    /// The backend is unreachable or busy; trying again later may succeed.
+    Unavailable,
+    /// Stored data could not be decoded (corrupt file, schema drift).
+    Corrupt,
+    /// Anything else.
+    Other,
+}
+
+/// An error from a trait implementation, with its kind, retryability and context.
+///
+/// ```
+/// use twenty_sync_core::{StoreError, StoreErrorKind};
+///
+/// let err = StoreError::new(StoreErrorKind::Unavailable, "database is restarting")
+///     .temporary()
+///     .with_context("entity", "contacts");
+/// assert!(err.is_temporary());
+/// assert_eq!(err.kind(), StoreErrorKind::Unavailable);
+/// assert!(err.to_string().contains("entity=contacts"));
+/// ```
+pub struct StoreError {
+    kind: StoreErrorKind,
+    message: String,
+    temporary: bool,
+    context: Vec<(&'static str, String)>,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl StoreError {
+    /// A permanent error of `kind` with a message saying what failed and what to do.
+    pub fn new(kind: StoreErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            temporary: false,
+            context: Vec::new(),
+            source: None,
+        }
+    }
+
+    /// Marks the error as temporary: the same call may succeed later.
+    pub fn temporary(mut self) -> Self {
+        self.temporary = true;
+        self
+    }
+
+    /// Adds a `key=value` pair of context (entity, key, path, operation...).
+    pub fn with_context(mut self, key: &'static str, value: impl Into<String>) -> Self {
+        self.context.push((key, value.into()));
+        self
+    }
+
+    /// Attaches the underlying cause.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> StoreErrorKind {
+        self.kind
+    }
+
+    /// Whether trying again later may succeed.
+    pub fn is_temporary(&self) -> bool {
+        self.temporary
+    }
+
+    /// The message, without context.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The context pairs, in the order they were added.
+    pub fn context(&self) -> &[(&'static str, String)] {
+        &self.context
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.kind)?;
+        if self.temporary {
+            f.write_str(" (temporary)")?;
+        }
+        write!(f, ": {}", self.message)?;
+        for (i, (k, v)) in self.context.iter().enumerate() {
+            f.write_str(if i == 0 { " [" } else { ", " })?;
+            write!(f, "{k}={v}")?;
+            if i + 1 == self.context.len() {
+                f.write_str("]")?;
+            }
+        }
+        if let Some(source) = &self.source {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreError")
+            .field("kind", &self.kind)
+            .field("temporary", &self.temporary)
+            .field("message", &self.message)
+            .field("context", &self.context)
+            .field("source", &self.source.as_ref().map(|s| s.to_string()))
+            .finish()
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_ref()
+            .map(|s| s.as_ref() as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Result alias for the core traits.
+pub type StoreResult<T> = Result<T, StoreError>;

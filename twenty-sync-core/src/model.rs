@@ -1,0 +1,382 @@
+//! Plain data exchanged between the engine and the trait implementations.
+//!
+//! Everything here is serialisable so that file, Postgres and BigQuery implementations can store it
+//! as they like. Values of records are `serde_json::Value`s in the *local* shape (after mapping).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Which way data flows: from Twenty to the local system (pull) or back (push).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncDirection {
+    /// Twenty -> local system of record.
+    Pull,
+    /// Local system of record -> Twenty.
+    Push,
+}
+
+impl SyncDirection {
+    /// `"pull"` or `"push"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncDirection::Pull => "pull",
+            SyncDirection::Push => "push",
+        }
+    }
+}
+
+/// An opaque position in a change feed, chosen by whoever produced it.
+///
+/// A [`SourceOfTruth`](crate::SourceOfTruth) hands one out with every [`LocalChange`] (an outbox
+/// sequence number, a file offset, an `updated_at` + key pair...) and gets it back as "changes
+/// since"; the engine uses its own for the pull watermark. Callers never look inside.
+///
+/// ```
+/// use twenty_sync_core::Checkpoint;
+/// let cp = Checkpoint::new("42");
+/// assert_eq!(cp.as_str(), "42");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Checkpoint(String);
+
+impl Checkpoint {
+    /// Wraps a checkpoint value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Checkpoint(value.into())
+    }
+
+    /// The raw value.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A record as the local system holds it (local shape), with its key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LocalRecord {
+    /// The local key (value of the mapping's `local_key` field).
+    pub key: String,
+    /// The record in its local shape.
+    pub data: Value,
+    /// When the local system last changed it, if it knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// What happened to a local record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum LocalChangeKind {
+    /// Created or changed; the record as it is now.
+    Upsert {
+        /// The record in its local shape.
+        data: Value,
+    },
+    /// Deleted locally.
+    Delete,
+}
+
+/// One entry of a local change feed (the input of a push).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LocalChange {
+    /// The local key of the changed record.
+    pub key: String,
+    /// Upsert with the current data, or delete.
+    pub kind: LocalChangeKind,
+    /// When the change happened locally, if known (used by `newest_wins`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<DateTime<Utc>>,
+    /// The feed position *after* this change: passing it back to
+    /// [`SourceOfTruth::changes_since`](crate::SourceOfTruth::changes_since) resumes after it.
+    pub checkpoint: Checkpoint,
+}
+
+/// What a pulled change does to the local record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum InboundChangeKind {
+    /// Insert or replace the local record with this data (local shape).
+    Upsert {
+        /// The record in its local shape.
+        data: Value,
+    },
+    /// The record was deleted (or trashed) in Twenty.
+    Delete {
+        /// Keep a tombstone (mark deleted) instead of removing the row, when the source supports it.
+        tombstone: bool,
+    },
+}
+
+/// One change coming from Twenty, already mapped to the local shape (the input of a pull apply).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboundChange {
+    /// The local key the change applies to.
+    pub key: String,
+    /// The Twenty id of the record.
+    pub twenty_id: String,
+    /// Upsert or delete.
+    pub kind: InboundChangeKind,
+    /// Twenty's `updatedAt` of the record this change comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub twenty_updated_at: Option<DateTime<Utc>>,
+}
+
+/// The per-record sync state: the ID map entry plus what was last synced.
+///
+/// One row per (entity, local key). `twenty_id` is the ID map; the hashes and `twenty_updated_at`
+/// serve loop prevention ("this is the change we wrote") and conflict detection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordState {
+    /// The local key.
+    pub local_key: String,
+    /// The Twenty id the local key is mapped to.
+    pub twenty_id: String,
+    /// Content hash of the mapped record last written to / read from Twenty (Twenty shape).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub twenty_hash: Option<String>,
+    /// Content hash of the local record last written to / read from the local side (local shape).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_hash: Option<String>,
+    /// Twenty's `updatedAt` as last seen or written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub twenty_updated_at: Option<DateTime<Utc>>,
+    /// The local `updated_at` as last seen, if the local side has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_updated_at: Option<DateTime<Utc>>,
+    /// Whether the record is deleted on both sides (kept so a late echo is recognised).
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+impl RecordState {
+    /// A fresh state row linking `local_key` to `twenty_id`, with nothing synced yet.
+    ///
+    /// ```
+    /// use twenty_sync_core::RecordState;
+    /// let s = RecordState::new("c-1", "2b0e...");
+    /// assert_eq!(s.local_key, "c-1");
+    /// assert!(s.twenty_hash.is_none());
+    /// ```
+    pub fn new(local_key: impl Into<String>, twenty_id: impl Into<String>) -> Self {
+        RecordState {
+            local_key: local_key.into(),
+            twenty_id: twenty_id.into(),
+            twenty_hash: None,
+            local_hash: None,
+            twenty_updated_at: None,
+            local_updated_at: None,
+            deleted: false,
+        }
+    }
+}
+
+/// A write-ahead record of a create about to be sent to Twenty.
+///
+/// The engine assigns the Twenty id itself (a fresh UUID, which Twenty accepts on create), records
+/// the intent *before* sending, and clears it when the result is committed. After a crash, a
+/// pending create is resolved by looking the id up in Twenty: found means adopt, missing means send
+/// again. Nothing is created twice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingCreate {
+    /// The local key being created in Twenty.
+    pub local_key: String,
+    /// The id the engine chose for the new Twenty record.
+    pub twenty_id: String,
+    /// The run that recorded the intent.
+    pub run_id: String,
+    /// When the intent was recorded.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Everything about sync state that must change together after a batch is applied.
+///
+/// The engine builds one per batch and hands it to [`StateStore::commit`](crate::StateStore::commit)
+/// (or, for co-located stores, to [`SourceOfTruth::apply`](crate::SourceOfTruth::apply)). An
+/// implementation applies all of it or none of it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StateCommit {
+    /// The entity all of this belongs to.
+    pub entity: String,
+    /// Record states to insert or replace (by local key).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upsert_records: Vec<RecordState>,
+    /// Local keys whose record state is removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove_records: Vec<String>,
+    /// Cursors to move, at most one per direction.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cursors: Vec<(SyncDirection, Checkpoint)>,
+    /// Write-ahead create intents to record.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add_pending: Vec<PendingCreate>,
+    /// Local keys whose pending create is resolved.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove_pending: Vec<String>,
+    /// Audit entries to append.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audit: Vec<AuditEntry>,
+}
+
+impl StateCommit {
+    /// An empty commit for `entity`.
+    pub fn new(entity: impl Into<String>) -> Self {
+        StateCommit {
+            entity: entity.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Whether the commit changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.upsert_records.is_empty()
+            && self.remove_records.is_empty()
+            && self.cursors.is_empty()
+            && self.add_pending.is_empty()
+            && self.remove_pending.is_empty()
+            && self.audit.is_empty()
+    }
+}
+
+/// A batch of pulled changes plus the state that records them as applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApplyBatch {
+    /// The local entity name.
+    pub entity: String,
+    /// The changes, in order. Applying the same batch twice must leave the same result.
+    pub changes: Vec<InboundChange>,
+    /// The state to commit with the data.
+    pub state: StateCommit,
+}
+
+/// Whether a [`SourceOfTruth::apply`](crate::SourceOfTruth::apply) also wrote the batch's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateWritten {
+    /// The source wrote `batch.state` in the same transaction as the data (co-located store).
+    Written,
+    /// The source wrote only the data; the engine commits the state to its StateStore next.
+    NotWritten,
+}
+
+/// The action an audit entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AuditAction {
+    /// A record was created on the target side.
+    Create,
+    /// A record was updated on the target side.
+    Update,
+    /// A record was deleted (or trashed) on the target side.
+    Delete,
+    /// A record was restored from trash.
+    Restore,
+    /// An existing record was adopted by natural-key match (ID map entry created, nothing written).
+    Adopt,
+    /// A conflict was detected and resolved (see `detail`).
+    Conflict,
+    /// The record could not be synced (see `outcome`).
+    Fail,
+}
+
+/// How an audited action ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", content = "reason", rename_all = "snake_case")]
+pub enum AuditOutcome {
+    /// Written and confirmed.
+    Applied,
+    /// Only planned (dry run).
+    Planned,
+    /// Failed, with the reason.
+    Failed(String),
+}
+
+/// One row of the audit log: every write in either direction, every conflict, every failure.
+///
+/// Never holds secrets; holds field *names* and content hashes, and field values only where the
+/// configuration allows (`detail`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// The run that did it.
+    pub run_id: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The local entity name.
+    pub entity: String,
+    /// Which side was written.
+    pub direction: SyncDirection,
+    /// The local key, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_key: Option<String>,
+    /// The Twenty id, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub twenty_id: Option<String>,
+    /// What was done.
+    pub action: AuditAction,
+    /// Names of the fields that changed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed_fields: Vec<String>,
+    /// Content hash before the write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_hash: Option<String>,
+    /// Content hash after the write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_hash: Option<String>,
+    /// How it ended.
+    pub outcome: AuditOutcome,
+    /// Free text (conflict resolution, error detail); never secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// A filter over the audit log. Empty fields match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditQuery {
+    /// Only this run.
+    pub run_id: Option<String>,
+    /// Only this entity.
+    pub entity: Option<String>,
+    /// Only entries whose local key *or* Twenty id equals this.
+    pub key: Option<String>,
+    /// Only entries at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only entries before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// At most this many entries (newest last). `None` means all.
+    pub limit: Option<usize>,
+}
+
+impl AuditQuery {
+    /// Whether `entry` passes the filter (ignores `limit`). Implementations may use it directly.
+    ///
+    /// ```
+    /// use twenty_sync_core::AuditQuery;
+    /// let q = AuditQuery { entity: Some("contacts".into()), ..Default::default() };
+    /// # let _ = q;
+    /// ```
+    pub fn matches(&self, entry: &AuditEntry) -> bool {
+        self.run_id.as_ref().is_none_or(|r| *r == entry.run_id)
+            && self.entity.as_ref().is_none_or(|e| *e == entry.entity)
+            && self.key.as_ref().is_none_or(|k| {
+                entry.local_key.as_deref() == Some(k.as_str())
+                    || entry.twenty_id.as_deref() == Some(k.as_str())
+            })
+            && self.since.is_none_or(|s| entry.at >= s)
+            && self.until.is_none_or(|u| entry.at < u)
+    }
+}
+
+/// An exclusive, expiring claim on a scope (e.g. `"workspace/contacts"`), with a fencing token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// What is claimed.
+    pub scope: String,
+    /// Who holds it (a worker id).
+    pub holder: String,
+    /// When it lapses unless renewed.
+    pub expires_at: DateTime<Utc>,
+    /// Increases every time the scope changes hands; a stale holder can be detected.
+    pub token: u64,
+}

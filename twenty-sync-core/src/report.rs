@@ -1,0 +1,253 @@
+//! The run report: what a run did, per entity, with every failure listed.
+//!
+//! A report hides nothing: counts per entity, each failed record with its reason, time spent and
+//! time spent throttled. It serialises to JSON (stored by the [`StateStore`](crate::StateStore) as
+//! run history) and renders as a short human summary with [`RunReport::summary`].
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::model::SyncDirection;
+
+/// What a run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunMode {
+    /// Twenty -> local only.
+    Pull,
+    /// Local -> Twenty only.
+    Push,
+    /// Both directions with the conflict policy.
+    Sync,
+}
+
+impl RunMode {
+    /// `"pull"`, `"push"` or `"sync"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunMode::Pull => "pull",
+            RunMode::Push => "push",
+            RunMode::Sync => "sync",
+        }
+    }
+}
+
+/// How a run ended (or that it has not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Still going (or crashed without finishing; a later run resumes its work).
+    Running,
+    /// Every record synced.
+    Succeeded,
+    /// The run finished but some records failed; they are listed in `failures`.
+    PartiallyFailed,
+    /// The run stopped early with an error; state is resumable.
+    Failed,
+}
+
+/// Counts for one entity in one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntityCounts {
+    /// Records read from the source side.
+    pub seen: u64,
+    /// Records created on the target side.
+    pub created: u64,
+    /// Records updated on the target side.
+    pub updated: u64,
+    /// Records deleted on the target side.
+    pub deleted: u64,
+    /// Records skipped because nothing changed.
+    pub unchanged: u64,
+    /// Records adopted by natural-key match.
+    pub adopted: u64,
+    /// Records in conflict (each resolved per policy, see the audit log).
+    pub conflicted: u64,
+    /// Records that failed (each listed in the report's `failures`).
+    pub failed: u64,
+}
+
+impl EntityCounts {
+    /// Adds `other` to `self`.
+    pub fn add(&mut self, other: &EntityCounts) {
+        self.seen += other.seen;
+        self.created += other.created;
+        self.updated += other.updated;
+        self.deleted += other.deleted;
+        self.unchanged += other.unchanged;
+        self.adopted += other.adopted;
+        self.conflicted += other.conflicted;
+        self.failed += other.failed;
+    }
+}
+
+/// One record that could not be synced, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordFailure {
+    /// The local entity name.
+    pub entity: String,
+    /// Which way it was going.
+    pub direction: SyncDirection,
+    /// The local key, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_key: Option<String>,
+    /// The Twenty id, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub twenty_id: Option<String>,
+    /// The field at fault, when the failure is about one field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Why, in words a user can act on. Never contains secrets.
+    pub reason: String,
+}
+
+/// The report of one run.
+///
+/// ```
+/// use twenty_sync_core::{RunReport, RunMode, RunStatus};
+///
+/// let mut report = RunReport::new("run-1", RunMode::Pull, false);
+/// report.counts_mut("contacts").created += 3;
+/// report.finish();
+/// assert_eq!(report.status, RunStatus::Succeeded);
+/// assert!(report.summary().contains("contacts"));
+/// let json = serde_json::to_string(&report).unwrap();
+/// let back: RunReport = serde_json::from_str(&json).unwrap();
+/// assert_eq!(back, report);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// The run id.
+    pub run_id: String,
+    /// What the run did.
+    pub mode: RunMode,
+    /// Whether it only planned.
+    pub dry_run: bool,
+    /// How it ended.
+    pub status: RunStatus,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Counts per entity and direction, keyed `"<entity>"` for single-direction runs or
+    /// `"<entity>/<direction>"` when a run goes both ways.
+    pub entities: BTreeMap<String, EntityCounts>,
+    /// Every record that failed. Never truncated.
+    pub failures: Vec<RecordFailure>,
+    /// The error that stopped the run early, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// HTTP requests made to Twenty.
+    pub requests: u64,
+    /// Requests retried.
+    pub retries: u64,
+    /// Milliseconds spent waiting for the rate limit.
+    pub throttled_ms: u64,
+    /// Wall-clock milliseconds of the run.
+    pub duration_ms: u64,
+}
+
+impl RunReport {
+    /// A report for a run that starts now.
+    pub fn new(run_id: impl Into<String>, mode: RunMode, dry_run: bool) -> Self {
+        RunReport {
+            run_id: run_id.into(),
+            mode,
+            dry_run,
+            status: RunStatus::Running,
+            started_at: Utc::now(),
+            finished_at: None,
+            entities: BTreeMap::new(),
+            failures: Vec::new(),
+            error: None,
+            requests: 0,
+            retries: 0,
+            throttled_ms: 0,
+            duration_ms: 0,
+        }
+    }
+
+    /// The counts for `key` (created on first use).
+    pub fn counts_mut(&mut self, key: &str) -> &mut EntityCounts {
+        self.entities.entry(key.to_owned()).or_default()
+    }
+
+    /// Records a failed record (and counts it).
+    pub fn push_failure(&mut self, counts_key: &str, failure: RecordFailure) {
+        self.counts_mut(counts_key).failed += 1;
+        self.failures.push(failure);
+    }
+
+    /// Totals over all entities.
+    pub fn totals(&self) -> EntityCounts {
+        let mut t = EntityCounts::default();
+        for c in self.entities.values() {
+            t.add(c);
+        }
+        t
+    }
+
+    /// Sets `finished_at`, `duration_ms` and the status: `Failed` if `error` is set,
+    /// `PartiallyFailed` if any record failed, `Succeeded` otherwise. A run never reports success
+    /// while records failed.
+    pub fn finish(&mut self) {
+        let now = Utc::now();
+        self.finished_at = Some(now);
+        self.duration_ms = (now - self.started_at).num_milliseconds().max(0) as u64;
+        let any_failed = !self.failures.is_empty() || self.totals().failed > 0;
+        self.status = if self.error.is_some() {
+            RunStatus::Failed
+        } else if any_failed {
+            RunStatus::PartiallyFailed
+        } else {
+            RunStatus::Succeeded
+        };
+    }
+
+    /// A concise human summary: one line for the run, one per entity, one per failure.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "run {} ({}{}): {:?} in {} ms, {} requests, {} retries, {} ms throttled",
+            self.run_id,
+            self.mode.as_str(),
+            if self.dry_run { ", dry run" } else { "" },
+            self.status,
+            self.duration_ms,
+            self.requests,
+            self.retries,
+            self.throttled_ms
+        );
+        for (entity, c) in &self.entities {
+            let _ = writeln!(
+                s,
+                "  {entity}: seen {}, created {}, updated {}, deleted {}, unchanged {}, adopted {}, conflicted {}, failed {}",
+                c.seen, c.created, c.updated, c.deleted, c.unchanged, c.adopted, c.conflicted, c.failed
+            );
+        }
+        if let Some(e) = &self.error {
+            let _ = writeln!(s, "  stopped: {e}");
+        }
+        for f in &self.failures {
+            let _ = writeln!(
+                s,
+                "  failed {} {} key={} id={}{}: {}",
+                f.entity,
+                f.direction.as_str(),
+                f.local_key.as_deref().unwrap_or("-"),
+                f.twenty_id.as_deref().unwrap_or("-"),
+                f.field
+                    .as_deref()
+                    .map(|x| format!(" field={x}"))
+                    .unwrap_or_default(),
+                f.reason
+            );
+        }
+        s
+    }
+}

@@ -1,0 +1,69 @@
+//! The [`SourceOfTruth`] trait: the local system of record.
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+
+use crate::error::StoreResult;
+use crate::model::{ApplyBatch, Checkpoint, LocalChange, LocalRecord, StateWritten};
+
+/// The local system of record the engine keeps in sync with Twenty.
+///
+/// Small and object-safe on purpose (`Arc<dyn SourceOfTruth>` works); the conformance suite in
+/// [`conformance`](crate::conformance) states the contract every implementation must pass.
+///
+/// Contract:
+/// - [`changes_since`](Self::changes_since) yields every change made after `checkpoint`, in feed
+///   order, each carrying the checkpoint that resumes right after it. A change committed while a
+///   feed is being read is either in this feed or in the next one: never lost. Deletions are
+///   changes too. The same change may appear again after a crash (at-least-once); the engine is
+///   idempotent over repeats.
+/// - [`apply`](Self::apply) writes a batch of changes from Twenty all-or-nothing, and applying the
+///   same batch twice leaves the same result. A source that also serves as the engine's
+///   [`StateStore`](crate::StateStore) writes `batch.state` in the same transaction and returns
+///   [`StateWritten::Written`]; others return [`StateWritten::NotWritten`] and the engine commits
+///   the state right after (so a crash in between only replays an idempotent batch).
+/// - [`get`](Self::get) looks records up by local key; missing keys are simply absent from the
+///   result.
+#[async_trait]
+pub trait SourceOfTruth: Send + Sync {
+    /// A short description for logs and reports (no secrets), e.g. `"postgres table crm.contacts"`.
+    fn describe(&self) -> String;
+
+    /// The local changes of `entity` after `checkpoint` (`None`: from the beginning), in order.
+    ///
+    /// The stream is bounded in memory: implementations fetch in pages, never the whole entity.
+    async fn changes_since(
+        &self,
+        entity: &str,
+        checkpoint: Option<&Checkpoint>,
+    ) -> StoreResult<BoxStream<'static, StoreResult<LocalChange>>>;
+
+    /// Applies a batch of pulled changes atomically (see the trait docs for the state contract).
+    async fn apply(&self, batch: &ApplyBatch) -> StoreResult<StateWritten>;
+
+    /// The current local records with these keys (absent keys are left out).
+    async fn get(&self, entity: &str, keys: &[String]) -> StoreResult<Vec<LocalRecord>>;
+}
+
+#[async_trait]
+impl<T: SourceOfTruth + ?Sized> SourceOfTruth for std::sync::Arc<T> {
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+
+    async fn changes_since(
+        &self,
+        entity: &str,
+        checkpoint: Option<&Checkpoint>,
+    ) -> StoreResult<BoxStream<'static, StoreResult<LocalChange>>> {
+        (**self).changes_since(entity, checkpoint).await
+    }
+
+    async fn apply(&self, batch: &ApplyBatch) -> StoreResult<StateWritten> {
+        (**self).apply(batch).await
+    }
+
+    async fn get(&self, entity: &str, keys: &[String]) -> StoreResult<Vec<LocalRecord>> {
+        (**self).get(entity, keys).await
+    }
+}
