@@ -1,0 +1,117 @@
+//! Retry and rate-limit settings.
+
+use std::time::Duration;
+
+/// How failed requests are retried.
+///
+/// Only temporary errors ([`crate::Error::is_temporary`]) are retried, and only for idempotent requests
+/// (GET, PATCH, DELETE, upserts, duplicate searches). A 429 is retried for every request because Twenty's
+/// throttler rejects a request before running it. A plain create that failed any other way is never re-sent.
+///
+/// ```
+/// use std::time::Duration;
+/// use twenty_client::RetryPolicy;
+/// let p = RetryPolicy { max_retries: 3, initial_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(5) };
+/// assert_eq!(p.max_retries, 3);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (0 disables retries).
+    pub max_retries: u32,
+    /// Backoff before the first retry; doubles each time, with jitter.
+    pub initial_backoff: Duration,
+    /// Upper bound of one backoff.
+    pub max_backoff: Duration,
+}
+
+impl RetryPolicy {
+    /// No retries at all.
+    pub fn none() -> Self {
+        RetryPolicy {
+            max_retries: 0,
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// Backoff before retry number `attempt` (1-based), with "equal jitter": half fixed, half random.
+    pub(crate) fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self.initial_backoff.saturating_mul(
+            1u32.checked_shl(attempt.saturating_sub(1).min(20))
+                .unwrap_or(u32::MAX),
+        );
+        let capped = exp.min(self.max_backoff);
+        let half = capped / 2;
+        let jitter = rand::random::<f64>();
+        half + half.mul_f64(jitter)
+    }
+}
+
+impl Default for RetryPolicy {
+    /// 5 retries, 500 ms initial backoff, 60 s maximum.
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 5,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Client-side request budget: at most `requests` per `per`, shared by all clones of a client.
+///
+/// The default is Twenty's documented budget of 100 requests per 60 s. Twenty meters API keys with token
+/// buckets, and the client mirrors one: it allows a burst of 95 % of the budget, then paces requests evenly
+/// (one every `per / requests`, plus 1 %), so the budget is used fully without the server's bucket running dry.
+///
+/// ```
+/// use std::time::Duration;
+/// use twenty_client::RateLimit;
+/// let rl = RateLimit::new(50, Duration::from_secs(60));
+/// assert_eq!(rl.requests(), 50);
+/// assert_eq!(RateLimit::default().per(), Duration::from_secs(60));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    requests: u32,
+    per: Duration,
+}
+
+impl RateLimit {
+    /// `requests` per `per`. Zero values are raised to 1 request / 1 ms.
+    pub fn new(requests: u32, per: Duration) -> Self {
+        RateLimit {
+            requests: requests.max(1),
+            per: per.max(Duration::from_millis(1)),
+        }
+    }
+
+    /// Requests allowed per window.
+    pub fn requests(&self) -> u32 {
+        self.requests
+    }
+
+    /// Window length.
+    pub fn per(&self) -> Duration {
+        self.per
+    }
+
+    /// Interval between two requests when pacing evenly.
+    pub fn interval(&self) -> Duration {
+        self.per / self.requests
+    }
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit::new(100, Duration::from_secs(60))
+    }
+}
+
+/// Default records per list page (Twenty's default).
+pub const DEFAULT_PAGE_SIZE: u32 = 60;
+/// Largest page Twenty serves.
+pub const MAX_PAGE_SIZE: u32 = 200;
+/// Default records per batch write (safe on old servers whose batch max is 60).
+pub const DEFAULT_BATCH_SIZE: usize = 60;
+/// Largest batch newer Twenty servers accept.
+pub const MAX_BATCH_SIZE: usize = 200;

@@ -1,0 +1,469 @@
+//! The crate's single error type and the one place that maps Twenty's HTTP answers onto it.
+//!
+//! Every failure of this crate is an [`Error`]: it carries an [`ErrorKind`], whether it is temporary
+//! (worth retrying) or permanent, the operation that failed (`"people.list"`, `"metadata.create_field"`, …)
+//! and context pairs (object, record id, field …). Retries ask [`Error::is_temporary`] and nothing else.
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use reqwest::StatusCode;
+
+/// Longest excerpt of a server body quoted in an error message.
+pub(crate) const MAX_QUOTED_BODY: usize = 512;
+
+/// What went wrong, independent of which operation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// 401: the API key is missing, invalid, revoked or expired. Check the key.
+    Unauthorized,
+    /// 403: the key lacks a permission, or (2.21.0) no key was sent at all.
+    Forbidden,
+    /// 404: the record, object or route does not exist (a soft-deleted record is also 404 by id).
+    NotFound,
+    /// 429 (or an older server's "Limit reached" answer): slow down.
+    RateLimited {
+        /// How long the server asked us to wait, when it said so (header or body).
+        retry_after: Option<Duration>,
+    },
+    /// 400: the server rejected the input (bad filter, unknown field, invalid value …).
+    Validation {
+        /// The server's messages, each bounded in size.
+        messages: Vec<String>,
+    },
+    /// The write clashes with existing data: upsert matched several records, a unique value is
+    /// already taken, or a metadata name is already used (409, or 400 on 2.21.0).
+    Conflict,
+    /// 5xx from the server.
+    Server {
+        /// HTTP status code.
+        status: u16,
+    },
+    /// Any other unexpected HTTP status (e.g. 402 credits exhausted, 3xx that was not followed).
+    UnexpectedStatus {
+        /// HTTP status code.
+        status: u16,
+    },
+    /// The request never got an HTTP answer: connection refused/reset, DNS, TLS, timeout.
+    Transport,
+    /// The answer was not the JSON we expected.
+    Decode {
+        /// JSON path of the value that failed to decode (e.g. `data.people[3].emails`).
+        path: String,
+    },
+    /// The client was misconfigured or asked to do something it refuses to do
+    /// (insecure URL, host not allowed, invalid field name, unencodable filter value …).
+    Config,
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorKind::Unauthorized => f.write_str("unauthorized"),
+            ErrorKind::Forbidden => f.write_str("forbidden"),
+            ErrorKind::NotFound => f.write_str("not found"),
+            ErrorKind::RateLimited {
+                retry_after: Some(d),
+            } => {
+                write!(f, "rate limited (retry after {} ms)", d.as_millis())
+            }
+            ErrorKind::RateLimited { retry_after: None } => f.write_str("rate limited"),
+            ErrorKind::Validation { .. } => f.write_str("rejected by the server"),
+            ErrorKind::Conflict => f.write_str("conflict"),
+            ErrorKind::Server { status } => write!(f, "server error {status}"),
+            ErrorKind::UnexpectedStatus { status } => write!(f, "unexpected status {status}"),
+            ErrorKind::Transport => f.write_str("transport error"),
+            ErrorKind::Decode { path } => write!(f, "could not decode the response at `{path}`"),
+            ErrorKind::Config => f.write_str("configuration error"),
+        }
+    }
+}
+
+/// The error of every fallible operation in this crate.
+///
+/// ```
+/// use twenty_client::{Error, ErrorKind};
+/// let err = Error::config("base URL must use https");
+/// assert_eq!(err.kind(), &ErrorKind::Config);
+/// assert!(!err.is_temporary());
+/// ```
+pub struct Error {
+    kind: ErrorKind,
+    temporary: bool,
+    operation: &'static str,
+    context: Vec<(&'static str, String)>,
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A new error; temporary-ness follows from the kind (see [`Error::is_temporary`]).
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        let temporary = default_temporary(&kind);
+        Error {
+            kind,
+            temporary,
+            operation: "",
+            context: Vec::new(),
+            message: bound(&message.into(), MAX_QUOTED_BODY),
+            source: None,
+        }
+    }
+
+    /// A configuration error (permanent).
+    pub fn config(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Config, message)
+    }
+
+    /// The kind of failure.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// `true` when retrying the same request later may succeed (429, 502/503/504, transport errors).
+    pub fn is_temporary(&self) -> bool {
+        self.temporary
+    }
+
+    /// The operation that failed, e.g. `"people.create_many"`.
+    pub fn operation(&self) -> &'static str {
+        self.operation
+    }
+
+    /// Context pairs: `("object", "people")`, `("id", "…")`, `("field", "…")` …
+    pub fn context(&self) -> &[(&'static str, String)] {
+        &self.context
+    }
+
+    /// The human-readable message (bounded in size; never contains the API key).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// `retry_after` of a rate-limit error.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match &self.kind {
+            ErrorKind::RateLimited { retry_after } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// Set the operation name.
+    pub fn with_operation(mut self, operation: &'static str) -> Self {
+        self.operation = operation;
+        self
+    }
+
+    /// Add a context pair (value bounded in size).
+    pub fn with_context(mut self, key: &'static str, value: impl Into<String>) -> Self {
+        self.context.push((key, bound(&value.into(), 128)));
+        self
+    }
+
+    /// Attach the underlying cause.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// Override temporary-ness.
+    pub fn set_temporary(mut self, temporary: bool) -> Self {
+        self.temporary = temporary;
+        self
+    }
+}
+
+fn default_temporary(kind: &ErrorKind) -> bool {
+    match kind {
+        ErrorKind::RateLimited { .. } | ErrorKind::Transport => true,
+        ErrorKind::Server { status } => matches!(status, 502..=504),
+        _ => false,
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.kind)
+            .field("temporary", &self.temporary)
+            .field("operation", &self.operation)
+            .field("context", &self.context)
+            .field("message", &self.message)
+            .field("source", &self.source.as_ref().map(|s| s.to_string()))
+            .finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.operation.is_empty() {
+            write!(f, "{} failed: ", self.operation)?;
+        }
+        write!(f, "{}", self.kind)?;
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        if !self.context.is_empty() {
+            f.write_str(" (")?;
+            for (i, (k, v)) in self.context.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                write!(f, "{k}={v}")?;
+            }
+            f.write_str(")")?;
+        }
+        if self.temporary {
+            f.write_str(" [temporary]")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_ref()
+            .map(|s| s.as_ref() as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Truncate `s` to at most `max` bytes on a char boundary, marking the cut.
+pub(crate) fn bound(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes omitted)", &s[..end], s.len() - end)
+}
+
+/// Map a reqwest transport failure.
+pub(crate) fn from_transport(err: reqwest::Error) -> Error {
+    if err.is_redirect() {
+        return Error::config(
+            "the server redirected to another host or scheme; redirects off the configured host are refused",
+        );
+    }
+    let what = if err.is_timeout() {
+        "request timed out"
+    } else if err.is_connect() {
+        "could not connect"
+    } else if err.is_decode() || err.is_body() {
+        "could not read the response body"
+    } else {
+        "request failed"
+    };
+    // reqwest's Display includes the URL, which never contains the key (the key travels in a header).
+    let msg = format!("{what}: {err}");
+    Error::new(ErrorKind::Transport, msg).with_source(err)
+}
+
+/// The one place that maps a non-success HTTP answer from Twenty to an [`Error`].
+///
+/// Understands the newer body `{statusCode, error, messages: [..], retryAfterSeconds?, code?}`, the older
+/// `{statusCode, error, message}` and the 2.21.0 metadata shape `{message, errors: {...}}`.
+pub(crate) fn from_response(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Error {
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let mut messages = parsed.as_ref().map(collect_messages).unwrap_or_default();
+    if messages.is_empty() && !body.is_empty() {
+        messages.push(bound(&String::from_utf8_lossy(body), MAX_QUOTED_BODY));
+    }
+    let code = parsed
+        .as_ref()
+        .and_then(|v| v.get("code").or_else(|| v.get("error")))
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .to_owned();
+    let joined = messages.join("; ");
+    let lower = joined.to_ascii_lowercase();
+
+    let rate_limit_text = lower.contains("limit reached") || lower.contains("rate limit exceeded");
+    let kind = match status.as_u16() {
+        401 => ErrorKind::Unauthorized,
+        403 => ErrorKind::Forbidden,
+        404 => ErrorKind::NotFound,
+        409 => ErrorKind::Conflict,
+        429 => ErrorKind::RateLimited {
+            retry_after: retry_after(headers, parsed.as_ref()),
+        },
+        400 if rate_limit_text => ErrorKind::RateLimited {
+            retry_after: retry_after(headers, parsed.as_ref()),
+        },
+        400 if is_conflict(&code, &lower, parsed.as_ref()) => ErrorKind::Conflict,
+        400 | 422 => ErrorKind::Validation {
+            messages: messages.clone(),
+        },
+        s @ 500..=599 => ErrorKind::Server { status: s },
+        s => ErrorKind::UnexpectedStatus { status: s },
+    };
+    let mut message = format!("HTTP {}", status.as_u16());
+    if !code.is_empty() {
+        message.push_str(&format!(" {code}"));
+    }
+    if !joined.is_empty() {
+        message.push_str(": ");
+        message.push_str(&joined);
+    }
+    let hint = match &kind {
+        ErrorKind::Unauthorized => " (check the API key; it may be revoked or expired)",
+        ErrorKind::Forbidden => " (the API key lacks a permission, or no key was sent)",
+        _ => "",
+    };
+    message.push_str(hint);
+    Error::new(kind, message)
+}
+
+fn is_conflict(code: &str, lower: &str, parsed: Option<&serde_json::Value>) -> bool {
+    code.contains("CONFLICT")
+        || code == "FIELD_ALREADY_EXISTS"
+        || lower.contains("multiple matching records")
+        || lower.contains("duplicate entry")
+        || lower.contains("already exists")
+        || lower.contains("already used by another")
+        || parsed
+            .and_then(|v| v.get("errors"))
+            .map(|e| e.to_string().contains("\"NOT_AVAILABLE\""))
+            .unwrap_or(false)
+}
+
+/// Every human message in a Twenty error body: `messages[]`, `message`, and nested `errors.*[].errors[].message`.
+fn collect_messages(v: &serde_json::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(arr) = v.get("messages").and_then(|m| m.as_array()) {
+        out.extend(arr.iter().map(|m| match m.as_str() {
+            Some(s) => bound(s, MAX_QUOTED_BODY),
+            None => bound(&m.to_string(), MAX_QUOTED_BODY),
+        }));
+    }
+    match v.get("message") {
+        Some(serde_json::Value::String(s)) => out.push(bound(s, MAX_QUOTED_BODY)),
+        Some(serde_json::Value::Array(arr)) => out.extend(
+            arr.iter()
+                .filter_map(|m| m.as_str())
+                .map(|s| bound(s, MAX_QUOTED_BODY)),
+        ),
+        _ => {}
+    }
+    if let Some(errors) = v.get("errors").and_then(|e| e.as_object()) {
+        for entries in errors.values().filter_map(|e| e.as_array()) {
+            for entry in entries {
+                for inner in entry
+                    .get("errors")
+                    .and_then(|e| e.as_array())
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(m) = inner.get("message").and_then(|m| m.as_str()) {
+                        if out.len() < 8 {
+                            out.push(bound(m, MAX_QUOTED_BODY));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `Retry-After` (seconds or HTTP date), else the body's `retryAfterSeconds`.
+pub(crate) fn retry_after(
+    headers: &HeaderMap,
+    body: Option<&serde_json::Value>,
+) -> Option<Duration> {
+    if let Some(v) = headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+    {
+        let v = v.trim();
+        if let Ok(secs) = v.parse::<f64>() {
+            if secs.is_finite() && secs >= 0.0 {
+                return Some(Duration::from_secs_f64(secs.min(3600.0)));
+            }
+        }
+        if let Ok(date) = chrono::DateTime::parse_from_rfc2822(v) {
+            let wait = date.with_timezone(&chrono::Utc) - chrono::Utc::now();
+            return Some(wait.to_std().unwrap_or(Duration::ZERO));
+        }
+    }
+    body.and_then(|b| b.get("retryAfterSeconds"))
+        .and_then(|v| v.as_f64())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(3600.0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(status: u16, body: &str) -> Error {
+        from_response(
+            StatusCode::from_u16(status).expect("status"),
+            &HeaderMap::new(),
+            body.as_bytes(),
+        )
+    }
+
+    #[test]
+    fn upsert_multiple_matches_is_a_conflict() {
+        let e = map(
+            400,
+            r#"{"statusCode":400,"error":"BadRequestException","code":"UPSERT_MULTIPLE_MATCHING_RECORDS_CONFLICT","messages":["Multiple matching records found"]}"#,
+        );
+        assert_eq!(e.kind(), &ErrorKind::Conflict);
+        let e = map(
+            400,
+            r#"{"statusCode":400,"messages":["Found multiple matching records for upsert"]}"#,
+        );
+        assert_eq!(e.kind(), &ErrorKind::Conflict);
+    }
+
+    #[test]
+    fn an_older_400_limit_answer_is_a_rate_limit() {
+        let e = map(
+            400,
+            r#"{"statusCode":400,"message":"Limit reached (100 tokens per 60000 ms)"}"#,
+        );
+        assert!(matches!(
+            e.kind(),
+            ErrorKind::RateLimited { retry_after: None }
+        ));
+        assert!(e.is_temporary());
+    }
+
+    #[test]
+    fn retry_after_header_wins_over_body() {
+        let mut h = HeaderMap::new();
+        h.insert(reqwest::header::RETRY_AFTER, "7".parse().expect("header"));
+        let e = from_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            &h,
+            br#"{"statusCode":429,"retryAfterSeconds":12}"#,
+        );
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
+    }
+
+    #[test]
+    fn non_json_bodies_are_quoted_bounded() {
+        let body = "<html>".repeat(1000);
+        let e = map(502, &body);
+        assert_eq!(e.kind(), &ErrorKind::Server { status: 502 });
+        assert!(e.is_temporary());
+        assert!(e.to_string().len() < 1000);
+    }
+
+    #[test]
+    fn bound_respects_char_boundaries() {
+        let s = "é".repeat(10);
+        let b = bound(&s, 5);
+        assert!(b.starts_with("éé"));
+        assert!(b.contains("omitted"));
+    }
+}

@@ -1,0 +1,493 @@
+//! Typed builder for Twenty's REST `filter` and `order_by` query syntax.
+//!
+//! Twenty parses `field[op]:value`, comma-separated conditions (AND-ed), `and(..)`, `or(..)`, `not(..)`.
+//! Its parser (2.x) splits on commas outside parentheses, `[..]` and quotes, toggling a quote state on every
+//! `"` and `'` and a bracket state on every `[`/`]` it sees, and counting every `(`/`)`; it strips one pair of
+//! surrounding quotes from a value and has **no escape character**. This builder therefore quotes every
+//! string value with `"` (or `'` when the value contains `"`) and refuses, with a [`crate::ErrorKind::Config`]
+//! error at send time, values that cannot survive that parser (both quote kinds, an unbalanced quote of the
+//! other kind, unbalanced brackets or parentheses). Commas, colons and balanced parentheses are fine.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::error::Error;
+
+/// A filter value.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum FilterValue {
+    /// A string (quoted on the wire).
+    String(String),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+    /// A timestamp, sent as RFC 3339 with milliseconds and `Z`.
+    DateTime(DateTime<Utc>),
+}
+
+impl From<&str> for FilterValue {
+    fn from(v: &str) -> Self {
+        FilterValue::String(v.to_owned())
+    }
+}
+impl From<String> for FilterValue {
+    fn from(v: String) -> Self {
+        FilterValue::String(v)
+    }
+}
+impl From<&String> for FilterValue {
+    fn from(v: &String) -> Self {
+        FilterValue::String(v.clone())
+    }
+}
+impl From<i64> for FilterValue {
+    fn from(v: i64) -> Self {
+        FilterValue::Int(v)
+    }
+}
+impl From<i32> for FilterValue {
+    fn from(v: i32) -> Self {
+        FilterValue::Int(v.into())
+    }
+}
+impl From<u32> for FilterValue {
+    fn from(v: u32) -> Self {
+        FilterValue::Int(v.into())
+    }
+}
+impl From<f64> for FilterValue {
+    fn from(v: f64) -> Self {
+        FilterValue::Float(v)
+    }
+}
+impl From<bool> for FilterValue {
+    fn from(v: bool) -> Self {
+        FilterValue::Bool(v)
+    }
+}
+impl From<DateTime<Utc>> for FilterValue {
+    fn from(v: DateTime<Utc>) -> Self {
+        FilterValue::DateTime(v)
+    }
+}
+
+impl FilterValue {
+    fn write(&self, out: &mut String, problems: &mut Vec<String>) {
+        match self {
+            FilterValue::String(s) => out.push_str(&quote(s, problems)),
+            FilterValue::Int(i) => {
+                let _ = write!(out, "{i}");
+            }
+            FilterValue::Float(f) => {
+                if !f.is_finite() {
+                    problems.push(format!("non-finite number {f}"));
+                }
+                let _ = write!(out, "{f}");
+            }
+            FilterValue::Bool(b) => {
+                let _ = write!(out, "{b}");
+            }
+            FilterValue::DateTime(d) => {
+                out.push('"');
+                out.push_str(&d.to_rfc3339_opts(SecondsFormat::Millis, true));
+                out.push('"');
+            }
+        }
+    }
+}
+
+/// Quote `s` so that Twenty's filter parser reads it back unchanged, or record why it cannot.
+fn quote(s: &str, problems: &mut Vec<String>) -> String {
+    let dq = s.matches('"').count();
+    let sq = s.matches('\'').count();
+    let q = if dq == 0 && sq % 2 == 0 {
+        '"'
+    } else if sq == 0 && dq % 2 == 0 {
+        '\''
+    } else {
+        problems.push(format!(
+            "value {s:?} mixes quote characters in a way Twenty's filter parser cannot read (it has no escape character)"
+        ));
+        '"'
+    };
+    let brackets = s.matches(['[', ']']).count();
+    if brackets % 2 != 0 {
+        problems.push(format!("value {s:?} has an unbalanced `[`/`]`"));
+    }
+    let mut depth: i64 = 0;
+    for c in s.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth < 0 {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    if depth != 0 {
+        problems.push(format!("value {s:?} has unbalanced parentheses"));
+    }
+    format!("{q}{s}{q}")
+}
+
+/// A filter expression. Build one with [`Filter::field`], [`Filter::and`], [`Filter::or`], [`Filter::not`].
+///
+/// ```
+/// use twenty_client::Filter;
+/// let f = Filter::and([
+///     Filter::field("emails.primaryEmail").eq("ada@example.com"),
+///     Filter::field("deletedAt").is_null(),
+///     Filter::or([
+///         Filter::field("employees").gte(1000),
+///         Filter::field("name").ilike("%air, inc (us)%"),
+///     ]),
+/// ]);
+/// assert_eq!(
+///     f.to_query_string(),
+///     r#"and(emails.primaryEmail[eq]:"ada@example.com",deletedAt[is]:NULL,or(employees[gte]:1000,name[ilike]:"%air, inc (us)%"))"#
+/// );
+/// assert!(f.validate().is_ok());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Filter {
+    /// `field[op]:value`.
+    Condition {
+        /// Dotted field path, e.g. `name.firstName`.
+        field: String,
+        /// Operator name as Twenty spells it.
+        op: &'static str,
+        /// Value (rendered).
+        value: ConditionValue,
+    },
+    /// `and(a,b,..)`.
+    And(Vec<Filter>),
+    /// `or(a,b,..)`.
+    Or(Vec<Filter>),
+    /// `not(a)`.
+    Not(Box<Filter>),
+}
+
+/// Right-hand side of a condition.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ConditionValue {
+    /// One value.
+    One(FilterValue),
+    /// `[a,b,..]` for `in` / `containsAny`.
+    List(Vec<FilterValue>),
+    /// `NULL` / `NOT_NULL` for `is`.
+    Null(bool),
+}
+
+/// Start of a condition on one field: `Filter::field("name.firstName").eq("Ada")`.
+#[derive(Debug, Clone)]
+pub struct FieldFilter {
+    field: String,
+}
+
+macro_rules! ops {
+    ($($(#[$m:meta])* $name:ident => $op:literal),* $(,)?) => {
+        $( $(#[$m])* pub fn $name(self, value: impl Into<FilterValue>) -> Filter {
+            self.cond($op, ConditionValue::One(value.into()))
+        } )*
+    };
+}
+
+impl FieldFilter {
+    fn cond(self, op: &'static str, value: ConditionValue) -> Filter {
+        Filter::Condition {
+            field: self.field,
+            op,
+            value,
+        }
+    }
+    ops! {
+        /// `[eq]`
+        eq => "eq",
+        /// `[neq]`
+        neq => "neq",
+        /// `[gt]`
+        gt => "gt",
+        /// `[gte]`
+        gte => "gte",
+        /// `[lt]`
+        lt => "lt",
+        /// `[lte]`
+        lte => "lte",
+        /// `[startsWith]`
+        starts_with => "startsWith",
+        /// `[endsWith]`
+        ends_with => "endsWith",
+        /// `[like]` with `%` wildcards.
+        like => "like",
+        /// `[ilike]` (case-insensitive) with `%` wildcards.
+        ilike => "ilike",
+    }
+    /// `[in]:[a,b]`.
+    pub fn in_<V: Into<FilterValue>>(self, values: impl IntoIterator<Item = V>) -> Filter {
+        self.cond(
+            "in",
+            ConditionValue::List(values.into_iter().map(Into::into).collect()),
+        )
+    }
+    /// `[containsAny]:[a,b]` (multi-select / array fields).
+    pub fn contains_any<V: Into<FilterValue>>(self, values: impl IntoIterator<Item = V>) -> Filter {
+        self.cond(
+            "containsAny",
+            ConditionValue::List(values.into_iter().map(Into::into).collect()),
+        )
+    }
+    /// `[is]:NULL`.
+    pub fn is_null(self) -> Filter {
+        self.cond("is", ConditionValue::Null(true))
+    }
+    /// `[is]:NOT_NULL`.
+    pub fn is_not_null(self) -> Filter {
+        self.cond("is", ConditionValue::Null(false))
+    }
+}
+
+impl Filter {
+    /// Begin a condition on `field` (dotted paths address composite sub-fields).
+    pub fn field(field: impl Into<String>) -> FieldFilter {
+        FieldFilter {
+            field: field.into(),
+        }
+    }
+    /// All of `filters`.
+    pub fn and(filters: impl IntoIterator<Item = Filter>) -> Filter {
+        Filter::And(filters.into_iter().collect())
+    }
+    /// Any of `filters`.
+    pub fn or(filters: impl IntoIterator<Item = Filter>) -> Filter {
+        Filter::Or(filters.into_iter().collect())
+    }
+    /// Negation of `filter`.
+    #[allow(clippy::should_implement_trait)]
+    pub fn not(filter: Filter) -> Filter {
+        Filter::Not(Box::new(filter))
+    }
+    /// Shorthand for `id[eq]:"<id>"`.
+    pub fn id(id: impl Into<String>) -> Filter {
+        Filter::field("id").eq(id.into())
+    }
+
+    /// The `filter` query parameter value (before URL encoding).
+    pub fn to_query_string(&self) -> String {
+        let mut out = String::new();
+        let mut problems = Vec::new();
+        self.write(&mut out, &mut problems);
+        out
+    }
+
+    /// Check that every value survives Twenty's parser and field names are well formed.
+    pub fn validate(&self) -> Result<(), Error> {
+        let mut out = String::new();
+        let mut problems = Vec::new();
+        self.write(&mut out, &mut problems);
+        match problems.first() {
+            None => Ok(()),
+            Some(p) => Err(Error::config(format!(
+                "filter cannot be encoded for Twenty: {p}; match it another way, e.g. `like` with `_`/`%` wildcards in place of the offending characters"
+            ))),
+        }
+    }
+
+    fn write(&self, out: &mut String, problems: &mut Vec<String>) {
+        match self {
+            Filter::Condition { field, op, value } => {
+                if field.is_empty()
+                    || !field
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
+                {
+                    problems.push(format!("field name {field:?} is not a valid field path"));
+                }
+                let _ = write!(out, "{field}[{op}]:");
+                match value {
+                    ConditionValue::One(v) => v.write(out, problems),
+                    ConditionValue::List(vs) => {
+                        out.push('[');
+                        for (i, v) in vs.iter().enumerate() {
+                            if i > 0 {
+                                out.push(',');
+                            }
+                            v.write(out, problems);
+                        }
+                        out.push(']');
+                    }
+                    ConditionValue::Null(true) => out.push_str("NULL"),
+                    ConditionValue::Null(false) => out.push_str("NOT_NULL"),
+                }
+            }
+            Filter::And(fs) | Filter::Or(fs) => {
+                if fs.is_empty() {
+                    problems.push("empty and()/or()".to_owned());
+                }
+                out.push_str(if matches!(self, Filter::And(_)) {
+                    "and("
+                } else {
+                    "or("
+                });
+                for (i, f) in fs.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    f.write(out, problems);
+                }
+                out.push(')');
+            }
+            Filter::Not(f) => {
+                out.push_str("not(");
+                f.write(out, problems);
+                out.push(')');
+            }
+        }
+    }
+}
+
+/// Sort direction as Twenty spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Direction {
+    /// Ascending, nulls first (Twenty's default).
+    AscNullsFirst,
+    /// Ascending, nulls last.
+    AscNullsLast,
+    /// Descending, nulls first.
+    DescNullsFirst,
+    /// Descending, nulls last.
+    DescNullsLast,
+}
+
+impl Direction {
+    /// Wire name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Direction::AscNullsFirst => "AscNullsFirst",
+            Direction::AscNullsLast => "AscNullsLast",
+            Direction::DescNullsFirst => "DescNullsFirst",
+            Direction::DescNullsLast => "DescNullsLast",
+        }
+    }
+}
+
+/// An `order_by` list. Twenty adds an implicit `id` tiebreak.
+///
+/// ```
+/// use twenty_client::{Direction, OrderBy};
+/// let o = OrderBy::asc("updatedAt").then_asc("id").then("name.lastName", Direction::DescNullsLast);
+/// assert_eq!(o.to_query_string(), "updatedAt[AscNullsFirst],id[AscNullsFirst],name.lastName[DescNullsLast]");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderBy {
+    keys: Vec<(String, Direction)>,
+}
+
+impl OrderBy {
+    /// Sort by `field` in `direction`.
+    pub fn by(field: impl Into<String>, direction: Direction) -> Self {
+        OrderBy {
+            keys: vec![(field.into(), direction)],
+        }
+    }
+    /// Ascending (nulls first).
+    pub fn asc(field: impl Into<String>) -> Self {
+        OrderBy::by(field, Direction::AscNullsFirst)
+    }
+    /// Descending (nulls last).
+    pub fn desc(field: impl Into<String>) -> Self {
+        OrderBy::by(field, Direction::DescNullsLast)
+    }
+    /// Then by `field` in `direction`.
+    pub fn then(mut self, field: impl Into<String>, direction: Direction) -> Self {
+        self.keys.push((field.into(), direction));
+        self
+    }
+    /// Then ascending.
+    pub fn then_asc(self, field: impl Into<String>) -> Self {
+        self.then(field, Direction::AscNullsFirst)
+    }
+    /// Then descending.
+    pub fn then_desc(self, field: impl Into<String>) -> Self {
+        self.then(field, Direction::DescNullsLast)
+    }
+    /// The `order_by` query value.
+    pub fn to_query_string(&self) -> String {
+        self.keys
+            .iter()
+            .map(|(f, d)| format!("{f}[{}]", d.as_str()))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn strings_with_commas_colons_and_parentheses_are_quoted() {
+        let f = Filter::field("name").eq("Smith, John: (CEO)");
+        assert_eq!(f.to_query_string(), r#"name[eq]:"Smith, John: (CEO)""#);
+        assert!(f.validate().is_ok());
+    }
+
+    #[test]
+    fn double_quotes_switch_to_single_quotes() {
+        let f = Filter::field("name").eq(r#"the "best" co"#);
+        assert_eq!(f.to_query_string(), r#"name[eq]:'the "best" co'"#);
+        assert!(f.validate().is_ok());
+    }
+
+    #[test]
+    fn unencodable_values_are_refused() {
+        assert!(Filter::field("name")
+            .eq(r#"O'Brien "x""#)
+            .validate()
+            .is_err());
+        // A lone apostrophe inside double quotes flips the parser's single-quote state: refused.
+        assert!(Filter::field("name").eq("O'Brien").validate().is_err());
+        assert!(Filter::field("name").like("O_Brien").validate().is_ok());
+        assert!(Filter::field("name").eq("a(b").validate().is_err());
+        assert!(Filter::field("name").eq("a]").validate().is_err());
+        assert!(Filter::field("bad field").eq("x").validate().is_err());
+        assert!(Filter::and([]).validate().is_err());
+    }
+
+    #[test]
+    fn typed_values_render_as_twenty_expects() {
+        let t = Utc
+            .with_ymd_and_hms(2026, 11, 22, 20, 25, 4)
+            .single()
+            .expect("valid date");
+        assert_eq!(
+            Filter::field("updatedAt").gte(t).to_query_string(),
+            r#"updatedAt[gte]:"2026-11-22T20:25:04.000Z""#
+        );
+        assert_eq!(Filter::field("x").eq(true).to_query_string(), "x[eq]:true");
+        assert_eq!(Filter::field("x").lt(1.5).to_query_string(), "x[lt]:1.5");
+        assert_eq!(
+            Filter::field("id").in_(["a", "b"]).to_query_string(),
+            r#"id[in]:["a","b"]"#
+        );
+        assert_eq!(
+            Filter::not(Filter::field("deletedAt").is_not_null()).to_query_string(),
+            "not(deletedAt[is]:NOT_NULL)"
+        );
+        assert_eq!(
+            Filter::field("tags").contains_any(["A"]).to_query_string(),
+            r#"tags[containsAny]:["A"]"#
+        );
+    }
+}

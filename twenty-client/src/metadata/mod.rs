@@ -1,0 +1,254 @@
+//! The metadata (schema) API: objects and fields, custom field creation, and idempotent
+//! `ensure_fields` / `verify_fields` for an app's declared custom fields.
+
+mod names;
+mod types;
+
+pub use names::{validate_field_name, MAX_NAME_LENGTH, RESERVED_NAMES};
+pub use types::{
+    CreateField, EnsureReport, FieldMetadata, FieldMismatch, FieldOption, FieldRef, FieldSpec,
+    FieldType, ObjectMetadata,
+};
+
+use reqwest::Method;
+
+use crate::client::Client;
+use crate::envelope::ListEnvelope;
+use crate::error::{Error, ErrorKind};
+use crate::transport::{decode, Call};
+
+/// Page size used when listing metadata objects.
+const METADATA_PAGE: u32 = 200;
+
+/// Entry point of the metadata API (`client.metadata()`).
+///
+/// ```no_run
+/// # async fn run(client: twenty_client::Client) -> Result<(), twenty_client::Error> {
+/// use twenty_client::metadata::{FieldOption, FieldSpec, FieldType};
+/// let specs = [
+///     FieldSpec::new("people", "externalId", FieldType::Text).label("External id"),
+///     FieldSpec::new("people", "tier", FieldType::Select)
+///         .options([FieldOption::new("GOLD", "Gold"), FieldOption::new("SILVER", "Silver")]),
+/// ];
+/// let report = client.metadata().ensure_fields(&specs).await?;
+/// assert!(report.mismatched.is_empty(), "{:?}", report.mismatched);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct MetadataHandler {
+    client: Client,
+}
+
+impl MetadataHandler {
+    pub(crate) fn new(client: Client) -> Self {
+        MetadataHandler { client }
+    }
+
+    /// Every object with its fields (`GET /rest/metadata/objects`, following cursors).
+    pub async fn objects(&self) -> Result<Vec<ObjectMetadata>, Error> {
+        let op = "metadata.objects";
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut url = self.client.url(&["rest", "metadata", "objects"]);
+            {
+                let mut q = url.query_pairs_mut();
+                q.append_pair("limit", &METADATA_PAGE.to_string());
+                if let Some(c) = &cursor {
+                    q.append_pair("starting_after", c);
+                }
+            }
+            let call = Call::new(Method::GET, url, op);
+            let env: ListEnvelope<ObjectMetadata> = self.client.send_json(&call).await?;
+            let n = env.data.0.len();
+            out.extend(env.data.0);
+            match env.page_info.end_cursor {
+                Some(c) if env.page_info.has_next_page && n > 0 && cursor.as_ref() != Some(&c) => {
+                    cursor = Some(c)
+                }
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// One object by singular or plural name.
+    pub async fn object(&self, name: &str) -> Result<ObjectMetadata, Error> {
+        self.objects()
+            .await?
+            .into_iter()
+            .find(|o| o.name_plural == name || o.name_singular == name)
+            .ok_or_else(|| {
+                Error::new(ErrorKind::NotFound, format!("no object named `{name}`"))
+                    .with_operation("metadata.object")
+                    .with_context("object", name)
+            })
+    }
+
+    /// Create a custom field (`POST /rest/metadata/fields`). The name is validated first; a duplicate
+    /// name is [`ErrorKind::Conflict`] (409 on newer servers, 400 `METADATA_VALIDATION_ERROR` on 2.21.0).
+    pub async fn create_field(&self, field: CreateField) -> Result<FieldMetadata, Error> {
+        let op = "metadata.create_field";
+        validate_field_name(&field.name).map_err(|e| e.with_operation(op))?;
+        if field.field_type.has_options() && field.options.as_ref().is_none_or(|o| o.is_empty()) {
+            return Err(Error::config(format!(
+                "{} field `{}` needs at least one option",
+                field.field_type, field.name
+            ))
+            .with_operation(op)
+            .with_context("field", field.name.clone()));
+        }
+        let url = self.client.url(&["rest", "metadata", "fields"]);
+        let call = Call::new(Method::POST, url, op)
+            .context("field", field.name.clone())
+            .json(&field)?;
+        let raw = self.client.send_raw(&call).await?;
+        let value: serde_json::Value = decode(&raw).map_err(|e| e.with_operation(op))?;
+        let inner = unwrap_data(value);
+        serde_json::from_value(inner).map_err(|e| {
+            Error::new(
+                ErrorKind::Decode {
+                    path: "data.createOneField".into(),
+                },
+                format!("unexpected field JSON: {e}"),
+            )
+            .with_operation(op)
+        })
+    }
+
+    /// Create every declared field that is missing; report those present, and those that differ.
+    /// Names are validated before any request. Existing fields are never modified.
+    pub async fn ensure_fields(&self, specs: &[FieldSpec]) -> Result<EnsureReport, Error> {
+        self.reconcile(specs, true).await
+    }
+
+    /// Like [`MetadataHandler::ensure_fields`] but read-only: missing fields are reported, not created.
+    pub async fn verify_fields(&self, specs: &[FieldSpec]) -> Result<EnsureReport, Error> {
+        self.reconcile(specs, false).await
+    }
+
+    async fn reconcile(&self, specs: &[FieldSpec], create: bool) -> Result<EnsureReport, Error> {
+        let op = if create {
+            "metadata.ensure_fields"
+        } else {
+            "metadata.verify_fields"
+        };
+        for spec in specs {
+            validate_field_name(&spec.name).map_err(|e| {
+                e.with_operation(op)
+                    .with_context("object", spec.object.clone())
+            })?;
+            if spec.field_type.has_options() && spec.options.is_empty() {
+                return Err(Error::config(format!(
+                    "{} field `{}` needs at least one option",
+                    spec.field_type, spec.name
+                ))
+                .with_operation(op)
+                .with_context("field", spec.name.clone()));
+            }
+        }
+        let objects = self.objects().await.map_err(|e| e.with_operation(op))?;
+        let mut report = EnsureReport::default();
+        for spec in specs {
+            let fref = FieldRef {
+                object: spec.object.clone(),
+                field: spec.name.clone(),
+            };
+            let Some(object) = objects
+                .iter()
+                .find(|o| o.name_plural == spec.object || o.name_singular == spec.object)
+            else {
+                report.mismatched.push(FieldMismatch {
+                    field: fref,
+                    reason: format!("object `{}` does not exist in this workspace", spec.object),
+                });
+                continue;
+            };
+            match object.field(&spec.name) {
+                Some(existing) => match compare(spec, existing) {
+                    Some(reason) => report.mismatched.push(FieldMismatch {
+                        field: fref,
+                        reason,
+                    }),
+                    None => report.already_present.push(fref),
+                },
+                None if !create => report.missing.push(fref),
+                None => {
+                    let mut body = CreateField::new(
+                        object.id.clone(),
+                        spec.name.clone(),
+                        spec.label.clone(),
+                        spec.field_type.clone(),
+                    );
+                    if spec.field_type.has_options() {
+                        body = body.options(spec.options.clone());
+                    }
+                    body.description = spec.description.clone();
+                    if spec.unique {
+                        body.is_unique = Some(true);
+                    }
+                    match self.create_field(body).await {
+                        Ok(_) => report.created.push(fref),
+                        // Created concurrently by someone else: it exists now.
+                        Err(e) if e.kind() == &ErrorKind::Conflict => {
+                            report.already_present.push(fref)
+                        }
+                        Err(e) => {
+                            return Err(e
+                                .with_operation(op)
+                                .with_context("object", spec.object.clone()))
+                        }
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+fn compare(spec: &FieldSpec, existing: &FieldMetadata) -> Option<String> {
+    if existing.field_type != spec.field_type {
+        return Some(format!(
+            "type is {} on the server, declared {}",
+            existing.field_type, spec.field_type
+        ));
+    }
+    if spec.field_type.has_options() {
+        let have: Vec<&str> = existing
+            .options
+            .iter()
+            .flatten()
+            .map(|o| o.value.as_str())
+            .collect();
+        let missing: Vec<&str> = spec
+            .options
+            .iter()
+            .map(|o| o.value.as_str())
+            .filter(|v| !have.contains(v))
+            .collect();
+        if !missing.is_empty() {
+            return Some(format!(
+                "options missing on the server: {} (server has: {})",
+                missing.join(", "),
+                have.join(", ")
+            ));
+        }
+    }
+    None
+}
+
+/// `{"data": {"<key>": X}}` → `X`; anything else unchanged.
+pub(crate) fn unwrap_data(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(mut m) if m.len() <= 3 && m.contains_key("data") => {
+            match m.remove("data") {
+                Some(serde_json::Value::Object(inner)) if inner.len() == 1 => {
+                    inner.into_iter().next().map(|(_, v)| v).unwrap_or_default()
+                }
+                Some(other) => other,
+                None => serde_json::Value::Null,
+            }
+        }
+        other => other,
+    }
+}

@@ -1,0 +1,427 @@
+//! Metadata types: objects, fields, field types, options.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A field type of Twenty's metadata API.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FieldType {
+    /// `TEXT`
+    Text,
+    /// `NUMBER`
+    Number,
+    /// `NUMERIC`
+    Numeric,
+    /// `BOOLEAN`
+    Boolean,
+    /// `DATE_TIME`
+    DateTime,
+    /// `DATE`
+    Date,
+    /// `SELECT`
+    Select,
+    /// `MULTI_SELECT`
+    MultiSelect,
+    /// `RAW_JSON`
+    RawJson,
+    /// `LINKS`
+    Links,
+    /// `EMAILS`
+    Emails,
+    /// `PHONES`
+    Phones,
+    /// `CURRENCY`
+    Currency,
+    /// `FULL_NAME`
+    FullName,
+    /// `ADDRESS`
+    Address,
+    /// `RATING`
+    Rating,
+    /// `UUID`
+    Uuid,
+    /// `RELATION`
+    Relation,
+    /// `ARRAY`
+    Array,
+    /// `RICH_TEXT_V2`
+    RichTextV2,
+    /// `ACTOR`
+    Actor,
+    /// `FILES`
+    Files,
+    /// Any other type name.
+    Other(String),
+}
+
+const NAMES: &[(&str, FieldType)] = &[
+    ("TEXT", FieldType::Text),
+    ("NUMBER", FieldType::Number),
+    ("NUMERIC", FieldType::Numeric),
+    ("BOOLEAN", FieldType::Boolean),
+    ("DATE_TIME", FieldType::DateTime),
+    ("DATE", FieldType::Date),
+    ("SELECT", FieldType::Select),
+    ("MULTI_SELECT", FieldType::MultiSelect),
+    ("RAW_JSON", FieldType::RawJson),
+    ("LINKS", FieldType::Links),
+    ("EMAILS", FieldType::Emails),
+    ("PHONES", FieldType::Phones),
+    ("CURRENCY", FieldType::Currency),
+    ("FULL_NAME", FieldType::FullName),
+    ("ADDRESS", FieldType::Address),
+    ("RATING", FieldType::Rating),
+    ("UUID", FieldType::Uuid),
+    ("RELATION", FieldType::Relation),
+    ("ARRAY", FieldType::Array),
+    ("RICH_TEXT_V2", FieldType::RichTextV2),
+    ("ACTOR", FieldType::Actor),
+    ("FILES", FieldType::Files),
+];
+
+impl FieldType {
+    /// Wire name (`TEXT`, `MULTI_SELECT`, …).
+    pub fn as_str(&self) -> &str {
+        match self {
+            FieldType::Other(s) => s,
+            known => NAMES
+                .iter()
+                .find(|(_, t)| t == known)
+                .map(|(n, _)| *n)
+                .unwrap_or("UNKNOWN"),
+        }
+    }
+    /// Parse a wire name.
+    pub fn parse(s: &str) -> FieldType {
+        NAMES
+            .iter()
+            .find(|(n, _)| *n == s)
+            .map(|(_, t)| t.clone())
+            .unwrap_or_else(|| FieldType::Other(s.to_owned()))
+    }
+    /// Whether the type carries options.
+    pub fn has_options(&self) -> bool {
+        matches!(self, FieldType::Select | FieldType::MultiSelect)
+    }
+}
+
+impl std::fmt::Display for FieldType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for FieldType {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for FieldType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(FieldType::parse(&s))
+    }
+}
+
+/// One option of a SELECT / MULTI_SELECT field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldOption {
+    /// Stored value, e.g. `GOLD`.
+    pub value: String,
+    /// Display label.
+    pub label: String,
+    /// Color name (`green`, `blue`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color: Option<String>,
+    /// Position in the list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<f64>,
+    /// Server-side id (read only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+impl FieldOption {
+    /// An option with `value` and `label`.
+    pub fn new(value: impl Into<String>, label: impl Into<String>) -> Self {
+        FieldOption {
+            value: value.into(),
+            label: label.into(),
+            color: None,
+            position: None,
+            id: None,
+        }
+    }
+}
+
+/// A field of an object, as the metadata API describes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldMetadata {
+    /// Field id.
+    pub id: String,
+    /// API name (camelCase).
+    pub name: String,
+    /// Display label.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Type.
+    #[serde(rename = "type")]
+    pub field_type: FieldType,
+    /// Options of SELECT / MULTI_SELECT fields.
+    #[serde(default)]
+    pub options: Option<Vec<FieldOption>>,
+    /// Nullable.
+    #[serde(default)]
+    pub is_nullable: Option<bool>,
+    /// Unique.
+    #[serde(default)]
+    pub is_unique: Option<bool>,
+    /// Custom (user-created); absent on some versions.
+    #[serde(default)]
+    pub is_custom: Option<bool>,
+    /// Active.
+    #[serde(default)]
+    pub is_active: Option<bool>,
+    /// System field.
+    #[serde(default)]
+    pub is_system: Option<bool>,
+    /// Default value (SQL-quoted strings for SELECT).
+    #[serde(default)]
+    pub default_value: Option<serde_json::Value>,
+    /// Owning object id.
+    #[serde(default)]
+    pub object_metadata_id: Option<String>,
+    /// Everything else the server sent.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// An object (standard or custom) with its fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectMetadata {
+    /// Object id.
+    pub id: String,
+    /// Singular API name (`person`).
+    pub name_singular: String,
+    /// Plural API name used in URLs (`people`).
+    pub name_plural: String,
+    /// Singular label.
+    #[serde(default)]
+    pub label_singular: Option<String>,
+    /// Plural label.
+    #[serde(default)]
+    pub label_plural: Option<String>,
+    /// Custom object (absent on some versions).
+    #[serde(default)]
+    pub is_custom: Option<bool>,
+    /// Active.
+    #[serde(default)]
+    pub is_active: Option<bool>,
+    /// System object.
+    #[serde(default)]
+    pub is_system: Option<bool>,
+    /// Fields.
+    #[serde(default)]
+    pub fields: Vec<FieldMetadata>,
+    /// Everything else the server sent.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ObjectMetadata {
+    /// The field named `name`.
+    pub fn field(&self, name: &str) -> Option<&FieldMetadata> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+}
+
+/// Body of `POST /rest/metadata/fields`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateField {
+    /// Owning object id.
+    pub object_metadata_id: String,
+    /// Type.
+    #[serde(rename = "type")]
+    pub field_type: FieldType,
+    /// API name (validated before sending).
+    pub name: String,
+    /// Display label.
+    pub label: String,
+    /// Description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Icon name (`IconTag` …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icon: Option<String>,
+    /// Nullable (default true).
+    pub is_nullable: bool,
+    /// Unique.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_unique: Option<bool>,
+    /// Default value (SELECT defaults are SQL-quoted: `"'GOLD'"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_value: Option<serde_json::Value>,
+    /// Options (SELECT / MULTI_SELECT; must be non-empty for those).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<Vec<FieldOption>>,
+    /// Type-specific settings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settings: Option<serde_json::Value>,
+}
+
+impl CreateField {
+    /// A nullable field of `field_type` on the object with id `object_metadata_id`.
+    pub fn new(
+        object_metadata_id: impl Into<String>,
+        name: impl Into<String>,
+        label: impl Into<String>,
+        field_type: FieldType,
+    ) -> Self {
+        CreateField {
+            object_metadata_id: object_metadata_id.into(),
+            field_type,
+            name: name.into(),
+            label: label.into(),
+            description: None,
+            icon: None,
+            is_nullable: true,
+            is_unique: None,
+            default_value: None,
+            options: None,
+            settings: None,
+        }
+    }
+    /// Set the options (positions are filled in order when absent).
+    pub fn options(mut self, options: Vec<FieldOption>) -> Self {
+        self.options = Some(with_positions(options));
+        self
+    }
+    /// Set the description.
+    pub fn description(mut self, d: impl Into<String>) -> Self {
+        self.description = Some(d.into());
+        self
+    }
+    /// Make the field unique.
+    pub fn unique(mut self, unique: bool) -> Self {
+        self.is_unique = Some(unique);
+        self
+    }
+}
+
+pub(crate) fn with_positions(options: Vec<FieldOption>) -> Vec<FieldOption> {
+    options
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut o)| {
+            if o.position.is_none() {
+                o.position = Some(i as f64);
+            }
+            o
+        })
+        .collect()
+}
+
+/// A declared field: what `ensure_fields` creates or `verify_fields` checks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldSpec {
+    /// Object name (singular or plural, e.g. `person` or `people`).
+    pub object: String,
+    /// Field API name.
+    pub name: String,
+    /// Display label (defaults to the name).
+    pub label: String,
+    /// Type.
+    pub field_type: FieldType,
+    /// Options required for SELECT / MULTI_SELECT (values must exist on the server).
+    pub options: Vec<FieldOption>,
+    /// Description.
+    pub description: Option<String>,
+    /// Unique.
+    pub unique: bool,
+}
+
+impl FieldSpec {
+    /// A field `name` of `field_type` on `object`.
+    ///
+    /// ```
+    /// use twenty_client::metadata::{FieldOption, FieldSpec, FieldType};
+    /// let spec = FieldSpec::new("people", "tier", FieldType::Select)
+    ///     .label("Tier")
+    ///     .options([FieldOption::new("GOLD", "Gold"), FieldOption::new("SILVER", "Silver")]);
+    /// assert_eq!(spec.options.len(), 2);
+    /// ```
+    pub fn new(object: impl Into<String>, name: impl Into<String>, field_type: FieldType) -> Self {
+        let name = name.into();
+        FieldSpec {
+            object: object.into(),
+            label: name.clone(),
+            name,
+            field_type,
+            options: Vec::new(),
+            description: None,
+            unique: false,
+        }
+    }
+    /// Display label.
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = label.into();
+        self
+    }
+    /// Options.
+    pub fn options(mut self, options: impl IntoIterator<Item = FieldOption>) -> Self {
+        self.options = options.into_iter().collect();
+        self
+    }
+    /// Description.
+    pub fn description(mut self, d: impl Into<String>) -> Self {
+        self.description = Some(d.into());
+        self
+    }
+    /// Unique constraint.
+    pub fn unique(mut self, unique: bool) -> Self {
+        self.unique = unique;
+        self
+    }
+}
+
+/// `object.field` in a report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldRef {
+    /// Object name as given in the spec.
+    pub object: String,
+    /// Field name.
+    pub field: String,
+}
+
+/// A declared field that exists but differs (or whose object is missing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldMismatch {
+    /// Which field.
+    pub field: FieldRef,
+    /// What differs.
+    pub reason: String,
+}
+
+/// Outcome of [`crate::metadata::MetadataHandler::ensure_fields`] / `verify_fields`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnsureReport {
+    /// Fields created now.
+    pub created: Vec<FieldRef>,
+    /// Fields that already existed as declared.
+    pub already_present: Vec<FieldRef>,
+    /// Fields that exist with another type or lack declared options (never changed automatically).
+    pub mismatched: Vec<FieldMismatch>,
+    /// Fields that do not exist (only `verify_fields` reports these; `ensure_fields` creates them).
+    pub missing: Vec<FieldRef>,
+}
+
+impl EnsureReport {
+    /// Everything is as declared.
+    pub fn is_ok(&self) -> bool {
+        self.mismatched.is_empty() && self.missing.is_empty()
+    }
+}

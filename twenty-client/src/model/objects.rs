@@ -1,0 +1,350 @@
+//! Typed standard objects. Every struct carries the system fields and keeps every other field
+//! (custom fields, relations fetched with `depth=1`, fields newer than this crate) in `extra`, so a
+//! read-modify-write round trip sends them back untouched.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::composite::{
+    Actor, Address, Currency, Emails, FileRef, FullName, Links, Phones, RichTextV2,
+};
+use super::TwentyObject;
+
+/// A map key, borrowed from the input when possible.
+struct Key<'de>(Cow<'de, str>);
+
+impl Key<'_> {
+    fn as_str(&self) -> &str {
+        &self.0
+    }
+    fn into_string(self) -> String {
+        self.0.into_owned()
+    }
+}
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        struct KV;
+        impl<'de> Visitor<'de> for KV {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        de.deserialize_str(KV)
+    }
+}
+
+macro_rules! twenty_object {
+    (
+        $(#[$meta:meta])*
+        $name:ident, $singular:literal, $plural:literal {
+            $( $(#[$fmeta:meta])* $field:ident : $ty:ty = $wire:literal ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+        #[serde(rename_all = "camelCase")]
+        pub struct $name {
+            /// Record id (UUID). Leave `None` on create to let the server pick one.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub id: Option<String>,
+            /// Creation time (server-maintained).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub created_at: Option<DateTime<Utc>>,
+            /// Last update time (server-maintained, millisecond precision).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub updated_at: Option<DateTime<Utc>>,
+            /// Soft-deletion time; `Some` for records in the trash.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub deleted_at: Option<DateTime<Utc>>,
+            /// Manual ordering position.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub position: Option<f64>,
+            /// Who created the record (server-filled).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub created_by: Option<Actor>,
+            /// Who last updated the record (server-filled).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub updated_by: Option<Actor>,
+            $( $(#[$fmeta])* #[serde(default, skip_serializing_if = "Option::is_none")] pub $field: Option<$ty>, )*
+            /// Every other field, exactly as received (custom fields, relations, `searchVector` …).
+            #[serde(flatten)]
+            pub extra: serde_json::Map<String, serde_json::Value>,
+        }
+
+        // Hand-written (macro-generated) decoding: one pass over the JSON object, known keys straight
+        // into typed fields, everything else into `extra` — much faster than `#[serde(flatten)]`,
+        // which buffers every record before decoding it.
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str(concat!("a ", $singular, " record object"))
+                    }
+                    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<$name, A::Error> {
+                        let mut out = $name::default();
+                        while let Some(key) = map.next_key::<Key<'de>>()? {
+                            match key.as_str() {
+                                "id" => out.id = map.next_value()?,
+                                "createdAt" => out.created_at = map.next_value()?,
+                                "updatedAt" => out.updated_at = map.next_value()?,
+                                "deletedAt" => out.deleted_at = map.next_value()?,
+                                "position" => out.position = map.next_value()?,
+                                "createdBy" => out.created_by = map.next_value()?,
+                                "updatedBy" => out.updated_by = map.next_value()?,
+                                $( $wire => out.$field = map.next_value()?, )*
+                                _ => {
+                                    let value: serde_json::Value = map.next_value()?;
+                                    out.extra.insert(key.into_string(), value);
+                                }
+                            }
+                        }
+                        Ok(out)
+                    }
+                }
+                de.deserialize_map(V)
+            }
+        }
+
+        impl TwentyObject for $name {
+            const NAME_SINGULAR: &'static str = $singular;
+            const NAME_PLURAL: &'static str = $plural;
+            fn id(&self) -> Option<&str> {
+                self.id.as_deref()
+            }
+            fn updated_at(&self) -> Option<DateTime<Utc>> {
+                self.updated_at
+            }
+            fn deleted_at(&self) -> Option<DateTime<Utc>> {
+                self.deleted_at
+            }
+        }
+    };
+}
+
+twenty_object! {
+    /// A person (`people`). Unique on `emails.primaryEmail`.
+    Person, "person", "people" {
+        /// First and last name.
+        name: FullName = "name",
+        /// Emails (primary is unique).
+        emails: Emails = "emails",
+        /// LinkedIn profile.
+        linkedin_link: Links = "linkedinLink",
+        /// X (Twitter) profile.
+        x_link: Links = "xLink",
+        /// Job title.
+        job_title: String = "jobTitle",
+        /// Phones.
+        phones: Phones = "phones",
+        /// City.
+        city: String = "city",
+        /// Avatar URL.
+        avatar_url: String = "avatarUrl",
+        /// Avatar file (newer servers, `FILES`).
+        avatar_file: Vec<FileRef> = "avatarFile",
+        /// Company (join column).
+        company_id: String = "companyId",
+    }
+}
+
+twenty_object! {
+    /// A company (`companies`). Unique on `domainName.primaryLinkUrl`.
+    Company, "company", "companies" {
+        /// Name.
+        name: String = "name",
+        /// Domain (unique on `primaryLinkUrl`).
+        domain_name: Links = "domainName",
+        /// Postal address.
+        address: Address = "address",
+        /// Number of employees.
+        employees: f64 = "employees",
+        /// LinkedIn page.
+        linkedin_link: Links = "linkedinLink",
+        /// X (Twitter) account.
+        x_link: Links = "xLink",
+        /// Annual recurring revenue.
+        annual_recurring_revenue: Currency = "annualRecurringRevenue",
+        /// Ideal customer profile flag.
+        ideal_customer_profile: bool = "idealCustomerProfile",
+        /// Account owner (workspace member id).
+        account_owner_id: String = "accountOwnerId",
+    }
+}
+
+twenty_object! {
+    /// An opportunity (`opportunities`).
+    Opportunity, "opportunity", "opportunities" {
+        /// Name.
+        name: String = "name",
+        /// Amount.
+        amount: Currency = "amount",
+        /// Expected close date.
+        close_date: DateTime<Utc> = "closeDate",
+        /// Stage option value (`NEW`, `SCREENING`, `MEETING`, `PROPOSAL`, `CUSTOMER` by default).
+        stage: String = "stage",
+        /// Point of contact (person id).
+        point_of_contact_id: String = "pointOfContactId",
+        /// Company id.
+        company_id: String = "companyId",
+        /// Owner (workspace member id; newer servers).
+        owner_id: String = "ownerId",
+    }
+}
+
+twenty_object! {
+    /// A task (`tasks`).
+    Task, "task", "tasks" {
+        /// Title.
+        title: String = "title",
+        /// Body.
+        body_v2: RichTextV2 = "bodyV2",
+        /// Due time.
+        due_at: DateTime<Utc> = "dueAt",
+        /// Status option value (`TODO`, `IN_PROGRESS`, `DONE`).
+        status: String = "status",
+        /// Assignee (workspace member id).
+        assignee_id: String = "assigneeId",
+    }
+}
+
+twenty_object! {
+    /// A note (`notes`).
+    Note, "note", "notes" {
+        /// Title.
+        title: String = "title",
+        /// Body.
+        body_v2: RichTextV2 = "bodyV2",
+    }
+}
+
+twenty_object! {
+    /// Link between a note and a person/company/opportunity (`noteTargets`). Newer servers may use
+    /// morph-style field names (`targetPerson…`); those stay in `extra`.
+    NoteTarget, "noteTarget", "noteTargets" {
+        /// Note id.
+        note_id: String = "noteId",
+        /// Person id.
+        person_id: String = "personId",
+        /// Company id.
+        company_id: String = "companyId",
+        /// Opportunity id.
+        opportunity_id: String = "opportunityId",
+    }
+}
+
+twenty_object! {
+    /// Link between a task and a person/company/opportunity (`taskTargets`).
+    TaskTarget, "taskTarget", "taskTargets" {
+        /// Task id.
+        task_id: String = "taskId",
+        /// Person id.
+        person_id: String = "personId",
+        /// Company id.
+        company_id: String = "companyId",
+        /// Opportunity id.
+        opportunity_id: String = "opportunityId",
+    }
+}
+
+twenty_object! {
+    /// A workspace member (`workspaceMembers`), read-only through this API.
+    WorkspaceMember, "workspaceMember", "workspaceMembers" {
+        /// Name.
+        name: FullName = "name",
+        /// Login email.
+        user_email: String = "userEmail",
+        /// Color scheme.
+        color_scheme: String = "colorScheme",
+        /// Locale.
+        locale: String = "locale",
+        /// Avatar URL.
+        avatar_url: String = "avatarUrl",
+        /// Time zone.
+        time_zone: String = "timeZone",
+        /// Date format.
+        date_format: String = "dateFormat",
+        /// Time format.
+        time_format: String = "timeFormat",
+        /// User id.
+        user_id: String = "userId",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn roundtrip<T: Serialize + for<'de> Deserialize<'de>>(v: serde_json::Value) {
+        let typed: T = serde_json::from_value(v.clone()).expect("decodes");
+        assert_eq!(serde_json::to_value(&typed).expect("encodes"), v);
+    }
+
+    #[test]
+    fn every_typed_field_uses_the_same_wire_name_both_ways() {
+        let sys = json!({"id": "i", "createdAt": "2026-11-22T19:46:37.441Z", "updatedAt": "2026-11-22T19:46:37.441Z",
+            "deletedAt": "2026-11-22T19:46:37.441Z", "position": 1.5,
+            "createdBy": {"source": "API", "name": "k"}, "updatedBy": {"source": "API"}, "customThing": {"a": [1]}});
+        let with = |extra: serde_json::Value| {
+            let mut m = sys.as_object().cloned().unwrap_or_default();
+            m.extend(extra.as_object().cloned().unwrap_or_default());
+            serde_json::Value::Object(m)
+        };
+        roundtrip::<Task>(with(
+            json!({"title": "t", "bodyV2": {"markdown": "m"}, "dueAt": "2026-11-22T19:46:37.441Z",
+            "status": "TODO", "assigneeId": "a"}),
+        ));
+        roundtrip::<Note>(with(
+            json!({"title": "t", "bodyV2": {"blocknote": "[]", "markdown": "m"}}),
+        ));
+        roundtrip::<NoteTarget>(with(
+            json!({"noteId": "n", "personId": "p", "companyId": "c", "opportunityId": "o"}),
+        ));
+        roundtrip::<TaskTarget>(with(
+            json!({"taskId": "n", "personId": "p", "companyId": "c", "opportunityId": "o"}),
+        ));
+        roundtrip::<WorkspaceMember>(with(
+            json!({"name": {"firstName": "a", "lastName": "b"}, "userEmail": "e",
+            "colorScheme": "Light", "locale": "en", "avatarUrl": "u", "timeZone": "UTC", "dateFormat": "d",
+            "timeFormat": "t", "userId": "u"}),
+        ));
+        roundtrip::<Person>(with(
+            json!({"city": "Paris", "xLink": {"primaryLinkUrl": "x"}, "companyId": "c",
+            "avatarFile": [{"fileId": "f", "label": "a.png", "extension": "png"}]}),
+        ));
+        roundtrip::<Company>(with(
+            json!({"employees": 10.0, "idealCustomerProfile": true, "accountOwnerId": "w",
+            "annualRecurringRevenue": {"amountMicros": 5_000_000, "currencyCode": "EUR"},
+            "address": {"addressCity": "Lyon", "addressLat": 45.7}}),
+        ));
+        roundtrip::<Opportunity>(with(
+            json!({"stage": "NEW", "pointOfContactId": "p", "ownerId": "o",
+            "closeDate": "2027-01-01T00:00:00Z"}),
+        ));
+    }
+
+    #[test]
+    fn decode_errors_inside_typed_records_name_the_path() {
+        let body = br#"[{"id":"a"},{"id":"b","emails":{"primaryEmail":7}}]"#;
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let err = serde_path_to_error::deserialize::<_, Vec<Person>>(&mut de).expect_err("bad");
+        assert_eq!(err.path().to_string(), "[1].emails.primaryEmail");
+    }
+}

@@ -1,0 +1,211 @@
+//! List (one page or a stream of all pages) and get-one.
+
+use futures::{Stream, TryStreamExt};
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+
+use super::RecordsHandler;
+use crate::config::MAX_PAGE_SIZE;
+use crate::envelope::{Data, ListEnvelope};
+use crate::error::Error;
+use crate::filter::{Filter, OrderBy};
+use crate::model::Payload;
+use crate::transport::Call;
+
+/// Cursor information of a page.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PageInfo {
+    /// More records follow `end_cursor`.
+    #[serde(default)]
+    pub has_next_page: bool,
+    /// Cursor of the first record (opaque).
+    #[serde(default)]
+    pub start_cursor: Option<String>,
+    /// Cursor of the last record (opaque); pass it to `starting_after`.
+    #[serde(default)]
+    pub end_cursor: Option<String>,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    /// The records.
+    pub records: Vec<T>,
+    /// Total matching records (Twenty always computes it).
+    pub total_count: Option<u64>,
+    /// Cursors.
+    pub page_info: PageInfo,
+}
+
+/// Builder of `GET /rest/{plural}`; `depth` (default 0) and `limit` (default: client page size) are always sent.
+#[derive(Debug)]
+pub struct ListRecords<T> {
+    handler: RecordsHandler<T>,
+    filter: Option<Filter>,
+    order_by: Option<OrderBy>,
+    depth: u8,
+    limit: u32,
+    starting_after: Option<String>,
+}
+
+impl<T> Clone for ListRecords<T> {
+    fn clone(&self) -> Self {
+        ListRecords {
+            handler: self.handler.clone(),
+            filter: self.filter.clone(),
+            order_by: self.order_by.clone(),
+            depth: self.depth,
+            limit: self.limit,
+            starting_after: self.starting_after.clone(),
+        }
+    }
+}
+
+impl<T: Payload> ListRecords<T> {
+    pub(crate) fn new(handler: RecordsHandler<T>) -> Self {
+        let limit = handler.client.page_size();
+        ListRecords {
+            handler,
+            filter: None,
+            order_by: None,
+            depth: 0,
+            limit,
+            starting_after: None,
+        }
+    }
+    /// Only records matching `filter`.
+    pub fn filter(mut self, filter: Filter) -> Self {
+        self.filter = Some(filter);
+        self
+    }
+    /// Sort order (keep it stable for paging, e.g. `updatedAt` then `id`).
+    pub fn order_by(mut self, order: OrderBy) -> Self {
+        self.order_by = Some(order);
+        self
+    }
+    /// `0` = record only, `1` = with direct relations.
+    pub fn depth(mut self, depth: u8) -> Self {
+        self.depth = depth;
+        self
+    }
+    /// Page size, clamped to 1..=200.
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = limit.clamp(1, MAX_PAGE_SIZE);
+        self
+    }
+    /// Start after this cursor (a previous page's `end_cursor`).
+    pub fn starting_after(mut self, cursor: impl Into<String>) -> Self {
+        self.starting_after = Some(cursor.into());
+        self
+    }
+
+    fn call(&self) -> Result<Call, Error> {
+        let op = "records.list";
+        let mut url = self.handler.client.url(&["rest", &self.handler.plural]);
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("limit", &self.limit.to_string());
+            q.append_pair("depth", &self.depth.to_string());
+            if let Some(o) = &self.order_by {
+                q.append_pair("order_by", &o.to_query_string());
+            }
+            if let Some(f) = &self.filter {
+                f.validate().map_err(|e| {
+                    e.with_operation(op)
+                        .with_context("object", &*self.handler.plural)
+                })?;
+                q.append_pair("filter", &f.to_query_string());
+            }
+            if let Some(c) = &self.starting_after {
+                q.append_pair("starting_after", c);
+            }
+        }
+        Ok(Call::new(Method::GET, url, op).context("object", &*self.handler.plural))
+    }
+
+    /// Fetch one page.
+    pub async fn send(self) -> Result<Page<T>, Error> {
+        let call = self.call()?;
+        let env: ListEnvelope<T> = self.handler.client.send_json(&call).await?;
+        Ok(Page {
+            records: env.data.0,
+            total_count: env.total_count,
+            page_info: env.page_info,
+        })
+    }
+
+    /// Every page, following `pageInfo.endCursor` with `starting_after` while `hasNextPage`.
+    ///
+    /// A server that claims more pages but repeats or omits the cursor ends the stream with an error
+    /// instead of looping forever.
+    pub fn pages(self) -> impl Stream<Item = Result<Page<T>, Error>> + Send + 'static {
+        futures::stream::try_unfold(Some(self), |state| async move {
+            let Some(req) = state else {
+                return Ok(None);
+            };
+            let previous = req.starting_after.clone();
+            let next = req.clone();
+            let page = req.send().await?;
+            let follow = if page.page_info.has_next_page && !page.records.is_empty() {
+                match &page.page_info.end_cursor {
+                    Some(c) if Some(c) != previous.as_ref() => Some(next.starting_after(c.clone())),
+                    _ => {
+                        return Err(Error::new(
+                            crate::ErrorKind::Decode { path: "pageInfo.endCursor".into() },
+                            "the server reported hasNextPage but gave no new endCursor; stopping to avoid re-reading the same page",
+                        )
+                        .with_operation("records.list"))
+                    }
+                }
+            } else {
+                None
+            };
+            Ok(Some((page, follow)))
+        })
+    }
+
+    /// Every record of every page, as a stream.
+    pub fn stream(self) -> impl Stream<Item = Result<T, Error>> + Send + 'static {
+        self.pages()
+            .map_ok(|page| futures::stream::iter(page.records.into_iter().map(Ok)))
+            .try_flatten()
+    }
+}
+
+/// Builder of `GET /rest/{plural}/{id}`.
+#[derive(Debug)]
+pub struct GetRecord<T> {
+    handler: RecordsHandler<T>,
+    id: String,
+    depth: u8,
+}
+
+impl<T: Payload> GetRecord<T> {
+    pub(crate) fn new(handler: RecordsHandler<T>, id: &str) -> Self {
+        GetRecord {
+            handler,
+            id: id.to_owned(),
+            depth: 0,
+        }
+    }
+    /// `0` = record only, `1` = with direct relations.
+    pub fn depth(mut self, depth: u8) -> Self {
+        self.depth = depth;
+        self
+    }
+    /// Fetch the record; a missing or soft-deleted record is [`crate::ErrorKind::NotFound`].
+    pub async fn send(self) -> Result<T, Error> {
+        let mut url = self
+            .handler
+            .client
+            .url(&["rest", &self.handler.plural, &self.id]);
+        url.query_pairs_mut()
+            .append_pair("depth", &self.depth.to_string());
+        let call = Call::new(Method::GET, url, "records.get")
+            .context("object", &*self.handler.plural)
+            .context("id", &self.id);
+        let env: Data<T> = self.handler.client.send_json(&call).await?;
+        Ok(env.data.0)
+    }
+}

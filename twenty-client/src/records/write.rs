@@ -1,0 +1,287 @@
+//! Create (single, batch, upsert), update (one, many by filter) and duplicate search.
+
+use reqwest::Method;
+use serde::Deserialize;
+
+use super::{Page, PageInfo, RecordsHandler};
+use crate::envelope::Data;
+use crate::error::{Error, ErrorKind};
+use crate::filter::Filter;
+use crate::model::Payload;
+use crate::transport::{decode, Call};
+
+fn body_of<T: Payload>(record: &T, op: &'static str) -> Result<(Vec<u8>, Option<String>), Error> {
+    let value = serde_json::to_value(record).map_err(|e| {
+        Error::config(format!("could not serialise the record: {e}")).with_operation(op)
+    })?;
+    let id = value.get("id").and_then(|v| v.as_str()).map(str::to_owned);
+    let bytes = serde_json::to_vec(&value).map_err(|e| {
+        Error::config(format!("could not serialise the record: {e}")).with_operation(op)
+    })?;
+    Ok((bytes, id))
+}
+
+/// Builder of `POST /rest/{plural}` (one record).
+#[derive(Debug)]
+pub struct CreateRecord<T> {
+    handler: RecordsHandler<T>,
+    body: Result<(Vec<u8>, Option<String>), Error>,
+    upsert: bool,
+}
+
+impl<T: Payload> CreateRecord<T> {
+    pub(crate) fn new(handler: RecordsHandler<T>, record: &T) -> Self {
+        CreateRecord {
+            handler,
+            body: body_of(record, "records.create"),
+            upsert: false,
+        }
+    }
+    /// `?upsert=true`: update the record matching on `id` or a unique field (reviving it if soft-deleted)
+    /// instead of failing. Several matches give [`ErrorKind::Conflict`].
+    pub fn upsert(mut self, upsert: bool) -> Self {
+        self.upsert = upsert;
+        self
+    }
+    /// Send. A plain create is never retried after an ambiguous failure (it could create a duplicate);
+    /// an upsert is.
+    pub async fn send(self) -> Result<T, Error> {
+        let op = if self.upsert {
+            "records.upsert"
+        } else {
+            "records.create"
+        };
+        let (bytes, id) = self.body?;
+        let mut url = self.handler.client.url(&["rest", &self.handler.plural]);
+        if self.upsert {
+            url.query_pairs_mut().append_pair("upsert", "true");
+        }
+        let mut call = Call::new(Method::POST, url, op)
+            .idempotent(self.upsert)
+            .context("object", &*self.handler.plural);
+        if let Some(id) = id {
+            call = call.context("id", id);
+        }
+        call.body = Some(bytes);
+        let env: Data<T> = self.handler.client.send_json(&call).await?;
+        Ok(env.data.0)
+    }
+}
+
+/// Builder of `POST /rest/batch/{plural}`, chunked to the client's batch size.
+#[derive(Debug)]
+pub struct CreateMany<T> {
+    handler: RecordsHandler<T>,
+    records: Vec<T>,
+    upsert: bool,
+    batch_size: usize,
+}
+
+impl<T: Payload> CreateMany<T> {
+    pub(crate) fn new(handler: RecordsHandler<T>, records: Vec<T>) -> Self {
+        let batch_size = handler.client.batch_size();
+        CreateMany {
+            handler,
+            records,
+            upsert: false,
+            batch_size,
+        }
+    }
+    /// `?upsert=true` (see [`CreateRecord::upsert`]).
+    pub fn upsert(mut self, upsert: bool) -> Self {
+        self.upsert = upsert;
+        self
+    }
+    /// Override the chunk size for this call (1..=200).
+    pub fn batch_size(mut self, size: usize) -> Self {
+        self.batch_size = size.clamp(1, crate::config::MAX_BATCH_SIZE);
+        self
+    }
+    /// Send every chunk in order; the records as the server returned them, in input order.
+    ///
+    /// If a chunk fails, earlier chunks are already saved: the error's context says how many
+    /// (`saved_before_failure`) and which input range failed.
+    pub async fn send(self) -> Result<Vec<T>, Error> {
+        let op = if self.upsert {
+            "records.upsert_many"
+        } else {
+            "records.create_many"
+        };
+        let mut out = Vec::with_capacity(self.records.len());
+        let mut start = 0usize;
+        for chunk in self.records.chunks(self.batch_size) {
+            let end = start + chunk.len();
+            let mut url = self
+                .handler
+                .client
+                .url(&["rest", "batch", &self.handler.plural]);
+            if self.upsert {
+                url.query_pairs_mut().append_pair("upsert", "true");
+            }
+            let call = Call::new(Method::POST, url, op)
+                .idempotent(self.upsert)
+                .context("object", &*self.handler.plural)
+                .context("records", format!("{start}..{end}"))
+                .json(chunk)?;
+            let env: Data<Vec<T>> = self
+                .handler
+                .client
+                .send_json(&call)
+                .await
+                .map_err(|e| e.with_context("saved_before_failure", out.len().to_string()))?;
+            out.extend(env.data.0);
+            start = end;
+        }
+        Ok(out)
+    }
+}
+
+/// Builder of `PATCH /rest/{plural}/{id}`.
+#[derive(Debug)]
+pub struct UpdateRecord<T> {
+    handler: RecordsHandler<T>,
+    id: String,
+    patch: serde_json::Value,
+}
+
+impl<T: Payload> UpdateRecord<T> {
+    pub(crate) fn new(handler: RecordsHandler<T>, id: &str, patch: serde_json::Value) -> Self {
+        UpdateRecord {
+            handler,
+            id: id.to_owned(),
+            patch,
+        }
+    }
+    /// Send; the updated record.
+    pub async fn send(self) -> Result<T, Error> {
+        let url = self
+            .handler
+            .client
+            .url(&["rest", &self.handler.plural, &self.id]);
+        let call = Call::new(Method::PATCH, url, "records.update")
+            .context("object", &*self.handler.plural)
+            .context("id", &self.id)
+            .json(&self.patch)?;
+        let env: Data<T> = self.handler.client.send_json(&call).await?;
+        Ok(env.data.0)
+    }
+}
+
+/// Builder of `PATCH /rest/{plural}?filter=…`.
+#[derive(Debug)]
+pub struct UpdateMany<T> {
+    handler: RecordsHandler<T>,
+    filter: Filter,
+    patch: serde_json::Value,
+}
+
+impl<T: Payload> UpdateMany<T> {
+    pub(crate) fn new(
+        handler: RecordsHandler<T>,
+        filter: Filter,
+        patch: serde_json::Value,
+    ) -> Self {
+        UpdateMany {
+            handler,
+            filter,
+            patch,
+        }
+    }
+    /// Send; the updated records.
+    pub async fn send(self) -> Result<Vec<T>, Error> {
+        let op = "records.update_many";
+        self.filter.validate().map_err(|e| {
+            e.with_operation(op)
+                .with_context("object", &*self.handler.plural)
+        })?;
+        let mut url = self.handler.client.url(&["rest", &self.handler.plural]);
+        url.query_pairs_mut()
+            .append_pair("filter", &self.filter.to_query_string());
+        let call = Call::new(Method::PATCH, url, op)
+            .context("object", &*self.handler.plural)
+            .json(&self.patch)?;
+        let env: Data<Vec<T>> = self.handler.client.send_json(&call).await?;
+        Ok(env.data.0)
+    }
+}
+
+/// Builder of `POST /rest/{plural}/duplicates`.
+#[derive(Debug)]
+pub struct FindDuplicates<T> {
+    handler: RecordsHandler<T>,
+    body: Result<serde_json::Value, Error>,
+}
+
+#[derive(Deserialize)]
+struct DuplicatesEnvelope {
+    data: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl<T: Payload> FindDuplicates<T> {
+    pub(crate) fn by_ids(handler: RecordsHandler<T>, ids: Vec<String>) -> Self {
+        FindDuplicates {
+            handler,
+            body: Ok(serde_json::json!({ "ids": ids })),
+        }
+    }
+    pub(crate) fn by_data(handler: RecordsHandler<T>, records: Vec<T>) -> Self {
+        let body = serde_json::to_value(&records)
+            .map(|data| serde_json::json!({ "data": data }))
+            .map_err(|e| {
+                Error::config(format!("could not serialise the records: {e}"))
+                    .with_operation("records.find_duplicates")
+            });
+        FindDuplicates { handler, body }
+    }
+    /// Send; one page of duplicates per input, in input order.
+    pub async fn send(self) -> Result<Vec<Page<T>>, Error> {
+        let op = "records.find_duplicates";
+        let body = self.body?;
+        let url = self
+            .handler
+            .client
+            .url(&["rest", &self.handler.plural, "duplicates"]);
+        // A read-only search: safe to retry.
+        let call = Call::new(Method::POST, url, op)
+            .idempotent(true)
+            .context("object", &*self.handler.plural)
+            .json(&body)?;
+        let raw = self.handler.client.send_raw(&call).await?;
+        let env: DuplicatesEnvelope = decode(&raw).map_err(|e| e.with_operation(op))?;
+        env.data
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut entry)| {
+                let total_count = entry.get("totalCount").and_then(|v| v.as_u64());
+                let page_info = entry
+                    .remove("pageInfo")
+                    .map(serde_json::from_value::<PageInfo>)
+                    .transpose()
+                    .map_err(|e| decode_err(op, format!("data[{i}].pageInfo"), e))?
+                    .unwrap_or_default();
+                let key = entry
+                    .iter()
+                    .find(|(k, v)| k.ends_with("Duplicates") && v.is_array())
+                    .map(|(k, _)| k.clone());
+                let records = match key.and_then(|k| entry.remove(&k)) {
+                    Some(v) => serde_json::from_value::<Vec<T>>(v)
+                        .map_err(|e| decode_err(op, format!("data[{i}].<object>Duplicates"), e))?,
+                    None => Vec::new(),
+                };
+                Ok(Page {
+                    records,
+                    total_count,
+                    page_info,
+                })
+            })
+            .collect()
+    }
+}
+
+fn decode_err(op: &'static str, path: String, e: serde_json::Error) -> Error {
+    Error::new(
+        ErrorKind::Decode { path: path.clone() },
+        format!("unexpected JSON at `{path}`: {e}"),
+    )
+    .with_operation(op)
+}

@@ -1,0 +1,195 @@
+//! Sending one logical request: pacing, auth header, retries with backoff, error mapping, decoding.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use crate::client::Client;
+use crate::error::{self, Error, ErrorKind};
+use crate::pacer;
+use crate::security;
+
+/// One request to send.
+pub(crate) struct Call {
+    pub(crate) method: Method,
+    pub(crate) url: Url,
+    pub(crate) body: Option<Vec<u8>>,
+    /// Safe to send twice (GET, PATCH, DELETE, upsert, duplicate search).
+    pub(crate) idempotent: bool,
+    pub(crate) operation: &'static str,
+    pub(crate) context: Vec<(&'static str, String)>,
+}
+
+impl Call {
+    pub(crate) fn new(method: Method, url: Url, operation: &'static str) -> Self {
+        let idempotent = method != Method::POST;
+        Call {
+            method,
+            url,
+            body: None,
+            idempotent,
+            operation,
+            context: Vec::new(),
+        }
+    }
+
+    pub(crate) fn json<B: serde::Serialize + ?Sized>(mut self, body: &B) -> Result<Self, Error> {
+        let bytes = serde_json::to_vec(body).map_err(|e| {
+            Error::config(format!("could not serialise the request body: {e}"))
+                .with_operation(self.operation)
+        })?;
+        self.body = Some(bytes);
+        Ok(self)
+    }
+
+    pub(crate) fn idempotent(mut self, idempotent: bool) -> Self {
+        self.idempotent = idempotent;
+        self
+    }
+
+    pub(crate) fn context(mut self, key: &'static str, value: impl Into<String>) -> Self {
+        self.context.push((key, value.into()));
+        self
+    }
+
+    fn decorate(&self, mut err: Error) -> Error {
+        err = err.with_operation(self.operation);
+        for (k, v) in &self.context {
+            err = err.with_context(k, v.clone());
+        }
+        err
+    }
+}
+
+impl Client {
+    /// Send `call`, retrying per policy; the raw body of the 2xx answer.
+    pub(crate) async fn send_raw(&self, call: &Call) -> Result<Vec<u8>, Error> {
+        let inner = &self.inner;
+        if let Some(host) = call.url.host_str() {
+            security::check_allowed(host, inner.allowed_hosts.as_deref())
+                .map_err(|e| call.decorate(e))?;
+        }
+        let mut attempt: u32 = 0;
+        loop {
+            let waited = inner.pacer.acquire().await;
+            inner.counters.add_throttled(waited);
+            inner.counters.requests.fetch_add(1, Ordering::Relaxed);
+            let mut req = inner
+                .http
+                .request(call.method.clone(), call.url.clone())
+                .header(AUTHORIZATION, self.bearer())
+                .header(ACCEPT, "application/json");
+            if let Some(body) = &call.body {
+                req = req
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(body.clone());
+            }
+            tracing::debug!(method = %call.method, url = %call.url, attempt, "twenty request");
+            let (err, safe_to_resend) = match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let headers = resp.headers().clone();
+                    match resp.bytes().await {
+                        Err(e) => (call.decorate(error::from_transport(e)), false),
+                        Ok(body) => {
+                            let body = Vec::from(body);
+                            if status.is_success() {
+                                return Ok(body);
+                            }
+                            let err = error::from_response(status, &headers, &body);
+                            if let ErrorKind::RateLimited { retry_after } = err.kind() {
+                                inner.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+                                let learned = pacer::learn_from_body(&body);
+                                if let Some(l) = learned {
+                                    inner.pacer.learn(l);
+                                }
+                                // Pause everyone: the server's own hint, else one full learned window.
+                                if let Some(wait) = retry_after.or(learned.map(|l| l.per())) {
+                                    inner.pacer.block_for(wait);
+                                }
+                            }
+                            // The throttler rejects before running the request, so a 429 is safe to resend.
+                            let safe = matches!(err.kind(), ErrorKind::RateLimited { .. });
+                            (call.decorate(err), safe)
+                        }
+                    }
+                }
+                Err(e) => {
+                    // A connection that was never established carried no request.
+                    let never_sent = e.is_connect();
+                    (call.decorate(error::from_transport(e)), never_sent)
+                }
+            };
+            match self
+                .retry_or_fail(call, &mut attempt, err, safe_to_resend)
+                .await
+            {
+                Ok(()) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Decide whether to retry; sleeps the backoff and returns `Ok(())` to retry, or the error.
+    async fn retry_or_fail(
+        &self,
+        call: &Call,
+        attempt: &mut u32,
+        err: Error,
+        safe_to_resend: bool,
+    ) -> Result<(), Error> {
+        let policy = &self.inner.retry;
+        if !err.is_temporary()
+            || !(call.idempotent || safe_to_resend)
+            || *attempt >= policy.max_retries
+        {
+            return Err(err);
+        }
+        *attempt += 1;
+        self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
+        let rate_limited = matches!(err.kind(), ErrorKind::RateLimited { .. });
+        // For 429s the pacer already holds requests until the server's window allows them again;
+        // without any hint, fall back to exponential backoff.
+        let sleep = if rate_limited && self.inner.pacer.is_blocked() {
+            Duration::ZERO
+        } else {
+            policy.backoff(*attempt)
+        };
+        tracing::warn!(operation = call.operation, attempt = *attempt, backoff_ms = sleep.as_millis() as u64, error = %err, "retrying Twenty request");
+        if !sleep.is_zero() {
+            tokio::time::sleep(sleep).await;
+            self.inner.counters.add_throttled(sleep);
+        }
+        Ok(())
+    }
+
+    /// Send and decode the 2xx JSON body into `T`, naming the JSON path on failure.
+    pub(crate) async fn send_json<T: DeserializeOwned>(&self, call: &Call) -> Result<T, Error> {
+        let body = self.send_raw(call).await?;
+        decode(&body).map_err(|e| call.decorate(e))
+    }
+}
+
+/// Decode JSON with `serde_path_to_error` so that failures name the path.
+pub(crate) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            Err(Error::new(
+                ErrorKind::Decode { path: path.clone() },
+                format!(
+                    "unexpected JSON at `{path}`: {inner} (body starts with: {})",
+                    error::bound(&String::from_utf8_lossy(body), 200)
+                ),
+            )
+            .with_source(inner))
+        }
+    }
+}
