@@ -1,0 +1,221 @@
+//! Field paths such as `contact.emails[0].address`, parsed once at compile time.
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+/// One step of a [`FieldPath`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Segment {
+    /// An object key.
+    Key(Box<str>),
+    /// An array index.
+    Index(usize),
+}
+
+/// A parsed path into a JSON value: dot-separated keys with optional `[n]` array indexes.
+///
+/// ```
+/// use twenty_mapping::FieldPath;
+/// let path = FieldPath::parse("contact.emails[0].address").unwrap();
+/// let record = serde_json::json!({"contact": {"emails": [{"address": "a@b.co"}]}});
+/// assert_eq!(path.get(&record), Some(&serde_json::json!("a@b.co")));
+/// assert_eq!(path.to_string(), "contact.emails[0].address");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldPath {
+    segments: Vec<Segment>,
+    text: Box<str>,
+}
+
+impl FieldPath {
+    /// Parses a path; returns a message explaining the problem when the path is malformed.
+    pub fn parse(text: &str) -> Result<FieldPath, String> {
+        if text.is_empty() {
+            return Err("path is empty".to_owned());
+        }
+        let mut segments = Vec::new();
+        for part in text.split('.') {
+            if part.is_empty() {
+                return Err(format!("path `{text}` has an empty segment"));
+            }
+            let (key, mut rest) = match part.find('[') {
+                Some(i) => (&part[..i], &part[i..]),
+                None => (part, ""),
+            };
+            if key.is_empty() {
+                if segments.is_empty() || !rest.starts_with('[') {
+                    return Err(format!("path `{text}` has an index without a key"));
+                }
+            } else {
+                if key.contains(']') || key.chars().any(char::is_whitespace) {
+                    return Err(format!("path `{text}` has an invalid key `{key}`"));
+                }
+                segments.push(Segment::Key(key.into()));
+            }
+            while !rest.is_empty() {
+                let close = rest
+                    .find(']')
+                    .ok_or_else(|| format!("path `{text}` has an unclosed `[`"))?;
+                let index: usize = rest[1..close].parse().map_err(|_| {
+                    format!(
+                        "path `{text}` has an invalid array index `{}`",
+                        &rest[1..close]
+                    )
+                })?;
+                segments.push(Segment::Index(index));
+                rest = &rest[close + 1..];
+                if !rest.is_empty() && !rest.starts_with('[') {
+                    return Err(format!("path `{text}` has text after `]`"));
+                }
+            }
+        }
+        Ok(FieldPath {
+            segments,
+            text: text.into(),
+        })
+    }
+
+    /// The path as written in the mapping file.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The first key of the path (the top-level field), if the path starts with a key.
+    pub fn root(&self) -> Option<&str> {
+        match self.segments.first() {
+            Some(Segment::Key(k)) => Some(k),
+            _ => None,
+        }
+    }
+
+    /// The remaining keys after the root, joined with dots (`name.firstName` gives `firstName`).
+    pub fn sub_path(&self) -> Option<&str> {
+        let root = self.root()?;
+        self.text.get(root.len() + 1..)
+    }
+
+    /// True when `self` equals `other` or one is a prefix of the other (they would overwrite each other).
+    pub fn overlaps(&self, other: &FieldPath) -> bool {
+        let n = self.segments.len().min(other.segments.len());
+        self.segments[..n] == other.segments[..n]
+    }
+
+    /// True when `self` is `other` or a prefix of it.
+    pub fn covers(&self, other: &FieldPath) -> bool {
+        self.segments.len() <= other.segments.len()
+            && self.segments[..] == other.segments[..self.segments.len()]
+    }
+
+    /// Reads the value at this path; `None` when any step is missing.
+    pub fn get<'v>(&self, value: &'v Value) -> Option<&'v Value> {
+        let mut current = value;
+        for seg in &self.segments {
+            current = match (seg, current) {
+                (Segment::Key(k), Value::Object(map)) => map.get(&**k)?,
+                (Segment::Index(i), Value::Array(items)) => items.get(*i)?,
+                _ => return None,
+            };
+        }
+        Some(current)
+    }
+
+    /// Writes `new` at this path, creating objects and arrays on the way. When both the existing
+    /// and the new value are objects they are merged (composite sub-fields written by several rules).
+    pub fn set(&self, root: &mut Value, new: Value) {
+        let mut current = root;
+        for seg in &self.segments {
+            current = match seg {
+                Segment::Key(k) => {
+                    if !current.is_object() {
+                        *current = Value::Object(Map::new());
+                    }
+                    match current {
+                        Value::Object(map) => map.entry(&**k).or_insert(Value::Null),
+                        _ => unreachable!("current was just made an object"),
+                    }
+                }
+                Segment::Index(i) => {
+                    if !current.is_array() {
+                        *current = Value::Array(Vec::new());
+                    }
+                    match current {
+                        Value::Array(items) => {
+                            if items.len() <= *i {
+                                items.resize(*i + 1, Value::Null);
+                            }
+                            &mut items[*i]
+                        }
+                        _ => unreachable!("current was just made an array"),
+                    }
+                }
+            };
+        }
+        match (current, new) {
+            (Value::Object(existing), Value::Object(incoming)) => existing.extend(incoming),
+            (slot, new) => *slot = new,
+        }
+    }
+}
+
+impl fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_keys_and_indexes() {
+        let p = FieldPath::parse("a.b[2][0].c").unwrap();
+        assert_eq!(
+            p.segments,
+            vec![
+                Segment::Key("a".into()),
+                Segment::Key("b".into()),
+                Segment::Index(2),
+                Segment::Index(0),
+                Segment::Key("c".into())
+            ]
+        );
+        assert_eq!(p.root(), Some("a"));
+        assert_eq!(p.sub_path(), Some("b[2][0].c"));
+    }
+
+    #[test]
+    fn rejects_malformed_paths() {
+        for bad in ["", "a..b", "a[x]", "a[1", "[0]", "a[1]b", "a b"] {
+            assert!(FieldPath::parse(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn set_creates_intermediate_containers_and_merges_objects() {
+        let mut v = json!({});
+        FieldPath::parse("a.list[1].x")
+            .unwrap()
+            .set(&mut v, json!(1));
+        assert_eq!(v, json!({"a": {"list": [null, {"x": 1}]}}));
+        FieldPath::parse("name")
+            .unwrap()
+            .set(&mut v, json!({"firstName": "A"}));
+        FieldPath::parse("name")
+            .unwrap()
+            .set(&mut v, json!({"lastName": "B"}));
+        assert_eq!(v["name"], json!({"firstName": "A", "lastName": "B"}));
+    }
+
+    #[test]
+    fn overlap_and_cover_follow_prefixes() {
+        let name = FieldPath::parse("name").unwrap();
+        let first = FieldPath::parse("name.firstName").unwrap();
+        let other = FieldPath::parse("names").unwrap();
+        assert!(name.overlaps(&first) && first.overlaps(&name));
+        assert!(name.covers(&first) && !first.covers(&name));
+        assert!(!name.overlaps(&other));
+    }
+}

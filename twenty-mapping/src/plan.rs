@@ -1,0 +1,419 @@
+//! The compiled plan: entities and field rules ready to convert records in both directions.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+use crate::config::{ConflictPolicy, Direction, Owner};
+use crate::error::{excerpt, FieldError, TransformError};
+use crate::hash::{content_hash, ContentHash};
+use crate::path::FieldPath;
+use crate::transform::TransformStep;
+
+/// A validated mapping, ready to apply to any number of records.
+#[derive(Debug)]
+pub struct CompiledMapping {
+    pub(crate) entities: BTreeMap<String, EntityPlan>,
+}
+
+impl CompiledMapping {
+    /// The plan for a local entity name.
+    pub fn entity(&self, name: &str) -> Option<&EntityPlan> {
+        self.entities.get(name)
+    }
+
+    /// All entity plans, by name.
+    pub fn entities(&self) -> impl Iterator<Item = &EntityPlan> {
+        self.entities.values()
+    }
+}
+
+/// A custom field a mapping needs in Twenty, for the CLI's `setup` (create) and `verify` (check).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequiredField {
+    /// Field name (camelCase).
+    pub name: String,
+    /// Twenty type name, e.g. `RAW_JSON`, `SELECT`.
+    pub field_type: String,
+    /// Human label.
+    pub label: String,
+    /// Option values (SELECT / MULTI_SELECT).
+    pub options: Vec<String>,
+    /// Optional description.
+    pub description: Option<String>,
+    /// Whether the field must be unique.
+    pub unique: bool,
+}
+
+impl RequiredField {
+    /// A readable label for an option value: `EARLY_ADOPTER` → `Early adopter`.
+    ///
+    /// ```
+    /// assert_eq!(twenty_mapping::RequiredField::option_label("EARLY_ADOPTER"), "Early adopter");
+    /// ```
+    pub fn option_label(value: &str) -> String {
+        let lower = value.replace('_', " ").to_lowercase();
+        let mut chars = lower.chars();
+        match chars.next() {
+            Some(c) => c.to_uppercase().chain(chars).collect(),
+            None => String::new(),
+        }
+    }
+}
+
+/// One entity's compiled rules.
+pub struct EntityPlan {
+    pub(crate) name: String,
+    pub(crate) twenty_object: String,
+    pub(crate) local_key: FieldPath,
+    pub(crate) match_keys: Vec<String>,
+    pub(crate) direction: Direction,
+    pub(crate) conflict: ConflictPolicy,
+    pub(crate) fields: Vec<FieldPlan>,
+    pub(crate) push_order: Vec<usize>,
+    pub(crate) pull_order: Vec<usize>,
+    pub(crate) redact_values: bool,
+    pub(crate) excerpt_max: usize,
+    pub(crate) required_fields: Vec<RequiredField>,
+}
+
+impl fmt::Debug for EntityPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EntityPlan")
+            .field("name", &self.name)
+            .field("twenty_object", &self.twenty_object)
+            .field("direction", &self.direction)
+            .field("fields", &self.fields)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One compiled field rule.
+pub struct FieldPlan {
+    pub(crate) index: usize,
+    pub(crate) rule_path: String,
+    pub(crate) local: Vec<FieldPath>,
+    pub(crate) twenty: FieldPath,
+    pub(crate) steps: Vec<Box<dyn TransformStep>>,
+    /// Steps applied on pull, already in application order; `None` when the rule does not pull.
+    pub(crate) inverse: Option<Vec<Box<dyn TransformStep>>>,
+    pub(crate) default: Option<Value>,
+    pub(crate) required: bool,
+    pub(crate) owner: Owner,
+    pub(crate) conflict: Option<ConflictPolicy>,
+    pub(crate) direction: Direction,
+}
+
+impl fmt::Debug for FieldPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FieldPlan")
+            .field("rule", &self.rule_path)
+            .field("local", &self.local)
+            .field("twenty", &self.twenty.as_str())
+            .field("steps", &self.steps.len())
+            .field("direction", &self.direction)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FieldPlan {
+    /// The (first) local source path; empty for rules without a source (e.g. `constant`).
+    pub fn local_path(&self) -> &str {
+        self.local.first().map_or("", FieldPath::as_str)
+    }
+
+    /// All local source paths (several for combining rules).
+    pub fn local_paths(&self) -> impl Iterator<Item = &str> {
+        self.local.iter().map(FieldPath::as_str)
+    }
+
+    /// The Twenty target path.
+    pub fn twenty_path(&self) -> &str {
+        self.twenty.as_str()
+    }
+
+    /// Which side owns the field.
+    pub fn owner(&self) -> Owner {
+        self.owner
+    }
+
+    /// The per-field conflict policy override, if any.
+    pub fn conflict_policy(&self) -> Option<ConflictPolicy> {
+        self.conflict
+    }
+
+    /// Whether a record without this field is rejected.
+    pub fn required(&self) -> bool {
+        self.required
+    }
+
+    /// The rule's effective direction.
+    pub fn direction(&self) -> Direction {
+        self.direction
+    }
+
+    /// Index of the rule in the entity's `fields`.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Where the rule is in the mapping file, e.g. `entities.contacts.fields[2]`.
+    pub fn rule_path(&self) -> &str {
+        &self.rule_path
+    }
+}
+
+/// A mapped record, its per-field errors and the content hash of the mapped record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mapped {
+    /// The converted record (only allowlisted fields).
+    pub record: Value,
+    /// Fields that could not be converted; the rest of the record is still there.
+    pub errors: Vec<FieldError>,
+    /// Stable hash of `record` (sorted keys).
+    pub hash: ContentHash,
+}
+
+impl Mapped {
+    /// True when a `required` rule failed: the record must not be written.
+    pub fn is_rejected(&self) -> bool {
+        self.errors.iter().any(|e| e.required)
+    }
+
+    /// True when every rule converted cleanly.
+    pub fn is_clean(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+fn run(steps: &[Box<dyn TransformStep>], mut value: Value) -> Result<Value, TransformError> {
+    for step in steps {
+        if value.is_null() && !step.handles_null() {
+            return Ok(Value::Null);
+        }
+        value = step.apply(value)?;
+    }
+    Ok(value)
+}
+
+fn absent(v: &Value) -> bool {
+    v.is_null()
+}
+
+impl EntityPlan {
+    /// Local entity name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Twenty object, plural API name.
+    pub fn twenty_object(&self) -> &str {
+        &self.twenty_object
+    }
+
+    /// Path of the local record's key.
+    pub fn local_key(&self) -> &str {
+        self.local_key.as_str()
+    }
+
+    /// Twenty paths used to find an existing record.
+    pub fn match_keys(&self) -> &[String] {
+        &self.match_keys
+    }
+
+    /// Which way records flow.
+    pub fn direction(&self) -> Direction {
+        self.direction
+    }
+
+    /// Entity-level default conflict policy.
+    pub fn conflict_policy(&self) -> ConflictPolicy {
+        self.conflict
+    }
+
+    /// The compiled field rules, in file order.
+    pub fn fields(&self) -> &[FieldPlan] {
+        &self.fields
+    }
+
+    /// The effective conflict policy of a rule (its override or the entity default).
+    pub fn field_conflict_policy(&self, field: &FieldPlan) -> ConflictPolicy {
+        field.conflict.unwrap_or(self.conflict)
+    }
+
+    /// Custom fields the mapping declares, for `setup` / `verify`.
+    pub fn required_twenty_fields(&self) -> Vec<RequiredField> {
+        self.required_fields.clone()
+    }
+
+    /// The local key of a record as text (strings as-is, numbers formatted); `None` when missing.
+    pub fn local_key_of(&self, local: &Value) -> Option<String> {
+        match self.local_key.get(local)? {
+            Value::String(s) if !s.is_empty() => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
+    fn field_error(
+        &self,
+        rule: &FieldPlan,
+        field: &str,
+        reason: String,
+        value: Option<&Value>,
+    ) -> FieldError {
+        FieldError {
+            entity: self.name.clone(),
+            field: field.to_owned(),
+            rule: rule.rule_path.clone(),
+            rule_index: rule.index,
+            reason,
+            excerpt: if self.redact_values {
+                None
+            } else {
+                value
+                    .filter(|v| !v.is_null())
+                    .map(|v| excerpt(v, self.excerpt_max))
+            },
+            required: rule.required,
+        }
+    }
+
+    /// Converts a local record to a Twenty record (push). Only allowlisted targets are written;
+    /// a failing field is reported in `errors` and left out, the other fields still map.
+    ///
+    /// ```
+    /// use twenty_mapping::{compile, MappingFile, TransformRegistry};
+    /// let file = MappingFile::from_toml_str(r#"
+    /// [entities.contacts]
+    /// twenty_object = "people"
+    /// local_key = "id"
+    /// [[entities.contacts.fields]]
+    /// from = "full_name"
+    /// to = "name"
+    /// transforms = ["collapse_whitespace", "split_name"]
+    /// [[entities.contacts.fields]]
+    /// from = "email"
+    /// to = "emails.primaryEmail"
+    /// transforms = ["email"]
+    /// "#, "m.toml").unwrap();
+    /// let plan = compile(&file, &TransformRegistry::with_builtins(), None).unwrap();
+    /// let people = plan.entity("contacts").unwrap();
+    /// let out = people.to_twenty(&serde_json::json!({"id": 1, "full_name": "Ada  Lovelace", "email": "nope"}));
+    /// assert_eq!(out.record, serde_json::json!({"name": {"firstName": "Ada", "lastName": "Lovelace"}}));
+    /// assert_eq!(out.errors[0].field, "emails.primaryEmail");
+    /// assert_eq!(out.errors[0].reason, "email has no '@'");
+    /// ```
+    pub fn to_twenty(&self, local: &Value) -> Mapped {
+        let mut record = Value::Object(Map::with_capacity(self.push_order.len()));
+        let mut errors = Vec::new();
+        for &i in &self.push_order {
+            let rule = &self.fields[i];
+            let input = match rule.local.as_slice() {
+                [] => Value::Null,
+                [one] => one.get(local).cloned().unwrap_or(Value::Null),
+                many => {
+                    let items: Vec<Value> = many
+                        .iter()
+                        .map(|p| p.get(local).cloned().unwrap_or(Value::Null))
+                        .collect();
+                    if items.iter().all(absent) {
+                        Value::Null
+                    } else {
+                        Value::Array(items)
+                    }
+                }
+            };
+            let input = match (&input, &rule.default) {
+                (Value::Null, Some(d)) => d.clone(),
+                _ => input,
+            };
+            let source_for_excerpt = || rule.local.first().and_then(|p| p.get(local));
+            match run(&rule.steps, input) {
+                Ok(Value::Null) => {
+                    if rule.required {
+                        errors.push(self.field_error(
+                            rule,
+                            rule.twenty.as_str(),
+                            format!(
+                                "required value is missing (source `{}`); set it or give the rule a `default`",
+                                rule.local_path()
+                            ),
+                            None,
+                        ));
+                    }
+                }
+                Ok(value) => rule.twenty.set(&mut record, value),
+                Err(e) => errors.push(self.field_error(
+                    rule,
+                    rule.twenty.as_str(),
+                    e.reason,
+                    source_for_excerpt(),
+                )),
+            }
+        }
+        let hash = content_hash(&record);
+        Mapped {
+            record,
+            errors,
+            hash,
+        }
+    }
+
+    /// Converts a Twenty record to a local record (pull), running each rule's inverse.
+    /// Only allowlisted local paths are written.
+    pub fn to_local(&self, twenty: &Value) -> Mapped {
+        let mut record = Value::Object(Map::with_capacity(self.pull_order.len()));
+        let mut errors = Vec::new();
+        for &i in &self.pull_order {
+            let rule = &self.fields[i];
+            let Some(steps) = &rule.inverse else { continue };
+            let input = rule.twenty.get(twenty).cloned().unwrap_or(Value::Null);
+            let local_name = rule.local_path();
+            if input.is_null() {
+                if rule.required {
+                    errors.push(self.field_error(
+                        rule,
+                        local_name,
+                        format!("required value is missing in Twenty (`{}`)", rule.twenty),
+                        None,
+                    ));
+                }
+                continue;
+            }
+            match run(steps, input) {
+                Ok(Value::Null) => {}
+                Ok(value) => match rule.local.as_slice() {
+                    [one] => one.set(&mut record, value),
+                    many => match value {
+                        Value::Array(items) if items.len() == many.len() => {
+                            for (path, item) in many.iter().zip(items) {
+                                if !item.is_null() {
+                                    path.set(&mut record, item);
+                                }
+                            }
+                        }
+                        _ => errors.push(self.field_error(
+                            rule,
+                            local_name,
+                            format!(
+                                "the inverse must produce an array of {} values for the {} local paths",
+                                many.len(),
+                                many.len()
+                            ),
+                            rule.twenty.get(twenty),
+                        )),
+                    },
+                },
+                Err(e) => errors.push(self.field_error(rule, local_name, e.reason, rule.twenty.get(twenty))),
+            }
+        }
+        let hash = content_hash(&record);
+        Mapped {
+            record,
+            errors,
+            hash,
+        }
+    }
+}

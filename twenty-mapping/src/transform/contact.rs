@@ -1,0 +1,446 @@
+//! `email` normalisation/validation and `phone` normalisation to E.164 split into Twenty's PHONES.
+//!
+//! ```
+//! use serde_json::json;
+//! use twenty_mapping::apply_builtin;
+//! assert_eq!(apply_builtin("email", &json!({}), json!(" Ada.L@Example.COM ")).unwrap(),
+//!            json!("Ada.L@example.com"));
+//! assert_eq!(apply_builtin("email", &json!({"lowercase_local": true}), json!("Ada.L@Example.COM")).unwrap(),
+//!            json!("ada.l@example.com"));
+//! assert!(apply_builtin("email", &json!({}), json!("ada.example.com")).is_err());
+//! assert_eq!(apply_builtin("phone", &json!({"default_region": "FR"}), json!("06 12 34 56 78")).unwrap(),
+//!            json!({"primaryPhoneNumber": "612345678", "primaryPhoneCountryCode": "FR",
+//!                   "primaryPhoneCallingCode": "+33"}));
+//! assert_eq!(apply_builtin("phone", &json!({"output": "e164"}), json!("+44 20 7946 0958")).unwrap(),
+//!            json!("+442079460958"));
+//! ```
+
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+use phonenumber::country::Id;
+use phonenumber::metadata::DATABASE;
+use serde_json::{Map, Value};
+
+use super::{
+    builtin, into_text, json_type_name, Inverse, TransformArgs, TransformRegistry, TransformStep,
+};
+use crate::error::TransformError;
+use crate::types::ValueKind;
+
+pub(super) fn register(r: &mut TransformRegistry) {
+    builtin(r, "email", &["lowercase_local"], |args| {
+        Ok(Box::new(Email {
+            lowercase_local: args.bool_or("lowercase_local", false)?,
+        }))
+    });
+    builtin(r, "phone", &["default_region", "output"], build_phone);
+}
+
+struct Email {
+    lowercase_local: bool,
+}
+
+/// Validates and normalises an email address; the error says what is wrong.
+pub(crate) fn normalise_email(raw: &str, lowercase_local: bool) -> Result<String, TransformError> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err(TransformError::new("email is empty"));
+    }
+    if s.len() > 254 {
+        return Err(TransformError::new("email is longer than 254 characters"));
+    }
+    let (local, domain) = s
+        .rsplit_once('@')
+        .ok_or_else(|| TransformError::new("email has no '@'"))?;
+    if local.is_empty() {
+        return Err(TransformError::new("email has nothing before '@'"));
+    }
+    if local.len() > 64 {
+        return Err(TransformError::new(
+            "email local part is longer than 64 characters",
+        ));
+    }
+    if local.contains('@') {
+        return Err(TransformError::new("email has more than one '@'"));
+    }
+    if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+        return Err(TransformError::new("email local part has a misplaced '.'"));
+    }
+    if let Some(c) = local.chars().find(|c| {
+        c.is_whitespace()
+            || c.is_control()
+            || matches!(
+                c,
+                '(' | ')' | ',' | ':' | ';' | '<' | '>' | '[' | ']' | '\\' | '"'
+            )
+    }) {
+        return Err(TransformError::new(format!(
+            "email local part contains {c:?}"
+        )));
+    }
+    if domain.is_empty() {
+        return Err(TransformError::new("email has no domain after '@'"));
+    }
+    if !domain.contains('.') {
+        return Err(TransformError::new("email domain has no '.'"));
+    }
+    for label in domain.split('.') {
+        if label.is_empty() {
+            return Err(TransformError::new("email domain has an empty label"));
+        }
+        if label.len() > 63 {
+            return Err(TransformError::new(
+                "email domain label is longer than 63 characters",
+            ));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(TransformError::new(
+                "email domain label starts or ends with '-'",
+            ));
+        }
+        if let Some(c) = label.chars().find(|c| !(c.is_alphanumeric() || *c == '-')) {
+            return Err(TransformError::new(format!("email domain contains {c:?}")));
+        }
+    }
+    let needs_change = s.len() != raw.len()
+        || domain.chars().any(char::is_uppercase)
+        || (lowercase_local && local.chars().any(char::is_uppercase));
+    if !needs_change {
+        return Ok(raw.to_owned());
+    }
+    let mut out = String::with_capacity(s.len());
+    if lowercase_local {
+        out.push_str(&local.to_lowercase());
+    } else {
+        out.push_str(local);
+    }
+    out.push('@');
+    out.push_str(&domain.to_lowercase());
+    Ok(out)
+}
+
+impl TransformStep for Email {
+    fn output_kind(&self) -> ValueKind {
+        ValueKind::Text
+    }
+    fn apply(&self, input: Value) -> Result<Value, TransformError> {
+        if let Value::String(s) = &input {
+            let out = normalise_email(s, self.lowercase_local)?;
+            if out == *s {
+                return Ok(input);
+            }
+            return Ok(Value::String(out));
+        }
+        Err(TransformError::new(format!(
+            "email expects text, got {}",
+            json_type_name(&input)
+        )))
+    }
+    fn inverse(&self) -> Inverse {
+        Inverse::Identity
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PhoneOutput {
+    Phones,
+    E164,
+}
+
+struct Phone {
+    default_region: Option<Id>,
+    output: PhoneOutput,
+}
+
+fn build_phone(args: &TransformArgs<'_>) -> Result<Box<dyn TransformStep>, String> {
+    let default_region = match args.str("default_region")? {
+        Some(r) => Some(Id::from_str(&r.to_ascii_uppercase()).map_err(|_| {
+            format!(
+                "`default_region` `{r}` is not a known ISO 3166 region code (e.g. \"US\", \"FR\")"
+            )
+        })?),
+        None => None,
+    };
+    let output = match args.str("output")?.unwrap_or("phones") {
+        "phones" => PhoneOutput::Phones,
+        "e164" => PhoneOutput::E164,
+        other => {
+            return Err(format!(
+                "`output` must be \"phones\" or \"e164\", got \"{other}\""
+            ))
+        }
+    };
+    Ok(Box::new(Phone {
+        default_region,
+        output,
+    }))
+}
+
+/// A parsed phone number: E.164 parts.
+struct PhoneParts {
+    calling_code: u16,
+    national: String,
+    region: String,
+}
+
+/// A region id and the national number lengths it allows.
+type RegionLengths = Option<(&'static str, &'static [u16])>;
+
+/// Calling codes served by exactly one region, with that region and the national lengths it allows.
+fn single_region_codes() -> &'static [RegionLengths] {
+    static TABLE: OnceLock<Vec<RegionLengths>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut table: Vec<RegionLengths> = vec![None; 1000];
+        let mut counts = vec![0u8; 1000];
+        for meta in DATABASE.iter() {
+            let code = meta.country_code() as usize;
+            if code < 1000 {
+                counts[code] = counts[code].saturating_add(1);
+                table[code] = Some((meta.id(), meta.descriptors().general().possible_length()));
+            }
+        }
+        for (slot, count) in table.iter_mut().zip(counts) {
+            if count != 1 {
+                *slot = None;
+            }
+        }
+        table
+    })
+}
+
+/// Fast path for input already in E.164 (`+` and digits only) whose calling code has one region.
+fn fast_e164(s: &str) -> Option<PhoneParts> {
+    let digits = s.strip_prefix('+')?;
+    if !(8..=15).contains(&digits.len())
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || digits.starts_with('0')
+    {
+        return None;
+    }
+    let table = single_region_codes();
+    for len in 1..=3 {
+        let code: u16 = digits[..len].parse().ok()?;
+        if let Some(Some((region, lengths))) = table.get(code as usize) {
+            let national = &digits[len..];
+            if !lengths.is_empty() && !lengths.contains(&(national.len() as u16)) {
+                return None;
+            }
+            return Some(PhoneParts {
+                calling_code: code,
+                national: national.to_owned(),
+                region: (*region).to_owned(),
+            });
+        }
+    }
+    None
+}
+
+impl Phone {
+    fn parse(&self, s: &str) -> Result<PhoneParts, TransformError> {
+        if let Some(parts) = fast_e164(s) {
+            return Ok(parts);
+        }
+        let number = phonenumber::parse(self.default_region, s).map_err(|e| {
+            let hint = if self.default_region.is_none() && !s.trim_start().starts_with('+') {
+                " (no default_region is configured, so the number needs a leading +country code)"
+            } else {
+                ""
+            };
+            TransformError::new(format!("phone number cannot be parsed: {e}{hint}"))
+        })?;
+        if !number.is_valid() {
+            return Err(TransformError::new(
+                "phone number is not valid for its country (wrong length or prefix)",
+            ));
+        }
+        let region = number
+            .country()
+            .id()
+            .map(|id| id.as_ref().to_owned())
+            .unwrap_or_default();
+        Ok(PhoneParts {
+            calling_code: number.code().value(),
+            national: number.national().to_string(),
+            region,
+        })
+    }
+}
+
+impl TransformStep for Phone {
+    fn output_kind(&self) -> ValueKind {
+        match self.output {
+            PhoneOutput::Phones => ValueKind::Phones,
+            PhoneOutput::E164 => ValueKind::Text,
+        }
+    }
+    fn apply(&self, input: Value) -> Result<Value, TransformError> {
+        let s = into_text(input, "phone")?;
+        let parts = self.parse(&s)?;
+        Ok(match self.output {
+            PhoneOutput::E164 => {
+                Value::String(format!("+{}{}", parts.calling_code, parts.national))
+            }
+            PhoneOutput::Phones => {
+                let mut m = Map::with_capacity(3);
+                m.insert(
+                    "primaryPhoneNumber".to_owned(),
+                    Value::String(parts.national),
+                );
+                m.insert(
+                    "primaryPhoneCountryCode".to_owned(),
+                    Value::String(parts.region),
+                );
+                m.insert(
+                    "primaryPhoneCallingCode".to_owned(),
+                    Value::String(format!("+{}", parts.calling_code)),
+                );
+                Value::Object(m)
+            }
+        })
+    }
+    fn inverse(&self) -> Inverse {
+        match self.output {
+            PhoneOutput::E164 => Inverse::Identity,
+            PhoneOutput::Phones => Inverse::Step(Box::new(JoinPhone)),
+        }
+    }
+}
+
+/// Inverse of `phone`: PHONES `{primaryPhoneNumber, primaryPhoneCallingCode}` → E.164 text.
+struct JoinPhone;
+
+impl TransformStep for JoinPhone {
+    fn output_kind(&self) -> ValueKind {
+        ValueKind::Text
+    }
+    fn apply(&self, input: Value) -> Result<Value, TransformError> {
+        let Value::Object(m) = &input else {
+            return Err(TransformError::new(format!(
+                "expected a PHONES object, got {}",
+                json_type_name(&input)
+            )));
+        };
+        let number = m
+            .get("primaryPhoneNumber")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if number.is_empty() {
+            return Ok(Value::Null);
+        }
+        if number.starts_with('+') {
+            return Ok(Value::String(number.to_owned()));
+        }
+        let calling = m
+            .get("primaryPhoneCallingCode")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if calling.is_empty() {
+            return Err(TransformError::new(
+                "PHONES object has a number but no calling code",
+            ));
+        }
+        let calling = calling.trim_start_matches('+');
+        Ok(Value::String(format!("+{calling}{number}")))
+    }
+    fn inverse(&self) -> Inverse {
+        Inverse::OneWay
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::{invert, step};
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn email_rejects_with_specific_reasons() {
+        for (bad, reason) in [
+            ("", "empty"),
+            ("no-at.example.com", "no '@'"),
+            ("@example.com", "nothing before"),
+            ("a@localhost", "no '.'"),
+            ("a@exa mple.com", "domain contains"),
+            ("a b@example.com", "local part contains"),
+            ("a@b@example.com", "more than one"),
+            ("a@-x.com", "'-'"),
+            ("a..b@x.com", "misplaced"),
+        ] {
+            let err = normalise_email(bad, false).unwrap_err();
+            assert!(err.reason.contains(reason), "{bad}: {}", err.reason);
+        }
+    }
+
+    #[test]
+    fn phone_uses_default_region_for_national_numbers() {
+        let out = step("phone", json!({"default_region": "GB"}))
+            .apply(json!("020 7946 0958"))
+            .unwrap();
+        assert_eq!(out["primaryPhoneCountryCode"], "GB");
+        assert_eq!(out["primaryPhoneCallingCode"], "+44");
+        assert_eq!(out["primaryPhoneNumber"], "2079460958");
+    }
+
+    #[test]
+    fn phone_distinguishes_regions_sharing_a_calling_code() {
+        let out = step("phone", json!({}))
+            .apply(json!("+1 416 555 0123"))
+            .unwrap();
+        assert_eq!(out["primaryPhoneCountryCode"], "CA");
+        let out = step("phone", json!({}))
+            .apply(json!("+12025550123"))
+            .unwrap();
+        assert_eq!(out["primaryPhoneCountryCode"], "US");
+    }
+
+    #[test]
+    fn phone_fast_path_agrees_with_the_full_parser() {
+        let s = step("phone", json!({}));
+        for n in [
+            "+33612345678",
+            "+4930123456",
+            "+390612345678",
+            "+81312345678",
+        ] {
+            let fast = s.apply(json!(n)).unwrap();
+            let full = step("phone", json!({}))
+                .apply(json!(format!("{} ", n)))
+                .unwrap();
+            assert_eq!(fast, full, "{n}");
+        }
+    }
+
+    #[test]
+    fn phone_rejects_garbage_and_invalid_numbers() {
+        let s = step("phone", json!({"default_region": "FR"}));
+        assert!(s.apply(json!("not a phone")).is_err());
+        assert!(s.apply(json!("+33 1")).is_err());
+        let no_region = step("phone", json!({}))
+            .apply(json!("0612345678"))
+            .unwrap_err();
+        assert!(
+            no_region.reason.contains("default_region"),
+            "{}",
+            no_region.reason
+        );
+    }
+
+    #[test]
+    fn phone_inverse_rebuilds_e164() {
+        let s = step("phone", json!({"default_region": "FR"}));
+        let out = s.apply(json!("+33612345678")).unwrap();
+        assert_eq!(invert(s.as_ref(), out), json!("+33612345678"));
+    }
+
+    #[test]
+    fn unknown_default_region_is_a_build_error() {
+        let map = json!({"default_region": "XX"})
+            .as_object()
+            .cloned()
+            .unwrap();
+        assert!(TransformRegistry::with_builtins()
+            .build("phone", &map)
+            .is_err());
+    }
+}

@@ -1,0 +1,275 @@
+//! `location`: free-text or structured locations into Twenty's ADDRESS (city, state, ISO country).
+//!
+//! ```
+//! use serde_json::json;
+//! use twenty_mapping::apply_builtin;
+//! assert_eq!(apply_builtin("location", &json!({}), json!("Lyon, France")).unwrap(),
+//!            json!({"addressCity": "Lyon", "addressCountry": "FR"}));
+//! assert_eq!(apply_builtin("location", &json!({}), json!("Austin, TX, United States")).unwrap(),
+//!            json!({"addressCity": "Austin", "addressState": "TX", "addressCountry": "US"}));
+//! assert_eq!(apply_builtin("location", &json!({"default_country": "DE"}), json!({"city": "Berlin"})).unwrap(),
+//!            json!({"addressCity": "Berlin", "addressCountry": "DE"}));
+//! ```
+
+use std::str::FromStr;
+
+use phonenumber::country::Id;
+use serde_json::{Map, Value};
+
+use super::{builtin, json_type_name, Inverse, TransformArgs, TransformRegistry, TransformStep};
+use crate::error::TransformError;
+use crate::types::ValueKind;
+
+pub(super) fn register(r: &mut TransformRegistry) {
+    builtin(r, "location", &["default_country"], build);
+}
+
+fn build(args: &TransformArgs<'_>) -> Result<Box<dyn TransformStep>, String> {
+    let default_country = match args.str("default_country")? {
+        Some(c) => Some(
+            country_code(c)
+                .ok_or_else(|| format!("`default_country` {c:?} is not a known country"))?,
+        ),
+        None => None,
+    };
+    Ok(Box::new(Location { default_country }))
+}
+
+/// Common country names and aliases → ISO 3166-1 alpha-2. Two-letter codes are checked against
+/// the CLDR region list instead.
+const COUNTRY_NAMES: &[(&str, &str)] = &[
+    ("united states", "US"),
+    ("united states of america", "US"),
+    ("usa", "US"),
+    ("u.s.a.", "US"),
+    ("u.s.", "US"),
+    ("america", "US"),
+    ("united kingdom", "GB"),
+    ("uk", "GB"),
+    ("great britain", "GB"),
+    ("england", "GB"),
+    ("scotland", "GB"),
+    ("wales", "GB"),
+    ("northern ireland", "GB"),
+    ("ireland", "IE"),
+    ("france", "FR"),
+    ("germany", "DE"),
+    ("deutschland", "DE"),
+    ("spain", "ES"),
+    ("españa", "ES"),
+    ("portugal", "PT"),
+    ("italy", "IT"),
+    ("italia", "IT"),
+    ("netherlands", "NL"),
+    ("the netherlands", "NL"),
+    ("holland", "NL"),
+    ("belgium", "BE"),
+    ("luxembourg", "LU"),
+    ("switzerland", "CH"),
+    ("austria", "AT"),
+    ("denmark", "DK"),
+    ("sweden", "SE"),
+    ("norway", "NO"),
+    ("finland", "FI"),
+    ("iceland", "IS"),
+    ("poland", "PL"),
+    ("czech republic", "CZ"),
+    ("czechia", "CZ"),
+    ("slovakia", "SK"),
+    ("hungary", "HU"),
+    ("romania", "RO"),
+    ("bulgaria", "BG"),
+    ("greece", "GR"),
+    ("turkey", "TR"),
+    ("türkiye", "TR"),
+    ("ukraine", "UA"),
+    ("russia", "RU"),
+    ("estonia", "EE"),
+    ("latvia", "LV"),
+    ("lithuania", "LT"),
+    ("croatia", "HR"),
+    ("slovenia", "SI"),
+    ("serbia", "RS"),
+    ("canada", "CA"),
+    ("mexico", "MX"),
+    ("brazil", "BR"),
+    ("argentina", "AR"),
+    ("chile", "CL"),
+    ("colombia", "CO"),
+    ("peru", "PE"),
+    ("australia", "AU"),
+    ("new zealand", "NZ"),
+    ("japan", "JP"),
+    ("china", "CN"),
+    ("south korea", "KR"),
+    ("korea", "KR"),
+    ("india", "IN"),
+    ("singapore", "SG"),
+    ("hong kong", "HK"),
+    ("taiwan", "TW"),
+    ("indonesia", "ID"),
+    ("malaysia", "MY"),
+    ("thailand", "TH"),
+    ("vietnam", "VN"),
+    ("philippines", "PH"),
+    ("israel", "IL"),
+    ("united arab emirates", "AE"),
+    ("uae", "AE"),
+    ("saudi arabia", "SA"),
+    ("egypt", "EG"),
+    ("south africa", "ZA"),
+    ("nigeria", "NG"),
+    ("kenya", "KE"),
+    ("morocco", "MA"),
+    ("tunisia", "TN"),
+];
+
+/// ISO alpha-2 code for a country name, alias or code.
+pub(crate) fn country_code(text: &str) -> Option<String> {
+    let t = text.trim();
+    if t.len() == 2 && t.chars().all(|c| c.is_ascii_alphabetic()) {
+        let upper = t.to_ascii_uppercase();
+        return Id::from_str(&upper).ok().map(|_| upper);
+    }
+    let lower = t.to_lowercase();
+    COUNTRY_NAMES
+        .iter()
+        .find(|(name, _)| *name == lower)
+        .map(|(_, code)| (*code).to_owned())
+}
+
+struct Location {
+    default_country: Option<String>,
+}
+
+fn text_of<'a>(m: &'a Map<String, Value>, keys: &[&str]) -> Option<&'a str> {
+    keys.iter()
+        .find_map(|k| m.get(*k).and_then(Value::as_str))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+impl TransformStep for Location {
+    fn output_kind(&self) -> ValueKind {
+        ValueKind::Address
+    }
+    fn apply(&self, input: Value) -> Result<Value, TransformError> {
+        let (city, state, country): (Option<String>, Option<String>, Option<String>) = match &input
+        {
+            Value::String(s) => {
+                let parts: Vec<&str> = s
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .collect();
+                match parts.as_slice() {
+                    [] => return Ok(Value::Null),
+                    [one] => match country_code(one) {
+                        Some(c) if one.len() > 2 => (None, None, Some(c)),
+                        _ => (Some((*one).to_owned()), None, None),
+                    },
+                    [city, second] => match country_code(second) {
+                        Some(c) => (Some((*city).to_owned()), None, Some(c)),
+                        None => (Some((*city).to_owned()), Some((*second).to_owned()), None),
+                    },
+                    [.., city, state, country] => {
+                        let c = country_code(country).ok_or_else(|| {
+                            TransformError::new(format!("unknown country {country:?} in location"))
+                        })?;
+                        (Some((*city).to_owned()), Some((*state).to_owned()), Some(c))
+                    }
+                }
+            }
+            Value::Object(m) => {
+                let country = match text_of(m, &["country", "country_code", "addressCountry"]) {
+                    Some(c) => Some(country_code(c).ok_or_else(|| {
+                        TransformError::new(format!("unknown country {c:?} in location"))
+                    })?),
+                    None => None,
+                };
+                (
+                    text_of(m, &["city", "addressCity"]).map(str::to_owned),
+                    text_of(m, &["state", "region", "addressState"]).map(str::to_owned),
+                    country,
+                )
+            }
+            other => {
+                return Err(TransformError::new(format!(
+                    "location expects text or an object, got {}",
+                    json_type_name(other)
+                )))
+            }
+        };
+        let country = country.or_else(|| self.default_country.clone());
+        let mut out = Map::with_capacity(3);
+        if let Some(c) = city {
+            out.insert("addressCity".to_owned(), Value::String(c));
+        }
+        if let Some(s) = state {
+            out.insert("addressState".to_owned(), Value::String(s));
+        }
+        if let Some(c) = country {
+            out.insert("addressCountry".to_owned(), Value::String(c));
+        }
+        Ok(Value::Object(out))
+    }
+    fn inverse(&self) -> Inverse {
+        Inverse::Step(Box::new(FormatLocation))
+    }
+}
+
+/// ADDRESS → "City, State, CC" (the inverse of `location` on its canonical text form).
+struct FormatLocation;
+
+impl TransformStep for FormatLocation {
+    fn output_kind(&self) -> ValueKind {
+        ValueKind::Text
+    }
+    fn apply(&self, input: Value) -> Result<Value, TransformError> {
+        let Value::Object(m) = &input else {
+            return Err(TransformError::new(format!(
+                "expected an ADDRESS object, got {}",
+                json_type_name(&input)
+            )));
+        };
+        let parts: Vec<&str> = ["addressCity", "addressState", "addressCountry"]
+            .iter()
+            .filter_map(|k| m.get(*k).and_then(Value::as_str))
+            .filter(|s| !s.is_empty())
+            .collect();
+        if parts.is_empty() {
+            return Ok(Value::Null);
+        }
+        Ok(Value::String(parts.join(", ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::{invert, step};
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn country_codes_are_validated() {
+        assert_eq!(country_code("fr").as_deref(), Some("FR"));
+        assert_eq!(country_code("Deutschland").as_deref(), Some("DE"));
+        assert_eq!(country_code("ZZ"), None);
+        assert_eq!(country_code("Atlantis"), None);
+    }
+
+    #[test]
+    fn location_with_unknown_country_reports_it() {
+        let err = step("location", json!({}))
+            .apply(json!("Springfield, Ohio, Atlantis"))
+            .unwrap_err();
+        assert!(err.reason.contains("Atlantis"));
+    }
+
+    #[test]
+    fn location_round_trips_its_canonical_text() {
+        let s = step("location", json!({}));
+        let out = s.apply(json!("Austin, TX, US")).unwrap();
+        assert_eq!(invert(s.as_ref(), out), json!("Austin, TX, US"));
+    }
+}

@@ -1,0 +1,487 @@
+//! Lookup transforms: `value_map` (enum → SELECT), `tags` (→ MULTI_SELECT) and `job_title`.
+//!
+//! ```
+//! use serde_json::json;
+//! use twenty_mapping::apply_builtin;
+//! let args = json!({"map": {"friend": "FRIEND", "client": "CUSTOMER"}, "fallback": "OTHER"});
+//! assert_eq!(apply_builtin("value_map", &args, json!("Client")).unwrap(), json!("CUSTOMER"));
+//! assert_eq!(apply_builtin("value_map", &args, json!("stranger")).unwrap(), json!("OTHER"));
+//! assert_eq!(apply_builtin("tags", &json!({}), json!("vip, early adopter,vip")).unwrap(),
+//!            json!(["VIP", "EARLY_ADOPTER"]));
+//! assert_eq!(apply_builtin("job_title", &json!({"synonyms": {"cto": "Chief Technology Officer"}}),
+//!            json!("  CTO ")).unwrap(), json!("Chief Technology Officer"));
+//! assert_eq!(apply_builtin("job_title", &json!({}), json!("head  of  SALES")).unwrap(),
+//!            json!("Head of Sales"));
+//! ```
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::text::collapse_whitespace;
+use super::{
+    builtin, into_text, json_type_name, Inverse, TransformArgs, TransformRegistry, TransformStep,
+};
+use crate::error::TransformError;
+use crate::types::ValueKind;
+
+pub(super) fn register(r: &mut TransformRegistry) {
+    builtin(
+        r,
+        "value_map",
+        &[
+            "map",
+            "fallback",
+            "case_sensitive",
+            "inverse_map",
+            "inverse_fallback",
+        ],
+        |args| Ok(Box::new(ValueMap::build(args)?)),
+    );
+    builtin(r, "tags", &["map", "fallback", "separator"], |args| {
+        Ok(Box::new(Tags::build(args)?))
+    });
+    builtin(r, "job_title", &["synonyms", "case"], build_job_title);
+}
+
+/// What to do with a value missing from a table.
+#[derive(Clone)]
+enum Fallback {
+    Error,
+    Value(String),
+    Keep,
+    Drop,
+}
+
+fn parse_fallback(v: Option<&str>) -> Fallback {
+    match v {
+        None => Fallback::Error,
+        Some("@keep") => Fallback::Keep,
+        Some("@drop") => Fallback::Drop,
+        Some(other) => Fallback::Value(other.to_owned()),
+    }
+}
+
+#[derive(Clone)]
+struct ValueMap {
+    table: HashMap<String, String>,
+    case_sensitive: bool,
+    fallback: Fallback,
+    inverse: HashMap<String, String>,
+    inverse_fallback: Fallback,
+    outputs: Vec<String>,
+}
+
+impl ValueMap {
+    fn build(args: &TransformArgs<'_>) -> Result<ValueMap, String> {
+        let pairs = args
+            .str_map("map")?
+            .ok_or("missing required argument `map` (a table from local value to Twenty option)")?;
+        let case_sensitive = args.bool_or("case_sensitive", false)?;
+        let key = |k: &str| {
+            if case_sensitive {
+                k.to_owned()
+            } else {
+                k.to_lowercase()
+            }
+        };
+        let mut table = HashMap::with_capacity(pairs.len());
+        let mut outputs = Vec::new();
+        let mut inverse = HashMap::new();
+        for (k, v) in &pairs {
+            table.insert(key(k), v.clone());
+            if !outputs.contains(v) {
+                outputs.push(v.clone());
+            }
+            inverse.entry(v.clone()).or_insert_with(|| k.clone());
+        }
+        if let Some(explicit) = args.str_map("inverse_map")? {
+            inverse = explicit.into_iter().collect();
+        }
+        let fallback = parse_fallback(args.str("fallback")?);
+        if let Fallback::Value(v) = &fallback {
+            if !outputs.contains(v) {
+                outputs.push(v.clone());
+            }
+        }
+        Ok(ValueMap {
+            table,
+            case_sensitive,
+            fallback,
+            inverse,
+            inverse_fallback: parse_fallback(args.str("inverse_fallback")?),
+            outputs,
+        })
+    }
+
+    fn lookup(&self, s: &str) -> Option<&String> {
+        if self.case_sensitive {
+            self.table.get(s)
+        } else if s.chars().any(char::is_uppercase) || s.trim().len() != s.len() {
+            self.table.get(&s.trim().to_lowercase())
+        } else {
+            self.table.get(s)
+        }
+    }
+}
+
+fn apply_fallback(
+    fallback: &Fallback,
+    s: String,
+    what: &str,
+) -> Result<Option<String>, TransformError> {
+    match fallback {
+        Fallback::Error => Err(TransformError::new(format!(
+            "{what} {s:?} is not in the map and no `fallback` is declared"
+        ))),
+        Fallback::Value(v) => Ok(Some(v.clone())),
+        Fallback::Keep => Ok(Some(s)),
+        Fallback::Drop => Ok(None),
+    }
+}
+
+impl TransformStep for ValueMap {
+    fn output_kind(&self) -> ValueKind {
+        ValueKind::Text
+    }
+    fn apply(&self, input: Value) -> Result<Value, TransformError> {
+        let s = into_text(input, "value_map")?;
+        if let Some(v) = self.lookup(&s) {
+            return Ok(Value::String(v.clone()));
+        }
+        Ok(apply_fallback(&self.fallback, s, "value")?.map_or(Value::Null, Value::String))
+    }
+    fn inverse(&self) -> Inverse {
+        Inverse::Step(Box::new(InverseMap {
+            table: self.inverse.clone(),
+            fallback: self.inverse_fallback.clone(),
+        }))
+    }
+    fn output_values(&self) -> Option<Vec<String>> {
+        match self.fallback {
+            Fallback::Keep => None,
+            _ => Some(self.outputs.clone()),
+        }
+    }
+}
+
+/// Twenty option → local value (the inverse of `value_map`).
+struct InverseMap {
+    table: HashMap<String, String>,
+    fallback: Fallback,
+}
+
+impl TransformStep for InverseMap {
+    fn output_kind(&self) -> ValueKind {
+        ValueKind::Text
+    }
+    fn apply(&self, input: Value) -> Result<Value, TransformError> {
+        let s = into_text(input, "value_map inverse")?;
+        if let Some(v) = self.table.get(&s) {
+            return Ok(Value::String(v.clone()));
+        }
+        Ok(apply_fallback(&self.fallback, s, "Twenty option")?.map_or(Value::Null, Value::String))
+    }
+}
+
+/// Tags → MULTI_SELECT option values. Without a map, a tag becomes an option value by
+/// uppercasing and replacing non-alphanumerics with `_` ("early adopter" → "EARLY_ADOPTER").
+struct Tags {
+    map: Option<ValueMap>,
+    separator: char,
+}
+
+impl Tags {
+    fn build(args: &TransformArgs<'_>) -> Result<Tags, String> {
+        let map = if args.get("map").is_some() {
+            Some(ValueMap::build(args)?)
+        } else {
+            if args.get("fallback").is_some() {
+                return Err("`fallback` needs a `map`".to_owned());
+            }
+            None
+        };
+        let separator = match args.str("separator")? {
+            None => ',',
+            Some(s) if s.chars().count() == 1 => s.chars().next().unwrap_or(','),
+            Some(s) => return Err(format!("`separator` must be one character, got {s:?}")),
+        };
+        Ok(Tags { map, separator })
+    }
+
+    fn one(&self, tag: &str, out: &mut Vec<Value>) -> Result<(), TransformError> {
+        let tag = tag.trim();
+        if tag.is_empty() {
+            return Ok(());
+        }
+        let value = match &self.map {
+            Some(map) => match map.lookup(tag) {
+                Some(v) => Some(v.clone()),
+                None => apply_fallback(&map.fallback, tag.to_owned(), "tag")?,
+            },
+            None => Some(option_value(tag)),
+        };
+        if let Some(v) = value {
+            if !out.iter().any(|x| x.as_str() == Some(v.as_str())) {
+                out.push(Value::String(v));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// "early adopter" → "EARLY_ADOPTER".
+fn option_value(tag: &str) -> String {
+    let mut out = String::with_capacity(tag.len());
+    let mut last_underscore = true;
+    for c in tag.chars() {
+        if c.is_alphanumeric() {
+            out.extend(c.to_uppercase());
+            last_underscore = false;
+        } else if !last_underscore {
+            out.push('_');
+            last_underscore = true;
+        }
+    }
+    while out.ends_with('_') {
+        out.pop();
+    }
+    out
+}
+
+impl TransformStep for Tags {
+    fn output_kind(&self) -> ValueKind {
+        ValueKind::TextList
+    }
+    fn apply(&self, input: Value) -> Result<Value, TransformError> {
+        let mut out = Vec::new();
+        match input {
+            Value::String(s) => {
+                for tag in s.split(self.separator) {
+                    self.one(tag, &mut out)?;
+                }
+            }
+            Value::Array(items) => {
+                for item in items {
+                    match item {
+                        Value::String(s) => self.one(&s, &mut out)?,
+                        Value::Null => {}
+                        other => {
+                            return Err(TransformError::new(format!(
+                                "tags expects text items, got {}",
+                                json_type_name(&other)
+                            )))
+                        }
+                    }
+                }
+            }
+            other => {
+                return Err(TransformError::new(format!(
+                    "tags expects a list or comma-separated text, got {}",
+                    json_type_name(&other)
+                )))
+            }
+        }
+        Ok(Value::Array(out))
+    }
+    fn inverse(&self) -> Inverse {
+        match &self.map {
+            None => Inverse::Identity,
+            Some(map) => Inverse::Step(Box::new(InverseTags(InverseMap {
+                table: map.inverse.clone(),
+                fallback: map.inverse_fallback.clone(),
+            }))),
+        }
+    }
+    fn output_values(&self) -> Option<Vec<String>> {
+        self.map.as_ref().and_then(|m| m.output_values())
+    }
+}
+
+struct InverseTags(InverseMap);
+
+impl TransformStep for InverseTags {
+    fn output_kind(&self) -> ValueKind {
+        ValueKind::TextList
+    }
+    fn apply(&self, input: Value) -> Result<Value, TransformError> {
+        let Value::Array(items) = input else {
+            return Err(TransformError::new(format!(
+                "expected a MULTI_SELECT list, got {}",
+                json_type_name(&input)
+            )));
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let v = self.0.apply(item)?;
+            if !v.is_null() {
+                out.push(v);
+            }
+        }
+        Ok(Value::Array(out))
+    }
+}
+
+/// Small words kept lowercase inside a title.
+fn is_small_word(w: &str) -> bool {
+    matches!(w, "of" | "and" | "the" | "for" | "in" | "at" | "to" | "&")
+}
+
+/// Acronyms kept uppercase.
+fn is_acronym(w: &str) -> bool {
+    matches!(
+        w,
+        "ceo"
+            | "cto"
+            | "cfo"
+            | "coo"
+            | "cmo"
+            | "cio"
+            | "ciso"
+            | "vp"
+            | "svp"
+            | "evp"
+            | "hr"
+            | "it"
+            | "ux"
+            | "ui"
+            | "qa"
+            | "r&d"
+            | "emea"
+            | "apac"
+            | "us"
+            | "uk"
+    )
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum TitleCase {
+    Title,
+    Keep,
+}
+
+struct JobTitle {
+    synonyms: HashMap<String, String>,
+    case: TitleCase,
+}
+
+fn build_job_title(args: &TransformArgs<'_>) -> Result<Box<dyn TransformStep>, String> {
+    let synonyms = args
+        .str_map("synonyms")?
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (collapse_whitespace(k.to_lowercase()), v))
+        .collect();
+    let case = match args.str("case")?.unwrap_or("title") {
+        "title" => TitleCase::Title,
+        "keep" => TitleCase::Keep,
+        other => {
+            return Err(format!(
+                "`case` must be \"title\" or \"keep\", got {other:?}"
+            ))
+        }
+    };
+    Ok(Box::new(JobTitle { synonyms, case }))
+}
+
+impl TransformStep for JobTitle {
+    fn output_kind(&self) -> ValueKind {
+        ValueKind::Text
+    }
+    fn apply(&self, input: Value) -> Result<Value, TransformError> {
+        let s = collapse_whitespace(into_text(input, "job_title")?);
+        if !self.synonyms.is_empty() {
+            if let Some(v) = self.synonyms.get(&s.to_lowercase()) {
+                return Ok(Value::String(v.clone()));
+            }
+        }
+        if self.case == TitleCase::Keep {
+            return Ok(Value::String(s));
+        }
+        let mut out = String::with_capacity(s.len());
+        for (i, word) in s.split(' ').enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            let lower = word.to_lowercase();
+            if is_acronym(&lower) {
+                out.push_str(&word.to_uppercase());
+            } else if i > 0 && is_small_word(&lower) {
+                out.push_str(&lower);
+            } else {
+                let mut cap = true;
+                for c in lower.chars() {
+                    if cap && c.is_alphabetic() {
+                        out.extend(c.to_uppercase());
+                        cap = false;
+                    } else {
+                        out.push(c);
+                    }
+                    if c == '-' || c == '/' {
+                        cap = true;
+                    }
+                }
+            }
+        }
+        Ok(Value::String(out))
+    }
+    fn inverse(&self) -> Inverse {
+        Inverse::Identity
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::{invert, step};
+    use serde_json::json;
+
+    #[test]
+    fn value_map_without_fallback_rejects_unknown_values() {
+        let s = step("value_map", json!({"map": {"a": "A"}}));
+        let err = s.apply(json!("b")).unwrap_err();
+        assert!(err.reason.contains("not in the map"), "{}", err.reason);
+    }
+
+    #[test]
+    fn value_map_inverts_to_the_first_declared_key() {
+        let s = step(
+            "value_map",
+            json!({"map": {"client": "CUSTOMER", "friend": "FRIEND"}}),
+        );
+        assert_eq!(invert(s.as_ref(), json!("CUSTOMER")), json!("client"));
+        assert_eq!(s.output_values().unwrap(), vec!["CUSTOMER", "FRIEND"]);
+    }
+
+    #[test]
+    fn value_map_keep_and_drop_fallbacks() {
+        let keep = step("value_map", json!({"map": {"a": "A"}, "fallback": "@keep"}));
+        assert_eq!(keep.apply(json!("zz")).unwrap(), json!("zz"));
+        let drop = step("value_map", json!({"map": {"a": "A"}, "fallback": "@drop"}));
+        assert_eq!(drop.apply(json!("zz")).unwrap(), json!(null));
+    }
+
+    #[test]
+    fn tags_map_with_drop_fallback_and_inverse() {
+        let s = step(
+            "tags",
+            json!({"map": {"vip": "VIP", "newsletter": "NEWSLETTER"}, "fallback": "@drop"}),
+        );
+        let out = s.apply(json!(["VIP", "unknown", "newsletter"])).unwrap();
+        assert_eq!(out, json!(["VIP", "NEWSLETTER"]));
+        assert_eq!(invert(s.as_ref(), out), json!(["vip", "newsletter"]));
+        assert!(s.apply(json!(3)).is_err());
+    }
+
+    #[test]
+    fn job_title_keeps_acronyms_and_small_words() {
+        let s = step("job_title", json!({}));
+        assert_eq!(
+            s.apply(json!("vp of engineering")).unwrap(),
+            json!("VP of Engineering")
+        );
+        assert_eq!(
+            s.apply(json!("co-founder & ceo")).unwrap(),
+            json!("Co-Founder & CEO")
+        );
+    }
+}

@@ -1,0 +1,231 @@
+//! Text transforms: `trim`, `collapse_whitespace`, `lowercase`, `uppercase`, `title_case`, `regex_replace`.
+//!
+//! ```
+//! use serde_json::json;
+//! use twenty_mapping::apply_builtin;
+//! assert_eq!(apply_builtin("collapse_whitespace", &json!({}), json!("  a \t b ")).unwrap(), json!("a b"));
+//! assert_eq!(apply_builtin("title_case", &json!({}), json!("mcdonald")).unwrap(), json!("McDonald"));
+//! assert_eq!(apply_builtin("title_case", &json!({}), json!("o'brien")).unwrap(), json!("O'Brien"));
+//! assert_eq!(apply_builtin("title_case", &json!({}), json!("ludwig van der berg")).unwrap(),
+//!            json!("Ludwig van der Berg"));
+//! assert_eq!(apply_builtin("regex_replace", &json!({"pattern": "[^0-9]", "replacement": ""}),
+//!            json!("a1-b2")).unwrap(), json!("12"));
+//! ```
+
+use regex::Regex;
+use serde_json::Value;
+
+use super::{builtin, into_text, Inverse, TransformArgs, TransformRegistry, TransformStep};
+use crate::error::TransformError;
+use crate::types::ValueKind;
+
+pub(super) fn register(r: &mut TransformRegistry) {
+    builtin(r, "trim", &[], |_| Ok(Box::new(TextOp::Trim)));
+    builtin(r, "collapse_whitespace", &[], |_| {
+        Ok(Box::new(TextOp::Collapse))
+    });
+    builtin(r, "lowercase", &[], |_| Ok(Box::new(TextOp::Lower)));
+    builtin(r, "uppercase", &[], |_| Ok(Box::new(TextOp::Upper)));
+    builtin(r, "title_case", &[], |_| Ok(Box::new(TextOp::Title)));
+    builtin(r, "regex_replace", &["pattern", "replacement"], build_regex);
+}
+
+#[derive(Debug, Clone, Copy)]
+enum TextOp {
+    Trim,
+    Collapse,
+    Lower,
+    Upper,
+    Title,
+}
+
+impl TransformStep for TextOp {
+    fn output_kind(&self) -> ValueKind {
+        ValueKind::Text
+    }
+    fn apply(&self, input: Value) -> Result<Value, TransformError> {
+        let s = into_text(input, "this transform")?;
+        let out = match self {
+            TextOp::Trim => {
+                let t = s.trim();
+                if t.len() == s.len() {
+                    s
+                } else {
+                    t.to_owned()
+                }
+            }
+            TextOp::Collapse => collapse_whitespace(s),
+            TextOp::Lower => {
+                if s.chars().any(char::is_uppercase) {
+                    s.to_lowercase()
+                } else {
+                    s
+                }
+            }
+            TextOp::Upper => {
+                if s.chars().any(char::is_lowercase) {
+                    s.to_uppercase()
+                } else {
+                    s
+                }
+            }
+            TextOp::Title => title_case_name(&s),
+        };
+        Ok(Value::String(out))
+    }
+    fn inverse(&self) -> Inverse {
+        Inverse::Identity
+    }
+}
+
+/// Trims and collapses runs of whitespace into one space; returns the input untouched when already clean.
+pub(crate) fn collapse_whitespace(s: String) -> String {
+    let clean = !s.starts_with(char::is_whitespace)
+        && !s.ends_with(char::is_whitespace)
+        && !s
+            .as_bytes()
+            .windows(2)
+            .any(|w| w[0].is_ascii_whitespace() && w[1].is_ascii_whitespace())
+        && !s.chars().any(|c| c.is_whitespace() && c != ' ');
+    if clean {
+        return s;
+    }
+    let mut out = String::with_capacity(s.len());
+    for word in s.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+/// Lowercase name particles kept lowercase inside a name ("van der Berg", "de la Cruz").
+pub(crate) fn is_particle(word: &str) -> bool {
+    const PARTICLES: [&str; 22] = [
+        "van", "der", "den", "de", "del", "della", "la", "le", "du", "von", "da", "di", "dos",
+        "das", "do", "ter", "ten", "zu", "bin", "ibn", "al", "y",
+    ];
+    word.len() <= 5 && PARTICLES.iter().any(|p| p.eq_ignore_ascii_case(word))
+}
+
+/// Name-aware title case: particles stay lowercase, `Mc` prefixes and letters after `'` or `-`
+/// are capitalised. "mcdonald" → "McDonald", "o'brien" → "O'Brien", "van der Berg" kept.
+pub(crate) fn title_case_name(s: &str) -> String {
+    let words: Vec<&str> = s.split_whitespace().collect();
+    let mut out = String::with_capacity(s.len());
+    for (i, word) in words.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        if words.len() > 1 && is_particle(word) {
+            out.extend(word.chars().flat_map(char::to_lowercase));
+        } else {
+            title_word(word, &mut out);
+        }
+    }
+    out
+}
+
+fn title_word(word: &str, out: &mut String) {
+    // "mc" + at least two more letters: McDonald, McKay.
+    let mc = word.is_char_boundary(2)
+        && word[..2].eq_ignore_ascii_case("mc")
+        && word[2..].chars().filter(|c| c.is_alphabetic()).count() >= 2;
+    let mut capitalise_next = true;
+    for (i, c) in word.char_indices() {
+        if capitalise_next && c.is_alphabetic() {
+            out.extend(c.to_uppercase());
+            capitalise_next = false;
+        } else {
+            out.extend(c.to_lowercase());
+        }
+        if c == '-' || c == '\'' || c == '’' || (mc && i == 1) {
+            capitalise_next = true;
+        }
+    }
+}
+
+struct RegexReplace {
+    regex: Regex,
+    replacement: String,
+}
+
+fn build_regex(args: &TransformArgs<'_>) -> Result<Box<dyn TransformStep>, String> {
+    let pattern = args.required_str("pattern")?;
+    let regex = Regex::new(pattern).map_err(|e| format!("invalid `pattern`: {e}"))?;
+    let replacement = args.str("replacement")?.unwrap_or("").to_owned();
+    Ok(Box::new(RegexReplace { regex, replacement }))
+}
+
+impl TransformStep for RegexReplace {
+    fn output_kind(&self) -> ValueKind {
+        ValueKind::Text
+    }
+    fn apply(&self, input: Value) -> Result<Value, TransformError> {
+        let s = into_text(input, "regex_replace")?;
+        match self.regex.replace_all(&s, self.replacement.as_str()) {
+            std::borrow::Cow::Borrowed(_) => Ok(Value::String(s)),
+            std::borrow::Cow::Owned(o) => Ok(Value::String(o)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::step;
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn title_case_handles_name_prefixes_and_particles() {
+        for (input, want) in [
+            ("MCDONALD", "McDonald"),
+            ("mckay", "McKay"),
+            ("mc", "Mc"),
+            ("o'brien", "O'Brien"),
+            ("jean-luc picard", "Jean-Luc Picard"),
+            ("van der Berg", "van der Berg"),
+            ("VINCENT VAN GOGH", "Vincent van Gogh"),
+            ("van", "Van"),
+            ("élodie durand", "Élodie Durand"),
+        ] {
+            assert_eq!(title_case_name(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn trim_and_case_transforms_convert_scalars() {
+        assert_eq!(
+            step("trim", json!({})).apply(json!("  x ")).unwrap(),
+            json!("x")
+        );
+        assert_eq!(
+            step("uppercase", json!({})).apply(json!("ab")).unwrap(),
+            json!("AB")
+        );
+        assert_eq!(
+            step("lowercase", json!({})).apply(json!("AB")).unwrap(),
+            json!("ab")
+        );
+        assert_eq!(
+            step("trim", json!({})).apply(json!(12)).unwrap(),
+            json!("12")
+        );
+        assert!(step("trim", json!({})).apply(json!({"a": 1})).is_err());
+    }
+
+    #[test]
+    fn collapse_whitespace_collapses_tabs_and_newlines() {
+        assert_eq!(collapse_whitespace("a\t\n b  c ".into()), "a b c");
+        assert_eq!(collapse_whitespace("a b".into()), "a b");
+    }
+
+    #[test]
+    fn regex_replace_rejects_invalid_patterns_at_build_time() {
+        let map = json!({"pattern": "("}).as_object().cloned().unwrap();
+        assert!(TransformRegistry::with_builtins()
+            .build("regex_replace", &map)
+            .is_err());
+    }
+}
