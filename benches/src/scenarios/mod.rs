@@ -1,0 +1,3 @@
+//! End-to-end scenarios of the harness, one module each.
+
+pub mod paging;
