@@ -1,0 +1,303 @@
+//! One entity's data log: `data/<entity>.jsonl`, append-only, last write per key wins.
+//!
+//! Every line is one operation on one key with a sequence number. Lines written together (a
+//! pulled batch) form a transaction whose last line carries `"end": true`; on open, lines of a
+//! transaction without its end line are dropped (the batch was never committed) along with a torn
+//! last line. Local edits are one-line transactions flagged `"local": true`; the latest local line
+//! of each key is the local change feed. Compaction keeps, per key, the latest line and the latest
+//! local line, so feed checkpoints (sequence numbers) survive it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::io::{
+    append_durably, corrupt, io_error, open_append, read_lines, replace_atomically, truncate_to,
+};
+use crate::error::{StoreError, StoreErrorKind, StoreResult};
+use crate::model::{Checkpoint, LocalChange, LocalChangeKind, LocalRecord};
+
+/// What a line does to its key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub(crate) enum Op {
+    Upsert { data: Value },
+    Delete,
+    Tombstone,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Line {
+    pub(crate) seq: u64,
+    pub(crate) key: String,
+    #[serde(flatten)]
+    pub(crate) op: Op,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) local: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) end: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    offset: u64,
+    len: u32,
+    seq: u64,
+    live: bool,
+}
+
+/// Compact on open when dead lines outnumber live ones by this factor (plus a floor).
+const COMPACT_FACTOR: u64 = 2;
+const COMPACT_FLOOR: u64 = 1024;
+
+/// The open data log of one entity with its in-memory index (key -> latest line).
+pub(crate) struct EntityLog {
+    path: PathBuf,
+    append: File,
+    read: File,
+    len: u64,
+    next_seq: u64,
+    /// key -> latest line of the key.
+    index: HashMap<String, Slot>,
+    /// seq -> latest local line of a key (the change feed).
+    feed: BTreeMap<u64, Slot>,
+    feed_by_key: HashMap<String, u64>,
+    lines: u64,
+}
+
+impl EntityLog {
+    /// Opens (creating) the log at `path`, dropping an uncommitted tail and compacting if
+    /// mostly dead.
+    pub(crate) fn open(path: PathBuf) -> StoreResult<Self> {
+        let mut log = Self::load(path)?;
+        let live = log.index.len() as u64 + log.feed.len() as u64;
+        if log.lines > COMPACT_FLOOR + COMPACT_FACTOR * live {
+            log.compact()?;
+        }
+        Ok(log)
+    }
+
+    fn load(path: PathBuf) -> StoreResult<Self> {
+        let mut index: HashMap<String, Slot> = HashMap::new();
+        let mut feed = BTreeMap::new();
+        let mut feed_by_key: HashMap<String, u64> = HashMap::new();
+        let mut pending: Vec<(Line, Slot)> = Vec::new();
+        let mut committed_len = 0u64;
+        let mut lines = 0u64;
+        let mut max_seq = 0u64;
+        read_lines(&path, |raw| {
+            let line: Line =
+                serde_json::from_slice(&raw.bytes).map_err(|e| corrupt(&path, raw.offset, e))?;
+            let slot = Slot {
+                offset: raw.offset,
+                len: raw.bytes.len() as u32,
+                seq: line.seq,
+                live: matches!(line.op, Op::Upsert { .. }),
+            };
+            let end = line.end;
+            pending.push((line, slot));
+            if end {
+                for (line, slot) in pending.drain(..) {
+                    max_seq = max_seq.max(line.seq);
+                    lines += 1;
+                    if line.local {
+                        if let Some(old) = feed_by_key.insert(line.key.clone(), line.seq) {
+                            feed.remove(&old);
+                        }
+                        feed.insert(line.seq, slot);
+                    }
+                    index.insert(line.key, slot);
+                }
+                committed_len = raw.offset + raw.bytes.len() as u64 + 1;
+            }
+            Ok(())
+        })?;
+        if !pending.is_empty() {
+            tracing::warn!(
+                path = %path.display(),
+                lines = pending.len(),
+                "dropping the lines of a batch that was interrupted before it committed"
+            );
+        }
+        truncate_to(&path, committed_len)?;
+        let (append, len) = open_append(&path)?;
+        let read = File::open(&path).map_err(|e| io_error("open for reading", &path, e))?;
+        Ok(EntityLog {
+            path,
+            append,
+            read,
+            len,
+            next_seq: max_seq + 1,
+            index,
+            feed,
+            feed_by_key,
+            lines,
+        })
+    }
+
+    /// Rewrites the log with only the lines still needed, atomically, and reloads it.
+    pub(crate) fn compact(&mut self) -> StoreResult<()> {
+        let mut keep: Vec<Slot> = self.index.values().copied().collect();
+        keep.extend(self.feed.values().copied());
+        keep.sort_by_key(|s| s.offset);
+        keep.dedup_by_key(|s| s.offset);
+        let mut out = Vec::new();
+        for slot in keep {
+            let mut line = self.read_line(slot)?;
+            line.end = true;
+            serde_json::to_writer(&mut out, &line).map_err(|e| encode_error(&self.path, e))?;
+            out.push(b'\n');
+        }
+        replace_atomically(&self.path, &out)?;
+        let before = self.lines;
+        *self = Self::load(self.path.clone())?;
+        tracing::debug!(path = %self.path.display(), before, after = self.lines, "compacted data log");
+        Ok(())
+    }
+
+    fn read_line(&mut self, slot: Slot) -> StoreResult<Line> {
+        let mut buf = vec![0u8; slot.len as usize];
+        self.read
+            .seek(SeekFrom::Start(slot.offset))
+            .and_then(|_| self.read.read_exact(&mut buf))
+            .map_err(|e| io_error("read a record", &self.path, e))?;
+        serde_json::from_slice(&buf).map_err(|e| corrupt(&self.path, slot.offset, e))
+    }
+
+    /// Appends `ops` as one transaction; returns the sequence number of each.
+    pub(crate) fn append(
+        &mut self,
+        ops: Vec<(String, Op, Option<DateTime<Utc>>)>,
+        local: bool,
+    ) -> StoreResult<Vec<u64>> {
+        if ops.is_empty() {
+            return Ok(Vec::new());
+        }
+        let count = ops.len();
+        let mut buf = Vec::new();
+        let mut planned = Vec::with_capacity(count);
+        for (i, (key, op, at)) in ops.into_iter().enumerate() {
+            let line = Line {
+                seq: self.next_seq + i as u64,
+                key,
+                op,
+                at,
+                local,
+                end: i + 1 == count,
+            };
+            let offset = self.len + buf.len() as u64;
+            serde_json::to_writer(&mut buf, &line).map_err(|e| encode_error(&self.path, e))?;
+            let len = (self.len + buf.len() as u64 - offset) as u32;
+            buf.push(b'\n');
+            planned.push((line, offset, len));
+        }
+        self.len = append_durably(&mut self.append, self.len, &self.path, &buf)?;
+        self.next_seq += count as u64;
+        let mut seqs = Vec::with_capacity(count);
+        for (line, offset, len) in planned {
+            let slot = Slot {
+                offset,
+                len,
+                seq: line.seq,
+                live: matches!(line.op, Op::Upsert { .. }),
+            };
+            if local {
+                if let Some(old) = self.feed_by_key.insert(line.key.clone(), line.seq) {
+                    self.feed.remove(&old);
+                }
+                self.feed.insert(line.seq, slot);
+            }
+            self.index.insert(line.key, slot);
+            self.lines += 1;
+            seqs.push(line.seq);
+        }
+        Ok(seqs)
+    }
+
+    /// The live record of `key`, if any.
+    pub(crate) fn get(&mut self, key: &str) -> StoreResult<Option<LocalRecord>> {
+        let Some(slot) = self.index.get(key).copied().filter(|s| s.live) else {
+            return Ok(None);
+        };
+        let line = self.read_line(slot)?;
+        Ok(match line.op {
+            Op::Upsert { data } => Some(LocalRecord {
+                key: line.key,
+                data,
+                updated_at: line.at,
+            }),
+            Op::Delete | Op::Tombstone => None,
+        })
+    }
+
+    /// Whether `key`'s latest line is a tombstone.
+    pub(crate) fn is_tombstoned(&mut self, key: &str) -> StoreResult<bool> {
+        let Some(slot) = self.index.get(key).copied().filter(|s| !s.live) else {
+            return Ok(false);
+        };
+        Ok(matches!(self.read_line(slot)?.op, Op::Tombstone))
+    }
+
+    /// All live keys, sorted.
+    pub(crate) fn live_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .index
+            .iter()
+            .filter(|(_, s)| s.live)
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// Up to `limit` feed entries after sequence `after`.
+    pub(crate) fn feed_page(&mut self, after: u64, limit: usize) -> StoreResult<Vec<LocalChange>> {
+        let slots: Vec<Slot> = self
+            .feed
+            .range(after + 1..)
+            .take(limit)
+            .map(|(_, s)| *s)
+            .collect();
+        let mut out = Vec::with_capacity(slots.len());
+        for slot in slots {
+            let line = self.read_line(slot)?;
+            let kind = match line.op {
+                Op::Upsert { data } => LocalChangeKind::Upsert { data },
+                Op::Delete | Op::Tombstone => LocalChangeKind::Delete,
+            };
+            out.push(LocalChange {
+                key: line.key,
+                kind,
+                updated_at: line.at,
+                checkpoint: Checkpoint::new(slot.seq.to_string()),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The sequence of the newest feed entry.
+    pub(crate) fn head(&self) -> Option<u64> {
+        self.feed.last_key_value().map(|(s, _)| *s)
+    }
+
+    /// Number of lines in the log (live and dead), for tests and compaction decisions.
+    pub(crate) fn line_count(&self) -> u64 {
+        self.lines
+    }
+}
+
+fn encode_error(path: &Path, err: serde_json::Error) -> StoreError {
+    StoreError::new(
+        StoreErrorKind::Invalid,
+        "a record could not be encoded as JSON",
+    )
+    .with_context("path", path.display().to_string())
+    .with_source(err)
+}

@@ -1,0 +1,163 @@
+//! Low-level file helpers: durable appends, atomic replacement, torn-tail tolerant line reading.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+
+use crate::error::{StoreError, StoreErrorKind, StoreResult};
+
+/// Maps an I/O error on `path` during `operation` to a [`StoreError`] saying what to check.
+pub(crate) fn io_error(operation: &str, path: &Path, err: std::io::Error) -> StoreError {
+    let kind = match err.kind() {
+        std::io::ErrorKind::NotFound => StoreErrorKind::NotFound,
+        std::io::ErrorKind::PermissionDenied => StoreErrorKind::Config,
+        _ => StoreErrorKind::Unavailable,
+    };
+    StoreError::new(
+        kind,
+        format!("could not {operation}; check that the directory exists, is writable and the disk is not full"),
+    )
+    .with_context("path", path.display().to_string())
+    .with_source(err)
+}
+
+/// Flushes a directory entry change (create, rename) to disk. A no-op where directories cannot be
+/// opened (Windows).
+pub(crate) fn sync_dir(dir: &Path) -> StoreResult<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io_error("sync directory", dir, e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// Replaces `path` atomically with `bytes`: write a temp file in the same directory, fsync it,
+/// rename it over `path`, fsync the directory.
+pub(crate) fn replace_atomically(path: &Path, bytes: &[u8]) -> StoreResult<()> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let tmp = tmp_path(path);
+    let mut file = File::create(&tmp).map_err(|e| io_error("create temp file", &tmp, e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| io_error("write temp file", &tmp, e))?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(|e| io_error("rename temp file into place", path, e))?;
+    sync_dir(dir)
+}
+
+/// The temp file name used by [`replace_atomically`] for `path`.
+pub(crate) fn tmp_path(path: &Path) -> std::path::PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    path.with_file_name(name)
+}
+
+/// Opens (creating) an append-only file and returns it with its current length.
+pub(crate) fn open_append(path: &Path) -> StoreResult<(File, u64)> {
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| io_error("open for appending", path, e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| io_error("read metadata", path, e))?
+        .len();
+    Ok((file, len))
+}
+
+/// Appends `bytes` and fsyncs. On failure the file is cut back to `len` so that no partial line
+/// stays behind (a later append would otherwise glue onto it).
+pub(crate) fn append_durably(
+    file: &mut File,
+    len: u64,
+    path: &Path,
+    bytes: &[u8],
+) -> StoreResult<u64> {
+    let written = file.write_all(bytes).and_then(|()| file.sync_data());
+    match written {
+        Ok(()) => Ok(len + bytes.len() as u64),
+        Err(e) => {
+            if let Err(cut) = file.set_len(len) {
+                tracing::error!(path = %path.display(), error = %cut, "could not cut back a failed append");
+            }
+            Err(io_error("append", path, e))
+        }
+    }
+}
+
+/// One complete line of a JSON Lines file, with its byte offset.
+pub(crate) struct RawLine {
+    pub(crate) offset: u64,
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// Reads every newline-terminated line of `path` (a missing file has none). An unterminated last
+/// line (a write torn by a crash) is not returned; the length of the intact prefix is.
+pub(crate) fn read_lines(
+    path: &Path,
+    mut each: impl FnMut(RawLine) -> StoreResult<()>,
+) -> StoreResult<u64> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io_error("open", path, e)),
+    };
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let mut offset = 0u64;
+    loop {
+        let mut bytes = Vec::new();
+        let n = reader
+            .read_until(b'\n', &mut bytes)
+            .map_err(|e| io_error("read", path, e))?;
+        if n == 0 {
+            return Ok(offset);
+        }
+        if bytes.last() != Some(&b'\n') {
+            tracing::warn!(
+                path = %path.display(),
+                offset,
+                bytes = n,
+                "ignoring a torn last line (an interrupted write); it was never committed"
+            );
+            return Ok(offset);
+        }
+        bytes.pop();
+        each(RawLine { offset, bytes })?;
+        offset += n as u64;
+    }
+}
+
+/// Cuts `path` to `len` bytes if it is longer (drops a torn tail before appending again).
+pub(crate) fn truncate_to(path: &Path, len: u64) -> StoreResult<()> {
+    let file = match OpenOptions::new().write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_error("open", path, e)),
+    };
+    let current = file
+        .metadata()
+        .map_err(|e| io_error("read metadata", path, e))?
+        .len();
+    if current > len {
+        file.set_len(len)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| io_error("truncate a torn tail", path, e))?;
+    }
+    Ok(())
+}
+
+/// A decode error for line `offset` of `path`.
+pub(crate) fn corrupt(path: &Path, offset: u64, err: serde_json::Error) -> StoreError {
+    StoreError::new(
+        StoreErrorKind::Corrupt,
+        "a complete line could not be decoded; the file was edited or damaged — restore it from a backup or remove the line",
+    )
+    .with_context("path", path.display().to_string())
+    .with_context("offset", offset.to_string())
+    .with_source(err)
+}

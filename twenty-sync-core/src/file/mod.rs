@@ -1,0 +1,404 @@
+//! [`FileStore`]: the embedded default store, a directory of JSON Lines files.
+//!
+//! Layout of the directory:
+//!
+//! | file | what | how it is written |
+//! |---|---|---|
+//! | `data/<entity>.jsonl` | local records and local change feed of one entity | append-only, last line per key wins, compacted on open when mostly dead lines |
+//! | `journal.jsonl` | state commits, runs and leases since the last snapshot | append-only, one line per commit |
+//! | `state.json` | snapshot of the ID map, record states, cursors, pending creates, runs, leases | replaced atomically (temp file, fsync, rename, fsync dir) every 1000 journal lines |
+//! | `audit.jsonl` | the audit log | append-only |
+//!
+//! Every append is fsynced before the call returns, and is a complete line or, after a crash,
+//! a torn last line that the next open drops (with a warning) and cuts off. A batch of pulled
+//! changes is one transaction in the data log: if it was cut short, none of it is kept. So a
+//! crash at any point loses nothing that was committed, and keeps nothing that was not.
+//!
+//! Memory: the data side keeps an index of key -> file offset per entity (about 100 bytes per
+//! record, records themselves stay on disk); the state side keeps the record states in memory
+//! (about 200–300 bytes per record). Applying a batch appends only that batch; a state commit
+//! appends one journal line; the cost of a snapshot is amortised over 1000 commits. The audit
+//! log is never held in memory; [`StateStore::audit`] scans it.
+//!
+//! One process opens a directory at a time (nothing locks it across processes); within a process,
+//! clones of a `FileStore` share everything. Calls do small blocking file I/O on the calling
+//! thread.
+
+mod data;
+mod io;
+mod state;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::stream::{self, BoxStream, StreamExt};
+use serde_json::Value;
+
+use self::data::{EntityLog, Op};
+use self::io::io_error;
+use self::state::StateFiles;
+use crate::conformance::LocalEditor;
+use crate::error::{StoreError, StoreErrorKind, StoreResult};
+use crate::memory::{parse_seq, seq_checkpoint};
+use crate::model::{
+    ApplyBatch, AuditEntry, AuditQuery, Checkpoint, InboundChangeKind, Lease, LocalChange,
+    LocalRecord, PendingCreate, RecordState, StateCommit, StateWritten, SyncDirection,
+};
+use crate::report::RunReport;
+use crate::source::SourceOfTruth;
+use crate::state::StateStore;
+
+const FEED_PAGE: usize = 256;
+
+struct Inner {
+    dir: PathBuf,
+    entities: Mutex<HashMap<String, EntityLog>>,
+    state: Mutex<StateFiles>,
+}
+
+/// A directory-backed [`SourceOfTruth`] **and** [`StateStore`]: the embedded default of the
+/// quickstart. See the [module docs](self) for the file layout and crash guarantees.
+///
+/// Pulled changes go in with [`apply`](SourceOfTruth::apply) and are not part of the local change
+/// feed; local edits go in with [`upsert`](Self::upsert) / [`delete`](Self::delete) and are (that
+/// is what a push sends). [`apply`](SourceOfTruth::apply) returns
+/// [`StateWritten::NotWritten`]: the engine commits the batch's state right after, and a crash in
+/// between only replays an idempotent batch.
+///
+/// ```
+/// use futures::TryStreamExt;
+/// use serde_json::json;
+/// use twenty_sync_core::file::FileStore;
+/// use twenty_sync_core::{SourceOfTruth, StateCommit, StateStore, SyncDirection, Checkpoint};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = FileStore::open(dir.path())?;
+/// store.upsert("people", "p-1", json!({"email": "ada@example.com"}))?;
+/// let mut commit = StateCommit::new("people");
+/// commit.cursors.push((SyncDirection::Pull, Checkpoint::new("2025-01-01T00:00:00Z")));
+/// store.commit(&commit).await?;
+/// drop(store);
+///
+/// // Everything is still there after reopening.
+/// let store = FileStore::open(dir.path())?;
+/// assert_eq!(store.records("people")?.len(), 1);
+/// let feed: Vec<_> = store.changes_since("people", None).await?.try_collect().await?;
+/// assert_eq!(feed[0].key, "p-1");
+/// assert!(store.cursor("people", SyncDirection::Pull).await?.is_some());
+/// # Ok::<(), twenty_sync_core::StoreError>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct FileStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for FileStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileStore")
+            .field("dir", &self.inner.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileStore {
+    /// Opens the store in `dir`, creating the directory if needed, repairing a torn tail left by
+    /// a crash and compacting data logs that are mostly dead lines.
+    pub fn open(dir: impl AsRef<Path>) -> StoreResult<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        let data_dir = dir.join("data");
+        std::fs::create_dir_all(&data_dir)
+            .map_err(|e| io_error("create the store directory", &data_dir, e))?;
+        let state = StateFiles::open(&dir)?;
+        Ok(FileStore {
+            inner: Arc::new(Inner {
+                dir,
+                entities: Mutex::new(HashMap::new()),
+                state: Mutex::new(state),
+            }),
+        })
+    }
+
+    /// The directory of the store.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    fn state(&self) -> MutexGuard<'_, StateFiles> {
+        // Every mutation validates or writes to disk before touching memory, so state behind a
+        // poisoned lock is still consistent with the files.
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn with_entity<T>(
+        &self,
+        entity: &str,
+        f: impl FnOnce(&mut EntityLog) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let path = entity_path(&self.inner.dir, entity)?;
+        let mut entities = self
+            .inner
+            .entities
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let log = match entities.entry(entity.to_owned()) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => v.insert(EntityLog::open(path)?),
+        };
+        f(log)
+    }
+
+    /// Creates or replaces a local record (stamped now) and adds it to the local change feed.
+    /// Returns the checkpoint right after the change.
+    pub fn upsert(&self, entity: &str, key: &str, data: Value) -> StoreResult<Checkpoint> {
+        self.upsert_at(entity, key, data, Utc::now())
+    }
+
+    /// Like [`upsert`](Self::upsert) with an explicit local `updated_at`.
+    pub fn upsert_at(
+        &self,
+        entity: &str,
+        key: &str,
+        data: Value,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Checkpoint> {
+        self.local_edit(entity, key, Op::Upsert { data }, at)
+    }
+
+    /// Deletes a local record (stamped now) and adds the deletion to the local change feed.
+    pub fn delete(&self, entity: &str, key: &str) -> StoreResult<Checkpoint> {
+        self.local_edit(entity, key, Op::Delete, Utc::now())
+    }
+
+    fn local_edit(
+        &self,
+        entity: &str,
+        key: &str,
+        op: Op,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Checkpoint> {
+        check_key(entity, key)?;
+        let seqs = self.with_entity(entity, |log| {
+            log.append(vec![(key.to_owned(), op, Some(at))], true)
+        })?;
+        seqs.first().map(|s| seq_checkpoint(*s)).ok_or_else(|| {
+            StoreError::new(StoreErrorKind::Other, "append returned no sequence number")
+        })
+    }
+
+    /// The live (not deleted, not tombstoned) records of `entity`, ordered by key. Reads every
+    /// record from disk: meant for small entities, tests and examples.
+    pub fn records(&self, entity: &str) -> StoreResult<Vec<LocalRecord>> {
+        self.with_entity(entity, |log| {
+            let keys = log.live_keys();
+            let mut out = Vec::with_capacity(keys.len());
+            for key in keys {
+                if let Some(r) = log.get(&key)? {
+                    out.push(r);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Whether `key` is kept as a tombstone (deleted in Twenty with `tombstone: true`).
+    pub fn is_tombstoned(&self, entity: &str, key: &str) -> StoreResult<bool> {
+        self.with_entity(entity, |log| log.is_tombstoned(key))
+    }
+
+    /// The checkpoint after the newest local change of `entity`, if any.
+    pub fn head(&self, entity: &str) -> StoreResult<Option<Checkpoint>> {
+        self.with_entity(entity, |log| Ok(log.head().map(seq_checkpoint)))
+    }
+
+    /// Rewrites the data log of `entity` keeping only the lines still needed (the latest line of
+    /// every key and the latest local change of every key). Also done automatically on open.
+    pub fn compact(&self, entity: &str) -> StoreResult<()> {
+        self.with_entity(entity, |log| log.compact())
+    }
+
+    /// Number of lines in the data log of `entity` (live and superseded).
+    pub fn data_lines(&self, entity: &str) -> StoreResult<u64> {
+        self.with_entity(entity, |log| Ok(log.line_count()))
+    }
+
+    /// Writes the state snapshot now and empties the journal (normally every 1000 commits).
+    pub fn snapshot(&self) -> StoreResult<()> {
+        self.state().snapshot()
+    }
+}
+
+fn check_key(entity: &str, key: &str) -> StoreResult<()> {
+    if key.is_empty() {
+        return Err(
+            StoreError::new(StoreErrorKind::Invalid, "a record has an empty local key")
+                .with_context("entity", entity),
+        );
+    }
+    Ok(())
+}
+
+/// `data/<entity>.jsonl`, refusing names that are not plain file names.
+fn entity_path(dir: &Path, entity: &str) -> StoreResult<PathBuf> {
+    let ok = !entity.is_empty()
+        && !entity.starts_with('.')
+        && entity
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !ok {
+        return Err(StoreError::new(
+            StoreErrorKind::Config,
+            format!("entity name {entity:?} cannot be a file name; use ASCII letters, digits, '_', '-' and '.'"),
+        ));
+    }
+    Ok(dir.join("data").join(format!("{entity}.jsonl")))
+}
+
+#[async_trait]
+impl SourceOfTruth for FileStore {
+    fn describe(&self) -> String {
+        format!("file store {}", self.inner.dir.display())
+    }
+
+    async fn changes_since(
+        &self,
+        entity: &str,
+        checkpoint: Option<&Checkpoint>,
+    ) -> StoreResult<BoxStream<'static, StoreResult<LocalChange>>> {
+        let after = parse_seq(entity, checkpoint)?;
+        // Fail early on a bad entity name.
+        entity_path(&self.inner.dir, entity)?;
+        let this = self.clone();
+        let entity = entity.to_owned();
+        let pages = stream::unfold(Some(after), move |cursor| {
+            let this = this.clone();
+            let entity = entity.clone();
+            async move {
+                let after = cursor?;
+                match this.with_entity(&entity, |log| log.feed_page(after, FEED_PAGE)) {
+                    Err(e) => Some((stream::iter(vec![Err(e)]), None)),
+                    Ok(page) => {
+                        let next = page
+                            .last()
+                            .and_then(|c| parse_seq(&entity, Some(&c.checkpoint)).ok());
+                        if page.is_empty() {
+                            return None;
+                        }
+                        Some((
+                            stream::iter(page.into_iter().map(Ok).collect::<Vec<_>>()),
+                            next,
+                        ))
+                    }
+                }
+            }
+        });
+        Ok(pages.flatten().boxed())
+    }
+
+    async fn apply(&self, batch: &ApplyBatch) -> StoreResult<StateWritten> {
+        let mut ops = Vec::with_capacity(batch.changes.len());
+        for change in &batch.changes {
+            check_key(&batch.entity, &change.key)?;
+            let op = match &change.kind {
+                InboundChangeKind::Upsert { data } => Op::Upsert { data: data.clone() },
+                InboundChangeKind::Delete { tombstone: true } => Op::Tombstone,
+                InboundChangeKind::Delete { tombstone: false } => Op::Delete,
+            };
+            ops.push((change.key.clone(), op, change.twenty_updated_at));
+        }
+        self.with_entity(&batch.entity, |log| log.append(ops, false))?;
+        Ok(StateWritten::NotWritten)
+    }
+
+    async fn get(&self, entity: &str, keys: &[String]) -> StoreResult<Vec<LocalRecord>> {
+        self.with_entity(entity, |log| {
+            let mut out = Vec::new();
+            for key in keys {
+                if let Some(r) = log.get(key)? {
+                    out.push(r);
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
+#[async_trait]
+impl LocalEditor for FileStore {
+    async fn upsert_local(&self, entity: &str, key: &str, data: Value) -> StoreResult<()> {
+        self.upsert(entity, key, data).map(|_| ())
+    }
+
+    async fn delete_local(&self, entity: &str, key: &str) -> StoreResult<()> {
+        self.delete(entity, key).map(|_| ())
+    }
+}
+
+#[async_trait]
+impl StateStore for FileStore {
+    fn describe(&self) -> String {
+        format!("file store {}", self.inner.dir.display())
+    }
+
+    async fn commit(&self, commit: &StateCommit) -> StoreResult<()> {
+        self.state().commit(commit)
+    }
+
+    async fn cursor(
+        &self,
+        entity: &str,
+        direction: SyncDirection,
+    ) -> StoreResult<Option<Checkpoint>> {
+        Ok(self.state().data.cursor(entity, direction))
+    }
+
+    async fn records(&self, entity: &str, local_keys: &[String]) -> StoreResult<Vec<RecordState>> {
+        Ok(self.state().data.records(entity, local_keys))
+    }
+
+    async fn records_by_twenty_id(
+        &self,
+        entity: &str,
+        twenty_ids: &[String],
+    ) -> StoreResult<Vec<RecordState>> {
+        Ok(self.state().data.records_by_twenty_id(entity, twenty_ids))
+    }
+
+    async fn pending_creates(&self, entity: &str) -> StoreResult<Vec<PendingCreate>> {
+        Ok(self.state().data.pending_creates(entity))
+    }
+
+    async fn save_run(&self, report: &RunReport) -> StoreResult<()> {
+        self.state().save_run(report)
+    }
+
+    async fn runs(&self, limit: usize) -> StoreResult<Vec<RunReport>> {
+        Ok(self.state().data.runs(limit))
+    }
+
+    async fn run(&self, run_id: &str) -> StoreResult<Option<RunReport>> {
+        Ok(self.state().data.run(run_id))
+    }
+
+    async fn audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
+        self.state().audit(query)
+    }
+
+    async fn acquire_lease(
+        &self,
+        scope: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> StoreResult<Option<Lease>> {
+        self.state().acquire_lease(scope, holder, ttl, Utc::now())
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> StoreResult<()> {
+        self.state().release_lease(lease)
+    }
+}

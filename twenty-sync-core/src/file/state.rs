@@ -1,0 +1,346 @@
+//! The state side of the file store: `state.json` snapshot + `journal.jsonl` + `audit.jsonl`.
+//!
+//! A commit is one journal line (appended and fsynced: that is the commit point), then its audit
+//! entries are appended to `audit.jsonl` tagged with the journal number, then memory is updated.
+//! Every [`SNAPSHOT_EVERY`] journal lines the whole state (minus audit) is written to
+//! `state.json` atomically and the journal is emptied, so a commit costs O(size of the commit),
+//! not O(total records). On open: load the snapshot, replay journal lines newer than it, and
+//! re-append audit entries of journalled commits missing from `audit.jsonl` (a crash between the
+//! two appends).
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::io::{
+    append_durably, corrupt, io_error, open_append, read_lines, replace_atomically, tmp_path,
+    truncate_to,
+};
+use crate::error::{StoreError, StoreErrorKind, StoreResult};
+use crate::memory::state_data::{LeaseSlot, StateData};
+use crate::model::{AuditEntry, AuditQuery, Lease, StateCommit};
+use crate::report::RunReport;
+
+/// Journal lines between snapshots.
+pub(crate) const SNAPSHOT_EVERY: u64 = 1000;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Snapshot {
+    version: u32,
+    journal: u64,
+    data: StateData,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Entry {
+    Commit { commit: StateCommit },
+    Run { report: Box<RunReport> },
+    Lease { scope: String, slot: LeaseSlot },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct JournalLine {
+    n: u64,
+    #[serde(flatten)]
+    entry: Entry,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct AuditLine {
+    /// The journal number of the commit that carried the entry.
+    c: u64,
+    #[serde(flatten)]
+    entry: AuditEntry,
+}
+
+pub(crate) struct StateFiles {
+    snapshot_path: PathBuf,
+    journal_path: PathBuf,
+    audit_path: PathBuf,
+    journal: File,
+    journal_len: u64,
+    audit: File,
+    audit_len: u64,
+    last_n: u64,
+    since_snapshot: u64,
+    /// Set when an audit append failed after its commit was journalled; no snapshot (which
+    /// would drop the journal lines needed to repair it) until the audit log caught up.
+    audit_behind: bool,
+    pub(crate) data: StateData,
+}
+
+impl StateFiles {
+    pub(crate) fn open(dir: &Path) -> StoreResult<Self> {
+        let snapshot_path = dir.join("state.json");
+        let journal_path = dir.join("journal.jsonl");
+        let audit_path = dir.join("audit.jsonl");
+        let tmp = tmp_path(&snapshot_path);
+        if tmp.exists() {
+            tracing::warn!(path = %tmp.display(), "removing a snapshot left half-written by a crash");
+            std::fs::remove_file(&tmp).map_err(|e| io_error("remove", &tmp, e))?;
+        }
+        let (mut data, snap_n) = match std::fs::read(&snapshot_path) {
+            Ok(bytes) => {
+                let snap: Snapshot =
+                    serde_json::from_slice(&bytes).map_err(|e| corrupt(&snapshot_path, 0, e))?;
+                (snap.data, snap.journal)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (StateData::default(), 0),
+            Err(e) => return Err(io_error("read", &snapshot_path, e)),
+        };
+        data.reindex();
+
+        let mut journal_lines: Vec<JournalLine> = Vec::new();
+        let journal_ok = read_lines(&journal_path, |raw| {
+            let line: JournalLine = serde_json::from_slice(&raw.bytes)
+                .map_err(|e| corrupt(&journal_path, raw.offset, e))?;
+            if line.n > snap_n {
+                journal_lines.push(line);
+            }
+            Ok(())
+        })?;
+        truncate_to(&journal_path, journal_ok)?;
+        let mut audit_max = 0u64;
+        let audit_ok = read_lines(&audit_path, |raw| {
+            let line: AuditLine = serde_json::from_slice(&raw.bytes)
+                .map_err(|e| corrupt(&audit_path, raw.offset, e))?;
+            audit_max = audit_max.max(line.c);
+            Ok(())
+        })?;
+        truncate_to(&audit_path, audit_ok)?;
+        let (journal, journal_len) = open_append(&journal_path)?;
+        let (audit, audit_len) = open_append(&audit_path)?;
+
+        let mut files = StateFiles {
+            snapshot_path,
+            journal_path,
+            audit_path,
+            journal,
+            journal_len,
+            audit,
+            audit_len,
+            last_n: snap_n,
+            since_snapshot: 0,
+            audit_behind: false,
+            data,
+        };
+        let mut missing_audit = Vec::new();
+        for line in journal_lines {
+            files.last_n = line.n;
+            files.since_snapshot += 1;
+            match line.entry {
+                Entry::Commit { commit } => {
+                    files.data.validate(&commit).map_err(|e| {
+                        StoreError::new(
+                            StoreErrorKind::Corrupt,
+                            format!("journalled commit {} no longer applies: {e}", line.n),
+                        )
+                        .with_context("path", files.journal_path.display().to_string())
+                    })?;
+                    files.data.apply(&commit);
+                    if line.n > audit_max {
+                        missing_audit.extend(
+                            commit
+                                .audit
+                                .into_iter()
+                                .map(|entry| AuditLine { c: line.n, entry }),
+                        );
+                    }
+                }
+                Entry::Run { report } => files.data.save_run(&report),
+                Entry::Lease { scope, slot } => {
+                    files.data.leases.insert(scope, slot);
+                }
+            }
+        }
+        if !missing_audit.is_empty() {
+            tracing::warn!(
+                entries = missing_audit.len(),
+                "re-appending audit entries of commits interrupted by a crash"
+            );
+            files.append_audit(&missing_audit)?;
+        }
+        Ok(files)
+    }
+
+    fn journal(&mut self, entry: Entry) -> StoreResult<u64> {
+        let n = self.last_n + 1;
+        let line = JournalLine { n, entry };
+        let mut buf = serde_json::to_vec(&line).map_err(|e| {
+            StoreError::new(
+                StoreErrorKind::Invalid,
+                "state could not be encoded as JSON",
+            )
+            .with_source(e)
+        })?;
+        buf.push(b'\n');
+        self.journal_len = append_durably(
+            &mut self.journal,
+            self.journal_len,
+            &self.journal_path,
+            &buf,
+        )?;
+        self.last_n = n;
+        self.since_snapshot += 1;
+        Ok(n)
+    }
+
+    fn append_audit(&mut self, lines: &[AuditLine]) -> StoreResult<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::new();
+        for line in lines {
+            serde_json::to_writer(&mut buf, line).map_err(|e| {
+                StoreError::new(StoreErrorKind::Invalid, "audit entry could not be encoded")
+                    .with_source(e)
+            })?;
+            buf.push(b'\n');
+        }
+        self.audit_len = append_durably(&mut self.audit, self.audit_len, &self.audit_path, &buf)?;
+        Ok(())
+    }
+
+    pub(crate) fn commit(&mut self, commit: &StateCommit) -> StoreResult<()> {
+        self.data.validate(commit)?;
+        if self.audit_behind {
+            // Reopen-style repair is simplest: the journal still holds every commit since the
+            // last snapshot, so re-derive what audit.jsonl misses.
+            self.repair_audit()?;
+        }
+        let n = self.journal(Entry::Commit {
+            commit: commit.clone(),
+        })?;
+        self.data.apply(commit);
+        let lines: Vec<AuditLine> = commit
+            .audit
+            .iter()
+            .map(|entry| AuditLine {
+                c: n,
+                entry: entry.clone(),
+            })
+            .collect();
+        if let Err(e) = self.append_audit(&lines) {
+            tracing::error!(error = %e, "audit append failed after the commit was journalled; will repair");
+            self.audit_behind = true;
+        }
+        self.maybe_snapshot()
+    }
+
+    fn repair_audit(&mut self) -> StoreResult<()> {
+        let dir = self
+            .snapshot_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let reopened = StateFiles::open(&dir)?;
+        let data = std::mem::take(&mut self.data);
+        *self = reopened;
+        drop(data);
+        Ok(())
+    }
+
+    pub(crate) fn save_run(&mut self, report: &RunReport) -> StoreResult<()> {
+        self.journal(Entry::Run {
+            report: Box::new(report.clone()),
+        })?;
+        self.data.save_run(report);
+        self.maybe_snapshot()
+    }
+
+    pub(crate) fn acquire_lease(
+        &mut self,
+        scope: &str,
+        holder: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Lease>> {
+        let Some(slot) = self.data.lease_outcome(scope, holder, ttl, now)? else {
+            return Ok(None);
+        };
+        self.journal(Entry::Lease {
+            scope: scope.to_owned(),
+            slot: slot.clone(),
+        })?;
+        let lease = slot.current.clone();
+        self.data.leases.insert(scope.to_owned(), slot);
+        self.maybe_snapshot()?;
+        Ok(lease)
+    }
+
+    pub(crate) fn release_lease(&mut self, lease: &Lease) -> StoreResult<()> {
+        if !self.data.is_current_lease(lease) {
+            return Ok(());
+        }
+        let mut slot = self
+            .data
+            .leases
+            .get(&lease.scope)
+            .cloned()
+            .unwrap_or_default();
+        slot.current = None;
+        self.journal(Entry::Lease {
+            scope: lease.scope.clone(),
+            slot,
+        })?;
+        self.data.clear_lease(&lease.scope);
+        self.maybe_snapshot()
+    }
+
+    fn maybe_snapshot(&mut self) -> StoreResult<()> {
+        if self.since_snapshot >= SNAPSHOT_EVERY && !self.audit_behind {
+            self.snapshot()?;
+        }
+        Ok(())
+    }
+
+    /// Writes `state.json` atomically and empties the journal.
+    pub(crate) fn snapshot(&mut self) -> StoreResult<()> {
+        #[derive(Serialize)]
+        struct SnapshotRef<'a> {
+            version: u32,
+            journal: u64,
+            data: &'a StateData,
+        }
+        let bytes = serde_json::to_vec(&SnapshotRef {
+            version: 1,
+            journal: self.last_n,
+            data: &self.data,
+        })
+        .map_err(|e| {
+            StoreError::new(StoreErrorKind::Invalid, "state could not be encoded").with_source(e)
+        })?;
+        replace_atomically(&self.snapshot_path, &bytes)?;
+        // Lines up to `last_n` are in the snapshot now; replay skips them even if this fails.
+        self.journal
+            .set_len(0)
+            .and_then(|()| self.journal.sync_all())
+            .map_err(|e| io_error("empty the journal after a snapshot", &self.journal_path, e))?;
+        self.journal_len = 0;
+        self.since_snapshot = 0;
+        Ok(())
+    }
+
+    /// Scans `audit.jsonl` (oldest first) for entries matching `query`.
+    pub(crate) fn audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
+        let mut out: VecDeque<AuditEntry> = VecDeque::new();
+        let path = &self.audit_path;
+        read_lines(path, |raw| {
+            let line: AuditLine =
+                serde_json::from_slice(&raw.bytes).map_err(|e| corrupt(path, raw.offset, e))?;
+            if query.matches(&line.entry) {
+                out.push_back(line.entry);
+                if query.limit.is_some_and(|l| out.len() > l) {
+                    out.pop_front();
+                }
+            }
+            Ok(())
+        })?;
+        Ok(out.into())
+    }
+}
