@@ -1,0 +1,149 @@
+//! Conflict resolution: which side's value each field takes when both sides changed a record.
+//!
+//! Rules, field by field (local shape):
+//! 1. Ownership first: a field owned by `Local` keeps the local value, one owned by `Twenty`
+//!    takes Twenty's value, whatever the policy.
+//! 2. Otherwise the field's policy (or the entity's): `LocalWins`, `TwentyWins`, or `NewestWins`,
+//!    which compares the local record's `updated_at` with Twenty's `updatedAt`; **Twenty wins
+//!    ties and unknown timestamps** (Twenty's clock is the one both sides can see).
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::mapper::{get_path, set_path, ConflictPolicy, EntityMapper, FieldOwner};
+
+/// Which side a field's value was taken from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Winner {
+    /// The local value was kept.
+    Local,
+    /// Twenty's value was taken.
+    Twenty,
+}
+
+/// The outcome of resolving one conflicting record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolution {
+    /// The merged local record.
+    pub merged: Value,
+    /// Per differing field (local path): which side won.
+    pub fields: Vec<(String, Winner)>,
+}
+
+/// Decides the winner of one field.
+pub fn field_winner(
+    owner: FieldOwner,
+    policy: ConflictPolicy,
+    local_at: Option<DateTime<Utc>>,
+    twenty_at: Option<DateTime<Utc>>,
+) -> Winner {
+    match owner {
+        FieldOwner::Local => return Winner::Local,
+        FieldOwner::Twenty => return Winner::Twenty,
+        _ => {}
+    }
+    match policy {
+        ConflictPolicy::LocalWins => Winner::Local,
+        ConflictPolicy::TwentyWins => Winner::Twenty,
+        _ => match (local_at, twenty_at) {
+            (Some(l), Some(t)) if l > t => Winner::Local,
+            _ => Winner::Twenty,
+        },
+    }
+}
+
+/// Merges the current local record with Twenty's mapped record (local shape), field by field.
+pub fn resolve(
+    mapper: &dyn EntityMapper,
+    local: &Value,
+    twenty_mapped: &Value,
+    local_at: Option<DateTime<Utc>>,
+    twenty_at: Option<DateTime<Utc>>,
+) -> Resolution {
+    let mut merged = local.clone();
+    let mut fields = Vec::new();
+    for f in mapper.fields() {
+        let lv = get_path(local, &f.local_path);
+        let tv = get_path(twenty_mapped, &f.local_path);
+        if lv == tv {
+            continue;
+        }
+        let policy = f.conflict_policy.unwrap_or(mapper.conflict_policy());
+        let w = field_winner(f.owner, policy, local_at, twenty_at);
+        if w == Winner::Twenty {
+            set_path(
+                &mut merged,
+                &f.local_path,
+                tv.cloned().unwrap_or(Value::Null),
+            );
+        }
+        fields.push((f.local_path.clone(), w));
+    }
+    Resolution { merged, fields }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::mapper::FieldMap;
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    fn at(h: u32) -> Option<DateTime<Utc>> {
+        Utc.with_ymd_and_hms(2026, 1, 1, h, 0, 0).single()
+    }
+
+    #[test]
+    fn ownership_beats_policy() {
+        assert_eq!(
+            field_winner(FieldOwner::Local, ConflictPolicy::TwentyWins, None, None),
+            Winner::Local
+        );
+        assert_eq!(
+            field_winner(FieldOwner::Twenty, ConflictPolicy::LocalWins, None, None),
+            Winner::Twenty
+        );
+    }
+
+    #[test]
+    fn newest_wins_with_twenty_winning_ties_and_unknowns() {
+        let p = ConflictPolicy::NewestWins;
+        assert_eq!(
+            field_winner(FieldOwner::Both, p, at(2), at(1)),
+            Winner::Local
+        );
+        assert_eq!(
+            field_winner(FieldOwner::Both, p, at(1), at(2)),
+            Winner::Twenty
+        );
+        assert_eq!(
+            field_winner(FieldOwner::Both, p, at(1), at(1)),
+            Winner::Twenty
+        );
+        assert_eq!(
+            field_winner(FieldOwner::Both, p, None, at(1)),
+            Winner::Twenty
+        );
+    }
+
+    #[test]
+    fn per_field_policy_overrides_entity_policy() {
+        let map = FieldMap::new("c", "people", "person")
+            .field("a", "a")
+            .field("b", "b")
+            .conflict_policy(ConflictPolicy::TwentyWins)
+            .field_policy("b", ConflictPolicy::LocalWins);
+        let r = resolve(
+            &map,
+            &json!({"a": "la", "b": "lb", "keep": 1}),
+            &json!({"a": "ta", "b": "tb"}),
+            at(1),
+            at(2),
+        );
+        assert_eq!(r.merged, json!({"a": "ta", "b": "lb", "keep": 1}));
+        assert_eq!(
+            r.fields,
+            vec![("a".into(), Winner::Twenty), ("b".into(), Winner::Local)]
+        );
+    }
+}

@@ -1,0 +1,132 @@
+//! [`SyncError`]: why a whole run stopped (record-level failures are in the report instead).
+
+use std::fmt;
+
+use crate::error::StoreError;
+
+/// What stopped a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SyncErrorKind {
+    /// Another run holds the lease on this workspace and entity. Wait for it, or for the lease
+    /// to expire.
+    LeaseHeld,
+    /// Twenty could not be reached or kept failing after the client's retries.
+    Twenty,
+    /// Twenty rejected the API key, also after re-resolving it once.
+    Unauthorized,
+    /// The source of truth or the state store failed.
+    Store,
+    /// The engine is misconfigured (unknown entity, missing secret ...).
+    Config,
+    /// A test failpoint fired (simulated crash).
+    Failpoint,
+    /// A webhook delivery was forged, altered, stale or malformed.
+    WebhookRejected,
+}
+
+/// A run-level failure. The state is always left resumable: run again to continue.
+pub struct SyncError {
+    kind: SyncErrorKind,
+    message: String,
+    temporary: bool,
+    run_id: Option<String>,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl SyncError {
+    /// A new error.
+    pub fn new(kind: SyncErrorKind, message: impl Into<String>) -> Self {
+        SyncError {
+            kind,
+            message: message.into(),
+            temporary: matches!(kind, SyncErrorKind::LeaseHeld),
+            run_id: None,
+            source: None,
+        }
+    }
+
+    pub(crate) fn from_store(what: &str, e: StoreError) -> Self {
+        let mut s = SyncError::new(SyncErrorKind::Store, format!("{what}: {e}"));
+        s.temporary = e.is_temporary();
+        s.source = Some(Box::new(e));
+        s
+    }
+
+    pub(crate) fn from_twenty(what: &str, e: twenty_client::Error) -> Self {
+        let kind = if matches!(e.kind(), twenty_client::ErrorKind::Unauthorized) {
+            SyncErrorKind::Unauthorized
+        } else {
+            SyncErrorKind::Twenty
+        };
+        let mut s = SyncError::new(kind, format!("{what}: {e}"));
+        // Still failing after the client's own retries: the condition is still transient, and
+        // the state is resumable, so running again later is the remedy.
+        s.temporary = e.is_temporary()
+            || matches!(
+                e.kind(),
+                twenty_client::ErrorKind::Server { .. }
+                    | twenty_client::ErrorKind::RateLimited { .. }
+                    | twenty_client::ErrorKind::Transport
+            );
+        s.source = Some(Box::new(e));
+        s
+    }
+
+    pub(crate) fn with_run(mut self, run_id: &str) -> Self {
+        self.run_id.get_or_insert_with(|| run_id.to_owned());
+        self
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> SyncErrorKind {
+        self.kind
+    }
+
+    /// Whether running again later may succeed without changing anything.
+    pub fn is_temporary(&self) -> bool {
+        self.temporary
+    }
+
+    /// The run that stopped (its report is saved with status `Failed`).
+    pub fn run_id(&self) -> Option<&str> {
+        self.run_id.as_deref()
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for SyncError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sync {:?}", self.kind)?;
+        if self.temporary {
+            f.write_str(" (temporary)")?;
+        }
+        if let Some(r) = &self.run_id {
+            write!(f, " in run {r}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl fmt::Debug for SyncError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SyncError")
+            .field("kind", &self.kind)
+            .field("temporary", &self.temporary)
+            .field("run_id", &self.run_id)
+            .field("message", &self.message)
+            .finish()
+    }
+}
+
+impl std::error::Error for SyncError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_ref()
+            .map(|s| s.as_ref() as &(dyn std::error::Error + 'static))
+    }
+}

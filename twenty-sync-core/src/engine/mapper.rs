@@ -1,0 +1,398 @@
+//! How the engine sees a mapping: the [`EntityMapper`] trait and a small path-copying
+//! implementation, [`FieldMap`].
+//!
+//! The engine only needs a handful of things from a mapping: both directions of the value
+//! transform (with per-field errors), a content hash, the natural keys used to match records that
+//! already exist in Twenty, and the conflict policy and ownership of each field. Keeping that
+//! behind a trait lets a compiled `twenty-mapping` plan, or any hand-written mapping, drive the
+//! engine.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// Which side writes a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FieldOwner {
+    /// Only the local system writes it: pulls never overwrite it locally.
+    Local,
+    /// Only Twenty writes it: pushes never send it.
+    Twenty,
+    /// Both sides write it; conflicts are settled by the conflict policy.
+    Both,
+}
+
+/// How a conflict (a field changed on both sides since the last sync) is settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConflictPolicy {
+    /// The local value wins.
+    LocalWins,
+    /// Twenty's value wins.
+    TwentyWins,
+    /// The side with the later modification time wins; Twenty wins ties and unknown times.
+    NewestWins,
+}
+
+/// One mapped field: a dotted path on each side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldSpec {
+    /// Path in the local record, e.g. `email`.
+    pub local_path: String,
+    /// Path in the Twenty record, e.g. `emails.primaryEmail`.
+    pub twenty_path: String,
+    /// Which side writes the field.
+    pub owner: FieldOwner,
+    /// Field-level conflict policy (overrides the entity's).
+    pub conflict_policy: Option<ConflictPolicy>,
+}
+
+/// A per-field mapping error: the record is reported as failed, the run goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field (local path) that failed.
+    pub field: String,
+    /// Why, without the value.
+    pub reason: String,
+}
+
+/// The result of mapping one record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mapped {
+    /// The mapped value (only mapped fields, in the target shape).
+    pub value: Value,
+    /// Per-field errors; when non-empty the record is not written.
+    pub errors: Vec<FieldError>,
+    /// [`content_hash`] of `value`.
+    pub hash: String,
+}
+
+/// The mapping of one entity, as the engine uses it.
+pub trait EntityMapper: Send + Sync + fmt::Debug {
+    /// The entity name used for cursors, state, reports (e.g. `contacts`).
+    fn name(&self) -> &str;
+    /// Twenty's plural object name (e.g. `people`), used in REST paths.
+    fn twenty_object(&self) -> &str;
+    /// Twenty's singular object name (e.g. `person`), used to route webhook events.
+    fn twenty_object_singular(&self) -> &str;
+    /// Twenty paths that identify a record naturally (e.g. `emails.primaryEmail`).
+    fn match_keys(&self) -> &[String];
+    /// The entity-level conflict policy.
+    fn conflict_policy(&self) -> ConflictPolicy;
+    /// The mapped fields.
+    fn fields(&self) -> &[FieldSpec];
+    /// Maps a local record to Twenty's shape.
+    fn to_twenty(&self, local: &Value) -> Mapped;
+    /// Maps a Twenty record to the local shape.
+    fn to_local(&self, twenty: &Value) -> Mapped;
+    /// The local key of a mapped local value, if the mapping defines one.
+    fn local_key_of(&self, local: &Value) -> Option<String>;
+}
+
+/// A validation applied to one local value before it is sent to Twenty.
+pub type Validator = Arc<dyn Fn(&Value) -> Result<(), String> + Send + Sync>;
+
+/// A straightforward [`EntityMapper`]: copies values between dotted paths.
+///
+/// ```
+/// use serde_json::json;
+/// use twenty_sync_core::engine::{EntityMapper, FieldMap, FieldOwner};
+///
+/// let map = FieldMap::new("contacts", "people", "person")
+///     .field("email", "emails.primaryEmail")
+///     .field("first", "name.firstName")
+///     .owned_field("score", "score", FieldOwner::Twenty)
+///     .local_key("id")
+///     .match_key("emails.primaryEmail");
+/// let out = map.to_twenty(&json!({"id": "c1", "email": "ada@example.com", "first": "Ada"}));
+/// assert_eq!(out.value, json!({"emails": {"primaryEmail": "ada@example.com"}, "name": {"firstName": "Ada"}}));
+/// assert!(out.errors.is_empty());
+/// ```
+#[derive(Clone)]
+pub struct FieldMap {
+    name: String,
+    plural: String,
+    singular: String,
+    fields: Vec<FieldSpec>,
+    validators: Vec<(String, Validator)>,
+    local_key: Option<String>,
+    match_keys: Vec<String>,
+    policy: ConflictPolicy,
+}
+
+impl fmt::Debug for FieldMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FieldMap")
+            .field("name", &self.name)
+            .field("twenty_object", &self.plural)
+            .field("fields", &self.fields)
+            .field("local_key", &self.local_key)
+            .field("match_keys", &self.match_keys)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FieldMap {
+    /// A mapping of the local entity `name` to Twenty's object `plural` / `singular`.
+    pub fn new(
+        name: impl Into<String>,
+        plural: impl Into<String>,
+        singular: impl Into<String>,
+    ) -> Self {
+        FieldMap {
+            name: name.into(),
+            plural: plural.into(),
+            singular: singular.into(),
+            fields: Vec::new(),
+            validators: Vec::new(),
+            local_key: None,
+            match_keys: Vec::new(),
+            policy: ConflictPolicy::TwentyWins,
+        }
+    }
+
+    /// Adds a field written by both sides.
+    pub fn field(self, local_path: &str, twenty_path: &str) -> Self {
+        self.owned_field(local_path, twenty_path, FieldOwner::Both)
+    }
+
+    /// Adds a field with an owner.
+    pub fn owned_field(mut self, local_path: &str, twenty_path: &str, owner: FieldOwner) -> Self {
+        self.fields.push(FieldSpec {
+            local_path: local_path.to_owned(),
+            twenty_path: twenty_path.to_owned(),
+            owner,
+            conflict_policy: None,
+        });
+        self
+    }
+
+    /// Sets the conflict policy of the field with this local path.
+    pub fn field_policy(mut self, local_path: &str, policy: ConflictPolicy) -> Self {
+        for f in &mut self.fields {
+            if f.local_path == local_path {
+                f.conflict_policy = Some(policy);
+            }
+        }
+        self
+    }
+
+    /// Adds a validation of the local value at `local_path` (mapping to Twenty fails on `Err`).
+    pub fn validate(
+        mut self,
+        local_path: &str,
+        check: impl Fn(&Value) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.validators
+            .push((local_path.to_owned(), Arc::new(check)));
+        self
+    }
+
+    /// The local path holding the record's key.
+    pub fn local_key(mut self, local_path: &str) -> Self {
+        self.local_key = Some(local_path.to_owned());
+        self
+    }
+
+    /// Adds a natural key (a Twenty path) used to adopt existing Twenty records.
+    pub fn match_key(mut self, twenty_path: &str) -> Self {
+        self.match_keys.push(twenty_path.to_owned());
+        self
+    }
+
+    /// Sets the entity-level conflict policy (default: [`ConflictPolicy::TwentyWins`]).
+    pub fn conflict_policy(mut self, policy: ConflictPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+}
+
+impl EntityMapper for FieldMap {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn twenty_object(&self) -> &str {
+        &self.plural
+    }
+    fn twenty_object_singular(&self) -> &str {
+        &self.singular
+    }
+    fn match_keys(&self) -> &[String] {
+        &self.match_keys
+    }
+    fn conflict_policy(&self) -> ConflictPolicy {
+        self.policy
+    }
+    fn fields(&self) -> &[FieldSpec] {
+        &self.fields
+    }
+
+    fn to_twenty(&self, local: &Value) -> Mapped {
+        let mut out = Value::Object(Map::new());
+        let mut errors = Vec::new();
+        for f in &self.fields {
+            if let Some(v) = get_path(local, &f.local_path) {
+                set_path(&mut out, &f.twenty_path, v.clone());
+            }
+        }
+        for (path, check) in &self.validators {
+            let v = get_path(local, path).unwrap_or(&Value::Null);
+            if let Err(reason) = check(v) {
+                errors.push(FieldError {
+                    field: path.clone(),
+                    reason,
+                });
+            }
+        }
+        let hash = content_hash(&out);
+        Mapped {
+            value: out,
+            errors,
+            hash,
+        }
+    }
+
+    fn to_local(&self, twenty: &Value) -> Mapped {
+        let mut out = Value::Object(Map::new());
+        for f in &self.fields {
+            if let Some(v) = get_path(twenty, &f.twenty_path) {
+                set_path(&mut out, &f.local_path, v.clone());
+            }
+        }
+        let hash = content_hash(&out);
+        Mapped {
+            value: out,
+            errors: Vec::new(),
+            hash,
+        }
+    }
+
+    fn local_key_of(&self, local: &Value) -> Option<String> {
+        let path = self.local_key.as_deref()?;
+        match get_path(local, path)? {
+            Value::String(s) if !s.is_empty() => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+}
+
+/// The value at a dotted path (`emails.primaryEmail`), if present.
+pub fn get_path<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut cur = value;
+    for part in path.split('.') {
+        cur = cur.as_object()?.get(part)?;
+    }
+    Some(cur)
+}
+
+/// Sets the value at a dotted path, creating intermediate objects (non-objects are replaced).
+pub fn set_path(value: &mut Value, path: &str, new: Value) {
+    let mut cur = value;
+    let mut parts = path.split('.').peekable();
+    while let Some(part) = parts.next() {
+        if !cur.is_object() {
+            *cur = Value::Object(Map::new());
+        }
+        let Value::Object(map) = cur else {
+            unreachable!("just made an object")
+        };
+        if parts.peek().is_none() {
+            map.insert(part.to_owned(), new);
+            return;
+        }
+        cur = map
+            .entry(part.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+}
+
+/// A stable content hash: SHA-256 of canonical JSON (object keys sorted), hex encoded.
+///
+/// ```
+/// use serde_json::json;
+/// use twenty_sync_core::engine::content_hash;
+/// assert_eq!(content_hash(&json!({"a": 1, "b": 2})), content_hash(&json!({"b": 2, "a": 1})));
+/// assert_ne!(content_hash(&json!({"a": 1})), content_hash(&json!({"a": 2})));
+/// ```
+pub fn content_hash(value: &Value) -> String {
+    let mut hasher = Sha256::new();
+    feed(&mut hasher, value);
+    hex::encode(hasher.finalize())
+}
+
+fn feed(h: &mut Sha256, v: &Value) {
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            h.update(b"{");
+            for k in keys {
+                h.update(serde_json::to_string(k).unwrap_or_default().as_bytes());
+                h.update(b":");
+                feed(h, &map[k]);
+                h.update(b",");
+            }
+            h.update(b"}");
+        }
+        Value::Array(items) => {
+            h.update(b"[");
+            for i in items {
+                feed(h, i);
+                h.update(b",");
+            }
+            h.update(b"]");
+        }
+        other => h.update(other.to_string().as_bytes()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn set_path_creates_nested_objects() {
+        let mut v = json!({});
+        set_path(&mut v, "a.b.c", json!(1));
+        set_path(&mut v, "a.d", json!(2));
+        assert_eq!(v, json!({"a": {"b": {"c": 1}, "d": 2}}));
+        assert_eq!(get_path(&v, "a.b.c"), Some(&json!(1)));
+        assert_eq!(get_path(&v, "a.x"), None);
+    }
+
+    #[test]
+    fn validators_report_field_errors_without_values() {
+        let map = FieldMap::new("c", "people", "person")
+            .field("email", "emails.primaryEmail")
+            .validate("email", |v| {
+                if v.as_str().is_some_and(|s| s.contains('@')) {
+                    Ok(())
+                } else {
+                    Err("not an email address".into())
+                }
+            });
+        let bad = map.to_twenty(&json!({"email": "nope"}));
+        assert_eq!(bad.errors.len(), 1);
+        assert_eq!(bad.errors[0].field, "email");
+        assert!(!bad.errors[0].reason.contains("nope"));
+        assert!(map.to_twenty(&json!({"email": "a@b.c"})).errors.is_empty());
+    }
+
+    #[test]
+    fn round_trip_hash_is_stable() {
+        let map = FieldMap::new("c", "people", "person")
+            .field("email", "emails.primaryEmail")
+            .field("first", "name.firstName");
+        let local = json!({"first": "Ada", "email": "ada@x.io", "extra": 1});
+        let tw = map.to_twenty(&local);
+        let back = map.to_local(&tw.value);
+        assert_eq!(back.value, json!({"email": "ada@x.io", "first": "Ada"}));
+        assert_eq!(map.to_twenty(&back.value).hash, tw.hash);
+    }
+}

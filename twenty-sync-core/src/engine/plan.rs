@@ -1,0 +1,146 @@
+//! The plan of a run: every write it makes (or, in a dry run, would make).
+//!
+//! A real run records its writes into the same [`Plan`] a dry run produces, so the two can be
+//! compared: a dry run predicts a real run exactly when their plans are equal.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::model::SyncDirection;
+
+use super::mapper::get_path;
+
+/// The kind of a planned write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PlannedAction {
+    /// A new record on the target side.
+    Create,
+    /// Changed fields of an existing record.
+    Update,
+    /// A deletion (soft delete, destroy, tombstone or local delete).
+    Delete,
+    /// An existing Twenty record matched by natural key and linked to a local record.
+    Adopt,
+    /// A record changed on both sides; resolved field by field.
+    Conflict,
+}
+
+/// One planned write.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PlannedWrite {
+    /// The entity.
+    pub entity: String,
+    /// Where the write goes: `Pull` writes locally, `Push` writes to Twenty.
+    pub direction: SyncDirection,
+    /// What happens.
+    pub action: PlannedAction,
+    /// The local key.
+    pub local_key: String,
+    /// The Twenty id, when known before the write.
+    pub twenty_id: Option<String>,
+    /// Names of the fields that change (target-side paths), sorted.
+    pub changed_fields: Vec<String>,
+}
+
+/// Every write of a run, in the order they were decided.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// The writes.
+    pub writes: Vec<PlannedWrite>,
+}
+
+impl Plan {
+    /// Number of writes of `action`.
+    pub fn count(&self, action: PlannedAction) -> usize {
+        self.writes.iter().filter(|w| w.action == action).count()
+    }
+
+    /// The writes sorted canonically (for comparing a dry run with a real run).
+    pub fn sorted(&self) -> Vec<PlannedWrite> {
+        let mut w = self.writes.clone();
+        w.sort();
+        w
+    }
+
+    /// Whether nothing would be written.
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+}
+
+/// The leaf paths whose values differ between `before` and `after` (`after`'s paths and
+/// `before`'s paths both count), sorted. Values are compared, never returned.
+///
+/// ```
+/// use serde_json::json;
+/// use twenty_sync_core::engine::field_diff;
+/// let d = field_diff(&json!({"a": 1, "n": {"x": 1, "y": 2}}), &json!({"a": 1, "n": {"x": 9, "y": 2}, "b": 3}));
+/// assert_eq!(d, vec!["b".to_string(), "n.x".to_string()]);
+/// ```
+pub fn field_diff(before: &Value, after: &Value) -> Vec<String> {
+    let mut paths = Vec::new();
+    leaves(after, "", &mut paths);
+    leaves(before, "", &mut paths);
+    paths.sort();
+    paths.dedup();
+    paths.retain(|p| get_path(before, p) != get_path(after, p));
+    paths
+}
+
+fn leaves(v: &Value, prefix: &str, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) if !map.is_empty() => {
+            for (k, child) in map {
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                leaves(child, &p, out);
+            }
+        }
+        _ if !prefix.is_empty() => out.push(prefix.to_owned()),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn diff_of_equal_values_is_empty() {
+        let v = json!({"a": {"b": [1, 2]}, "c": null});
+        assert!(field_diff(&v, &v).is_empty());
+    }
+
+    #[test]
+    fn diff_lists_removed_and_added_leaves() {
+        let d = field_diff(&json!({"a": 1, "gone": 2}), &json!({"a": 1, "new": 3}));
+        assert_eq!(d, vec!["gone".to_string(), "new".to_string()]);
+    }
+
+    #[test]
+    fn sorted_plans_compare_independently_of_order() {
+        let w = |k: &str| PlannedWrite {
+            entity: "e".into(),
+            direction: SyncDirection::Push,
+            action: PlannedAction::Create,
+            local_key: k.into(),
+            twenty_id: None,
+            changed_fields: vec![],
+        };
+        let a = Plan {
+            writes: vec![w("1"), w("2")],
+        };
+        let b = Plan {
+            writes: vec![w("2"), w("1")],
+        };
+        assert_ne!(a, b);
+        assert_eq!(a.sorted(), b.sorted());
+        assert_eq!(a.count(PlannedAction::Create), 2);
+    }
+}

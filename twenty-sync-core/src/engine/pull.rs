@@ -1,0 +1,505 @@
+//! Pull: Twenty → local.
+//!
+//! Two walks ordered by `updatedAt, id` (live records, then soft-deleted ones), each from
+//! `watermark - overlap`, one page at a time (memory is bounded by the batch size). Each page is
+//! mapped, de-duplicated against the stored [`RecordState`]s, and applied with its state in one
+//! [`ApplyBatch`]; the cursor moves only with a committed batch, and becomes the walk's start time
+//! when both walks complete.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use twenty_client::{Filter, OrderBy, Record};
+
+use crate::model::{
+    ApplyBatch, AuditAction, AuditOutcome, InboundChange, InboundChangeKind, LocalRecord,
+    RecordState, StateCommit, StateWritten, SyncDirection,
+};
+use crate::report::RunMode;
+use crate::source::SourceOfTruth;
+use crate::state::StateStore;
+
+use super::config::PullDeleteMode;
+use super::conflict::{resolve, Winner};
+use super::error::{SyncError, SyncErrorKind};
+use super::failpoints;
+use super::mapper::{get_path, set_path, EntityMapper, FieldOwner};
+use super::plan::{field_diff, PlannedAction};
+use super::progress::ProgressEvent;
+use super::run::Run;
+use super::views::{local_hash, twenty_hash};
+use super::watermark::{PullCursor, Walk};
+use super::SyncEngine;
+
+const DIR: SyncDirection = SyncDirection::Pull;
+
+impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
+    pub(crate) async fn pull_entity(
+        &self,
+        run: &mut Run,
+        m: &dyn EntityMapper,
+    ) -> Result<(), SyncError> {
+        let entity = m.name();
+        run.report.counts_mut(&Run::counts_key(entity, DIR));
+        let stored = self
+            .state
+            .cursor(entity, DIR)
+            .await
+            .map_err(|e| SyncError::from_store("reading the pull cursor", e))?;
+        let mut cursor = PullCursor::decode(stored.as_ref());
+        let overlap = chrono::Duration::from_std(self.config.overlap)
+            .unwrap_or_else(|_| chrono::Duration::minutes(5));
+        let walk_start = Utc::now();
+        tracing::info!(entity, ?cursor, "pull started");
+        for walk in [Walk::Live, Walk::Deleted] {
+            let bound = cursor.lower_bound(walk, overlap);
+            let filter = walk_filter(walk, bound);
+            let mut after: Option<String> = None;
+            loop {
+                let limit = u32::try_from(self.config.batch_size).unwrap_or(100);
+                let page = self
+                    .twenty(|c| {
+                        let filter = filter.clone();
+                        let after = after.clone();
+                        let plural = m.twenty_object().to_owned();
+                        async move {
+                            let mut req = c
+                                .records(&plural)
+                                .list()
+                                .order_by(OrderBy::asc("updatedAt").then_asc("id"))
+                                .limit(limit)
+                                .depth(0);
+                            if let Some(f) = filter {
+                                req = req.filter(f);
+                            }
+                            if let Some(a) = after {
+                                req = req.starting_after(a);
+                            }
+                            req.send().await
+                        }
+                    })
+                    .await
+                    .map_err(|e| {
+                        SyncError::from_twenty(
+                            &format!("listing `{}` from Twenty", m.twenty_object()),
+                            e,
+                        )
+                    })?;
+                let next = match &page.page_info.end_cursor {
+                    Some(c) if page.page_info.has_next_page && !page.records.is_empty() => {
+                        if after.as_deref() == Some(c.as_str()) {
+                            return Err(SyncError::new(
+                                SyncErrorKind::Twenty,
+                                "Twenty returned the same page cursor twice; stopping the walk (the cursor was not moved)",
+                            ));
+                        }
+                        Some(c.clone())
+                    }
+                    _ => None,
+                };
+                let progress = page
+                    .records
+                    .last()
+                    .and_then(Record::updated_at)
+                    .map(|t| cursor.advanced(walk, t));
+                self.apply_pull_page(run, m, page.records, walk, progress.as_ref())
+                    .await?;
+                if let (Some(p), false) = (progress, run.dry_run) {
+                    cursor = p;
+                }
+                match next {
+                    Some(n) => after = Some(n),
+                    None => break,
+                }
+            }
+        }
+        if !run.dry_run {
+            self.failpoints
+                .check(failpoints::PULL_BEFORE_CURSOR_COMMIT)?;
+            let mut commit = StateCommit::new(entity);
+            commit
+                .cursors
+                .push((DIR, PullCursor::completed(walk_start).encode()));
+            self.state
+                .commit(&commit)
+                .await
+                .map_err(|e| SyncError::from_store("committing the pull cursor", e))?;
+        }
+        Ok(())
+    }
+
+    /// Maps, de-duplicates and applies one page of Twenty records (also used by webhooks, with
+    /// `cursor: None`).
+    pub(crate) async fn apply_pull_page(
+        &self,
+        run: &mut Run,
+        m: &dyn EntityMapper,
+        records: Vec<Record>,
+        walk: Walk,
+        cursor: Option<&PullCursor>,
+    ) -> Result<(), SyncError> {
+        let entity = m.name();
+        let ckey = Run::counts_key(entity, DIR);
+        let n = records.len() as u64;
+        run.report.counts_mut(&ckey).seen += n;
+        self.emit(ProgressEvent::Seen {
+            entity: entity.to_owned(),
+            direction: DIR,
+            count: n,
+        });
+        let ids: Vec<String> = records
+            .iter()
+            .filter_map(|r| r.id().map(str::to_owned))
+            .collect();
+        let states: HashMap<String, RecordState> = self
+            .state
+            .records_by_twenty_id(entity, &ids)
+            .await
+            .map_err(|e| SyncError::from_store("reading record states", e))?
+            .into_iter()
+            .map(|s| (s.twenty_id.clone(), s))
+            .collect();
+
+        let mut commit = StateCommit::new(entity);
+        let mut changes = Vec::new();
+        let mut failed = 0u64;
+
+        // First pass: decide what may change and which local records we need.
+        struct Candidate {
+            id: String,
+            updated_at: Option<DateTime<Utc>>,
+            twenty: Value,
+            mapped: Value,
+            key: String,
+            st: Option<RecordState>,
+        }
+        let mut candidates = Vec::new();
+        for rec in records {
+            let Some(id) = rec.id().map(str::to_owned) else {
+                commit.audit.push(run.fail(
+                    entity,
+                    DIR,
+                    None,
+                    None,
+                    Some("id"),
+                    "Twenty record without an id".into(),
+                ));
+                failed += 1;
+                continue;
+            };
+            let updated_at = rec.updated_at();
+            if run.dry_run && run.pushed_ids.contains(&id) {
+                // Written by this run's push: a real pull would find it unchanged.
+                run.report.counts_mut(&ckey).unchanged += 1;
+                continue;
+            }
+            let st = states.get(&id).cloned();
+            if let (Some(s), Some(u)) = (&st, updated_at) {
+                if s.twenty_updated_at.is_some_and(|known| known > u) {
+                    // Older than what we already have (late webhook, overlap): skip.
+                    run.report.counts_mut(&ckey).unchanged += 1;
+                    continue;
+                }
+            }
+            let twenty = rec.into_value();
+            if walk == Walk::Deleted {
+                match st {
+                    Some(s) if !s.deleted => {
+                        let tombstone = self.config.pull_delete == PullDeleteMode::Tombstone;
+                        changes.push(InboundChange {
+                            key: s.local_key.clone(),
+                            twenty_id: id.clone(),
+                            kind: InboundChangeKind::Delete { tombstone },
+                            twenty_updated_at: updated_at,
+                        });
+                        run.plan(
+                            entity,
+                            DIR,
+                            PlannedAction::Delete,
+                            &s.local_key,
+                            Some(&id),
+                            vec![],
+                        );
+                        run.report.counts_mut(&ckey).deleted += 1;
+                        commit.audit.push(run.audit(
+                            entity,
+                            DIR,
+                            AuditAction::Delete,
+                            Some(&s.local_key),
+                            Some(&id),
+                            vec![],
+                            s.local_hash.clone(),
+                            None,
+                            AuditOutcome::Applied,
+                            Some(if tombstone { "tombstone" } else { "deleted" }.into()),
+                        ));
+                        let mut ns = s;
+                        ns.deleted = true;
+                        ns.twenty_updated_at = updated_at;
+                        commit.upsert_records.push(ns);
+                    }
+                    _ => run.report.counts_mut(&ckey).unchanged += 1,
+                }
+                continue;
+            }
+            let mapped = m.to_local(&twenty);
+            if let Some(err) = mapped.errors.first() {
+                let reason = format!(
+                    "{} field(s) failed to map; first: {}",
+                    mapped.errors.len(),
+                    err.reason
+                );
+                let key = st.as_ref().map(|s| s.local_key.as_str());
+                commit
+                    .audit
+                    .push(run.fail(entity, DIR, key, Some(&id), Some(&err.field), reason));
+                failed += 1;
+                continue;
+            }
+            if let Some(s) = &st {
+                if !s.deleted
+                    && s.local_hash.as_deref() == Some(local_hash(m, &mapped.value).as_str())
+                {
+                    run.report.counts_mut(&ckey).unchanged += 1;
+                    if s.twenty_updated_at != updated_at && updated_at.is_some() {
+                        let mut ns = s.clone();
+                        ns.twenty_updated_at = updated_at;
+                        ns.twenty_hash = Some(twenty_hash(m, &twenty));
+                        commit.upsert_records.push(ns);
+                    }
+                    continue;
+                }
+            }
+            let key = st
+                .as_ref()
+                .map(|s| s.local_key.clone())
+                .or_else(|| m.local_key_of(&mapped.value))
+                .unwrap_or_else(|| id.clone());
+            candidates.push(Candidate {
+                id,
+                updated_at,
+                twenty,
+                mapped: mapped.value,
+                key,
+                st,
+            });
+        }
+
+        let keys: Vec<String> = candidates.iter().map(|c| c.key.clone()).collect();
+        let locals: HashMap<String, LocalRecord> = if keys.is_empty() {
+            HashMap::new()
+        } else {
+            self.source
+                .get(entity, &keys)
+                .await
+                .map_err(|e| SyncError::from_store("reading local records", e))?
+                .into_iter()
+                .map(|r| (r.key.clone(), r))
+                .collect()
+        };
+
+        for c in candidates {
+            let local = locals.get(&c.key);
+            let mut conflict = None;
+            let merged = match (local, &c.st) {
+                (Some(l), Some(s))
+                    if run.mode == RunMode::Sync
+                        && !s.deleted
+                        && s.local_hash.as_deref() != Some(local_hash(m, &l.data).as_str()) =>
+                {
+                    let r = resolve(m, &l.data, &c.mapped, l.updated_at, c.updated_at);
+                    let merged = r.merged.clone();
+                    conflict = Some(r);
+                    merged
+                }
+                _ => {
+                    let mut merged = local
+                        .map(|l| l.data.clone())
+                        .unwrap_or_else(|| Value::Object(Default::default()));
+                    for f in m.fields() {
+                        if f.owner == FieldOwner::Local {
+                            continue;
+                        }
+                        if let Some(v) = get_path(&c.mapped, &f.local_path) {
+                            set_path(&mut merged, &f.local_path, v.clone());
+                        }
+                    }
+                    merged
+                }
+            };
+            if let Some(r) = &conflict {
+                run.report.counts_mut(&ckey).conflicted += 1;
+                let fields: Vec<String> = r.fields.iter().map(|(f, _)| f.clone()).collect();
+                let detail = r
+                    .fields
+                    .iter()
+                    .map(|(f, w)| {
+                        format!(
+                            "{f}: {} wins",
+                            if *w == Winner::Local {
+                                "local"
+                            } else {
+                                "twenty"
+                            }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                run.plan(
+                    entity,
+                    DIR,
+                    PlannedAction::Conflict,
+                    &c.key,
+                    Some(&c.id),
+                    fields.clone(),
+                );
+                commit.audit.push(run.audit(
+                    entity,
+                    DIR,
+                    AuditAction::Conflict,
+                    Some(&c.key),
+                    Some(&c.id),
+                    fields,
+                    c.st.as_ref().and_then(|s| s.local_hash.clone()),
+                    Some(local_hash(m, &merged)),
+                    AuditOutcome::Applied,
+                    Some(detail),
+                ));
+            }
+            let new_state = RecordState {
+                local_key: c.key.clone(),
+                twenty_id: c.id.clone(),
+                twenty_hash: Some(twenty_hash(m, &c.twenty)),
+                local_hash: Some(local_hash(m, &merged)),
+                twenty_updated_at: c.updated_at,
+                local_updated_at: local.and_then(|l| l.updated_at),
+                deleted: false,
+            };
+            let before = local.map(|l| &l.data);
+            if before == Some(&merged) {
+                run.report.counts_mut(&ckey).unchanged += 1;
+                commit.upsert_records.push(new_state);
+                continue;
+            }
+            let changed = field_diff(
+                before.unwrap_or(&Value::Object(Default::default())),
+                &merged,
+            );
+            let (action, paction) = if local.is_some() {
+                run.report.counts_mut(&ckey).updated += 1;
+                (AuditAction::Update, PlannedAction::Update)
+            } else {
+                run.report.counts_mut(&ckey).created += 1;
+                (AuditAction::Create, PlannedAction::Create)
+            };
+            run.plan(entity, DIR, paction, &c.key, Some(&c.id), changed.clone());
+            commit.audit.push(run.audit(
+                entity,
+                DIR,
+                action,
+                Some(&c.key),
+                Some(&c.id),
+                changed,
+                c.st.as_ref().and_then(|s| s.local_hash.clone()),
+                new_state.local_hash.clone(),
+                AuditOutcome::Applied,
+                None,
+            ));
+            changes.push(InboundChange {
+                key: c.key,
+                twenty_id: c.id,
+                kind: InboundChangeKind::Upsert { data: merged },
+                twenty_updated_at: c.updated_at,
+            });
+            commit.upsert_records.push(new_state);
+        }
+
+        if failed > 0 {
+            self.emit(ProgressEvent::Failed {
+                entity: entity.to_owned(),
+                direction: DIR,
+                count: failed,
+            });
+        }
+        if run.dry_run {
+            return Ok(());
+        }
+        if let Some(c) = cursor {
+            commit.cursors.push((DIR, c.encode()));
+        }
+        let written = changes.len() as u64;
+        let batch = ApplyBatch {
+            entity: entity.to_owned(),
+            changes,
+            state: commit,
+        };
+        if batch.changes.is_empty() {
+            if !batch.state.is_empty() {
+                self.state
+                    .commit(&batch.state)
+                    .await
+                    .map_err(|e| SyncError::from_store("committing pull state", e))?;
+            }
+            return Ok(());
+        }
+        let outcome = self.source.apply(&batch).await.map_err(|e| {
+            SyncError::from_store(
+                &format!(
+                    "applying {written} pulled change(s) to {}",
+                    self.source.describe()
+                ),
+                e,
+            )
+        })?;
+        self.emit(ProgressEvent::Written {
+            entity: entity.to_owned(),
+            direction: DIR,
+            count: written,
+        });
+        if outcome == StateWritten::NotWritten {
+            self.failpoints.check(failpoints::PULL_AFTER_SOURCE_APPLY)?;
+            self.state
+                .commit(&batch.state)
+                .await
+                .map_err(|e| SyncError::from_store("committing pull state", e))?;
+        }
+        Ok(())
+    }
+}
+
+/// The list filter of a walk from `bound` (`None`: full walk).
+pub(crate) fn walk_filter(walk: Walk, bound: Option<DateTime<Utc>>) -> Option<Filter> {
+    let since = bound.map(|b| Filter::field("updatedAt").gte(b));
+    match walk {
+        Walk::Live => since,
+        Walk::Deleted => {
+            let deleted = Filter::field("deletedAt").is_not_null();
+            Some(match since {
+                Some(s) => Filter::and([deleted, s]),
+                None => deleted,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn deleted_walk_filters_on_deleted_at_and_the_bound() {
+        let t = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single();
+        assert!(walk_filter(Walk::Live, None).is_none());
+        let q = walk_filter(Walk::Deleted, t)
+            .map(|f| f.to_query_string())
+            .unwrap_or_default();
+        assert!(q.contains("deletedAt[is]:NOT_NULL"), "{q}");
+        assert!(q.contains("updatedAt[gte]:"), "{q}");
+        let live = walk_filter(Walk::Live, t)
+            .map(|f| f.to_query_string())
+            .unwrap_or_default();
+        assert!(!live.contains("deletedAt"), "{live}");
+    }
+}

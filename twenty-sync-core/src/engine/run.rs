@@ -1,0 +1,287 @@
+//! One run: id, report, plan, leases, audit helpers, and the `pull` / `push` / `sync` entry points.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use tracing::Instrument;
+
+use crate::model::{AuditAction, AuditEntry, AuditOutcome, Lease, SyncDirection};
+use crate::report::RecordFailure;
+use crate::report::{RunMode, RunReport};
+use crate::source::SourceOfTruth;
+use crate::state::StateStore;
+
+use super::config::RunOptions;
+use super::error::{SyncError, SyncErrorKind};
+use super::mapper::EntityMapper;
+use super::plan::{Plan, PlannedAction, PlannedWrite};
+use super::progress::ProgressEvent;
+use super::SyncEngine;
+
+/// What a run returns: its report and the plan of its writes (executed, or only planned in a
+/// dry run).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    /// The report (also saved in the state store).
+    pub report: RunReport,
+    /// Every write, in decision order.
+    pub plan: Plan,
+}
+
+/// The mutable context of a run, passed through pull and push.
+pub(crate) struct Run {
+    pub(crate) id: String,
+    pub(crate) mode: RunMode,
+    pub(crate) dry_run: bool,
+    pub(crate) report: RunReport,
+    pub(crate) plan: Plan,
+    /// Twenty ids this run writes in its push step. A real pull afterwards finds them
+    /// unchanged (loop prevention); a dry run, which wrote nothing, uses this set to predict that.
+    pub(crate) pushed_ids: std::collections::HashSet<String>,
+}
+
+impl Run {
+    pub(crate) fn new(mode: RunMode, dry_run: bool) -> Self {
+        let id = uuid::Uuid::new_v4().to_string();
+        Run {
+            report: RunReport::new(id.clone(), mode, dry_run),
+            id,
+            mode,
+            dry_run,
+            plan: Plan::default(),
+            pushed_ids: Default::default(),
+        }
+    }
+
+    /// The report key of an entity and direction: `entity:pull` / `entity:push`.
+    pub(crate) fn counts_key(entity: &str, dir: SyncDirection) -> String {
+        format!("{entity}:{}", dir.as_str())
+    }
+
+    /// An audit entry for this run.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn audit(
+        &self,
+        entity: &str,
+        direction: SyncDirection,
+        action: AuditAction,
+        local_key: Option<&str>,
+        twenty_id: Option<&str>,
+        changed_fields: Vec<String>,
+        before_hash: Option<String>,
+        after_hash: Option<String>,
+        outcome: AuditOutcome,
+        detail: Option<String>,
+    ) -> AuditEntry {
+        AuditEntry {
+            run_id: self.id.clone(),
+            at: Utc::now(),
+            entity: entity.to_owned(),
+            direction,
+            local_key: local_key.map(str::to_owned),
+            twenty_id: twenty_id.map(str::to_owned),
+            action,
+            changed_fields,
+            before_hash,
+            after_hash,
+            outcome: if self.dry_run && outcome == AuditOutcome::Applied {
+                AuditOutcome::Planned
+            } else {
+                outcome
+            },
+            detail,
+        }
+    }
+
+    /// Records a write in the plan.
+    pub(crate) fn plan(
+        &mut self,
+        entity: &str,
+        direction: SyncDirection,
+        action: PlannedAction,
+        local_key: &str,
+        twenty_id: Option<&str>,
+        changed_fields: Vec<String>,
+    ) {
+        self.plan.writes.push(PlannedWrite {
+            entity: entity.to_owned(),
+            direction,
+            action,
+            local_key: local_key.to_owned(),
+            twenty_id: twenty_id.map(str::to_owned),
+            changed_fields,
+        });
+    }
+
+    /// Records a failed record (report + returns the audit entry to commit).
+    pub(crate) fn fail(
+        &mut self,
+        entity: &str,
+        direction: SyncDirection,
+        local_key: Option<&str>,
+        twenty_id: Option<&str>,
+        field: Option<&str>,
+        reason: String,
+    ) -> AuditEntry {
+        tracing::warn!(entity, direction = direction.as_str(), local_key, twenty_id, field, %reason, "record failed");
+        self.report.push_failure(
+            &Self::counts_key(entity, direction),
+            RecordFailure {
+                entity: entity.to_owned(),
+                direction,
+                local_key: local_key.map(str::to_owned),
+                twenty_id: twenty_id.map(str::to_owned),
+                field: field.map(str::to_owned),
+                reason: reason.clone(),
+            },
+        );
+        self.audit(
+            entity,
+            direction,
+            AuditAction::Fail,
+            local_key,
+            twenty_id,
+            field.map(|f| vec![f.to_owned()]).unwrap_or_default(),
+            None,
+            None,
+            AuditOutcome::Failed(reason),
+            None,
+        )
+    }
+}
+
+impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
+    /// Pulls Twenty → local. Shorthand for [`run`](Self::run) with [`RunMode::Pull`].
+    pub async fn pull(&self, opts: RunOptions) -> Result<RunReport, SyncError> {
+        Ok(self.run(RunMode::Pull, opts).await?.report)
+    }
+
+    /// Pushes local → Twenty. Shorthand for [`run`](Self::run) with [`RunMode::Push`].
+    pub async fn push(&self, opts: RunOptions) -> Result<RunReport, SyncError> {
+        Ok(self.run(RunMode::Push, opts).await?.report)
+    }
+
+    /// Bidirectional sync (push with conflict resolution, then pull). Shorthand for
+    /// [`run`](Self::run) with [`RunMode::Sync`].
+    pub async fn sync(&self, opts: RunOptions) -> Result<RunReport, SyncError> {
+        Ok(self.run(RunMode::Sync, opts).await?.report)
+    }
+
+    /// Runs `mode` over the selected entities and returns the report and the plan.
+    ///
+    /// The report is saved with status `Running` first and again at the end. A run-level error
+    /// saves it with status `Failed` and the error, releases the leases and returns the error.
+    pub async fn run(&self, mode: RunMode, opts: RunOptions) -> Result<RunOutcome, SyncError> {
+        let entities = self.select(&opts)?;
+        let mut run = Run::new(mode, opts.dry_run);
+        let span = tracing::info_span!("sync_run", run_id = %run.id, mode = mode.as_str(), dry_run = opts.dry_run);
+        async {
+            self.state
+                .save_run(&run.report)
+                .await
+                .map_err(|e| SyncError::from_store("saving the run record", e).with_run(&run.id))?;
+            self.emit(ProgressEvent::RunStarted { run_id: run.id.clone() });
+            let before = self.client.stats();
+            let mut leases = Vec::new();
+            let result = self.run_entities(&mut run, &entities, &mut leases).await;
+            for lease in &leases {
+                if let Err(e) = self.state.release_lease(lease).await {
+                    tracing::warn!(scope = %lease.scope, error = %e, "could not release the lease; it will expire");
+                }
+            }
+            let after = self.client.stats();
+            run.report.requests = after.requests.saturating_sub(before.requests);
+            run.report.retries = after.retries.saturating_sub(before.retries);
+            run.report.throttled_ms = u64::try_from(
+                after.throttled.saturating_sub(before.throttled).as_millis(),
+            )
+            .unwrap_or(u64::MAX);
+            if let Err(e) = &result {
+                run.report.error = Some(e.to_string());
+            }
+            run.report.finish();
+            let saved = self.state.save_run(&run.report).await;
+            self.emit(ProgressEvent::RunFinished { run_id: run.id.clone() });
+            tracing::info!(status = ?run.report.status, "run finished");
+            result.map_err(|e| e.with_run(&run.id))?;
+            saved.map_err(|e| SyncError::from_store("saving the run report", e).with_run(&run.id))?;
+            Ok(RunOutcome {
+                report: run.report,
+                plan: run.plan,
+            })
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn select(&self, opts: &RunOptions) -> Result<Vec<Arc<dyn EntityMapper>>, SyncError> {
+        match &opts.entities {
+            None => Ok(self.entities.clone()),
+            Some(names) => names
+                .iter()
+                .map(|n| {
+                    self.entities
+                        .iter()
+                        .find(|e| e.name() == n)
+                        .cloned()
+                        .ok_or_else(|| {
+                            SyncError::new(
+                                SyncErrorKind::Config,
+                                format!("unknown entity `{n}`; configure it with SyncEngineBuilder::entity"),
+                            )
+                        })
+                })
+                .collect(),
+        }
+    }
+
+    pub(crate) fn lease_scope(&self, entity: &str) -> String {
+        format!("{}#{entity}", self.client.base_url())
+    }
+
+    pub(crate) async fn take_lease(&self, entity: &str) -> Result<Lease, SyncError> {
+        let scope = self.lease_scope(entity);
+        match self
+            .state
+            .acquire_lease(&scope, &self.config.holder_id, self.config.lease_ttl)
+            .await
+        {
+            Ok(Some(lease)) => Ok(lease),
+            Ok(None) => Err(SyncError::new(
+                SyncErrorKind::LeaseHeld,
+                format!("another run holds the lease on `{scope}`; wait for it to finish (or for its lease to expire) and run again"),
+            )),
+            Err(e) => Err(SyncError::from_store("taking the lease", e)),
+        }
+    }
+
+    async fn run_entities(
+        &self,
+        run: &mut Run,
+        entities: &[Arc<dyn EntityMapper>],
+        leases: &mut Vec<Lease>,
+    ) -> Result<(), SyncError> {
+        if !run.dry_run {
+            for e in entities {
+                leases.push(self.take_lease(e.name()).await?);
+            }
+        }
+        for e in entities {
+            let span = tracing::info_span!("entity", entity = e.name());
+            async {
+                // Sync pushes first: local records are matched to existing Twenty records by
+                // natural key (adopted) before a pull could import those as new local records.
+                if matches!(run.mode, RunMode::Push | RunMode::Sync) {
+                    self.push_entity(run, e.as_ref()).await?;
+                }
+                if matches!(run.mode, RunMode::Pull | RunMode::Sync) {
+                    self.pull_entity(run, e.as_ref()).await?;
+                }
+                Ok::<(), SyncError>(())
+            }
+            .instrument(span)
+            .await?;
+        }
+        Ok(())
+    }
+}

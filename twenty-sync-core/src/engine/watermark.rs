@@ -1,0 +1,165 @@
+//! The pull cursor: a watermark on Twenty's `updatedAt`, with per-walk progress.
+//!
+//! A pull runs two walks ordered by `updatedAt, id`: the live records and the soft-deleted ones
+//! (plain lists hide soft-deleted rows). Each walk starts at `watermark - overlap`. While a walk
+//! runs, the cursor may record how far that walk got (the `updatedAt` of its last committed
+//! record), so a crash does not restart from scratch; when both walks finish, the watermark
+//! becomes the time the walk *started*, and the progress marks are cleared. Records updated while
+//! the walk ran are therefore read again next time (and de-duplicated), never skipped.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::model::Checkpoint;
+
+/// Which of the two pull walks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Walk {
+    /// Records that are not soft-deleted.
+    Live,
+    /// Soft-deleted records (`deletedAt` not null).
+    Deleted,
+}
+
+/// The decoded pull cursor.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullCursor {
+    /// Start time of the last completed pull (`None`: never completed, full pull).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<DateTime<Utc>>,
+    /// `updatedAt` of the last committed record of an unfinished live walk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<DateTime<Utc>>,
+    /// `updatedAt` of the last committed record of an unfinished deleted walk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<DateTime<Utc>>,
+}
+
+impl PullCursor {
+    /// Decodes a stored checkpoint (a bare RFC 3339 timestamp is accepted as a watermark).
+    pub fn decode(cp: Option<&Checkpoint>) -> PullCursor {
+        let Some(cp) = cp else {
+            return PullCursor::default();
+        };
+        if let Ok(c) = serde_json::from_str::<PullCursor>(cp.as_str()) {
+            return c;
+        }
+        PullCursor {
+            watermark: DateTime::parse_from_rfc3339(cp.as_str())
+                .ok()
+                .map(|d| d.with_timezone(&Utc)),
+            ..Default::default()
+        }
+    }
+
+    /// Encodes the cursor for the state store.
+    pub fn encode(&self) -> Checkpoint {
+        Checkpoint::new(serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned()))
+    }
+
+    /// The lower bound (`updatedAt >= bound`) of `walk`, or `None` for a full walk.
+    pub fn lower_bound(&self, walk: Walk, overlap: Duration) -> Option<DateTime<Utc>> {
+        let progress = match walk {
+            Walk::Live => self.live,
+            Walk::Deleted => self.deleted,
+        };
+        let from = match (self.watermark, progress) {
+            (Some(w), Some(p)) => Some(w.max(p)),
+            (w, p) => w.or(p),
+        }?;
+        Some(from - overlap)
+    }
+
+    /// The cursor after the records of `walk` up to `updated_at` are committed.
+    pub fn advanced(&self, walk: Walk, updated_at: DateTime<Utc>) -> PullCursor {
+        let mut c = self.clone();
+        let slot = match walk {
+            Walk::Live => &mut c.live,
+            Walk::Deleted => &mut c.deleted,
+        };
+        *slot = Some(slot.map_or(updated_at, |p| p.max(updated_at)));
+        c
+    }
+
+    /// The cursor after a successful pull that started at `walk_start`.
+    pub fn completed(walk_start: DateTime<Utc>) -> PullCursor {
+        PullCursor {
+            watermark: Some(walk_start),
+            live: None,
+            deleted: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap()
+    }
+
+    #[test]
+    fn first_pull_is_full() {
+        let c = PullCursor::decode(None);
+        assert_eq!(c.lower_bound(Walk::Live, Duration::minutes(5)), None);
+        assert_eq!(c.lower_bound(Walk::Deleted, Duration::minutes(5)), None);
+    }
+
+    #[test]
+    fn lower_bound_subtracts_the_overlap_from_the_watermark() {
+        let c = PullCursor::completed(t("2026-01-01T10:00:00Z"));
+        assert_eq!(
+            c.lower_bound(Walk::Live, Duration::minutes(5)),
+            Some(t("2026-01-01T09:55:00Z"))
+        );
+    }
+
+    #[test]
+    fn mid_walk_progress_only_moves_its_own_walk() {
+        let c = PullCursor::completed(t("2026-01-01T10:00:00Z"))
+            .advanced(Walk::Live, t("2026-01-01T11:00:00Z"));
+        let o = Duration::zero();
+        assert_eq!(
+            c.lower_bound(Walk::Live, o),
+            Some(t("2026-01-01T11:00:00Z"))
+        );
+        // The deleted walk has not run yet: it must still start at the old watermark.
+        assert_eq!(
+            c.lower_bound(Walk::Deleted, o),
+            Some(t("2026-01-01T10:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn progress_never_moves_backwards() {
+        let c = PullCursor::default()
+            .advanced(Walk::Live, t("2026-01-01T11:00:00Z"))
+            .advanced(Walk::Live, t("2026-01-01T10:00:00Z"));
+        assert_eq!(c.live, Some(t("2026-01-01T11:00:00Z")));
+    }
+
+    #[test]
+    fn completion_resets_to_the_walk_start_not_its_end() {
+        let start = t("2026-01-01T10:00:00Z");
+        let mid = PullCursor::default().advanced(Walk::Live, t("2026-01-01T10:30:00Z"));
+        assert!(mid.live.is_some());
+        let done = PullCursor::completed(start);
+        assert_eq!(done.watermark, Some(start));
+        assert_eq!(done.live, None);
+    }
+
+    #[test]
+    fn encode_decode_round_trip_and_bare_timestamps() {
+        let c = PullCursor::completed(t("2026-01-01T10:00:00Z"))
+            .advanced(Walk::Deleted, t("2026-01-02T00:00:00Z"));
+        assert_eq!(PullCursor::decode(Some(&c.encode())), c);
+        let bare = Checkpoint::new("2026-01-01T10:00:00Z");
+        assert_eq!(
+            PullCursor::decode(Some(&bare)).watermark,
+            Some(t("2026-01-01T10:00:00Z"))
+        );
+    }
+}

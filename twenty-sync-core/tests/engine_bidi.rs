@@ -1,0 +1,229 @@
+//! Bidirectional sync: each conflict policy, per-field policies, field ownership.
+
+mod engine_support;
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use engine_support::*;
+use serde_json::{json, Value};
+use twenty_sync_core::engine::{ConflictPolicy, FieldMap, FieldOwner, RunOptions, SyncEngine};
+use twenty_sync_core::memory::{MemorySource, MemoryState};
+use twenty_sync_core::{AuditAction, AuditQuery, StateStore, StateStoreExt};
+
+fn map(policy: ConflictPolicy) -> FieldMap {
+    FieldMap::new(ENTITY, "people", "person")
+        .field("email", "emails.primaryEmail")
+        .field("first", "name.firstName")
+        .field("title", "jobTitle")
+        .match_key("emails.primaryEmail")
+        .conflict_policy(policy)
+}
+
+struct Setup {
+    sim: twenty_sim::SimServer,
+    source: MemorySource,
+    state: MemoryState,
+    id: String,
+}
+
+/// One record synced to both sides, then edited on both sides (local first, Twenty second,
+/// unless `local_later`).
+async fn conflicting(
+    mapping: FieldMap,
+    local_later: bool,
+) -> (Setup, SyncEngine<MemorySource, MemoryState>) {
+    let sim = sim(0).await;
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    source.upsert(
+        ENTITY,
+        "k",
+        json!({"email": "c@example.com", "first": "Orig", "title": "Orig"}),
+    );
+    let engine = SyncEngine::builder(client(&sim), source.clone(), state.clone())
+        .entity(Arc::new(mapping))
+        .build()
+        .unwrap();
+    engine.sync(RunOptions::new()).await.expect("first sync");
+    let id = state
+        .record(ENTITY, "k")
+        .await
+        .unwrap()
+        .expect("linked")
+        .twenty_id;
+    let local = json!({"email": "c@example.com", "first": "Local", "title": "Local"});
+    if local_later {
+        source.upsert_at(ENTITY, "k", local, Utc::now() + Duration::hours(1));
+    } else {
+        source.upsert_at(ENTITY, "k", local, Utc::now() - Duration::hours(1));
+    }
+    sim.handle()
+        .update_record(
+            "people",
+            &id,
+            json!({"name": {"firstName": "Twenty"}, "jobTitle": "Twenty"}),
+        )
+        .expect("edit in Twenty");
+    (
+        Setup {
+            sim,
+            source,
+            state,
+            id,
+        },
+        engine,
+    )
+}
+
+fn sides(s: &Setup) -> (Value, Value, Value, Value) {
+    let local = s.source.record(ENTITY, "k").expect("local").data;
+    let tw = s.sim.handle().record("people", &s.id).expect("twenty");
+    (
+        local["first"].clone(),
+        local["title"].clone(),
+        tw["name"]["firstName"].clone(),
+        tw["jobTitle"].clone(),
+    )
+}
+
+async fn assert_conflict_audited(s: &Setup) {
+    let audit = s.state.audit(&AuditQuery::default()).await.unwrap();
+    let c = audit
+        .iter()
+        .find(|a| a.action == AuditAction::Conflict)
+        .expect("conflict audited");
+    assert!(c.changed_fields.contains(&"first".to_string()), "{c:?}");
+    assert!(c.detail.as_deref().unwrap_or("").contains("wins"), "{c:?}");
+}
+
+#[tokio::test]
+async fn twenty_wins_takes_twentys_values_on_both_sides() {
+    let (s, engine) = conflicting(map(ConflictPolicy::TwentyWins), true).await;
+    let r = engine.sync(RunOptions::new()).await.expect("sync");
+    assert_eq!(r.totals().conflicted, 1, "{}", r.summary());
+    assert_eq!(
+        sides(&s),
+        (
+            json!("Twenty"),
+            json!("Twenty"),
+            json!("Twenty"),
+            json!("Twenty")
+        )
+    );
+    assert_conflict_audited(&s).await;
+}
+
+#[tokio::test]
+async fn local_wins_takes_local_values_on_both_sides() {
+    let (s, engine) = conflicting(map(ConflictPolicy::LocalWins), false).await;
+    engine.sync(RunOptions::new()).await.expect("sync");
+    assert_eq!(
+        sides(&s),
+        (
+            json!("Local"),
+            json!("Local"),
+            json!("Local"),
+            json!("Local")
+        )
+    );
+    assert_conflict_audited(&s).await;
+}
+
+#[tokio::test]
+async fn newest_wins_compares_modification_times() {
+    let (s, engine) = conflicting(map(ConflictPolicy::NewestWins), false).await;
+    engine.sync(RunOptions::new()).await.expect("sync");
+    assert_eq!(
+        sides(&s),
+        (
+            json!("Twenty"),
+            json!("Twenty"),
+            json!("Twenty"),
+            json!("Twenty")
+        )
+    );
+
+    let (s, engine) = conflicting(map(ConflictPolicy::NewestWins), true).await;
+    engine.sync(RunOptions::new()).await.expect("sync");
+    assert_eq!(
+        sides(&s),
+        (
+            json!("Local"),
+            json!("Local"),
+            json!("Local"),
+            json!("Local")
+        )
+    );
+}
+
+#[tokio::test]
+async fn field_policies_override_the_entity_policy() {
+    let m = map(ConflictPolicy::TwentyWins).field_policy("first", ConflictPolicy::LocalWins);
+    let (s, engine) = conflicting(m, false).await;
+    engine.sync(RunOptions::new()).await.expect("sync");
+    assert_eq!(
+        sides(&s),
+        (
+            json!("Local"),
+            json!("Twenty"),
+            json!("Local"),
+            json!("Twenty")
+        )
+    );
+}
+
+#[tokio::test]
+async fn owned_fields_are_only_written_by_their_owner() {
+    let m = FieldMap::new(ENTITY, "people", "person")
+        .field("email", "emails.primaryEmail")
+        .owned_field("first", "name.firstName", FieldOwner::Local)
+        .owned_field("title", "jobTitle", FieldOwner::Twenty)
+        .conflict_policy(ConflictPolicy::LocalWins);
+    let (s, engine) = conflicting(m, true).await;
+    engine.sync(RunOptions::new()).await.expect("sync");
+    // first is owned locally: Twenty's edit is overwritten; title is owned by Twenty: the
+    // local edit is overwritten, whatever the policy says.
+    assert_eq!(
+        sides(&s),
+        (
+            json!("Local"),
+            json!("Twenty"),
+            json!("Local"),
+            json!("Twenty")
+        )
+    );
+    let again = engine.sync(RunOptions::new()).await.expect("sync again");
+    let t = again.totals();
+    assert_eq!(
+        (t.created, t.updated, t.conflicted),
+        (0, 0, 0),
+        "{}",
+        again.summary()
+    );
+}
+
+#[tokio::test]
+async fn soft_deletes_propagate_both_ways() {
+    let sim = sim(2).await;
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    source.upsert(ENTITY, "mine", person("mine@example.com", "Mine", "T"));
+    let engine = engine(&sim, &source, &state);
+    engine.sync(RunOptions::new()).await.expect("sync");
+    assert_eq!(source.records(ENTITY).len(), 3);
+    // Local delete → Twenty soft delete; Twenty soft delete → local delete.
+    source.delete(ENTITY, "mine");
+    let other = sim
+        .handle()
+        .records("people")
+        .into_iter()
+        .find(|p| p["emails"]["primaryEmail"] != "mine@example.com")
+        .unwrap();
+    sim.handle()
+        .soft_delete_record("people", other["id"].as_str().unwrap())
+        .unwrap();
+    let r = engine.sync(RunOptions::new()).await.expect("sync");
+    assert_eq!(r.totals().deleted, 2, "{}", r.summary());
+    assert_eq!(source.records(ENTITY).len(), 1);
+    assert_eq!(sim.handle().count("people"), 1);
+    assert_eq!(local_emails(&source), twenty_emails(&sim));
+}

@@ -1,0 +1,160 @@
+//! Pull: full, incremental with overlap de-duplication, soft deletes, tombstones, leases.
+
+mod engine_support;
+
+use std::time::Duration;
+
+use engine_support::*;
+use serde_json::json;
+use twenty_sync_core::engine::{PullDeleteMode, RunOptions, SyncErrorKind};
+use twenty_sync_core::memory::{MemorySource, MemoryState};
+use twenty_sync_core::{AuditQuery, RunStatus, StateStore, SyncDirection};
+
+#[tokio::test]
+async fn full_pull_copies_every_record_and_sets_the_cursor() {
+    let sim = sim(23).await;
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    let engine = engine(&sim, &source, &state);
+    let report = engine.pull(RunOptions::new()).await.expect("pull");
+    assert_eq!(report.status, RunStatus::Succeeded, "{}", report.summary());
+    let c = &report.entities["contacts:pull"];
+    assert_eq!((c.seen, c.created, c.failed), (23, 23, 0));
+    assert_eq!(source.records(ENTITY).len(), 23);
+    assert_eq!(local_emails(&source), twenty_emails(&sim));
+    assert!(state
+        .cursor(ENTITY, SyncDirection::Pull)
+        .await
+        .unwrap()
+        .is_some());
+    assert_linked(&sim, &source, &state).await;
+    let saved = state.run(&report.run_id).await.unwrap().expect("run saved");
+    assert_eq!(saved.status, RunStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn incremental_pull_dedupes_the_overlap_and_applies_only_changes() {
+    let sim = sim(15).await;
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    let engine = engine(&sim, &source, &state);
+    engine.pull(RunOptions::new()).await.expect("first pull");
+    let audit_before = state.audit(&AuditQuery::default()).await.unwrap().len();
+
+    // Nothing changed: the overlap re-reads everything but writes nothing.
+    let again = engine.pull(RunOptions::new()).await.expect("second pull");
+    let c = &again.entities["contacts:pull"];
+    assert_eq!(
+        (c.created, c.updated, c.deleted),
+        (0, 0, 0),
+        "{}",
+        again.summary()
+    );
+    assert_eq!(c.unchanged, c.seen);
+    assert_eq!(
+        state.audit(&AuditQuery::default()).await.unwrap().len(),
+        audit_before
+    );
+
+    // One change in Twenty: exactly one local update.
+    let people = sim.handle().records("people");
+    let id = people[3]["id"].as_str().unwrap().to_owned();
+    sim.handle()
+        .update_record("people", &id, json!({"jobTitle": "Pilot"}))
+        .expect("update");
+    let third = engine.pull(RunOptions::new()).await.expect("third pull");
+    let c = &third.entities["contacts:pull"];
+    assert_eq!((c.created, c.updated), (0, 1), "{}", third.summary());
+    let st = state
+        .records_by_twenty_id(ENTITY, std::slice::from_ref(&id))
+        .await
+        .unwrap();
+    let local = source
+        .record(ENTITY, &st[0].local_key)
+        .expect("local record");
+    assert_eq!(local.data["title"], "Pilot");
+}
+
+#[tokio::test]
+async fn records_created_after_the_watermark_are_pulled_next_time() {
+    let sim = sim(3).await;
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    let engine = engine(&sim, &source, &state);
+    engine.pull(RunOptions::new()).await.expect("first pull");
+    sim.handle().insert_record(
+        "people",
+        json!({"name": {"firstName": "Late", "lastName": "Comer"}, "emails": {"primaryEmail": "late@example.com"}}),
+    );
+    let r = engine.pull(RunOptions::new()).await.expect("second pull");
+    assert_eq!(r.entities["contacts:pull"].created, 1);
+    assert!(local_emails(&source).contains(&"late@example.com".to_string()));
+}
+
+#[tokio::test]
+async fn soft_deletes_in_twenty_delete_locally() {
+    let sim = sim(5).await;
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    let engine = engine(&sim, &source, &state);
+    engine.pull(RunOptions::new()).await.expect("pull");
+    let id = sim.handle().records("people")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sim.handle()
+        .soft_delete_record("people", &id)
+        .expect("soft delete");
+    let r = engine.pull(RunOptions::new()).await.expect("pull");
+    assert_eq!(r.entities["contacts:pull"].deleted, 1, "{}", r.summary());
+    assert_eq!(source.records(ENTITY).len(), 4);
+    // Pulling again does not delete twice.
+    let r = engine.pull(RunOptions::new()).await.expect("pull");
+    assert_eq!(r.entities["contacts:pull"].deleted, 0);
+}
+
+#[tokio::test]
+async fn soft_deletes_can_become_tombstones() {
+    let sim = sim(2).await;
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    let engine =
+        twenty_sync_core::engine::SyncEngine::builder(client(&sim), source.clone(), state.clone())
+            .entity(std::sync::Arc::new(contacts()))
+            .pull_delete(PullDeleteMode::Tombstone)
+            .build()
+            .unwrap();
+    engine.pull(RunOptions::new()).await.expect("pull");
+    let id = sim.handle().records("people")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sim.handle()
+        .soft_delete_record("people", &id)
+        .expect("soft delete");
+    engine.pull(RunOptions::new()).await.expect("pull");
+    let st = state.records_by_twenty_id(ENTITY, &[id]).await.unwrap();
+    assert!(st[0].deleted);
+    assert!(source.is_tombstoned(ENTITY, &st[0].local_key));
+}
+
+#[tokio::test]
+async fn a_second_run_on_a_leased_entity_fails_fast() {
+    let sim = sim(1).await;
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    let engine = engine(&sim, &source, &state);
+    let scope = format!("{}#{ENTITY}", sim.base_url());
+    state
+        .acquire_lease(&scope, "someone-else", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("lease free");
+    let err = engine
+        .pull(RunOptions::new())
+        .await
+        .expect_err("lease held");
+    assert_eq!(err.kind(), SyncErrorKind::LeaseHeld);
+    assert!(err.to_string().contains("lease"), "{err}");
+    assert!(source.records(ENTITY).is_empty());
+    let saved = state
+        .run(err.run_id().expect("run id"))
+        .await
+        .unwrap()
+        .expect("saved");
+    assert_eq!(saved.status, RunStatus::Failed);
+}

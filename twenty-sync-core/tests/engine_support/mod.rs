@@ -1,0 +1,131 @@
+//! Shared setup of the engine tests: a simulator, a client, memory stores, a contacts mapping.
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use twenty_client::{Client, RetryPolicy};
+use twenty_sim::{SimConfig, SimServer};
+use twenty_sync_core::engine::{FieldMap, SyncEngine};
+use twenty_sync_core::memory::{MemorySource, MemoryState};
+use twenty_sync_core::StateStoreExt;
+
+pub const KEY: &str = "engine-test-key";
+pub const ENTITY: &str = "contacts";
+
+pub type Engine = SyncEngine<MemorySource, MemoryState>;
+
+pub async fn sim(seed_people: usize) -> SimServer {
+    SimServer::start(
+        SimConfig::new(KEY)
+            .seed_people(seed_people)
+            .rate_limit(None),
+    )
+    .await
+    .expect("simulator starts")
+}
+
+pub fn client(sim: &SimServer) -> Client {
+    Client::builder(sim.base_url(), SecretString::from(KEY))
+        .no_rate_limit()
+        .retry_policy(RetryPolicy {
+            max_retries: 6,
+            initial_backoff: Duration::from_millis(2),
+            max_backoff: Duration::from_millis(20),
+        })
+        .build()
+        .expect("client builds")
+}
+
+pub fn contacts() -> FieldMap {
+    FieldMap::new(ENTITY, "people", "person")
+        .field("email", "emails.primaryEmail")
+        .field("first", "name.firstName")
+        .field("last", "name.lastName")
+        .field("title", "jobTitle")
+        .match_key("emails.primaryEmail")
+}
+
+pub fn engine_with(
+    sim: &SimServer,
+    source: &MemorySource,
+    state: &MemoryState,
+    map: FieldMap,
+) -> Engine {
+    SyncEngine::builder(client(sim), source.clone(), state.clone())
+        .entity(Arc::new(map))
+        .batch_size(7)
+        .build()
+        .expect("engine builds")
+}
+
+pub fn engine(sim: &SimServer, source: &MemorySource, state: &MemoryState) -> Engine {
+    engine_with(sim, source, state, contacts())
+}
+
+pub fn person(email: &str, first: &str, title: &str) -> Value {
+    json!({"email": email, "first": first, "last": "Test", "title": title})
+}
+
+fn collect(emails: impl Iterator<Item = String>, side: &str) -> Vec<String> {
+    let mut out: Vec<String> = emails.collect();
+    out.sort();
+    let mut seen = BTreeSet::new();
+    for e in out.iter().filter(|e| !e.is_empty()) {
+        assert!(seen.insert(e.clone()), "duplicate record in {side}: {e}");
+    }
+    out
+}
+
+/// Emails of the live people in the simulator, lower-cased and sorted; panics on duplicates.
+pub fn twenty_emails(sim: &SimServer) -> Vec<String> {
+    collect(
+        sim.handle()
+            .records("people")
+            .iter()
+            .filter(|p| p["deletedAt"].is_null())
+            .map(|p| {
+                p["emails"]["primaryEmail"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_lowercase()
+            }),
+        "Twenty",
+    )
+}
+
+/// Emails of the local records, lower-cased and sorted; panics on duplicates.
+pub fn local_emails(source: &MemorySource) -> Vec<String> {
+    collect(
+        source
+            .records(ENTITY)
+            .iter()
+            .map(|r| r.data["email"].as_str().unwrap_or("").to_lowercase()),
+        "the local source",
+    )
+}
+
+/// Every local record is linked to a live Twenty record with the same email.
+pub async fn assert_linked(sim: &SimServer, source: &MemorySource, state: &MemoryState) {
+    for r in source.records(ENTITY) {
+        let st = state
+            .record(ENTITY, &r.key)
+            .await
+            .expect("state readable")
+            .unwrap_or_else(|| panic!("local record {} has no record state", r.key));
+        let tw = sim
+            .handle()
+            .record("people", &st.twenty_id)
+            .unwrap_or_else(|| panic!("record {} of {} missing in Twenty", st.twenty_id, r.key));
+        assert_eq!(
+            tw["emails"]["primaryEmail"].as_str().map(str::to_lowercase),
+            r.data["email"].as_str().map(str::to_lowercase),
+            "local {} and Twenty {} disagree",
+            r.key,
+            st.twenty_id
+        );
+    }
+}

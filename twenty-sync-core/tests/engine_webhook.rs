@@ -1,0 +1,188 @@
+//! Webhook deliveries: valid, forged, stale, duplicate, destroyed; polling loop.
+
+mod engine_support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use engine_support::*;
+use secrecy::SecretString;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use twenty_sync_core::engine::{RunOptions, SyncEngine, SyncErrorKind, WebhookOutcome};
+use twenty_sync_core::memory::{MemorySource, MemoryState};
+use twenty_sync_core::{RunMode, StateStoreExt};
+
+const SECRET: &str = "whsec-test";
+
+fn hmac_sha256(key: &[u8], msg: &[u8]) -> String {
+    let mut k = [0u8; 64];
+    k[..key.len()].copy_from_slice(key);
+    let ipad: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
+    let opad: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
+    let inner = Sha256::new()
+        .chain_update(&ipad)
+        .chain_update(msg)
+        .finalize();
+    hex::encode(
+        Sha256::new()
+            .chain_update(&opad)
+            .chain_update(inner)
+            .finalize(),
+    )
+}
+
+fn sign(ts: &str, body: &[u8]) -> String {
+    let mut msg = ts.as_bytes().to_vec();
+    msg.push(b':');
+    msg.extend_from_slice(body);
+    hmac_sha256(SECRET.as_bytes(), &msg)
+}
+
+fn delivery(event: &str, record: serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "eventName": event,
+        "objectMetadata": {"id": "meta-person", "nameSingular": "person"},
+        "workspaceId": "ws",
+        "webhookId": "wh-1",
+        "eventDate": Utc::now().to_rfc3339(),
+        "record": record,
+    }))
+    .unwrap()
+}
+
+fn webhook_engine(
+    sim: &twenty_sim::SimServer,
+    source: &MemorySource,
+    state: &MemoryState,
+) -> Engine {
+    SyncEngine::builder(client(sim), source.clone(), state.clone())
+        .entity(Arc::new(contacts()))
+        .webhook_secret(SecretString::from(SECRET))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn valid_delivery_is_applied_once_and_replays_are_dropped() {
+    let sim = sim(1).await;
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    let engine = webhook_engine(&sim, &source, &state);
+    let rec = sim.handle().records("people")[0].clone();
+    let body = delivery("person.created", rec.clone());
+    let ts = Utc::now().timestamp_millis().to_string();
+    let out = engine
+        .handle_webhook(&ts, &sign(&ts, &body), &body)
+        .await
+        .expect("valid");
+    let WebhookOutcome::Applied(report) = out else {
+        panic!("not applied: {out:?}")
+    };
+    assert_eq!(report.entities["contacts:pull"].created, 1);
+    assert_eq!(source.records(ENTITY).len(), 1);
+    // The exact same delivery again: a duplicate.
+    let again = engine
+        .handle_webhook(&ts, &sign(&ts, &body), &body)
+        .await
+        .expect("dup");
+    assert_eq!(again, WebhookOutcome::Duplicate);
+    // The reconcile poll sees the same record: nothing to write (idempotent with polling).
+    let poll = engine.pull(RunOptions::new()).await.expect("poll");
+    assert_eq!(
+        poll.entities["contacts:pull"].created,
+        0,
+        "{}",
+        poll.summary()
+    );
+    assert_eq!(
+        poll.entities["contacts:pull"].updated,
+        0,
+        "{}",
+        poll.summary()
+    );
+}
+
+#[tokio::test]
+async fn forged_and_stale_deliveries_are_rejected_and_write_nothing() {
+    let sim = sim(1).await;
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    let engine = webhook_engine(&sim, &source, &state);
+    let rec = sim.handle().records("people")[0].clone();
+    let body = delivery("person.created", rec);
+    let ts = Utc::now().timestamp_millis().to_string();
+    let mut altered = body.clone();
+    altered.extend_from_slice(b" ");
+    let forged = engine
+        .handle_webhook(&ts, &sign(&ts, &body), &altered)
+        .await
+        .expect_err("forged");
+    assert_eq!(forged.kind(), SyncErrorKind::WebhookRejected);
+    let wrong_key = hmac_sha256(b"not-the-secret", format!("{ts}:").as_bytes());
+    assert!(engine.handle_webhook(&ts, &wrong_key, &body).await.is_err());
+    let old = (Utc::now() - chrono::Duration::hours(1))
+        .timestamp_millis()
+        .to_string();
+    let stale = engine
+        .handle_webhook(&old, &sign(&old, &body), &body)
+        .await
+        .expect_err("stale");
+    assert_eq!(stale.kind(), SyncErrorKind::WebhookRejected);
+    assert!(!stale.to_string().contains(SECRET));
+    assert!(source.records(ENTITY).is_empty());
+}
+
+#[tokio::test]
+async fn destroyed_and_stale_updates_are_handled_by_the_pull_path() {
+    let sim = sim(1).await;
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    let engine = webhook_engine(&sim, &source, &state);
+    engine.pull(RunOptions::new()).await.expect("pull");
+    let rec = sim.handle().records("people")[0].clone();
+    let id = rec["id"].as_str().unwrap().to_owned();
+    // An older version of the record delivered late does not overwrite newer data.
+    let mut older = rec.clone();
+    older["updatedAt"] = json!("2000-01-01T00:00:00.000Z");
+    older["jobTitle"] = json!("Ancient");
+    let body = delivery("person.updated", older);
+    let ts = Utc::now().timestamp_millis().to_string();
+    engine
+        .handle_webhook(&ts, &sign(&ts, &body), &body)
+        .await
+        .expect("applied");
+    let key = state
+        .record_by_twenty_id(ENTITY, &id)
+        .await
+        .unwrap()
+        .unwrap()
+        .local_key;
+    assert_ne!(
+        source.record(ENTITY, &key).unwrap().data["title"],
+        "Ancient"
+    );
+    // person.destroyed deletes locally.
+    sim.handle().destroy_record("people", &id);
+    let body = delivery("person.destroyed", rec);
+    let out = engine
+        .handle_webhook(&ts, &sign(&ts, &body), &body)
+        .await
+        .expect("destroyed");
+    assert!(matches!(out, WebhookOutcome::Applied(_)), "{out:?}");
+    assert!(source.records(ENTITY).is_empty());
+}
+
+#[tokio::test]
+async fn polling_runs_until_shutdown() {
+    let sim = sim(3).await;
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    let engine = engine(&sim, &source, &state);
+    let runs = engine
+        .run_polling(
+            RunMode::Pull,
+            Duration::from_millis(20),
+            tokio::time::sleep(Duration::from_millis(110)),
+        )
+        .await;
+    assert!(runs >= 2, "{runs} runs");
+    assert_eq!(source.records(ENTITY).len(), 3);
+}
