@@ -1,4 +1,67 @@
-//! PostgreSQL implementation of twenty-sync-core's `SourceOfTruth` and `StateStore`.
+//! PostgreSQL implementation of twenty-sync-core's [`SourceOfTruth`](twenty_sync_core::SourceOfTruth)
+//! and [`StateStore`](twenty_sync_core::StateStore).
 //!
-//! Not built yet: this crate is a member of the workspace so the dependency direction is fixed
-//! from the start (sinks depend on the core, never on each other). See the Postgres sink issue.
+//! One [`PostgresSink`] serves as both: the engine's sync state lives in a state schema of the
+//! same database as the data, so a pulled batch and the state recording it (ID map, per-record
+//! state, cursor, audit rows) commit in one transaction. A crash leaves all of a batch or none.
+//!
+//! Design:
+//! - **Driver**: `tokio-postgres` with a `deadpool-postgres` pool. It speaks the binary COPY
+//!   protocol with typed rows (`BinaryCopyInWriter`), which is how pulled batches are written:
+//!   COPY into a temporary staging table, then one
+//!   `INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... WHERE (row) IS DISTINCT FROM (new row)`,
+//!   so unchanged rows are not rewritten (no dead tuples, no trigger noise). TLS is rustls (ring).
+//! - **State schema**: embedded, versioned migrations ([`MIGRATIONS`]) applied under an advisory
+//!   lock; applying them twice is a no-op and concurrent starts are safe.
+//! - **Tables**: each entity maps to a table ([`EntityTable`]) that is checked against the catalog
+//!   at setup (a missing table or column is an error naming it), or created as a default table.
+//!   Identifiers from configuration are always quoted ([`quote_ident`]); values are always bind
+//!   parameters or COPY data.
+//! - **Change capture** ([`CaptureMode`]): a trigger-fed outbox read in transaction order up to the
+//!   oldest running transaction (nothing missed under concurrent writers), or a plain `updated_at`
+//!   column with a safety window. Writes made by the sink's own apply are not captured.
+//! - **Fleet**: leases with fencing tokens in the state schema make each workspace+entity scope
+//!   exclusive across worker processes.
+//! - **Secrets**: the connection string is a [`SecretString`](secrecy::SecretString) (or comes from
+//!   a [`SecretProvider`](twenty_sync_core::SecretProvider)); it is redacted from every error and
+//!   never shown by `Debug`.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use sink_postgres::{PostgresSink, SinkConfig};
+//! use twenty_sync_core::{SourceOfTruth, StateStore};
+//!
+//! # async fn run(secrets: Arc<dyn twenty_sync_core::SecretProvider>) -> Result<(), twenty_sync_core::StoreError> {
+//! let config: SinkConfig = toml::from_str(r#"
+//!     state_schema = "twenty_sync"
+//!     [[entity]]
+//!     entity = "people"
+//!     table = "people"
+//!     key_column = "id"
+//!     create = true
+//!     columns = [{ field = "name", column = "name", type = "jsonb" }]
+//! "#).expect("valid config");
+//! let sink = PostgresSink::builder(config).secret_provider(secrets).build().await?;
+//! let source: Arc<dyn SourceOfTruth> = Arc::new(sink.clone());
+//! let state: Arc<dyn StateStore> = Arc::new(sink);
+//! # let _ = (source, state);
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
+mod apply;
+mod capture;
+mod config;
+mod connect;
+mod error;
+mod ident;
+mod migrate;
+mod sink;
+mod state;
+mod table;
+mod value;
+
+pub use config::{CaptureMode, ColumnMap, ColumnType, EntityTable, SinkConfig, TlsConfig};
+pub use ident::{quote_ident, quote_qualified};
+pub use migrate::{Migration, MIGRATIONS};
+pub use sink::{PostgresSink, PostgresSinkBuilder};

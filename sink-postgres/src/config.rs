@@ -1,0 +1,425 @@
+//! Configuration: where state lives, and which table each entity maps to.
+//!
+//! Everything here deserialises from the application's TOML (or JSON); identifiers are plain
+//! strings and are always quoted before they reach SQL.
+//!
+//! ```
+//! use sink_postgres::{SinkConfig, CaptureMode};
+//!
+//! let config: SinkConfig = toml::from_str(r#"
+//!     state_schema = "twenty_sync"
+//!
+//!     [[entity]]
+//!     entity = "people"
+//!     schema = "crm"
+//!     table = "people"
+//!     key_column = "id"
+//!     create = true
+//!     columns = [
+//!         { field = "name", column = "name", type = "jsonb" },
+//!         { field = "city", column = "city", type = "text" },
+//!     ]
+//!     capture = { mode = "outbox" }
+//! "#).unwrap();
+//! assert_eq!(config.entities[0].capture, CaptureMode::Outbox);
+//! ```
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Settings of a [`PostgresSink`](crate::PostgresSink) that are not secret.
+///
+/// The connection string is *not* part of it: it comes from a
+/// [`SecretProvider`](twenty_sync_core::SecretProvider) or is handed to the builder as a
+/// [`SecretString`](secrecy::SecretString).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    /// Schema holding the sync state (ID map, cursors, runs, audit, leases, outbox). Created if
+    /// missing. Default `twenty_sync`.
+    #[serde(default = "default_state_schema")]
+    pub state_schema: String,
+    /// Name of the secret holding the connection string, when it comes from a
+    /// `SecretProvider`. Default `DATABASE_URL`.
+    #[serde(default = "default_secret_name")]
+    pub connection_secret: String,
+    /// Largest number of pooled connections. Default 8.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Rows fetched per query when reading local changes. Default 1000.
+    #[serde(default = "default_page_size")]
+    pub page_size: usize,
+    /// TLS settings (used when the connection string asks for `sslmode=prefer` or `require`).
+    #[serde(default)]
+    pub tls: TlsConfig,
+    /// The entity -> table mappings.
+    #[serde(default, rename = "entity")]
+    pub entities: Vec<EntityTable>,
+}
+
+impl Default for SinkConfig {
+    fn default() -> Self {
+        SinkConfig {
+            state_schema: default_state_schema(),
+            connection_secret: default_secret_name(),
+            max_connections: default_max_connections(),
+            page_size: default_page_size(),
+            tls: TlsConfig::default(),
+            entities: Vec::new(),
+        }
+    }
+}
+
+fn default_state_schema() -> String {
+    "twenty_sync".to_owned()
+}
+fn default_secret_name() -> String {
+    "DATABASE_URL".to_owned()
+}
+fn default_max_connections() -> usize {
+    8
+}
+fn default_page_size() -> usize {
+    1000
+}
+
+/// TLS for hosted databases (rustls, ring provider).
+///
+/// Whether TLS is used is decided by the connection string's `sslmode`:
+/// - `disable`: no TLS.
+/// - `prefer` (the default): TLS when the server offers it, certificate *not* verified (as libpq's
+///   `prefer`): protects against passive eavesdropping only.
+/// - `require`: TLS, and the server certificate is verified against the roots below (and its
+///   host name checked), i.e. as strict as libpq's `verify-full`. Use this for hosted databases.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Trust the Mozilla root certificates (webpki-roots). Default true.
+    #[serde(default = "default_true")]
+    pub webpki_roots: bool,
+    /// Also trust the certificates in this PEM file (a private CA, e.g. a cloud provider's).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            webpki_roots: true,
+            ca_file: None,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// How local changes of an entity are found for push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum CaptureMode {
+    /// A trigger on the table writes every insert, update and delete to the state schema's
+    /// outbox; changes are read in transaction order, only once every older transaction has
+    /// finished. Nothing is missed, deletes included. The default.
+    #[default]
+    Outbox,
+    /// No trigger: read rows whose `updated_at_column` is older than `now() - safety_window`,
+    /// ordered by (`updated_at`, key). Deletes are only seen through a `tombstone_column`. A
+    /// write transaction that runs longer than the window can be missed (see the README).
+    UpdatedAt {
+        /// Seconds a change must be old before it is read. Default 60.
+        #[serde(default = "default_window")]
+        safety_window_secs: u64,
+    },
+    /// Pull only: `changes_since` yields nothing.
+    None,
+}
+
+fn default_window() -> u64 {
+    60
+}
+
+impl CaptureMode {
+    /// The `updated_at` safety window, for [`CaptureMode::UpdatedAt`].
+    pub fn safety_window(&self) -> Option<Duration> {
+        match self {
+            CaptureMode::UpdatedAt { safety_window_secs } => {
+                Some(Duration::from_secs(*safety_window_secs))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Column types of a default table created by the sink (`create = true`).
+///
+/// For an existing table the sink reads the real column types from the catalog instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ColumnType {
+    /// `text` (TEXT, SELECT, RATING, PHONE... Twenty fields). The default.
+    #[default]
+    Text,
+    /// `bigint`.
+    Bigint,
+    /// `double precision` (NUMBER, POSITION).
+    Double,
+    /// `numeric` (exact decimals).
+    Numeric,
+    /// `boolean`.
+    Boolean,
+    /// `timestamptz` (DATE_TIME).
+    Timestamptz,
+    /// `date` (DATE).
+    Date,
+    /// `uuid` (UUID, RELATION ids).
+    Uuid,
+    /// `jsonb` (composites: FULL_NAME, EMAILS, PHONES, LINKS, CURRENCY, ADDRESS, ACTOR,
+    /// RICH_TEXT; RAW_JSON).
+    Jsonb,
+    /// `text[]` (MULTI_SELECT, ARRAY).
+    TextArray,
+}
+
+impl ColumnType {
+    /// The SQL type name used in `CREATE TABLE`.
+    pub fn sql(self) -> &'static str {
+        match self {
+            ColumnType::Text => "text",
+            ColumnType::Bigint => "bigint",
+            ColumnType::Double => "double precision",
+            ColumnType::Numeric => "numeric",
+            ColumnType::Boolean => "boolean",
+            ColumnType::Timestamptz => "timestamptz",
+            ColumnType::Date => "date",
+            ColumnType::Uuid => "uuid",
+            ColumnType::Jsonb => "jsonb",
+            ColumnType::TextArray => "text[]",
+        }
+    }
+}
+
+/// One mapped field: which local field goes to which column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnMap {
+    /// The local field (a top-level key of the local record, or a dotted path `a.b` into it).
+    pub field: String,
+    /// The column name (used as is, quoted).
+    pub column: String,
+    /// The column type when the sink creates the table. Ignored for existing tables.
+    #[serde(default, rename = "type")]
+    pub column_type: ColumnType,
+}
+
+impl ColumnMap {
+    /// Maps `field` to a column of the same name and type `column_type`.
+    pub fn new(field: impl Into<String>, column_type: ColumnType) -> Self {
+        let field = field.into();
+        ColumnMap {
+            column: field.clone(),
+            field,
+            column_type,
+        }
+    }
+
+    /// Uses `column` as the column name instead of the field name.
+    pub fn column(mut self, column: impl Into<String>) -> Self {
+        self.column = column.into();
+        self
+    }
+}
+
+/// Where one entity lives: table, key column, a column per mapped field, capture mode.
+///
+/// ```
+/// use sink_postgres::{EntityTable, ColumnMap, ColumnType, CaptureMode};
+///
+/// let table = EntityTable::new("people", "crm", "people", "id")
+///     .column(ColumnMap::new("name", ColumnType::Jsonb))
+///     .column(ColumnMap::new("email", ColumnType::Text).column("primary_email"))
+///     .create(true)
+///     .capture(CaptureMode::Outbox);
+/// assert_eq!(table.columns.len(), 2);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntityTable {
+    /// The local entity name (as the engine and the mapping call it).
+    pub entity: String,
+    /// The table's schema. Default `public`.
+    #[serde(default = "default_schema")]
+    pub schema: String,
+    /// The table name.
+    pub table: String,
+    /// The key column: must be unique (primary key or unique index on that column alone).
+    pub key_column: String,
+    /// The local field holding the key in records read back. Default: the key column's name.
+    #[serde(default)]
+    pub key_field: Option<String>,
+    /// One entry per mapped field. Fields of a record that are not listed are not stored.
+    #[serde(default)]
+    pub columns: Vec<ColumnMap>,
+    /// A column recording local modification time (`timestamptz`). Required for
+    /// [`CaptureMode::UpdatedAt`]; when set, records read back carry it as `updated_at`.
+    #[serde(default)]
+    pub updated_at_column: Option<String>,
+    /// A `boolean` (true = deleted) or `timestamptz` (set = deleted) column marking soft
+    /// deletes. Pulled deletes asking for a tombstone set it instead of deleting the row; rows
+    /// with it set count as deleted when reading.
+    #[serde(default)]
+    pub tombstone_column: Option<String>,
+    /// Create the schema and table if missing (the "default table"): key column `text` primary
+    /// key, one column per entry of `columns` with its `type`, plus the updated_at and tombstone
+    /// columns (`timestamptz`) when named.
+    #[serde(default)]
+    pub create: bool,
+    /// How local changes are found. Default: trigger outbox.
+    #[serde(default)]
+    pub capture: CaptureMode,
+}
+
+fn default_schema() -> String {
+    "public".to_owned()
+}
+
+impl EntityTable {
+    /// A mapping of `entity` to `schema.table` keyed by `key_column`, with no columns yet.
+    pub fn new(
+        entity: impl Into<String>,
+        schema: impl Into<String>,
+        table: impl Into<String>,
+        key_column: impl Into<String>,
+    ) -> Self {
+        EntityTable {
+            entity: entity.into(),
+            schema: schema.into(),
+            table: table.into(),
+            key_column: key_column.into(),
+            key_field: None,
+            columns: Vec::new(),
+            updated_at_column: None,
+            tombstone_column: None,
+            create: false,
+            capture: CaptureMode::Outbox,
+        }
+    }
+
+    /// Adds a mapped column.
+    pub fn column(mut self, column: ColumnMap) -> Self {
+        self.columns.push(column);
+        self
+    }
+
+    /// Sets the local field name of the key (default: the key column's name).
+    pub fn key_field(mut self, field: impl Into<String>) -> Self {
+        self.key_field = Some(field.into());
+        self
+    }
+
+    /// Sets the `updated_at` column.
+    pub fn updated_at_column(mut self, column: impl Into<String>) -> Self {
+        self.updated_at_column = Some(column.into());
+        self
+    }
+
+    /// Sets the tombstone (soft delete) column.
+    pub fn tombstone_column(mut self, column: impl Into<String>) -> Self {
+        self.tombstone_column = Some(column.into());
+        self
+    }
+
+    /// Whether the sink creates the table when it is missing.
+    pub fn create(mut self, create: bool) -> Self {
+        self.create = create;
+        self
+    }
+
+    /// Sets the capture mode.
+    pub fn capture(mut self, capture: CaptureMode) -> Self {
+        self.capture = capture;
+        self
+    }
+
+    /// Checks every identifier of this mapping (length, NUL, empty); the message names it.
+    pub(crate) fn check_identifiers(&self) -> Result<(), String> {
+        use crate::ident::check_ident;
+        check_ident(&self.schema, "schema")?;
+        check_ident(&self.table, "table")?;
+        check_ident(&self.key_column, "key_column")?;
+        for c in &self.columns {
+            check_ident(&c.column, "column")?;
+        }
+        if let Some(u) = &self.updated_at_column {
+            check_ident(u, "updated_at_column")?;
+        }
+        if let Some(d) = &self.tombstone_column {
+            check_ident(d, "tombstone_column")?;
+        }
+        Ok(())
+    }
+
+    /// The local field name of the key.
+    pub fn key_field_name(&self) -> &str {
+        self.key_field.as_deref().unwrap_or(&self.key_column)
+    }
+
+    /// A default table for `entity` in `schema`: table named after the entity, `text` key column
+    /// `key_field`, one column per `(local path, type)` (dots in paths become `_` in column
+    /// names), `updated_at` and `deleted_at` columns, outbox capture, created on setup.
+    ///
+    /// ```
+    /// use sink_postgres::{EntityTable, ColumnType};
+    /// let t = EntityTable::default_table("people", "crm", "id",
+    ///     [("name", ColumnType::Jsonb), ("address.city", ColumnType::Text)]);
+    /// assert_eq!(t.columns[1].column, "address_city");
+    /// assert!(t.create);
+    /// ```
+    pub fn default_table<'a>(
+        entity: &str,
+        schema: &str,
+        key_field: &str,
+        fields: impl IntoIterator<Item = (&'a str, ColumnType)>,
+    ) -> Self {
+        let mut t = EntityTable::new(entity, schema, entity, key_field)
+            .updated_at_column("updated_at")
+            .tombstone_column("deleted_at")
+            .create(true);
+        for (path, ty) in fields {
+            if path == key_field {
+                continue;
+            }
+            t = t.column(ColumnMap::new(path, ty).column(path.replace('.', "_")));
+        }
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn updated_at_capture_mode_deserialises_with_default_window() {
+        let t: EntityTable = serde_json::from_value(serde_json::json!({
+            "entity": "e", "table": "t", "key_column": "id",
+            "capture": {"mode": "updated_at"}
+        }))
+        .unwrap();
+        assert_eq!(t.schema, "public");
+        assert_eq!(t.capture.safety_window(), Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn unknown_config_keys_are_rejected() {
+        let r: Result<EntityTable, _> = serde_json::from_value(serde_json::json!({
+            "entity": "e", "table": "t", "key_column": "id", "colums": []
+        }));
+        assert!(r.is_err());
+    }
+}

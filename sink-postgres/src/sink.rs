@@ -1,0 +1,683 @@
+//! [`PostgresSink`]: one value that is both the [`SourceOfTruth`] and the [`StateStore`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Object, Pool};
+use futures::stream::{self, BoxStream, StreamExt};
+use secrecy::SecretString;
+use tokio_postgres::types::ToSql;
+use twenty_sync_core::{
+    ApplyBatch, AuditEntry, AuditQuery, Checkpoint, Lease, LocalChange, LocalRecord, PendingCreate,
+    RecordState, RunReport, SecretProvider, SourceOfTruth, StateCommit, StateStore, StateWritten,
+    StoreError, StoreErrorKind, StoreResult, SyncDirection,
+};
+
+use crate::capture;
+use crate::config::{CaptureMode, EntityTable, SinkConfig, TlsConfig};
+use crate::error::{config, Redactor};
+use crate::ident::quote_ident;
+use crate::state::{record_from_row, write_commit, StateSql};
+use crate::table::{self, TableInfo};
+use crate::{apply, connect, migrate};
+
+/// Shared by every clone of a [`PostgresSink`].
+pub(crate) struct Inner {
+    pub pool: Pool,
+    pub redactor: Redactor,
+    pub state_schema: String,
+    pub sql: StateSql,
+    pub tables: HashMap<String, Arc<TableInfo>>,
+    pub page_size: usize,
+    pub write_state_on_apply: bool,
+}
+
+impl Inner {
+    pub(crate) async fn client(&self) -> StoreResult<Object> {
+        self.pool.get().await.map_err(|e| self.redactor.pool(&e))
+    }
+}
+
+/// The PostgreSQL sink: the engine's [`SourceOfTruth`] *and* [`StateStore`], sharing one pool.
+///
+/// Pulled batches are applied with the batch's state in one transaction
+/// ([`StateWritten::Written`]), so data and sync state can never disagree after a crash. Cheap to
+/// clone; hand the same value (or clones, or `Arc`s) to the engine as source and as state store.
+///
+/// Build one with [`PostgresSink::builder`]:
+///
+/// ```no_run
+/// use sink_postgres::{PostgresSink, SinkConfig, EntityTable, ColumnMap, ColumnType};
+/// use secrecy::SecretString;
+///
+/// # async fn run() -> Result<(), twenty_sync_core::StoreError> {
+/// let sink = PostgresSink::builder(SinkConfig::default())
+///     .connection_string(SecretString::from("postgres://sync@db.internal/crm?sslmode=require"))
+///     .entity(
+///         EntityTable::new("people", "crm", "people", "id")
+///             .column(ColumnMap::new("name", ColumnType::Jsonb))
+///             .create(true),
+///     )
+///     .build()
+///     .await?;
+/// let source = sink.clone(); // SourceOfTruth
+/// let state = sink;          // StateStore, same database and pool
+/// # let _ = (source, state);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PostgresSink {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for PostgresSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresSink")
+            .field("state_schema", &self.inner.state_schema)
+            .field("entities", &self.inner.tables.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+enum ConnectionSource {
+    Url(SecretString),
+    Provider(Arc<dyn SecretProvider>),
+}
+
+/// Builds a [`PostgresSink`]: connection, pool, migrations, tables and capture triggers.
+pub struct PostgresSinkBuilder {
+    config: SinkConfig,
+    connection: Option<ConnectionSource>,
+    write_state_on_apply: bool,
+}
+
+impl std::fmt::Debug for PostgresSinkBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let connection = match &self.connection {
+            None => "unset".to_owned(),
+            Some(ConnectionSource::Url(_)) => "connection string (redacted)".to_owned(),
+            Some(ConnectionSource::Provider(p)) => format!("secret from {}", p.describe()),
+        };
+        f.debug_struct("PostgresSinkBuilder")
+            .field("config", &self.config)
+            .field("connection", &connection)
+            .finish()
+    }
+}
+
+impl PostgresSinkBuilder {
+    /// Uses this connection string (URL or `key=value` form; `sslmode` picks TLS).
+    pub fn connection_string(mut self, url: SecretString) -> Self {
+        self.connection = Some(ConnectionSource::Url(url));
+        self
+    }
+
+    /// Resolves the connection string from `provider`, under the name in
+    /// [`SinkConfig::connection_secret`] (default `DATABASE_URL`).
+    pub fn secret_provider(mut self, provider: Arc<dyn SecretProvider>) -> Self {
+        self.connection = Some(ConnectionSource::Provider(provider));
+        self
+    }
+
+    /// Adds an entity -> table mapping.
+    pub fn entity(mut self, table: EntityTable) -> Self {
+        self.config.entities.push(table);
+        self
+    }
+
+    /// Sets the state schema name.
+    pub fn state_schema(mut self, schema: impl Into<String>) -> Self {
+        self.config.state_schema = schema.into();
+        self
+    }
+
+    /// Sets the pool size.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.config.max_connections = n;
+        self
+    }
+
+    /// Sets the page size of change feeds.
+    pub fn page_size(mut self, n: usize) -> Self {
+        self.config.page_size = n;
+        self
+    }
+
+    /// Sets the TLS options.
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.config.tls = tls;
+        self
+    }
+
+    /// Whether [`SourceOfTruth::apply`] writes the batch's state in the same transaction
+    /// (default `true`). Set `false` only when the engine's `StateStore` is *not* this sink.
+    pub fn write_state_on_apply(mut self, yes: bool) -> Self {
+        self.write_state_on_apply = yes;
+        self
+    }
+
+    /// Connects, migrates the state schema, checks (or creates) every entity's table and installs
+    /// the capture triggers, all under one setup lock (concurrent starts are safe).
+    pub async fn build(self) -> StoreResult<PostgresSink> {
+        let cfg = self.config;
+        let url = match self.connection {
+            Some(ConnectionSource::Url(u)) => u,
+            Some(ConnectionSource::Provider(p)) => {
+                p.resolve(&cfg.connection_secret).await?.ok_or_else(|| {
+                    config(format!(
+                        "postgres: secret {:?} not found in {}; provide the connection string \
+                         under that name or set `connection_secret`",
+                        cfg.connection_secret,
+                        p.describe()
+                    ))
+                })?
+            }
+            None => {
+                return Err(config(
+                    "postgres: no connection string; call connection_string() or \
+                     secret_provider() on the builder",
+                ))
+            }
+        };
+        crate::ident::check_ident(&cfg.state_schema, "state_schema")
+            .map_err(|m| config(format!("postgres: {m}")))?;
+        let mut seen = std::collections::HashSet::new();
+        for t in &cfg.entities {
+            t.check_identifiers().map_err(|m| {
+                config(format!("postgres: {m}")).with_context("entity", t.entity.clone())
+            })?;
+            if !seen.insert(t.entity.as_str()) {
+                return Err(config(format!(
+                    "postgres: entity {:?} is configured twice; map each entity once",
+                    t.entity
+                )));
+            }
+        }
+        let (pg, redactor) = connect::parse(&url)?;
+        let pool = connect::pool(pg, &cfg.tls, cfg.max_connections, &redactor)?;
+        let mut client = pool.get().await.map_err(|e| redactor.pool(&e))?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| redactor.db("starting setup", &e))?;
+        migrate::lock(&tx, &cfg.state_schema, &redactor).await?;
+        migrate::run(&tx, &cfg.state_schema, &redactor).await?;
+        let mut tables = HashMap::new();
+        for t in &cfg.entities {
+            if t.create {
+                tx.batch_execute(&table::create_ddl(t)).await.map_err(|e| {
+                    redactor
+                        .db("creating the default table", &e)
+                        .with_context("entity", t.entity.clone())
+                })?;
+            }
+            let info = table::resolve(&tx, t, &redactor).await?;
+            if t.capture == CaptureMode::Outbox {
+                table::install_capture(&tx, &info, &cfg.state_schema, &redactor).await?;
+            }
+            tables.insert(t.entity.clone(), Arc::new(info));
+        }
+        tx.commit()
+            .await
+            .map_err(|e| redactor.db("committing setup", &e))?;
+        drop(client);
+        Ok(PostgresSink {
+            inner: Arc::new(Inner {
+                pool,
+                redactor,
+                sql: StateSql::new(&cfg.state_schema),
+                state_schema: cfg.state_schema,
+                tables,
+                page_size: cfg.page_size.max(1),
+                write_state_on_apply: self.write_state_on_apply,
+            }),
+        })
+    }
+}
+
+impl PostgresSink {
+    /// A builder from non-secret settings; give it a connection string or a secret provider.
+    pub fn builder(config: SinkConfig) -> PostgresSinkBuilder {
+        PostgresSinkBuilder {
+            config,
+            connection: None,
+            write_state_on_apply: true,
+        }
+    }
+
+    /// The connection pool (for the application's own queries).
+    pub fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    /// The state schema's name.
+    pub fn state_schema(&self) -> &str {
+        &self.inner.state_schema
+    }
+
+    /// Applies any migrations not yet applied; returns their versions (empty: up to date).
+    pub async fn migrate(&self) -> StoreResult<Vec<i32>> {
+        let inner = &self.inner;
+        let mut client = inner.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| inner.redactor.db("starting migration", &e))?;
+        migrate::lock(&tx, &inner.state_schema, &inner.redactor).await?;
+        let applied = migrate::run(&tx, &inner.state_schema, &inner.redactor).await?;
+        tx.commit()
+            .await
+            .map_err(|e| inner.redactor.db("committing migration", &e))?;
+        Ok(applied)
+    }
+
+    fn table(&self, entity: &str) -> StoreResult<&Arc<TableInfo>> {
+        self.inner.tables.get(entity).ok_or_else(|| {
+            StoreError::new(
+                StoreErrorKind::NotFound,
+                format!(
+                    "postgres: entity {entity:?} has no table configured; add an [[entity]] \
+                     section for it"
+                ),
+            )
+            .with_context("entity", entity)
+        })
+    }
+
+    /// (Re)installs the outbox trigger of `entity`'s table.
+    pub async fn install_capture(&self, entity: &str) -> StoreResult<()> {
+        let info = self.table(entity)?.clone();
+        let inner = &self.inner;
+        let mut client = inner.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| inner.redactor.db("starting setup", &e))?;
+        migrate::lock(&tx, &inner.state_schema, &inner.redactor).await?;
+        table::install_capture(&tx, &info, &inner.state_schema, &inner.redactor).await?;
+        tx.commit()
+            .await
+            .map_err(|e| inner.redactor.db("committing setup", &e))
+    }
+
+    /// Removes the outbox trigger from `entity`'s table (teardown). Returns how many triggers
+    /// were dropped. Rows already in the outbox stay readable.
+    pub async fn remove_capture(&self, entity: &str) -> StoreResult<u32> {
+        let info = self.table(entity)?.clone();
+        let inner = &self.inner;
+        let client = inner.client().await?;
+        let n: i32 = client
+            .query_one(
+                &format!(
+                    "SELECT {}.remove_capture($1::oid::regclass)",
+                    quote_ident(&inner.state_schema)
+                ),
+                &[&info.oid],
+            )
+            .await
+            .map_err(|e| {
+                inner
+                    .redactor
+                    .db("removing the capture trigger", &e)
+                    .with_context("entity", entity)
+            })?
+            .get(0);
+        Ok(n.max(0) as u32)
+    }
+
+    /// Removes this state schema's capture triggers from every table (full teardown before
+    /// dropping the state schema). Returns how many triggers were dropped.
+    pub async fn remove_all_capture(&self) -> StoreResult<u32> {
+        let inner = &self.inner;
+        let client = inner.client().await?;
+        let n: i32 = client
+            .query_one(
+                &format!(
+                    "SELECT {}.remove_all_capture()",
+                    quote_ident(&inner.state_schema)
+                ),
+                &[],
+            )
+            .await
+            .map_err(|e| inner.redactor.db("removing capture triggers", &e))?
+            .get(0);
+        Ok(n.max(0) as u32)
+    }
+
+    fn describe_tables(&self) -> String {
+        let mut parts: Vec<String> = self
+            .inner
+            .tables
+            .values()
+            .map(|t| format!("{} -> {}", t.entity(), t.qualified))
+            .collect();
+        parts.sort();
+        format!("postgres tables [{}]", parts.join(", "))
+    }
+}
+
+#[async_trait]
+impl SourceOfTruth for PostgresSink {
+    fn describe(&self) -> String {
+        self.describe_tables()
+    }
+
+    async fn changes_since(
+        &self,
+        entity: &str,
+        checkpoint: Option<&Checkpoint>,
+    ) -> StoreResult<BoxStream<'static, StoreResult<LocalChange>>> {
+        let table = self.table(entity)?.clone();
+        match &table.config.capture {
+            CaptureMode::Outbox => capture::outbox_feed(self.inner.clone(), table, checkpoint),
+            CaptureMode::UpdatedAt { .. } => {
+                capture::updated_at_feed(self.inner.clone(), table, checkpoint)
+            }
+            CaptureMode::None => Ok(stream::empty().boxed()),
+        }
+    }
+
+    async fn apply(&self, batch: &ApplyBatch) -> StoreResult<StateWritten> {
+        let table = self.table(&batch.entity)?.clone();
+        let inner = &self.inner;
+        let mut client = inner.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| inner.redactor.db("starting the apply transaction", &e))?;
+        apply::apply_data(&tx, &table, batch, &inner.redactor).await?;
+        let written = if inner.write_state_on_apply {
+            write_commit(&tx, &inner.sql, &batch.state, &inner.redactor).await?;
+            StateWritten::Written
+        } else {
+            StateWritten::NotWritten
+        };
+        tx.commit().await.map_err(|e| {
+            inner
+                .redactor
+                .db("committing the batch", &e)
+                .with_context("entity", batch.entity.clone())
+        })?;
+        Ok(written)
+    }
+
+    async fn get(&self, entity: &str, keys: &[String]) -> StoreResult<Vec<LocalRecord>> {
+        let table = self.table(entity)?;
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.inner.client().await?;
+        let rows = client
+            .query(&table.sql.select_by_keys, &[&keys])
+            .await
+            .map_err(|e| {
+                self.inner
+                    .redactor
+                    .db("reading records", &e)
+                    .with_context("entity", entity)
+            })?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let d = table.decode(row)?;
+            if !d.deleted {
+                out.push(LocalRecord {
+                    key: d.key,
+                    data: d.data,
+                    updated_at: d.updated_at,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl StateStore for PostgresSink {
+    fn describe(&self) -> String {
+        format!(
+            "postgres state schema {}",
+            quote_ident(&self.inner.state_schema)
+        )
+    }
+
+    async fn commit(&self, commit: &StateCommit) -> StoreResult<()> {
+        if commit.is_empty() {
+            return Ok(());
+        }
+        let inner = &self.inner;
+        let mut client = inner.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| inner.redactor.db("starting the state commit", &e))?;
+        write_commit(&tx, &inner.sql, commit, &inner.redactor).await?;
+        tx.commit()
+            .await
+            .map_err(|e| inner.redactor.db("committing state", &e))
+    }
+
+    async fn cursor(
+        &self,
+        entity: &str,
+        direction: SyncDirection,
+    ) -> StoreResult<Option<Checkpoint>> {
+        let client = self.inner.client().await?;
+        let row = client
+            .query_opt(&self.inner.sql.cursor, &[&entity, &direction.as_str()])
+            .await
+            .map_err(|e| self.inner.redactor.db("reading the cursor", &e))?;
+        Ok(row.map(|r| Checkpoint::new(r.get::<_, String>(0))))
+    }
+
+    async fn records(&self, entity: &str, local_keys: &[String]) -> StoreResult<Vec<RecordState>> {
+        if local_keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.inner.client().await?;
+        let rows = client
+            .query(&self.inner.sql.records, &[&entity, &local_keys])
+            .await
+            .map_err(|e| self.inner.redactor.db("reading record states", &e))?;
+        Ok(rows.iter().map(record_from_row).collect())
+    }
+
+    async fn records_by_twenty_id(
+        &self,
+        entity: &str,
+        twenty_ids: &[String],
+    ) -> StoreResult<Vec<RecordState>> {
+        if twenty_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.inner.client().await?;
+        let rows = client
+            .query(
+                &self.inner.sql.records_by_twenty_id,
+                &[&entity, &twenty_ids],
+            )
+            .await
+            .map_err(|e| self.inner.redactor.db("reading record states", &e))?;
+        Ok(rows.iter().map(record_from_row).collect())
+    }
+
+    async fn pending_creates(&self, entity: &str) -> StoreResult<Vec<PendingCreate>> {
+        let client = self.inner.client().await?;
+        let rows = client
+            .query(&self.inner.sql.pending, &[&entity])
+            .await
+            .map_err(|e| self.inner.redactor.db("reading pending creates", &e))?;
+        Ok(rows
+            .iter()
+            .map(|r| PendingCreate {
+                local_key: r.get(0),
+                twenty_id: r.get(1),
+                run_id: r.get(2),
+                created_at: r.get(3),
+            })
+            .collect())
+    }
+
+    async fn save_run(&self, report: &RunReport) -> StoreResult<()> {
+        let json = serde_json::to_value(report).map_err(|e| {
+            StoreError::new(
+                StoreErrorKind::Invalid,
+                format!("postgres: run report could not be serialised: {e}"),
+            )
+        })?;
+        let status = json
+            .get("status")
+            .and_then(|s| s.as_str())
+            .unwrap_or("unknown")
+            .to_owned();
+        let client = self.inner.client().await?;
+        client
+            .execute(
+                &self.inner.sql.save_run,
+                &[&report.run_id, &report.started_at, &status, &json],
+            )
+            .await
+            .map_err(|e| {
+                self.inner
+                    .redactor
+                    .db("saving the run report", &e)
+                    .with_context("run", report.run_id.clone())
+            })?;
+        Ok(())
+    }
+
+    async fn runs(&self, limit: usize) -> StoreResult<Vec<RunReport>> {
+        let client = self.inner.client().await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(&self.inner.sql.runs, &[&limit])
+            .await
+            .map_err(|e| self.inner.redactor.db("listing runs", &e))?;
+        rows.iter().map(|r| decode_report(r.get(0))).collect()
+    }
+
+    async fn run(&self, run_id: &str) -> StoreResult<Option<RunReport>> {
+        let client = self.inner.client().await?;
+        let row = client
+            .query_opt(&self.inner.sql.run, &[&run_id])
+            .await
+            .map_err(|e| self.inner.redactor.db("reading the run", &e))?;
+        row.map(|r| decode_report(r.get(0))).transpose()
+    }
+
+    async fn audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
+        let mut filters = Vec::new();
+        let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+        let mut add = |cond: &str, value: Box<dyn ToSql + Sync + Send>| {
+            params.push(value);
+            filters.push(cond.replace('?', &format!("${}", params.len())));
+        };
+        if let Some(r) = &query.run_id {
+            add("run_id = ?", Box::new(r.clone()));
+        }
+        if let Some(e) = &query.entity {
+            add("entity = ?", Box::new(e.clone()));
+        }
+        if let Some(k) = &query.key {
+            add("(local_key = ? OR twenty_id = ?)", Box::new(k.clone()));
+        }
+        if let Some(s) = query.since {
+            add("at >= ?", Box::new(s));
+        }
+        if let Some(u) = query.until {
+            add("at < ?", Box::new(u));
+        }
+        let where_sql = if filters.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", filters.join(" AND "))
+        };
+        let table = &self.inner.sql.audit_table;
+        let sql = match query.limit {
+            Some(n) => {
+                params.push(Box::new(i64::try_from(n).unwrap_or(i64::MAX)));
+                format!(
+                    "SELECT entry FROM (SELECT id, entry FROM {table} {where_sql}
+                     ORDER BY id DESC LIMIT ${}) newest ORDER BY id",
+                    params.len()
+                )
+            }
+            None => format!("SELECT entry FROM {table} {where_sql} ORDER BY id"),
+        };
+        let refs: Vec<&(dyn ToSql + Sync)> = params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        let client = self.inner.client().await?;
+        let rows = client
+            .query(&sql, &refs)
+            .await
+            .map_err(|e| self.inner.redactor.db("reading the audit log", &e))?;
+        rows.iter()
+            .map(|r| {
+                serde_json::from_value(r.get(0)).map_err(|e| {
+                    StoreError::new(
+                        StoreErrorKind::Corrupt,
+                        format!("postgres: an audit entry could not be decoded: {e}"),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    async fn acquire_lease(
+        &self,
+        scope: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> StoreResult<Option<Lease>> {
+        let client = self.inner.client().await?;
+        let row = client
+            .query_opt(
+                &self.inner.sql.acquire_lease,
+                &[&scope, &holder, &ttl.as_secs_f64()],
+            )
+            .await
+            .map_err(|e| {
+                self.inner
+                    .redactor
+                    .db("acquiring the lease", &e)
+                    .with_context("scope", scope)
+            })?;
+        Ok(row.map(|r| Lease {
+            scope: r.get(0),
+            holder: r.get(1),
+            expires_at: r.get::<_, DateTime<Utc>>(2),
+            token: r.get::<_, i64>(3).max(0) as u64,
+        }))
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> StoreResult<()> {
+        let token = i64::try_from(lease.token).unwrap_or(i64::MAX);
+        let client = self.inner.client().await?;
+        client
+            .execute(
+                &self.inner.sql.release_lease,
+                &[&lease.scope, &lease.holder, &token],
+            )
+            .await
+            .map_err(|e| {
+                self.inner
+                    .redactor
+                    .db("releasing the lease", &e)
+                    .with_context("scope", lease.scope.clone())
+            })?;
+        Ok(())
+    }
+}
+
+fn decode_report(v: serde_json::Value) -> StoreResult<RunReport> {
+    serde_json::from_value(v).map_err(|e| {
+        StoreError::new(
+            StoreErrorKind::Corrupt,
+            format!("postgres: a stored run report could not be decoded: {e}"),
+        )
+    })
+}

@@ -1,0 +1,284 @@
+//! The state schema's statements, and writing a [`StateCommit`] inside a transaction.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::{Row, Transaction};
+use twenty_sync_core::{
+    AuditEntry, PendingCreate, RecordState, StateCommit, StoreError, StoreErrorKind, StoreResult,
+    SyncDirection,
+};
+
+use crate::capture::OutboxPosition;
+use crate::error::Redactor;
+use crate::ident::quote_ident;
+
+/// Statements over the state schema, rendered once for its (quoted) name.
+#[derive(Debug)]
+pub(crate) struct StateSql {
+    pub upsert_records: String,
+    pub remove_records: String,
+    pub upsert_cursor: String,
+    pub add_pending: String,
+    pub remove_pending: String,
+    pub insert_audit: String,
+    pub prune_outbox: String,
+    pub cursor: String,
+    pub records: String,
+    pub records_by_twenty_id: String,
+    pub pending: String,
+    pub save_run: String,
+    pub runs: String,
+    pub run: String,
+    pub audit_table: String,
+    pub acquire_lease: String,
+    pub release_lease: String,
+    pub outbox_page: String,
+}
+
+const RECORD_COLS: &str =
+    "r.local_key, r.twenty_id, r.twenty_hash, r.local_hash, r.twenty_updated_at, r.local_updated_at, r.deleted";
+
+impl StateSql {
+    pub(crate) fn new(schema: &str) -> Self {
+        let s = quote_ident(schema);
+        StateSql {
+            upsert_records: format!(
+                "INSERT INTO {s}.record_state AS r (entity, local_key, twenty_id, twenty_hash, local_hash,
+                     twenty_updated_at, local_updated_at, deleted)
+                 SELECT $1::text, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[],
+                     $6::timestamptz[], $7::timestamptz[], $8::bool[])
+                 ON CONFLICT (entity, local_key) DO UPDATE SET twenty_id = EXCLUDED.twenty_id,
+                     twenty_hash = EXCLUDED.twenty_hash, local_hash = EXCLUDED.local_hash,
+                     twenty_updated_at = EXCLUDED.twenty_updated_at,
+                     local_updated_at = EXCLUDED.local_updated_at, deleted = EXCLUDED.deleted,
+                     updated_at = now()"
+            ),
+            remove_records: format!(
+                "DELETE FROM {s}.record_state WHERE entity = $1 AND local_key = ANY($2::text[])"
+            ),
+            upsert_cursor: format!(
+                "INSERT INTO {s}.cursors (entity, direction, checkpoint) VALUES ($1, $2, $3)
+                 ON CONFLICT (entity, direction) DO UPDATE SET checkpoint = EXCLUDED.checkpoint,
+                     updated_at = now()"
+            ),
+            add_pending: format!(
+                "INSERT INTO {s}.pending_creates (entity, local_key, twenty_id, run_id, created_at)
+                 SELECT $1::text, * FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[])
+                 ON CONFLICT (entity, local_key) DO UPDATE SET twenty_id = EXCLUDED.twenty_id,
+                     run_id = EXCLUDED.run_id, created_at = EXCLUDED.created_at"
+            ),
+            remove_pending: format!(
+                "DELETE FROM {s}.pending_creates WHERE entity = $1 AND local_key = ANY($2::text[])"
+            ),
+            insert_audit: format!(
+                "INSERT INTO {s}.audit (run_id, at, entity, direction, local_key, twenty_id, action, entry)
+                 SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[],
+                     $5::text[], $6::text[], $7::text[], $8::jsonb[])"
+            ),
+            prune_outbox: format!(
+                "DELETE FROM {s}.outbox WHERE entity = $1 AND (txid, seq) <= ($2::text::xid8, $3::bigint)"
+            ),
+            cursor: format!(
+                "SELECT checkpoint FROM {s}.cursors WHERE entity = $1 AND direction = $2"
+            ),
+            records: format!(
+                "SELECT {RECORD_COLS} FROM unnest($2::text[]) WITH ORDINALITY k(key, ord)
+                 JOIN {s}.record_state r ON r.entity = $1 AND r.local_key = k.key ORDER BY k.ord"
+            ),
+            records_by_twenty_id: format!(
+                "SELECT {RECORD_COLS} FROM unnest($2::text[]) WITH ORDINALITY k(key, ord)
+                 JOIN {s}.record_state r ON r.entity = $1 AND r.twenty_id = k.key
+                 ORDER BY k.ord, r.local_key"
+            ),
+            pending: format!(
+                "SELECT local_key, twenty_id, run_id, created_at FROM {s}.pending_creates
+                 WHERE entity = $1 ORDER BY created_at, local_key"
+            ),
+            save_run: format!(
+                "INSERT INTO {s}.runs (run_id, started_at, status, report) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (run_id) DO UPDATE SET started_at = EXCLUDED.started_at,
+                     status = EXCLUDED.status, report = EXCLUDED.report, updated_at = now()"
+            ),
+            runs: format!(
+                "SELECT report FROM {s}.runs ORDER BY started_at DESC, seq DESC LIMIT $1"
+            ),
+            run: format!("SELECT report FROM {s}.runs WHERE run_id = $1"),
+            audit_table: format!("{s}.audit"),
+            acquire_lease: format!(
+                "INSERT INTO {s}.leases AS l (scope, holder, expires_at, token)
+                 VALUES ($1, $2, clock_timestamp() + make_interval(secs => $3), 1)
+                 ON CONFLICT (scope) DO UPDATE SET holder = EXCLUDED.holder,
+                     expires_at = EXCLUDED.expires_at,
+                     token = CASE WHEN l.holder = EXCLUDED.holder AND l.expires_at > clock_timestamp()
+                                  THEN l.token ELSE l.token + 1 END
+                 WHERE l.holder = EXCLUDED.holder OR l.expires_at <= clock_timestamp()
+                 RETURNING scope, holder, expires_at, token"
+            ),
+            release_lease: format!(
+                "UPDATE {s}.leases SET expires_at = '-infinity'
+                 WHERE scope = $1 AND holder = $2 AND token = $3"
+            ),
+            outbox_page: format!(
+                "SELECT o.txid::text, o.seq, o.key FROM {s}.outbox o
+                 WHERE o.entity = $1 AND o.txid < pg_snapshot_xmin(pg_current_snapshot())
+                   AND (o.txid, o.seq) > ($2::text::xid8, $3::bigint)
+                 ORDER BY o.txid, o.seq LIMIT $4"
+            ),
+        }
+    }
+}
+
+/// Writes `commit` inside `tx`. Removals run before upserts (record states and pending creates);
+/// upserts are deduplicated by local key (the last one wins). A commit that would map one Twenty
+/// id to two local keys fails with `Conflict` (unique constraint) and, being one transaction,
+/// changes nothing.
+pub(crate) async fn write_commit(
+    tx: &Transaction<'_>,
+    sql: &StateSql,
+    commit: &StateCommit,
+    redactor: &Redactor,
+) -> StoreResult<()> {
+    let entity = &commit.entity;
+    let ctx = |e: StoreError| e.with_context("entity", entity.clone());
+    if !commit.remove_records.is_empty() {
+        tx.execute(&sql.remove_records, &[entity, &commit.remove_records])
+            .await
+            .map_err(|e| ctx(redactor.db("removing record states", &e)))?;
+    }
+    if !commit.upsert_records.is_empty() {
+        let mut last: HashMap<&str, &RecordState> = HashMap::new();
+        let mut order = Vec::new();
+        for r in &commit.upsert_records {
+            if last.insert(&r.local_key, r).is_none() {
+                order.push(r.local_key.as_str());
+            }
+        }
+        let rows: Vec<&RecordState> = order.iter().map(|k| last[k]).collect();
+        let keys: Vec<&str> = rows.iter().map(|r| r.local_key.as_str()).collect();
+        let ids: Vec<&str> = rows.iter().map(|r| r.twenty_id.as_str()).collect();
+        let th: Vec<Option<&str>> = rows.iter().map(|r| r.twenty_hash.as_deref()).collect();
+        let lh: Vec<Option<&str>> = rows.iter().map(|r| r.local_hash.as_deref()).collect();
+        let tu: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.twenty_updated_at).collect();
+        let lu: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.local_updated_at).collect();
+        let del: Vec<bool> = rows.iter().map(|r| r.deleted).collect();
+        tx.execute(
+            &sql.upsert_records,
+            &[entity, &keys, &ids, &th, &lh, &tu, &lu, &del],
+        )
+        .await
+        .map_err(|e| {
+            let err = redactor.db("writing record states", &e);
+            if err.kind() == StoreErrorKind::Conflict {
+                ctx(StoreError::new(
+                    StoreErrorKind::Conflict,
+                    format!(
+                        "postgres: the commit would map a Twenty id to a second local key ({}); \
+                         remove the old key's record state in the same commit",
+                        err.message()
+                    ),
+                ))
+            } else {
+                ctx(err)
+            }
+        })?;
+    }
+    for (direction, checkpoint) in &commit.cursors {
+        tx.execute(
+            &sql.upsert_cursor,
+            &[entity, &direction.as_str(), &checkpoint.as_str()],
+        )
+        .await
+        .map_err(|e| ctx(redactor.db("moving the cursor", &e)))?;
+        if *direction == SyncDirection::Push {
+            if let Some(pos) = OutboxPosition::parse(checkpoint.as_str()) {
+                // Everything up to the committed push cursor has been read for good.
+                tx.execute(
+                    &sql.prune_outbox,
+                    &[entity, &pos.txid.to_string(), &pos.seq],
+                )
+                .await
+                .map_err(|e| ctx(redactor.db("pruning the outbox", &e)))?;
+            }
+        }
+    }
+    if !commit.remove_pending.is_empty() {
+        tx.execute(&sql.remove_pending, &[entity, &commit.remove_pending])
+            .await
+            .map_err(|e| ctx(redactor.db("resolving pending creates", &e)))?;
+    }
+    if !commit.add_pending.is_empty() {
+        let mut last: HashMap<&str, &PendingCreate> = HashMap::new();
+        let mut order = Vec::new();
+        for p in &commit.add_pending {
+            if last.insert(&p.local_key, p).is_none() {
+                order.push(p.local_key.as_str());
+            }
+        }
+        let rows: Vec<&PendingCreate> = order.iter().map(|k| last[k]).collect();
+        let keys: Vec<&str> = rows.iter().map(|p| p.local_key.as_str()).collect();
+        let ids: Vec<&str> = rows.iter().map(|p| p.twenty_id.as_str()).collect();
+        let runs: Vec<&str> = rows.iter().map(|p| p.run_id.as_str()).collect();
+        let at: Vec<DateTime<Utc>> = rows.iter().map(|p| p.created_at).collect();
+        tx.execute(&sql.add_pending, &[entity, &keys, &ids, &runs, &at])
+            .await
+            .map_err(|e| ctx(redactor.db("recording pending creates", &e)))?;
+    }
+    if !commit.audit.is_empty() {
+        insert_audit(tx, sql, &commit.audit, redactor)
+            .await
+            .map_err(ctx)?;
+    }
+    Ok(())
+}
+
+async fn insert_audit(
+    tx: &Transaction<'_>,
+    sql: &StateSql,
+    audit: &[AuditEntry],
+    redactor: &Redactor,
+) -> StoreResult<()> {
+    let run: Vec<&str> = audit.iter().map(|a| a.run_id.as_str()).collect();
+    let at: Vec<DateTime<Utc>> = audit.iter().map(|a| a.at).collect();
+    let entity: Vec<&str> = audit.iter().map(|a| a.entity.as_str()).collect();
+    let dir: Vec<&str> = audit.iter().map(|a| a.direction.as_str()).collect();
+    let lk: Vec<Option<&str>> = audit.iter().map(|a| a.local_key.as_deref()).collect();
+    let tid: Vec<Option<&str>> = audit.iter().map(|a| a.twenty_id.as_deref()).collect();
+    let mut action = Vec::with_capacity(audit.len());
+    let mut entry = Vec::with_capacity(audit.len());
+    for a in audit {
+        let json = serde_json::to_value(a).map_err(|e| {
+            StoreError::new(
+                StoreErrorKind::Invalid,
+                format!("postgres: audit entry could not be serialised: {e}"),
+            )
+        })?;
+        action.push(
+            json.get("action")
+                .and_then(|v| v.as_str())
+                .unwrap_or("unknown")
+                .to_owned(),
+        );
+        entry.push(json);
+    }
+    tx.execute(
+        &sql.insert_audit,
+        &[&run, &at, &entity, &dir, &lk, &tid, &action, &entry],
+    )
+    .await
+    .map_err(|e| redactor.db("appending audit entries", &e))?;
+    Ok(())
+}
+
+/// A [`RecordState`] from a row selected with the record columns.
+pub(crate) fn record_from_row(row: &Row) -> RecordState {
+    RecordState {
+        local_key: row.get(0),
+        twenty_id: row.get(1),
+        twenty_hash: row.get(2),
+        local_hash: row.get(3),
+        twenty_updated_at: row.get(4),
+        local_updated_at: row.get(5),
+        deleted: row.get(6),
+    }
+}

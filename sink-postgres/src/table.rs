@@ -1,0 +1,573 @@
+//! Entity tables: checking a configured table against the catalog, creating default tables, and
+//! the SQL each entity needs (built once, identifiers quoted, values always parameters).
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde_json::Value;
+use tokio_postgres::{Row, Transaction};
+use twenty_sync_core::{StoreError, StoreErrorKind, StoreResult};
+
+use crate::config::{CaptureMode, EntityTable};
+use crate::error::{config, Redactor};
+use crate::ident::{quote_ident, quote_literal, quote_qualified};
+use crate::value::{format_timestamp, set_path, Kind};
+
+/// One resolved column.
+#[derive(Debug, Clone)]
+pub(crate) struct Col {
+    /// Local field path (for the key: the key field).
+    pub field: String,
+    /// Column name, unquoted.
+    pub name: String,
+    /// Encoding kind.
+    pub kind: Kind,
+    /// `format_type` of the column, for casts.
+    pub type_sql: String,
+}
+
+impl Col {
+    pub(crate) fn q(&self) -> String {
+        quote_ident(&self.name)
+    }
+}
+
+/// A configured table checked against the catalog, with its SQL.
+#[derive(Debug)]
+pub(crate) struct TableInfo {
+    pub config: EntityTable,
+    /// `"schema"."table"`.
+    pub qualified: String,
+    pub oid: u32,
+    pub key: Col,
+    pub columns: Vec<Col>,
+    pub updated_at: Option<Col>,
+    pub tombstone: Option<Col>,
+    pub sql: TableSql,
+}
+
+/// The statements of one entity.
+#[derive(Debug, Default)]
+pub(crate) struct TableSql {
+    /// Rows by key (tombstoned rows included, flagged): `$1 text[]`.
+    pub select_by_keys: String,
+    /// `CREATE TEMP TABLE` of the staging table.
+    pub stage_ddl: String,
+    /// `COPY stage FROM STDIN BINARY`.
+    pub copy: String,
+    /// `INSERT ... SELECT ... FROM stage ON CONFLICT ... DO UPDATE ... WHERE changed`.
+    pub upsert: String,
+    /// Hard delete: `$1 text[]`.
+    pub delete: String,
+    /// Soft delete (tombstone): `$1 text[]`, when a tombstone column is configured.
+    pub tombstone: Option<String>,
+    /// updated_at capture, first page: `$1` window seconds (f64), `$2` limit.
+    pub updated_first: Option<String>,
+    /// updated_at capture, next pages: also `$3` updated_at, `$4` key text.
+    pub updated_next: Option<String>,
+}
+
+/// The staging table's name (temporary, dropped at commit).
+pub(crate) const STAGE: &str = "twenty_sync_stage";
+
+impl TableInfo {
+    pub(crate) fn entity(&self) -> &str {
+        &self.config.entity
+    }
+
+    /// `(key text, data, updated_at, deleted)` of a row selected with [`select_list`].
+    pub(crate) fn decode(&self, row: &Row) -> StoreResult<DecodedRow> {
+        let bad = |e: tokio_postgres::Error| {
+            StoreError::new(
+                StoreErrorKind::Corrupt,
+                format!(
+                    "postgres: could not decode a row of {}: {e}",
+                    self.qualified
+                ),
+            )
+            .with_context("entity", self.entity())
+        };
+        let key: String = row.try_get(0).map_err(bad)?;
+        let key_json: Option<Value> = row.try_get(1).map_err(bad)?;
+        let mut data = serde_json::Map::new();
+        set_path(&mut data, &self.key.field, key_json.unwrap_or(Value::Null));
+        let mut idx = 2;
+        for col in &self.columns {
+            let v = read_value(row, idx, col.kind).map_err(bad)?;
+            set_path(&mut data, &col.field, v);
+            idx += 1;
+        }
+        let mut updated_at = None;
+        if let Some(col) = &self.updated_at {
+            updated_at = read_time(row, idx, col.kind).map_err(bad)?;
+            idx += 1;
+        }
+        let mut deleted = false;
+        if self.tombstone.is_some() {
+            deleted = row.try_get(idx).map_err(bad)?;
+        }
+        Ok(DecodedRow {
+            key,
+            data: Value::Object(data),
+            updated_at,
+            deleted,
+        })
+    }
+}
+
+/// A row read back in the local shape.
+#[derive(Debug)]
+pub(crate) struct DecodedRow {
+    pub key: String,
+    pub data: Value,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub deleted: bool,
+}
+
+fn read_time(
+    row: &Row,
+    idx: usize,
+    kind: Kind,
+) -> Result<Option<DateTime<Utc>>, tokio_postgres::Error> {
+    Ok(match kind {
+        Kind::Timestamp => row
+            .try_get::<_, Option<NaiveDateTime>>(idx)?
+            .map(|n| n.and_utc()),
+        _ => row.try_get::<_, Option<DateTime<Utc>>>(idx)?,
+    })
+}
+
+fn read_value(row: &Row, idx: usize, kind: Kind) -> Result<Value, tokio_postgres::Error> {
+    if kind.read_typed() {
+        return Ok(read_time(row, idx, kind)?
+            .map(|t| Value::String(format_timestamp(t)))
+            .unwrap_or(Value::Null));
+    }
+    Ok(row.try_get::<_, Option<Value>>(idx)?.unwrap_or(Value::Null))
+}
+
+/// The `SELECT` list matching [`TableInfo::decode`], for alias `t`.
+fn select_list(
+    key: &Col,
+    columns: &[Col],
+    updated_at: Option<&Col>,
+    deleted: Option<&str>,
+) -> String {
+    let mut parts = vec![
+        format!("t.{}::text", key.q()),
+        format!("to_jsonb(t.{})", key.q()),
+    ];
+    for c in columns {
+        if c.kind.read_typed() {
+            parts.push(format!("t.{}", c.q()));
+        } else {
+            parts.push(format!("to_jsonb(t.{})", c.q()));
+        }
+    }
+    if let Some(u) = updated_at {
+        parts.push(format!("t.{}", u.q()));
+    }
+    if let Some(d) = deleted {
+        parts.push(d.to_owned());
+    }
+    parts.join(", ")
+}
+
+/// `CREATE SCHEMA/TABLE IF NOT EXISTS` for a default table.
+pub(crate) fn create_ddl(t: &EntityTable) -> String {
+    let mut cols = vec![format!("{} text PRIMARY KEY", quote_ident(&t.key_column))];
+    let mut seen: HashSet<&str> = HashSet::from([t.key_column.as_str()]);
+    for c in &t.columns {
+        if seen.insert(&c.column) {
+            cols.push(format!(
+                "{} {}",
+                quote_ident(&c.column),
+                c.column_type.sql()
+            ));
+        }
+    }
+    if let Some(u) = &t.updated_at_column {
+        if seen.insert(u) {
+            cols.push(format!(
+                "{} timestamptz NOT NULL DEFAULT now()",
+                quote_ident(u)
+            ));
+        }
+    }
+    if let Some(d) = &t.tombstone_column {
+        if seen.insert(d) {
+            cols.push(format!("{} timestamptz", quote_ident(d)));
+        }
+    }
+    format!(
+        "CREATE SCHEMA IF NOT EXISTS {}; CREATE TABLE IF NOT EXISTS {} ({})",
+        quote_ident(&t.schema),
+        quote_qualified(&t.schema, &t.table),
+        cols.join(", ")
+    )
+}
+
+/// Checks `t` against the catalog (inside the setup transaction) and builds its SQL.
+pub(crate) async fn resolve(
+    tx: &Transaction<'_>,
+    t: &EntityTable,
+    redactor: &Redactor,
+) -> StoreResult<TableInfo> {
+    let qualified = quote_qualified(&t.schema, &t.table);
+    let ctx = |e: StoreError| e.with_context("entity", t.entity.clone());
+    let oid: Option<u32> = tx
+        .query_opt(
+            "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
+            &[&t.schema, &t.table],
+        )
+        .await
+        .map_err(|e| ctx(redactor.db("looking up the table", &e)))?
+        .map(|r| r.get(0));
+    let Some(oid) = oid else {
+        return Err(ctx(config(format!(
+            "table {qualified} (entity {:?}) does not exist; create it, fix `schema`/`table`, \
+             or set `create = true` to let the sink create a default table",
+            t.entity
+        ))));
+    };
+    let rows = tx
+        .query(
+            "SELECT a.attname::text, a.atttypid, format_type(a.atttypid, a.atttypmod), a.attnum
+             FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped",
+            &[&oid],
+        )
+        .await
+        .map_err(|e| ctx(redactor.db("reading the table's columns", &e)))?;
+    let catalog: Vec<(String, u32, String, i16)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    let find = |name: &str, field: &str, role: &str| -> StoreResult<(Col, i16)> {
+        catalog
+            .iter()
+            .find(|(n, ..)| n == name)
+            .map(|(n, oid, ty, num)| {
+                (
+                    Col {
+                        field: field.to_owned(),
+                        name: n.clone(),
+                        kind: Kind::from_oid(*oid),
+                        type_sql: ty.clone(),
+                    },
+                    *num,
+                )
+            })
+            .ok_or_else(|| {
+                ctx(config(format!(
+                    "column {} ({role}) does not exist in table {qualified}; add it or fix the \
+                     entity's configuration",
+                    quote_ident(name)
+                )))
+            })
+    };
+    let (key, key_num) = find(&t.key_column, t.key_field_name(), "key column")?;
+    let unique: bool = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = $1 AND i.indisunique
+               AND i.indnkeyatts = 1 AND i.indkey[0] = $2 AND i.indpred IS NULL
+               AND i.indexprs IS NULL)",
+            &[&oid, &key_num],
+        )
+        .await
+        .map_err(|e| ctx(redactor.db("checking the key's unique index", &e)))?
+        .get(0);
+    if !unique {
+        return Err(ctx(config(format!(
+            "key column {} of table {qualified} has no unique index of its own; add a primary \
+             key or `CREATE UNIQUE INDEX ... ON {qualified} ({})`",
+            key.q(),
+            key.q()
+        ))));
+    }
+    let mut columns = Vec::new();
+    let mut seen = HashSet::from([t.key_column.as_str()]);
+    for c in &t.columns {
+        if !seen.insert(&c.column) {
+            return Err(ctx(config(format!(
+                "column {} of table {qualified} is mapped twice (or is the key column); map each \
+                 column once",
+                quote_ident(&c.column)
+            ))));
+        }
+        columns.push(find(&c.column, &c.field, &format!("field {:?}", c.field))?.0);
+    }
+    let updated_at = match &t.updated_at_column {
+        Some(u) => {
+            let (col, _) = find(u, u, "updated_at column")?;
+            if !matches!(col.kind, Kind::Timestamptz | Kind::Timestamp) {
+                return Err(ctx(config(format!(
+                    "updated_at column {} of {qualified} is {}, expected timestamptz",
+                    col.q(),
+                    col.type_sql
+                ))));
+            }
+            Some(col)
+        }
+        None => None,
+    };
+    if matches!(t.capture, CaptureMode::UpdatedAt { .. }) && updated_at.is_none() {
+        return Err(ctx(config(
+            "capture mode updated_at needs `updated_at_column`; set it or use the outbox mode",
+        )));
+    }
+    let tombstone = match &t.tombstone_column {
+        Some(d) => {
+            if seen.contains(d.as_str()) {
+                return Err(ctx(config(format!(
+                    "tombstone column {} of {qualified} is also mapped as a field or is the key; \
+                     it must be a column of its own",
+                    quote_ident(d)
+                ))));
+            }
+            let (col, _) = find(d, d, "tombstone column")?;
+            if !matches!(col.kind, Kind::Bool | Kind::Timestamptz | Kind::Timestamp) {
+                return Err(ctx(config(format!(
+                    "tombstone column {} of {qualified} is {}, expected boolean or timestamptz",
+                    col.q(),
+                    col.type_sql
+                ))));
+            }
+            Some(col)
+        }
+        None => None,
+    };
+    let sql = build_sql(
+        &qualified,
+        &key,
+        &columns,
+        updated_at.as_ref(),
+        tombstone.as_ref(),
+    );
+    Ok(TableInfo {
+        config: t.clone(),
+        qualified,
+        oid,
+        key,
+        columns,
+        updated_at,
+        tombstone,
+        sql,
+    })
+}
+
+fn build_sql(
+    qualified: &str,
+    key: &Col,
+    columns: &[Col],
+    updated_at: Option<&Col>,
+    tombstone: Option<&Col>,
+) -> TableSql {
+    let deleted_expr = tombstone.map(|d| match d.kind {
+        Kind::Bool => format!("coalesce(t.{}, false)", d.q()),
+        _ => format!("(t.{} IS NOT NULL)", d.q()),
+    });
+    let list = select_list(key, columns, updated_at, deleted_expr.as_deref());
+    let keys_param = format!("CAST($1::text[] AS {}[])", key.type_sql);
+    let select_by_keys = format!(
+        "SELECT {list} FROM {qualified} t WHERE t.{} = ANY({keys_param})",
+        key.q()
+    );
+
+    // Staging: c0 = key, c1.. = mapped columns, typed for binary COPY.
+    let all: Vec<&Col> = std::iter::once(key).chain(columns.iter()).collect();
+    let stage_cols: Vec<String> = all
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("c{i} {}", stage_sql_type(c.kind)))
+        .collect();
+    let stage_ddl = format!(
+        "CREATE TEMP TABLE {STAGE} ({}) ON COMMIT DROP",
+        stage_cols.join(", ")
+    );
+    let copy = format!("COPY {STAGE} FROM STDIN (FORMAT binary)");
+
+    let mut target_cols: Vec<String> = all.iter().map(|c| c.q()).collect();
+    let mut select_exprs: Vec<String> = all
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("CAST(s.c{i} AS {})", c.type_sql))
+        .collect();
+    let mut set_cols: Vec<&Col> = columns.iter().collect();
+    if let Some(d) = tombstone {
+        target_cols.push(d.q());
+        select_exprs.push(match d.kind {
+            Kind::Bool => "false".to_owned(),
+            _ => "NULL".to_owned(),
+        });
+        set_cols.push(d);
+    }
+    let conflict = if set_cols.is_empty() {
+        "DO NOTHING".to_owned()
+    } else {
+        let sets: Vec<String> = set_cols
+            .iter()
+            .map(|c| format!("{} = EXCLUDED.{}", c.q(), c.q()))
+            .collect();
+        let cmp = |prefix: &str| -> String {
+            set_cols
+                .iter()
+                .map(|c| {
+                    if c.kind.compare_as_text() {
+                        format!("{prefix}.{}::text", c.q())
+                    } else {
+                        format!("{prefix}.{}", c.q())
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            "DO UPDATE SET {} WHERE (ROW({})) IS DISTINCT FROM (ROW({}))",
+            sets.join(", "),
+            cmp("t"),
+            cmp("EXCLUDED")
+        )
+    };
+    let upsert = format!(
+        "INSERT INTO {qualified} AS t ({}) SELECT {} FROM {STAGE} s ON CONFLICT ({}) {conflict}",
+        target_cols.join(", "),
+        select_exprs.join(", "),
+        key.q()
+    );
+    let delete = format!(
+        "DELETE FROM {qualified} t WHERE t.{} = ANY({keys_param})",
+        key.q()
+    );
+    let tombstone_sql = tombstone.map(|d| {
+        let (set, unset) = match d.kind {
+            Kind::Bool => ("true", format!("t.{} IS NOT TRUE", d.q())),
+            _ => ("now()", format!("t.{} IS NULL", d.q())),
+        };
+        format!(
+            "UPDATE {qualified} t SET {} = {set} WHERE t.{} = ANY({keys_param}) AND {unset}",
+            d.q(),
+            key.q()
+        )
+    });
+    let (updated_first, updated_next) = match updated_at {
+        Some(u) => {
+            let base = format!(
+                "SELECT {list} FROM {qualified} t WHERE t.{u} < now() - make_interval(secs => $1)",
+                u = u.q()
+            );
+            let order = format!("ORDER BY t.{}, t.{}::text LIMIT $2", u.q(), key.q());
+            (
+                Some(format!("{base} {order}")),
+                Some(format!(
+                    "{base} AND (t.{}, t.{}::text) > ($3, $4) {order}",
+                    u.q(),
+                    key.q()
+                )),
+            )
+        }
+        None => (None, None),
+    };
+    TableSql {
+        select_by_keys,
+        stage_ddl,
+        copy,
+        upsert,
+        delete,
+        tombstone: tombstone_sql,
+        updated_first,
+        updated_next,
+    }
+}
+
+fn stage_sql_type(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Text | Kind::Other => "text",
+        Kind::Int2 => "int2",
+        Kind::Int4 => "int4",
+        Kind::Int8 => "int8",
+        Kind::Float4 => "float4",
+        Kind::Float8 => "float8",
+        Kind::Bool => "bool",
+        Kind::Timestamptz => "timestamptz",
+        Kind::Timestamp => "timestamp",
+        Kind::Date => "date",
+        Kind::Uuid => "uuid",
+        Kind::Jsonb => "jsonb",
+        Kind::Json => "json",
+        Kind::TextArray => "text[]",
+    }
+}
+
+/// The name of this state schema's capture trigger (at most 63 bytes, as PostgreSQL keeps).
+pub(crate) fn trigger_name(state_schema: &str) -> String {
+    let mut name = format!("{state_schema}_capture");
+    while name.len() > 63 {
+        name.pop();
+    }
+    name
+}
+
+/// Installs the outbox trigger on the table unless it is already there with the same arguments.
+pub(crate) async fn install_capture(
+    tx: &Transaction<'_>,
+    info: &TableInfo,
+    state_schema: &str,
+    redactor: &Redactor,
+) -> StoreResult<()> {
+    let name = trigger_name(state_schema);
+    let want_args: Vec<u8> = [
+        info.entity().as_bytes(),
+        b"\0",
+        info.key.name.as_bytes(),
+        b"\0",
+    ]
+    .concat();
+    let existing: Option<Vec<u8>> = tx
+        .query_opt(
+            "SELECT tgargs FROM pg_trigger WHERE tgrelid = $1 AND tgname = $2",
+            &[&info.oid, &name],
+        )
+        .await
+        .map_err(|e| redactor.db("checking the capture trigger", &e))?
+        .map(|r| r.get(0));
+    if existing.as_deref() == Some(want_args.as_slice()) {
+        return Ok(());
+    }
+    let sql = format!(
+        "DROP TRIGGER IF EXISTS {trg} ON {tbl};
+         CREATE TRIGGER {trg} AFTER INSERT OR UPDATE OR DELETE ON {tbl}
+         FOR EACH ROW EXECUTE FUNCTION {state}.capture_change({entity}, {key})",
+        trg = quote_ident(&name),
+        tbl = info.qualified,
+        state = quote_ident(state_schema),
+        entity = quote_literal(info.entity()),
+        key = quote_literal(&info.key.name),
+    );
+    tx.batch_execute(&sql).await.map_err(|e| {
+        redactor
+            .db("installing the capture trigger", &e)
+            .with_context("entity", info.entity())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ColumnMap, ColumnType};
+
+    #[test]
+    fn default_table_ddl_quotes_every_identifier() {
+        let t = EntityTable::new("e", "s\"x", "t\"; DROP TABLE y; --", "id")
+            .column(ColumnMap::new("f", ColumnType::Jsonb).column("c\"c"))
+            .create(true);
+        let ddl = create_ddl(&t);
+        assert!(ddl.contains(r#""s""x"."t""; DROP TABLE y; --""#));
+        assert!(ddl.contains(r#""c""c" jsonb"#));
+    }
+
+    #[test]
+    fn trigger_names_fit_in_63_bytes() {
+        assert!(trigger_name(&"x".repeat(100)).len() <= 63);
+    }
+}

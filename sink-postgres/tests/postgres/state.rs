@@ -1,0 +1,233 @@
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use twenty_sync_core::{
+    AuditAction, AuditEntry, AuditOutcome, AuditQuery, Checkpoint, PendingCreate, RecordState,
+    RunMode, RunReport, StateCommit, StateStore, SyncDirection,
+};
+
+use crate::common::TestDb;
+
+fn audit(run: &str, key: &str, minute: u32) -> AuditEntry {
+    AuditEntry {
+        run_id: run.into(),
+        at: Utc.with_ymd_and_hms(2024, 1, 1, 0, minute, 0).unwrap(),
+        entity: "people".into(),
+        direction: SyncDirection::Pull,
+        local_key: Some(key.into()),
+        twenty_id: Some(format!("tw-{key}")),
+        action: AuditAction::Create,
+        changed_fields: vec!["name".into()],
+        before_hash: None,
+        after_hash: Some("h".into()),
+        outcome: AuditOutcome::Applied,
+        detail: None,
+    }
+}
+
+#[tokio::test]
+async fn commit_writes_records_cursors_pending_and_audit_together() {
+    let db = TestDb::new().await;
+    let sink = db.build(db.builder()).await;
+    let mut c = StateCommit::new("people");
+    let mut rs = RecordState::new("p-1", "tw-1");
+    rs.twenty_hash = Some("th".into());
+    rs.twenty_updated_at = Some(Utc.with_ymd_and_hms(2024, 5, 1, 1, 2, 3).unwrap());
+    c.upsert_records.push(RecordState::new("p-1", "old"));
+    c.upsert_records.push(rs.clone());
+    c.upsert_records.push(RecordState::new("p-2", "tw-2"));
+    c.cursors.push((SyncDirection::Pull, Checkpoint::new("c1")));
+    c.add_pending.push(PendingCreate {
+        local_key: "p-3".into(),
+        twenty_id: "tw-3".into(),
+        run_id: "r1".into(),
+        created_at: Utc.with_ymd_and_hms(2024, 5, 1, 0, 0, 0).unwrap(),
+    });
+    c.audit.push(audit("r1", "p-1", 1));
+    sink.commit(&c).await.unwrap();
+
+    assert_eq!(
+        sink.records("people", &["p-1".into()]).await.unwrap(),
+        vec![rs.clone()]
+    );
+    assert_eq!(
+        sink.records_by_twenty_id("people", &["tw-1".into(), "nope".into()])
+            .await
+            .unwrap(),
+        vec![rs]
+    );
+    assert_eq!(
+        sink.cursor("people", SyncDirection::Pull).await.unwrap(),
+        Some(Checkpoint::new("c1"))
+    );
+    assert_eq!(
+        sink.cursor("people", SyncDirection::Push).await.unwrap(),
+        None
+    );
+    assert_eq!(sink.pending_creates("people").await.unwrap().len(), 1);
+    assert_eq!(sink.pending_creates("other").await.unwrap().len(), 0);
+
+    let mut c2 = StateCommit::new("people");
+    c2.remove_records.push("p-2".into());
+    c2.remove_pending.push("p-3".into());
+    c2.cursors
+        .push((SyncDirection::Pull, Checkpoint::new("c2")));
+    sink.commit(&c2).await.unwrap();
+    assert!(sink
+        .records("people", &["p-2".into()])
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(sink.pending_creates("people").await.unwrap().is_empty());
+    assert_eq!(
+        sink.cursor("people", SyncDirection::Pull).await.unwrap(),
+        Some(Checkpoint::new("c2"))
+    );
+}
+
+#[tokio::test]
+async fn runs_are_upserted_by_id_and_listed_newest_first() {
+    let db = TestDb::new().await;
+    let sink = db.build(db.builder()).await;
+    let mut r1 = RunReport::new("r1", RunMode::Pull, false);
+    r1.started_at = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
+    let mut r2 = RunReport::new("r2", RunMode::Push, true);
+    r2.started_at = Utc.with_ymd_and_hms(2024, 1, 2, 0, 0, 0).unwrap();
+    sink.save_run(&r1).await.unwrap();
+    sink.save_run(&r2).await.unwrap();
+    r1.counts_mut("people").created = 5;
+    r1.finish();
+    sink.save_run(&r1).await.unwrap();
+    let runs = sink.runs(10).await.unwrap();
+    assert_eq!(
+        runs.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(),
+        ["r2", "r1"]
+    );
+    assert_eq!(sink.runs(1).await.unwrap().len(), 1);
+    assert_eq!(sink.run("r1").await.unwrap(), Some(r1));
+    assert_eq!(sink.run("nope").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn audit_filters_and_limit_return_the_newest_oldest_first() {
+    let db = TestDb::new().await;
+    let sink = db.build(db.builder()).await;
+    let mut c = StateCommit::new("people");
+    for (i, key) in ["a", "b", "c", "a"].iter().enumerate() {
+        c.audit
+            .push(audit(if i < 2 { "r1" } else { "r2" }, key, i as u32));
+    }
+    sink.commit(&c).await.unwrap();
+    let all = sink.audit(&AuditQuery::default()).await.unwrap();
+    assert_eq!(all, c.audit);
+    let by_key = sink
+        .audit(&AuditQuery {
+            key: Some("tw-a".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_key.len(), 2);
+    let limited = sink
+        .audit(&AuditQuery {
+            limit: Some(2),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(limited, c.audit[2..].to_vec());
+    let windowed = sink
+        .audit(&AuditQuery {
+            run_id: Some("r1".into()),
+            since: Some(Utc.with_ymd_and_hms(2024, 1, 1, 0, 1, 0).unwrap()),
+            until: Some(Utc.with_ymd_and_hms(2024, 1, 1, 0, 5, 0).unwrap()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(windowed, vec![c.audit[1].clone()]);
+}
+
+#[tokio::test]
+async fn leases_are_exclusive_renewable_and_fenced() {
+    let db = TestDb::new().await;
+    let sink = db.build(db.builder()).await;
+    let ttl = Duration::from_secs(60);
+    let a = sink
+        .acquire_lease("ws/people", "a", ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(sink
+        .acquire_lease("ws/people", "b", ttl)
+        .await
+        .unwrap()
+        .is_none());
+    let renewed = sink
+        .acquire_lease("ws/people", "a", ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(renewed.token, a.token, "renewal keeps the token");
+    assert!(renewed.expires_at >= a.expires_at);
+    // Other scopes are independent: workers split the entities.
+    assert!(sink
+        .acquire_lease("ws/companies", "b", ttl)
+        .await
+        .unwrap()
+        .is_some());
+
+    sink.release_lease(&a).await.unwrap();
+    let b = sink
+        .acquire_lease("ws/people", "b", ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        b.token > a.token,
+        "a new holder gets a larger fencing token"
+    );
+    // Releasing a stale lease does nothing.
+    sink.release_lease(&a).await.unwrap();
+    assert!(sink
+        .acquire_lease("ws/people", "a", ttl)
+        .await
+        .unwrap()
+        .is_none());
+
+    // An expired lease can be taken over.
+    let short = sink
+        .acquire_lease("ws/deals", "a", Duration::from_millis(50))
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    let over = sink
+        .acquire_lease("ws/deals", "b", ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(over.token > short.token);
+}
+
+#[tokio::test]
+async fn concurrent_lease_attempts_have_one_winner() {
+    let db = TestDb::new().await;
+    let sink = db.build(db.builder()).await;
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let sink = sink.clone();
+        tasks.push(tokio::spawn(async move {
+            sink.acquire_lease("ws/people", &format!("w{i}"), Duration::from_secs(60))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut winners = 0;
+    for t in tasks {
+        if t.await.unwrap().is_some() {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1);
+}
