@@ -259,3 +259,35 @@ async fn entity_selection_rejects_unknown_entities() {
         .expect_err("unknown");
     assert!(err.to_string().contains("unknown entity `nope`"), "{err}");
 }
+
+#[tokio::test]
+async fn a_create_twenty_rejects_is_audited_as_failed_only() {
+    let sim = sim(0).await;
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    // `nickname` is no field of Twenty's person: a record carrying it is rejected with a 400.
+    let map = contacts().field("nickname", "nickname");
+    source.upsert(ENTITY, "good", person("good@example.com", "Good", "A"));
+    let mut bad = person("bad@example.com", "Bad", "A");
+    bad["nickname"] = json!("Baddie");
+    source.upsert(ENTITY, "bad", bad);
+    let engine = engine_with(&sim, &source, &state, map);
+
+    let r = engine.push(RunOptions::new()).await.expect("run completes");
+
+    assert_eq!(r.status, RunStatus::PartiallyFailed);
+    assert_eq!(
+        sim.handle().count("people"),
+        1,
+        "only the good record exists"
+    );
+    let audit = state.audit(&AuditQuery::default()).await.unwrap();
+    let actions = |key: &str| -> Vec<AuditAction> {
+        audit
+            .iter()
+            .filter(|a| a.local_key.as_deref() == Some(key))
+            .map(|a| a.action)
+            .collect()
+    };
+    assert_eq!(actions("bad"), vec![AuditAction::Fail]);
+    assert_eq!(actions("good"), vec![AuditAction::Create]);
+}

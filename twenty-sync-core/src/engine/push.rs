@@ -754,6 +754,12 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                                     }
                                     Err(_) => {
                                         failed += 1;
+                                        // The create entry was written when the create was
+                                        // planned; it did not happen, so only the failure stays.
+                                        commit.audit.retain(|a| {
+                                            !(a.action == AuditAction::Create
+                                                && a.twenty_id.as_deref() == Some(id.as_str()))
+                                        });
                                         commit.audit.push(run.fail(
                                             entity,
                                             DIR,
