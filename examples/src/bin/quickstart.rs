@@ -75,7 +75,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // 2. Pull everything into the local store.
     let report = engine.pull(RunOptions::new()).await?;
     show("pull", &report);
-    let local = FileStore::records(&store, "contacts")?;
+    let local = store.local_records("contacts")?;
     println!(
         "{} contacts now in the local store; one of them:",
         local.len()
@@ -124,8 +124,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .skip(20)
         .find(|r| checker.to_twenty(&r.data).errors.is_empty())
         .ok_or("no cleanly mapped contact among the seeded people")?;
-    let state =
-        StateStore::records(&*store, "contacts", std::slice::from_ref(&contested.key)).await?;
+    let state = store
+        .records("contacts", std::slice::from_ref(&contested.key))
+        .await?;
     let twenty_id = state
         .first()
         .map(|s| s.twenty_id.clone())
@@ -157,7 +158,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
             entry.detail
         );
     }
-    let now = FileStore::records(&store, "contacts")?;
+    let now = store.local_records("contacts")?;
     if let Some(r) = now.iter().find(|r| r.key == contested.key) {
         println!(
             "  local title after sync: {} (newest wins: the later edit, made in Twenty)",

@@ -86,7 +86,7 @@ struct Inner {
 ///
 /// // Everything is still there after reopening.
 /// let store = FileStore::open(dir.path())?;
-/// assert_eq!(store.records("people")?.len(), 1);
+/// assert_eq!(store.local_records("people")?.len(), 1);
 /// let feed: Vec<_> = store.changes_since("people", None).await?.try_collect().await?;
 /// assert_eq!(feed[0].key, "p-1");
 /// assert!(store.cursor("people", SyncDirection::Pull).await?.is_some());
@@ -193,7 +193,7 @@ impl FileStore {
 
     /// The live (not deleted, not tombstoned) records of `entity`, ordered by key. Reads every
     /// record from disk: meant for small entities, tests and examples.
-    pub fn records(&self, entity: &str) -> StoreResult<Vec<LocalRecord>> {
+    pub fn local_records(&self, entity: &str) -> StoreResult<Vec<LocalRecord>> {
         self.with_entity(entity, |log| {
             let keys = log.live_keys();
             let mut out = Vec::with_capacity(keys.len());
