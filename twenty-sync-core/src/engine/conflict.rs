@@ -30,6 +30,28 @@ pub struct Resolution {
     pub fields: Vec<(String, Winner)>,
 }
 
+impl Resolution {
+    /// The local paths of the fields in conflict.
+    pub fn field_names(&self) -> Vec<String> {
+        self.fields.iter().map(|(f, _)| f.clone()).collect()
+    }
+
+    /// A one-line account for the audit log, e.g. `title: twenty wins, phone: local wins`.
+    pub fn describe(&self) -> String {
+        self.fields
+            .iter()
+            .map(|(f, w)| {
+                let side = match w {
+                    Winner::Local => "local",
+                    Winner::Twenty => "twenty",
+                };
+                format!("{f}: {side} wins")
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// Decides the winner of one field.
 pub fn field_winner(
     owner: FieldOwner,

@@ -21,7 +21,7 @@ use crate::source::SourceOfTruth;
 use crate::state::StateStore;
 
 use super::config::PullDeleteMode;
-use super::conflict::{resolve, Winner};
+use super::conflict::resolve;
 use super::error::{SyncError, SyncErrorKind};
 use super::failpoints;
 use super::mapper::{get_path, set_path, EntityMapper, FieldOwner};
@@ -330,22 +330,8 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             };
             if let Some(r) = &conflict {
                 run.report.counts_mut(&ckey).conflicted += 1;
-                let fields: Vec<String> = r.fields.iter().map(|(f, _)| f.clone()).collect();
-                let detail = r
-                    .fields
-                    .iter()
-                    .map(|(f, w)| {
-                        format!(
-                            "{f}: {} wins",
-                            if *w == Winner::Local {
-                                "local"
-                            } else {
-                                "twenty"
-                            }
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let fields = r.field_names();
+                let detail = r.describe();
                 run.plan(
                     entity,
                     DIR,

@@ -23,7 +23,7 @@ use crate::state::StateStore;
 use crate::report::RunMode;
 
 use super::config::PushDeleteMode;
-use super::conflict::{resolve, Winner};
+use super::conflict::resolve;
 use super::error::SyncError;
 use super::failpoints;
 use super::mapper::{content_hash, get_path, EntityMapper};
@@ -447,22 +447,8 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     );
                     pv = push_view(m, &m.to_twenty(&r.merged).value);
                     h = content_hash(&pv);
-                    let fields: Vec<String> = r.fields.iter().map(|(f, _)| f.clone()).collect();
-                    let detail = r
-                        .fields
-                        .iter()
-                        .map(|(f, w)| {
-                            format!(
-                                "{f}: {} wins",
-                                if *w == Winner::Local {
-                                    "local"
-                                } else {
-                                    "twenty"
-                                }
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ");
+                    let fields = r.field_names();
+                    let detail = r.describe();
                     run.report.counts_mut(&ckey).conflicted += 1;
                     run.plan(
                         entity,
