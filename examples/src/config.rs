@@ -1,0 +1,1 @@
+//! The `twenty-sync` configuration file.
