@@ -5,14 +5,16 @@
 //! (see [`BigQueryConfig`]) and:
 //!
 //! - **setup / verify** ([`BigQuerySink::setup`], [`BigQuerySink::verify`]): creates the dataset
-//!   and tables from the mapping (nested values as `JSON` columns, partitioned by day on the
+//!   and tables from the mapping ([`BigQueryConfig::from_mapping`] derives them from a compiled
+//!   `twenty-mapping` file; nested values as `JSON` columns, partitioned by day on the
 //!   updated-at column, clustered on the key) and reports every difference of an existing table
 //!   (missing column, wrong type, wrong mode, partitioning, clustering) as a [`SchemaReport`];
 //! - **writes from pull** ([`apply`](twenty_sync_core::SourceOfTruth::apply)): streams the batch
 //!   into a staging table with `tabledata.insertAll` (one deterministic `insertId` per row), then
 //!   runs one `MERGE` into the target keyed on the local key, keeping the row with the newest
 //!   updated-at. Replaying a batch never duplicates rows. Deletes set a tombstone column or remove
-//!   the row and append to a deletes table ([`DeleteTracking`]);
+//!   the row and append to a deletes table ([`DeleteTracking`]), both `MERGE`s then running as one
+//!   multi-statement transaction;
 //! - **reads for push** ([`changes_since`](twenty_sync_core::SourceOfTruth::changes_since)): rows
 //!   whose updated-at is after the checkpoint and older than a safety lag (data still in the
 //!   streaming buffer), ordered by `(updated_at, key)`, in pages; the checkpoint is that pair;
@@ -35,6 +37,7 @@ mod codec;
 mod config;
 mod feed;
 mod load;
+mod mapping;
 mod schema;
 mod sink;
 mod sql;

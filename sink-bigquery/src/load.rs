@@ -143,19 +143,28 @@ pub(crate) async fn apply(
             ),
         ]
     };
-    api.query(&sql::merge_target(config, e), params())
-        .await
-        .map_err(|err| {
-            err.with_context("entity", e.entity.clone())
-                .with_context("batch", id.clone())
-        })?;
-    if let Some(deletes) = e.deletes_table() {
-        api.query(&sql::merge_deletes(config, e, deletes), params())
-            .await
-            .map_err(|err| {
-                err.with_context("entity", e.entity.clone())
-                    .with_context("batch", id.clone())
-            })?;
+    let with_context = |err: StoreError| {
+        err.with_context("entity", e.entity.clone())
+            .with_context("batch", id.clone())
+    };
+    match e.deletes_table() {
+        None => {
+            api.query(&sql::merge_target(config, e), params())
+                .await
+                .map_err(with_context)?;
+        }
+        Some(deletes) => {
+            // Both MERGEs in one transaction: a crash or error between them leaves neither.
+            let script = sql::merge_transaction(config, e, deletes, &id, &ts_param(&loaded_since))
+                .ok_or_else(|| {
+                    with_context(StoreError::new(
+                        StoreErrorKind::Other,
+                        "internal: the batch id or load time is not in the shape the \
+                             transaction script needs",
+                    ))
+                })?;
+            api.query(&script, Vec::new()).await.map_err(with_context)?;
+        }
     }
     tracing::debug!(entity = %e.entity, batch = %id, changes = batch.changes.len(), "merged batch into BigQuery");
     Ok(())

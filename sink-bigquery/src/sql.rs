@@ -102,6 +102,41 @@ pub(crate) fn merge_deletes(config: &BigQueryConfig, e: &EntityTable, deletes: &
     )
 }
 
+/// The deletes-table mode's two `MERGE`s (target, then deletes table) as one multi-statement
+/// transaction in a single query job: both land or neither does.
+///
+/// Scripts take the batch id and the staging lower bound as literals, not as query parameters
+/// (the emulator does not bind parameters inside scripts). Both are values the sink generates
+/// itself, never user data: the id must be lowercase hex (checked here) and the timestamp is
+/// formatted by the sink; `None` is returned for an id of any other shape.
+pub(crate) fn merge_transaction(
+    config: &BigQueryConfig,
+    e: &EntityTable,
+    deletes: &str,
+    batch_id: &str,
+    loaded_since: &str,
+) -> Option<String> {
+    let hex = !batch_id.is_empty()
+        && batch_id
+            .chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+    let ts_ok = loaded_since
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '-' | ':' | ' ' | '.' | '+'));
+    if !hex || !ts_ok {
+        return None;
+    }
+    let bind = |sql: String| {
+        sql.replace("@batch", &format!("'{batch_id}'"))
+            .replace("@loaded_since", &format!("TIMESTAMP '{loaded_since}'"))
+    };
+    Some(format!(
+        "BEGIN TRANSACTION;\n{};\n{};\nCOMMIT TRANSACTION;",
+        bind(merge_target(config, e)),
+        bind(merge_deletes(config, e, deletes)),
+    ))
+}
+
 /// Resume condition over `(updated_at, key, deleted)` after `(@since_ts, @since_key, @since_del)`.
 fn after_checkpoint() -> String {
     format!(
@@ -241,6 +276,44 @@ mod tests {
         assert!(sql.ends_with(
             "ORDER BY _twenty_sync_updated_at, _twenty_sync_key, _twenty_sync_deleted LIMIT @page"
         ));
+    }
+
+    #[test]
+    fn deletes_table_mode_merges_both_tables_in_one_transaction() {
+        let e = entity(DeleteTracking::DeletesTable {
+            table: "contacts_deleted".into(),
+        });
+        let c = BigQueryConfig::new("p", "crm", vec![e.clone()]);
+        let sql = merge_transaction(
+            &c,
+            &e,
+            "contacts_deleted",
+            "0a1b2c",
+            "2026-01-02 03:04:05.000006+00:00",
+        )
+        .unwrap();
+        assert!(
+            sql.starts_with("BEGIN TRANSACTION;\nMERGE `p.crm.contacts` AS T"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains(";\nMERGE `p.crm.contacts_deleted` AS T"),
+            "{sql}"
+        );
+        assert!(sql.ends_with(";\nCOMMIT TRANSACTION;"), "{sql}");
+        assert!(
+            !sql.contains('@'),
+            "no parameter is left in the script: {sql}"
+        );
+        assert!(sql.contains("`_twenty_sync_batch` = '0a1b2c'"), "{sql}");
+        assert!(
+            sql.contains(">= TIMESTAMP '2026-01-02 03:04:05.000006+00:00'"),
+            "{sql}"
+        );
+        assert!(
+            merge_transaction(&c, &e, "contacts_deleted", "x'; DROP", "2026-01-02").is_none(),
+            "only sink-generated hex ids are spliced"
+        );
     }
 
     #[test]

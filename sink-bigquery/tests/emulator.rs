@@ -421,3 +421,214 @@ async fn unknown_entities_and_foreign_checkpoints_are_refused() {
         .expect_err("no table yet");
     assert!(err.to_string().contains("setup"), "{err}");
 }
+
+#[tokio::test]
+async fn deletes_table_mode_is_atomic_a_failing_second_merge_rolls_back_the_first() {
+    let emu = emulator();
+    let ds = unique_dataset("atomic");
+    let s = sink(&emu.base_url, config(&ds, 0, 100)).await;
+    s.setup().await.expect("setup");
+    let t0 = now() - Duration::hours(1);
+    let business = |name: &str| json!({"business_name": name, "website": "https://acme.test", "industry": "tools", "business_type": "B2B"});
+    s.apply(&batch(
+        "businesses",
+        vec![
+            upsert("b1", business("Acme"), t0),
+            upsert("b2", business("Beta"), t0),
+        ],
+    ))
+    .await
+    .expect("apply");
+    // The deletes table disappears: the second statement of the transaction fails.
+    run_sql(
+        &emu.base_url,
+        &format!("DROP TABLE `test.{ds}.businesses_deleted`"),
+    )
+    .await;
+    let mixed = batch(
+        "businesses",
+        vec![
+            delete("b1", false, t0 + Duration::seconds(5)),
+            upsert("b2", business("Beta v2"), t0 + Duration::seconds(5)),
+        ],
+    );
+    let err = s
+        .apply(&mixed)
+        .await
+        .expect_err("the deletes-table MERGE must fail");
+    assert!(err.to_string().contains("businesses"), "{err}");
+    let mut got = s
+        .get("businesses", &["b1".into(), "b2".into()])
+        .await
+        .expect("get");
+    got.sort_by(|a, b| a.key.cmp(&b.key));
+    assert_eq!(
+        got.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(),
+        ["b1", "b2"],
+        "the target MERGE was rolled back: b1 is not deleted"
+    );
+    assert_eq!(got[1].data["business_name"], "Beta", "nor is b2 updated");
+    // Repaired (setup recreates the table), the same batch applies fully, and again idempotently.
+    s.setup().await.expect("setup again");
+    s.apply(&mixed).await.expect("apply after repair");
+    s.apply(&mixed).await.expect("replay");
+    let got = s
+        .get("businesses", &["b1".into(), "b2".into()])
+        .await
+        .expect("get");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].data["business_name"], "Beta v2");
+    assert_eq!(
+        count_rows(&emu.base_url, &ds, "businesses_deleted").await,
+        1
+    );
+}
+
+fn compiled(toml: &str) -> twenty_mapping::CompiledMapping {
+    use twenty_mapping::{compile, MappingFile, TransformRegistry};
+    let file = MappingFile::from_toml_str(toml, "mapping.toml").expect("the mapping parses");
+    compile(&file, &TransformRegistry::with_builtins(), None).expect("the mapping compiles")
+}
+
+const PEOPLE_MAPPING: &str = r#"
+[entities.people]
+twenty_object = "people"
+local_key = "person_id"
+[entities.people.custom_fields]
+score = { type = "NUMBER" }
+profile = { type = "RAW_JSON" }
+[[entities.people.fields]]
+from = "full_name"
+to = "name"
+transforms = ["split_name"]
+required = true
+[[entities.people.fields]]
+from = "email"
+to = "emails.primaryEmail"
+[[entities.people.fields]]
+from = "address"
+to = "address"
+[[entities.people.fields]]
+from = "score"
+to = "score"
+[[entities.people.fields]]
+from = "profile"
+to = "profile"
+"#;
+
+#[tokio::test]
+async fn setup_from_a_compiled_mapping_creates_the_tables_and_verify_reports_mapping_drift() {
+    use sink_bigquery::BigQueryConfig;
+    let emu = emulator();
+    let ds = unique_dataset("mapped");
+    let mut config = BigQueryConfig::from_mapping("test", &ds, &compiled(PEOPLE_MAPPING), None)
+        .expect("derived config");
+    config.safety_lag_secs = 0;
+    let s = sink(&emu.base_url, config.clone()).await;
+    let report = s.setup().await.expect("setup from the mapping");
+    assert!(report.dataset_created);
+    assert_eq!(
+        report.tables_created,
+        ["people", "people__twenty_sync_staging"]
+    );
+    // The table as BigQuery describes it: types from the mapping, partitioning and clustering.
+    let table: Value = reqwest::get(format!(
+        "{}/projects/test/datasets/{ds}/tables/people",
+        emu.base_url
+    ))
+    .await
+    .expect("tables.get")
+    .json()
+    .await
+    .expect("a table resource");
+    let fields: Vec<(String, String, String)> = table["schema"]["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap_or_default().to_owned(),
+                f["type"].as_str().unwrap_or_default().to_owned(),
+                f["mode"].as_str().unwrap_or("NULLABLE").to_owned(),
+            )
+        })
+        .collect();
+    let expect = |name: &str, ty: &[&str], mode: &str| {
+        assert!(
+            fields
+                .iter()
+                .any(|(n, t, m)| n == name && ty.contains(&t.as_str()) && m == mode),
+            "column {name} {ty:?} {mode} in {fields:?}"
+        );
+    };
+    expect("person_id", &["STRING"], "REQUIRED");
+    expect("updated_at", &["TIMESTAMP"], "REQUIRED");
+    expect("full_name", &["STRING"], "REQUIRED"); // split_name's inverse gives one string
+    expect("email", &["STRING"], "NULLABLE");
+    expect("address", &["JSON"], "NULLABLE"); // ADDRESS: a nested value
+    expect("score", &["FLOAT", "FLOAT64"], "NULLABLE");
+    expect("profile", &["JSON"], "NULLABLE");
+    expect("deleted_at", &["TIMESTAMP"], "NULLABLE");
+    assert_eq!(table["timePartitioning"]["field"], "updated_at");
+    assert_eq!(table["clustering"]["fields"], json!(["person_id"]));
+
+    // A pulled record goes through the mapping-derived table and back.
+    let plan = compiled(PEOPLE_MAPPING);
+    let people = plan.entity("people").expect("plan");
+    let twenty = json!({
+        "name": {"firstName": "Ada", "lastName": "Lovelace"},
+        "emails": {"primaryEmail": "ada@example.com"},
+        "address": {"addressCity": "Paris", "addressCountry": "France"},
+        "score": 2.5,
+        "profile": {"tags": ["vip"], "since": 1815}
+    });
+    let local = people.to_local(&twenty).record;
+    s.apply(&batch("people", vec![upsert("p1", local.clone(), now())]))
+        .await
+        .expect("apply");
+    let got = s.get("people", &["p1".into()]).await.expect("get");
+    assert_eq!(got.len(), 1);
+    for field in ["full_name", "email", "address", "score", "profile"] {
+        assert_eq!(got[0].data[field], local[field], "{field}");
+    }
+    assert_eq!(people.to_twenty(&got[0].data).record, twenty);
+
+    // The mapping changes: a new field, and `score` becomes text. Verify names each difference.
+    let changed = PEOPLE_MAPPING.replace(
+        "score = { type = \"NUMBER\" }",
+        "score = { type = \"TEXT\" }",
+    ) + "[[entities.people.fields]]\nfrom = \"city\"\nto = \"city\"\n";
+    let drifted = BigQueryConfig::from_mapping("test", &ds, &compiled(&changed), None)
+        .expect("derived config");
+    let s2 = sink(&emu.base_url, drifted).await;
+    let reports = s2.verify().await.expect("verify");
+    let target = reports
+        .iter()
+        .find(|r| r.table == "people")
+        .expect("target report");
+    assert!(
+        target
+            .differences
+            .contains(&SchemaDifference::MissingColumn {
+                column: "city".into(),
+                expected_type: "STRING".into()
+            }),
+        "{target}"
+    );
+    assert!(
+        target.differences.contains(&SchemaDifference::WrongType {
+            column: "score".into(),
+            expected: "STRING".into(),
+            actual: "FLOAT64".into()
+        }),
+        "{target}"
+    );
+    let err = s2
+        .setup()
+        .await
+        .expect_err("setup refuses the drifted table");
+    assert!(
+        err.to_string().contains("`city`") && err.to_string().contains("`score`"),
+        "{err}"
+    );
+}

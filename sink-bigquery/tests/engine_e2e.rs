@@ -132,4 +132,13 @@ async fn pull_twice_without_duplicates_then_push_a_warehouse_edit_to_twenty() {
         push.summary()
     );
     assert_eq!(sim.handle().count("people"), 9, "push created nothing");
+    // The pulled rows come back through the feed too (the warehouse cannot tell who wrote a
+    // row); the engine recognises them by content hash and writes only the edited one.
+    let counts = push.totals();
+    assert_eq!(
+        (counts.created, counts.updated),
+        (0, 1),
+        "only the warehouse edit is pushed: {}",
+        push.summary()
+    );
 }

@@ -463,3 +463,60 @@ async fn a_failing_metadata_server_gives_a_temporary_error_saying_why() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn deletes_table_mode_merges_in_one_transaction_job() {
+    let mut server = Server::new_async().await;
+    let insert = server
+        .mock(
+            "POST",
+            "/bigquery/v2/projects/proj/datasets/crm/tables/businesses__twenty_sync_staging/insertAll",
+        )
+        .match_header("authorization", bearer())
+        .with_status(200)
+        .with_body(r#"{"kind":"bigquery#tableDataInsertAllResponse"}"#)
+        .expect(1)
+        .create_async()
+        .await;
+    let script = server
+        .mock("POST", "/bigquery/v2/projects/proj/queries")
+        .match_header("authorization", bearer())
+        .match_body(Matcher::AllOf(vec![
+            Matcher::PartialJson(json!({"useLegacySql": false, "location": "EU"})),
+            Matcher::Regex(
+                r#""query":"BEGIN TRANSACTION;\\nMERGE `proj.crm.businesses` AS T USING"#.into(),
+            ),
+            Matcher::Regex(r#";\\nMERGE `proj.crm.businesses_deleted` AS T USING"#.into()),
+            Matcher::Regex(r#"`_twenty_sync_batch` = '[0-9a-f]{32}'"#.into()),
+            Matcher::Regex(r#";\\nCOMMIT TRANSACTION;""#.into()),
+        ]))
+        .with_status(200)
+        .with_body(r#"{"jobReference":{"projectId":"proj","jobId":"s1"},"jobComplete":true,"totalBytesProcessed":"512"}"#)
+        .expect(1)
+        .create_async()
+        .await;
+    let mut c = config();
+    c.entities = vec![common::businesses_entity()];
+    let s = BigQuerySink::builder(c)
+        .credentials(Credentials::StaticToken(SecretString::from(TOKEN)))
+        .base_url(format!("{}/bigquery/v2", server.url()))
+        .build()
+        .await
+        .expect("builds");
+    let at: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().expect("a time");
+    s.apply(&ApplyBatch {
+        entity: "businesses".into(),
+        changes: vec![InboundChange {
+            key: "b1".into(),
+            twenty_id: "t1".into(),
+            kind: InboundChangeKind::Delete { tombstone: false },
+            twenty_updated_at: Some(at),
+        }],
+        state: StateCommit::new("businesses"),
+    })
+    .await
+    .expect("apply");
+    assert_eq!(s.bytes_processed(), 512);
+    insert.assert_async().await;
+    script.assert_async().await;
+}

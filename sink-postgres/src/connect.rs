@@ -187,7 +187,10 @@ pub(crate) fn pool(
         pg,
         connector,
         ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
+            // One empty query per checkout: a connection the server closed (terminated backend,
+            // failover, idle timeout of a hosted database) is discarded instead of failing the
+            // next statement; `Fast` only sees it once the connection task has noticed.
+            recycling_method: RecyclingMethod::Verified,
         },
     );
     Pool::builder(manager)

@@ -14,7 +14,8 @@
 //! - **State schema**: embedded, versioned migrations ([`MIGRATIONS`]) applied under an advisory
 //!   lock; applying them twice is a no-op and concurrent starts are safe.
 //! - **Tables**: each entity maps to a table ([`EntityTable`]) that is checked against the catalog
-//!   at setup (a missing table or column is an error naming it), or created as a default table.
+//!   at setup (a missing table or column is an error naming it), or created as a default table
+//!   derived from the compiled mapping ([`EntityTable::from_plan`]).
 //!   Identifiers from configuration are always quoted ([`quote_ident`]); values are always bind
 //!   parameters or COPY data.
 //! - **Change capture** ([`CaptureMode`]): a trigger-fed outbox read in transaction order up to the
@@ -55,6 +56,7 @@ mod config;
 mod connect;
 mod error;
 mod ident;
+mod mapping;
 mod migrate;
 mod sink;
 mod state;

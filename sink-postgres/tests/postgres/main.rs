@@ -9,3 +9,4 @@ mod migrations;
 mod roundtrip;
 mod security;
 mod state;
+mod tls;
