@@ -348,6 +348,36 @@ pub struct AuditQuery {
     pub limit: Option<usize>,
 }
 
+impl AuditEntry {
+    /// The before/after values recorded with this entry, `{"field": {"before": …, "after": …}}`,
+    /// when the engine was configured to record them
+    /// ([`AuditValues`](crate::engine::AuditValues)); `None` otherwise.
+    ///
+    /// ```
+    /// # use twenty_sync_core::{AuditAction, AuditEntry, AuditOutcome, SyncDirection};
+    /// # let mut entry = AuditEntry { run_id: "r".into(), at: chrono::Utc::now(), entity: "e".into(),
+    /// #     direction: SyncDirection::Push, local_key: None, twenty_id: None,
+    /// #     action: AuditAction::Update, changed_fields: vec!["jobTitle".into()], before_hash: None,
+    /// #     after_hash: None, outcome: AuditOutcome::Applied, detail: None };
+    /// entry.detail = Some(r#"values: {"jobTitle":{"before":"CTO","after":"CEO"}}"#.into());
+    /// let values = entry.field_values().unwrap();
+    /// assert_eq!(values["jobTitle"]["after"], "CEO");
+    /// ```
+    pub fn field_values(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        let detail = self.detail.as_deref()?;
+        let marker = crate::engine::audit_values_marker();
+        let start = if detail.starts_with(marker) {
+            marker.len()
+        } else {
+            detail.find(&format!("; {marker}"))? + 2 + marker.len()
+        };
+        match serde_json::from_str(&detail[start..]).ok()? {
+            serde_json::Value::Object(map) => Some(map),
+            _ => None,
+        }
+    }
+}
+
 impl AuditQuery {
     /// Whether `entry` passes the filter (ignores `limit`). Implementations may use it directly.
     ///

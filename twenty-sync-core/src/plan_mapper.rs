@@ -35,7 +35,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use twenty_mapping::{CompiledMapping, EntityPlan};
 
-use crate::engine::{ConflictPolicy, EntityMapper, FieldError, FieldOwner, FieldSpec, Mapped};
+use crate::engine::{ConflictPolicy, EntityMapper, FieldError, FieldSpec, Mapped};
 
 /// An [`EntityMapper`] backed by one entity of a compiled mapping.
 #[derive(Clone)]
@@ -70,8 +70,8 @@ impl PlanMapper {
             .map(|f| FieldSpec {
                 local_path: f.local_path().to_owned(),
                 twenty_path: f.twenty_path().to_owned(),
-                owner: owner_of(f.owner()),
-                conflict_policy: f.conflict_policy().map(policy_of),
+                owner: f.owner(),
+                conflict_policy: f.conflict_policy(),
             })
             .collect();
         Some(PlanMapper {
@@ -100,22 +100,6 @@ impl PlanMapper {
         self.mapping
             .entity(&self.entity)
             .expect("PlanMapper is only built for an entity the mapping has")
-    }
-}
-
-fn owner_of(owner: twenty_mapping::Owner) -> FieldOwner {
-    match owner {
-        twenty_mapping::Owner::Local => FieldOwner::Local,
-        twenty_mapping::Owner::Twenty => FieldOwner::Twenty,
-        _ => FieldOwner::Both,
-    }
-}
-
-fn policy_of(policy: twenty_mapping::ConflictPolicy) -> ConflictPolicy {
-    match policy {
-        twenty_mapping::ConflictPolicy::LocalWins => ConflictPolicy::LocalWins,
-        twenty_mapping::ConflictPolicy::TwentyWins => ConflictPolicy::TwentyWins,
-        _ => ConflictPolicy::NewestWins,
     }
 }
 
@@ -162,7 +146,7 @@ impl EntityMapper for PlanMapper {
         self.plan().match_keys()
     }
     fn conflict_policy(&self) -> ConflictPolicy {
-        policy_of(self.plan().conflict_policy())
+        self.plan().conflict_policy()
     }
     fn fields(&self) -> &[FieldSpec] {
         &self.fields

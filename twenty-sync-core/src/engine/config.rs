@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use super::audit::AuditValues;
+
 /// What a local delete does in Twenty.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -59,6 +61,9 @@ pub struct EngineConfig {
     pub webhook_max_age: Duration,
     /// How many webhook delivery ids are remembered to drop replays. Default 10,000.
     pub replay_cache: usize,
+    /// Whether audit entries record the before/after values of changed (non-secret) fields.
+    /// Default [`AuditValues::Off`]: field names and hashes only.
+    pub audit_values: AuditValues,
 }
 
 impl Default for EngineConfig {
@@ -73,6 +78,7 @@ impl Default for EngineConfig {
             trigger: TriggerMode::default(),
             webhook_max_age: Duration::from_secs(300),
             replay_cache: 10_000,
+            audit_values: AuditValues::Off,
         }
     }
 }

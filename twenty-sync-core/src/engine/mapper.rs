@@ -11,31 +11,18 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
-/// Which side writes a field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum FieldOwner {
-    /// Only the local system writes it: pulls never overwrite it locally.
-    Local,
-    /// Only Twenty writes it: pushes never send it.
-    Twenty,
-    /// Both sides write it; conflicts are settled by the conflict policy.
-    Both,
-}
+/// How a conflict (a field changed on both sides since the last sync) is settled: the mapping
+/// crate's policy, used as is. `LocalWins` / `TwentyWins` pick a side; `NewestWins` picks the side
+/// with the later modification time, and Twenty wins ties and unknown times
+/// ([`field_winner`](super::field_winner)).
+pub use twenty_mapping::ConflictPolicy;
 
-/// How a conflict (a field changed on both sides since the last sync) is settled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ConflictPolicy {
-    /// The local value wins.
-    LocalWins,
-    /// Twenty's value wins.
-    TwentyWins,
-    /// The side with the later modification time wins; Twenty wins ties and unknown times.
-    NewestWins,
-}
+/// Which side writes a field: the mapping crate's [`Owner`](twenty_mapping::Owner) under the
+/// engine's name. `Local`: only the local system writes it (pulls never overwrite it locally);
+/// `Twenty`: only Twenty writes it (pushes never send it); `Both`: conflicts are settled by the
+/// conflict policy.
+pub use twenty_mapping::Owner as FieldOwner;
 
 /// One mapped field: a dotted path on each side.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -311,7 +298,9 @@ pub fn set_path(value: &mut Value, path: &str, new: Value) {
     }
 }
 
-/// A stable content hash: SHA-256 of canonical JSON (object keys sorted), hex encoded.
+/// A stable content hash: SHA-256 of canonical JSON (object keys sorted, compact), as 64
+/// lowercase hex characters. The same hash as [`twenty_mapping::content_hash`], so hashes
+/// computed by a compiled mapping and by the engine agree.
 ///
 /// ```
 /// use serde_json::json;
@@ -320,35 +309,7 @@ pub fn set_path(value: &mut Value, path: &str, new: Value) {
 /// assert_ne!(content_hash(&json!({"a": 1})), content_hash(&json!({"a": 2})));
 /// ```
 pub fn content_hash(value: &Value) -> String {
-    let mut hasher = Sha256::new();
-    feed(&mut hasher, value);
-    hex::encode(hasher.finalize())
-}
-
-fn feed(h: &mut Sha256, v: &Value) {
-    match v {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            h.update(b"{");
-            for k in keys {
-                h.update(serde_json::to_string(k).unwrap_or_default().as_bytes());
-                h.update(b":");
-                feed(h, &map[k]);
-                h.update(b",");
-            }
-            h.update(b"}");
-        }
-        Value::Array(items) => {
-            h.update(b"[");
-            for i in items {
-                feed(h, i);
-                h.update(b",");
-            }
-            h.update(b"]");
-        }
-        other => h.update(other.to_string().as_bytes()),
-    }
+    twenty_mapping::content_hash(value).to_string()
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //!
 //! See [`SyncEngine`] for an end-to-end example and the crate README for the guarantees.
 
+mod audit;
 mod config;
 mod conflict;
 mod error;
@@ -28,6 +29,12 @@ use crate::secret::SecretProvider;
 use crate::source::SourceOfTruth;
 use crate::state::StateStore;
 
+pub use audit::AuditValues;
+
+/// The marker of recorded values in an audit detail (see [`AuditValues`]).
+pub(crate) fn audit_values_marker() -> &'static str {
+    audit::VALUES_MARKER
+}
 pub use config::{EngineConfig, PullDeleteMode, PushDeleteMode, RunOptions, TriggerMode};
 pub use conflict::{field_winner, resolve, Resolution, Winner};
 pub use error::{SyncError, SyncErrorKind};
@@ -331,6 +338,13 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngineBuilder<S, T> {
     /// Where progress events go.
     pub fn progress(mut self, sink: ProgressSink) -> Self {
         self.engine.progress = Some(sink);
+        self
+    }
+
+    /// Whether audit entries record before/after values of changed, non-secret fields (default:
+    /// never; see [`AuditValues`]).
+    pub fn audit_values(mut self, values: AuditValues) -> Self {
+        self.engine.config.audit_values = values;
         self
     }
 

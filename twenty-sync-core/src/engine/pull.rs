@@ -380,6 +380,11 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 (AuditAction::Create, PlannedAction::Create)
             };
             run.plan(entity, DIR, paction, &c.key, Some(&c.id), changed.clone());
+            let values = self.config.audit_values.detail(
+                &changed,
+                before.unwrap_or(&Value::Object(Default::default())),
+                &merged,
+            );
             commit.audit.push(run.audit(
                 entity,
                 DIR,
@@ -390,7 +395,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 c.st.as_ref().and_then(|s| s.local_hash.clone()),
                 new_state.local_hash.clone(),
                 AuditOutcome::Applied,
-                None,
+                values,
             ));
             changes.push(InboundChange {
                 key: c.key,

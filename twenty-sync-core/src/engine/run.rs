@@ -35,8 +35,9 @@ pub(crate) struct Run {
     pub(crate) dry_run: bool,
     pub(crate) report: RunReport,
     pub(crate) plan: Plan,
-    /// Twenty ids this run writes in its push step. A real pull afterwards finds them
-    /// unchanged (loop prevention); a dry run, which wrote nothing, uses this set to predict that.
+    /// Twenty ids a dry run's push would write. A real pull afterwards finds them unchanged
+    /// (loop prevention); a dry run, which wrote nothing, uses this set to predict that. Empty in
+    /// real runs ([`Run::note_pushed`]).
     pub(crate) pushed_ids: std::collections::HashSet<String>,
 }
 
@@ -50,6 +51,14 @@ impl Run {
             dry_run,
             plan: Plan::default(),
             pushed_ids: Default::default(),
+        }
+    }
+
+    /// Notes a Twenty id written by this run's push. Only a dry run needs the set (its pull
+    /// cannot see the writes it did not make), so a real run keeps nothing: memory stays flat.
+    pub(crate) fn note_pushed(&mut self, twenty_id: &str) {
+        if self.dry_run {
+            self.pushed_ids.insert(twenty_id.to_owned());
         }
     }
 

@@ -1,0 +1,250 @@
+//! Applying the writes of one chunk: write-ahead of creates, batch create (one by one on a
+//! rejected batch), updates and adoptions, deletes, then one state commit with the cursor.
+
+use super::*;
+
+impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
+    /// Sends the writes of one chunk and commits their state and the push cursor.
+    pub(super) async fn execute_push(
+        &self,
+        run: &mut Run,
+        m: &dyn EntityMapper,
+        ops: Vec<Op>,
+        mut commit: StateCommit,
+        checkpoint: crate::model::Checkpoint,
+    ) -> Result<(), SyncError> {
+        let entity = m.name();
+        let plural = m.twenty_object().to_owned();
+        // 1. Write-ahead: record the intended creates before sending them.
+        self.record_pending(run, entity, &ops).await?;
+        self.failpoints
+            .check(failpoints::PUSH_AFTER_PENDING_COMMIT)?;
+
+        // 2. Creates, in one batch (falls back to one by one to isolate a bad record).
+        let creates: Vec<(String, String, Value, String, String)> = ops
+            .iter()
+            .filter_map(|o| match o {
+                Op::Create {
+                    key,
+                    id,
+                    record,
+                    hash,
+                    local_hash,
+                } => Some((
+                    key.clone(),
+                    id.clone(),
+                    record.clone(),
+                    hash.clone(),
+                    local_hash.clone(),
+                )),
+                _ => None,
+            })
+            .collect();
+        let mut written = 0u64;
+        let mut failed = 0u64;
+        if !creates.is_empty() {
+            let records: Vec<Record> = creates
+                .iter()
+                .filter_map(|c| serde_json::from_value(c.2.clone()).ok())
+                .collect();
+            let batch = self
+                .twenty(|c| {
+                    let records = records.clone();
+                    let plural = plural.clone();
+                    async move {
+                        c.records(&plural)
+                            .create_many(records)
+                            .upsert(false)
+                            .send()
+                            .await
+                    }
+                })
+                .await;
+            let mut created_at: HashMap<String, Option<DateTime<Utc>>> = HashMap::new();
+            match batch {
+                Ok(recs) => {
+                    for r in recs {
+                        if let Some(id) = r.id() {
+                            created_at.insert(id.to_owned(), r.updated_at());
+                        }
+                    }
+                }
+                Err(e) if is_run_level(&e) => {
+                    return Err(SyncError::from_twenty(
+                        &format!("creating {} record(s) in Twenty", creates.len()),
+                        e,
+                    ))
+                }
+                Err(e) => {
+                    tracing::warn!(entity, error = %e, "batch create rejected; retrying one by one to isolate the bad records");
+                    for (key, id, record, _, _) in &creates {
+                        let rec: Record =
+                            serde_json::from_value(record.clone()).unwrap_or_default();
+                        let one = self
+                            .twenty(|c| {
+                                let plural = plural.clone();
+                                let rec = rec.clone();
+                                async move { c.records(&plural).create(&rec).send().await }
+                            })
+                            .await;
+                        match one {
+                            Ok(r) => {
+                                created_at.insert(id.clone(), r.updated_at());
+                            }
+                            Err(e) if is_run_level(&e) => {
+                                return Err(SyncError::from_twenty(
+                                    "creating a record in Twenty",
+                                    e,
+                                ))
+                            }
+                            Err(e) => {
+                                // It may exist after all (e.g. the batch half-succeeded): look.
+                                let probe = self
+                                    .twenty(|c| {
+                                        let plural = plural.clone();
+                                        let id = id.clone();
+                                        async move { c.records(&plural).get(&id).send().await }
+                                    })
+                                    .await;
+                                match probe {
+                                    Ok(r) => {
+                                        created_at.insert(id.clone(), r.updated_at());
+                                    }
+                                    Err(_) => {
+                                        failed += 1;
+                                        // The create entry was written when the create was
+                                        // planned; it did not happen, so only the failure stays.
+                                        commit.audit.retain(|a| {
+                                            !(a.action == AuditAction::Create
+                                                && a.twenty_id.as_deref() == Some(id.as_str()))
+                                        });
+                                        commit.audit.push(run.fail(
+                                            entity,
+                                            DIR,
+                                            Some(key),
+                                            None,
+                                            None,
+                                            format!("Twenty rejected the create: {e}"),
+                                        ));
+                                        run.report
+                                            .counts_mut(&Run::counts_key(entity, DIR))
+                                            .created -= 1;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            for (key, id, _, hash, lh) in creates {
+                commit.remove_pending.push(key.clone());
+                if let Some(at) = created_at.get(&id) {
+                    written += 1;
+                    let mut st = RecordState::new(key, id);
+                    st.twenty_hash = Some(hash);
+                    st.local_hash = Some(lh);
+                    st.twenty_updated_at = *at;
+                    commit.upsert_records.push(st);
+                }
+            }
+        }
+        self.failpoints.check(failpoints::PUSH_AFTER_TWENTY_WRITE)?;
+
+        // 3. Updates / adoptions, then deletes.
+        for op in ops {
+            match op {
+                Op::Create { .. } => {}
+                Op::Update {
+                    key,
+                    id,
+                    patch,
+                    adopt,
+                    hash,
+                    local_hash,
+                    updated_at,
+                } => {
+                    let mut at = updated_at;
+                    if let Some(patch) = patch {
+                        let res = self
+                            .twenty(|c| {
+                                let plural = plural.clone();
+                                let id = id.clone();
+                                let patch = patch.clone();
+                                async move { c.records(&plural).update(&id, patch).send().await }
+                            })
+                            .await;
+                        match res {
+                            Ok(r) => {
+                                at = r.updated_at();
+                                written += 1;
+                            }
+                            Err(e) if is_run_level(&e) => {
+                                return Err(SyncError::from_twenty(
+                                    "updating a record in Twenty",
+                                    e,
+                                ))
+                            }
+                            Err(e) => {
+                                failed += 1;
+                                let c = run.report.counts_mut(&Run::counts_key(entity, DIR));
+                                if adopt {
+                                    c.adopted -= 1
+                                } else {
+                                    c.updated -= 1
+                                }
+                                commit.audit.push(run.fail(
+                                    entity,
+                                    DIR,
+                                    Some(&key),
+                                    Some(&id),
+                                    None,
+                                    format!("Twenty rejected the update: {e}"),
+                                ));
+                                continue;
+                            }
+                        }
+                    }
+                    let mut st = RecordState::new(key, id);
+                    st.twenty_hash = Some(hash);
+                    st.local_hash = Some(local_hash);
+                    st.twenty_updated_at = at;
+                    commit.upsert_records.push(st);
+                }
+                Op::Delete { st } => {
+                    self.send_delete(
+                        run,
+                        entity,
+                        &plural,
+                        st,
+                        &mut commit,
+                        &mut written,
+                        &mut failed,
+                    )
+                    .await?;
+                }
+            }
+        }
+        self.failpoints
+            .check(failpoints::PUSH_BEFORE_STATE_COMMIT)?;
+        commit.cursors.push((DIR, checkpoint));
+        self.state
+            .commit(&commit)
+            .await
+            .map_err(|e| SyncError::from_store("committing push state", e))?;
+        if written > 0 {
+            self.emit(ProgressEvent::Written {
+                entity: entity.to_owned(),
+                direction: DIR,
+                count: written,
+            });
+        }
+        if failed > 0 {
+            self.emit(ProgressEvent::Failed {
+                entity: entity.to_owned(),
+                direction: DIR,
+                count: failed,
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,215 @@
+//! Deciding what to do with each changed local record: settle a conflict, update, adopt a
+//! natural-key match, or create. Records the plan, report counts and audit entries.
+
+use super::*;
+
+impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
+    /// Turns `upserts` into [`Op`]s, given the current versions of linked records and the
+    /// natural-key candidates.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn decide_upserts(
+        &self,
+        run: &mut Run,
+        m: &dyn EntityMapper,
+        upserts: Vec<Upsert>,
+        current: &HashMap<String, Record>,
+        index: &[HashMap<String, Record>],
+        commit: &mut StateCommit,
+        ops: &mut Vec<Op>,
+    ) {
+        let entity = m.name();
+        let ckey = Run::counts_key(entity, DIR);
+        let mut used: HashSet<String> = HashSet::new();
+        for (key, mut pv, mut h, lh, live, data, local_at) in upserts {
+            if let Some(s) = live {
+                let Some(cur) = current.get(&s.twenty_id) else {
+                    let reason = format!(
+                        "record {} no longer exists in Twenty (deleted there); pull to propagate the delete or restore it in Twenty",
+                        s.twenty_id
+                    );
+                    commit.audit.push(run.fail(
+                        entity,
+                        DIR,
+                        Some(&key),
+                        Some(&s.twenty_id),
+                        None,
+                        reason,
+                    ));
+                    continue;
+                };
+                let cur_v = cur.clone().into_value();
+                let twenty_changed = cur.updated_at() > s.twenty_updated_at
+                    && s.twenty_hash.as_deref() != Some(twenty_hash(m, &cur_v).as_str());
+                if run.mode == RunMode::Sync && twenty_changed {
+                    // Changed on both sides since the last sync: settle it field by field. The
+                    // local winners are pushed now; Twenty's winners come back with the pull.
+                    let r = resolve(
+                        m,
+                        &data,
+                        &m.to_local(&cur_v).value,
+                        local_at,
+                        cur.updated_at(),
+                    );
+                    pv = push_view(m, &m.to_twenty(&r.merged).value);
+                    h = content_hash(&pv);
+                    let fields = r.field_names();
+                    let detail = r.describe();
+                    run.report.counts_mut(&ckey).conflicted += 1;
+                    run.plan(
+                        entity,
+                        DIR,
+                        PlannedAction::Conflict,
+                        &key,
+                        Some(&s.twenty_id),
+                        fields.clone(),
+                    );
+                    commit.audit.push(run.audit(
+                        entity,
+                        DIR,
+                        AuditAction::Conflict,
+                        Some(&key),
+                        Some(&s.twenty_id),
+                        fields,
+                        s.twenty_hash.clone(),
+                        Some(h.clone()),
+                        AuditOutcome::Applied,
+                        Some(detail),
+                    ));
+                }
+                let changed = field_diff(&push_view(m, &cur_v), &pv);
+                if changed.is_empty() {
+                    run.report.counts_mut(&ckey).unchanged += 1;
+                    let mut ns = s.clone();
+                    ns.twenty_hash = Some(h);
+                    ns.local_hash = Some(lh);
+                    ns.twenty_updated_at = cur.updated_at();
+                    commit.upsert_records.push(ns);
+                    continue;
+                }
+                run.plan(
+                    entity,
+                    DIR,
+                    PlannedAction::Update,
+                    &key,
+                    Some(&s.twenty_id),
+                    changed.clone(),
+                );
+                run.report.counts_mut(&ckey).updated += 1;
+                let values = self
+                    .config
+                    .audit_values
+                    .detail(&changed, &push_view(m, &cur_v), &pv);
+                commit.audit.push(run.audit(
+                    entity,
+                    DIR,
+                    AuditAction::Update,
+                    Some(&key),
+                    Some(&s.twenty_id),
+                    changed.clone(),
+                    s.twenty_hash.clone(),
+                    Some(h.clone()),
+                    AuditOutcome::Applied,
+                    values,
+                ));
+                run.note_pushed(&s.twenty_id);
+                ops.push(Op::Update {
+                    patch: Some(patch_of(&pv, Some(&cur_v), &changed)),
+                    key,
+                    id: s.twenty_id,
+                    adopt: false,
+                    hash: h,
+                    local_hash: lh,
+                    updated_at: cur.updated_at(),
+                });
+                continue;
+            }
+            let matched = m.match_keys().iter().enumerate().find_map(|(i, k)| {
+                let v = get_path(&pv, k)?.as_str()?.to_lowercase();
+                let rec = index[i].get(&v)?;
+                let id = rec.id()?;
+                (!used.contains(id)).then(|| rec.clone())
+            });
+            if let Some(rec) = matched {
+                let id = rec.id().unwrap_or_default().to_owned();
+                used.insert(id.clone());
+                run.note_pushed(&id);
+                let cur_v = rec.clone().into_value();
+                let changed = field_diff(&push_view(m, &cur_v), &pv);
+                run.plan(
+                    entity,
+                    DIR,
+                    PlannedAction::Adopt,
+                    &key,
+                    Some(&id),
+                    changed.clone(),
+                );
+                run.report.counts_mut(&ckey).adopted += 1;
+                let values = self
+                    .config
+                    .audit_values
+                    .detail(&changed, &push_view(m, &cur_v), &pv);
+                commit.audit.push(run.audit(
+                    entity,
+                    DIR,
+                    AuditAction::Adopt,
+                    Some(&key),
+                    Some(&id),
+                    changed.clone(),
+                    Some(twenty_hash(m, &cur_v)),
+                    Some(h.clone()),
+                    AuditOutcome::Applied,
+                    with_values(Some("matched by natural key".into()), values),
+                ));
+                ops.push(Op::Update {
+                    patch: (!changed.is_empty()).then(|| patch_of(&pv, Some(&cur_v), &changed)),
+                    key,
+                    id,
+                    adopt: true,
+                    hash: h,
+                    local_hash: lh,
+                    updated_at: rec.updated_at(),
+                });
+                continue;
+            }
+            let id = uuid::Uuid::new_v4().to_string();
+            let changed = field_diff(&Value::Object(Default::default()), &pv);
+            // The id is random, so a dry run and a real run differ in it: the plan leaves it out.
+            run.plan(
+                entity,
+                DIR,
+                PlannedAction::Create,
+                &key,
+                None,
+                changed.clone(),
+            );
+            run.report.counts_mut(&ckey).created += 1;
+            let values =
+                self.config
+                    .audit_values
+                    .detail(&changed, &Value::Object(Default::default()), &pv);
+            commit.audit.push(run.audit(
+                entity,
+                DIR,
+                AuditAction::Create,
+                Some(&key),
+                Some(&id),
+                changed,
+                None,
+                Some(h.clone()),
+                AuditOutcome::Applied,
+                values,
+            ));
+            let mut record = pv;
+            if let Value::Object(map) = &mut record {
+                map.insert("id".into(), Value::String(id.clone()));
+            }
+            ops.push(Op::Create {
+                key,
+                id,
+                record,
+                hash: h,
+                local_hash: lh,
+            });
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Matching local records to Twenty: the current versions of linked records (for field diffs)
+//! and natural-key candidates for unlinked ones, one list request each per chunk.
+
+use super::*;
+
+impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
+    /// Every record matching `filter`, all pages.
+    pub(crate) async fn list_where(
+        &self,
+        m: &dyn EntityMapper,
+        filter: Filter,
+    ) -> Result<Vec<Record>, SyncError> {
+        let limit = u32::try_from(self.config.batch_size).unwrap_or(100);
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .twenty(|c| {
+                    let plural = m.twenty_object().to_owned();
+                    let filter = filter.clone();
+                    let after = after.clone();
+                    async move {
+                        let mut req = c
+                            .records(&plural)
+                            .list()
+                            .filter(filter)
+                            .limit(limit)
+                            .depth(0);
+                        if let Some(a) = after {
+                            req = req.starting_after(a);
+                        }
+                        req.send().await
+                    }
+                })
+                .await
+                .map_err(|e| {
+                    SyncError::from_twenty(
+                        &format!("looking up `{}` in Twenty", m.twenty_object()),
+                        e,
+                    )
+                })?;
+            let next = page.page_info.end_cursor.clone().filter(|c| {
+                page.page_info.has_next_page
+                    && !page.records.is_empty()
+                    && after.as_deref() != Some(c)
+            });
+            out.extend(page.records);
+            match next {
+                Some(n) => after = Some(n),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// The current Twenty versions of the linked records among `upserts`, by id.
+    pub(super) async fn current_versions(
+        &self,
+        m: &dyn EntityMapper,
+        upserts: &[Upsert],
+    ) -> Result<HashMap<String, Record>, SyncError> {
+        // Current Twenty versions of linked records (one request), for field diffs.
+        let linked: Vec<String> = upserts
+            .iter()
+            .filter_map(|u| u.4.as_ref().map(|s| s.twenty_id.clone()))
+            .collect();
+        let current: HashMap<String, Record> = if linked.is_empty() {
+            HashMap::new()
+        } else {
+            self.list_where(m, Filter::field("id").in_(linked))
+                .await?
+                .into_iter()
+                .filter_map(|r| r.id().map(str::to_owned).map(|id| (id, r)))
+                .collect()
+        };
+
+        Ok(current)
+    }
+
+    /// Unlinked Twenty records whose natural keys match the unlinked upserts: one map per match
+    /// key, from the lower-cased key value to the record.
+    pub(super) async fn natural_key_index(
+        &self,
+        m: &dyn EntityMapper,
+        upserts: &[Upsert],
+    ) -> Result<Vec<HashMap<String, Record>>, SyncError> {
+        let entity = m.name();
+        // Natural-key candidates (one request for the whole chunk).
+        let mut index: Vec<HashMap<String, Record>> = vec![HashMap::new(); m.match_keys().len()];
+        let unlinked: Vec<&Value> = upserts
+            .iter()
+            .filter(|u| u.4.is_none())
+            .map(|u| &u.1)
+            .collect();
+        if !unlinked.is_empty() && !m.match_keys().is_empty() {
+            let mut filters = Vec::new();
+            for k in m.match_keys() {
+                let vals: Vec<String> = unlinked
+                    .iter()
+                    .filter_map(|v| get_path(v, k).and_then(Value::as_str).map(str::to_owned))
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                // Twenty compares `in` case-sensitively: ask for the value as given and lower-cased.
+                let mut vals: Vec<String> = vals
+                    .into_iter()
+                    .flat_map(|v| [v.to_lowercase(), v])
+                    .collect();
+                vals.sort();
+                vals.dedup();
+                if !vals.is_empty() {
+                    filters.push(Filter::field(k.as_str()).in_(vals));
+                }
+            }
+            if !filters.is_empty() {
+                let filter = if filters.len() == 1 {
+                    filters.remove(0)
+                } else {
+                    Filter::or(filters)
+                };
+                let found = self.list_where(m, filter).await?;
+                let ids: Vec<String> = found
+                    .iter()
+                    .filter_map(|r| r.id().map(str::to_owned))
+                    .collect();
+                let taken: HashSet<String> = self
+                    .state
+                    .records_by_twenty_id(entity, &ids)
+                    .await
+                    .map_err(|e| SyncError::from_store("reading record states", e))?
+                    .into_iter()
+                    .map(|s| s.twenty_id)
+                    .collect();
+                for rec in found {
+                    if rec.id().is_none_or(|id| taken.contains(id)) {
+                        continue;
+                    }
+                    for (i, k) in m.match_keys().iter().enumerate() {
+                        if let Some(v) = rec.get(k).and_then(Value::as_str) {
+                            index[i]
+                                .entry(v.to_lowercase())
+                                .or_insert_with(|| rec.clone());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(index)
+    }
+}

@@ -1,0 +1,264 @@
+//! Push: local → Twenty.
+//!
+//! Local changes since the push checkpoint are read in bounded chunks. Each chunk is mapped,
+//! skipped when its hash equals what Twenty last had from us, matched (ID map, then natural keys
+//! with one list request per chunk), and written: creates carry an engine-chosen UUID recorded
+//! as a [`PendingCreate`] *before* they are sent, so a crash between "Twenty created it" and "we
+//! recorded it" is resolved at the next start by a GET by id (adopt) instead of a second create.
+//!
+//! One job per module:
+//!
+//! | module | job |
+//! |---|---|
+//! | this one | the feed loop and one chunk: de-duplicate, hash-skip, then the steps below |
+//! | `matching` | Twenty lookups: current versions of linked records, natural-key candidates |
+//! | `decide` | per record: conflict, update, adoption or create (plan, report, audit) |
+//! | `write_ahead` | recording intended creates, and resolving them after a crash |
+//! | `apply` | the writes of a chunk: batch create, updates, then the state commit |
+//! | `deletes` | planning and sending deletes (soft delete or destroy) |
+
+mod apply;
+mod decide;
+mod deletes;
+mod matching;
+mod write_ahead;
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde_json::Value;
+use twenty_client::{ErrorKind, Filter, Record};
+
+use crate::model::{
+    AuditAction, AuditOutcome, LocalChange, LocalChangeKind, PendingCreate, RecordState,
+    StateCommit, SyncDirection,
+};
+use crate::source::SourceOfTruth;
+use crate::state::StateStore;
+
+use crate::report::RunMode;
+
+use super::audit::with_values;
+use super::config::PushDeleteMode;
+use super::conflict::resolve;
+use super::error::SyncError;
+use super::failpoints;
+use super::mapper::{content_hash, get_path, EntityMapper};
+use super::plan::{field_diff, PlannedAction};
+use super::progress::ProgressEvent;
+use super::run::Run;
+use super::views::{local_hash, patch_of, push_view, twenty_hash};
+use super::SyncEngine;
+
+const DIR: SyncDirection = SyncDirection::Push;
+
+/// (key, push view, push hash, local hash, live state, local data, local updated_at)
+type Upsert = (
+    String,
+    Value,
+    String,
+    String,
+    Option<RecordState>,
+    Value,
+    Option<DateTime<Utc>>,
+);
+
+/// What a push decided for one local record.
+enum Op {
+    Create {
+        key: String,
+        id: String,
+        record: Value,
+        hash: String,
+        local_hash: String,
+    },
+    /// Update of a linked record, or adoption of a matched one (with an optional patch).
+    Update {
+        key: String,
+        id: String,
+        patch: Option<Value>,
+        adopt: bool,
+        hash: String,
+        local_hash: String,
+        updated_at: Option<DateTime<Utc>>,
+    },
+    Delete {
+        st: RecordState,
+    },
+}
+
+fn is_run_level(e: &twenty_client::Error) -> bool {
+    e.is_temporary()
+        || matches!(
+            e.kind(),
+            ErrorKind::Unauthorized
+                | ErrorKind::Forbidden
+                | ErrorKind::Transport
+                | ErrorKind::Config
+        )
+}
+
+impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
+    pub(crate) async fn push_entity(
+        &self,
+        run: &mut Run,
+        m: &dyn EntityMapper,
+    ) -> Result<(), SyncError> {
+        let entity = m.name();
+        run.report.counts_mut(&Run::counts_key(entity, DIR));
+        if !run.dry_run {
+            self.resolve_pending(run, m).await?;
+        }
+        let cursor = self
+            .state
+            .cursor(entity, DIR)
+            .await
+            .map_err(|e| SyncError::from_store("reading the push cursor", e))?;
+        let mut feed = self
+            .source
+            .changes_since(entity, cursor.as_ref())
+            .await
+            .map_err(|e| SyncError::from_store("reading local changes", e))?;
+        let bs = self.config.batch_size;
+        loop {
+            let mut chunk = Vec::with_capacity(bs);
+            while chunk.len() < bs {
+                match feed.next().await {
+                    Some(Ok(c)) => chunk.push(c),
+                    Some(Err(e)) => return Err(SyncError::from_store("reading local changes", e)),
+                    None => break,
+                }
+            }
+            if chunk.is_empty() {
+                break;
+            }
+            let done = chunk.len() < bs;
+            self.push_batch(run, m, chunk).await?;
+            if done {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    async fn push_batch(
+        &self,
+        run: &mut Run,
+        m: &dyn EntityMapper,
+        chunk: Vec<LocalChange>,
+    ) -> Result<(), SyncError> {
+        let entity = m.name();
+        let ckey = Run::counts_key(entity, DIR);
+        let Some(checkpoint) = chunk.last().map(|c| c.checkpoint.clone()) else {
+            return Ok(());
+        };
+        // The feed is at-least-once and may repeat a key: the last change of a key wins.
+        let mut order: Vec<String> = Vec::new();
+        let mut latest: HashMap<String, LocalChange> = HashMap::new();
+        for c in chunk {
+            if !latest.contains_key(&c.key) {
+                order.push(c.key.clone());
+            }
+            latest.insert(c.key.clone(), c);
+        }
+        let n = order.len() as u64;
+        // Phase timings at debug level (`RUST_LOG=twenty_sync_core=debug`) show where a slow
+        // chunk spends its time: local reads, Twenty lookups, deciding, or writing.
+        let started = std::time::Instant::now();
+        run.report.counts_mut(&ckey).seen += n;
+        self.emit(ProgressEvent::Seen {
+            entity: entity.to_owned(),
+            direction: DIR,
+            count: n,
+        });
+        let states: HashMap<String, RecordState> = self
+            .state
+            .records(entity, &order)
+            .await
+            .map_err(|e| SyncError::from_store("reading record states", e))?
+            .into_iter()
+            .map(|s| (s.local_key.clone(), s))
+            .collect();
+
+        let mut commit = StateCommit::new(entity);
+        let mut ops: Vec<Op> = Vec::new();
+        // (key, push view, hash, local hash, live state, local data, local updated_at)
+        let mut upserts: Vec<Upsert> = Vec::new();
+        for key in &order {
+            let Some(change) = latest.remove(key) else {
+                continue;
+            };
+            let st = states.get(key).cloned();
+            match change.kind {
+                LocalChangeKind::Delete => match st {
+                    Some(s) if !s.deleted && self.config.push_delete != PushDeleteMode::Ignore => {
+                        ops.push(Op::Delete { st: s });
+                    }
+                    _ => run.report.counts_mut(&ckey).unchanged += 1,
+                },
+                LocalChangeKind::Upsert { data } => {
+                    let mapped = m.to_twenty(&data);
+                    if let Some(err) = mapped.errors.first() {
+                        let reason = format!(
+                            "{} field(s) failed to map; first: {}",
+                            mapped.errors.len(),
+                            err.reason
+                        );
+                        let id = st.as_ref().map(|s| s.twenty_id.clone());
+                        commit.audit.push(run.fail(
+                            entity,
+                            DIR,
+                            Some(key),
+                            id.as_deref(),
+                            Some(&err.field),
+                            reason,
+                        ));
+                        continue;
+                    }
+                    let pv = push_view(m, &mapped.value);
+                    let h = content_hash(&pv);
+                    let live = st.filter(|s| !s.deleted);
+                    if live
+                        .as_ref()
+                        .is_some_and(|s| s.twenty_hash.as_deref() == Some(h.as_str()))
+                    {
+                        run.report.counts_mut(&ckey).unchanged += 1;
+                        continue;
+                    }
+                    let lh = local_hash(m, &data);
+                    upserts.push((key.clone(), pv, h, lh, live, data, change.updated_at));
+                }
+            }
+        }
+
+        let read_ms = started.elapsed().as_millis() as u64;
+        let current = self.current_versions(m, &upserts).await?;
+        let index = self.natural_key_index(m, &upserts).await?;
+        let matched_ms = started.elapsed().as_millis() as u64;
+        self.decide_upserts(run, m, upserts, &current, &index, &mut commit, &mut ops);
+        deletes::plan_deletes(run, entity, &ops);
+        tracing::debug!(
+            entity,
+            records = n,
+            ops = ops.len(),
+            read_ms,
+            matched_ms,
+            decided_ms = started.elapsed().as_millis() as u64,
+            dry_run = run.dry_run,
+            "push chunk planned"
+        );
+
+        if run.dry_run {
+            return Ok(());
+        }
+        self.execute_push(run, m, ops, commit, checkpoint).await?;
+        tracing::debug!(
+            entity,
+            records = n,
+            total_ms = started.elapsed().as_millis() as u64,
+            "push chunk written"
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,426 @@
+//! The conformance suite against [`FileStore`], plus crash (torn write) recovery: whatever a crash
+//! leaves half-written — the snapshot temp file, the journal, a data log line, a pulled batch, an
+//! audit line — the store opens again, keeps everything that was committed and nothing that was
+//! not, and goes on working.
+
+use std::path::Path;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::json;
+use twenty_sync_core::conformance;
+use twenty_sync_core::file::FileStore;
+use twenty_sync_core::{
+    ApplyBatch, AuditAction, AuditEntry, AuditOutcome, AuditQuery, Checkpoint, InboundChange,
+    InboundChangeKind, RecordState, SourceOfTruth, StateCommit, StateStore, SyncDirection,
+};
+
+#[tokio::test]
+async fn file_store_passes_the_state_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::state::run_all(&FileStore::open(dir.path()).unwrap()).await;
+}
+
+#[tokio::test]
+async fn file_store_passes_the_source_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    conformance::source::run_all(&store, &store).await;
+    conformance::source::applied_changes_are_not_echoed(&store, &store, "conformance_echo").await;
+}
+
+/// The state suite leaves runs, audit entries and record states behind: a reopened store (from
+/// the journal, and again from a snapshot) shows exactly the same.
+#[tokio::test]
+async fn state_written_by_the_suite_survives_reopen_and_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    conformance::state::run_all(&store).await;
+    let before = observe(&store).await;
+    drop(store);
+
+    let store = FileStore::open(dir.path()).unwrap();
+    assert_eq!(observe(&store).await, before, "after replaying the journal");
+    store.snapshot().unwrap();
+    drop(store);
+    let store = FileStore::open(dir.path()).unwrap();
+    assert_eq!(observe(&store).await, before, "after loading the snapshot");
+}
+
+/// What a reader can see of the state: runs, the whole audit log, record states, cursors.
+async fn observe(store: &FileStore) -> String {
+    let runs = store.runs(1000).await.unwrap();
+    let audit = store.audit(&AuditQuery::default()).await.unwrap();
+    let records = store
+        .records(
+            "conformance_records",
+            &keys(&["a", "b", "c", "k1", "k2", "k3"]),
+        )
+        .await
+        .unwrap();
+    let cursor = store
+        .cursor("conformance_cursor_a", SyncDirection::Pull)
+        .await
+        .unwrap();
+    serde_json::to_string(&(runs, audit, records, cursor)).unwrap()
+}
+
+fn keys(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn at(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_750_000_000 + secs, 0).unwrap()
+}
+
+/// Commit number `i` of entity `people`: record `k{i}` ↔ `tw-{i}`, the pull cursor at `i`, one
+/// audit entry.
+fn commit(i: i64) -> StateCommit {
+    let mut c = StateCommit::new("people");
+    c.upsert_records.push(RecordState {
+        local_key: format!("k{i}"),
+        twenty_id: format!("tw-{i}"),
+        twenty_hash: Some(format!("h{i}")),
+        local_hash: Some(format!("l{i}")),
+        twenty_updated_at: Some(at(i)),
+        local_updated_at: None,
+        deleted: false,
+    });
+    c.cursors
+        .push((SyncDirection::Pull, Checkpoint::new(format!("cp-{i}"))));
+    c.audit.push(AuditEntry {
+        run_id: "run-1".into(),
+        at: at(i),
+        entity: "people".into(),
+        direction: SyncDirection::Pull,
+        local_key: Some(format!("k{i}")),
+        twenty_id: Some(format!("tw-{i}")),
+        action: AuditAction::Create,
+        changed_fields: vec!["name".into()],
+        before_hash: None,
+        after_hash: Some(format!("h{i}")),
+        outcome: AuditOutcome::Applied,
+        detail: None,
+    });
+    c
+}
+
+/// Asserts that commits `1..=n` are all visible, exactly once, and nothing after them.
+async fn assert_committed(store: &FileStore, n: i64) {
+    let all: Vec<String> = (1..=n + 2).map(|i| format!("k{i}")).collect();
+    let records = store.records("people", &all).await.unwrap();
+    let mut got: Vec<String> = records.iter().map(|r| r.local_key.clone()).collect();
+    got.sort();
+    let mut want: Vec<String> = (1..=n).map(|i| format!("k{i}")).collect();
+    want.sort();
+    assert_eq!(got, want, "record states after recovery");
+    let ids: Vec<String> = (1..=n).map(|i| format!("tw-{i}")).collect();
+    assert_eq!(
+        store
+            .records_by_twenty_id("people", &ids)
+            .await
+            .unwrap()
+            .len() as i64,
+        n,
+        "ID map after recovery"
+    );
+    let cursor = store.cursor("people", SyncDirection::Pull).await.unwrap();
+    assert_eq!(
+        cursor.map(|c| c.as_str().to_owned()),
+        (n > 0).then(|| format!("cp-{n}")),
+        "the cursor is the last committed one"
+    );
+    let audit = store
+        .audit(&AuditQuery {
+            entity: Some("people".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let audited: Vec<String> = audit.iter().map(|a| a.local_key.clone().unwrap()).collect();
+    let want_audit: Vec<String> = (1..=n).map(|i| format!("k{i}")).collect();
+    assert_eq!(
+        audited, want_audit,
+        "audit: every committed entry exactly once"
+    );
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Cuts `path` to `len` bytes, as a crash in the middle of a write leaves it.
+fn cut(path: &Path, len: u64) {
+    let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.set_len(len).unwrap();
+}
+
+fn append_bytes(path: &Path, bytes: &[u8]) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .unwrap();
+    f.write_all(bytes).unwrap();
+}
+
+#[tokio::test]
+async fn crash_while_writing_the_snapshot_temp_file_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    store.commit(&commit(1)).await.unwrap();
+    store.commit(&commit(2)).await.unwrap();
+    store.snapshot().unwrap();
+    store.commit(&commit(3)).await.unwrap();
+    drop(store);
+
+    // The crash: a new snapshot was being written to `state.json.tmp` and got cut off halfway;
+    // `state.json` (commits 1-2) and the journal (commit 3) are untouched.
+    let snapshot = std::fs::read(dir.path().join("state.json")).unwrap();
+    let tmp = dir.path().join("state.json.tmp");
+    std::fs::write(&tmp, &snapshot[..snapshot.len() / 2]).unwrap();
+
+    let store = FileStore::open(dir.path()).unwrap();
+    assert!(
+        !tmp.exists(),
+        "the half-written temp file is removed on open"
+    );
+    assert_committed(&store, 3).await;
+    // And it keeps working: a new commit and a new snapshot, then a clean reopen.
+    store.commit(&commit(4)).await.unwrap();
+    store.snapshot().unwrap();
+    drop(store);
+    let store = FileStore::open(dir.path()).unwrap();
+    assert_committed(&store, 4).await;
+}
+
+#[tokio::test]
+async fn crash_after_the_snapshot_rename_before_the_journal_was_emptied() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    for i in 1..=3 {
+        store.commit(&commit(i)).await.unwrap();
+    }
+    let journal = dir.path().join("journal.jsonl");
+    let journal_before = std::fs::read(&journal).unwrap();
+    store.snapshot().unwrap();
+    drop(store);
+    // The crash: `state.json` already holds commits 1-3, but the journal still has their lines.
+    std::fs::write(&journal, &journal_before).unwrap();
+
+    let store = FileStore::open(dir.path()).unwrap();
+    // Replaying them again would duplicate audit entries or trip the ID-map uniqueness check.
+    assert_committed(&store, 3).await;
+    store.commit(&commit(4)).await.unwrap();
+    drop(store);
+    let store = FileStore::open(dir.path()).unwrap();
+    assert_committed(&store, 4).await;
+}
+
+#[tokio::test]
+async fn a_torn_journal_line_is_an_uncommitted_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    store.commit(&commit(1)).await.unwrap();
+    store.commit(&commit(2)).await.unwrap();
+    let journal = dir.path().join("journal.jsonl");
+    let committed = file_len(&journal);
+    store.commit(&commit(3)).await.unwrap();
+    let full = file_len(&journal);
+    drop(store);
+    // The crash: commit 3's journal line was only partly written (so it never committed). The
+    // audit append comes after the journal append, so it never happened either.
+    cut(&journal, committed + (full - committed) / 2);
+    let audit = dir.path().join("audit.jsonl");
+    let audit_text = std::fs::read_to_string(&audit).unwrap();
+    let audit_lines: Vec<&str> = audit_text.lines().collect();
+    std::fs::write(&audit, format!("{}\n{}\n", audit_lines[0], audit_lines[1])).unwrap();
+
+    let store = FileStore::open(dir.path()).unwrap();
+    assert_committed(&store, 2).await;
+    // The torn tail is cut off, so the next commit does not glue onto it.
+    store.commit(&commit(3)).await.unwrap();
+    drop(store);
+    let store = FileStore::open(dir.path()).unwrap();
+    assert_committed(&store, 3).await;
+}
+
+#[tokio::test]
+async fn a_commit_journalled_before_its_audit_append_gets_its_audit_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    store.commit(&commit(1)).await.unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let audit_committed = file_len(&audit);
+    store.commit(&commit(2)).await.unwrap();
+    let audit_full = file_len(&audit);
+    drop(store);
+    // The crash: commit 2 is in the journal (committed) but its audit line is torn.
+    cut(&audit, audit_committed + (audit_full - audit_committed) / 2);
+
+    let store = FileStore::open(dir.path()).unwrap();
+    assert_committed(&store, 2).await;
+}
+
+fn change(key: &str, name: &str) -> InboundChange {
+    InboundChange {
+        key: key.into(),
+        twenty_id: format!("tw-{key}"),
+        kind: InboundChangeKind::Upsert {
+            data: json!({"name": name}),
+        },
+        twenty_updated_at: Some(at(0)),
+    }
+}
+
+fn batch(changes: Vec<InboundChange>) -> ApplyBatch {
+    ApplyBatch {
+        entity: "companies".into(),
+        changes,
+        state: StateCommit::new("companies"),
+    }
+}
+
+fn names(store: &FileStore) -> Vec<(String, String)> {
+    store
+        .local_records("companies")
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            (
+                r.key,
+                r.data["name"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_pulled_batch_cut_short_is_dropped_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data").join("companies.jsonl");
+    let store = FileStore::open(dir.path()).unwrap();
+    store
+        .apply(&batch(vec![change("a", "Acme"), change("b", "Beta")]))
+        .await
+        .unwrap();
+    let committed = file_len(&data);
+    store
+        .apply(&batch(vec![
+            change("a", "Acme 2"),
+            change("c", "Gamma"),
+            change("d", "Delta"),
+        ]))
+        .await
+        .unwrap();
+    let full = file_len(&data);
+    drop(store);
+
+    let text = std::fs::read_to_string(&data).unwrap();
+    let second_batch_lines: Vec<usize> = text
+        .match_indices('\n')
+        .map(|(i, _)| i + 1)
+        .filter(|&end| end as u64 > committed)
+        .collect();
+    assert_eq!(second_batch_lines.len(), 3, "one line per change");
+    // Crash points: after whole lines of the batch (but before its end line), and in the middle
+    // of a line. In every case none of the second batch is kept.
+    let cut_points = [
+        second_batch_lines[0] as u64,
+        second_batch_lines[1] as u64,
+        second_batch_lines[1] as u64 + 5,
+        full - 1,
+    ];
+    let original = std::fs::read(&data).unwrap();
+    for point in cut_points {
+        std::fs::write(&data, &original).unwrap();
+        cut(&data, point);
+        let store = FileStore::open(dir.path()).unwrap();
+        assert_eq!(
+            names(&store),
+            vec![("a".into(), "Acme".into()), ("b".into(), "Beta".into())],
+            "cut at byte {point} of {full}"
+        );
+        // Replaying the batch (what the engine does: its cursor never moved) completes it.
+        store
+            .apply(&batch(vec![
+                change("a", "Acme 2"),
+                change("c", "Gamma"),
+                change("d", "Delta"),
+            ]))
+            .await
+            .unwrap();
+        drop(store);
+        let store = FileStore::open(dir.path()).unwrap();
+        assert_eq!(
+            names(&store),
+            vec![
+                ("a".into(), "Acme 2".into()),
+                ("b".into(), "Beta".into()),
+                ("c".into(), "Gamma".into()),
+                ("d".into(), "Delta".into()),
+            ],
+            "after replaying the batch cut at byte {point}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_torn_local_edit_line_is_dropped_and_the_feed_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data").join("people.jsonl");
+    let store = FileStore::open(dir.path()).unwrap();
+    store
+        .upsert("people", "p1", json!({"name": "Ada"}))
+        .unwrap();
+    let cp = store
+        .upsert("people", "p2", json!({"name": "Alan"}))
+        .unwrap();
+    drop(store);
+    // The crash: a third edit was half written (no newline, not valid JSON).
+    append_bytes(&data, br#"{"seq":3,"key":"p3","op":"upsert","data":{"na"#);
+
+    let store = FileStore::open(dir.path()).unwrap();
+    let keys: Vec<String> = store
+        .local_records("people")
+        .unwrap()
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
+    assert_eq!(keys, ["p1", "p2"]);
+    assert_eq!(store.head("people").unwrap(), Some(cp.clone()));
+    let next = store
+        .upsert("people", "p3", json!({"name": "Grace"}))
+        .unwrap();
+    drop(store);
+
+    let store = FileStore::open(dir.path()).unwrap();
+    use futures::TryStreamExt;
+    let feed: Vec<_> = store
+        .changes_since("people", Some(&cp))
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(feed.len(), 1, "exactly the edit made after the crash");
+    assert_eq!(feed[0].key, "p3");
+    assert_eq!(feed[0].checkpoint, next);
+}
+
+#[tokio::test]
+async fn a_damaged_complete_line_is_reported_not_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    store.commit(&commit(1)).await.unwrap();
+    drop(store);
+    // A complete (newline-terminated) line that does not decode was not torn by a crash: the
+    // file was edited or damaged. Silently dropping it could lose a commit, so open fails.
+    append_bytes(
+        &dir.path().join("journal.jsonl"),
+        b"{\"n\":2,\"type\":\"bogus\"}\n",
+    );
+    let err = FileStore::open(dir.path()).unwrap_err();
+    assert_eq!(err.kind(), twenty_sync_core::StoreErrorKind::Corrupt);
+    assert!(err.to_string().contains("journal.jsonl"), "{err}");
+}
