@@ -376,4 +376,13 @@ impl SourceOfTruth for BigQuerySink {
         }
         feed::get(&self.api, &self.config, e, keys).await
     }
+
+    /// `bigquery_bytes_processed`: the bytes every query of this sink has processed so far; the
+    /// engine reports each run's share in the run report.
+    fn metrics(&self) -> std::collections::BTreeMap<String, u64> {
+        std::collections::BTreeMap::from([(
+            "bigquery_bytes_processed".to_owned(),
+            self.bytes_processed(),
+        )])
+    }
 }

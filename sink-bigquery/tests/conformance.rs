@@ -145,10 +145,7 @@ async fn the_sink_passes_the_core_source_conformance_checks() {
     get_returns_local_records_by_key(&sink, &editor, ENTITIES[4]).await;
     apply_upserts_in_order(&sink, ENTITIES[5]).await;
     apply_is_idempotent(&sink, ENTITIES[6]).await;
-    // `apply_deletes_and_tombstones` is deliberately not run: it re-applies an upsert stamped
-    // *earlier* (updatedAt +100 s) than the tombstone it should revive (+200 s), and this sink's
-    // MERGE keeps the newest updated-at (issue requirement), so the stale upsert is ignored. The
-    // test below pins the same rules with consistent timestamps.
+    apply_deletes_and_tombstones(&sink, ENTITIES[7]).await;
 }
 
 fn change(key: &str, kind: InboundChangeKind, secs: i64) -> InboundChange {

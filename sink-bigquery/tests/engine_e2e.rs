@@ -78,8 +78,14 @@ async fn pull_twice_without_duplicates_then_push_a_warehouse_edit_to_twenty() {
         .build()
         .expect("engine builds");
 
+    let bytes_before = sink.bytes_processed();
     let first = engine.pull(RunOptions::new()).await.expect("pull");
     assert_eq!(first.status, RunStatus::Succeeded, "{}", first.summary());
+    assert_eq!(
+        first.source_metrics.get("bigquery_bytes_processed").copied(),
+        Some(sink.bytes_processed() - bytes_before),
+        "the run report carries the bytes this run's queries processed"
+    );
     assert_eq!(count(&emu.base_url, &ds).await, 9);
     let again = engine.pull(RunOptions::new()).await.expect("pull again");
     assert_eq!(again.status, RunStatus::Succeeded, "{}", again.summary());

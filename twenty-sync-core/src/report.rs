@@ -149,6 +149,11 @@ pub struct RunReport {
     pub throttled_ms: u64,
     /// Wall-clock milliseconds of the run.
     pub duration_ms: u64,
+    /// What the run cost the source of truth, from
+    /// [`SourceOfTruth::metrics`](crate::SourceOfTruth::metrics) (e.g.
+    /// `bigquery_bytes_processed`); empty for sources that report none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub source_metrics: BTreeMap<String, u64>,
 }
 
 impl RunReport {
@@ -168,6 +173,7 @@ impl RunReport {
             retries: 0,
             throttled_ms: 0,
             duration_ms: 0,
+            source_metrics: BTreeMap::new(),
         }
     }
 
@@ -223,6 +229,9 @@ impl RunReport {
             self.retries,
             self.throttled_ms
         );
+        for (name, value) in &self.source_metrics {
+            let _ = writeln!(s, "  source {name}: {value}");
+        }
         for (entity, c) in &self.entities {
             let _ = writeln!(
                 s,

@@ -1,5 +1,7 @@
 //! The [`SourceOfTruth`] trait: the local system of record.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 
@@ -43,6 +45,20 @@ pub trait SourceOfTruth: Send + Sync {
 
     /// The current local records with these keys (absent keys are left out).
     async fn get(&self, entity: &str, keys: &[String]) -> StoreResult<Vec<LocalRecord>>;
+
+    /// Running totals of what this source has cost so far, by name (e.g.
+    /// `"bigquery_bytes_processed"`). The engine puts each run's difference into
+    /// [`RunReport::source_metrics`](crate::RunReport::source_metrics). Defaults to none.
+    ///
+    /// ```
+    /// use twenty_sync_core::memory::MemorySource;
+    /// use twenty_sync_core::SourceOfTruth;
+    ///
+    /// assert!(MemorySource::new().metrics().is_empty());
+    /// ```
+    fn metrics(&self) -> BTreeMap<String, u64> {
+        BTreeMap::new()
+    }
 }
 
 #[async_trait]
@@ -65,5 +81,9 @@ impl<T: SourceOfTruth + ?Sized> SourceOfTruth for std::sync::Arc<T> {
 
     async fn get(&self, entity: &str, keys: &[String]) -> StoreResult<Vec<LocalRecord>> {
         (**self).get(entity, keys).await
+    }
+
+    fn metrics(&self) -> BTreeMap<String, u64> {
+        (**self).metrics()
     }
 }

@@ -414,7 +414,15 @@ pub async fn apply_deletes_and_tombstones(source: &dyn SourceOfTruth, entity: &s
     );
     ok(
         source
-            .apply(&batch(entity, vec![upsert("x2", person("x2-back", 4))]))
+            .apply(&batch(
+                entity,
+                vec![InboundChange {
+                    // A restore in Twenty always carries a newer `updatedAt` than the delete,
+                    // and sources that keep the newest change (BigQuery's MERGE) rely on it.
+                    twenty_updated_at: Some(at(300)),
+                    ..upsert("x2", person("x2-back", 4))
+                }],
+            ))
             .await,
         "restoring a tombstoned record",
     );

@@ -191,6 +191,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 .map_err(|e| SyncError::from_store("saving the run record", e).with_run(&run.id))?;
             self.emit(ProgressEvent::RunStarted { run_id: run.id.clone() });
             let before = self.client.stats();
+            let source_before = self.source.metrics();
             let mut leases = Vec::new();
             let result = self.run_entities(&mut run, &entities, &mut leases).await;
             for lease in &leases {
@@ -199,6 +200,15 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 }
             }
             let after = self.client.stats();
+            run.report.source_metrics = self
+                .source
+                .metrics()
+                .into_iter()
+                .map(|(name, total)| {
+                    let spent = total.saturating_sub(source_before.get(&name).copied().unwrap_or(0));
+                    (name, spent)
+                })
+                .collect();
             run.report.requests = after.requests.saturating_sub(before.requests);
             run.report.retries = after.retries.saturating_sub(before.retries);
             run.report.throttled_ms = u64::try_from(
