@@ -85,7 +85,12 @@ pub fn field_diff(before: &Value, after: &Value) -> Vec<String> {
     leaves(before, "", &mut paths);
     paths.sort();
     paths.dedup();
-    paths.retain(|p| get_path(before, p) != get_path(after, p));
+    // A null leaf and an absent one mean the same ("no value"): Twenty answers null for
+    // composite sub-fields a mapping never sets, and they are not changes.
+    fn value<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+        get_path(v, path).filter(|x| !x.is_null())
+    }
+    paths.retain(|p| value(before, p) != value(after, p));
     paths
 }
 
@@ -115,6 +120,14 @@ mod tests {
     fn diff_of_equal_values_is_empty() {
         let v = json!({"a": {"b": [1, 2]}, "c": null});
         assert!(field_diff(&v, &v).is_empty());
+    }
+
+    #[test]
+    fn null_and_absent_leaves_are_the_same() {
+        let twenty = json!({"name": "Acme", "address": {"addressLat": null, "addressCity": null}});
+        let mapped = json!({"name": "Acme Ltd", "address": {"addressCity": null}});
+        assert_eq!(field_diff(&twenty, &mapped), vec!["name".to_string()]);
+        assert_eq!(field_diff(&json!({"a": 1}), &json!({"a": null})), vec!["a".to_string()]);
     }
 
     #[test]
