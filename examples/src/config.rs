@@ -1,1 +1,0 @@
-//! The `twenty-sync` configuration file.
