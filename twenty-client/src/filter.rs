@@ -115,27 +115,32 @@ fn quote(s: &str, problems: &mut Vec<String>) -> String {
         ));
         '"'
     };
-    let brackets = s.matches(['[', ']']).count();
-    if brackets % 2 != 0 {
+    // Twenty 2.x toggles a bracket state on every `[`/`]`; older parsers count depth. A value
+    // survives both only when its brackets (and parentheses) are balanced *in order*: `]]` or
+    // `]x[` have an even count but close before they open (found by the filter fuzz target).
+    if !balanced_in_order(s, '[', ']') {
         problems.push(format!("value {s:?} has an unbalanced `[`/`]`"));
     }
-    let mut depth: i64 = 0;
-    for c in s.chars() {
-        match c {
-            '(' => depth += 1,
-            ')' => {
-                depth -= 1;
-                if depth < 0 {
-                    break;
-                }
-            }
-            _ => {}
-        }
-    }
-    if depth != 0 {
+    if !balanced_in_order(s, '(', ')') {
         problems.push(format!("value {s:?} has unbalanced parentheses"));
     }
     format!("{q}{s}{q}")
+}
+
+/// Whether every `close` in `s` closes an earlier `open` and every `open` is closed.
+fn balanced_in_order(s: &str, open: char, close: char) -> bool {
+    let mut depth: usize = 0;
+    for c in s.chars() {
+        if c == open {
+            depth += 1;
+        } else if c == close {
+            match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return false,
+            }
+        }
+    }
+    depth == 0
 }
 
 /// A filter expression. Build one with [`Filter::field`], [`Filter::and`], [`Filter::or`], [`Filter::not`].
@@ -461,6 +466,11 @@ mod tests {
         assert!(Filter::field("name").like("O_Brien").validate().is_ok());
         assert!(Filter::field("name").eq("a(b").validate().is_err());
         assert!(Filter::field("name").eq("a]").validate().is_err());
+        // Regression (fuzz target filter_encoding): an even count closed before it opens.
+        assert!(Filter::field("b").eq("]]").validate().is_err());
+        assert!(Filter::field("b").eq("]x[").validate().is_err());
+        assert!(Filter::field("b").eq(")(").validate().is_err());
+        assert!(Filter::field("b").eq("[a] and [b]").validate().is_ok());
         assert!(Filter::field("bad field").eq("x").validate().is_err());
         assert!(Filter::and([]).validate().is_err());
     }

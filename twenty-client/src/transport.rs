@@ -168,9 +168,22 @@ impl Client {
     }
 
     /// Send and decode the 2xx JSON body into `T`, naming the JSON path on failure.
+    ///
+    /// A 2xx body cut off before its end (a proxy or connection that dropped mid-body) is a
+    /// temporary decode error: idempotent calls are sent again within the retry policy; other
+    /// calls fail with it, since the write may have happened.
     pub(crate) async fn send_json<T: DeserializeOwned>(&self, call: &Call) -> Result<T, Error> {
-        let body = self.send_raw(call).await?;
-        decode(&body).map_err(|e| call.decorate(e))
+        let mut attempt = 0;
+        loop {
+            let body = self.send_raw(call).await?;
+            match decode(&body) {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    let e = call.decorate(e);
+                    self.retry_or_fail(call, &mut attempt, e, false).await?;
+                }
+            }
+        }
     }
 }
 
@@ -182,6 +195,7 @@ pub(crate) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
         Err(e) => {
             let path = e.path().to_string();
             let inner = e.into_inner();
+            let truncated = inner.classify() == serde_json::error::Category::Eof;
             Err(Error::new(
                 ErrorKind::Decode { path: path.clone() },
                 format!(
@@ -189,6 +203,7 @@ pub(crate) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
                     error::bound(&String::from_utf8_lossy(body), 200)
                 ),
             )
+            .set_temporary(truncated)
             .with_source(inner))
         }
     }

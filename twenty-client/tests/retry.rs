@@ -257,3 +257,60 @@ async fn the_rate_limiter_paces_requests_and_is_shared_by_clones() {
     assert_eq!(c2.stats().requests, 6);
     assert!(c.stats().throttled >= Duration::from_millis(200));
 }
+
+/// A 200 whose JSON body ends early: `n` such answers, then the whole body.
+fn truncated_then_whole(n: usize, whole: &'static str) -> impl Fn(&mockito::Request) -> Vec<u8> {
+    let hits = std::sync::atomic::AtomicUsize::new(0);
+    move |_| {
+        if hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < n {
+            whole.as_bytes()[..whole.len() / 2].to_vec()
+        } else {
+            whole.as_bytes().to_vec()
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_truncated_body_on_a_read_is_fetched_again() {
+    let mut server = mockito::Server::new_async().await;
+    let m = server
+        .mock("GET", "/rest/people")
+        .match_query(Matcher::Any)
+        .with_body_from_request(truncated_then_whole(1, OK_LIST))
+        .expect(2)
+        .create_async()
+        .await;
+    let c = client(&server.url());
+    c.records("people")
+        .list()
+        .send()
+        .await
+        .expect("the second, whole answer is decoded");
+    m.assert_async().await;
+    assert_eq!(c.stats().retries, 1);
+}
+
+#[tokio::test]
+async fn a_truncated_body_on_a_create_is_a_temporary_error_not_a_second_create() {
+    let mut server = mockito::Server::new_async().await;
+    let m = server
+        .mock("POST", "/rest/people")
+        .with_status(201)
+        .with_body_from_request(truncated_then_whole(
+            1,
+            r#"{"data":{"createPerson":{"id":"20202020-0000-4000-8000-000000000001"}}}"#,
+        ))
+        .expect(1)
+        .create_async()
+        .await;
+    let c = client(&server.url());
+    let err = c
+        .records("people")
+        .create(&Record::from(json!({"name": {"firstName": "Ada"}})))
+        .send()
+        .await
+        .expect_err("a cut-off answer to a create is not trusted");
+    assert!(matches!(err.kind(), ErrorKind::Decode { .. }), "{err}");
+    assert!(err.is_temporary(), "the caller may re-check and retry: {err}");
+    m.assert_async().await;
+}
