@@ -45,7 +45,7 @@ async fn main() -> std::process::ExitCode {
                 + out["failed"].as_array().map_or(0, Vec::len);
             if rejected > 0 {
                 eprintln!("{rejected} row(s) not imported (see `rejected` and `failed`)");
-                std::process::ExitCode::from(2)
+                std::process::ExitCode::from(3)
             } else {
                 std::process::ExitCode::SUCCESS
             }

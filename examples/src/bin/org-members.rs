@@ -44,7 +44,7 @@ async fn main() -> std::process::ExitCode {
                 eprintln!("note: the run did not do exactly what the dry run predicted (Twenty changed in between?)");
             }
             if partial {
-                std::process::ExitCode::from(2)
+                std::process::ExitCode::from(3)
             } else {
                 std::process::ExitCode::SUCCESS
             }

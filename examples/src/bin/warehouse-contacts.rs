@@ -11,7 +11,7 @@ use examples::apps::warehouse::{main_with, Cli};
 async fn main() -> std::process::ExitCode {
     match main_with(Cli::parse()).await {
         Ok(true) => std::process::ExitCode::SUCCESS,
-        Ok(false) => std::process::ExitCode::from(2),
+        Ok(false) => std::process::ExitCode::from(3),
         Err(e) => {
             eprintln!("error: {e}");
             std::process::ExitCode::FAILURE
