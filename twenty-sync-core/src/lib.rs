@@ -12,7 +12,8 @@
 //! makes at most one lookup of linked records and one natural-key lookup per chunk, and commits
 //! the chunk with its cursor before reading on. What grows with a *run* is proportional to what
 //! it changes, not to the data: the [`engine::Plan`] (one entry per write) and the list of failed
-//! records (never truncated). The stores differ: [`memory`] holds everything, [`file::FileStore`]
+//! records (never truncated). The retry sets of failed records (see [`engine::RETRY_LIMIT`]) hold
+//! at most 1,000 keys per entity and direction, and are retried in `batch_size` chunks. The stores differ: [`memory`] holds everything, [`file::FileStore`]
 //! keeps a small per-record index and the record states in memory, a database sink holds nothing
 //! between calls. Peak memory against record counts is measured in `benches/`.
 //!

@@ -13,6 +13,7 @@ mod plan;
 mod progress;
 mod pull;
 mod push;
+mod retry;
 mod run;
 mod trigger;
 mod views;
@@ -45,6 +46,7 @@ pub use mapper::{
 };
 pub use plan::{field_diff, Plan, PlannedAction, PlannedWrite};
 pub use progress::{ProgressEvent, ProgressSink};
+pub use retry::RETRY_LIMIT;
 pub use run::RunOutcome;
 pub use trigger::WebhookOutcome;
 pub use watermark::{PullCursor, Walk};
@@ -55,8 +57,10 @@ pub use watermark::{PullCursor, Walk};
 /// `Arc<dyn ...>`). Each run ([`pull`](Self::pull), [`push`](Self::push), [`sync`](Self::sync))
 /// takes a lease per entity, streams records in bounded batches, saves its [`RunReport`]
 /// (status `Running` at start, final at the end) and audits every write. A record that fails is
-/// listed in the report and the run goes on; a run-level failure returns a [`SyncError`] and
-/// leaves the state resumable.
+/// listed in the report and the run goes on; its key is kept in a retry set and retried first by
+/// the next run of that entity and direction, until it succeeds or changes (at most
+/// [`RETRY_LIMIT`] keys per entity and direction; overflow is reported). A run-level failure
+/// returns a [`SyncError`] and leaves the state resumable.
 ///
 /// ```no_run
 /// # async fn demo(

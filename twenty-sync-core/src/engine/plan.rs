@@ -127,7 +127,10 @@ mod tests {
         let twenty = json!({"name": "Acme", "address": {"addressLat": null, "addressCity": null}});
         let mapped = json!({"name": "Acme Ltd", "address": {"addressCity": null}});
         assert_eq!(field_diff(&twenty, &mapped), vec!["name".to_string()]);
-        assert_eq!(field_diff(&json!({"a": 1}), &json!({"a": null})), vec!["a".to_string()]);
+        assert_eq!(
+            field_diff(&json!({"a": 1}), &json!({"a": null})),
+            vec!["a".to_string()]
+        );
     }
 
     #[test]

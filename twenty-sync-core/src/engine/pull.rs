@@ -6,7 +6,7 @@
 //! [`ApplyBatch`]; the cursor moves only with a committed batch, and becomes the walk's start time
 //! when both walks complete.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -24,11 +24,12 @@ use super::config::PullDeleteMode;
 use super::conflict::resolve;
 use super::error::{SyncError, SyncErrorKind};
 use super::failpoints;
-use super::mapper::{get_path, set_path, EntityMapper, FieldOwner};
+use super::mapper::{content_hash, get_path, set_path, EntityMapper, FieldOwner};
 use super::plan::{field_diff, PlannedAction};
 use super::progress::ProgressEvent;
+use super::retry::RetrySet;
 use super::run::Run;
-use super::views::{local_hash, twenty_hash};
+use super::views::{local_hash, push_view, twenty_hash, twenty_hash_sparse};
 use super::watermark::{PullCursor, Walk};
 use super::SyncEngine;
 
@@ -52,6 +53,8 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             .unwrap_or_else(|_| chrono::Duration::minutes(5));
         let walk_start = Utc::now();
         tracing::info!(entity, ?cursor, "pull started");
+        let mut retry = self.load_retry(entity, DIR).await?;
+        self.pull_retries(run, m, &mut retry).await?;
         for walk in [Walk::Live, Walk::Deleted] {
             let bound = cursor.lower_bound(walk, overlap);
             let filter = walk_filter(walk, bound);
@@ -103,8 +106,15 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     .last()
                     .and_then(Record::updated_at)
                     .map(|t| cursor.advanced(walk, t));
-                self.apply_pull_page(run, m, page.records, walk, progress.as_ref())
-                    .await?;
+                self.apply_pull_page(
+                    run,
+                    m,
+                    page.records,
+                    walk,
+                    progress.as_ref(),
+                    Some(&mut retry),
+                )
+                .await?;
                 if let (Some(p), false) = (progress, run.dry_run) {
                     cursor = p;
                 }
@@ -126,6 +136,62 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 .await
                 .map_err(|e| SyncError::from_store("committing the pull cursor", e))?;
         }
+        self.retry_finish(run, retry).await
+    }
+
+    /// Re-fetches the records of the retry set from Twenty by id (live ones, then trashed ones)
+    /// and runs them through the pull path; ids found in neither were destroyed and leave the set.
+    async fn pull_retries(
+        &self,
+        run: &mut Run,
+        m: &dyn EntityMapper,
+        retry: &mut RetrySet,
+    ) -> Result<(), SyncError> {
+        let keys = retry.keys();
+        for ids in keys.chunks(self.config.batch_size.max(1)) {
+            let live = self
+                .list_where(m, Filter::field("id").in_(ids.to_vec()))
+                .await?;
+            let found: HashSet<String> = live
+                .iter()
+                .filter_map(|r| r.id().map(str::to_owned))
+                .collect();
+            let rest: Vec<String> = ids
+                .iter()
+                .filter(|i| !found.contains(*i))
+                .cloned()
+                .collect();
+            let seen = fingerprints(&live);
+            self.apply_pull_page(run, m, live, Walk::Live, None, Some(retry))
+                .await?;
+            for (id, fingerprint) in seen {
+                retry.note_retried(&id, fingerprint);
+            }
+            if rest.is_empty() {
+                continue;
+            }
+            let trashed = self
+                .list_where(
+                    m,
+                    Filter::and([
+                        Filter::field("deletedAt").is_not_null(),
+                        Filter::field("id").in_(rest.clone()),
+                    ]),
+                )
+                .await?;
+            let found: HashSet<String> = trashed
+                .iter()
+                .filter_map(|r| r.id().map(str::to_owned))
+                .collect();
+            let seen = fingerprints(&trashed);
+            self.apply_pull_page(run, m, trashed, Walk::Deleted, None, Some(retry))
+                .await?;
+            for (id, fingerprint) in seen {
+                retry.note_retried(&id, fingerprint);
+            }
+            let gone: Vec<String> = rest.into_iter().filter(|i| !found.contains(i)).collect();
+            retry.absorb(gone.iter(), &Default::default());
+        }
         Ok(())
     }
 
@@ -138,9 +204,18 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         records: Vec<Record>,
         walk: Walk,
         cursor: Option<&PullCursor>,
+        retry: Option<&mut RetrySet>,
     ) -> Result<(), SyncError> {
         let entity = m.name();
         let ckey = Run::counts_key(entity, DIR);
+        let mut records = records;
+        if let Some(retry) = retry.as_deref() {
+            // A version the retry pass of this run already handled is not processed twice.
+            records.retain(|r| {
+                !r.id()
+                    .is_some_and(|id| retry.already_retried(id, &record_fingerprint(r)))
+            });
+        }
         let n = records.len() as u64;
         run.report.counts_mut(&ckey).seen += n;
         self.emit(ProgressEvent::Seen {
@@ -175,6 +250,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             st: Option<RecordState>,
         }
         let mut candidates = Vec::new();
+        let twenty_owned = m.fields().iter().any(|f| f.owner == FieldOwner::Twenty);
         for rec in records {
             let Some(id) = rec.id().map(str::to_owned) else {
                 commit.audit.push(run.fail(
@@ -301,6 +377,26 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
 
         for c in candidates {
             let local = locals.get(&c.key);
+            if let (Some(l), Some(s)) = (local, &c.st) {
+                if !twenty_owned && !s.deleted {
+                    if let Some(h) = holds_what_local_pushes(m, &l.data, &c.twenty) {
+                        // Twenty holds exactly what the local record maps to (typically our
+                        // own push coming back): nothing to pull, even when the mapping does
+                        // not round-trip (a phone number Twenty-formatted differently from the
+                        // local text). Without Twenty-owned fields, the push view covers
+                        // every mapped field, so nothing from Twenty is missed.
+                        run.report.counts_mut(&ckey).unchanged += 1;
+                        let mut ns = s.clone();
+                        ns.twenty_hash = Some(h);
+                        ns.local_hash = Some(local_hash(m, &l.data));
+                        ns.twenty_updated_at = c.updated_at.or(s.twenty_updated_at);
+                        if ns != *s {
+                            commit.upsert_records.push(ns);
+                        }
+                        continue;
+                    }
+                }
+            }
             let mut conflict = None;
             let merged = match (local, &c.st) {
                 (Some(l), Some(s))
@@ -413,6 +509,31 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 count: failed,
             });
         }
+        // Failures go into the retry set before the cursor moves past them.
+        let failed_ids = RetrySet::failed_in(&commit.audit, DIR);
+        let Some(retry) = retry else {
+            return self
+                .commit_pull_page(run, entity, changes, commit, cursor)
+                .await;
+        };
+        if !run.dry_run {
+            self.retry_before_commit(retry, &failed_ids).await?;
+        }
+        self.commit_pull_page(run, entity, changes, commit, cursor)
+            .await?;
+        retry.absorb(ids.iter(), &failed_ids);
+        Ok(())
+    }
+
+    /// Applies a decided page (data and state), moving the cursor with it. No-op in dry runs.
+    async fn commit_pull_page(
+        &self,
+        run: &Run,
+        entity: &str,
+        changes: Vec<InboundChange>,
+        mut commit: StateCommit,
+        cursor: Option<&PullCursor>,
+    ) -> Result<(), SyncError> {
         if run.dry_run {
             return Ok(());
         }
@@ -457,6 +578,29 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         }
         Ok(())
     }
+}
+
+/// The push hash of `local` when Twenty's record `twenty` holds exactly what pushing `local`
+/// would write (compared in full, and without the empty sub-fields Twenty adds to composites).
+fn holds_what_local_pushes(m: &dyn EntityMapper, local: &Value, twenty: &Value) -> Option<String> {
+    let mapped = m.to_twenty(local);
+    if !mapped.errors.is_empty() {
+        return None;
+    }
+    let h = content_hash(&push_view(m, &mapped.value));
+    (h == twenty_hash(m, twenty) || h == twenty_hash_sparse(m, twenty)).then_some(h)
+}
+
+/// Identifies the version of a Twenty record (for the retry pass, see `retry`).
+fn record_fingerprint(r: &Record) -> String {
+    r.updated_at().map(|t| t.to_rfc3339()).unwrap_or_default()
+}
+
+fn fingerprints(records: &[Record]) -> Vec<(String, String)> {
+    records
+        .iter()
+        .filter_map(|r| Some((r.id()?.to_owned(), record_fingerprint(r))))
+        .collect()
 }
 
 /// The list filter of a walk from `bound` (`None`: full walk).

@@ -51,6 +51,31 @@ pub(crate) fn twenty_hash(m: &dyn EntityMapper, twenty: &Value) -> String {
     content_hash(&push_view(m, twenty))
 }
 
+/// `twenty_hash` of a Twenty record with empty values (`null`, `""`, `[]`, `{}`) left out, at any
+/// depth. Twenty fills the sub-fields of a composite we did not send (`additionalPhones: []`,
+/// `addressStreet2: ""`...), so the record it stores hashes differently from the one we sent
+/// even when nothing changed; this hash equals the sent one's in that case. Used only to
+/// recognise our own write (a mismatch just means "maybe changed").
+pub(crate) fn twenty_hash_sparse(m: &dyn EntityMapper, twenty: &Value) -> String {
+    fn prune(v: &Value) -> Option<Value> {
+        match v {
+            Value::Null => None,
+            Value::String(s) if s.is_empty() => None,
+            Value::Array(a) if a.is_empty() => None,
+            Value::Object(o) => {
+                let out: Map<String, Value> = o
+                    .iter()
+                    .filter_map(|(k, v)| prune(v).map(|v| (k.clone(), v)))
+                    .collect();
+                (!out.is_empty()).then_some(Value::Object(out))
+            }
+            other => Some(other.clone()),
+        }
+    }
+    let view = push_view(m, twenty);
+    content_hash(&prune(&view).unwrap_or(Value::Object(Map::new())))
+}
+
 /// A patch setting `paths` of `new` (Twenty shape). Composite fields are sent whole: each
 /// changed top-level field starts from its `current` value in Twenty, so sub-fields the mapping
 /// does not cover are kept.

@@ -4,14 +4,18 @@
 use super::*;
 
 impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
-    /// Sends the writes of one chunk and commits their state and the push cursor.
+    /// Sends the writes of one chunk and commits their state and the push cursor (`None`: the
+    /// retry pass, which does not move it); `processed` are the chunk's keys, for the retry set.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn execute_push(
         &self,
         run: &mut Run,
         m: &dyn EntityMapper,
         ops: Vec<Op>,
         mut commit: StateCommit,
-        checkpoint: crate::model::Checkpoint,
+        checkpoint: Option<crate::model::Checkpoint>,
+        retry: &mut RetrySet,
+        processed: &[String],
     ) -> Result<(), SyncError> {
         let entity = m.name();
         let plural = m.twenty_object().to_owned();
@@ -226,11 +230,17 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         }
         self.failpoints
             .check(failpoints::PUSH_BEFORE_STATE_COMMIT)?;
-        commit.cursors.push((DIR, checkpoint));
+        // Failures go into the retry set before the cursor moves past them.
+        let failed_keys = RetrySet::failed_in(&commit.audit, DIR);
+        self.retry_before_commit(retry, &failed_keys).await?;
+        if let Some(checkpoint) = checkpoint {
+            commit.cursors.push((DIR, checkpoint));
+        }
         self.state
             .commit(&commit)
             .await
             .map_err(|e| SyncError::from_store("committing push state", e))?;
+        retry.absorb(processed.iter(), &failed_keys);
         if written > 0 {
             self.emit(ProgressEvent::Written {
                 entity: entity.to_owned(),

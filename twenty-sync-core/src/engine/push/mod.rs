@@ -47,6 +47,7 @@ use super::failpoints;
 use super::mapper::{content_hash, get_path, EntityMapper};
 use super::plan::{field_diff, PlannedAction};
 use super::progress::ProgressEvent;
+use super::retry::RetrySet;
 use super::run::Run;
 use super::views::{local_hash, patch_of, push_view, twenty_hash};
 use super::SyncEngine;
@@ -88,6 +89,14 @@ enum Op {
     },
 }
 
+/// Identifies the version of a local change (for the retry pass, see `retry`).
+fn change_fingerprint(c: &LocalChange) -> String {
+    match &c.kind {
+        LocalChangeKind::Upsert { data } => content_hash(data),
+        LocalChangeKind::Delete => "delete".to_owned(),
+    }
+}
+
 fn is_run_level(e: &twenty_client::Error) -> bool {
     e.is_temporary()
         || matches!(
@@ -115,12 +124,48 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             .cursor(entity, DIR)
             .await
             .map_err(|e| SyncError::from_store("reading the push cursor", e))?;
+        let bs = self.config.batch_size;
+        // Records that failed in earlier runs first (see `retry`): re-read them as they are now;
+        // a key gone locally takes the delete path.
+        let mut retry = self.load_retry(entity, DIR).await?;
+        for keys in retry.keys().chunks(bs.max(1)) {
+            let mut found: HashMap<String, crate::model::LocalRecord> = self
+                .source
+                .get(entity, keys)
+                .await
+                .map_err(|e| SyncError::from_store("re-reading records to retry", e))?
+                .into_iter()
+                .map(|r| (r.key.clone(), r))
+                .collect();
+            let chunk = keys
+                .iter()
+                .map(|k| {
+                    let (kind, updated_at) = match found.remove(k) {
+                        Some(r) => (LocalChangeKind::Upsert { data: r.data }, r.updated_at),
+                        None => (LocalChangeKind::Delete, None),
+                    };
+                    LocalChange {
+                        key: k.clone(),
+                        kind,
+                        updated_at,
+                        checkpoint: crate::model::Checkpoint::new(""),
+                    }
+                })
+                .collect::<Vec<_>>();
+            let seen: Vec<(String, String)> = chunk
+                .iter()
+                .map(|c| (c.key.clone(), change_fingerprint(c)))
+                .collect();
+            self.push_batch(run, m, chunk, false, &mut retry).await?;
+            for (key, fingerprint) in seen {
+                retry.note_retried(&key, fingerprint);
+            }
+        }
         let mut feed = self
             .source
             .changes_since(entity, cursor.as_ref())
             .await
             .map_err(|e| SyncError::from_store("reading local changes", e))?;
-        let bs = self.config.batch_size;
         loop {
             let mut chunk = Vec::with_capacity(bs);
             while chunk.len() < bs {
@@ -134,12 +179,12 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 break;
             }
             let done = chunk.len() < bs;
-            self.push_batch(run, m, chunk).await?;
+            self.push_batch(run, m, chunk, true, &mut retry).await?;
             if done {
                 break;
             }
         }
-        Ok(())
+        self.retry_finish(run, retry).await
     }
 
     async fn push_batch(
@@ -147,12 +192,18 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         run: &mut Run,
         m: &dyn EntityMapper,
         chunk: Vec<LocalChange>,
+        move_cursor: bool,
+        retry: &mut RetrySet,
     ) -> Result<(), SyncError> {
         let entity = m.name();
         let ckey = Run::counts_key(entity, DIR);
-        let Some(checkpoint) = chunk.last().map(|c| c.checkpoint.clone()) else {
+        let Some(last) = chunk.last().map(|c| c.checkpoint.clone()) else {
             return Ok(());
         };
+        let checkpoint = move_cursor.then_some(last);
+        // A version the retry pass of this run already handled is not processed twice.
+        let mut chunk = chunk;
+        chunk.retain(|c| !retry.already_retried(&c.key, &change_fingerprint(c)));
         // The feed is at-least-once and may repeat a key: the last change of a key wins.
         let mut order: Vec<String> = Vec::new();
         let mut latest: HashMap<String, LocalChange> = HashMap::new();
@@ -250,9 +301,12 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         );
 
         if run.dry_run {
+            let failed = RetrySet::failed_in(&commit.audit, DIR);
+            retry.absorb(order.iter(), &failed);
             return Ok(());
         }
-        self.execute_push(run, m, ops, commit, checkpoint).await?;
+        self.execute_push(run, m, ops, commit, checkpoint, retry, &order)
+            .await?;
         tracing::debug!(
             entity,
             records = n,
