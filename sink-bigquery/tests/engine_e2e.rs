@@ -82,7 +82,10 @@ async fn pull_twice_without_duplicates_then_push_a_warehouse_edit_to_twenty() {
     let first = engine.pull(RunOptions::new()).await.expect("pull");
     assert_eq!(first.status, RunStatus::Succeeded, "{}", first.summary());
     assert_eq!(
-        first.source_metrics.get("bigquery_bytes_processed").copied(),
+        first
+            .source_metrics
+            .get("bigquery_bytes_processed")
+            .copied(),
         Some(sink.bytes_processed() - bytes_before),
         "the run report carries the bytes this run's queries processed"
     );

@@ -311,6 +311,9 @@ async fn a_truncated_body_on_a_create_is_a_temporary_error_not_a_second_create()
         .await
         .expect_err("a cut-off answer to a create is not trusted");
     assert!(matches!(err.kind(), ErrorKind::Decode { .. }), "{err}");
-    assert!(err.is_temporary(), "the caller may re-check and retry: {err}");
+    assert!(
+        err.is_temporary(),
+        "the caller may re-check and retry: {err}"
+    );
     m.assert_async().await;
 }
