@@ -1,3 +1,7 @@
 //! End-to-end scenarios of the harness, one module each.
 
+pub mod e2e;
 pub mod paging;
+pub mod peer;
+pub mod push;
+pub mod sink;

@@ -33,10 +33,7 @@ impl PagingResult {
 }
 
 /// Seeds `people` people and pages through all of them at `page_size`.
-pub async fn run(
-    people: usize,
-    page_size: u32,
-) -> Result<PagingResult, Box<dyn std::error::Error>> {
+pub async fn run(people: usize, page_size: u32) -> Result<PagingResult, crate::env::BoxError> {
     let key = "bench-key";
     let t = Instant::now();
     let server = SimServer::start(SimConfig::new(key).seed_people(people).rate_limit(None)).await?;

@@ -1,0 +1,242 @@
+//! Runs one engine run in a child process of the harness, so that its peak memory is the
+//! engine's own (client, mapping, sink), not the in-process simulator's that serves it.
+//!
+//! The parent re-executes its own binary as `benches __child '<task JSON>'` (the API key goes
+//! through the environment); the child runs the task, then prints one line of JSON: the
+//! [`Outcome`], with the peak resident set size read from `/proc/self/status` (`VmHWM`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use sink_postgres::{PostgresSink, SinkConfig};
+use twenty_client::{Client, RateLimit};
+use twenty_sync_core::engine::{RunOptions, SyncEngine};
+use twenty_sync_core::file::FileStore;
+use twenty_sync_core::{EntityCounts, PlanMapper, RunMode, SourceOfTruth, StateStore};
+
+use crate::env::{self, BoxError};
+use crate::machine;
+
+/// The hidden subcommand of the child.
+pub const SUBCOMMAND: &str = "__child";
+const KEY_VAR: &str = "BENCH_TWENTY_API_KEY";
+
+/// Where the engine keeps local data and state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Store {
+    /// The Postgres sink (source and state store), with its state and data schemas.
+    Postgres {
+        /// Schema of the sync state.
+        state_schema: String,
+        /// Schema of the data table.
+        data_schema: String,
+    },
+    /// The file store in a directory.
+    File {
+        /// The store's directory.
+        dir: PathBuf,
+    },
+}
+
+/// How the client meets the server's rate limit.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Limit {
+    /// No pacing (the simulator does not limit).
+    Off,
+    /// Paced to a configured budget.
+    Configured {
+        /// Requests per window.
+        requests: u32,
+        /// Window in milliseconds.
+        window_ms: u64,
+    },
+    /// No configured budget: the client learns it from 429 answers.
+    Discover,
+}
+
+/// One engine run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Task {
+    /// The simulator's base URL.
+    pub base_url: String,
+    /// Local side.
+    pub store: Store,
+    /// `pull`, `push` or `sync`.
+    pub mode: RunMode,
+    /// Dry run.
+    pub dry_run: bool,
+    /// Rate limiting of the client.
+    pub limit: Limit,
+    /// Engine batch size (pull page size, push chunk) and client batch size.
+    pub batch_size: usize,
+}
+
+/// What a child reports.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Wall-clock seconds of the run (setup of the store excluded).
+    pub secs: f64,
+    /// Seconds to open the store (migrations, catalog checks, file index).
+    pub setup_secs: f64,
+    /// Peak resident set size of the child process, MiB.
+    pub peak_rss_mib: f64,
+    /// Run status (`Debug` form).
+    pub status: String,
+    /// Counts per `entity:direction`.
+    pub counts: BTreeMap<String, EntityCounts>,
+    /// Number of record failures.
+    pub failures: usize,
+    /// The first few failures, for the log.
+    pub failure_samples: Vec<String>,
+    /// Requests made.
+    pub requests: u64,
+    /// Retries made.
+    pub retries: u64,
+    /// Time spent waiting for the rate limit, ms.
+    pub throttled_ms: u64,
+    /// Planned writes per `direction/action`.
+    pub planned: BTreeMap<String, usize>,
+}
+
+impl Outcome {
+    /// The counts of `direction` (`pull` or `push`) of the benchmark entity.
+    pub fn dir(&self, direction: &str) -> EntityCounts {
+        self.counts
+            .iter()
+            .filter(|(k, _)| k.ends_with(direction))
+            .fold(EntityCounts::default(), |mut a, (_, c)| {
+                a.add(c);
+                a
+            })
+    }
+}
+
+/// Runs `task` in a child process and returns its outcome.
+pub async fn spawn(task: &Task) -> Result<Outcome, BoxError> {
+    let exe = std::env::current_exe()?;
+    let json = serde_json::to_string(task)?;
+    let out = tokio::process::Command::new(exe)
+        .arg(SUBCOMMAND)
+        .arg(&json)
+        .env(KEY_VAR, env::API_KEY)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .await?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!(
+            "the child run {:?} on {:?} failed ({}); see its error above",
+            task.mode, task.store, out.status
+        )
+        .into());
+    }
+    let last = stdout
+        .lines()
+        .last()
+        .ok_or("the child run printed no outcome")?;
+    Ok(serde_json::from_str(last)
+        .map_err(|e| format!("the child's outcome line is not valid ({e}): {last}"))?)
+}
+
+/// Entry point of the child: runs the task given as JSON and prints the outcome.
+pub async fn main(task_json: &str) -> Result<(), BoxError> {
+    let task: Task = serde_json::from_str(task_json)
+        .map_err(|e| format!("the task given to the child is not valid JSON ({e})"))?;
+    let key = std::env::var(KEY_VAR).map_err(|_| format!("{KEY_VAR} is not set"))?;
+    let mut client = Client::builder(task.base_url.parse()?, SecretString::from(key))
+        .page_size(u32::try_from(task.batch_size)?)
+        .batch_size(task.batch_size)
+        .timeout(Duration::from_secs(120));
+    client = match task.limit {
+        Limit::Off | Limit::Discover => client.no_rate_limit(),
+        Limit::Configured {
+            requests,
+            window_ms,
+        } => client.rate_limit(RateLimit::new(requests, Duration::from_millis(window_ms))),
+    };
+    let client = client.build()?;
+    let mapper = PlanMapper::new(env::mapping()?, env::ENTITY)
+        .ok_or("the benchmark mapping has no `people` entity")?;
+    let t = Instant::now();
+    let outcome = match &task.store {
+        Store::Postgres {
+            state_schema,
+            data_schema,
+        } => {
+            let sink = PostgresSink::builder(SinkConfig {
+                state_schema: state_schema.clone(),
+                ..SinkConfig::default()
+            })
+            .connection_string(SecretString::from(env::database_url()))
+            .entity(env::people_table(data_schema))
+            .max_connections(4)
+            .build()
+            .await?;
+            let sink = Arc::new(sink);
+            run(&task, client, mapper, sink.clone(), sink, t).await?
+        }
+        Store::File { dir } => {
+            let store = Arc::new(FileStore::open(dir)?);
+            run(&task, client, mapper, store.clone(), store, t).await?
+        }
+    };
+    println!("{}", serde_json::to_string(&outcome)?);
+    Ok(())
+}
+
+async fn run<S: SourceOfTruth + 'static, T: StateStore + 'static>(
+    task: &Task,
+    client: Client,
+    mapper: PlanMapper,
+    source: S,
+    state: T,
+    setup_started: Instant,
+) -> Result<Outcome, BoxError> {
+    let engine = SyncEngine::builder(client, source, state)
+        .entity(Arc::new(mapper))
+        .batch_size(task.batch_size)
+        .build()?;
+    let setup_secs = setup_started.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let out = engine
+        .run(task.mode, RunOptions::new().dry_run(task.dry_run))
+        .await?;
+    let secs = t.elapsed().as_secs_f64();
+    let mut planned = BTreeMap::new();
+    for w in &out.plan.writes {
+        *planned
+            .entry(format!("{:?}/{:?}", w.direction, w.action).to_lowercase())
+            .or_insert(0) += 1;
+    }
+    let report = out.report;
+    Ok(Outcome {
+        secs,
+        setup_secs,
+        peak_rss_mib: machine::peak_rss_mib().unwrap_or(f64::NAN),
+        status: format!("{:?}", report.status),
+        failures: report.failures.len(),
+        failure_samples: report
+            .failures
+            .iter()
+            .take(3)
+            .map(|f| {
+                format!(
+                    "{:?} key {:?} field {:?}: {}",
+                    f.direction, f.local_key, f.field, f.reason
+                )
+            })
+            .collect(),
+        counts: report.entities,
+        requests: report.requests,
+        retries: report.retries,
+        throttled_ms: report.throttled_ms,
+        planned,
+    })
+}

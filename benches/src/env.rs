@@ -1,0 +1,102 @@
+//! What every scenario shares: the API key of the simulator, the benchmark mapping, the Postgres
+//! server, the work directory and the default table of the benchmark entity.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use sink_postgres::{quote_ident, ColumnType, EntityTable};
+use twenty_mapping::{compile, CompiledMapping, MappingFile, TransformRegistry};
+
+/// A boxed error: the harness reports what failed and stops.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The API key the simulators of the harness accept (loopback only, not a secret).
+pub const API_KEY: &str = "bench-key";
+
+/// The entity of the benchmark mapping (`benches/people.toml`).
+pub const ENTITY: &str = "people";
+
+/// The benchmark mapping: people with name, email, phone, title and LinkedIn.
+pub const MAPPING_TOML: &str = include_str!("../people.toml");
+
+const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// `DATABASE_URL`, or the local server at 127.0.0.1:5432.
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned())
+}
+
+/// The compiled benchmark mapping.
+pub fn mapping() -> Result<Arc<CompiledMapping>, BoxError> {
+    let file = MappingFile::from_toml_str(MAPPING_TOML, "benches/people.toml")?;
+    Ok(Arc::new(compile(
+        &file,
+        &TransformRegistry::with_builtins(),
+        None,
+    )?))
+}
+
+/// The default Postgres table of the benchmark entity in `schema`: one text column per local
+/// field of the mapping, keyed by `id` (the Twenty id, for pulled records).
+pub fn people_table(schema: &str) -> EntityTable {
+    EntityTable::default_table(
+        ENTITY,
+        schema,
+        "id",
+        [
+            ("full_name", ColumnType::Text),
+            ("email", ColumnType::Text),
+            ("phone", ColumnType::Text),
+            ("title", ColumnType::Text),
+            ("linkedin", ColumnType::Text),
+        ],
+    )
+}
+
+/// A plain connection for the harness's own SQL; fails with a message saying how to provide a
+/// server.
+pub async fn admin() -> Result<tokio_postgres::Client, BoxError> {
+    let (client, conn) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
+        .await
+        .map_err(|e| {
+            format!(
+                "the benchmarks need a PostgreSQL server and could not connect ({e}). Set \
+                 DATABASE_URL (e.g. postgres://user:password@host:5432/db) or start the local \
+                 server at {DEFAULT_URL}"
+            )
+        })?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+/// Drops the schemas `names` (and everything in them) if they exist.
+pub async fn drop_schemas(pg: &tokio_postgres::Client, names: &[&str]) -> Result<(), BoxError> {
+    for name in names {
+        pg.batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {} CASCADE",
+            quote_ident(name)
+        ))
+        .await
+        .map_err(|e| format!("dropping schema {name}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// A scratch directory for file stores and the peer's work files: under `CARGO_TARGET_DIR` when
+/// set (kept out of the repository), else the system temp directory. Emptied first.
+pub fn scratch_dir(name: &str) -> Result<PathBuf, BoxError> {
+    let base = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+        .join("twenty-sync-bench");
+    let dir = base.join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| format!("emptying scratch directory {}: {e}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| format!("creating scratch directory {}: {e}", dir.display()))?;
+    Ok(dir)
+}

@@ -1,0 +1,203 @@
+//! The Postgres sink against the physical limit (issue 5): pulled person records applied through
+//! [`SourceOfTruth::apply`] (binary COPY into a staging table, then `INSERT ... ON CONFLICT DO
+//! UPDATE ... WHERE` changed, in one transaction with the batch's state), next to a raw binary
+//! COPY of the same rows into a plain table with the same columns, in the same run.
+
+use std::pin::pin;
+use std::time::Instant;
+
+use chrono::Utc;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use sink_postgres::{quote_qualified, PostgresSink, SinkConfig};
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
+use twenty_sync_core::{
+    ApplyBatch, Checkpoint, InboundChange, InboundChangeKind, RecordState, SourceOfTruth,
+    StateCommit, SyncDirection,
+};
+
+use crate::env::{self, BoxError};
+
+const COLUMNS: [&str; 6] = ["id", "full_name", "email", "phone", "title", "linkedin"];
+
+/// Figures of one run.
+#[derive(Debug, Clone)]
+pub struct SinkRun {
+    /// Rows written by each method.
+    pub rows: usize,
+    /// Records per apply (the engine's pull batch).
+    pub batch: usize,
+    /// Seconds: apply with the batch's state (ID map, record states, cursor), as a pull commits.
+    pub apply_with_state_secs: f64,
+    /// Seconds: apply with only the cursor in the state commit.
+    pub apply_data_secs: f64,
+    /// Seconds: one raw binary COPY of the same rows.
+    pub copy_secs: f64,
+}
+
+impl SinkRun {
+    /// Rows per second of a duration.
+    pub fn rate(&self, secs: f64) -> f64 {
+        self.rows as f64 / secs
+    }
+}
+
+/// A pulled person in its local shape, as the benchmark mapping produces it.
+fn person(i: usize) -> (String, Value) {
+    let id =
+        uuid::Uuid::from_u128(0x5eed_0000_0000_0000_0000_0000_0000_0000 + i as u128).to_string();
+    let title = [
+        "Engineer",
+        "Chief Technology Officer",
+        "Account Executive",
+        "Designer",
+    ][i % 4];
+    let data = json!({
+        "id": id,
+        "full_name": format!("Person {i} Benchmark"),
+        "email": format!("person.{i}@bench.example"),
+        "phone": format!("+1415555{:04}", i % 10_000),
+        "title": title,
+        "linkedin": if i % 3 == 0 { Value::String(format!("https://linkedin.com/in/person-{i}")) } else { Value::Null },
+    });
+    (id, data)
+}
+
+fn batch(start: usize, len: usize, with_state: bool) -> ApplyBatch {
+    let mut state = StateCommit::new(env::ENTITY);
+    let mut changes = Vec::with_capacity(len);
+    let now = Utc::now();
+    for i in start..start + len {
+        let (id, data) = person(i);
+        if with_state {
+            let mut rs = RecordState::new(id.clone(), id.clone());
+            rs.local_hash = Some(format!("{:016x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+            rs.twenty_hash = Some(format!("{:016x}", i.wrapping_mul(0x85eb_ca6b)));
+            rs.twenty_updated_at = Some(now);
+            state.upsert_records.push(rs);
+        }
+        changes.push(InboundChange {
+            key: id.clone(),
+            twenty_id: id,
+            kind: InboundChangeKind::Upsert { data },
+            twenty_updated_at: Some(now),
+        });
+    }
+    state
+        .cursors
+        .push((SyncDirection::Pull, Checkpoint::new(now.to_rfc3339())));
+    ApplyBatch {
+        entity: env::ENTITY.to_owned(),
+        changes,
+        state,
+    }
+}
+
+async fn apply_all(
+    rows: usize,
+    batch_size: usize,
+    with_state: bool,
+    tag: &str,
+) -> Result<f64, BoxError> {
+    let data_schema = format!("bench_sink_{tag}_data");
+    let state_schema = format!("bench_sink_{tag}_state");
+    let pg = env::admin().await?;
+    env::drop_schemas(&pg, &[&data_schema, &state_schema]).await?;
+    let sink = PostgresSink::builder(SinkConfig {
+        state_schema: state_schema.clone(),
+        ..SinkConfig::default()
+    })
+    .connection_string(SecretString::from(env::database_url()))
+    .entity(env::people_table(&data_schema))
+    .max_connections(2)
+    .build()
+    .await?;
+    // Build the batches first: the figure is the sink's, not the generator's.
+    let batches: Vec<ApplyBatch> = (0..rows)
+        .step_by(batch_size)
+        .map(|s| batch(s, batch_size.min(rows - s), with_state))
+        .collect();
+    let t = Instant::now();
+    for b in &batches {
+        sink.apply(b).await?;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let n: i64 = pg
+        .query_one(
+            &format!(
+                "SELECT count(*) FROM {}",
+                quote_qualified(&data_schema, env::ENTITY)
+            ),
+            &[],
+        )
+        .await?
+        .get(0);
+    if n as usize != rows {
+        return Err(format!("the sink wrote {n} rows, expected {rows}").into());
+    }
+    drop(sink);
+    env::drop_schemas(&pg, &[&data_schema, &state_schema]).await?;
+    Ok(secs)
+}
+
+async fn raw_copy(rows: usize) -> Result<f64, BoxError> {
+    let schema = "bench_sink_copy";
+    let mut pg = env::admin().await?;
+    env::drop_schemas(&pg, &[schema]).await?;
+    let table = quote_qualified(schema, env::ENTITY);
+    pg.batch_execute(&format!(
+        "CREATE SCHEMA {schema}; CREATE TABLE {table} (id text PRIMARY KEY, full_name text, email text, \
+         phone text, title text, linkedin text)"
+    ))
+    .await?;
+    let cells: Vec<Vec<Option<String>>> = (0..rows)
+        .map(|i| {
+            let (_, v) = person(i);
+            COLUMNS
+                .iter()
+                .map(|c| v[*c].as_str().map(str::to_owned))
+                .collect()
+        })
+        .collect();
+    let t = Instant::now();
+    let tx = pg.transaction().await?;
+    let sink = tx
+        .copy_in(&format!(
+            "COPY {table} ({}) FROM STDIN BINARY",
+            COLUMNS.join(", ")
+        ))
+        .await?;
+    let mut writer = pin!(BinaryCopyInWriter::new(sink, &[Type::TEXT; 6]));
+    for row in &cells {
+        let refs: Vec<&(dyn ToSql + Sync)> = row.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
+        writer.as_mut().write(&refs).await?;
+    }
+    writer.finish().await?;
+    tx.commit().await?;
+    let secs = t.elapsed().as_secs_f64();
+    env::drop_schemas(&pg, &[schema]).await?;
+    Ok(secs)
+}
+
+/// Writes `rows` pulled person records through the sink (batches of `batch_size`) and by a raw
+/// COPY, twice each; keeps the best time of each method.
+pub async fn run(rows: usize, batch_size: usize) -> Result<SinkRun, BoxError> {
+    // Two rounds, alternating, best of each: the first touches cold caches and a loaded machine
+    // (other jobs) disturbs single runs.
+    let (mut copy_secs, mut apply_data_secs, mut apply_with_state_secs) =
+        (f64::MAX, f64::MAX, f64::MAX);
+    for _ in 0..2 {
+        copy_secs = copy_secs.min(raw_copy(rows).await?);
+        apply_data_secs = apply_data_secs.min(apply_all(rows, batch_size, false, "data").await?);
+        apply_with_state_secs =
+            apply_with_state_secs.min(apply_all(rows, batch_size, true, "state").await?);
+    }
+    Ok(SinkRun {
+        rows,
+        batch: batch_size,
+        apply_with_state_secs,
+        apply_data_secs,
+        copy_secs,
+    })
+}
