@@ -566,3 +566,153 @@ async fn library_debug_and_errors_never_show_secrets() {
         }
     }
 }
+
+/// Reads `twenty-sync-admin`'s stdout until it names its address; the rest of the output is
+/// collected by background threads.
+fn admin_address(
+    child: &mut std::process::Child,
+) -> (
+    String,
+    std::sync::mpsc::Receiver<String>,
+    std::thread::JoinHandle<String>,
+) {
+    use std::io::{BufRead, Read};
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("twenty-sync-admin prints its address");
+        assert_clean("stdout of twenty-sync-admin", &line);
+        if let Some(rest) = line.strip_prefix("admin server on ") {
+            return (rest.trim_end_matches('/').to_owned(), rx, err);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_server_leaks_no_secret_at_trace_level_even_when_failing() {
+    let sim = SimServer::start(SimConfig::new(API_KEY).seed_people(5).rate_limit(None))
+        .await
+        .expect("simulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), sim.base_url().as_str(), "file", "unused");
+    let http = reqwest::Client::new();
+
+    // Once with the right API key, once with a wrong one (every run fails with 401).
+    for (key, expect_run) in [(API_KEY, "succeeded"), (WRONG_KEY, "failed")] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_twenty-sync-admin"))
+            .current_dir(dir.path())
+            .args([
+                "--config",
+                config.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", dir.path())
+            .env("RUST_LOG", "trace")
+            .env("RUST_BACKTRACE", "1")
+            .env("TWENTY_API_KEY", key)
+            .env("TWENTY_WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .env("TWENTY_SYNC_ADMIN_TOKEN", ADMIN_TOKEN)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("twenty-sync-admin starts");
+        let (base, lines, stderr) = admin_address(&mut child);
+
+        let mut bodies = Vec::new();
+        for token in ["wrong-token", ADMIN_TOKEN] {
+            for path in ["/status", "/runs", "/audit", "/runs/none"] {
+                let res = http
+                    .get(format!("{base}{path}"))
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .expect("request");
+                bodies.push(res.text().await.unwrap_or_default());
+            }
+        }
+        let res = http
+            .post(format!("{base}/sync"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&serde_json::json!({"mode": "sync"}))
+            .send()
+            .await
+            .expect("POST /sync");
+        assert_eq!(res.status(), reqwest::StatusCode::ACCEPTED);
+        // A forged webhook delivery.
+        let res = http
+            .post(format!("{base}/webhooks/twenty"))
+            .header("x-twenty-webhook-timestamp", "1")
+            .header("x-twenty-webhook-signature", "00")
+            .body("{}")
+            .send()
+            .await
+            .expect("webhook");
+        assert_eq!(res.status(), reqwest::StatusCode::UNAUTHORIZED);
+        bodies.push(res.text().await.unwrap_or_default());
+        // Wait for the run to end, then read its report through the API.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let runs = loop {
+            let runs: serde_json::Value = http
+                .get(format!("{base}/runs"))
+                .bearer_auth(ADMIN_TOKEN)
+                .send()
+                .await
+                .expect("GET /runs")
+                .json()
+                .await
+                .expect("runs JSON");
+            if runs["runs"][0]["status"] != "running" && runs["runs"][0].is_object() {
+                break runs;
+            }
+            assert!(Instant::now() < deadline, "the run did not finish: {runs}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(runs["runs"][0]["status"], expect_run, "{runs}");
+        let id = runs["runs"][0]["run_id"].as_str().unwrap().to_owned();
+        for path in [format!("/runs/{id}"), "/status".into(), "/audit".into()] {
+            let res = http
+                .get(format!("{base}{path}"))
+                .bearer_auth(ADMIN_TOKEN)
+                .send()
+                .await
+                .expect("request");
+            bodies.push(res.text().await.unwrap_or_default());
+        }
+        for b in &bodies {
+            assert_clean("an admin server answer", b);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let out: Vec<String> = lines.try_iter().collect();
+        assert_clean("stdout of twenty-sync-admin", &out.join("\n"));
+        let err = stderr.join().expect("stderr reader");
+        assert!(
+            err.contains("TRACE") || err.contains("DEBUG"),
+            "the server really logged at trace level"
+        );
+        assert_clean("stderr of twenty-sync-admin", &err);
+    }
+    assert!(scan_dir(dir.path()) > 0, "the store's files were scanned");
+    sim.shutdown().await;
+}
