@@ -111,7 +111,9 @@ fn email() -> impl Strategy<Value = String> {
 
 fn phone() -> impl Strategy<Value = String> {
     prop_oneof![
-        "[67][0-9]{8}".prop_map(|n| format!("+33{n}")),
+        // French mobiles are 6x (x not 3 or 9) or 73-79; "+33 70..." is well-formed but not
+        // assigned, and the phone transform rejects it.
+        "(6[0-24-8]|7[3-9])[0-9]{7}".prop_map(|n| format!("+33{n}")),
         "[0-9]{7}".prop_map(|n| format!("+44740{n}")),
     ]
 }

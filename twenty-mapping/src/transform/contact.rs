@@ -16,11 +16,11 @@
 //! ```
 
 use std::str::FromStr;
-use std::sync::OnceLock;
 
 use phonenumber::country::Id;
-use phonenumber::metadata::DATABASE;
 use serde_json::{Map, Value};
+
+use super::phone_fast::{fast_parse, DefaultRegion, PhoneParts};
 
 use super::{
     builtin, into_text, json_type_name, Inverse, TransformArgs, TransformRegistry, TransformStep,
@@ -150,6 +150,8 @@ enum PhoneOutput {
 
 struct Phone {
     default_region: Option<Id>,
+    /// The default region's compiled rules for the fast path (`None` without a default region).
+    fast_default: Option<DefaultRegion>,
     output: PhoneOutput,
 }
 
@@ -173,73 +175,17 @@ fn build_phone(args: &TransformArgs<'_>) -> Result<Box<dyn TransformStep>, Strin
     };
     Ok(Box::new(Phone {
         default_region,
+        fast_default: default_region.and_then(DefaultRegion::of),
         output,
     }))
 }
 
-/// A parsed phone number: E.164 parts.
-struct PhoneParts {
-    calling_code: u16,
-    national: String,
-    region: String,
-}
-
-/// A region id and the national number lengths it allows.
-type RegionLengths = Option<(&'static str, &'static [u16])>;
-
-/// Calling codes served by exactly one region, with that region and the national lengths it allows.
-fn single_region_codes() -> &'static [RegionLengths] {
-    static TABLE: OnceLock<Vec<RegionLengths>> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        let mut table: Vec<RegionLengths> = vec![None; 1000];
-        let mut counts = vec![0u8; 1000];
-        for meta in DATABASE.iter() {
-            let code = meta.country_code() as usize;
-            if code < 1000 {
-                counts[code] = counts[code].saturating_add(1);
-                table[code] = Some((meta.id(), meta.descriptors().general().possible_length()));
-            }
-        }
-        for (slot, count) in table.iter_mut().zip(counts) {
-            if count != 1 {
-                *slot = None;
-            }
-        }
-        table
-    })
-}
-
-/// Fast path for input already in E.164 (`+` and digits only) whose calling code has one region.
-fn fast_e164(s: &str) -> Option<PhoneParts> {
-    let digits = s.strip_prefix('+')?;
-    if !(8..=15).contains(&digits.len())
-        || !digits.bytes().all(|b| b.is_ascii_digit())
-        || digits.starts_with('0')
-    {
-        return None;
-    }
-    let table = single_region_codes();
-    for len in 1..=3 {
-        let code: u16 = digits[..len].parse().ok()?;
-        if let Some(Some((region, lengths))) = table.get(code as usize) {
-            let national = &digits[len..];
-            if !lengths.is_empty() && !lengths.contains(&(national.len() as u16)) {
-                return None;
-            }
-            return Some(PhoneParts {
-                calling_code: code,
-                national: national.to_owned(),
-                region: (*region).to_owned(),
-            });
-        }
-    }
-    None
-}
-
 impl Phone {
     fn parse(&self, s: &str) -> Result<PhoneParts, TransformError> {
-        if let Some(parts) = fast_e164(s) {
-            return Ok(parts);
+        if self.default_region.is_none() || self.fast_default.is_some() {
+            if let Some(parts) = fast_parse(self.fast_default, s) {
+                return Ok(parts);
+            }
         }
         let number = phonenumber::parse(self.default_region, s).map_err(|e| {
             let hint = if self.default_region.is_none() && !s.trim_start().starts_with('+') {

@@ -20,6 +20,7 @@ mod json;
 mod location;
 mod name;
 mod numeric;
+mod phone_fast;
 mod select;
 mod text;
 mod web;
