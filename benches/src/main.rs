@@ -162,6 +162,24 @@ fn header(command: &str) -> String {
     )
 }
 
+/// The local sides of the full pulls: both, or the ones named in `BENCH_TARGETS`
+/// (comma-separated `postgres`, `file`), to measure one side alone during development.
+fn targets() -> Result<Vec<Target>, BoxError> {
+    let Ok(names) = std::env::var("BENCH_TARGETS") else {
+        return Ok(vec![Target::Postgres, Target::File]);
+    };
+    names
+        .split(',')
+        .map(|n| match n.trim() {
+            "postgres" => Ok(Target::Postgres),
+            "file" => Ok(Target::File),
+            other => {
+                Err(format!("BENCH_TARGETS: unknown target '{other}' (postgres, file)").into())
+            }
+        })
+        .collect()
+}
+
 fn write(name: &str, body: &str) -> Result<(), BoxError> {
     results::write_section(&results::results_path(), name, body)?;
     Ok(())
@@ -197,7 +215,7 @@ async fn run(plan: Plan, command: &str) -> Result<(), BoxError> {
         f.seeds.push((n, seed_secs));
         let detail = plan.detail == Some(n);
         let mut keep = Vec::new();
-        for target in [Target::Postgres, Target::File] {
+        for target in targets()? {
             let tag = format!(
                 "pull_{n}_{}",
                 if target == Target::File { "file" } else { "pg" }

@@ -68,6 +68,11 @@ impl Call {
 impl Client {
     /// Send `call`, retrying per policy; the raw body of the 2xx answer.
     pub(crate) async fn send_raw(&self, call: &Call) -> Result<Vec<u8>, Error> {
+        self.send_bytes(call).await.map(Into::into)
+    }
+
+    /// [`send_raw`](Self::send_raw) without copying the body out of the response buffer.
+    async fn send_bytes(&self, call: &Call) -> Result<impl AsRef<[u8]> + Into<Vec<u8>>, Error> {
         let inner = &self.inner;
         if let Some(host) = call.url.host_str() {
             security::check_allowed(host, inner.allowed_hosts.as_deref())
@@ -96,7 +101,6 @@ impl Client {
                     match resp.bytes().await {
                         Err(e) => (call.decorate(error::from_transport(e)), false),
                         Ok(body) => {
-                            let body = Vec::from(body);
                             if status.is_success() {
                                 return Ok(body);
                             }
@@ -175,8 +179,8 @@ impl Client {
     pub(crate) async fn send_json<T: DeserializeOwned>(&self, call: &Call) -> Result<T, Error> {
         let mut attempt = 0;
         loop {
-            let body = self.send_raw(call).await?;
-            match decode(&body) {
+            let body = self.send_bytes(call).await?;
+            match decode(body.as_ref()) {
                 Ok(v) => return Ok(v),
                 Err(e) => {
                     let e = call.decorate(e);
@@ -187,8 +191,16 @@ impl Client {
     }
 }
 
-/// Decode JSON with `serde_path_to_error` so that failures name the path.
+/// Decode JSON; failures name the JSON path.
+///
+/// The body is decoded directly first (path tracking costs about a third of the decoding
+/// time of a page); only a body that fails is decoded again with `serde_path_to_error`, which
+/// fails at the same place and says where (and, as before, ignores trailing bytes after the
+/// value).
 pub(crate) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
+    if let Ok(v) = serde_json::from_slice::<T>(body) {
+        return Ok(v);
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(v) => Ok(v),

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use twenty_client::{Filter, OrderBy, Record};
+use twenty_client::{Filter, OrderBy, Page, Record};
 
 use crate::model::{
     ApplyBatch, AuditAction, AuditOutcome, InboundChange, InboundChangeKind, LocalRecord,
@@ -55,40 +55,13 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         tracing::info!(entity, ?cursor, "pull started");
         let mut retry = self.load_retry(entity, DIR).await?;
         self.pull_retries(run, m, &mut retry).await?;
+        let limit = u32::try_from(self.config.batch_size).unwrap_or(100);
         for walk in [Walk::Live, Walk::Deleted] {
             let bound = cursor.lower_bound(walk, overlap);
             let filter = walk_filter(walk, bound);
             let mut after: Option<String> = None;
+            let mut page = self.list_page(m, &filter, None, limit).await?;
             loop {
-                let limit = u32::try_from(self.config.batch_size).unwrap_or(100);
-                let page = self
-                    .twenty(|c| {
-                        let filter = filter.clone();
-                        let after = after.clone();
-                        let plural = m.twenty_object().to_owned();
-                        async move {
-                            let mut req = c
-                                .records(&plural)
-                                .list()
-                                .order_by(OrderBy::asc("updatedAt").then_asc("id"))
-                                .limit(limit)
-                                .depth(0);
-                            if let Some(f) = filter {
-                                req = req.filter(f);
-                            }
-                            if let Some(a) = after {
-                                req = req.starting_after(a);
-                            }
-                            req.send().await
-                        }
-                    })
-                    .await
-                    .map_err(|e| {
-                        SyncError::from_twenty(
-                            &format!("listing `{}` from Twenty", m.twenty_object()),
-                            e,
-                        )
-                    })?;
                 let next = match &page.page_info.end_cursor {
                     Some(c) if page.page_info.has_next_page && !page.records.is_empty() => {
                         if after.as_deref() == Some(c.as_str()) {
@@ -106,21 +79,38 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     .last()
                     .and_then(Record::updated_at)
                     .map(|t| cursor.advanced(walk, t));
-                self.apply_pull_page(
+                let apply = self.apply_pull_page(
                     run,
                     m,
                     page.records,
                     walk,
                     progress.as_ref(),
                     Some(&mut retry),
-                )
-                .await?;
+                );
+                // One page ahead: the next page is requested (and decoded, on another task)
+                // while this one is mapped and applied. The cursor still moves only with this
+                // page's committed batch; an apply error wins over a fetch error.
+                let fetched = match &next {
+                    Some(n) => {
+                        let fetch = self.list_page(m, &filter, Some(n.clone()), limit);
+                        let (applied, fetched) = tokio::join!(apply, fetch);
+                        applied?;
+                        Some(fetched)
+                    }
+                    None => {
+                        apply.await?;
+                        None
+                    }
+                };
                 if let (Some(p), false) = (progress, run.dry_run) {
                     cursor = p;
                 }
-                match next {
-                    Some(n) => after = Some(n),
-                    None => break,
+                match (next, fetched) {
+                    (Some(n), Some(fetched)) => {
+                        after = Some(n);
+                        page = fetched?;
+                    }
+                    _ => break,
                 }
             }
         }
@@ -137,6 +127,50 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 .map_err(|e| SyncError::from_store("committing the pull cursor", e))?;
         }
         self.retry_finish(run, retry).await
+    }
+
+    /// One page of a walk: `limit` records of `m`'s object ordered by `updatedAt, id`, matching
+    /// `filter`, after the cursor `after`. The request and the decoding of the answer run on
+    /// their own task, so they proceed in parallel with the caller's work on the previous page.
+    async fn list_page(
+        &self,
+        m: &dyn EntityMapper,
+        filter: &Option<Filter>,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Page<Record>, SyncError> {
+        self.twenty(|c| {
+            let filter = filter.clone();
+            let after = after.clone();
+            let plural = m.twenty_object().to_owned();
+            async move {
+                let mut req = c
+                    .records(&plural)
+                    .list()
+                    .order_by(OrderBy::asc("updatedAt").then_asc("id"))
+                    .limit(limit)
+                    .depth(0);
+                if let Some(f) = filter {
+                    req = req.filter(f);
+                }
+                if let Some(a) = after {
+                    req = req.starting_after(a);
+                }
+                match tokio::spawn(req.send()).await {
+                    Ok(page) => page,
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    Err(e) => Err(twenty_client::Error::new(
+                        twenty_client::ErrorKind::Transport,
+                        format!("the page request was cancelled before it finished: {e}"),
+                    )
+                    .with_operation("records.list")),
+                }
+            }
+        })
+        .await
+        .map_err(|e| {
+            SyncError::from_twenty(&format!("listing `{}` from Twenty", m.twenty_object()), e)
+        })
     }
 
     /// Re-fetches the records of the retry set from Twenty by id (live ones, then trashed ones)

@@ -1,7 +1,7 @@
 //! Low-level file helpers: durable appends, atomic replacement, torn-tail tolerant line reading.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 
 use crate::error::{StoreError, StoreErrorKind, StoreResult};
@@ -38,11 +38,37 @@ pub(crate) fn sync_dir(dir: &Path) -> StoreResult<()> {
 /// Replaces `path` atomically with `bytes`: write a temp file in the same directory, fsync it,
 /// rename it over `path`, fsync the directory.
 pub(crate) fn replace_atomically(path: &Path, bytes: &[u8]) -> StoreResult<()> {
+    replace_atomically_with(path, |w| w.write_all(bytes).map_err(WriteError::Io))
+}
+
+/// Why writing the content of a replacement failed.
+pub(crate) enum WriteError {
+    /// The file system refused the write.
+    Io(std::io::Error),
+    /// The content could not be produced (an encoding error), already described.
+    Content(StoreError),
+}
+
+/// Like [`replace_atomically`], with the content streamed by `write` into a buffered writer of
+/// the temp file: nothing the size of the whole file is held in memory (the state snapshot of a
+/// million records is hundreds of megabytes of JSON).
+pub(crate) fn replace_atomically_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> Result<(), WriteError>,
+) -> StoreResult<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let tmp = tmp_path(path);
-    let mut file = File::create(&tmp).map_err(|e| io_error("create temp file", &tmp, e))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
+    let file = File::create(&tmp).map_err(|e| io_error("create temp file", &tmp, e))?;
+    let mut out = BufWriter::with_capacity(1 << 16, file);
+    match write(&mut out) {
+        Ok(()) => {}
+        Err(WriteError::Io(e)) => return Err(io_error("write temp file", &tmp, e)),
+        Err(WriteError::Content(e)) => return Err(e),
+    }
+    let file = out
+        .into_inner()
+        .map_err(|e| io_error("write temp file", &tmp, e.into_error()))?;
+    file.sync_all()
         .map_err(|e| io_error("write temp file", &tmp, e))?;
     drop(file);
     std::fs::rename(&tmp, path).map_err(|e| io_error("rename temp file into place", path, e))?;

@@ -17,8 +17,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::io::{
-    append_durably, corrupt, io_error, open_append, read_lines, replace_atomically, tmp_path,
-    truncate_to,
+    append_durably, corrupt, io_error, open_append, read_lines, replace_atomically_with, tmp_path,
+    truncate_to, WriteError,
 };
 use crate::error::{StoreError, StoreErrorKind, StoreResult};
 use crate::memory::state_data::{LeaseSlot, StateData};
@@ -84,10 +84,17 @@ impl StateFiles {
             tracing::warn!(path = %tmp.display(), "removing a snapshot left half-written by a crash");
             std::fs::remove_file(&tmp).map_err(|e| io_error("remove", &tmp, e))?;
         }
-        let (mut data, snap_n) = match std::fs::read(&snapshot_path) {
-            Ok(bytes) => {
-                let snap: Snapshot =
-                    serde_json::from_slice(&bytes).map_err(|e| corrupt(&snapshot_path, 0, e))?;
+        let (mut data, snap_n) = match File::open(&snapshot_path) {
+            Ok(file) => {
+                // Read through a buffer: the snapshot is not held in memory next to its data.
+                let reader = std::io::BufReader::with_capacity(1 << 16, file);
+                let snap: Snapshot = serde_json::from_reader(reader).map_err(|e| {
+                    if e.is_io() {
+                        io_error("read", &snapshot_path, e.into())
+                    } else {
+                        corrupt(&snapshot_path, 0, e)
+                    }
+                })?;
                 (snap.data, snap.journal)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (StateData::default(), 0),
@@ -307,15 +314,24 @@ impl StateFiles {
             journal: u64,
             data: &'a StateData,
         }
-        let bytes = serde_json::to_vec(&SnapshotRef {
+        let snapshot = SnapshotRef {
             version: 1,
             journal: self.last_n,
             data: &self.data,
-        })
-        .map_err(|e| {
-            StoreError::new(StoreErrorKind::Invalid, "state could not be encoded").with_source(e)
+        };
+        // Streamed to the temp file: the snapshot is never held in memory as a whole.
+        replace_atomically_with(&self.snapshot_path, |w| {
+            serde_json::to_writer(w, &snapshot).map_err(|e| {
+                if e.is_io() {
+                    WriteError::Io(e.into())
+                } else {
+                    WriteError::Content(
+                        StoreError::new(StoreErrorKind::Invalid, "state could not be encoded")
+                            .with_source(e),
+                    )
+                }
+            })
         })?;
-        replace_atomically(&self.snapshot_path, &bytes)?;
         // Lines up to `last_n` are in the snapshot now; replay skips them even if this fails.
         self.journal
             .set_len(0)
