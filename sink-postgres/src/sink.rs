@@ -253,6 +253,12 @@ impl PostgresSink {
         &self.inner.pool
     }
 
+    /// The shared state (statements, pool), for the crate's own tests.
+    #[cfg(test)]
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
     /// The state schema's name.
     pub fn state_schema(&self) -> &str {
         &self.inner.state_schema

@@ -82,13 +82,20 @@ impl StateSql {
             cursor: format!(
                 "SELECT checkpoint FROM {s}.cursors WHERE entity = $1 AND direction = $2"
             ),
+            // One index probe per key, whatever the table's statistics: the `OFFSET 0` keeps the
+            // lateral subquery from being flattened into a join, which the planner turns into a
+            // hash join over every row of the entity when the statistics are missing or stale
+            // (a table growing during its first pull, autovacuum late or off): O(N) per batch.
             records: format!(
                 "SELECT {RECORD_COLS} FROM unnest($2::text[]) WITH ORDINALITY k(key, ord)
-                 JOIN {s}.record_state r ON r.entity = $1 AND r.local_key = k.key ORDER BY k.ord"
+                 CROSS JOIN LATERAL (SELECT * FROM {s}.record_state x
+                     WHERE x.entity = $1 AND x.local_key = k.key OFFSET 0) r
+                 ORDER BY k.ord"
             ),
             records_by_twenty_id: format!(
                 "SELECT {RECORD_COLS} FROM unnest($2::text[]) WITH ORDINALITY k(key, ord)
-                 JOIN {s}.record_state r ON r.entity = $1 AND r.twenty_id = k.key
+                 CROSS JOIN LATERAL (SELECT * FROM {s}.record_state x
+                     WHERE x.entity = $1 AND x.twenty_id = k.key OFFSET 0) r
                  ORDER BY k.ord, r.local_key"
             ),
             pending: format!(
@@ -280,5 +287,99 @@ pub(crate) fn record_from_row(row: &Row) -> RecordState {
         twenty_updated_at: row.get(4),
         local_updated_at: row.get(5),
         deleted: row.get(6),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+    use serde_json::Value;
+    use twenty_sync_core::{RecordState, StateCommit, StateStore};
+
+    use crate::{PostgresSink, SinkConfig};
+
+    fn database_url() -> String {
+        std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+    }
+
+    /// The largest `actual rows x loops` of any plan node reading `record_state`.
+    fn rows_read(plan: &Value) -> f64 {
+        let own = if plan["Relation Name"] == "record_state" || plan.get("Index Name").is_some() {
+            plan["Actual Rows"].as_f64().unwrap_or(0.0)
+                * plan["Actual Loops"].as_f64().unwrap_or(0.0)
+        } else {
+            0.0
+        };
+        plan["Plans"]
+            .as_array()
+            .map(|ps| ps.iter().map(rows_read).fold(own, f64::max))
+            .unwrap_or(own)
+    }
+
+    /// Without statistics (a table growing during its first pull, autovacuum off or late), the
+    /// record-state lookups of a batch read one index entry per key, not every row of the entity.
+    #[tokio::test]
+    async fn record_state_lookups_probe_per_key_without_statistics() {
+        let schema = format!(
+            "tsp_{}_state",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        let sink = PostgresSink::builder(SinkConfig {
+            state_schema: schema.clone(),
+            ..SinkConfig::default()
+        })
+        .connection_string(SecretString::from(database_url()))
+        .max_connections(2)
+        .build()
+        .await
+        .expect("the sink builds against the test server");
+        let client = sink.pool().get().await.expect("a connection");
+        client
+            .batch_execute(&format!(
+                "ALTER TABLE \"{schema}\".record_state SET (autovacuum_enabled = false)"
+            ))
+            .await
+            .expect("autovacuum off for the test table");
+        let n = 5000;
+        let mut commit = StateCommit::new("people");
+        for i in 0..n {
+            commit
+                .upsert_records
+                .push(RecordState::new(format!("k{i}"), format!("t{i}")));
+        }
+        sink.commit(&commit).await.expect("states written");
+        let keys: Vec<String> = (0..200).map(|i| format!("k{}", i * 7)).collect();
+        let ids: Vec<String> = (0..200).map(|i| format!("t{}", i * 7)).collect();
+        let sql = &sink.inner().sql;
+        for (what, stmt, arg) in [
+            ("records", &sql.records, &keys),
+            ("records_by_twenty_id", &sql.records_by_twenty_id, &ids),
+        ] {
+            let row = client
+                .query_one(
+                    &format!("EXPLAIN (ANALYZE, FORMAT JSON) {stmt}"),
+                    &[&"people", arg],
+                )
+                .await
+                .expect("explain runs");
+            let plan: Value = row.get(0);
+            let read = rows_read(&plan[0]["Plan"]);
+            assert!(
+                read <= 2.0 * arg.len() as f64,
+                "{what} read {read} record_state rows for {} keys (of {n}): {plan:#}",
+                arg.len()
+            );
+            let found = match what {
+                "records" => sink.records("people", arg).await,
+                _ => sink.records_by_twenty_id("people", arg).await,
+            }
+            .expect("lookup runs");
+            assert_eq!(found.len(), arg.len(), "{what} finds every key");
+        }
+        client
+            .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+            .await
+            .expect("cleanup");
     }
 }
