@@ -84,7 +84,7 @@ impl StateFiles {
             tracing::warn!(path = %tmp.display(), "removing a snapshot left half-written by a crash");
             std::fs::remove_file(&tmp).map_err(|e| io_error("remove", &tmp, e))?;
         }
-        let (mut data, snap_n) = match File::open(&snapshot_path) {
+        let (data, snap_n) = match File::open(&snapshot_path) {
             Ok(file) => {
                 // Read through a buffer: the snapshot is not held in memory next to its data.
                 let reader = std::io::BufReader::with_capacity(1 << 16, file);
@@ -100,7 +100,6 @@ impl StateFiles {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (StateData::default(), 0),
             Err(e) => return Err(io_error("read", &snapshot_path, e)),
         };
-        data.reindex();
 
         let mut journal_lines: Vec<JournalLine> = Vec::new();
         let journal_ok = read_lines(&journal_path, |raw| {

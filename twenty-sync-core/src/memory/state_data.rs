@@ -12,38 +12,7 @@ use crate::error::{StoreError, StoreErrorKind, StoreResult};
 use crate::model::{Checkpoint, Lease, PendingCreate, RecordState, StateCommit, SyncDirection};
 use crate::report::RunReport;
 
-/// Record states of one entity, indexed both ways.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub(crate) struct EntityRecords {
-    by_key: HashMap<String, RecordState>,
-    #[serde(skip)]
-    by_twenty: HashMap<String, String>,
-}
-
-impl EntityRecords {
-    fn reindex(&mut self) {
-        self.by_twenty = self
-            .by_key
-            .values()
-            .map(|r| (r.twenty_id.clone(), r.local_key.clone()))
-            .collect();
-    }
-
-    fn remove(&mut self, key: &str) {
-        if let Some(old) = self.by_key.remove(key) {
-            if self.by_twenty.get(&old.twenty_id).map(String::as_str) == Some(key) {
-                self.by_twenty.remove(&old.twenty_id);
-            }
-        }
-    }
-
-    fn upsert(&mut self, record: RecordState) {
-        self.remove(&record.local_key);
-        self.by_twenty
-            .insert(record.twenty_id.clone(), record.local_key.clone());
-        self.by_key.insert(record.local_key.clone(), record);
-    }
-}
+use super::packed::EntityRecords;
 
 /// A stored run with the order it was first saved in (tie-break for equal start times).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -73,13 +42,6 @@ pub(crate) struct StateData {
 }
 
 impl StateData {
-    /// Rebuilds the derived indexes after deserialisation.
-    pub(crate) fn reindex(&mut self) {
-        for records in self.records.values_mut() {
-            records.reindex();
-        }
-    }
-
     /// Checks that `commit` can be applied in full, without changing anything.
     ///
     /// Removals are applied before upserts (for record states and pending creates alike), so a
@@ -128,8 +90,7 @@ impl StateData {
         }
         if let Some(existing) = self.records.get(&commit.entity) {
             for (twenty_id, key) in &owners {
-                if let Some(owner) = existing.by_twenty.get(*twenty_id) {
-                    let owner = owner.as_str();
+                if let Some(owner) = existing.key_of(twenty_id) {
                     let released = owner == *key
                         || removed.contains(owner)
                         || final_upserts
@@ -152,7 +113,7 @@ impl StateData {
                 records.remove(key);
             }
             for r in &commit.upsert_records {
-                records.upsert(r.clone());
+                records.upsert(r);
             }
         }
         if !commit.cursors.is_empty() {
@@ -183,9 +144,7 @@ impl StateData {
         let Some(records) = self.records.get(entity) else {
             return Vec::new();
         };
-        keys.iter()
-            .filter_map(|k| records.by_key.get(k).cloned())
-            .collect()
+        keys.iter().filter_map(|k| records.get(k)).collect()
     }
 
     pub(crate) fn records_by_twenty_id(&self, entity: &str, ids: &[String]) -> Vec<RecordState> {
@@ -193,8 +152,7 @@ impl StateData {
             return Vec::new();
         };
         ids.iter()
-            .filter_map(|id| records.by_twenty.get(id))
-            .filter_map(|k| records.by_key.get(k).cloned())
+            .filter_map(|id| records.get_by_twenty(id))
             .collect()
     }
 

@@ -1,0 +1,277 @@
+//! Compact in-memory form of [`RecordState`]s, for stores that keep every record state in memory
+//! ([`MemoryState`](super::MemoryState), the file store).
+//!
+//! A [`RecordState`] holds five strings; in memory that is five heap allocations and about 600
+//! bytes per record once indexed both ways. [`EntityRecords`] keeps instead, per record: the
+//! local key once (shared by both indexes), the Twenty id as 16 bytes when it is a canonical
+//! UUID, each SHA-256 content hash as 32 bytes when it is 64 lowercase hex digits (what the
+//! engine writes), the two timestamps and the deleted flag; any other string is kept as it is.
+//! Unpacking gives back exactly the strings that were stored. About 250 bytes per record.
+//!
+//! Serialised, an [`EntityRecords`] is `{"by_key": {<local key>: <RecordState>}}`, as before the
+//! packing, so existing `state.json` snapshots load unchanged.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::model::RecordState;
+
+/// A Twenty id: 16 bytes for a canonical (lowercase, hyphenated) UUID, else the text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Id {
+    Uuid([u8; 16]),
+    Text(Box<str>),
+}
+
+impl Id {
+    fn pack(s: &str) -> Id {
+        match uuid::Uuid::try_parse(s) {
+            Ok(u) if u.hyphenated().to_string() == s => Id::Uuid(*u.as_bytes()),
+            _ => Id::Text(s.into()),
+        }
+    }
+
+    fn unpack(&self) -> String {
+        match self {
+            Id::Uuid(b) => uuid::Uuid::from_bytes(*b).hyphenated().to_string(),
+            Id::Text(s) => s.to_string(),
+        }
+    }
+}
+
+/// A content hash: 32 bytes for 64 lowercase hex digits, else the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Digest {
+    Sha256([u8; 32]),
+    Text(Box<str>),
+}
+
+impl Digest {
+    fn pack(s: &str) -> Digest {
+        let mut b = [0u8; 32];
+        let lower_hex = s.len() == 64 && s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
+        if lower_hex && hex::decode_to_slice(s, &mut b).is_ok() {
+            Digest::Sha256(b)
+        } else {
+            Digest::Text(s.into())
+        }
+    }
+
+    fn unpack(&self) -> String {
+        match self {
+            Digest::Sha256(b) => hex::encode(b),
+            Digest::Text(s) => s.to_string(),
+        }
+    }
+}
+
+/// One record state without its local key.
+#[derive(Debug, Clone)]
+struct Packed {
+    twenty_id: Id,
+    twenty_hash: Option<Digest>,
+    local_hash: Option<Digest>,
+    twenty_updated_at: Option<DateTime<Utc>>,
+    local_updated_at: Option<DateTime<Utc>>,
+    deleted: bool,
+}
+
+impl Packed {
+    fn pack(r: &RecordState) -> Packed {
+        Packed {
+            twenty_id: Id::pack(&r.twenty_id),
+            twenty_hash: r.twenty_hash.as_deref().map(Digest::pack),
+            local_hash: r.local_hash.as_deref().map(Digest::pack),
+            twenty_updated_at: r.twenty_updated_at,
+            local_updated_at: r.local_updated_at,
+            deleted: r.deleted,
+        }
+    }
+
+    fn unpack(&self, local_key: &str) -> RecordState {
+        RecordState {
+            local_key: local_key.to_owned(),
+            twenty_id: self.twenty_id.unpack(),
+            twenty_hash: self.twenty_hash.as_ref().map(Digest::unpack),
+            local_hash: self.local_hash.as_ref().map(Digest::unpack),
+            twenty_updated_at: self.twenty_updated_at,
+            local_updated_at: self.local_updated_at,
+            deleted: self.deleted,
+        }
+    }
+}
+
+/// Record states of one entity, indexed by local key and by Twenty id.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EntityRecords {
+    by_key: HashMap<Arc<str>, Packed>,
+    by_twenty: HashMap<Id, Arc<str>>,
+}
+
+impl EntityRecords {
+    /// The state of `key`.
+    pub(crate) fn get(&self, key: &str) -> Option<RecordState> {
+        self.by_key.get(key).map(|p| p.unpack(key))
+    }
+
+    /// The local key mapped to `twenty_id`.
+    pub(crate) fn key_of(&self, twenty_id: &str) -> Option<&str> {
+        self.by_twenty.get(&Id::pack(twenty_id)).map(|k| &**k)
+    }
+
+    /// The state of the record mapped to `twenty_id`.
+    pub(crate) fn get_by_twenty(&self, twenty_id: &str) -> Option<RecordState> {
+        self.key_of(twenty_id).and_then(|k| self.get(k))
+    }
+
+    /// Removes the state of `key`.
+    pub(crate) fn remove(&mut self, key: &str) {
+        if let Some(old) = self.by_key.remove(key) {
+            if self.by_twenty.get(&old.twenty_id).map(|k| &**k) == Some(key) {
+                self.by_twenty.remove(&old.twenty_id);
+            }
+        }
+    }
+
+    /// Inserts or replaces the state of `record.local_key`.
+    pub(crate) fn upsert(&mut self, record: &RecordState) {
+        self.remove(&record.local_key);
+        let key: Arc<str> = record.local_key.as_str().into();
+        let packed = Packed::pack(record);
+        self.by_twenty.insert(packed.twenty_id.clone(), key.clone());
+        self.by_key.insert(key, packed);
+    }
+}
+
+impl Serialize for EntityRecords {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct ByKey<'a>(&'a HashMap<Arc<str>, Packed>);
+        impl Serialize for ByKey<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut map = s.serialize_map(Some(self.0.len()))?;
+                for (key, packed) in self.0 {
+                    map.serialize_entry(&**key, &packed.unpack(key))?;
+                }
+                map.end()
+            }
+        }
+        let mut map = s.serialize_map(Some(1))?;
+        map.serialize_entry("by_key", &ByKey(&self.by_key))?;
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for EntityRecords {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        /// `by_key`, packed entry by entry (the unpacked map is never built).
+        struct ByKey(EntityRecords);
+        impl<'de> Deserialize<'de> for ByKey {
+            fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = ByKey;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a map of local keys to record states")
+                    }
+                    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ByKey, A::Error> {
+                        let mut out = EntityRecords::default();
+                        while let Some((key, mut state)) =
+                            map.next_entry::<String, RecordState>()?
+                        {
+                            // The map key is the local key, as `upsert` stored it.
+                            state.local_key = key;
+                            out.upsert(&state);
+                        }
+                        Ok(ByKey(out))
+                    }
+                }
+                de.deserialize_map(V)
+            }
+        }
+        #[derive(Deserialize)]
+        struct Wire {
+            #[serde(default)]
+            by_key: Option<ByKey>,
+        }
+        let wire = Wire::deserialize(de)?;
+        Ok(wire.by_key.map(|b| b.0).unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn state(key: &str, id: &str, hash: Option<&str>) -> RecordState {
+        RecordState {
+            local_key: key.into(),
+            twenty_id: id.into(),
+            twenty_hash: hash.map(str::to_owned),
+            local_hash: Some("not-a-hash".into()),
+            twenty_updated_at: Utc.timestamp_millis_opt(1_700_000_000_123).single(),
+            local_updated_at: None,
+            deleted: false,
+        }
+    }
+
+    #[test]
+    fn unpacking_gives_back_exactly_the_stored_strings() {
+        let sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        let cases = [
+            state("k1", "7c9e6679-7425-40de-944b-e07fc1f90ae7", Some(sha)),
+            // Upper-case UUID and hash: not canonical, kept as text, returned as given.
+            state(
+                "k2",
+                "7C9E6679-7425-40DE-944B-E07FC1F90AE7",
+                Some(&sha.to_uppercase()),
+            ),
+            state("k3", "not-a-uuid", None),
+        ];
+        let mut records = EntityRecords::default();
+        for c in &cases {
+            records.upsert(c);
+        }
+        for c in &cases {
+            assert_eq!(records.get(&c.local_key).as_ref(), Some(c));
+            assert_eq!(records.get_by_twenty(&c.twenty_id).as_ref(), Some(c));
+        }
+        assert_eq!(records.by_key.len(), 3);
+    }
+
+    #[test]
+    fn moving_a_twenty_id_to_another_key_and_removing_keep_both_indexes_consistent() {
+        let id = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
+        let mut records = EntityRecords::default();
+        records.upsert(&state("old", id, None));
+        records.remove("old");
+        records.upsert(&state("new", id, None));
+        assert_eq!(records.key_of(id), Some("new"));
+        assert!(records.get("old").is_none());
+        // Replacing a key's state with another Twenty id releases the first id.
+        records.upsert(&state("new", "other", None));
+        assert_eq!(records.key_of(id), None);
+        assert_eq!(records.key_of("other"), Some("new"));
+    }
+
+    #[test]
+    fn serialises_as_the_unpacked_map_and_loads_it_back() {
+        let mut records = EntityRecords::default();
+        let s = state("k1", "7c9e6679-7425-40de-944b-e07fc1f90ae7", None);
+        records.upsert(&s);
+        let json = serde_json::to_value(&records).expect("serialises");
+        assert_eq!(
+            json,
+            serde_json::json!({"by_key": {"k1": serde_json::to_value(&s).expect("state")}})
+        );
+        let back: EntityRecords = serde_json::from_value(json).expect("loads");
+        assert_eq!(back.get("k1"), Some(s.clone()));
+        assert_eq!(back.key_of(&s.twenty_id), Some("k1"));
+    }
+}
