@@ -31,6 +31,40 @@ pub(crate) enum Op {
     Tombstone,
 }
 
+/// [`Op`] borrowing the record it writes: appending a pulled batch does not copy its records.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub(crate) enum OpRef<'a> {
+    Upsert { data: &'a Value },
+    Delete,
+    Tombstone,
+}
+
+impl Op {
+    pub(crate) fn as_ref(&self) -> OpRef<'_> {
+        match self {
+            Op::Upsert { data } => OpRef::Upsert { data },
+            Op::Delete => OpRef::Delete,
+            Op::Tombstone => OpRef::Tombstone,
+        }
+    }
+}
+
+/// A [`Line`] being written, borrowing its key and record (same JSON as [`Line`]).
+#[derive(Serialize)]
+struct LineRef<'a> {
+    seq: u64,
+    key: &'a str,
+    #[serde(flatten)]
+    op: OpRef<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    local: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    end: bool,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Line {
     pub(crate) seq: u64,
@@ -174,7 +208,7 @@ impl EntityLog {
     /// Appends `ops` as one transaction; returns the sequence number of each.
     pub(crate) fn append(
         &mut self,
-        ops: Vec<(String, Op, Option<DateTime<Utc>>)>,
+        ops: &[(&str, OpRef<'_>, Option<DateTime<Utc>>)],
         local: bool,
     ) -> StoreResult<Vec<u64>> {
         if ops.is_empty() {
@@ -183,12 +217,12 @@ impl EntityLog {
         let count = ops.len();
         let mut buf = Vec::new();
         let mut planned = Vec::with_capacity(count);
-        for (i, (key, op, at)) in ops.into_iter().enumerate() {
-            let line = Line {
+        for (i, (key, op, at)) in ops.iter().enumerate() {
+            let line = LineRef {
                 seq: self.next_seq + i as u64,
                 key,
-                op,
-                at,
+                op: *op,
+                at: *at,
                 local,
                 end: i + 1 == count,
             };
@@ -196,27 +230,32 @@ impl EntityLog {
             serde_json::to_writer(&mut buf, &line).map_err(|e| encode_error(&self.path, e))?;
             let len = (self.len + buf.len() as u64 - offset) as u32;
             buf.push(b'\n');
-            planned.push((line, offset, len));
+            planned.push((line.seq, offset, len));
         }
         self.len = append_durably(&mut self.append, self.len, &self.path, &buf)?;
         self.next_seq += count as u64;
         let mut seqs = Vec::with_capacity(count);
-        for (line, offset, len) in planned {
+        for ((key, op, _), (seq, offset, len)) in ops.iter().zip(planned) {
             let slot = Slot {
                 offset,
                 len,
-                seq: line.seq,
-                live: matches!(line.op, Op::Upsert { .. }),
+                seq,
+                live: matches!(op, OpRef::Upsert { .. }),
             };
             if local {
-                if let Some(old) = self.feed_by_key.insert(line.key.clone(), line.seq) {
+                if let Some(old) = self.feed_by_key.insert((*key).to_owned(), seq) {
                     self.feed.remove(&old);
                 }
-                self.feed.insert(line.seq, slot);
+                self.feed.insert(seq, slot);
             }
-            self.index.insert(line.key, slot);
+            match self.index.get_mut(*key) {
+                Some(s) => *s = slot,
+                None => {
+                    self.index.insert((*key).to_owned(), slot);
+                }
+            }
             self.lines += 1;
-            seqs.push(line.seq);
+            seqs.push(seq);
         }
         Ok(seqs)
     }
@@ -300,4 +339,46 @@ fn encode_error(path: &Path, err: serde_json::Error) -> StoreError {
     )
     .with_context("path", path.display().to_string())
     .with_source(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    #[test]
+    fn a_borrowed_line_is_written_exactly_as_the_owned_line_reads_back() {
+        let data = json!({"email": "ada@example.com", "tags": ["a", "b"]});
+        let at = Utc.timestamp_millis_opt(1_700_000_000_123).single();
+        for (op, op_ref) in [
+            (
+                Op::Upsert { data: data.clone() },
+                OpRef::Upsert { data: &data },
+            ),
+            (Op::Delete, OpRef::Delete),
+            (Op::Tombstone, OpRef::Tombstone),
+        ] {
+            let owned = Line {
+                seq: 7,
+                key: "p-1".into(),
+                op,
+                at,
+                local: true,
+                end: true,
+            };
+            let borrowed = LineRef {
+                seq: 7,
+                key: "p-1",
+                op: op_ref,
+                at,
+                local: true,
+                end: true,
+            };
+            let written = serde_json::to_string(&borrowed).expect("encodes");
+            assert_eq!(written, serde_json::to_string(&owned).expect("encodes"));
+            let back: Line = serde_json::from_str(&written).expect("decodes");
+            assert_eq!(back.op, owned.op);
+        }
+    }
 }

@@ -38,7 +38,7 @@ use chrono::{DateTime, Utc};
 use futures::stream::{self, BoxStream, StreamExt};
 use serde_json::Value;
 
-use self::data::{EntityLog, Op};
+use self::data::{EntityLog, Op, OpRef};
 use self::io::io_error;
 use self::state::StateFiles;
 use crate::conformance::LocalEditor;
@@ -184,7 +184,7 @@ impl FileStore {
     ) -> StoreResult<Checkpoint> {
         check_key(entity, key)?;
         let seqs = self.with_entity(entity, |log| {
-            log.append(vec![(key.to_owned(), op, Some(at))], true)
+            log.append(&[(key, op.as_ref(), Some(at))], true)
         })?;
         seqs.first().map(|s| seq_checkpoint(*s)).ok_or_else(|| {
             StoreError::new(StoreErrorKind::Other, "append returned no sequence number")
@@ -305,13 +305,13 @@ impl SourceOfTruth for FileStore {
         for change in &batch.changes {
             check_key(&batch.entity, &change.key)?;
             let op = match &change.kind {
-                InboundChangeKind::Upsert { data } => Op::Upsert { data: data.clone() },
-                InboundChangeKind::Delete { tombstone: true } => Op::Tombstone,
-                InboundChangeKind::Delete { tombstone: false } => Op::Delete,
+                InboundChangeKind::Upsert { data } => OpRef::Upsert { data },
+                InboundChangeKind::Delete { tombstone: true } => OpRef::Tombstone,
+                InboundChangeKind::Delete { tombstone: false } => OpRef::Delete,
             };
-            ops.push((change.key.clone(), op, change.twenty_updated_at));
+            ops.push((change.key.as_str(), op, change.twenty_updated_at));
         }
-        self.with_entity(&batch.entity, |log| log.append(ops, false))?;
+        self.with_entity(&batch.entity, |log| log.append(&ops, false))?;
         Ok(StateWritten::NotWritten)
     }
 

@@ -50,6 +50,31 @@ struct JournalLine {
     entry: Entry,
 }
 
+/// [`Entry`] being journalled, borrowing what it writes (same JSON as [`Entry`]).
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum EntryRef<'a> {
+    Commit { commit: &'a StateCommit },
+    Run { report: &'a RunReport },
+    Lease { scope: &'a str, slot: &'a LeaseSlot },
+}
+
+/// [`JournalLine`] being written.
+#[derive(Serialize)]
+struct JournalLineRef<'a> {
+    n: u64,
+    #[serde(flatten)]
+    entry: EntryRef<'a>,
+}
+
+/// [`AuditLine`] being written.
+#[derive(Serialize)]
+struct AuditLineRef<'a> {
+    c: u64,
+    #[serde(flatten)]
+    entry: &'a AuditEntry,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct AuditLine {
     /// The journal number of the commit that carried the entry.
@@ -169,14 +194,17 @@ impl StateFiles {
                 entries = missing_audit.len(),
                 "re-appending audit entries of commits interrupted by a crash"
             );
-            files.append_audit(&missing_audit)?;
+            files.append_audit(missing_audit.iter().map(|l| AuditLineRef {
+                c: l.c,
+                entry: &l.entry,
+            }))?;
         }
         Ok(files)
     }
 
-    fn journal(&mut self, entry: Entry) -> StoreResult<u64> {
+    fn journal(&mut self, entry: EntryRef<'_>) -> StoreResult<u64> {
         let n = self.last_n + 1;
-        let line = JournalLine { n, entry };
+        let line = JournalLineRef { n, entry };
         let mut buf = serde_json::to_vec(&line).map_err(|e| {
             StoreError::new(
                 StoreErrorKind::Invalid,
@@ -196,17 +224,20 @@ impl StateFiles {
         Ok(n)
     }
 
-    fn append_audit(&mut self, lines: &[AuditLine]) -> StoreResult<()> {
-        if lines.is_empty() {
-            return Ok(());
-        }
+    fn append_audit<'a>(
+        &mut self,
+        lines: impl IntoIterator<Item = AuditLineRef<'a>>,
+    ) -> StoreResult<()> {
         let mut buf = Vec::new();
         for line in lines {
-            serde_json::to_writer(&mut buf, line).map_err(|e| {
+            serde_json::to_writer(&mut buf, &line).map_err(|e| {
                 StoreError::new(StoreErrorKind::Invalid, "audit entry could not be encoded")
                     .with_source(e)
             })?;
             buf.push(b'\n');
+        }
+        if buf.is_empty() {
+            return Ok(());
         }
         self.audit_len = append_durably(&mut self.audit, self.audit_len, &self.audit_path, &buf)?;
         Ok(())
@@ -219,19 +250,13 @@ impl StateFiles {
             // last snapshot, so re-derive what audit.jsonl misses.
             self.repair_audit()?;
         }
-        let n = self.journal(Entry::Commit {
-            commit: commit.clone(),
-        })?;
+        let n = self.journal(EntryRef::Commit { commit })?;
         self.data.apply(commit);
-        let lines: Vec<AuditLine> = commit
+        let lines = commit
             .audit
             .iter()
-            .map(|entry| AuditLine {
-                c: n,
-                entry: entry.clone(),
-            })
-            .collect();
-        if let Err(e) = self.append_audit(&lines) {
+            .map(|entry| AuditLineRef { c: n, entry });
+        if let Err(e) = self.append_audit(lines) {
             tracing::error!(error = %e, "audit append failed after the commit was journalled; will repair");
             self.audit_behind = true;
         }
@@ -252,9 +277,7 @@ impl StateFiles {
     }
 
     pub(crate) fn save_run(&mut self, report: &RunReport) -> StoreResult<()> {
-        self.journal(Entry::Run {
-            report: Box::new(report.clone()),
-        })?;
+        self.journal(EntryRef::Run { report })?;
         self.data.save_run(report);
         self.maybe_snapshot()
     }
@@ -269,10 +292,7 @@ impl StateFiles {
         let Some(slot) = self.data.lease_outcome(scope, holder, ttl, now)? else {
             return Ok(None);
         };
-        self.journal(Entry::Lease {
-            scope: scope.to_owned(),
-            slot: slot.clone(),
-        })?;
+        self.journal(EntryRef::Lease { scope, slot: &slot })?;
         let lease = slot.current.clone();
         self.data.leases.insert(scope.to_owned(), slot);
         self.maybe_snapshot()?;
@@ -290,9 +310,9 @@ impl StateFiles {
             .cloned()
             .unwrap_or_default();
         slot.current = None;
-        self.journal(Entry::Lease {
-            scope: lease.scope.clone(),
-            slot,
+        self.journal(EntryRef::Lease {
+            scope: &lease.scope,
+            slot: &slot,
         })?;
         self.data.clear_lease(&lease.scope);
         self.maybe_snapshot()
