@@ -1,23 +1,27 @@
-//! Applying a batch of pulled changes: binary COPY into a staging table, one
-//! `INSERT ... ON CONFLICT DO UPDATE ... WHERE changed`, deletes or tombstones, and the batch's
+//! Applying a batch of pulled changes: one `INSERT ... SELECT ... FROM unnest(<one array per
+//! column>) ON CONFLICT DO UPDATE ... WHERE changed`, deletes or tombstones, and the batch's
 //! state, all in one transaction.
 //!
 //! The transaction sets `twenty_sync.applying = 'on'` (`SET LOCAL`), which the capture trigger
 //! checks, so pulled changes are not captured as local changes (no sync loop).
+//!
+//! Per batch: one round trip for the settings, then one statement per table written, each
+//! prepared once per pooled connection (deadpool's statement cache). No staging table: a
+//! temporary table per batch wrote the catalog every time, and one kept per connection is
+//! truncated at every commit, which cost more than the rest of a 200-row batch.
 
 use std::collections::HashMap;
-use std::pin::pin;
 
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::Transaction;
+use deadpool_postgres::Transaction;
+use serde_json::Value;
+use tokio_postgres::types::ToSql;
 use twenty_sync_core::{
     ApplyBatch, InboundChange, InboundChangeKind, StoreError, StoreErrorKind, StoreResult,
 };
 
 use crate::error::Redactor;
 use crate::table::TableInfo;
-use crate::value::{get_path, to_cell, Cell};
+use crate::value::{get_path, to_cell, Cell, Kind};
 
 /// What the batch does per key once repeats are collapsed (the last change of a key wins).
 struct Plan<'a> {
@@ -81,61 +85,98 @@ fn row_cells(table: &TableInfo, change: &InboundChange) -> StoreResult<Vec<Cell>
     Ok(cells)
 }
 
+/// How the apply transaction commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// `COMMIT` waits for the WAL flush (the server's setting; the default).
+    Durable,
+    /// `SET LOCAL synchronous_commit = off`: see [`SinkConfig::async_pull_commit`](crate::SinkConfig::async_pull_commit).
+    Async,
+}
+
+/// The settings of an apply transaction, sent in one round trip.
+fn prelude(durability: Durability) -> &'static str {
+    match durability {
+        Durability::Durable => "SET LOCAL twenty_sync.applying = 'on'",
+        Durability::Async => {
+            "SET LOCAL twenty_sync.applying = 'on'; SET LOCAL synchronous_commit = off"
+        }
+    }
+}
+
+/// The rows' cells as one array per column (the upsert's parameters). Text arrays travel as
+/// jsonb arrays (an array of arrays cannot be unnested row by row).
+fn columns(table: &TableInfo, rows: Vec<Vec<Cell>>) -> Vec<Vec<Cell>> {
+    let kinds: Vec<Kind> = std::iter::once(&table.key)
+        .chain(table.columns.iter())
+        .map(|c| c.kind)
+        .collect();
+    let mut cols: Vec<Vec<Cell>> = kinds
+        .iter()
+        .map(|_| Vec::with_capacity(rows.len()))
+        .collect();
+    for row in rows {
+        for ((col, kind), cell) in cols.iter_mut().zip(&kinds).zip(row) {
+            col.push(match (kind, cell) {
+                (Kind::TextArray, Cell::TextArray(items)) => Cell::Json(Value::Array(
+                    items
+                        .into_iter()
+                        .map(|i| i.map(Value::String).unwrap_or(Value::Null))
+                        .collect(),
+                )),
+                (_, cell) => cell,
+            });
+        }
+    }
+    cols
+}
+
 /// Writes the data part of `batch` inside `tx`.
 pub(crate) async fn apply_data(
     tx: &Transaction<'_>,
     table: &TableInfo,
     batch: &ApplyBatch,
+    durability: Durability,
     redactor: &Redactor,
 ) -> StoreResult<()> {
     let ctx = |e: StoreError| e.with_context("entity", table.entity());
-    tx.batch_execute("SET LOCAL twenty_sync.applying = 'on'")
+    let plan = plan(table, &batch.changes);
+    // Convert everything first: a bad value fails before anything is sent.
+    let mut rows = Vec::with_capacity(plan.upserts.len());
+    for c in &plan.upserts {
+        rows.push(row_cells(table, c)?);
+    }
+    tx.batch_execute(prelude(durability))
         .await
         .map_err(|e| ctx(redactor.db("marking the transaction as an apply", &e)))?;
-    let plan = plan(table, &batch.changes);
 
-    if !plan.upserts.is_empty() {
-        // Convert everything first: a bad value fails before anything is sent.
-        let mut rows = Vec::with_capacity(plan.upserts.len());
-        for c in &plan.upserts {
-            rows.push(row_cells(table, c)?);
-        }
-        tx.batch_execute(&table.sql.stage_ddl)
+    if !rows.is_empty() {
+        let cols = columns(table, rows);
+        let params: Vec<&(dyn ToSql + Sync)> =
+            cols.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
+        let upsert = tx
+            .prepare_cached(&table.sql.upsert)
             .await
-            .map_err(|e| ctx(redactor.db("creating the staging table", &e)))?;
-        let types: Vec<Type> = std::iter::once(&table.key)
-            .chain(table.columns.iter())
-            .map(|c| c.kind.stage_type())
-            .collect();
-        let sink = tx
-            .copy_in(&table.sql.copy)
+            .map_err(|e| ctx(redactor.db("preparing the upsert", &e)))?;
+        tx.execute(&upsert, &params)
             .await
-            .map_err(|e| ctx(redactor.db("starting COPY", &e)))?;
-        let mut writer = pin!(BinaryCopyInWriter::new(sink, &types));
-        for row in &rows {
-            let refs: Vec<&(dyn ToSql + Sync)> =
-                row.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
-            writer
-                .as_mut()
-                .write(&refs)
-                .await
-                .map_err(|e| ctx(redactor.db("copying rows to the staging table", &e)))?;
-        }
-        writer
-            .finish()
-            .await
-            .map_err(|e| ctx(redactor.db("finishing COPY", &e)))?;
-        tx.execute(&table.sql.upsert, &[])
-            .await
-            .map_err(|e| ctx(redactor.db("upserting staged rows", &e)))?;
+            .map_err(|e| ctx(redactor.db("upserting rows", &e)))?;
     }
     if !plan.deletes.is_empty() {
-        tx.execute(&table.sql.delete, &[&plan.deletes])
+        let delete = tx
+            .prepare_cached(&table.sql.delete)
+            .await
+            .map_err(|e| ctx(redactor.db("preparing the delete", &e)))?;
+        tx.execute(&delete, &[&plan.deletes])
             .await
             .map_err(|e| ctx(redactor.db("deleting rows", &e)))?;
     }
     if let (false, Some(sql)) = (plan.tombstones.is_empty(), &table.sql.tombstone) {
-        tx.execute(sql, &[&plan.tombstones])
+        let tombstone = tx
+            .prepare_cached(sql)
+            .await
+            .map_err(|e| ctx(redactor.db("preparing the tombstone update", &e)))?;
+        tx.execute(&tombstone, &[&plan.tombstones])
             .await
             .map_err(|e| ctx(redactor.db("marking rows deleted", &e)))?;
     }

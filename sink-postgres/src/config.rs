@@ -54,6 +54,23 @@ pub struct SinkConfig {
     /// TLS settings (used when the connection string asks for `sslmode=prefer` or `require`).
     #[serde(default)]
     pub tls: TlsConfig,
+    /// Commit pulled batches without waiting for the WAL flush (`SET LOCAL synchronous_commit =
+    /// off` in each [`apply`](twenty_sync_core::SourceOfTruth::apply) transaction). Default
+    /// `false`. An opt-in for large pulls, where one flush per batch is most of the time.
+    ///
+    /// The trade-off: if the *database server* crashes (or its machine loses power), the pulled
+    /// batches committed in the last moments before (at most about three times the server's
+    /// `wal_writer_delay`, 600 ms by default) are lost. They are lost whole, data *and* state
+    /// together (the cursor included), never one without the other, and the database stays
+    /// consistent, so the next pull simply reads them again from Twenty. Meanwhile other
+    /// sessions may already have seen those rows. A crash of the sync process itself loses
+    /// nothing committed. Push state ([`StateStore::commit`](twenty_sync_core::StateStore::commit))
+    /// always commits durably, and its flush also makes every earlier pulled batch durable.
+    ///
+    /// Requires [`write_state_on_apply`](crate::PostgresSinkBuilder::write_state_on_apply)
+    /// (the default): with the state kept elsewhere, a lost batch would be recorded as applied.
+    #[serde(default)]
+    pub async_pull_commit: bool,
     /// The entity -> table mappings.
     #[serde(default, rename = "entity")]
     pub entities: Vec<EntityTable>,
@@ -67,6 +84,7 @@ impl Default for SinkConfig {
             max_connections: default_max_connections(),
             page_size: default_page_size(),
             tls: TlsConfig::default(),
+            async_pull_commit: false,
             entities: Vec::new(),
         }
     }

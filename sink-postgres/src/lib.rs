@@ -6,18 +6,20 @@
 //! state, cursor, audit rows) commit in one transaction. A crash leaves all of a batch or none.
 //!
 //! Design:
-//! - **Driver**: `tokio-postgres` with a `deadpool-postgres` pool. It speaks the binary COPY
-//!   protocol with typed rows (`BinaryCopyInWriter`), which is how pulled batches are written:
-//!   COPY into a temporary staging table, then one
-//!   `INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... WHERE (row) IS DISTINCT FROM (new row)`,
-//!   so unchanged rows are not rewritten (no dead tuples, no trigger noise). TLS is rustls (ring).
+//! - **Driver**: `tokio-postgres` with a `deadpool-postgres` pool; the statements of every batch
+//!   are prepared once per pooled connection. A pulled batch is written by one
+//!   `INSERT ... SELECT ... FROM unnest(<one typed array per column>) ON CONFLICT (key) DO UPDATE
+//!   ... WHERE (row) IS DISTINCT FROM (new row)`, so unchanged rows are not rewritten (no dead
+//!   tuples, no trigger noise), and its state by one array statement per state table. The
+//!   opt-in [`SinkConfig::async_pull_commit`] commits pulled batches without waiting for the WAL
+//!   flush (trade-off documented there). TLS is rustls (ring).
 //! - **State schema**: embedded, versioned migrations ([`MIGRATIONS`]) applied under an advisory
 //!   lock; applying them twice is a no-op and concurrent starts are safe.
 //! - **Tables**: each entity maps to a table ([`EntityTable`]) that is checked against the catalog
 //!   at setup (a missing table or column is an error naming it), or created as a default table
 //!   derived from the compiled mapping ([`EntityTable::from_plan`]).
 //!   Identifiers from configuration are always quoted ([`quote_ident`]); values are always bind
-//!   parameters or COPY data.
+//!   parameters.
 //! - **Change capture** ([`CaptureMode`]): a trigger-fed outbox read in transaction order up to the
 //!   oldest running transaction (nothing missed under concurrent writers), or a plain `updated_at`
 //!   column with a safety window. Writes made by the sink's own apply are not captured.

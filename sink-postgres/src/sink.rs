@@ -33,6 +33,7 @@ pub(crate) struct Inner {
     pub tables: HashMap<String, Arc<TableInfo>>,
     pub page_size: usize,
     pub write_state_on_apply: bool,
+    pub pull_durability: apply::Durability,
 }
 
 impl Inner {
@@ -152,6 +153,13 @@ impl PostgresSinkBuilder {
         self
     }
 
+    /// Commits pulled batches without waiting for the WAL flush; see
+    /// [`SinkConfig::async_pull_commit`] for the trade-off. Default `false`.
+    pub fn async_pull_commit(mut self, yes: bool) -> Self {
+        self.config.async_pull_commit = yes;
+        self
+    }
+
     /// Whether [`SourceOfTruth::apply`] writes the batch's state in the same transaction
     /// (default `true`). Set `false` only when the engine's `StateStore` is *not* this sink.
     pub fn write_state_on_apply(mut self, yes: bool) -> Self {
@@ -182,6 +190,13 @@ impl PostgresSinkBuilder {
                 ))
             }
         };
+        if cfg.async_pull_commit && !self.write_state_on_apply {
+            return Err(config(
+                "postgres: async_pull_commit needs write_state_on_apply: with the state kept \
+                 elsewhere, a batch lost in a server crash would be recorded as applied; turn \
+                 one of them off",
+            ));
+        }
         crate::ident::check_ident(&cfg.state_schema, "state_schema")
             .map_err(|m| config(format!("postgres: {m}")))?;
         let mut seen = std::collections::HashSet::new();
@@ -233,6 +248,11 @@ impl PostgresSinkBuilder {
                 tables,
                 page_size: cfg.page_size.max(1),
                 write_state_on_apply: self.write_state_on_apply,
+                pull_durability: if cfg.async_pull_commit {
+                    apply::Durability::Async
+                } else {
+                    apply::Durability::Durable
+                },
             }),
         })
     }
@@ -394,7 +414,7 @@ impl SourceOfTruth for PostgresSink {
             .transaction()
             .await
             .map_err(|e| inner.redactor.db("starting the apply transaction", &e))?;
-        apply::apply_data(&tx, &table, batch, &inner.redactor).await?;
+        apply::apply_data(&tx, &table, batch, inner.pull_durability, &inner.redactor).await?;
         let written = if inner.write_state_on_apply {
             write_commit(&tx, &inner.sql, &batch.state, &inner.redactor).await?;
             StateWritten::Written
@@ -416,8 +436,7 @@ impl SourceOfTruth for PostgresSink {
             return Ok(Vec::new());
         }
         let client = self.inner.client().await?;
-        let rows = client
-            .query(&table.sql.select_by_keys, &[&keys])
+        let rows = query_cached(&client, &table.sql.select_by_keys, &[&keys])
             .await
             .map_err(|e| {
                 self.inner
@@ -471,11 +490,14 @@ impl StateStore for PostgresSink {
         direction: SyncDirection,
     ) -> StoreResult<Option<Checkpoint>> {
         let client = self.inner.client().await?;
-        let row = client
-            .query_opt(&self.inner.sql.cursor, &[&entity, &direction.as_str()])
-            .await
-            .map_err(|e| self.inner.redactor.db("reading the cursor", &e))?;
-        Ok(row.map(|r| Checkpoint::new(r.get::<_, String>(0))))
+        let rows = query_cached(
+            &client,
+            &self.inner.sql.cursor,
+            &[&entity, &direction.as_str()],
+        )
+        .await
+        .map_err(|e| self.inner.redactor.db("reading the cursor", &e))?;
+        Ok(rows.first().map(|r| Checkpoint::new(r.get::<_, String>(0))))
     }
 
     async fn records(&self, entity: &str, local_keys: &[String]) -> StoreResult<Vec<RecordState>> {
@@ -483,8 +505,7 @@ impl StateStore for PostgresSink {
             return Ok(Vec::new());
         }
         let client = self.inner.client().await?;
-        let rows = client
-            .query(&self.inner.sql.records, &[&entity, &local_keys])
+        let rows = query_cached(&client, &self.inner.sql.records, &[&entity, &local_keys])
             .await
             .map_err(|e| self.inner.redactor.db("reading record states", &e))?;
         Ok(rows.iter().map(record_from_row).collect())
@@ -499,13 +520,13 @@ impl StateStore for PostgresSink {
             return Ok(Vec::new());
         }
         let client = self.inner.client().await?;
-        let rows = client
-            .query(
-                &self.inner.sql.records_by_twenty_id,
-                &[&entity, &twenty_ids],
-            )
-            .await
-            .map_err(|e| self.inner.redactor.db("reading record states", &e))?;
+        let rows = query_cached(
+            &client,
+            &self.inner.sql.records_by_twenty_id,
+            &[&entity, &twenty_ids],
+        )
+        .await
+        .map_err(|e| self.inner.redactor.db("reading record states", &e))?;
         Ok(rows.iter().map(record_from_row).collect())
     }
 
@@ -677,6 +698,17 @@ impl StateStore for PostgresSink {
             })?;
         Ok(())
     }
+}
+
+/// Runs `sql`, prepared once per pooled connection (deadpool's statement cache): the statements
+/// every pulled page runs skip a parse and a round trip.
+async fn query_cached(
+    client: &Object,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    let statement = client.prepare_cached(sql).await?;
+    client.query(&statement, params).await
 }
 
 fn decode_report(v: serde_json::Value) -> StoreResult<RunReport> {

@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::{Row, Transaction};
+use deadpool_postgres::Transaction;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
 use twenty_sync_core::{
     AuditEntry, PendingCreate, RecordState, StateCommit, StoreError, StoreErrorKind, StoreResult,
     SyncDirection,
@@ -136,6 +138,16 @@ impl StateSql {
     }
 }
 
+/// Runs `sql` with `params` inside `tx`, prepared once per connection (deadpool's cache).
+async fn exec(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<u64, tokio_postgres::Error> {
+    let statement = tx.prepare_cached(sql).await?;
+    tx.execute(&statement, params).await
+}
+
 /// Writes `commit` inside `tx`. Removals run before upserts (record states and pending creates);
 /// upserts are deduplicated by local key (the last one wins). A commit that would map one Twenty
 /// id to two local keys fails with `Conflict` (unique constraint) and, being one transaction,
@@ -149,7 +161,7 @@ pub(crate) async fn write_commit(
     let entity = &commit.entity;
     let ctx = |e: StoreError| e.with_context("entity", entity.clone());
     if !commit.remove_records.is_empty() {
-        tx.execute(&sql.remove_records, &[entity, &commit.remove_records])
+        exec(tx, &sql.remove_records, &[entity, &commit.remove_records])
             .await
             .map_err(|e| ctx(redactor.db("removing record states", &e)))?;
     }
@@ -169,7 +181,8 @@ pub(crate) async fn write_commit(
         let tu: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.twenty_updated_at).collect();
         let lu: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.local_updated_at).collect();
         let del: Vec<bool> = rows.iter().map(|r| r.deleted).collect();
-        tx.execute(
+        exec(
+            tx,
             &sql.upsert_records,
             &[entity, &keys, &ids, &th, &lh, &tu, &lu, &del],
         )
@@ -191,7 +204,8 @@ pub(crate) async fn write_commit(
         })?;
     }
     for (direction, checkpoint) in &commit.cursors {
-        tx.execute(
+        exec(
+            tx,
             &sql.upsert_cursor,
             &[entity, &direction.as_str(), &checkpoint.as_str()],
         )
@@ -200,7 +214,8 @@ pub(crate) async fn write_commit(
         if *direction == SyncDirection::Push {
             if let Some(pos) = OutboxPosition::parse(checkpoint.as_str()) {
                 // Everything up to the committed push cursor has been read for good.
-                tx.execute(
+                exec(
+                    tx,
                     &sql.prune_outbox,
                     &[entity, &pos.txid.to_string(), &pos.seq],
                 )
@@ -210,7 +225,7 @@ pub(crate) async fn write_commit(
         }
     }
     if !commit.remove_pending.is_empty() {
-        tx.execute(&sql.remove_pending, &[entity, &commit.remove_pending])
+        exec(tx, &sql.remove_pending, &[entity, &commit.remove_pending])
             .await
             .map_err(|e| ctx(redactor.db("resolving pending creates", &e)))?;
     }
@@ -227,7 +242,7 @@ pub(crate) async fn write_commit(
         let ids: Vec<&str> = rows.iter().map(|p| p.twenty_id.as_str()).collect();
         let runs: Vec<&str> = rows.iter().map(|p| p.run_id.as_str()).collect();
         let at: Vec<DateTime<Utc>> = rows.iter().map(|p| p.created_at).collect();
-        tx.execute(&sql.add_pending, &[entity, &keys, &ids, &runs, &at])
+        exec(tx, &sql.add_pending, &[entity, &keys, &ids, &runs, &at])
             .await
             .map_err(|e| ctx(redactor.db("recording pending creates", &e)))?;
     }
@@ -268,7 +283,8 @@ async fn insert_audit(
         );
         entry.push(json);
     }
-    tx.execute(
+    exec(
+        tx,
         &sql.insert_audit,
         &[&run, &at, &entity, &dir, &lk, &tid, &action, &entry],
     )

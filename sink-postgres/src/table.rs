@@ -51,11 +51,8 @@ pub(crate) struct TableInfo {
 pub(crate) struct TableSql {
     /// Rows by key (tombstoned rows included, flagged): `$1 text[]`.
     pub select_by_keys: String,
-    /// `CREATE TEMP TABLE` of the staging table.
-    pub stage_ddl: String,
-    /// `COPY stage FROM STDIN BINARY`.
-    pub copy: String,
-    /// `INSERT ... SELECT ... FROM stage ON CONFLICT ... DO UPDATE ... WHERE changed`.
+    /// `INSERT ... SELECT ... FROM unnest($1, $2, ...) ON CONFLICT ... DO UPDATE ... WHERE
+    /// changed`: one array parameter per column, key first (types: [`param_sql_type`]).
     pub upsert: String,
     /// Hard delete: `$1 text[]`.
     pub delete: String,
@@ -66,9 +63,6 @@ pub(crate) struct TableSql {
     /// updated_at capture, next pages: also `$3` updated_at, `$4` key text.
     pub updated_next: Option<String>,
 }
-
-/// The staging table's name (temporary, dropped at commit).
-pub(crate) const STAGE: &str = "twenty_sync_stage";
 
 impl TableInfo {
     pub(crate) fn entity(&self) -> &str {
@@ -374,24 +368,31 @@ fn build_sql(
         key.q()
     );
 
-    // Staging: c0 = key, c1.. = mapped columns, typed for binary COPY.
+    // Rows arrive as one array per column (c0 = key, c1.. = mapped columns) and are unnested
+    // by the server: one statement per batch, prepared once per connection, and no staging
+    // table (creating one per batch writes the catalog; truncating one at every commit costs a
+    // file truncation, more than the rest of a 200-row batch).
     let all: Vec<&Col> = std::iter::once(key).chain(columns.iter()).collect();
-    let stage_cols: Vec<String> = all
+    let params: Vec<String> = all
         .iter()
         .enumerate()
-        .map(|(i, c)| format!("c{i} {}", stage_sql_type(c.kind)))
+        .map(|(i, c)| format!("${}::{}[]", i + 1, param_sql_type(c.kind)))
         .collect();
-    let stage_ddl = format!(
-        "CREATE TEMP TABLE {STAGE} ({}) ON COMMIT DROP",
-        stage_cols.join(", ")
-    );
-    let copy = format!("COPY {STAGE} FROM STDIN (FORMAT binary)");
-
+    let names: Vec<String> = (0..all.len()).map(|i| format!("c{i}")).collect();
     let mut target_cols: Vec<String> = all.iter().map(|c| c.q()).collect();
     let mut select_exprs: Vec<String> = all
         .iter()
         .enumerate()
-        .map(|(i, c)| format!("CAST(s.c{i} AS {})", c.type_sql))
+        .map(|(i, c)| match c.kind {
+            // Arrays of arrays cannot be unnested row by row: text arrays travel as jsonb.
+            Kind::TextArray => format!(
+                "CAST(CASE WHEN s.c{i} IS NULL THEN NULL ELSE ARRAY(SELECT a.e FROM \
+                 jsonb_array_elements_text(s.c{i}) WITH ORDINALITY a(e, n) ORDER BY a.n) END \
+                 AS {})",
+                c.type_sql
+            ),
+            _ => format!("CAST(s.c{i} AS {})", c.type_sql),
+        })
         .collect();
     let mut set_cols: Vec<&Col> = columns.iter().collect();
     if let Some(d) = tombstone {
@@ -430,9 +431,12 @@ fn build_sql(
         )
     };
     let upsert = format!(
-        "INSERT INTO {qualified} AS t ({}) SELECT {} FROM {STAGE} s ON CONFLICT ({}) {conflict}",
+        "INSERT INTO {qualified} AS t ({}) SELECT {} FROM unnest({}) AS s({}) \
+         ON CONFLICT ({}) {conflict}",
         target_cols.join(", "),
         select_exprs.join(", "),
+        params.join(", "),
+        names.join(", "),
         key.q()
     );
     let delete = format!(
@@ -470,8 +474,6 @@ fn build_sql(
     };
     TableSql {
         select_by_keys,
-        stage_ddl,
-        copy,
         upsert,
         delete,
         tombstone: tombstone_sql,
@@ -480,7 +482,8 @@ fn build_sql(
     }
 }
 
-fn stage_sql_type(kind: Kind) -> &'static str {
+/// The element type of a column's array parameter in the upsert.
+pub(crate) fn param_sql_type(kind: Kind) -> &'static str {
     match kind {
         Kind::Text | Kind::Other => "text",
         Kind::Int2 => "int2",
@@ -495,7 +498,7 @@ fn stage_sql_type(kind: Kind) -> &'static str {
         Kind::Uuid => "uuid",
         Kind::Jsonb => "jsonb",
         Kind::Json => "json",
-        Kind::TextArray => "text[]",
+        Kind::TextArray => "jsonb",
     }
 }
 

@@ -1,8 +1,9 @@
 //! Conversions between local JSON values and typed column values.
 //!
 //! Writes go through [`Cell`], a typed value checked *before* it is sent (so an error names the
-//! record and field), encoded in binary for COPY. Columns of types the sink does not encode
-//! natively (`numeric`, enums, domains...) are staged as `text` and cast by the server.
+//! record and field), sent in binary as elements of the upsert's array parameters. Columns of
+//! types the sink does not encode natively (`numeric`, enums, domains...) are sent as `text` and
+//! cast by the server.
 
 use std::error::Error as StdError;
 
@@ -28,7 +29,7 @@ pub(crate) enum Kind {
     Jsonb,
     Json,
     TextArray,
-    /// Anything else: staged as text, cast by the server.
+    /// Anything else: sent as text, cast by the server.
     Other,
 }
 
@@ -54,26 +55,6 @@ impl Kind {
                 _ => Kind::Other,
             },
             None => Kind::Other,
-        }
-    }
-
-    /// The type of the staging column for this kind.
-    pub(crate) fn stage_type(self) -> Type {
-        match self {
-            Kind::Text | Kind::Other => Type::TEXT,
-            Kind::Int2 => Type::INT2,
-            Kind::Int4 => Type::INT4,
-            Kind::Int8 => Type::INT8,
-            Kind::Float4 => Type::FLOAT4,
-            Kind::Float8 => Type::FLOAT8,
-            Kind::Bool => Type::BOOL,
-            Kind::Timestamptz => Type::TIMESTAMPTZ,
-            Kind::Timestamp => Type::TIMESTAMP,
-            Kind::Date => Type::DATE,
-            Kind::Uuid => Type::UUID,
-            Kind::Jsonb => Type::JSONB,
-            Kind::Json => Type::JSON,
-            Kind::TextArray => Type::TEXT_ARRAY,
         }
     }
 

@@ -2,6 +2,12 @@
 //! [`SourceOfTruth::apply`] (binary COPY into a staging table, then `INSERT ... ON CONFLICT DO
 //! UPDATE ... WHERE` changed, in one transaction with the batch's state), next to a raw binary
 //! COPY of the same rows into a plain table with the same columns, in the same run.
+//!
+//! Besides the two historical rows (data + cursor; data + record states + cursor), the
+//! [`SinkRun::variants`] measure what a full pull really commits (record states, cursor *and*
+//! one audit entry per created record), with the sink's opt-in `async_pull_commit`, and with
+//! batches larger than the engine hands the sink today (one page of at most 200 records per
+//! apply), to show what bigger batches would buy.
 
 use std::pin::pin;
 use std::time::Instant;
@@ -13,8 +19,8 @@ use sink_postgres::{quote_qualified, PostgresSink, SinkConfig};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use twenty_sync_core::{
-    ApplyBatch, Checkpoint, InboundChange, InboundChangeKind, RecordState, SourceOfTruth,
-    StateCommit, SyncDirection,
+    ApplyBatch, AuditAction, AuditEntry, AuditOutcome, Checkpoint, InboundChange,
+    InboundChangeKind, RecordState, SourceOfTruth, StateCommit, SyncDirection,
 };
 
 use crate::env::{self, BoxError};
@@ -34,6 +40,51 @@ pub struct SinkRun {
     pub apply_data_secs: f64,
     /// Seconds: one raw binary COPY of the same rows.
     pub copy_secs: f64,
+    /// Further ways of applying the same rows: (label, seconds), best of the rounds.
+    pub variants: Vec<(String, f64)>,
+}
+
+/// What each apply carries besides the data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Only the cursor.
+    Cursor,
+    /// Record states and the cursor.
+    Records,
+    /// Record states, the cursor and one audit entry per record: what a full pull commits.
+    Pull,
+}
+
+/// One way of applying the rows through the sink.
+#[derive(Debug, Clone, Copy)]
+struct Method {
+    state: State,
+    batch: usize,
+    async_commit: bool,
+}
+
+impl Method {
+    fn label(&self) -> String {
+        let what = match self.state {
+            State::Cursor => "data + cursor",
+            State::Records => "data + record states + cursor",
+            State::Pull => "data + record states + audit + cursor (all a full pull commits)",
+        };
+        let commit = if self.async_commit {
+            ", `async_pull_commit` (opt-in)"
+        } else {
+            ""
+        };
+        let engine = if self.batch > 200 {
+            " — not reachable with today's engine (≤ 200 per apply)"
+        } else {
+            ""
+        };
+        format!(
+            "sink apply, {what}, batches of {}{commit}{engine}",
+            self.batch
+        )
+    }
 }
 
 impl SinkRun {
@@ -64,18 +115,36 @@ fn person(i: usize) -> (String, Value) {
     (id, data)
 }
 
-fn batch(start: usize, len: usize, with_state: bool) -> ApplyBatch {
+fn batch(start: usize, len: usize, with: State) -> ApplyBatch {
     let mut state = StateCommit::new(env::ENTITY);
     let mut changes = Vec::with_capacity(len);
     let now = Utc::now();
     for i in start..start + len {
         let (id, data) = person(i);
-        if with_state {
+        let local_hash = format!("{:016x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        if with != State::Cursor {
             let mut rs = RecordState::new(id.clone(), id.clone());
-            rs.local_hash = Some(format!("{:016x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+            rs.local_hash = Some(local_hash.clone());
             rs.twenty_hash = Some(format!("{:016x}", i.wrapping_mul(0x85eb_ca6b)));
             rs.twenty_updated_at = Some(now);
             state.upsert_records.push(rs);
+        }
+        if with == State::Pull {
+            // As the engine writes it for a created record (audit values off).
+            state.audit.push(AuditEntry {
+                run_id: "bench-run".to_owned(),
+                at: now,
+                entity: env::ENTITY.to_owned(),
+                direction: SyncDirection::Pull,
+                local_key: Some(id.clone()),
+                twenty_id: Some(id.clone()),
+                action: AuditAction::Create,
+                changed_fields: COLUMNS.iter().map(|c| (*c).to_owned()).collect(),
+                before_hash: None,
+                after_hash: Some(local_hash),
+                outcome: AuditOutcome::Applied,
+                detail: None,
+            });
         }
         changes.push(InboundChange {
             key: id.clone(),
@@ -94,12 +163,7 @@ fn batch(start: usize, len: usize, with_state: bool) -> ApplyBatch {
     }
 }
 
-async fn apply_all(
-    rows: usize,
-    batch_size: usize,
-    with_state: bool,
-    tag: &str,
-) -> Result<f64, BoxError> {
+async fn apply_all(rows: usize, method: Method, tag: &str) -> Result<f64, BoxError> {
     let data_schema = format!("bench_sink_{tag}_data");
     let state_schema = format!("bench_sink_{tag}_state");
     let pg = env::admin().await?;
@@ -111,12 +175,13 @@ async fn apply_all(
     .connection_string(SecretString::from(env::database_url()))
     .entity(env::people_table(&data_schema))
     .max_connections(2)
+    .async_pull_commit(method.async_commit)
     .build()
     .await?;
     // Build the batches first: the figure is the sink's, not the generator's.
     let batches: Vec<ApplyBatch> = (0..rows)
-        .step_by(batch_size)
-        .map(|s| batch(s, batch_size.min(rows - s), with_state))
+        .step_by(method.batch)
+        .map(|s| batch(s, method.batch.min(rows - s), method.state))
         .collect();
     let t = Instant::now();
     for b in &batches {
@@ -180,18 +245,37 @@ async fn raw_copy(rows: usize) -> Result<f64, BoxError> {
     Ok(secs)
 }
 
-/// Writes `rows` pulled person records through the sink (batches of `batch_size`) and by a raw
-/// COPY, twice each; keeps the best time of each method.
+/// Batch size of the variants that show what larger applies would buy (ten pages).
+const LARGE_BATCH: usize = 2000;
+
+/// Writes `rows` pulled person records through the sink (batches of `batch_size`, and the
+/// variants) and by a raw COPY, twice each, alternating; keeps the best time of each method.
 pub async fn run(rows: usize, batch_size: usize) -> Result<SinkRun, BoxError> {
+    let m = |state, batch, async_commit| Method {
+        state,
+        batch,
+        async_commit,
+    };
+    let data = m(State::Cursor, batch_size, false);
+    let records = m(State::Records, batch_size, false);
+    let variants = [
+        m(State::Pull, batch_size, false),
+        m(State::Pull, batch_size, true),
+        m(State::Pull, LARGE_BATCH, false),
+        m(State::Pull, LARGE_BATCH, true),
+    ];
     // Two rounds, alternating, best of each: the first touches cold caches and a loaded machine
     // (other jobs) disturbs single runs.
     let (mut copy_secs, mut apply_data_secs, mut apply_with_state_secs) =
         (f64::MAX, f64::MAX, f64::MAX);
+    let mut variant_secs = [f64::MAX; 4];
     for _ in 0..2 {
         copy_secs = copy_secs.min(raw_copy(rows).await?);
-        apply_data_secs = apply_data_secs.min(apply_all(rows, batch_size, false, "data").await?);
-        apply_with_state_secs =
-            apply_with_state_secs.min(apply_all(rows, batch_size, true, "state").await?);
+        apply_data_secs = apply_data_secs.min(apply_all(rows, data, "data").await?);
+        apply_with_state_secs = apply_with_state_secs.min(apply_all(rows, records, "state").await?);
+        for (best, v) in variant_secs.iter_mut().zip(&variants) {
+            *best = best.min(apply_all(rows, *v, "variant").await?);
+        }
     }
     Ok(SinkRun {
         rows,
@@ -199,5 +283,10 @@ pub async fn run(rows: usize, batch_size: usize) -> Result<SinkRun, BoxError> {
         apply_with_state_secs,
         apply_data_secs,
         copy_secs,
+        variants: variants
+            .iter()
+            .zip(variant_secs)
+            .map(|(v, secs)| (v.label(), secs))
+            .collect(),
     })
 }

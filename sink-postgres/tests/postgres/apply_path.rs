@@ -1,0 +1,274 @@
+//! The apply path's per-connection state (statements prepared once per pooled connection, for
+//! several entities) and its durability option, `async_pull_commit`.
+
+use serde_json::json;
+use sink_postgres::{ColumnMap, ColumnType, EntityTable};
+use twenty_sync_core::{
+    ApplyBatch, Checkpoint, InboundChange, InboundChangeKind, RecordState, SourceOfTruth,
+    StateCommit, StateStore, StoreErrorKind, SyncDirection,
+};
+
+use crate::common::{admin, TestDb};
+
+fn upsert(key: &str, data: serde_json::Value) -> InboundChange {
+    InboundChange {
+        key: key.into(),
+        twenty_id: format!("tw-{key}"),
+        kind: InboundChangeKind::Upsert { data },
+        twenty_updated_at: None,
+    }
+}
+
+fn batch(entity: &str, changes: Vec<InboundChange>, cursor: &str) -> ApplyBatch {
+    let mut state = StateCommit::new(entity);
+    for c in &changes {
+        state
+            .upsert_records
+            .push(RecordState::new(c.key.clone(), c.twenty_id.clone()));
+    }
+    state
+        .cursors
+        .push((SyncDirection::Pull, Checkpoint::new(cursor)));
+    ApplyBatch {
+        entity: entity.into(),
+        changes,
+        state,
+    }
+}
+
+/// A table whose trigger records the `synchronous_commit` of each write into `modes`, and the
+/// same on the state schema's cursor table.
+async fn mode_recording_tables(db: &TestDb) -> String {
+    let data = db.data_schema();
+    let pg = admin().await;
+    pg.batch_execute(&format!(
+        "CREATE SCHEMA \"{data}\";
+         CREATE TABLE \"{data}\".modes (what text NOT NULL, mode text NOT NULL);
+         CREATE TABLE \"{data}\".people (id text PRIMARY KEY, name text);
+         CREATE FUNCTION \"{data}\".record_mode() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             INSERT INTO \"{data}\".modes VALUES (TG_TABLE_NAME, current_setting('synchronous_commit'));
+             RETURN NEW;
+         END $$;
+         CREATE TRIGGER record_mode BEFORE INSERT OR UPDATE ON \"{data}\".people
+             FOR EACH ROW EXECUTE FUNCTION \"{data}\".record_mode();"
+    ))
+    .await
+    .expect("test tables");
+    data
+}
+
+async fn install_cursor_trigger(db: &TestDb) {
+    let (data, state) = (db.data_schema(), db.state_schema());
+    admin()
+        .await
+        .batch_execute(&format!(
+            "CREATE TRIGGER record_mode BEFORE INSERT OR UPDATE ON \"{state}\".cursors
+             FOR EACH ROW EXECUTE FUNCTION \"{data}\".record_mode();"
+        ))
+        .await
+        .expect("cursor trigger");
+}
+
+async fn modes(db: &TestDb) -> Vec<(String, String)> {
+    admin()
+        .await
+        .query(
+            &format!("SELECT what, mode FROM \"{}\".modes", db.data_schema()),
+            &[],
+        )
+        .await
+        .expect("modes")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+fn people(schema: &str) -> EntityTable {
+    EntityTable::new("people", schema, "people", "id")
+        .column(ColumnMap::new("name", ColumnType::Text))
+}
+
+#[tokio::test]
+async fn async_pull_commit_applies_pulled_batches_without_waiting_for_the_flush_only() {
+    let db = TestDb::new().await;
+    let data = mode_recording_tables(&db).await;
+    let durable = db.build(db.builder().entity(people(&data))).await;
+    install_cursor_trigger(&db).await;
+    durable
+        .apply(&batch(
+            "people",
+            vec![upsert("a", json!({"id": "a", "name": "A"}))],
+            "c1",
+        ))
+        .await
+        .unwrap();
+    let by_default = modes(&db).await;
+    assert!(
+        !by_default.is_empty() && by_default.iter().all(|(_, m)| m == "on"),
+        "the default commits durably: {by_default:?}"
+    );
+    admin()
+        .await
+        .batch_execute(&format!("TRUNCATE \"{data}\".modes"))
+        .await
+        .unwrap();
+
+    let fast = db
+        .build(db.builder().entity(people(&data)).async_pull_commit(true))
+        .await;
+    fast.apply(&batch(
+        "people",
+        vec![upsert("b", json!({"id": "b", "name": "B"}))],
+        "c2",
+    ))
+    .await
+    .unwrap();
+    let mut seen = modes(&db).await;
+    seen.sort();
+    seen.dedup(); // an upsert fires BEFORE INSERT, then BEFORE UPDATE on a conflict
+    assert_eq!(
+        seen,
+        vec![
+            ("cursors".to_owned(), "off".to_owned()),
+            ("people".to_owned(), "off".to_owned())
+        ],
+        "data and state of a pulled batch commit together, without waiting for the flush"
+    );
+    // Data and state are still one transaction.
+    assert_eq!(
+        fast.records("people", &["b".into()]).await.unwrap().len(),
+        1
+    );
+    assert_eq!(
+        fast.cursor("people", SyncDirection::Pull).await.unwrap(),
+        Some(Checkpoint::new("c2"))
+    );
+
+    // State commits (push) stay durable on the same sink.
+    admin()
+        .await
+        .batch_execute(&format!("TRUNCATE \"{data}\".modes"))
+        .await
+        .unwrap();
+    let mut push = StateCommit::new("people");
+    push.cursors
+        .push((SyncDirection::Push, Checkpoint::new("outbox:1:1")));
+    fast.commit(&push).await.unwrap();
+    let mut seen = modes(&db).await;
+    seen.dedup();
+    assert_eq!(
+        seen,
+        vec![("cursors".to_owned(), "on".to_owned())],
+        "push state is never committed asynchronously"
+    );
+}
+
+#[tokio::test]
+async fn async_pull_commit_is_refused_when_the_state_is_kept_elsewhere() {
+    let db = TestDb::new().await;
+    let err = db
+        .builder()
+        .entity(people(&db.data_schema()).create(true))
+        .async_pull_commit(true)
+        .write_state_on_apply(false)
+        .build()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::Config);
+    assert!(
+        err.to_string()
+            .contains("async_pull_commit needs write_state_on_apply"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn one_connection_applies_several_entities_and_recovers_from_a_rejected_batch() {
+    let db = TestDb::new().await;
+    let data = db.data_schema();
+    let texts = EntityTable::new("texts", &data, "texts", "id")
+        .column(ColumnMap::new("name", ColumnType::Text))
+        .create(true);
+    let typed = EntityTable::new("typed", &data, "typed", "id")
+        .column(ColumnMap::new("doc", ColumnType::Jsonb))
+        .column(ColumnMap::new("n", ColumnType::Bigint))
+        .create(true);
+    // One connection: every batch reuses the same session and its prepared statements.
+    let sink = db
+        .build(db.builder().entity(texts).entity(typed).max_connections(1))
+        .await;
+    admin()
+        .await
+        .batch_execute(&format!(
+            "ALTER TABLE \"{data}\".typed ADD CONSTRAINT n_small CHECK (n < 100)"
+        ))
+        .await
+        .unwrap();
+    for round in 0..2 {
+        let t = format!("t{round}");
+        sink.apply(&batch(
+            "texts",
+            vec![upsert(&t, json!({"id": t, "name": "x"}))],
+            "c",
+        ))
+        .await
+        .unwrap();
+        let y = format!("y{round}");
+        sink.apply(&batch(
+            "typed",
+            vec![upsert(
+                &y,
+                json!({"id": y, "doc": {"a": round}, "n": round}),
+            )],
+            "c",
+        ))
+        .await
+        .unwrap();
+    }
+    // Rejected by the server mid-statement: nothing of the batch stays (data or state), and
+    // the next batch on the same connection applies normally.
+    let bad = batch(
+        "typed",
+        vec![
+            upsert("ok", json!({"id": "ok", "doc": null, "n": 1})),
+            upsert("big", json!({"id": "big", "doc": null, "n": 1000})),
+        ],
+        "bad",
+    );
+    assert!(sink.apply(&bad).await.is_err());
+    sink.apply(&batch(
+        "typed",
+        vec![upsert("z", json!({"id": "z", "doc": [1], "n": 7}))],
+        "after",
+    ))
+    .await
+    .unwrap();
+    let pg = admin().await;
+    let ids = |table: &'static str| {
+        let pg = &pg;
+        let data = data.clone();
+        async move {
+            pg.query(
+                &format!("SELECT id FROM \"{data}\".{table} ORDER BY id"),
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(ids("texts").await, ["t0", "t1"]);
+    assert_eq!(ids("typed").await, ["y0", "y1", "z"]);
+    assert_eq!(
+        sink.cursor("typed", SyncDirection::Pull).await.unwrap(),
+        Some(Checkpoint::new("after"))
+    );
+    assert!(sink
+        .records("typed", &["ok".into()])
+        .await
+        .unwrap()
+        .is_empty());
+}
