@@ -14,11 +14,22 @@
 //! changes is one transaction in the data log: if it was cut short, none of it is kept. So a
 //! crash at any point loses nothing that was committed, and keeps nothing that was not.
 //!
-//! Memory: the data side keeps an index of key -> file offset per entity (about 100 bytes per
-//! record, records themselves stay on disk); the state side keeps the record states in memory
-//! (about 200–300 bytes per record). Applying a batch appends only that batch; a state commit
-//! appends one journal line; the cost of a snapshot is amortised over 1000 commits. The audit
-//! log is never held in memory; [`StateStore::audit`] scans it.
+//! Memory grows with the number of records: this is the embedded default for small and medium
+//! data; the Postgres sink keeps its state in Postgres and its memory flat. Per record, the file
+//! store keeps in memory:
+//!
+//! - data side: the record's key with the offset, length and sequence number of its latest line
+//!   (a hash map entry, about 100 bytes with a 36-character key); the records themselves stay
+//!   on disk and are read back by offset;
+//! - state side: the record state, packed (local key once for both indexes, a canonical UUID as
+//!   16 bytes, each SHA-256 content hash as 32 bytes, two timestamps, a flag): about 320 bytes
+//!   measured for 100,000 states with UUID keys.
+//!
+//! About 420 bytes per record in all, so roughly 420 MB for a million records. The state snapshot
+//! is streamed to and from `state.json` (never held in memory as a whole), applying a batch
+//! appends only that batch, a state commit appends one journal line written from the borrowed
+//! commit, and the cost of a snapshot is amortised over 1000 commits. The audit log is never
+//! held in memory; [`StateStore::audit`] scans it.
 //!
 //! One process opens a directory at a time (nothing locks it across processes); within a process,
 //! clones of a `FileStore` share everything. Calls do small blocking file I/O on the calling

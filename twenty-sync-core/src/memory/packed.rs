@@ -31,8 +31,9 @@ enum Id {
 
 impl Id {
     fn pack(s: &str) -> Id {
+        let mut buf = uuid::Uuid::encode_buffer();
         match uuid::Uuid::try_parse(s) {
-            Ok(u) if u.hyphenated().to_string() == s => Id::Uuid(*u.as_bytes()),
+            Ok(u) if u.hyphenated().encode_lower(&mut buf) == s => Id::Uuid(*u.as_bytes()),
             _ => Id::Text(s.into()),
         }
     }
@@ -45,19 +46,31 @@ impl Id {
     }
 }
 
-/// A content hash: 32 bytes for 64 lowercase hex digits, else the text.
+/// A content hash: 32 bytes for 64 lowercase hex digits (SHA-256, stored by earlier versions),
+/// 16 bytes for `xxh3-128:` + 32 lowercase hex digits (the current hash), else the text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Digest {
     Sha256([u8; 32]),
+    Xxh3([u8; 16]),
     Text(Box<str>),
+}
+
+fn is_lower_hex(s: &str) -> bool {
+    s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 impl Digest {
     fn pack(s: &str) -> Digest {
         let mut b = [0u8; 32];
-        let lower_hex = s.len() == 64 && s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
-        if lower_hex && hex::decode_to_slice(s, &mut b).is_ok() {
+        let mut x = [0u8; 16];
+        let xxh3 = s.strip_prefix(twenty_mapping::CONTENT_HASH_TAG);
+        if s.len() == 64 && is_lower_hex(s) && hex::decode_to_slice(s, &mut b).is_ok() {
             Digest::Sha256(b)
+        } else if let Some(h) = xxh3.filter(|h| h.len() == 32 && is_lower_hex(h)) {
+            match hex::decode_to_slice(h, &mut x) {
+                Ok(()) => Digest::Xxh3(x),
+                Err(_) => Digest::Text(s.into()),
+            }
         } else {
             Digest::Text(s.into())
         }
@@ -66,6 +79,7 @@ impl Digest {
     fn unpack(&self) -> String {
         match self {
             Digest::Sha256(b) => hex::encode(b),
+            Digest::Xxh3(x) => format!("{}{}", twenty_mapping::CONTENT_HASH_TAG, hex::encode(x)),
             Digest::Text(s) => s.to_string(),
         }
     }
