@@ -87,7 +87,7 @@ pub use config::{
     Source, TransformSpec,
 };
 pub use error::{CompileError, CompileErrors, ConfigError, FieldError, TransformError};
-pub use hash::{canonical_json, content_hash, ContentHash};
+pub use hash::{canonical_json, content_hash, ContentHash, CONTENT_HASH_TAG};
 pub use path::FieldPath;
 pub use plan::{CompiledMapping, EntityPlan, FieldPlan, Mapped, RequiredField};
 pub use schema::{SchemaField, SchemaObject, TwentySchema};

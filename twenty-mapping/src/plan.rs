@@ -187,8 +187,17 @@ impl Mapped {
     }
 }
 
-fn run(steps: &[Box<dyn TransformStep>], mut value: Value) -> Result<Value, TransformError> {
-    for step in steps {
+/// Runs a pipeline on a borrowed input: the first step reads it in place
+/// ([`TransformStep::apply_ref`]), so only what the pipeline outputs is allocated.
+fn run(steps: &[Box<dyn TransformStep>], input: &Value) -> Result<Value, TransformError> {
+    let Some((first, rest)) = steps.split_first() else {
+        return Ok(input.clone());
+    };
+    if input.is_null() && !first.handles_null() {
+        return Ok(Value::Null);
+    }
+    let mut value = first.apply_ref(input)?;
+    for step in rest {
         if value.is_null() && !step.handles_null() {
             return Ok(Value::Null);
         }
@@ -196,6 +205,8 @@ fn run(steps: &[Box<dyn TransformStep>], mut value: Value) -> Result<Value, Tran
     }
     Ok(value)
 }
+
+static NULL: Value = Value::Null;
 
 fn absent(v: &Value) -> bool {
     v.is_null()
@@ -310,23 +321,26 @@ impl EntityPlan {
         let mut errors = Vec::new();
         for &i in &self.push_order {
             let rule = &self.fields[i];
-            let input = match rule.local.as_slice() {
-                [] => Value::Null,
-                [one] => one.get(local).cloned().unwrap_or(Value::Null),
+            // Combining rules gather their sources into an array; the others borrow the record.
+            let gathered;
+            let input: &Value = match rule.local.as_slice() {
+                [] => &NULL,
+                [one] => one.get(local).unwrap_or(&NULL),
                 many => {
                     let items: Vec<Value> = many
                         .iter()
                         .map(|p| p.get(local).cloned().unwrap_or(Value::Null))
                         .collect();
-                    if items.iter().all(absent) {
+                    gathered = if items.iter().all(absent) {
                         Value::Null
                     } else {
                         Value::Array(items)
-                    }
+                    };
+                    &gathered
                 }
             };
-            let input = match (&input, &rule.default) {
-                (Value::Null, Some(d)) => d.clone(),
+            let input = match (input, &rule.default) {
+                (Value::Null, Some(d)) => d,
                 _ => input,
             };
             let source_for_excerpt = || rule.local.first().and_then(|p| p.get(local));
@@ -369,7 +383,7 @@ impl EntityPlan {
         for &i in &self.pull_order {
             let rule = &self.fields[i];
             let Some(steps) = &rule.inverse else { continue };
-            let input = rule.twenty.get(twenty).cloned().unwrap_or(Value::Null);
+            let input = rule.twenty.get(twenty).unwrap_or(&NULL);
             let local_name = rule.local_path();
             if input.is_null() {
                 if rule.required {

@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 use super::phone_fast::{fast_parse, DefaultRegion, PhoneParts};
 
 use super::{
-    builtin, into_text, json_type_name, Inverse, TransformArgs, TransformRegistry, TransformStep,
+    builtin, json_type_name, text_ref, Inverse, TransformArgs, TransformRegistry, TransformStep,
 };
 use crate::error::TransformError;
 use crate::types::ValueKind;
@@ -132,10 +132,16 @@ impl TransformStep for Email {
             }
             return Ok(Value::String(out));
         }
-        Err(TransformError::new(format!(
-            "email expects text, got {}",
-            json_type_name(&input)
-        )))
+        self.apply_ref(&input)
+    }
+    fn apply_ref(&self, input: &Value) -> Result<Value, TransformError> {
+        match input {
+            Value::String(s) => Ok(Value::String(normalise_email(s, self.lowercase_local)?)),
+            other => Err(TransformError::new(format!(
+                "email expects text, got {}",
+                json_type_name(other)
+            ))),
+        }
     }
     fn inverse(&self) -> Inverse {
         Inverse::Identity
@@ -221,7 +227,10 @@ impl TransformStep for Phone {
         }
     }
     fn apply(&self, input: Value) -> Result<Value, TransformError> {
-        let s = into_text(input, "phone")?;
+        self.apply_ref(&input)
+    }
+    fn apply_ref(&self, input: &Value) -> Result<Value, TransformError> {
+        let s = text_ref(input, "phone")?;
         let parts = self.parse(&s)?;
         Ok(match self.output {
             PhoneOutput::E164 => {

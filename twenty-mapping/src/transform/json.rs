@@ -35,10 +35,13 @@ impl TransformStep for Encode {
         ValueKind::Text
     }
     fn apply(&self, input: Value) -> Result<Value, TransformError> {
+        self.apply_ref(&input)
+    }
+    fn apply_ref(&self, input: &Value) -> Result<Value, TransformError> {
         let text = if self.canonical {
-            canonical_json(&input)
+            canonical_json(input)
         } else {
-            serde_json::to_string(&input)
+            serde_json::to_string(input)
                 .map_err(|e| TransformError::new(format!("cannot encode JSON: {e}")))?
         };
         Ok(Value::String(text))
@@ -51,6 +54,22 @@ impl TransformStep for Encode {
 impl TransformStep for Decode {
     fn output_kind(&self) -> ValueKind {
         ValueKind::Json
+    }
+    fn apply_ref(&self, input: &Value) -> Result<Value, TransformError> {
+        match input {
+            Value::String(s) => serde_json::from_str(s).map_err(|e| {
+                TransformError::new(format!(
+                    "text is not valid JSON (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ))
+            }),
+            Value::Object(_) | Value::Array(_) => Ok(input.clone()),
+            other => Err(TransformError::new(format!(
+                "json_decode expects JSON text, got {}",
+                json_type_name(other)
+            ))),
+        }
     }
     fn apply(&self, input: Value) -> Result<Value, TransformError> {
         match input {

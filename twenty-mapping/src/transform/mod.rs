@@ -4,6 +4,7 @@
 //! ([`TransformArgs`]) and builds a [`TransformStep`] that holds everything pre-computed (regexes,
 //! lookup tables, parsed formats), so applying it to a record does no config lookups.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -66,6 +67,13 @@ pub trait TransformStep: Send + Sync {
 
     /// Converts a value. Never receives `null` unless [`handles_null`](Self::handles_null) is true.
     fn apply(&self, input: Value) -> Result<Value, TransformError>;
+
+    /// Converts a borrowed value (the first step of a pipeline reads the record in place). The
+    /// default clones and calls [`apply`](Self::apply); steps that only read their input
+    /// override it so mapping a record copies nothing it does not output.
+    fn apply_ref(&self, input: &Value) -> Result<Value, TransformError> {
+        self.apply(input.clone())
+    }
 
     /// The inverse used on pull. Default: one-way.
     fn inverse(&self) -> Inverse {
@@ -361,6 +369,19 @@ pub(crate) fn into_text(input: Value, what: &str) -> Result<String, TransformErr
         other => Err(TransformError::new(format!(
             "{what} expects text, got {}",
             json_type_name(&other)
+        ))),
+    }
+}
+
+/// Text of a borrowed scalar input, like [`into_text`] but without copying strings.
+pub(crate) fn text_ref<'v>(input: &'v Value, what: &str) -> Result<Cow<'v, str>, TransformError> {
+    match input {
+        Value::String(s) => Ok(Cow::Borrowed(s)),
+        Value::Number(n) => Ok(Cow::Owned(n.to_string())),
+        Value::Bool(b) => Ok(Cow::Borrowed(if *b { "true" } else { "false" })),
+        other => Err(TransformError::new(format!(
+            "{what} expects text, got {}",
+            json_type_name(other)
         ))),
     }
 }

@@ -16,7 +16,7 @@
 use serde_json::{Map, Value};
 
 use super::text::is_particle;
-use super::{builtin, into_text, json_type_name, Inverse, TransformRegistry, TransformStep};
+use super::{builtin, json_type_name, text_ref, Inverse, TransformRegistry, TransformStep};
 use crate::error::TransformError;
 use crate::types::ValueKind;
 
@@ -70,7 +70,10 @@ impl TransformStep for SplitName {
         ValueKind::FullName
     }
     fn apply(&self, input: Value) -> Result<Value, TransformError> {
-        let s = into_text(input, "split_name")?;
+        self.apply_ref(&input)
+    }
+    fn apply_ref(&self, input: &Value) -> Result<Value, TransformError> {
+        let s = text_ref(input, "split_name")?;
         let (first, last) = split_name(&s)?;
         Ok(full_name(first, last))
     }
@@ -84,7 +87,10 @@ impl TransformStep for JoinName {
         ValueKind::Text
     }
     fn apply(&self, input: Value) -> Result<Value, TransformError> {
-        let (first, last) = match &input {
+        self.apply_ref(&input)
+    }
+    fn apply_ref(&self, input: &Value) -> Result<Value, TransformError> {
+        let (first, last) = match input {
             Value::Object(m) => (
                 m.get("firstName").and_then(Value::as_str).unwrap_or(""),
                 m.get("lastName").and_then(Value::as_str).unwrap_or(""),

@@ -18,9 +18,9 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::text::collapse_whitespace;
+use super::text::{collapse_whitespace, collapse_whitespace_ref};
 use super::{
-    builtin, into_text, json_type_name, Inverse, TransformArgs, TransformRegistry, TransformStep,
+    builtin, json_type_name, text_ref, Inverse, TransformArgs, TransformRegistry, TransformStep,
 };
 use crate::error::TransformError;
 use crate::types::ValueKind;
@@ -127,7 +127,7 @@ impl ValueMap {
 
 fn apply_fallback(
     fallback: &Fallback,
-    s: String,
+    s: &str,
     what: &str,
 ) -> Result<Option<String>, TransformError> {
     match fallback {
@@ -135,7 +135,7 @@ fn apply_fallback(
             "{what} {s:?} is not in the map and no `fallback` is declared"
         ))),
         Fallback::Value(v) => Ok(Some(v.clone())),
-        Fallback::Keep => Ok(Some(s)),
+        Fallback::Keep => Ok(Some(s.to_owned())),
         Fallback::Drop => Ok(None),
     }
 }
@@ -145,11 +145,14 @@ impl TransformStep for ValueMap {
         ValueKind::Text
     }
     fn apply(&self, input: Value) -> Result<Value, TransformError> {
-        let s = into_text(input, "value_map")?;
+        self.apply_ref(&input)
+    }
+    fn apply_ref(&self, input: &Value) -> Result<Value, TransformError> {
+        let s = text_ref(input, "value_map")?;
         if let Some(v) = self.lookup(&s) {
             return Ok(Value::String(v.clone()));
         }
-        Ok(apply_fallback(&self.fallback, s, "value")?.map_or(Value::Null, Value::String))
+        Ok(apply_fallback(&self.fallback, &s, "value")?.map_or(Value::Null, Value::String))
     }
     fn inverse(&self) -> Inverse {
         Inverse::Step(Box::new(InverseMap {
@@ -176,11 +179,14 @@ impl TransformStep for InverseMap {
         ValueKind::Text
     }
     fn apply(&self, input: Value) -> Result<Value, TransformError> {
-        let s = into_text(input, "value_map inverse")?;
-        if let Some(v) = self.table.get(&s) {
+        self.apply_ref(&input)
+    }
+    fn apply_ref(&self, input: &Value) -> Result<Value, TransformError> {
+        let s = text_ref(input, "value_map inverse")?;
+        if let Some(v) = self.table.get(&*s) {
             return Ok(Value::String(v.clone()));
         }
-        Ok(apply_fallback(&self.fallback, s, "Twenty option")?.map_or(Value::Null, Value::String))
+        Ok(apply_fallback(&self.fallback, &s, "Twenty option")?.map_or(Value::Null, Value::String))
     }
 }
 
@@ -217,7 +223,7 @@ impl Tags {
         let value = match &self.map {
             Some(map) => match map.lookup(tag) {
                 Some(v) => Some(v.clone()),
-                None => apply_fallback(&map.fallback, tag.to_owned(), "tag")?,
+                None => apply_fallback(&map.fallback, tag, "tag")?,
             },
             None => Some(option_value(tag)),
         };
@@ -254,6 +260,9 @@ impl TransformStep for Tags {
         ValueKind::TextList
     }
     fn apply(&self, input: Value) -> Result<Value, TransformError> {
+        self.apply_ref(&input)
+    }
+    fn apply_ref(&self, input: &Value) -> Result<Value, TransformError> {
         let mut out = Vec::new();
         match input {
             Value::String(s) => {
@@ -262,14 +271,15 @@ impl TransformStep for Tags {
                 }
             }
             Value::Array(items) => {
+                out.reserve(items.len());
                 for item in items {
                     match item {
-                        Value::String(s) => self.one(&s, &mut out)?,
+                        Value::String(s) => self.one(s, &mut out)?,
                         Value::Null => {}
                         other => {
                             return Err(TransformError::new(format!(
                                 "tags expects text items, got {}",
-                                json_type_name(&other)
+                                json_type_name(other)
                             )))
                         }
                     }
@@ -278,7 +288,7 @@ impl TransformStep for Tags {
             other => {
                 return Err(TransformError::new(format!(
                     "tags expects a list or comma-separated text, got {}",
-                    json_type_name(&other)
+                    json_type_name(other)
                 )))
             }
         }
@@ -305,15 +315,18 @@ impl TransformStep for InverseTags {
         ValueKind::TextList
     }
     fn apply(&self, input: Value) -> Result<Value, TransformError> {
+        self.apply_ref(&input)
+    }
+    fn apply_ref(&self, input: &Value) -> Result<Value, TransformError> {
         let Value::Array(items) = input else {
             return Err(TransformError::new(format!(
                 "expected a MULTI_SELECT list, got {}",
-                json_type_name(&input)
+                json_type_name(input)
             )));
         };
         let mut out = Vec::with_capacity(items.len());
         for item in items {
-            let v = self.0.apply(item)?;
+            let v = self.0.apply_ref(item)?;
             if !v.is_null() {
                 out.push(v);
             }
@@ -389,25 +402,31 @@ impl TransformStep for JobTitle {
         ValueKind::Text
     }
     fn apply(&self, input: Value) -> Result<Value, TransformError> {
-        let s = collapse_whitespace(into_text(input, "job_title")?);
-        if !self.synonyms.is_empty() {
-            if let Some(v) = self.synonyms.get(&s.to_lowercase()) {
-                return Ok(Value::String(v.clone()));
-            }
+        self.apply_ref(&input)
+    }
+    fn apply_ref(&self, input: &Value) -> Result<Value, TransformError> {
+        let text = text_ref(input, "job_title")?;
+        let s = collapse_whitespace_ref(&text);
+        if self.case == TitleCase::Keep && self.synonyms.is_empty() {
+            return Ok(Value::String(s.into_owned()));
+        }
+        // Lowercasing keeps every space, so the words of `lowered` line up with those of `s`.
+        let lowered = s.to_lowercase();
+        if let Some(v) = self.synonyms.get(&lowered) {
+            return Ok(Value::String(v.clone()));
         }
         if self.case == TitleCase::Keep {
-            return Ok(Value::String(s));
+            return Ok(Value::String(s.into_owned()));
         }
         let mut out = String::with_capacity(s.len());
-        for (i, word) in s.split(' ').enumerate() {
+        for (i, (word, lower)) in s.split(' ').zip(lowered.split(' ')).enumerate() {
             if i > 0 {
                 out.push(' ');
             }
-            let lower = word.to_lowercase();
-            if is_acronym(&lower) {
+            if is_acronym(lower) {
                 out.push_str(&word.to_uppercase());
-            } else if i > 0 && is_small_word(&lower) {
-                out.push_str(&lower);
+            } else if i > 0 && is_small_word(lower) {
+                out.push_str(lower);
             } else {
                 let mut cap = true;
                 for c in lower.chars() {

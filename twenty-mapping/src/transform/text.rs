@@ -12,10 +12,14 @@
 //!            json!("a1-b2")).unwrap(), json!("12"));
 //! ```
 
+use std::borrow::Cow;
+
 use regex::Regex;
 use serde_json::Value;
 
-use super::{builtin, into_text, Inverse, TransformArgs, TransformRegistry, TransformStep};
+use super::{
+    builtin, into_text, text_ref, Inverse, TransformArgs, TransformRegistry, TransformStep,
+};
 use crate::error::TransformError;
 use crate::types::ValueKind;
 
@@ -73,6 +77,17 @@ impl TransformStep for TextOp {
         };
         Ok(Value::String(out))
     }
+    fn apply_ref(&self, input: &Value) -> Result<Value, TransformError> {
+        let s = text_ref(input, "this transform")?;
+        let out = match self {
+            TextOp::Trim => s.trim().to_owned(),
+            TextOp::Collapse => collapse_whitespace_ref(&s).into_owned(),
+            TextOp::Lower => s.to_lowercase(),
+            TextOp::Upper => s.to_uppercase(),
+            TextOp::Title => title_case_name(&s),
+        };
+        Ok(Value::String(out))
+    }
     fn inverse(&self) -> Inverse {
         Inverse::Identity
     }
@@ -80,16 +95,32 @@ impl TransformStep for TextOp {
 
 /// Trims and collapses runs of whitespace into one space; returns the input untouched when already clean.
 pub(crate) fn collapse_whitespace(s: String) -> String {
-    let clean = !s.starts_with(char::is_whitespace)
+    if is_collapsed(&s) {
+        return s;
+    }
+    collapse_into_new(&s)
+}
+
+/// [`collapse_whitespace`] of borrowed text: borrows it back when already clean.
+pub(crate) fn collapse_whitespace_ref(s: &str) -> Cow<'_, str> {
+    if is_collapsed(s) {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(collapse_into_new(s))
+    }
+}
+
+fn is_collapsed(s: &str) -> bool {
+    !s.starts_with(char::is_whitespace)
         && !s.ends_with(char::is_whitespace)
         && !s
             .as_bytes()
             .windows(2)
             .any(|w| w[0].is_ascii_whitespace() && w[1].is_ascii_whitespace())
-        && !s.chars().any(|c| c.is_whitespace() && c != ' ');
-    if clean {
-        return s;
-    }
+        && !s.chars().any(|c| c.is_whitespace() && c != ' ')
+}
+
+fn collapse_into_new(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for word in s.split_whitespace() {
         if !out.is_empty() {
@@ -112,13 +143,13 @@ pub(crate) fn is_particle(word: &str) -> bool {
 /// Name-aware title case: particles stay lowercase, `Mc` prefixes and letters after `'` or `-`
 /// are capitalised. "mcdonald" → "McDonald", "o'brien" → "O'Brien", "van der Berg" kept.
 pub(crate) fn title_case_name(s: &str) -> String {
-    let words: Vec<&str> = s.split_whitespace().collect();
+    let several = s.split_whitespace().nth(1).is_some();
     let mut out = String::with_capacity(s.len());
-    for (i, word) in words.iter().enumerate() {
+    for (i, word) in s.split_whitespace().enumerate() {
         if i > 0 {
             out.push(' ');
         }
-        if words.len() > 1 && is_particle(word) {
+        if several && is_particle(word) {
             out.extend(word.chars().flat_map(char::to_lowercase));
         } else {
             title_word(word, &mut out);

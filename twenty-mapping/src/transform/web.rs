@@ -14,7 +14,7 @@
 
 use serde_json::Value;
 
-use super::{builtin, into_text, Inverse, TransformRegistry, TransformStep};
+use super::{builtin, text_ref, Inverse, TransformRegistry, TransformStep};
 use crate::error::TransformError;
 use crate::types::ValueKind;
 
@@ -71,7 +71,10 @@ impl TransformStep for Url {
         ValueKind::Text
     }
     fn apply(&self, input: Value) -> Result<Value, TransformError> {
-        let raw = into_text(input, "url")?;
+        self.apply_ref(&input)
+    }
+    fn apply_ref(&self, input: &Value) -> Result<Value, TransformError> {
+        let raw = text_ref(input, "url")?;
         let s = raw.trim();
         if s.is_empty() {
             return Ok(Value::Null);
@@ -83,7 +86,7 @@ impl TransformStep for Url {
         let scheme = scheme.map_or_else(|| "https".to_owned(), str::to_ascii_lowercase);
         let tail = if tail == "/" { "" } else { tail };
         let out = format!("{scheme}://{}{tail}", host.to_lowercase());
-        Ok(Value::String(if out == raw { raw } else { out }))
+        Ok(Value::String(out))
     }
     fn inverse(&self) -> Inverse {
         Inverse::Identity
@@ -100,7 +103,10 @@ impl TransformStep for Domain {
         ValueKind::Text
     }
     fn apply(&self, input: Value) -> Result<Value, TransformError> {
-        let raw = into_text(input, "domain")?;
+        self.apply_ref(&input)
+    }
+    fn apply_ref(&self, input: &Value) -> Result<Value, TransformError> {
+        let raw = text_ref(input, "domain")?;
         let s = raw.trim();
         if s.is_empty() {
             return Ok(Value::Null);
@@ -120,7 +126,7 @@ impl TransformStep for Domain {
         } else {
             host
         };
-        Ok(Value::String(if out == raw { raw } else { out }))
+        Ok(Value::String(out))
     }
     fn inverse(&self) -> Inverse {
         Inverse::Identity

@@ -298,8 +298,8 @@ pub fn set_path(value: &mut Value, path: &str, new: Value) {
     }
 }
 
-/// A stable content hash: SHA-256 of canonical JSON (object keys sorted, compact), as 64
-/// lowercase hex characters. The same hash as [`twenty_mapping::content_hash`], so hashes
+/// A stable content hash: XXH3-128 of a canonical encoding (object keys sorted), as `xxh3-128:`
+/// and 32 lowercase hex characters. The same hash as [`twenty_mapping::content_hash`], so hashes
 /// computed by a compiled mapping and by the engine agree.
 ///
 /// ```

@@ -247,6 +247,8 @@ mod tests {
                 Some(&sha.to_uppercase()),
             ),
             state("k3", "not-a-uuid", None),
+            state("k4", "a", Some("xxh3-128:301159136ebeac945bdfca491c8b7de7")),
+            state("k5", "b", Some("xxh3-128:301159136EBEAC945BDFCA491C8B7DE7")),
         ];
         let mut records = EntityRecords::default();
         for c in &cases {
@@ -256,7 +258,7 @@ mod tests {
             assert_eq!(records.get(&c.local_key).as_ref(), Some(c));
             assert_eq!(records.get_by_twenty(&c.twenty_id).as_ref(), Some(c));
         }
-        assert_eq!(records.by_key.len(), 3);
+        assert_eq!(records.by_key.len(), 5);
     }
 
     #[test]
