@@ -153,29 +153,45 @@ fn encode_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
+/// The first 8 bytes of a key, zero-padded, big-endian: comparing these orders keys like
+/// comparing the bytes, except for ties, which the full comparison settles.
+fn key_prefix(k: &str) -> u64 {
+    let b = k.as_bytes();
+    let mut p = [0u8; 8];
+    let n = b.len().min(8);
+    p[..n].copy_from_slice(&b[..n]);
+    u64::from_be_bytes(p)
+}
+
+fn entry_cmp(a: &(u64, &String, &Value), b: &(u64, &String, &Value)) -> std::cmp::Ordering {
+    a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1))
+}
+
 fn encode_entries(out: &mut Vec<u8>, map: &Map<String, Value>) {
     const SMALL: usize = 24;
-    if map.keys().is_sorted() {
-        for (k, v) in map {
-            encode_str(out, k);
-            encode(out, v);
-        }
-    } else if map.len() <= SMALL {
-        // Sort references on the stack: records are small objects.
-        let mut entries: [Option<(&String, &Value)>; SMALL] = [None; SMALL];
-        for (slot, entry) in entries.iter_mut().zip(map.iter()) {
-            *slot = Some(entry);
+    if map.len() <= SMALL {
+        // Sort references on the stack (records are small objects), comparing key prefixes as
+        // integers first.
+        let mut entries: [(u64, &String, &Value); SMALL] = {
+            static EMPTY: (String, Value) = (String::new(), Value::Null);
+            [(0, &EMPTY.0, &EMPTY.1); SMALL]
+        };
+        for (slot, (k, v)) in entries.iter_mut().zip(map.iter()) {
+            *slot = (key_prefix(k), k, v);
         }
         let entries = &mut entries[..map.len()];
-        entries.sort_unstable_by(|a, b| a.map(|e| e.0).cmp(&b.map(|e| e.0)));
-        for (k, v) in entries.iter().flatten() {
+        if !entries.is_sorted_by(|a, b| entry_cmp(a, b).is_le()) {
+            entries.sort_unstable_by(entry_cmp);
+        }
+        for (_, k, v) in entries.iter() {
             encode_str(out, k);
             encode(out, v);
         }
     } else {
-        let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        for (k, v) in entries {
+        let mut entries: Vec<(u64, &String, &Value)> =
+            map.iter().map(|(k, v)| (key_prefix(k), k, v)).collect();
+        entries.sort_unstable_by(entry_cmp);
+        for (_, k, v) in entries {
             encode_str(out, k);
             encode(out, v);
         }

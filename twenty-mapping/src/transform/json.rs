@@ -41,7 +41,10 @@ impl TransformStep for Encode {
         let text = if self.canonical {
             canonical_json(input)
         } else {
-            serde_json::to_string(input)
+            let mut buf = Vec::with_capacity(128);
+            serde_json::to_writer(&mut buf, input)
+                .map_err(|e| TransformError::new(format!("cannot encode JSON: {e}")))?;
+            String::from_utf8(buf)
                 .map_err(|e| TransformError::new(format!("cannot encode JSON: {e}")))?
         };
         Ok(Value::String(text))
