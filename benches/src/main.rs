@@ -523,7 +523,7 @@ fn report(f: &Figures, command: &str, total: f64) -> Result<(), BoxError> {
         let b = format!(
             "## Postgres sink: upsert vs raw COPY (issue 5)\n\n{head}\n\n\
              {rows} pulled person records (local shape, 6 text columns), applied through `SourceOfTruth::apply` in batches of {batch} \
-             (the pull's batch: binary COPY into a staging table, then `INSERT ... ON CONFLICT DO UPDATE ... WHERE` changed, one transaction per batch), \
+             (the pull's batch: one `INSERT ... SELECT FROM unnest(<one array per column>) ON CONFLICT DO UPDATE ... WHERE` changed, one transaction per batch), \
              next to one raw binary COPY of the same rows into a plain table with the same columns and primary key. \
              Each method ran twice, alternating; the best time of each is shown.\n\n\
              | method | rows/s | time | of raw COPY |\n|---|---:|---:|---:|\n\

@@ -5,10 +5,14 @@
 //! The transaction sets `twenty_sync.applying = 'on'` (`SET LOCAL`), which the capture trigger
 //! checks, so pulled changes are not captured as local changes (no sync loop).
 //!
-//! Per batch: one round trip for the settings, then one statement per table written, each
-//! prepared once per pooled connection (deadpool's statement cache). No staging table: a
-//! temporary table per batch wrote the catalog every time, and one kept per connection is
-//! truncated at every commit, which cost more than the rest of a 200-row batch.
+//! Per batch: one round trip for the settings, then one statement per table written. No staging
+//! table: a temporary table per batch wrote the catalog every time, and one kept per connection
+//! is truncated at every commit, which cost more than the rest of a 200-row batch.
+//!
+//! Statements are not prepared by name (no statement cache): each is planned with its actual
+//! parameters and the table's current size, so a plan made while a table was small is never
+//! reused once it has grown, and the sink works behind transaction-pooling proxies
+//! (PgBouncer) that do not keep named statements.
 
 use std::collections::HashMap;
 
@@ -154,29 +158,17 @@ pub(crate) async fn apply_data(
         let cols = columns(table, rows);
         let params: Vec<&(dyn ToSql + Sync)> =
             cols.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
-        let upsert = tx
-            .prepare_cached(&table.sql.upsert)
-            .await
-            .map_err(|e| ctx(redactor.db("preparing the upsert", &e)))?;
-        tx.execute(&upsert, &params)
+        tx.execute(&table.sql.upsert, &params)
             .await
             .map_err(|e| ctx(redactor.db("upserting rows", &e)))?;
     }
     if !plan.deletes.is_empty() {
-        let delete = tx
-            .prepare_cached(&table.sql.delete)
-            .await
-            .map_err(|e| ctx(redactor.db("preparing the delete", &e)))?;
-        tx.execute(&delete, &[&plan.deletes])
+        tx.execute(&table.sql.delete, &[&plan.deletes])
             .await
             .map_err(|e| ctx(redactor.db("deleting rows", &e)))?;
     }
     if let (false, Some(sql)) = (plan.tombstones.is_empty(), &table.sql.tombstone) {
-        let tombstone = tx
-            .prepare_cached(sql)
-            .await
-            .map_err(|e| ctx(redactor.db("preparing the tombstone update", &e)))?;
-        tx.execute(&tombstone, &[&plan.tombstones])
+        tx.execute(sql, &[&plan.tombstones])
             .await
             .map_err(|e| ctx(redactor.db("marking rows deleted", &e)))?;
     }

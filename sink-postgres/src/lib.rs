@@ -6,8 +6,7 @@
 //! state, cursor, audit rows) commit in one transaction. A crash leaves all of a batch or none.
 //!
 //! Design:
-//! - **Driver**: `tokio-postgres` with a `deadpool-postgres` pool; the statements of every batch
-//!   are prepared once per pooled connection. A pulled batch is written by one
+//! - **Driver**: `tokio-postgres` with a `deadpool-postgres` pool. A pulled batch is written by one
 //!   `INSERT ... SELECT ... FROM unnest(<one typed array per column>) ON CONFLICT (key) DO UPDATE
 //!   ... WHERE (row) IS DISTINCT FROM (new row)`, so unchanged rows are not rewritten (no dead
 //!   tuples, no trigger noise), and its state by one array statement per state table. The

@@ -436,7 +436,8 @@ impl SourceOfTruth for PostgresSink {
             return Ok(Vec::new());
         }
         let client = self.inner.client().await?;
-        let rows = query_cached(&client, &table.sql.select_by_keys, &[&keys])
+        let rows = client
+            .query(&table.sql.select_by_keys, &[&keys])
             .await
             .map_err(|e| {
                 self.inner
@@ -490,13 +491,10 @@ impl StateStore for PostgresSink {
         direction: SyncDirection,
     ) -> StoreResult<Option<Checkpoint>> {
         let client = self.inner.client().await?;
-        let rows = query_cached(
-            &client,
-            &self.inner.sql.cursor,
-            &[&entity, &direction.as_str()],
-        )
-        .await
-        .map_err(|e| self.inner.redactor.db("reading the cursor", &e))?;
+        let rows = client
+            .query(&self.inner.sql.cursor, &[&entity, &direction.as_str()])
+            .await
+            .map_err(|e| self.inner.redactor.db("reading the cursor", &e))?;
         Ok(rows.first().map(|r| Checkpoint::new(r.get::<_, String>(0))))
     }
 
@@ -505,7 +503,8 @@ impl StateStore for PostgresSink {
             return Ok(Vec::new());
         }
         let client = self.inner.client().await?;
-        let rows = query_cached(&client, &self.inner.sql.records, &[&entity, &local_keys])
+        let rows = client
+            .query(&self.inner.sql.records, &[&entity, &local_keys])
             .await
             .map_err(|e| self.inner.redactor.db("reading record states", &e))?;
         Ok(rows.iter().map(record_from_row).collect())
@@ -520,13 +519,13 @@ impl StateStore for PostgresSink {
             return Ok(Vec::new());
         }
         let client = self.inner.client().await?;
-        let rows = query_cached(
-            &client,
-            &self.inner.sql.records_by_twenty_id,
-            &[&entity, &twenty_ids],
-        )
-        .await
-        .map_err(|e| self.inner.redactor.db("reading record states", &e))?;
+        let rows = client
+            .query(
+                &self.inner.sql.records_by_twenty_id,
+                &[&entity, &twenty_ids],
+            )
+            .await
+            .map_err(|e| self.inner.redactor.db("reading record states", &e))?;
         Ok(rows.iter().map(record_from_row).collect())
     }
 
@@ -698,17 +697,6 @@ impl StateStore for PostgresSink {
             })?;
         Ok(())
     }
-}
-
-/// Runs `sql`, prepared once per pooled connection (deadpool's statement cache): the statements
-/// every pulled page runs skip a parse and a round trip.
-async fn query_cached(
-    client: &Object,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
-    let statement = client.prepare_cached(sql).await?;
-    client.query(&statement, params).await
 }
 
 fn decode_report(v: serde_json::Value) -> StoreResult<RunReport> {

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
-use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use twenty_sync_core::{
     AuditEntry, PendingCreate, RecordState, StateCommit, StoreError, StoreErrorKind, StoreResult,
@@ -138,16 +137,6 @@ impl StateSql {
     }
 }
 
-/// Runs `sql` with `params` inside `tx`, prepared once per connection (deadpool's cache).
-async fn exec(
-    tx: &Transaction<'_>,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> Result<u64, tokio_postgres::Error> {
-    let statement = tx.prepare_cached(sql).await?;
-    tx.execute(&statement, params).await
-}
-
 /// Writes `commit` inside `tx`. Removals run before upserts (record states and pending creates);
 /// upserts are deduplicated by local key (the last one wins). A commit that would map one Twenty
 /// id to two local keys fails with `Conflict` (unique constraint) and, being one transaction,
@@ -161,7 +150,7 @@ pub(crate) async fn write_commit(
     let entity = &commit.entity;
     let ctx = |e: StoreError| e.with_context("entity", entity.clone());
     if !commit.remove_records.is_empty() {
-        exec(tx, &sql.remove_records, &[entity, &commit.remove_records])
+        tx.execute(&sql.remove_records, &[entity, &commit.remove_records])
             .await
             .map_err(|e| ctx(redactor.db("removing record states", &e)))?;
     }
@@ -181,8 +170,7 @@ pub(crate) async fn write_commit(
         let tu: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.twenty_updated_at).collect();
         let lu: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.local_updated_at).collect();
         let del: Vec<bool> = rows.iter().map(|r| r.deleted).collect();
-        exec(
-            tx,
+        tx.execute(
             &sql.upsert_records,
             &[entity, &keys, &ids, &th, &lh, &tu, &lu, &del],
         )
@@ -204,8 +192,7 @@ pub(crate) async fn write_commit(
         })?;
     }
     for (direction, checkpoint) in &commit.cursors {
-        exec(
-            tx,
+        tx.execute(
             &sql.upsert_cursor,
             &[entity, &direction.as_str(), &checkpoint.as_str()],
         )
@@ -214,8 +201,7 @@ pub(crate) async fn write_commit(
         if *direction == SyncDirection::Push {
             if let Some(pos) = OutboxPosition::parse(checkpoint.as_str()) {
                 // Everything up to the committed push cursor has been read for good.
-                exec(
-                    tx,
+                tx.execute(
                     &sql.prune_outbox,
                     &[entity, &pos.txid.to_string(), &pos.seq],
                 )
@@ -225,7 +211,7 @@ pub(crate) async fn write_commit(
         }
     }
     if !commit.remove_pending.is_empty() {
-        exec(tx, &sql.remove_pending, &[entity, &commit.remove_pending])
+        tx.execute(&sql.remove_pending, &[entity, &commit.remove_pending])
             .await
             .map_err(|e| ctx(redactor.db("resolving pending creates", &e)))?;
     }
@@ -242,7 +228,7 @@ pub(crate) async fn write_commit(
         let ids: Vec<&str> = rows.iter().map(|p| p.twenty_id.as_str()).collect();
         let runs: Vec<&str> = rows.iter().map(|p| p.run_id.as_str()).collect();
         let at: Vec<DateTime<Utc>> = rows.iter().map(|p| p.created_at).collect();
-        exec(tx, &sql.add_pending, &[entity, &keys, &ids, &runs, &at])
+        tx.execute(&sql.add_pending, &[entity, &keys, &ids, &runs, &at])
             .await
             .map_err(|e| ctx(redactor.db("recording pending creates", &e)))?;
     }
@@ -283,8 +269,7 @@ async fn insert_audit(
         );
         entry.push(json);
     }
-    exec(
-        tx,
+    tx.execute(
         &sql.insert_audit,
         &[&run, &at, &entity, &dir, &lk, &tid, &action, &entry],
     )
@@ -309,19 +294,23 @@ pub(crate) fn record_from_row(row: &Row) -> RecordState {
 #[cfg(test)]
 mod tests {
     use secrecy::SecretString;
-    use serde_json::Value;
-    use twenty_sync_core::{RecordState, StateCommit, StateStore};
+    use serde_json::{json, Value};
+    use tokio_postgres::types::ToSql;
+    use twenty_sync_core::{
+        ApplyBatch, InboundChange, InboundChangeKind, RecordState, SourceOfTruth, StateCommit,
+        StateStore,
+    };
 
-    use crate::{PostgresSink, SinkConfig};
+    use crate::{ColumnType, EntityTable, PostgresSink, SinkConfig};
 
     fn database_url() -> String {
         std::env::var("DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
     }
 
-    /// The largest `actual rows x loops` of any plan node reading `record_state`.
+    /// The largest `actual rows x loops` of any plan node reading a table or an index.
     fn rows_read(plan: &Value) -> f64 {
-        let own = if plan["Relation Name"] == "record_state" || plan.get("Index Name").is_some() {
+        let own = if plan.get("Relation Name").is_some() || plan.get("Index Name").is_some() {
             plan["Actual Rows"].as_f64().unwrap_or(0.0)
                 * plan["Actual Loops"].as_f64().unwrap_or(0.0)
         } else {
@@ -333,19 +322,23 @@ mod tests {
             .unwrap_or(own)
     }
 
-    /// Without statistics (a table growing during its first pull, autovacuum off or late), the
-    /// record-state lookups of a batch read one index entry per key, not every row of the entity.
+    /// Without statistics (tables growing during their first pull, autovacuum off or late), the
+    /// lookups the engine makes for every pulled page read one entry per key, not every row.
     #[tokio::test]
-    async fn record_state_lookups_probe_per_key_without_statistics() {
-        let schema = format!(
-            "tsp_{}_state",
-            &uuid::Uuid::new_v4().simple().to_string()[..12]
-        );
+    async fn per_page_lookups_probe_per_key_without_statistics() {
+        let prefix = format!("tsp_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let (state, data) = (format!("{prefix}_state"), format!("{prefix}_data"));
         let sink = PostgresSink::builder(SinkConfig {
-            state_schema: schema.clone(),
+            state_schema: state.clone(),
             ..SinkConfig::default()
         })
         .connection_string(SecretString::from(database_url()))
+        .entity(EntityTable::default_table(
+            "people",
+            &data,
+            "id",
+            [("name", ColumnType::Text)],
+        ))
         .max_connections(2)
         .build()
         .await
@@ -353,48 +346,71 @@ mod tests {
         let client = sink.pool().get().await.expect("a connection");
         client
             .batch_execute(&format!(
-                "ALTER TABLE \"{schema}\".record_state SET (autovacuum_enabled = false)"
+                "ALTER TABLE \"{state}\".record_state SET (autovacuum_enabled = false);
+                 ALTER TABLE \"{data}\".people SET (autovacuum_enabled = false)"
             ))
             .await
-            .expect("autovacuum off for the test table");
+            .expect("autovacuum off for the test tables");
         let n = 5000;
-        let mut commit = StateCommit::new("people");
+        let mut batch = ApplyBatch {
+            entity: "people".into(),
+            changes: Vec::new(),
+            state: StateCommit::new("people"),
+        };
         for i in 0..n {
-            commit
+            batch
+                .state
                 .upsert_records
                 .push(RecordState::new(format!("k{i}"), format!("t{i}")));
+            batch.changes.push(InboundChange {
+                key: format!("k{i}"),
+                twenty_id: format!("t{i}"),
+                kind: InboundChangeKind::Upsert {
+                    data: json!({"id": format!("k{i}"), "name": "x"}),
+                },
+                twenty_updated_at: None,
+            });
         }
-        sink.commit(&commit).await.expect("states written");
+        sink.apply(&batch).await.expect("rows and states written");
         let keys: Vec<String> = (0..200).map(|i| format!("k{}", i * 7)).collect();
         let ids: Vec<String> = (0..200).map(|i| format!("t{}", i * 7)).collect();
         let sql = &sink.inner().sql;
-        for (what, stmt, arg) in [
-            ("records", &sql.records, &keys),
-            ("records_by_twenty_id", &sql.records_by_twenty_id, &ids),
-        ] {
+        let get = &sink.inner().tables["people"].sql.select_by_keys;
+        let cases: [(&str, &String, Vec<&(dyn ToSql + Sync)>); 3] = [
+            ("records", &sql.records, vec![&"people", &keys]),
+            (
+                "records_by_twenty_id",
+                &sql.records_by_twenty_id,
+                vec![&"people", &ids],
+            ),
+            ("get", get, vec![&keys]),
+        ];
+        for (what, stmt, params) in cases {
             let row = client
-                .query_one(
-                    &format!("EXPLAIN (ANALYZE, FORMAT JSON) {stmt}"),
-                    &[&"people", arg],
-                )
+                .query_one(&format!("EXPLAIN (ANALYZE, FORMAT JSON) {stmt}"), &params)
                 .await
                 .expect("explain runs");
             let plan: Value = row.get(0);
             let read = rows_read(&plan[0]["Plan"]);
             assert!(
-                read <= 2.0 * arg.len() as f64,
-                "{what} read {read} record_state rows for {} keys (of {n}): {plan:#}",
-                arg.len()
+                read <= 2.0 * keys.len() as f64,
+                "{what} read {read} rows for {} keys (of {n}): {plan:#}",
+                keys.len()
             );
-            let found = match what {
-                "records" => sink.records("people", arg).await,
-                _ => sink.records_by_twenty_id("people", arg).await,
-            }
-            .expect("lookup runs");
-            assert_eq!(found.len(), arg.len(), "{what} finds every key");
         }
+        assert_eq!(sink.records("people", &keys).await.unwrap().len(), 200);
+        assert_eq!(
+            sink.records_by_twenty_id("people", &ids)
+                .await
+                .unwrap()
+                .len(),
+            200
+        );
+        assert_eq!(sink.get("people", &keys).await.unwrap().len(), 200);
         client
-            .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+            .batch_execute(&format!(
+                "DROP SCHEMA \"{state}\" CASCADE; DROP SCHEMA \"{data}\" CASCADE"
+            ))
             .await
             .expect("cleanup");
     }

@@ -369,7 +369,7 @@ fn build_sql(
     );
 
     // Rows arrive as one array per column (c0 = key, c1.. = mapped columns) and are unnested
-    // by the server: one statement per batch, prepared once per connection, and no staging
+    // by the server: one statement per batch, and no staging
     // table (creating one per batch writes the catalog; truncating one at every commit costs a
     // file truncation, more than the rest of a 200-row batch).
     let all: Vec<&Col> = std::iter::once(key).chain(columns.iter()).collect();

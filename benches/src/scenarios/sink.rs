@@ -1,7 +1,7 @@
 //! The Postgres sink against the physical limit (issue 5): pulled person records applied through
-//! [`SourceOfTruth::apply`] (binary COPY into a staging table, then `INSERT ... ON CONFLICT DO
-//! UPDATE ... WHERE` changed, in one transaction with the batch's state), next to a raw binary
-//! COPY of the same rows into a plain table with the same columns, in the same run.
+//! [`SourceOfTruth::apply`] (one `INSERT ... SELECT FROM unnest(<one array per column>) ON
+//! CONFLICT DO UPDATE ... WHERE` changed, in one transaction with the batch's state), next to a
+//! raw binary COPY of the same rows into a plain table with the same columns, in the same run.
 //!
 //! Besides the two historical rows (data + cursor; data + record states + cursor), the
 //! [`SinkRun::variants`] measure what a full pull really commits (record states, cursor *and*

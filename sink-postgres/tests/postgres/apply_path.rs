@@ -1,5 +1,5 @@
-//! The apply path's per-connection state (statements prepared once per pooled connection, for
-//! several entities) and its durability option, `async_pull_commit`.
+//! The apply path on one pooled connection (several entities, a rejected batch) and its
+//! durability option, `async_pull_commit`.
 
 use serde_json::json;
 use sink_postgres::{ColumnMap, ColumnType, EntityTable};
@@ -194,7 +194,7 @@ async fn one_connection_applies_several_entities_and_recovers_from_a_rejected_ba
         .column(ColumnMap::new("doc", ColumnType::Jsonb))
         .column(ColumnMap::new("n", ColumnType::Bigint))
         .create(true);
-    // One connection: every batch reuses the same session and its prepared statements.
+    // One connection: every batch reuses the same session.
     let sink = db
         .build(db.builder().entity(texts).entity(typed).max_connections(1))
         .await;
