@@ -436,6 +436,8 @@ impl<'a> EntityCompiler<'a> {
             owner: rule.owner.unwrap_or(Owner::Both),
             conflict: rule.conflict,
             direction,
+            local_hint: Default::default(),
+            twenty_hint: Default::default(),
         })
     }
 

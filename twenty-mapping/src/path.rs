@@ -1,8 +1,17 @@
 //! Field paths such as `contact.emails[0].address`, parsed once at compile time.
 
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Map, Value};
+
+/// Where a path's first key was found in the last object it was read from. Records of one
+/// source nearly always list their fields in the same order, so looking there first (and
+/// checking the key) skips hashing the key; a wrong guess falls back to the hashed lookup and
+/// moves the guess. It is only a position: every read still compares the key and returns the
+/// current record's value.
+#[derive(Debug, Default)]
+pub(crate) struct PositionHint(AtomicUsize);
 
 /// One step of a [`FieldPath`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,15 +118,31 @@ impl FieldPath {
 
     /// Reads the value at this path; `None` when any step is missing.
     pub fn get<'v>(&self, value: &'v Value) -> Option<&'v Value> {
-        let mut current = value;
-        for seg in &self.segments {
-            current = match (seg, current) {
-                (Segment::Key(k), Value::Object(map)) => map.get(&**k)?,
-                (Segment::Index(i), Value::Array(items)) => items.get(*i)?,
-                _ => return None,
-            };
-        }
-        Some(current)
+        get_in(&self.segments, value)
+    }
+
+    /// [`get`](Self::get), looking for the first key at the position `hint` remembers before
+    /// hashing it (see [`PositionHint`]). Same result as `get`.
+    pub(crate) fn get_hinted<'v>(
+        &self,
+        value: &'v Value,
+        hint: &PositionHint,
+    ) -> Option<&'v Value> {
+        let (Some(Segment::Key(root)), Value::Object(map)) = (self.segments.first(), value) else {
+            return self.get(value);
+        };
+        let guess = hint.0.load(Ordering::Relaxed);
+        let first = match map.iter().nth(guess) {
+            Some((k, v)) if k.as_str() == &**root => v,
+            _ => {
+                let found = map.get(&**root)?;
+                if let Some(i) = map.values().position(|v| std::ptr::eq(v, found)) {
+                    hint.0.store(i, Ordering::Relaxed);
+                }
+                found
+            }
+        };
+        get_in(&self.segments[1..], first)
     }
 
     /// Writes `new` at this path, creating objects and arrays on the way. When both the existing
@@ -156,6 +181,18 @@ impl FieldPath {
             (slot, new) => *slot = new,
         }
     }
+}
+
+fn get_in<'v>(segments: &[Segment], value: &'v Value) -> Option<&'v Value> {
+    let mut current = value;
+    for seg in segments {
+        current = match (seg, current) {
+            (Segment::Key(k), Value::Object(map)) => map.get(&**k)?,
+            (Segment::Index(i), Value::Array(items)) => items.get(*i)?,
+            _ => return None,
+        };
+    }
+    Some(current)
 }
 
 impl fmt::Display for FieldPath {
@@ -207,6 +244,32 @@ mod tests {
             .unwrap()
             .set(&mut v, json!({"lastName": "B"}));
         assert_eq!(v["name"], json!({"firstName": "A", "lastName": "B"}));
+    }
+
+    #[test]
+    fn hinted_get_equals_get_whatever_the_key_order() {
+        let hint = PositionHint::default();
+        let paths =
+            ["b", "a.x", "c[1]", "missing", "a.missing"].map(|p| FieldPath::parse(p).unwrap());
+        let records = [
+            json!({"a": {"x": 1}, "b": 2, "c": [3, 4]}),
+            json!({"b": "two", "c": [5, 6], "a": {"x": "one"}}),
+            json!({"c": [7], "a": 8}),
+            json!({"b": 9}),
+            json!([1, 2]),
+        ];
+        // Each path reads every record twice (a hit after a miss) with one shared hint per path.
+        for path in &paths {
+            let hint_for_path = PositionHint::default();
+            for record in records.iter().chain(records.iter()) {
+                assert_eq!(
+                    path.get_hinted(record, &hint_for_path),
+                    path.get(record),
+                    "{path}"
+                );
+                assert_eq!(path.get_hinted(record, &hint), path.get(record), "{path}");
+            }
+        }
     }
 
     #[test]

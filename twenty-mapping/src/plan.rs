@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use crate::config::{ConflictPolicy, Direction, Owner};
 use crate::error::{excerpt, FieldError, TransformError};
 use crate::hash::{content_hash, ContentHash};
-use crate::path::FieldPath;
+use crate::path::{FieldPath, PositionHint};
 use crate::transform::TransformStep;
 
 /// A validated mapping, ready to apply to any number of records.
@@ -103,6 +103,10 @@ pub struct FieldPlan {
     pub(crate) owner: Owner,
     pub(crate) conflict: Option<ConflictPolicy>,
     pub(crate) direction: Direction,
+    /// Position of the (single) local source's first key in the last local record read.
+    pub(crate) local_hint: PositionHint,
+    /// Position of the Twenty path's first key in the last Twenty record read.
+    pub(crate) twenty_hint: PositionHint,
 }
 
 impl fmt::Debug for FieldPlan {
@@ -325,7 +329,7 @@ impl EntityPlan {
             let gathered;
             let input: &Value = match rule.local.as_slice() {
                 [] => &NULL,
-                [one] => one.get(local).unwrap_or(&NULL),
+                [one] => one.get_hinted(local, &rule.local_hint).unwrap_or(&NULL),
                 many => {
                     let items: Vec<Value> = many
                         .iter()
@@ -383,7 +387,10 @@ impl EntityPlan {
         for &i in &self.pull_order {
             let rule = &self.fields[i];
             let Some(steps) = &rule.inverse else { continue };
-            let input = rule.twenty.get(twenty).unwrap_or(&NULL);
+            let input = rule
+                .twenty
+                .get_hinted(twenty, &rule.twenty_hint)
+                .unwrap_or(&NULL);
             let local_name = rule.local_path();
             if input.is_null() {
                 if rule.required {

@@ -7,9 +7,16 @@
 //!            json!(r#"{"topics":["rust"]}"#));
 //! assert_eq!(apply_builtin("json_decode", &json!({}), json!(r#"{"a":1}"#)).unwrap(), json!({"a": 1}));
 //! assert!(apply_builtin("json_decode", &json!({}), json!("{oops")).is_err());
+//! // Twenty returns "" for a TEXT field that was never set: that decodes to null (no value).
+//! assert_eq!(apply_builtin("json_decode", &json!({}), json!("")).unwrap(), json!(null));
 //! ```
+//!
+//! `json_decode` treats the empty string as "no value" (`null`, so the rule writes nothing),
+//! because Twenty gives `""` for a TEXT field that was never set; any other text must be JSON.
+//! `json_encode` writes the same compact text as `serde_json::to_string` (keys in the object's
+//! order) with a writer specialised for `Value`, or sorted keys with `canonical = true`.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::{builtin, json_type_name, Inverse, TransformRegistry, TransformStep};
 use crate::error::TransformError;
@@ -41,11 +48,9 @@ impl TransformStep for Encode {
         let text = if self.canonical {
             canonical_json(input)
         } else {
-            let mut buf = Vec::with_capacity(128);
-            serde_json::to_writer(&mut buf, input)
-                .map_err(|e| TransformError::new(format!("cannot encode JSON: {e}")))?;
-            String::from_utf8(buf)
-                .map_err(|e| TransformError::new(format!("cannot encode JSON: {e}")))?
+            let mut out = String::with_capacity(128);
+            write_value(&mut out, input);
+            out
         };
         Ok(Value::String(text))
     }
@@ -60,6 +65,7 @@ impl TransformStep for Decode {
     }
     fn apply_ref(&self, input: &Value) -> Result<Value, TransformError> {
         match input {
+            Value::String(s) if s.is_empty() => Ok(Value::Null),
             Value::String(s) => serde_json::from_str(s).map_err(|e| {
                 TransformError::new(format!(
                     "text is not valid JSON (line {}, column {})",
@@ -76,6 +82,7 @@ impl TransformStep for Decode {
     }
     fn apply(&self, input: Value) -> Result<Value, TransformError> {
         match input {
+            Value::String(s) if s.is_empty() => Ok(Value::Null),
             Value::String(s) => serde_json::from_str(&s).map_err(|e| {
                 TransformError::new(format!(
                     "text is not valid JSON (line {}, column {})",
@@ -93,5 +100,151 @@ impl TransformStep for Decode {
     }
     fn inverse(&self) -> Inverse {
         Inverse::Step(Box::new(Encode { canonical: false }))
+    }
+}
+
+/// Appends `v` as compact JSON, byte for byte what `serde_json::to_writer` writes (object keys in
+/// the map's order), without going through the generic serializer.
+pub(crate) fn write_value(out: &mut String, v: &Value) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
+        // `Number`'s Display is serde_json's own number formatting (itoa / ryu).
+        Value::Number(n) => {
+            use std::fmt::Write;
+            let _ = write!(out, "{n}");
+        }
+        Value::String(s) => write_str(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => write_object(out, map),
+    }
+}
+
+fn write_object(out: &mut String, map: &Map<String, Value>) {
+    out.push('{');
+    for (i, (k, v)) in map.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(out, k);
+        out.push(':');
+        write_value(out, v);
+    }
+    out.push('}');
+}
+
+/// What serde_json writes for a byte of a string: 0 (as is), an escape letter, or `u` (`\u00XX`).
+const ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = b'u';
+        i += 1;
+    }
+    t[0x08] = b'b';
+    t[0x09] = b't';
+    t[0x0A] = b'n';
+    t[0x0C] = b'f';
+    t[0x0D] = b'r';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t
+};
+
+/// Appends `s` as a JSON string literal, escaping like serde_json (quotes, backslashes and
+/// control characters; `\u00xx` in lowercase hex for the controls without a short escape).
+fn write_str(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push('"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape = ESCAPE[b as usize];
+        if escape == 0 {
+            continue;
+        }
+        // `b` is ASCII, so `i` is a character boundary.
+        out.push_str(&s[start..i]);
+        start = i + 1;
+        match escape {
+            b'u' => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push_str("\\u00");
+                out.push(char::from(HEX[usize::from(b >> 4)]));
+                out.push(char::from(HEX[usize::from(b & 0xF)]));
+            }
+            letter => {
+                out.push('\\');
+                out.push(char::from(letter));
+            }
+        }
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<u64>().prop_map(|n| json!(n)),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| json!(f)),
+            any::<String>().prop_map(Value::String),
+            "[\\x00-\\x7f\"\\\\]{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec(("[\\x00-\\x7fé]{0,6}", inner), 0..6)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn encode_writes_what_serde_json_writes(v in arb_json()) {
+            let mut out = String::new();
+            write_value(&mut out, &v);
+            prop_assert_eq!(out, serde_json::to_string(&v).unwrap());
+        }
+    }
+
+    #[test]
+    fn encode_escapes_quotes_backslashes_and_controls_like_serde_json() {
+        let v = json!({"k\"ey": "a\\b\"c\n\t\r\u{8}\u{c}\u{1}\u{1f}\u{7f}é/", "n": [1, -2, 0.5, null, true]});
+        let mut out = String::new();
+        write_value(&mut out, &v);
+        assert_eq!(out, serde_json::to_string(&v).unwrap());
+        assert!(out.contains(r"\u0001\u001f"), "{out}");
+    }
+
+    #[test]
+    fn decode_of_empty_text_is_null_and_other_text_must_be_json() {
+        assert_eq!(Decode.apply(json!("")).unwrap(), Value::Null);
+        assert_eq!(Decode.apply_ref(&json!("")).unwrap(), Value::Null);
+        // Only the empty string means "never set"; blank or broken text is still an error.
+        assert!(Decode.apply(json!(" ")).is_err());
+        assert!(Decode.apply_ref(&json!("{")).is_err());
+        assert_eq!(Decode.apply(json!("[1]")).unwrap(), json!([1]));
     }
 }

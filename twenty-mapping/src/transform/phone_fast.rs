@@ -91,17 +91,18 @@ fn opt_regex(source: Option<&str>) -> Result<Option<Regex>, ()> {
 fn compile_rules(meta: &'static Metadata) -> Option<Rules> {
     let d = meta.descriptors();
     let mut types = Vec::new();
+    // Only "some type matches" matters, so the likeliest types of a contact's number come first.
     for t in [
-        d.premium_rate(),
+        d.mobile(),
+        d.fixed_line(),
         d.toll_free(),
-        d.shared_cost(),
         d.voip(),
+        d.premium_rate(),
+        d.shared_cost(),
         d.personal_number(),
         d.pager(),
         d.uan(),
         d.voicemail(),
-        d.fixed_line(),
-        d.mobile(),
     ]
     .into_iter()
     .flatten()
@@ -218,23 +219,29 @@ fn is_known_type(rules: &Rules, v: &str) -> bool {
 /// `validator::source_for`: the entry whose rules apply to `national` under `code`.
 /// `Err(())` means "not replicated, use the full parser".
 fn source_for(ix: &Index, code: u16, national: &str) -> Result<Option<usize>, ()> {
+    Ok(source_for_checked(ix, code, national)?.map(|(i, _)| i))
+}
+
+/// [`source_for`], also telling whether the entry was chosen because `national` has a known
+/// number type under its rules (so [`is_known_type`] need not run again).
+fn source_for_checked(ix: &Index, code: u16, national: &str) -> Result<Option<(usize, bool)>, ()> {
     let CodeInfo::Regions(regions) = &ix.codes[code as usize] else {
         return Err(());
     };
     if let [only] = regions.as_slice() {
-        return Ok(Some(*only));
+        return Ok(Some((*only, false)));
     }
     for &i in regions {
         let rules = ix.entries[i].rules().ok_or(())?;
         match &rules.leading_digits {
             Some(leading) => {
                 if leading.is_match(national) {
-                    return Ok(Some(i));
+                    return Ok(Some((i, false)));
                 }
             }
             None => {
                 if is_known_type(rules, national) {
-                    return Ok(Some(i));
+                    return Ok(Some((i, true)));
                 }
             }
         }
@@ -342,7 +349,15 @@ pub(crate) fn fast_parse(default: Option<DefaultRegion>, input: &str) -> Option<
     } else {
         let meta = default?.meta;
         let code = meta.country_code();
-        if digits.starts_with(&code.to_string()) {
+        // `digits` starts with the calling code's decimal digits (a code has no leading zero).
+        let code_len = if code >= 100 {
+            3
+        } else if code >= 10 {
+            2
+        } else {
+            1
+        };
+        if digits.len() >= code_len && digits[..code_len].parse() == Ok(code) {
             return None;
         }
         (code, digits)
@@ -368,13 +383,18 @@ pub(crate) fn fast_parse(default: Option<DefaultRegion>, input: &str) -> Option<
         return None;
     }
     // `is_valid`: the rules of `source_for(national)` give a known number type.
-    let valid_with = &ix.entries[source_for(ix, code, national).ok()??];
-    if !is_known_type(valid_with.rules()?, national) {
+    let (valid_index, type_checked) = source_for_checked(ix, code, national).ok()??;
+    if !type_checked && !is_known_type(ix.entries[valid_index].rules()?, national) {
         return None;
     }
     // `country().id()`: the region of `source_for` on the number without leading zeros; none
     // (no such region, or a non-geographic entity) gives an empty region, as in the crate.
-    let region = match source_for(ix, code, significant).ok()? {
+    let region_index = if significant.len() == national.len() {
+        Some(valid_index)
+    } else {
+        source_for(ix, code, significant).ok()?
+    };
+    let region = match region_index {
         Some(i) => match Id::from_str(ix.entries[i].meta.id()) {
             Ok(id) => id.as_ref().to_owned(),
             Err(_) => String::new(),
