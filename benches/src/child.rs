@@ -210,10 +210,11 @@ async fn run<S: SourceOfTruth + 'static, T: StateStore + 'static>(
         .await?;
     let secs = t.elapsed().as_secs_f64();
     let mut planned = BTreeMap::new();
-    for w in &out.plan.writes {
+    // The plan's totals: a real run keeps no per-write list (its memory stays flat).
+    for t in &out.plan.totals {
         *planned
-            .entry(format!("{:?}/{:?}", w.direction, w.action).to_lowercase())
-            .or_insert(0) += 1;
+            .entry(format!("{:?}/{:?}", t.direction, t.action).to_lowercase())
+            .or_insert(0) += usize::try_from(t.writes)?;
     }
     let report = out.report;
     Ok(Outcome {

@@ -1,5 +1,6 @@
 //! A dry run makes no more requests than it needs: only reads, at most one lookup of linked
-//! records and one natural-key lookup per chunk, and exactly the reads the real run makes.
+//! records and one natural-key lookup per chunk, and exactly the reads the real run makes (with
+//! the lookup strategy; the upsert strategy's requests are tested in `engine_push_upsert`).
 
 mod engine_support;
 
@@ -7,10 +8,25 @@ use std::collections::BTreeMap;
 
 use engine_support::*;
 use serde_json::json;
+use std::sync::Arc;
 use twenty_sim::SimServer;
-use twenty_sync_core::engine::RunOptions;
+
+use twenty_sync_core::engine::{EngineConfig, MatchStrategy, RunOptions, SyncEngine};
 use twenty_sync_core::memory::{MemorySource, MemoryState};
 use twenty_sync_core::RunMode;
+
+/// The support engine with the lookup strategy (this file's subject); shadows the glob import.
+fn engine(sim: &SimServer, source: &MemorySource, state: &MemoryState) -> Engine {
+    SyncEngine::builder(client(sim), source.clone(), state.clone())
+        .config(EngineConfig {
+            match_strategy: MatchStrategy::Lookup,
+            ..EngineConfig::default()
+        })
+        .entity(Arc::new(contacts()))
+        .batch_size(7)
+        .build()
+        .expect("engine builds")
+}
 
 /// Requests per route since the last reset, split into reads and writes.
 fn requests(sim: &SimServer) -> (BTreeMap<String, u64>, u64, u64) {
@@ -87,7 +103,7 @@ async fn a_dry_push_only_reads_and_reads_exactly_what_the_real_push_reads() {
 
     sim.handle().reset_stats();
     let real = engine(&sim, &source, &state)
-        .run(RunMode::Push, RunOptions::new())
+        .run(RunMode::Push, RunOptions::new().keep_plan(true))
         .await
         .expect("real run");
     let (real_routes, real_reads, real_writes) = requests(&sim);

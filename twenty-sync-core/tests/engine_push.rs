@@ -216,7 +216,7 @@ async fn dry_run_writes_nothing_and_predicts_the_real_run_exactly() {
     }
 
     let real = engine
-        .run(RunMode::Sync, RunOptions::new())
+        .run(RunMode::Sync, RunOptions::new().keep_plan(true))
         .await
         .expect("real run");
     assert_eq!(real.plan.sorted(), dry.plan.sorted());

@@ -350,7 +350,7 @@ pub async fn run(cli: &Cli, client: Client) -> AppResult<Outcome> {
         return Ok(outcome);
     }
     let real = engine
-        .run(RunMode::Push, RunOptions::new())
+        .run(RunMode::Push, RunOptions::new().keep_plan(true))
         .await
         .context("pushing to Twenty")?;
     let rejected = failed_keys(&real.report, &cli.member_entity);

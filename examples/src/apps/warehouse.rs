@@ -409,7 +409,7 @@ pub async fn run(
     }
     let engine = builder.build().context("building the sync engine")?;
     let outcome = engine
-        .run(mode, RunOptions::new().dry_run(cli.dry_run))
+        .run(mode, RunOptions::new().dry_run(cli.dry_run).keep_plan(true))
         .await
         .context(format!(
             "running {} against {}",

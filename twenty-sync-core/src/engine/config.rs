@@ -1,5 +1,6 @@
 //! Engine options and per-run options.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::audit::AuditValues;
@@ -26,6 +27,76 @@ pub enum PullDeleteMode {
     Delete,
     /// Keep the local record, marked as deleted (`InboundChangeKind::Delete { tombstone: true }`).
     Tombstone,
+}
+
+/// How a push writes new (unlinked) local records and finds the Twenty records they match.
+///
+/// Both strategies give the same result: a local record whose natural key matches an existing
+/// Twenty record is linked to it (*adopted*) and the record gets the local values of the pushed
+/// fields, anything else is created. Fields owned by Twenty are never sent (they are not in the
+/// push view). Adoption writes the local values of the other fields in both strategies: a matched
+/// record has no last-synced version, so there is no conflict to settle. Creates are recorded
+/// as write-ahead intents before they are sent in both strategies, so a crash between "Twenty
+/// wrote it" and "we recorded it" is recovered without a duplicate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum MatchStrategy {
+    /// One list request per chunk looks the natural keys up (live records only, compared
+    /// case-insensitively), then matched records are patched with the changed fields (one
+    /// request each) and the others created in one batch: at least two requests per chunk.
+    Lookup,
+    /// One batch upsert per chunk (`POST /rest/batch/{plural}?upsert=true`) with no lookup:
+    /// Twenty matches each record on `id` and on every unique field, updates the match (reviving
+    /// it if it was soft-deleted) or creates it. An answer whose id is not the engine-chosen one
+    /// is an adoption. Only correct when the entity's match key *is* a unique field in Twenty
+    /// (otherwise Twenty matches nothing and creates duplicates). A dry run cannot upsert: it
+    /// predicts adoptions with a lookup that includes soft-deleted records, as the upsert does.
+    /// An adoption's audit entry lists the fields written (the prior values were not read).
+    Upsert,
+    /// [`Upsert`](Self::Upsert) when all of these hold, [`Lookup`](Self::Lookup) otherwise:
+    /// the entity has exactly one match key and it is the unique field Twenty's standard
+    /// objects define (`people`: `emails.primaryEmail`; `companies`:
+    /// `domainName.primaryLinkUrl`), and the audit does not record field values
+    /// ([`AuditValues::Off`]: the values an adoption replaced are only known by reading the
+    /// record first). The default.
+    #[default]
+    Auto,
+}
+
+impl MatchStrategy {
+    /// The strategy a push uses for an entity: `Auto` resolved to `Lookup` or `Upsert` from the
+    /// Twenty object, the entity's match keys and the audit setting (see [`MatchStrategy::Auto`]).
+    ///
+    /// ```
+    /// use twenty_sync_core::engine::{AuditValues, MatchStrategy};
+    /// let email = vec!["emails.primaryEmail".to_string()];
+    /// assert_eq!(MatchStrategy::Auto.resolve("people", &email, &AuditValues::Off), MatchStrategy::Upsert);
+    /// assert_eq!(MatchStrategy::Auto.resolve("opportunities", &email, &AuditValues::Off), MatchStrategy::Lookup);
+    /// assert_eq!(MatchStrategy::Lookup.resolve("people", &email, &AuditValues::Off), MatchStrategy::Lookup);
+    /// ```
+    pub fn resolve(
+        self,
+        twenty_object: &str,
+        match_keys: &[String],
+        audit: &AuditValues,
+    ) -> MatchStrategy {
+        match self {
+            MatchStrategy::Auto => {
+                let unique = match twenty_object {
+                    "people" => Some("emails.primaryEmail"),
+                    "companies" => Some("domainName.primaryLinkUrl"),
+                    _ => None,
+                };
+                let keyed = matches!(match_keys, [k] if Some(k.as_str()) == unique);
+                if keyed && *audit == AuditValues::Off {
+                    MatchStrategy::Upsert
+                } else {
+                    MatchStrategy::Lookup
+                }
+            }
+            other => other,
+        }
+    }
 }
 
 /// How an install is triggered.
@@ -64,6 +135,21 @@ pub struct EngineConfig {
     /// Whether audit entries record the before/after values of changed (non-secret) fields.
     /// Default [`AuditValues::Off`]: field names and hashes only.
     pub audit_values: AuditValues,
+    /// How pushes match and write new local records. Default [`MatchStrategy::Auto`].
+    pub match_strategy: MatchStrategy,
+    /// Per-entity overrides of `match_strategy`, by entity name.
+    pub entity_match_strategy: BTreeMap<String, MatchStrategy>,
+}
+
+impl EngineConfig {
+    /// The strategy configured for `entity` (its override, else `match_strategy`), not yet
+    /// resolved (see [`MatchStrategy::resolve`]).
+    pub fn match_strategy_for(&self, entity: &str) -> MatchStrategy {
+        self.entity_match_strategy
+            .get(entity)
+            .copied()
+            .unwrap_or(self.match_strategy)
+    }
 }
 
 impl Default for EngineConfig {
@@ -79,6 +165,8 @@ impl Default for EngineConfig {
             webhook_max_age: Duration::from_secs(300),
             replay_cache: 10_000,
             audit_values: AuditValues::Off,
+            match_strategy: MatchStrategy::default(),
+            entity_match_strategy: BTreeMap::new(),
         }
     }
 }
@@ -94,6 +182,7 @@ impl Default for EngineConfig {
 pub struct RunOptions {
     pub(crate) dry_run: bool,
     pub(crate) entities: Option<Vec<String>>,
+    pub(crate) keep_plan: bool,
 }
 
 impl RunOptions {
@@ -113,6 +202,20 @@ impl RunOptions {
     pub fn entity(mut self, name: impl Into<String>) -> Self {
         self.entities.get_or_insert_with(Vec::new).push(name.into());
         self
+    }
+
+    /// Keep every [`PlannedWrite`](super::PlannedWrite) of a real run in
+    /// [`RunOutcome::plan`](super::RunOutcome::plan). Off by default: a real run keeps only the
+    /// plan's counts, so its memory does not grow with the number of records it writes. A dry
+    /// run always keeps its writes (they are its result).
+    pub fn keep_plan(mut self, keep: bool) -> Self {
+        self.keep_plan = keep;
+        self
+    }
+
+    /// Whether the run keeps every planned write (always true for a dry run).
+    pub fn keeps_plan(&self) -> bool {
+        self.keep_plan || self.dry_run
     }
 
     /// Whether this is a dry run.

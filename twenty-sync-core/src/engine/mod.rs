@@ -36,7 +36,9 @@ pub use audit::AuditValues;
 pub(crate) fn audit_values_marker() -> &'static str {
     audit::VALUES_MARKER
 }
-pub use config::{EngineConfig, PullDeleteMode, PushDeleteMode, RunOptions, TriggerMode};
+pub use config::{
+    EngineConfig, MatchStrategy, PullDeleteMode, PushDeleteMode, RunOptions, TriggerMode,
+};
 pub use conflict::{field_winner, resolve, Resolution, Winner};
 pub use error::{SyncError, SyncErrorKind};
 pub use failpoints::Failpoints;

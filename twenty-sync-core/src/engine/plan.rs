@@ -1,7 +1,9 @@
 //! The plan of a run: every write it makes (or, in a dry run, would make).
 //!
 //! A real run records its writes into the same [`Plan`] a dry run produces, so the two can be
-//! compared: a dry run predicts a real run exactly when their plans are equal.
+//! compared: a dry run predicts a real run exactly when their plans are equal. A real run counts
+//! its writes but keeps them one by one only when asked
+//! ([`RunOptions::keep_plan`](super::RunOptions::keep_plan)), so its memory stays flat.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -44,29 +46,81 @@ pub struct PlannedWrite {
     pub changed_fields: Vec<String>,
 }
 
-/// Every write of a run, in the order they were decided.
+/// How many writes of one action a run made (or planned) for one entity and direction.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PlanTotal {
+    /// The entity.
+    pub entity: String,
+    /// Where the writes go.
+    pub direction: SyncDirection,
+    /// What they do.
+    pub action: PlannedAction,
+    /// How many.
+    pub writes: u64,
+}
+
+/// The writes of a run: their counts always, and each write when it is kept.
+///
+/// A dry run keeps every write (the plan is its result). A real run keeps only
+/// [`totals`](Self::totals) unless it was asked to keep the writes with
+/// [`RunOptions::keep_plan`](super::RunOptions::keep_plan): that way its memory does not grow with
+/// the number of records it writes. [`count`](Self::count) and [`is_empty`](Self::is_empty)
+/// answer from the totals, so they hold in both cases.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
-    /// The writes.
+    /// The writes, in the order they were decided (empty in a real run that did not keep them).
     pub writes: Vec<PlannedWrite>,
+    /// Counts per entity, direction and action, sorted, kept in every run.
+    #[serde(default)]
+    pub totals: Vec<PlanTotal>,
 }
 
 impl Plan {
-    /// Number of writes of `action`.
-    pub fn count(&self, action: PlannedAction) -> usize {
-        self.writes.iter().filter(|w| w.action == action).count()
+    /// Counts `write`, and keeps it when `keep`.
+    pub fn record(&mut self, write: PlannedWrite, keep: bool) {
+        let key = (write.entity.as_str(), write.direction, write.action);
+        match self
+            .totals
+            .binary_search_by(|t| (t.entity.as_str(), t.direction, t.action).cmp(&key))
+        {
+            Ok(i) => self.totals[i].writes += 1,
+            Err(i) => self.totals.insert(
+                i,
+                PlanTotal {
+                    entity: write.entity.clone(),
+                    direction: write.direction,
+                    action: write.action,
+                    writes: 1,
+                },
+            ),
+        }
+        if keep {
+            self.writes.push(write);
+        }
     }
 
-    /// The writes sorted canonically (for comparing a dry run with a real run).
+    /// Number of writes of `action` (from the totals: right whether the writes were kept or not).
+    pub fn count(&self, action: PlannedAction) -> usize {
+        let n: u64 = self
+            .totals
+            .iter()
+            .filter(|t| t.action == action)
+            .map(|t| t.writes)
+            .sum();
+        usize::try_from(n).unwrap_or(usize::MAX)
+    }
+
+    /// The kept writes sorted canonically (for comparing a dry run with a real run that kept
+    /// its plan).
     pub fn sorted(&self) -> Vec<PlannedWrite> {
         let mut w = self.writes.clone();
         w.sort();
         w
     }
 
-    /// Whether nothing would be written.
+    /// Whether nothing would be written (from the totals).
     pub fn is_empty(&self) -> bool {
-        self.writes.is_empty()
+        self.totals.is_empty()
     }
 }
 
@@ -149,14 +203,43 @@ mod tests {
             twenty_id: None,
             changed_fields: vec![],
         };
-        let a = Plan {
-            writes: vec![w("1"), w("2")],
-        };
-        let b = Plan {
-            writes: vec![w("2"), w("1")],
-        };
+        let mut a = Plan::default();
+        a.record(w("1"), true);
+        a.record(w("2"), true);
+        let mut b = Plan::default();
+        b.record(w("2"), true);
+        b.record(w("1"), true);
         assert_ne!(a, b);
         assert_eq!(a.sorted(), b.sorted());
         assert_eq!(a.count(PlannedAction::Create), 2);
+    }
+
+    #[test]
+    fn a_plan_that_keeps_no_writes_still_counts_them() {
+        let w = |k: &str, action| PlannedWrite {
+            entity: "e".into(),
+            direction: SyncDirection::Push,
+            action,
+            local_key: k.into(),
+            twenty_id: None,
+            changed_fields: vec![],
+        };
+        let mut kept = Plan::default();
+        let mut counted = Plan::default();
+        assert!(counted.is_empty());
+        for (k, a) in [
+            ("1", PlannedAction::Create),
+            ("2", PlannedAction::Update),
+            ("3", PlannedAction::Create),
+        ] {
+            kept.record(w(k, a), true);
+            counted.record(w(k, a), false);
+        }
+        assert!(counted.writes.is_empty());
+        assert!(!counted.is_empty());
+        assert_eq!(counted.totals, kept.totals);
+        assert_eq!(counted.count(PlannedAction::Create), 2);
+        assert_eq!(counted.count(PlannedAction::Update), 1);
+        assert_eq!(counted.count(PlannedAction::Delete), 0);
     }
 }

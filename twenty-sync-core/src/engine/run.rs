@@ -20,11 +20,16 @@ use super::SyncEngine;
 
 /// What a run returns: its report and the plan of its writes (executed, or only planned in a
 /// dry run).
+///
+/// A real run's plan holds only counts ([`Plan::totals`]) unless the run was started with
+/// [`RunOptions::keep_plan`]: one [`PlannedWrite`] per written record would make a run's memory
+/// grow with its size. A dry run's plan always lists every write.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunOutcome {
     /// The report (also saved in the state store).
     pub report: RunReport,
-    /// Every write, in decision order.
+    /// The writes' counts, and every write in decision order in a dry run or when
+    /// [`RunOptions::keep_plan`] asked for them.
     pub plan: Plan,
 }
 
@@ -35,6 +40,9 @@ pub(crate) struct Run {
     pub(crate) dry_run: bool,
     pub(crate) report: RunReport,
     pub(crate) plan: Plan,
+    /// Whether `plan` keeps each write (a dry run, or [`RunOptions::keep_plan`]); otherwise it
+    /// only counts them.
+    pub(crate) keep_plan: bool,
     /// Twenty ids a dry run's push would write. A real pull afterwards finds them unchanged
     /// (loop prevention); a dry run, which wrote nothing, uses this set to predict that. Empty in
     /// real runs ([`Run::note_pushed`]).
@@ -42,6 +50,7 @@ pub(crate) struct Run {
 }
 
 impl Run {
+    /// A run that keeps its plan's writes only if it is a dry run (see [`Run::keeping_plan`]).
     pub(crate) fn new(mode: RunMode, dry_run: bool) -> Self {
         let id = uuid::Uuid::new_v4().to_string();
         Run {
@@ -50,8 +59,15 @@ impl Run {
             mode,
             dry_run,
             plan: Plan::default(),
+            keep_plan: dry_run,
             pushed_ids: Default::default(),
         }
+    }
+
+    /// Also keeps each planned write when `keep` (a dry run always does).
+    pub(crate) fn keeping_plan(mut self, keep: bool) -> Self {
+        self.keep_plan = keep || self.dry_run;
+        self
     }
 
     /// Notes a Twenty id written by this run's push. Only a dry run needs the set (its pull
@@ -102,7 +118,7 @@ impl Run {
         }
     }
 
-    /// Records a write in the plan.
+    /// Records a write in the plan (counted always, kept when the run keeps its plan).
     pub(crate) fn plan(
         &mut self,
         entity: &str,
@@ -112,14 +128,15 @@ impl Run {
         twenty_id: Option<&str>,
         changed_fields: Vec<String>,
     ) {
-        self.plan.writes.push(PlannedWrite {
+        let write = PlannedWrite {
             entity: entity.to_owned(),
             direction,
             action,
             local_key: local_key.to_owned(),
             twenty_id: twenty_id.map(str::to_owned),
             changed_fields,
-        });
+        };
+        self.plan.record(write, self.keep_plan);
     }
 
     /// Records a failed record (report + returns the audit entry to commit).
@@ -176,13 +193,14 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         Ok(self.run(RunMode::Sync, opts).await?.report)
     }
 
-    /// Runs `mode` over the selected entities and returns the report and the plan.
+    /// Runs `mode` over the selected entities and returns the report and the plan (every write in
+    /// a dry run or with [`RunOptions::keep_plan`], otherwise only their counts).
     ///
     /// The report is saved with status `Running` first and again at the end. A run-level error
     /// saves it with status `Failed` and the error, releases the leases and returns the error.
     pub async fn run(&self, mode: RunMode, opts: RunOptions) -> Result<RunOutcome, SyncError> {
         let entities = self.select(&opts)?;
-        let mut run = Run::new(mode, opts.dry_run);
+        let mut run = Run::new(mode, opts.dry_run).keeping_plan(opts.keep_plan);
         let span = tracing::info_span!("sync_run", run_id = %run.id, mode = mode.as_str(), dry_run = opts.dry_run);
         async {
             self.state

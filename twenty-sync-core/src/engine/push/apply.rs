@@ -1,5 +1,6 @@
-//! Applying the writes of one chunk: write-ahead of creates, batch create (one by one on a
-//! rejected batch), updates and adoptions, deletes, then one state commit with the cursor.
+//! Applying the writes of one chunk: write-ahead of creates and upserts, batch create (one by one
+//! on a rejected batch), batch upsert, updates and adoptions, deletes, then one state commit with
+//! the cursor.
 
 use super::*;
 
@@ -152,12 +153,15 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 }
             }
         }
+        // 2b. Upserts, in one batch ([`MatchStrategy::Upsert`]).
+        self.send_upserts(run, m, &ops, &mut commit, &mut written, &mut failed)
+            .await?;
         self.failpoints.check(failpoints::PUSH_AFTER_TWENTY_WRITE)?;
 
         // 3. Updates / adoptions, then deletes.
         for op in ops {
             match op {
-                Op::Create { .. } => {}
+                Op::Create { .. } | Op::Upsert { .. } => {}
                 Op::Update {
                     key,
                     id,

@@ -3,9 +3,19 @@
 
 use super::*;
 
+/// The audit detail of an adoption by upsert.
+pub(super) const UPSERT_ADOPT_DETAIL: &str =
+    "matched by natural key (batch upsert: every pushed field written, prior values not read)";
+
 impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
     /// Turns `upserts` into [`Op`]s, given the current versions of linked records and the
     /// natural-key candidates.
+    ///
+    /// `via_upsert` ([`MatchStrategy::Upsert`]): in a real run an unlinked record becomes an
+    /// [`Op::Upsert`] (decided by Twenty's answer), except one whose natural key repeats an
+    /// earlier record's of the chunk, which is a plain create (Twenty refuses a second record
+    /// with the same unique key, as in the lookup path; an upsert would overwrite the first). In
+    /// a dry run, a predicted adoption lists every pushed field, as the upsert writes them all.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn decide_upserts(
         &self,
@@ -14,12 +24,15 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         upserts: Vec<Upsert>,
         current: &HashMap<String, Record>,
         index: &[HashMap<String, Record>],
+        via_upsert: bool,
         commit: &mut StateCommit,
         ops: &mut Vec<Op>,
     ) {
         let entity = m.name();
         let ckey = Run::counts_key(entity, DIR);
         let mut used: HashSet<String> = HashSet::new();
+        // Natural-key values (match key index, lower-cased) sent in this chunk's upsert.
+        let mut upsert_keys: HashSet<(usize, String)> = HashSet::new();
         for (key, mut pv, mut h, lh, live, data, local_at) in upserts {
             if let Some(s) = live {
                 let Some(cur) = current.get(&s.twenty_id) else {
@@ -123,6 +136,35 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 });
                 continue;
             }
+            if via_upsert && !run.dry_run {
+                let values: Vec<(usize, String)> = m
+                    .match_keys()
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, k)| {
+                        let v = get_path(&pv, k)?.as_str()?.trim().to_lowercase();
+                        (!v.is_empty()).then_some((i, v))
+                    })
+                    .collect();
+                if !values.iter().any(|v| upsert_keys.contains(v)) {
+                    upsert_keys.extend(values);
+                    let id = uuid::Uuid::new_v4().to_string();
+                    let fields = field_diff(&Value::Object(Default::default()), &pv);
+                    let mut record = pv;
+                    if let Value::Object(map) = &mut record {
+                        map.insert("id".into(), Value::String(id.clone()));
+                    }
+                    ops.push(Op::Upsert {
+                        key,
+                        id,
+                        record,
+                        hash: h,
+                        local_hash: lh,
+                        fields,
+                    });
+                    continue;
+                }
+            }
             let matched = m.match_keys().iter().enumerate().find_map(|(i, k)| {
                 let v = get_path(&pv, k)?.as_str()?.to_lowercase();
                 let rec = index[i].get(&v)?;
@@ -134,6 +176,32 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 used.insert(id.clone());
                 run.note_pushed(&id);
                 let cur_v = rec.clone().into_value();
+                if via_upsert {
+                    // A dry run predicting the upsert (a real one never gets here).
+                    let fields = field_diff(&Value::Object(Default::default()), &pv);
+                    run.plan(
+                        entity,
+                        DIR,
+                        PlannedAction::Adopt,
+                        &key,
+                        Some(&id),
+                        fields.clone(),
+                    );
+                    run.report.counts_mut(&ckey).adopted += 1;
+                    commit.audit.push(run.audit(
+                        entity,
+                        DIR,
+                        AuditAction::Adopt,
+                        Some(&key),
+                        Some(&id),
+                        fields,
+                        None,
+                        Some(h.clone()),
+                        AuditOutcome::Applied,
+                        Some(UPSERT_ADOPT_DETAIL.into()),
+                    ));
+                    continue;
+                }
                 let changed = field_diff(&push_view(m, &cur_v), &pv);
                 run.plan(
                     entity,

@@ -78,10 +78,16 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
 
     /// Unlinked Twenty records whose natural keys match the unlinked upserts: one map per match
     /// key, from the lower-cased key value to the record.
+    ///
+    /// `like_upsert` predicts what a batch upsert would match (for a dry run of
+    /// [`MatchStrategy::Upsert`](crate::engine::MatchStrategy::Upsert)): soft-deleted records count too (a second request), and so do
+    /// records linked to a local key whose state is deleted; a record linked to a live state is
+    /// left out in both modes (it belongs to another local record).
     pub(super) async fn natural_key_index(
         &self,
         m: &dyn EntityMapper,
         upserts: &[Upsert],
+        like_upsert: bool,
     ) -> Result<Vec<HashMap<String, Record>>, SyncError> {
         let entity = m.name();
         // Natural-key candidates (one request for the whole chunk).
@@ -116,7 +122,11 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 } else {
                     Filter::or(filters)
                 };
-                let found = self.list_where(m, filter).await?;
+                let mut found = self.list_where(m, filter.clone()).await?;
+                if like_upsert {
+                    let trashed = Filter::and([Filter::field("deletedAt").is_not_null(), filter]);
+                    found.extend(self.list_where(m, trashed).await?);
+                }
                 let ids: Vec<String> = found
                     .iter()
                     .filter_map(|r| r.id().map(str::to_owned))
@@ -127,6 +137,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     .await
                     .map_err(|e| SyncError::from_store("reading record states", e))?
                     .into_iter()
+                    .filter(|s| !(like_upsert && s.deleted))
                     .map(|s| s.twenty_id)
                     .collect();
                 for rec in found {

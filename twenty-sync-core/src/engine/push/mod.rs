@@ -1,10 +1,15 @@
 //! Push: local → Twenty.
 //!
 //! Local changes since the push checkpoint are read in bounded chunks. Each chunk is mapped,
-//! skipped when its hash equals what Twenty last had from us, matched (ID map, then natural keys
-//! with one list request per chunk), and written: creates carry an engine-chosen UUID recorded
-//! as a [`PendingCreate`] *before* they are sent, so a crash between "Twenty created it" and "we
-//! recorded it" is resolved at the next start by a GET by id (adopt) instead of a second create.
+//! skipped when its hash equals what Twenty last had from us, matched and written. Linked records
+//! are matched by the ID map (one list request for their current versions). Unlinked ones follow
+//! the entity's [`MatchStrategy`]: `Lookup` finds natural-key matches with one list request per
+//! chunk, then patches matches and batch-creates the rest; `Upsert` sends them all in one batch
+//! upsert (no lookup) and learns from each answer's id whether Twenty created the record or
+//! matched an existing one (adoption). Creates and upserts carry an engine-chosen UUID recorded
+//! as a [`PendingCreate`] *before* they are sent, so a crash between "Twenty wrote it" and "we
+//! recorded it" is resolved at the next start by a GET by id (adopt) or, for an upsert that
+//! matched an existing record, by the upsert sent again (idempotent by the unique key).
 //!
 //! One job per module:
 //!
@@ -15,12 +20,14 @@
 //! | `decide` | per record: conflict, update, adoption or create (plan, report, audit) |
 //! | `write_ahead` | recording intended creates, and resolving them after a crash |
 //! | `apply` | the writes of a chunk: batch create, updates, then the state commit |
+//! | `upsert` | the batch upsert of a chunk's unlinked records and what each answer means |
 //! | `deletes` | planning and sending deletes (soft delete or destroy) |
 
 mod apply;
 mod decide;
 mod deletes;
 mod matching;
+mod upsert;
 mod write_ahead;
 
 use std::collections::{HashMap, HashSet};
@@ -40,7 +47,7 @@ use crate::state::StateStore;
 use crate::report::RunMode;
 
 use super::audit::with_values;
-use super::config::PushDeleteMode;
+use super::config::{MatchStrategy, PushDeleteMode};
 use super::conflict::resolve;
 use super::error::SyncError;
 use super::failpoints;
@@ -83,6 +90,18 @@ enum Op {
         hash: String,
         local_hash: String,
         updated_at: Option<DateTime<Utc>>,
+    },
+    /// An unlinked record sent in the chunk's batch upsert: Twenty creates it with `id`, or
+    /// updates the record its unique key matches (an adoption). Planned, counted and audited
+    /// once the answer says which.
+    Upsert {
+        key: String,
+        id: String,
+        record: Value,
+        hash: String,
+        local_hash: String,
+        /// The fields the upsert writes (every field of the push view).
+        fields: Vec<String>,
     },
     Delete {
         st: RecordState,
@@ -284,10 +303,31 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         }
 
         let read_ms = started.elapsed().as_millis() as u64;
+        let strategy = self.config.match_strategy_for(entity).resolve(
+            m.twenty_object(),
+            m.match_keys(),
+            &self.config.audit_values,
+        );
+        let via_upsert = strategy == MatchStrategy::Upsert;
         let current = self.current_versions(m, &upserts).await?;
-        let index = self.natural_key_index(m, &upserts).await?;
+        // A real upsert run needs no lookup: Twenty matches. A dry run cannot upsert, so it
+        // predicts the matches with a lookup that sees what the upsert would see.
+        let index = if via_upsert && !run.dry_run {
+            vec![HashMap::new(); m.match_keys().len()]
+        } else {
+            self.natural_key_index(m, &upserts, via_upsert).await?
+        };
         let matched_ms = started.elapsed().as_millis() as u64;
-        self.decide_upserts(run, m, upserts, &current, &index, &mut commit, &mut ops);
+        self.decide_upserts(
+            run,
+            m,
+            upserts,
+            &current,
+            &index,
+            via_upsert,
+            &mut commit,
+            &mut ops,
+        );
         deletes::plan_deletes(run, entity, &ops);
         tracing::debug!(
             entity,

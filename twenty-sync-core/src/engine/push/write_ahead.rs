@@ -4,7 +4,8 @@
 use super::*;
 
 impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
-    /// Records the intended creates of `ops` (engine-chosen ids) before anything is sent.
+    /// Records the intended creates and upserts of `ops` (engine-chosen ids) before anything is
+    /// sent.
     pub(super) async fn record_pending(
         &self,
         run: &Run,
@@ -14,7 +15,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         let pending: Vec<PendingCreate> = ops
             .iter()
             .filter_map(|o| match o {
-                Op::Create { key, id, .. } => Some(PendingCreate {
+                Op::Create { key, id, .. } | Op::Upsert { key, id, .. } => Some(PendingCreate {
                     local_key: key.clone(),
                     twenty_id: id.clone(),
                     run_id: run.id.clone(),

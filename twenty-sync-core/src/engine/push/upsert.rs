@@ -1,0 +1,362 @@
+//! The batch upsert of a chunk's unlinked records ([`MatchStrategy::Upsert`]): one request for
+//! the chunk (one per record when Twenty rejects the batch), then each answer decides what
+//! happened: the engine-chosen id back means Twenty created the record; another id means it
+//! matched an existing record by a unique key, which is an adoption.
+
+use super::decide::UPSERT_ADOPT_DETAIL;
+use super::*;
+
+/// One record of the batch: (key, engine-chosen id, payload, push hash, local hash, fields).
+type Item<'a> = (&'a str, &'a str, &'a Value, &'a str, &'a str, &'a [String]);
+
+/// The lower-cased, trimmed natural-key values of `v` (as Twenty normalises unique keys).
+fn key_values(m: &dyn EntityMapper, v: &Value) -> Vec<(usize, String)> {
+    m.match_keys()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, k)| {
+            let s = get_path(v, k)?.as_str()?.trim().to_lowercase();
+            (!s.is_empty()).then_some((i, s))
+        })
+        .collect()
+}
+
+/// Pairs Twenty's answers with the items: by the engine-chosen id (a create), else by a natural
+/// key value (a match), else in order among the rest.
+fn align(m: &dyn EntityMapper, items: &[Item<'_>], answers: Vec<Record>) -> Vec<Option<Record>> {
+    let mut out: Vec<Option<Record>> = vec![None; items.len()];
+    let by_id: HashMap<&str, usize> = items.iter().enumerate().map(|(i, it)| (it.1, i)).collect();
+    let mut by_key: HashMap<(usize, String), Vec<usize>> = HashMap::new();
+    for (i, it) in items.iter().enumerate() {
+        for kv in key_values(m, it.2) {
+            by_key.entry(kv).or_default().push(i);
+        }
+    }
+    let mut rest = Vec::new();
+    for r in answers {
+        let slot = r.id().and_then(|id| by_id.get(id).copied()).or_else(|| {
+            key_values(m, &r.clone().into_value())
+                .into_iter()
+                .find_map(|kv| by_key.get(&kv)?.iter().copied().find(|&i| out[i].is_none()))
+        });
+        match slot.filter(|&i| out[i].is_none()) {
+            Some(i) => out[i] = Some(r),
+            None => rest.push(r),
+        }
+    }
+    let mut rest = rest.into_iter();
+    for slot in out.iter_mut().filter(|s| s.is_none()) {
+        match rest.next() {
+            Some(r) => *slot = Some(r),
+            None => break,
+        }
+    }
+    out
+}
+
+impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
+    /// Sends the [`Op::Upsert`]s of `ops` and records each outcome in `commit` (state, audit)
+    /// and in the run (plan, counts, failures).
+    pub(super) async fn send_upserts(
+        &self,
+        run: &mut Run,
+        m: &dyn EntityMapper,
+        ops: &[Op],
+        commit: &mut StateCommit,
+        written: &mut u64,
+        failed: &mut u64,
+    ) -> Result<(), SyncError> {
+        let entity = m.name();
+        let plural = m.twenty_object().to_owned();
+        let items: Vec<Item<'_>> = ops
+            .iter()
+            .filter_map(|o| match o {
+                Op::Upsert {
+                    key,
+                    id,
+                    record,
+                    hash,
+                    local_hash,
+                    fields,
+                } => Some((
+                    key.as_str(),
+                    id.as_str(),
+                    record,
+                    hash.as_str(),
+                    local_hash.as_str(),
+                    fields.as_slice(),
+                )),
+                _ => None,
+            })
+            .collect();
+        if items.is_empty() {
+            return Ok(());
+        }
+        let records: Vec<Record> = items
+            .iter()
+            .filter_map(|it| serde_json::from_value(it.2.clone()).ok())
+            .collect();
+        let batch = self
+            .twenty(|c| {
+                let records = records.clone();
+                let plural = plural.clone();
+                async move {
+                    c.records(&plural)
+                        .create_many(records)
+                        .upsert(true)
+                        .send()
+                        .await
+                }
+            })
+            .await;
+        // Items Twenty rejected one by one (already failed, intent resolved).
+        let mut rejected: HashSet<usize> = HashSet::new();
+        let answers: Vec<Option<Record>> = match batch {
+            Ok(recs) => align(m, &items, recs),
+            Err(e) if is_run_level(&e) => {
+                return Err(SyncError::from_twenty(
+                    &format!("upserting {} record(s) in Twenty", items.len()),
+                    e,
+                ))
+            }
+            Err(e) => {
+                tracing::warn!(entity, error = %e, "batch upsert rejected; retrying one by one to isolate the bad records");
+                let mut out = Vec::with_capacity(items.len());
+                for (i, it) in items.iter().enumerate() {
+                    let rec: Record = serde_json::from_value(it.2.clone()).unwrap_or_default();
+                    let one = self
+                        .twenty(|c| {
+                            let plural = plural.clone();
+                            let rec = rec.clone();
+                            async move { c.records(&plural).create(&rec).upsert(true).send().await }
+                        })
+                        .await;
+                    match one {
+                        Ok(r) => out.push(Some(r)),
+                        Err(e) if is_run_level(&e) => {
+                            return Err(SyncError::from_twenty("upserting a record in Twenty", e))
+                        }
+                        Err(e) => {
+                            *failed += 1;
+                            commit.audit.push(run.fail(
+                                entity,
+                                DIR,
+                                Some(it.0),
+                                None,
+                                None,
+                                format!("Twenty rejected the upsert: {e}"),
+                            ));
+                            // Nothing was written: the intent is resolved.
+                            commit.remove_pending.push(it.0.to_owned());
+                            rejected.insert(i);
+                            out.push(None);
+                        }
+                    }
+                }
+                out
+            }
+        };
+        // Matched records linked to other local keys (see below).
+        let matched: Vec<String> = items
+            .iter()
+            .zip(&answers)
+            .filter_map(|(it, a)| a.as_ref()?.id().filter(|id| *id != it.1).map(str::to_owned))
+            .collect();
+        let mut linked: HashMap<String, Vec<RecordState>> = HashMap::new();
+        if !matched.is_empty() {
+            for s in self
+                .state
+                .records_by_twenty_id(entity, &matched)
+                .await
+                .map_err(|e| SyncError::from_store("reading record states", e))?
+            {
+                linked.entry(s.twenty_id.clone()).or_default().push(s);
+            }
+        }
+        let ckey = Run::counts_key(entity, DIR);
+        for (i, (it, answer)) in items.iter().zip(answers).enumerate() {
+            let (key, our_id, _, hash, lh, fields) = *it;
+            let Some(answer) = answer else {
+                if !rejected.contains(&i) {
+                    // Missing from Twenty's answer: the write-ahead intent stays (the next push
+                    // resolves it by id) and the retry set sends the record again.
+                    *failed += 1;
+                    commit.audit.push(run.fail(
+                        entity,
+                        DIR,
+                        Some(key),
+                        None,
+                        None,
+                        "Twenty's answer to the batch upsert did not include this record".into(),
+                    ));
+                }
+                continue;
+            };
+            let id = answer.id().unwrap_or(our_id).to_owned();
+            let others: Vec<&RecordState> = linked
+                .get(&id)
+                .map(|v| v.iter().filter(|s| s.local_key != key).collect())
+                .unwrap_or_default();
+            commit.remove_pending.push(key.to_owned());
+            if let Some(owner) = others.iter().find(|s| !s.deleted) {
+                // Another local record with the same unique key is linked to it: Twenty's upsert
+                // overwrote that record's Twenty values with ours. Put them back; this one fails.
+                let owner = (*owner).clone();
+                *failed += 1;
+                let restored = self
+                    .restore_overwritten(run, m, &owner, answer, key, commit)
+                    .await?;
+                commit.audit.push(run.fail(
+                    entity,
+                    DIR,
+                    Some(key),
+                    Some(&id),
+                    None,
+                    format!(
+                        "its natural key matches Twenty record {id}, already linked to local key `{}`; Twenty keeps one record per unique key, so fix the duplicate locally ({restored})",
+                        owner.local_key
+                    ),
+                ));
+                continue;
+            }
+            // A link of a locally deleted record to it moves to this one.
+            commit
+                .remove_records
+                .extend(others.iter().map(|s| s.local_key.clone()));
+            *written += 1;
+            if id == our_id {
+                run.plan(
+                    entity,
+                    DIR,
+                    PlannedAction::Create,
+                    key,
+                    None,
+                    fields.to_vec(),
+                );
+                run.report.counts_mut(&ckey).created += 1;
+                commit.audit.push(run.audit(
+                    entity,
+                    DIR,
+                    AuditAction::Create,
+                    Some(key),
+                    Some(&id),
+                    fields.to_vec(),
+                    None,
+                    Some(hash.to_owned()),
+                    AuditOutcome::Applied,
+                    None,
+                ));
+            } else {
+                run.plan(
+                    entity,
+                    DIR,
+                    PlannedAction::Adopt,
+                    key,
+                    Some(&id),
+                    fields.to_vec(),
+                );
+                run.report.counts_mut(&ckey).adopted += 1;
+                commit.audit.push(run.audit(
+                    entity,
+                    DIR,
+                    AuditAction::Adopt,
+                    Some(key),
+                    Some(&id),
+                    fields.to_vec(),
+                    None,
+                    Some(hash.to_owned()),
+                    AuditOutcome::Applied,
+                    Some(UPSERT_ADOPT_DETAIL.into()),
+                ));
+            }
+            run.note_pushed(&id);
+            let mut st = RecordState::new(key, id);
+            st.twenty_hash = Some(hash.to_owned());
+            st.local_hash = Some(lh.to_owned());
+            st.twenty_updated_at = answer.updated_at();
+            commit.upsert_records.push(st);
+        }
+        Ok(())
+    }
+
+    /// Writes the local values of `owner` back over Twenty's record after an upsert of the
+    /// local record `by` overwrote them; says what happened, for the failure of `by`.
+    async fn restore_overwritten(
+        &self,
+        run: &mut Run,
+        m: &dyn EntityMapper,
+        owner: &RecordState,
+        answer: Record,
+        by: &str,
+        commit: &mut StateCommit,
+    ) -> Result<String, SyncError> {
+        let entity = m.name();
+        let local = self
+            .source
+            .get(entity, std::slice::from_ref(&owner.local_key))
+            .await
+            .map_err(|e| SyncError::from_store("re-reading a local record to restore", e))?;
+        let Some(local) = local.into_iter().next() else {
+            return Ok(format!(
+                "local key `{}` is gone locally, so its values could not be put back",
+                owner.local_key
+            ));
+        };
+        let mapped = m.to_twenty(&local.data);
+        if !mapped.errors.is_empty() {
+            return Ok(format!(
+                "local key `{}` no longer maps, so its values could not be put back",
+                owner.local_key
+            ));
+        }
+        let pv = push_view(m, &mapped.value);
+        let now = answer.into_value();
+        let changed = field_diff(&push_view(m, &now), &pv);
+        if changed.is_empty() {
+            return Ok("the values were the same".into());
+        }
+        let patch = patch_of(&pv, Some(&now), &changed);
+        let res = self
+            .twenty(|c| {
+                let plural = m.twenty_object().to_owned();
+                let id = owner.twenty_id.clone();
+                let patch = patch.clone();
+                async move { c.records(&plural).update(&id, patch).send().await }
+            })
+            .await;
+        match res {
+            Ok(r) => {
+                let mut st = owner.clone();
+                st.twenty_hash = Some(content_hash(&pv));
+                st.twenty_updated_at = r.updated_at();
+                commit.upsert_records.push(st);
+                commit.audit.push(run.audit(
+                    entity,
+                    DIR,
+                    AuditAction::Update,
+                    Some(&owner.local_key),
+                    Some(&owner.twenty_id),
+                    changed,
+                    None,
+                    Some(content_hash(&pv)),
+                    AuditOutcome::Applied,
+                    Some(format!(
+                        "values put back after the batch upsert of local key `{by}` overwrote them"
+                    )),
+                ));
+                Ok(format!(
+                    "the values of local key `{}` were put back",
+                    owner.local_key
+                ))
+            }
+            Err(e) if is_run_level(&e) => Err(SyncError::from_twenty(
+                "restoring a record an upsert overwrote",
+                e,
+            )),
+            Err(e) => Ok(format!(
+                "putting the values of local key `{}` back failed: {e}",
+                owner.local_key
+            )),
+        }
+    }
+}
