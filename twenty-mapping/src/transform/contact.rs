@@ -110,14 +110,23 @@ pub(crate) fn normalise_email(raw: &str, lowercase_local: bool) -> Result<String
         return Ok(raw.to_owned());
     }
     let mut out = String::with_capacity(s.len());
-    if lowercase_local {
-        out.push_str(&local.to_lowercase());
-    } else {
-        out.push_str(local);
-    }
+    push_lowered(&mut out, local, lowercase_local);
     out.push('@');
-    out.push_str(&domain.to_lowercase());
+    push_lowered(&mut out, domain, true);
     Ok(out)
+}
+
+/// Appends `text`, lowercased when `lower` (in place for ASCII text, the usual case).
+fn push_lowered(out: &mut String, text: &str, lower: bool) {
+    if !lower {
+        out.push_str(text);
+    } else if text.is_ascii() {
+        let start = out.len();
+        out.push_str(text);
+        out[start..].make_ascii_lowercase();
+    } else {
+        out.push_str(&text.to_lowercase());
+    }
 }
 
 impl TransformStep for Email {

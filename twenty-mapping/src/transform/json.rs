@@ -48,7 +48,8 @@ impl TransformStep for Encode {
         let text = if self.canonical {
             canonical_json(input)
         } else {
-            let mut out = String::with_capacity(128);
+            // Room for a typical small blob, so the text is not reallocated while it grows.
+            let mut out = String::with_capacity(256);
             write_value(&mut out, input);
             out
         };
@@ -110,10 +111,18 @@ pub(crate) fn write_value(out: &mut String, v: &Value) {
         Value::Null => out.push_str("null"),
         Value::Bool(true) => out.push_str("true"),
         Value::Bool(false) => out.push_str("false"),
-        // `Number`'s Display is serde_json's own number formatting (itoa / ryu).
         Value::Number(n) => {
-            use std::fmt::Write;
-            let _ = write!(out, "{n}");
+            if let Some(u) = n.as_u64() {
+                write_u64(out, u);
+            } else if let Some(i) = n.as_i64() {
+                // Negative (a non-negative i64 is also a u64).
+                out.push('-');
+                write_u64(out, i.unsigned_abs());
+            } else {
+                // `Number`'s Display is serde_json's own float formatting (ryu).
+                use std::fmt::Write;
+                let _ = write!(out, "{n}");
+            }
         }
         Value::String(s) => write_str(out, s),
         Value::Array(items) => {
@@ -127,6 +136,24 @@ pub(crate) fn write_value(out: &mut String, v: &Value) {
             out.push(']');
         }
         Value::Object(map) => write_object(out, map),
+    }
+}
+
+/// Appends the decimal digits of `u` (what serde_json writes for an integer).
+fn write_u64(out: &mut String, mut u: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (u % 10) as u8;
+        u /= 10;
+        if u == 0 {
+            break;
+        }
+    }
+    // ASCII digits: always UTF-8.
+    if let Ok(digits) = std::str::from_utf8(&buf[i..]) {
+        out.push_str(digits);
     }
 }
 
@@ -205,6 +232,9 @@ mod tests {
             any::<bool>().prop_map(Value::Bool),
             any::<i64>().prop_map(|n| json!(n)),
             any::<u64>().prop_map(|n| json!(n)),
+            Just(json!(i64::MIN)),
+            Just(json!(u64::MAX)),
+            Just(json!(0)),
             any::<f64>()
                 .prop_filter("finite", |f| f.is_finite())
                 .prop_map(|f| json!(f)),

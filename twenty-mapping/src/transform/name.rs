@@ -47,22 +47,51 @@ pub(crate) fn split_name(s: &str) -> Result<(String, String), TransformError> {
         }
         return Ok((join_words(first), join_words(last)));
     }
-    let words: Vec<&str> = s.split_whitespace().collect();
-    match words.len() {
+    // The last name starts at the last word, moved back over particles ("van", "de", ...)
+    // as long as a first name remains: count the words and the particles before the last.
+    let mut count = 0;
+    let mut particles_before_last = 0;
+    let mut previous_was_particle = false;
+    for word in s.split_whitespace() {
+        if count > 0 {
+            particles_before_last = if previous_was_particle {
+                particles_before_last + 1
+            } else {
+                0
+            };
+        }
+        previous_was_particle = is_particle(word);
+        count += 1;
+    }
+    match count {
         0 => Ok((String::new(), String::new())),
-        1 => Ok((words[0].to_owned(), String::new())),
+        1 => Ok((s.trim().to_owned(), String::new())),
         n => {
-            let mut start = n - 1;
-            while start > 1 && is_particle(words[start - 1]) {
-                start -= 1;
+            // At least one word stays in the first name.
+            let start = n - 1 - particles_before_last.min(n - 2);
+            let mut first = String::with_capacity(s.len());
+            let mut last = String::with_capacity(s.len());
+            for (i, word) in s.split_whitespace().enumerate() {
+                let part = if i < start { &mut first } else { &mut last };
+                if !part.is_empty() {
+                    part.push(' ');
+                }
+                part.push_str(word);
             }
-            Ok((words[..start].join(" "), words[start..].join(" ")))
+            Ok((first, last))
         }
     }
 }
 
 fn join_words(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut out = String::with_capacity(s.len());
+    for word in s.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
 }
 
 impl TransformStep for SplitName {
@@ -136,6 +165,27 @@ mod tests {
             split_name("Anna de la Cruz").unwrap(),
             ("Anna".into(), "de la Cruz".into())
         );
+    }
+
+    #[test]
+    fn split_name_moves_particles_to_the_last_name_but_keeps_a_first_name() {
+        let cases = [
+            ("  Ada   Lovelace ", "Ada", "Lovelace"),
+            ("Ludwig van Beethoven", "Ludwig", "van Beethoven"),
+            ("Jan van der Berg", "Jan", "van der Berg"),
+            ("van Berg", "van", "Berg"),
+            ("de la Cruz", "de", "la Cruz"),
+            ("Maria de Souza Santos", "Maria de Souza", "Santos"),
+            ("A B van C", "A B", "van C"),
+            (" Solo ", "Solo", ""),
+        ];
+        for (input, first, last) in cases {
+            assert_eq!(
+                split_name(input).unwrap(),
+                (first.to_owned(), last.to_owned()),
+                "{input:?}"
+            );
+        }
     }
 
     #[test]

@@ -411,7 +411,11 @@ impl TransformStep for JobTitle {
             return Ok(Value::String(s.into_owned()));
         }
         // Lowercasing keeps every space, so the words of `lowered` line up with those of `s`.
-        let lowered = s.to_lowercase();
+        let lowered = if s.is_ascii() {
+            s.to_ascii_lowercase()
+        } else {
+            s.to_lowercase()
+        };
         if let Some(v) = self.synonyms.get(&lowered) {
             return Ok(Value::String(v.clone()));
         }
@@ -424,7 +428,13 @@ impl TransformStep for JobTitle {
                 out.push(' ');
             }
             if is_acronym(lower) {
-                out.push_str(&word.to_uppercase());
+                if word.is_ascii() {
+                    let start = out.len();
+                    out.push_str(word);
+                    out[start..].make_ascii_uppercase();
+                } else {
+                    out.push_str(&word.to_uppercase());
+                }
             } else if i > 0 && is_small_word(lower) {
                 out.push_str(lower);
             } else {

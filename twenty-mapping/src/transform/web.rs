@@ -83,9 +83,20 @@ impl TransformStep for Url {
             return Err(TransformError::new("URL contains whitespace"));
         }
         let (scheme, host, tail) = split_url(s)?;
-        let scheme = scheme.map_or_else(|| "https".to_owned(), str::to_ascii_lowercase);
         let tail = if tail == "/" { "" } else { tail };
-        let out = format!("{scheme}://{}{tail}", host.to_lowercase());
+        let scheme = scheme.unwrap_or("https");
+        let mut out = String::with_capacity(scheme.len() + 3 + host.len() + tail.len());
+        out.push_str(scheme);
+        out.make_ascii_lowercase();
+        out.push_str("://");
+        if host.is_ascii() {
+            let start = out.len();
+            out.push_str(host);
+            out[start..].make_ascii_lowercase();
+        } else {
+            out.push_str(&host.to_lowercase());
+        }
+        out.push_str(tail);
         Ok(Value::String(out))
     }
     fn inverse(&self) -> Inverse {
