@@ -116,6 +116,21 @@ pub(crate) fn normalise_email(raw: &str, lowercase_local: bool) -> Result<String
     Ok(out)
 }
 
+/// `+` and the calling code, e.g. `+33` (sized once: `format!` would grow it).
+fn plus_code(code: u16) -> String {
+    let mut out = String::with_capacity(6);
+    out.push('+');
+    let mut divisor = 1;
+    while code / divisor >= 10 {
+        divisor *= 10;
+    }
+    while divisor > 0 {
+        out.push(char::from(b'0' + (code / divisor % 10) as u8));
+        divisor /= 10;
+    }
+    out
+}
+
 /// Appends `text`, lowercased when `lower` (in place for ASCII text, the usual case).
 fn push_lowered(out: &mut String, text: &str, lower: bool) {
     if !lower {
@@ -257,7 +272,7 @@ impl TransformStep for Phone {
                 );
                 m.insert(
                     "primaryPhoneCallingCode".to_owned(),
-                    Value::String(format!("+{}", parts.calling_code)),
+                    Value::String(plus_code(parts.calling_code)),
                 );
                 Value::Object(m)
             }
@@ -317,6 +332,13 @@ mod tests {
     use super::super::test_util::{invert, step};
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn plus_code_writes_every_calling_code_like_format() {
+        for code in [0u16, 1, 7, 33, 44, 352, 999, 1000, u16::MAX] {
+            assert_eq!(super::plus_code(code), format!("+{code}"));
+        }
+    }
 
     #[test]
     fn email_rejects_with_specific_reasons() {
