@@ -22,7 +22,7 @@
 //!   (a hash map entry, about 100 bytes with a 36-character key); the records themselves stay
 //!   on disk and are read back by offset;
 //! - state side: the record state, packed (local key once for both indexes, a canonical UUID as
-//!   16 bytes, each SHA-256 content hash as 32 bytes, two timestamps, a flag): about 320 bytes
+//!   16 bytes, each content hash as its bytes, two timestamps, a flag): about 320 bytes
 //!   measured for 100,000 states with UUID keys.
 //!
 //! About 420 bytes per record of live data; the engine process pulling a million people into
