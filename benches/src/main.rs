@@ -294,7 +294,8 @@ async fn run(plan: Plan, command: &str) -> Result<(), BoxError> {
     if let Some(people) = plan.push {
         // The token bucket starts full (100 requests): choose the window so that the paced part
         // of the run (requests beyond the first burst) lasts about 15 s.
-        let expected = 2 * people.div_ceil(PUSH_BATCH) + 2;
+        // One batch upsert per chunk (no natural-key lookup: `MatchStrategy::Auto` upserts people).
+        let expected = people.div_ceil(PUSH_BATCH) + 2;
         let paced = expected.saturating_sub(95).max(10) as f64;
         let window = match std::env::var("BENCH_PUSH_WINDOW_MS")
             .ok()

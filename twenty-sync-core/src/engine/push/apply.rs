@@ -25,7 +25,15 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         self.failpoints
             .check(failpoints::PUSH_AFTER_PENDING_COMMIT)?;
 
-        // 2. Creates, in one batch (falls back to one by one to isolate a bad record).
+        let mut written = 0u64;
+        let mut failed = 0u64;
+        // 2. Upserts first, in one batch ([`MatchStrategy::Upsert`]): a plain create in the same
+        // chunk repeats an upserted record's natural key, and must meet that record (and be
+        // refused by Twenty), not be matched by the upsert.
+        self.send_upserts(run, m, &ops, &mut commit, &mut written, &mut failed)
+            .await?;
+
+        // 3. Creates, in one batch (falls back to one by one to isolate a bad record).
         let creates: Vec<(String, String, Value, String, String)> = ops
             .iter()
             .filter_map(|o| match o {
@@ -45,8 +53,6 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 _ => None,
             })
             .collect();
-        let mut written = 0u64;
-        let mut failed = 0u64;
         if !creates.is_empty() {
             let records: Vec<Record> = creates
                 .iter()
@@ -153,12 +159,9 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 }
             }
         }
-        // 2b. Upserts, in one batch ([`MatchStrategy::Upsert`]).
-        self.send_upserts(run, m, &ops, &mut commit, &mut written, &mut failed)
-            .await?;
         self.failpoints.check(failpoints::PUSH_AFTER_TWENTY_WRITE)?;
 
-        // 3. Updates / adoptions, then deletes.
+        // 4. Updates / adoptions, then deletes.
         for op in ops {
             match op {
                 Op::Create { .. } | Op::Upsert { .. } => {}
