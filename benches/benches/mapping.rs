@@ -117,9 +117,6 @@ impl Gen {
             .map(|_| char::from(b'0' + self.below(10) as u8))
             .collect()
     }
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
 }
 
 const FIRST: &[&str] = &[
