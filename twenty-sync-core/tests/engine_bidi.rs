@@ -9,7 +9,7 @@ use engine_support::*;
 use serde_json::{json, Value};
 use twenty_sync_core::engine::{ConflictPolicy, FieldMap, FieldOwner, RunOptions, SyncEngine};
 use twenty_sync_core::memory::{MemorySource, MemoryState};
-use twenty_sync_core::{AuditAction, AuditQuery, StateStore, StateStoreExt};
+use twenty_sync_core::{AuditAction, AuditQuery, RunMode, StateStore, StateStoreExt};
 
 fn map(policy: ConflictPolicy) -> FieldMap {
     FieldMap::new(ENTITY, "people", "person")
@@ -226,4 +226,31 @@ async fn soft_deletes_propagate_both_ways() {
     assert_eq!(source.records(ENTITY).len(), 1);
     assert_eq!(sim.handle().count("people"), 1);
     assert_eq!(local_emails(&source), twenty_emails(&sim));
+}
+
+/// A conflict settled on push (Twenty wins some fields): the winners come back to local with the
+/// pull of the same run. A dry run must predict that pull write too, not count the record as
+/// "our own push coming back" (issue 4: the dry run's plan is the real run's).
+#[tokio::test]
+async fn dry_run_of_a_conflict_plans_the_pull_of_twentys_winners() {
+    let (s, engine) = conflicting(map(ConflictPolicy::NewestWins), false).await;
+    let dry = engine
+        .run(RunMode::Sync, RunOptions::new().dry_run(true))
+        .await
+        .expect("dry run");
+    let real = engine
+        .run(RunMode::Sync, RunOptions::new().keep_plan(true))
+        .await
+        .expect("real run");
+    assert_eq!(
+        sides(&s),
+        (
+            json!("Twenty"),
+            json!("Twenty"),
+            json!("Twenty"),
+            json!("Twenty")
+        )
+    );
+    assert_eq!(dry.plan.totals, real.plan.totals);
+    assert_eq!(dry.plan.sorted(), real.plan.sorted());
 }

@@ -300,8 +300,25 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             };
             let updated_at = rec.updated_at();
             if run.dry_run && run.pushed_ids.contains(&id) {
-                // Written by this run's push: a real pull would find it unchanged.
-                run.report.counts_mut(&ckey).unchanged += 1;
+                match run
+                    .pull_after_push
+                    .get(&id)
+                    .filter(|f| !f.is_empty())
+                    .cloned()
+                {
+                    // A conflict the push settled with Twenty winning these fields: the real
+                    // pull writes them locally.
+                    Some(fields) => {
+                        let key = states
+                            .get(&id)
+                            .map(|s| s.local_key.clone())
+                            .unwrap_or_else(|| id.clone());
+                        run.report.counts_mut(&ckey).updated += 1;
+                        run.plan(entity, DIR, PlannedAction::Update, &key, Some(&id), fields);
+                    }
+                    // Written by this run's push: a real pull would find it unchanged.
+                    None => run.report.counts_mut(&ckey).unchanged += 1,
+                }
                 continue;
             }
             let st = states.get(&id).cloned();

@@ -47,6 +47,11 @@ pub(crate) struct Run {
     /// (loop prevention); a dry run, which wrote nothing, uses this set to predict that. Empty in
     /// real runs ([`Run::note_pushed`]).
     pub(crate) pushed_ids: std::collections::HashSet<String>,
+    /// Per Twenty id, the local fields a dry run's push settled in Twenty's favour (a conflict
+    /// resolved on push): the real pull of the same run brings them back to local as an update
+    /// (the push stored the local record's hash, not the merged one), so the dry pull plans that
+    /// update instead of counting the record unchanged. Empty in real runs.
+    pub(crate) pull_after_push: std::collections::HashMap<String, Vec<String>>,
 }
 
 impl Run {
@@ -61,6 +66,7 @@ impl Run {
             plan: Plan::default(),
             keep_plan: dry_run,
             pushed_ids: Default::default(),
+            pull_after_push: Default::default(),
         }
     }
 
@@ -75,6 +81,16 @@ impl Run {
     pub(crate) fn note_pushed(&mut self, twenty_id: &str) {
         if self.dry_run {
             self.pushed_ids.insert(twenty_id.to_owned());
+        }
+    }
+
+    /// Notes, in a dry run, that the push settled a conflict on `twenty_id` whose Twenty-won
+    /// fields (`fields`, local paths that differ from the local record) the pull will write
+    /// locally; also counts the id as pushed (see [`Run::pull_after_push`]).
+    pub(crate) fn note_settled(&mut self, twenty_id: &str, fields: Vec<String>) {
+        if self.dry_run {
+            self.pushed_ids.insert(twenty_id.to_owned());
+            self.pull_after_push.insert(twenty_id.to_owned(), fields);
         }
     }
 

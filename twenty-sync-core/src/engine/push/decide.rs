@@ -63,6 +63,9 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                         local_at,
                         cur.updated_at(),
                     );
+                    // The real pull of this run writes Twenty's winners locally: a dry run
+                    // notes them so its pull can plan that update.
+                    run.note_settled(&s.twenty_id, field_diff(&data, &r.merged));
                     pv = push_view(m, &m.to_twenty(&r.merged).value);
                     h = content_hash(&pv);
                     let fields = r.field_names();
