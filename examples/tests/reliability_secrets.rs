@@ -605,17 +605,20 @@ fn admin_address(
     }
 }
 
-/// How many runs the admin server lists.
-async fn run_count(http: &reqwest::Client, base: &str) -> usize {
-    let runs: serde_json::Value = http
-        .get(format!("{base}/runs"))
+/// The admin server's `GET /runs` answer.
+async fn list_runs(http: &reqwest::Client, base: &str) -> serde_json::Value {
+    http.get(format!("{base}/runs"))
         .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
         .expect("GET /runs")
         .json()
         .await
-        .expect("runs JSON");
+        .expect("runs JSON")
+}
+
+/// How many runs a `GET /runs` answer lists.
+fn run_count(runs: &serde_json::Value) -> usize {
     runs["runs"].as_array().map_or(0, Vec::len)
 }
 
@@ -667,7 +670,7 @@ async fn the_admin_server_leaks_no_secret_at_trace_level_even_when_failing() {
         }
         // The runs already in the store (the first pass's run stays there for the second):
         // the wait below is for a run that is not one of them.
-        let runs_before = run_count(&http, &base).await;
+        let runs_before = run_count(&list_runs(&http, &base).await);
         let res = http
             .post(format!("{base}/sync"))
             .bearer_auth(ADMIN_TOKEN)
@@ -690,17 +693,8 @@ async fn the_admin_server_leaks_no_secret_at_trace_level_even_when_failing() {
         // Wait for the run to end, then read its report through the API.
         let deadline = Instant::now() + Duration::from_secs(60);
         let runs = loop {
-            let runs: serde_json::Value = http
-                .get(format!("{base}/runs"))
-                .bearer_auth(ADMIN_TOKEN)
-                .send()
-                .await
-                .expect("GET /runs")
-                .json()
-                .await
-                .expect("runs JSON");
-            let listed = runs["runs"].as_array().map_or(0, Vec::len);
-            if listed > runs_before
+            let runs = list_runs(&http, &base).await;
+            if run_count(&runs) > runs_before
                 && runs["runs"][0]["status"] != "running"
                 && runs["runs"][0].is_object()
             {
