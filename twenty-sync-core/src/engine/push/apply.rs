@@ -54,22 +54,8 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             })
             .collect();
         if !creates.is_empty() {
-            let records: Vec<Record> = creates
-                .iter()
-                .filter_map(|c| serde_json::from_value(c.2.clone()).ok())
-                .collect();
             let batch = self
-                .twenty(|c| {
-                    let records = records.clone();
-                    let plural = plural.clone();
-                    async move {
-                        c.records(&plural)
-                            .create_many(records)
-                            .upsert(false)
-                            .send()
-                            .await
-                    }
-                })
+                .create_batch(&plural, creates.iter().map(|c| &c.2), false)
                 .await;
             let mut created_at: HashMap<String, Option<DateTime<Utc>>> = HashMap::new();
             match batch {
@@ -263,5 +249,33 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             });
         }
         Ok(())
+    }
+}
+
+impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
+    /// One `POST /rest/batch/{plural}` of `bodies` (`?upsert=true` with `upsert`), through the
+    /// engine's Twenty call wrapper (throttling, key rotation). Shared by plain creates and
+    /// upserts.
+    pub(super) async fn create_batch<'a>(
+        &self,
+        plural: &str,
+        bodies: impl Iterator<Item = &'a Value>,
+        upsert: bool,
+    ) -> Result<Vec<Record>, twenty_client::Error> {
+        let records: Vec<Record> = bodies
+            .filter_map(|b| serde_json::from_value(b.clone()).ok())
+            .collect();
+        self.twenty(|c| {
+            let records = records.clone();
+            let plural = plural.to_owned();
+            async move {
+                c.records(&plural)
+                    .create_many(records)
+                    .upsert(upsert)
+                    .send()
+                    .await
+            }
+        })
+        .await
     }
 }

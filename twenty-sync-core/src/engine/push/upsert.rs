@@ -92,22 +92,8 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         if items.is_empty() {
             return Ok(());
         }
-        let records: Vec<Record> = items
-            .iter()
-            .filter_map(|it| serde_json::from_value(it.2.clone()).ok())
-            .collect();
         let batch = self
-            .twenty(|c| {
-                let records = records.clone();
-                let plural = plural.clone();
-                async move {
-                    c.records(&plural)
-                        .create_many(records)
-                        .upsert(true)
-                        .send()
-                        .await
-                }
-            })
+            .create_batch(&plural, items.iter().map(|it| it.2), true)
             .await;
         // Items Twenty rejected one by one (already failed, intent resolved).
         let mut rejected: HashSet<usize> = HashSet::new();
