@@ -116,6 +116,11 @@ pub enum TriggerMode {
 pub struct EngineConfig {
     /// Records per batch (page size of pulls, chunk size of pushes), 1..=200. Default 100.
     pub batch_size: usize,
+    /// Pulled writes committed together in one [`ApplyBatch`](crate::ApplyBatch) (one local
+    /// transaction): pages are mapped one by one as they arrive and committed, with the cursor,
+    /// once this many records are to be written (or at the end of a walk). Larger batches cost
+    /// the local store fewer commits; a crash re-reads at most this many records. Default 1000.
+    pub pull_commit_records: usize,
     /// How far before the watermark each pull starts again. Default 5 minutes.
     pub overlap: Duration,
     /// Local deletes in Twenty.
@@ -156,6 +161,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             batch_size: 100,
+            pull_commit_records: 1000,
             overlap: Duration::from_secs(300),
             push_delete: PushDeleteMode::default(),
             pull_delete: PullDeleteMode::default(),

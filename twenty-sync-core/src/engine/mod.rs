@@ -274,6 +274,31 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngineBuilder<S, T> {
         self
     }
 
+    /// Pulled writes per local commit, at least 1 (default 1000; see
+    /// [`EngineConfig::pull_commit_records`]).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use secrecy::SecretString;
+    /// use twenty_client::Client;
+    /// use twenty_sync_core::engine::SyncEngine;
+    /// use twenty_sync_core::memory::{MemorySource, MemoryState};
+    ///
+    /// let client = Client::builder("https://crm.example.com/".parse()?, SecretString::from("k"))
+    ///     .build()?;
+    /// let engine = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
+    ///     .batch_size(200)
+    ///     .pull_commit_records(2000)
+    ///     .build()?;
+    /// assert_eq!(engine.config().pull_commit_records, 2000);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn pull_commit_records(mut self, n: usize) -> Self {
+        self.engine.config.pull_commit_records = n.max(1);
+        self
+    }
+
     /// Pull overlap window (default 5 minutes).
     pub fn overlap(mut self, overlap: std::time::Duration) -> Self {
         self.engine.config.overlap = overlap;

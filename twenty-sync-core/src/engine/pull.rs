@@ -56,10 +56,12 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         let mut retry = self.load_retry(entity, DIR).await?;
         self.pull_retries(run, m, &mut retry).await?;
         let limit = u32::try_from(self.config.batch_size).unwrap_or(100);
+        let commit_size = self.config.pull_commit_records.max(1);
         for walk in [Walk::Live, Walk::Deleted] {
             let bound = cursor.lower_bound(walk, overlap);
             let filter = walk_filter(walk, bound);
             let mut after: Option<String> = None;
+            let mut pending = PendingPull::new(entity);
             let mut page = self.list_page(m, &filter, None, limit).await?;
             loop {
                 let next = match &page.page_info.end_cursor {
@@ -79,17 +81,29 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     .last()
                     .and_then(Record::updated_at)
                     .map(|t| cursor.advanced(walk, t));
-                let apply = self.apply_pull_page(
-                    run,
-                    m,
-                    page.records,
-                    walk,
-                    progress.as_ref(),
-                    Some(&mut retry),
-                );
+                let apply = async {
+                    self.stage_pull_page(
+                        run,
+                        m,
+                        page.records,
+                        walk,
+                        &mut pending,
+                        Some(&mut retry),
+                    )
+                    .await?;
+                    if let Some(p) = &progress {
+                        pending.cursor = Some(p.clone());
+                    }
+                    if pending.is_full(commit_size) {
+                        self.flush_pull(run, m, &mut pending, Some(&mut retry))
+                            .await?;
+                    }
+                    Ok::<(), SyncError>(())
+                };
                 // One page ahead: the next page is requested (and decoded, on another task)
-                // while this one is mapped and applied. The cursor still moves only with this
-                // page's committed batch; an apply error wins over a fetch error.
+                // while this one is mapped and staged (and the staged pages committed when they
+                // are enough). The cursor still moves only with committed pages; an apply error
+                // wins over a fetch error.
                 let fetched = match &next {
                     Some(n) => {
                         let fetch = self.list_page(m, &filter, Some(n.clone()), limit);
@@ -113,6 +127,8 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     _ => break,
                 }
             }
+            self.flush_pull(run, m, &mut pending, Some(&mut retry))
+                .await?;
         }
         if !run.dry_run {
             self.failpoints
@@ -229,8 +245,8 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         Ok(())
     }
 
-    /// Maps, de-duplicates and applies one page of Twenty records (also used by webhooks, with
-    /// `cursor: None`).
+    /// Maps, de-duplicates and applies one page of Twenty records at once (webhooks, the retry
+    /// pass), moving the pull cursor to `cursor` with it when given.
     pub(crate) async fn apply_pull_page(
         &self,
         run: &mut Run,
@@ -238,7 +254,27 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         records: Vec<Record>,
         walk: Walk,
         cursor: Option<&PullCursor>,
-        retry: Option<&mut RetrySet>,
+        mut retry: Option<&mut RetrySet>,
+    ) -> Result<(), SyncError> {
+        let mut pending = PendingPull::new(m.name());
+        self.stage_pull_page(run, m, records, walk, &mut pending, retry.as_deref_mut())
+            .await?;
+        pending.cursor = cursor.cloned();
+        self.flush_pull(run, m, &mut pending, retry).await
+    }
+
+    /// Maps and de-duplicates one page of Twenty records and adds what it writes to `pending`
+    /// (committed by [`flush_pull`](Self::flush_pull)). Pending pages are committed first when
+    /// this page touches one of their records again (same Twenty id, or a new record with the
+    /// same local key), so every page is decided against committed state.
+    async fn stage_pull_page(
+        &self,
+        run: &mut Run,
+        m: &dyn EntityMapper,
+        records: Vec<Record>,
+        walk: Walk,
+        pending: &mut PendingPull,
+        mut retry: Option<&mut RetrySet>,
     ) -> Result<(), SyncError> {
         let entity = m.name();
         let ckey = Run::counts_key(entity, DIR);
@@ -249,6 +285,13 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 !r.id()
                     .is_some_and(|id| retry.already_retried(id, &record_fingerprint(r)))
             });
+        }
+        if records
+            .iter()
+            .any(|r| r.id().is_some_and(|id| pending.twenty_ids.contains(id)))
+        {
+            self.flush_pull(run, m, pending, retry.as_deref_mut())
+                .await?;
         }
         let n = records.len() as u64;
         run.report.counts_mut(&ckey).seen += n;
@@ -414,6 +457,10 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         }
 
         let keys: Vec<String> = candidates.iter().map(|c| c.key.clone()).collect();
+        if keys.iter().any(|k| pending.keys.contains(k)) {
+            // A new Twenty record maps to a local key a pending page writes: read it committed.
+            self.flush_pull(run, m, pending, retry).await?;
+        }
         let locals: HashMap<String, LocalRecord> = if keys.is_empty() {
             HashMap::new()
         } else {
@@ -560,19 +607,46 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 count: failed,
             });
         }
+        pending.add(ids, changes, commit);
+        Ok(())
+    }
+
+    /// Commits the staged pages of `pending` (data and state in one batch, with the cursor of
+    /// the last staged page), storing their failures in the retry set first so that the cursor
+    /// never moves past a failure that is not recorded. Nothing is written in dry runs.
+    async fn flush_pull(
+        &self,
+        run: &mut Run,
+        m: &dyn EntityMapper,
+        pending: &mut PendingPull,
+        retry: Option<&mut RetrySet>,
+    ) -> Result<(), SyncError> {
+        let staged = std::mem::replace(pending, PendingPull::new(m.name()));
         // Failures go into the retry set before the cursor moves past them.
-        let failed_ids = RetrySet::failed_in(&commit.audit, DIR);
+        let failed_ids = RetrySet::failed_in(&staged.commit.audit, DIR);
         let Some(retry) = retry else {
             return self
-                .commit_pull_page(run, entity, changes, commit, cursor)
+                .commit_pull_page(
+                    run,
+                    m.name(),
+                    staged.changes,
+                    staged.commit,
+                    staged.cursor.as_ref(),
+                )
                 .await;
         };
         if !run.dry_run {
             self.retry_before_commit(retry, &failed_ids).await?;
         }
-        self.commit_pull_page(run, entity, changes, commit, cursor)
-            .await?;
-        retry.absorb(ids.iter(), &failed_ids);
+        self.commit_pull_page(
+            run,
+            m.name(),
+            staged.changes,
+            staged.commit,
+            staged.cursor.as_ref(),
+        )
+        .await?;
+        retry.absorb(staged.processed.iter(), &failed_ids);
         Ok(())
     }
 
@@ -628,6 +702,61 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 .map_err(|e| SyncError::from_store("committing pull state", e))?;
         }
         Ok(())
+    }
+}
+
+/// Pulled pages decided but not committed yet: a walk commits them together (one
+/// [`ApplyBatch`]) once they hold [`EngineConfig::pull_commit_records`] writes, at the end of the
+/// walk, and before a page that touches one of their records again.
+///
+/// [`EngineConfig::pull_commit_records`]: super::EngineConfig::pull_commit_records
+struct PendingPull {
+    changes: Vec<InboundChange>,
+    commit: StateCommit,
+    /// The cursor after the last staged page (`None`: the cursor does not move).
+    cursor: Option<PullCursor>,
+    /// Twenty ids of every staged record, written or not (for the retry set).
+    processed: Vec<String>,
+    twenty_ids: HashSet<String>,
+    /// Local keys the staged pages write (data or state).
+    keys: HashSet<String>,
+}
+
+impl PendingPull {
+    fn new(entity: &str) -> Self {
+        PendingPull {
+            changes: Vec::new(),
+            commit: StateCommit::new(entity),
+            cursor: None,
+            processed: Vec::new(),
+            twenty_ids: HashSet::new(),
+            keys: HashSet::new(),
+        }
+    }
+
+    /// Adds one decided page.
+    fn add(&mut self, ids: Vec<String>, changes: Vec<InboundChange>, commit: StateCommit) {
+        self.keys.extend(changes.iter().map(|c| c.key.clone()));
+        self.keys
+            .extend(commit.upsert_records.iter().map(|s| s.local_key.clone()));
+        self.twenty_ids.extend(ids.iter().cloned());
+        self.processed.extend(ids);
+        self.changes.extend(changes);
+        let StateCommit {
+            upsert_records,
+            audit,
+            ..
+        } = commit;
+        self.commit.upsert_records.extend(upsert_records);
+        self.commit.audit.extend(audit);
+    }
+
+    /// Whether the staged pages should be committed now: `writes` writes (changes or state
+    /// rows), or ten times as many records read without a write (so that the cursor of a long
+    /// walk over unchanged records still moves).
+    fn is_full(&self, writes: usize) -> bool {
+        self.changes.len().max(self.commit.upsert_records.len()) >= writes
+            || self.processed.len() >= writes.saturating_mul(10)
     }
 }
 

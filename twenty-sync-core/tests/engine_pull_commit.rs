@@ -1,0 +1,262 @@
+//! Pull commits: pages are staged and committed together (`pull_commit_records`), and a page that
+//! touches a staged record again is decided against committed state (the staged pages are
+//! committed first), so no batch ever holds two changes or two states of one record.
+
+mod engine_support;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use engine_support::*;
+use futures::stream::BoxStream;
+use serde_json::json;
+use twenty_sim::SimServer;
+use twenty_sync_core::engine::{RunOptions, SyncEngine};
+use twenty_sync_core::memory::{MemorySource, MemoryState};
+use twenty_sync_core::{
+    ApplyBatch, Checkpoint, LocalChange, LocalRecord, RunStatus, SourceOfTruth, StateWritten,
+    StoreResult,
+};
+
+/// What one `apply` call carried.
+#[derive(Debug, Clone)]
+struct Applied {
+    changes: Vec<String>,
+    states: Vec<String>,
+    cursor_moved: bool,
+}
+
+/// Runs once, on the `get` call with this number (1-based).
+type GetHook = (usize, Box<dyn FnOnce() + Send>);
+
+/// A [`MemorySource`] that records every applied batch, and can run a hook on the `n`-th `get`
+/// (to change Twenty in the middle of a walk).
+#[derive(Clone)]
+struct Recording {
+    inner: MemorySource,
+    applied: Arc<Mutex<Vec<Applied>>>,
+    gets: Arc<Mutex<usize>>,
+    on_get: Arc<Mutex<Option<GetHook>>>,
+}
+
+impl Recording {
+    fn new() -> Self {
+        Recording {
+            inner: MemorySource::new(),
+            applied: Arc::default(),
+            gets: Arc::default(),
+            on_get: Arc::default(),
+        }
+    }
+
+    fn applied(&self) -> Vec<Applied> {
+        self.applied.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl SourceOfTruth for Recording {
+    fn describe(&self) -> String {
+        "recording memory source".into()
+    }
+
+    async fn changes_since(
+        &self,
+        entity: &str,
+        checkpoint: Option<&Checkpoint>,
+    ) -> StoreResult<BoxStream<'static, StoreResult<LocalChange>>> {
+        self.inner.changes_since(entity, checkpoint).await
+    }
+
+    async fn apply(&self, batch: &ApplyBatch) -> StoreResult<StateWritten> {
+        self.applied.lock().unwrap().push(Applied {
+            changes: batch.changes.iter().map(|c| c.key.clone()).collect(),
+            states: batch
+                .state
+                .upsert_records
+                .iter()
+                .map(|s| s.local_key.clone())
+                .collect(),
+            cursor_moved: !batch.state.cursors.is_empty(),
+        });
+        self.inner.apply(batch).await
+    }
+
+    async fn get(&self, entity: &str, keys: &[String]) -> StoreResult<Vec<LocalRecord>> {
+        let n = {
+            let mut g = self.gets.lock().unwrap();
+            *g += 1;
+            *g
+        };
+        let hook = {
+            let mut slot = self.on_get.lock().unwrap();
+            match slot.as_ref() {
+                Some((at, _)) if *at == n => slot.take().map(|(_, f)| f),
+                _ => None,
+            }
+        };
+        if let Some(f) = hook {
+            f();
+        }
+        self.inner.get(entity, keys).await
+    }
+
+    fn metrics(&self) -> BTreeMap<String, u64> {
+        BTreeMap::new()
+    }
+}
+
+fn engine(
+    sim: &SimServer,
+    source: &Recording,
+    state: &MemoryState,
+    commit: usize,
+) -> SyncEngine<Recording, MemoryState> {
+    SyncEngine::builder(client(sim), source.clone(), state.clone())
+        .entity(Arc::new(contacts()))
+        .batch_size(7)
+        .pull_commit_records(commit)
+        .build()
+        .expect("engine builds")
+}
+
+fn assert_no_repeats(applied: &[Applied]) {
+    for (i, a) in applied.iter().enumerate() {
+        let changes: HashSet<&String> = a.changes.iter().collect();
+        assert_eq!(
+            changes.len(),
+            a.changes.len(),
+            "batch {i} repeats a change: {a:?}"
+        );
+        let states: HashSet<&String> = a.states.iter().collect();
+        assert_eq!(
+            states.len(),
+            a.states.len(),
+            "batch {i} repeats a state: {a:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn pages_are_committed_together_up_to_the_configured_size() {
+    // 45 people in pages of 7 (7 pages), committed by 20 writes: pages 1–3 (21), 4–6 (21), then
+    // the last page at the end of the walk.
+    let sim = sim(45).await;
+    let (source, state) = (Recording::new(), MemoryState::new());
+    let report = engine(&sim, &source, &state, 20)
+        .pull(RunOptions::new())
+        .await
+        .expect("pull");
+    assert_eq!(report.status, RunStatus::Succeeded, "{}", report.summary());
+    assert_eq!(report.entities["contacts:pull"].created, 45);
+    let sizes: Vec<usize> = source.applied().iter().map(|a| a.changes.len()).collect();
+    assert_eq!(sizes, vec![21, 21, 3], "{:?}", source.applied());
+    assert!(source.applied().iter().all(|a| a.cursor_moved));
+    assert_no_repeats(&source.applied());
+    assert_eq!(source.inner.records(ENTITY).len(), 45);
+    assert_eq!(local_emails(&source.inner), twenty_emails(&sim));
+
+    // Page by page (size 1): one batch per page, as before pages were staged.
+    let sim = engine_support::sim(15).await;
+    let (source, state) = (Recording::new(), MemoryState::new());
+    engine(&sim, &source, &state, 1)
+        .pull(RunOptions::new())
+        .await
+        .expect("pull");
+    let sizes: Vec<usize> = source.applied().iter().map(|a| a.changes.len()).collect();
+    assert_eq!(sizes, vec![7, 7, 1]);
+}
+
+#[tokio::test]
+async fn a_record_changed_during_the_walk_is_decided_against_its_committed_state() {
+    // The walk sees the first page's first person again at its end (changed in Twenty while the
+    // walk ran, so it moved to the end of the `updatedAt` order): the staged pages are committed
+    // before that page is decided, so no batch holds the person twice, and the later version
+    // wins locally.
+    let sim = sim(30).await;
+    let (source, state) = (Recording::new(), MemoryState::new());
+    let mut people = sim.handle().records("people");
+    people.sort_by(|a, b| {
+        (a["updatedAt"].as_str(), a["id"].as_str())
+            .cmp(&(b["updatedAt"].as_str(), b["id"].as_str()))
+    });
+    let first = people[0]["id"].as_str().unwrap().to_owned();
+    let h = sim.handle();
+    let id = first.clone();
+    *source.on_get.lock().unwrap() = Some((
+        2,
+        Box::new(move || {
+            h.update_record("people", &id, json!({"jobTitle": "Changed mid-walk"}))
+                .expect("update");
+        }),
+    ));
+    let report = engine(&sim, &source, &state, 1000)
+        .pull(RunOptions::new())
+        .await
+        .expect("pull");
+    assert_eq!(report.status, RunStatus::Succeeded, "{}", report.summary());
+    let c = &report.entities["contacts:pull"];
+    assert_eq!(
+        (c.seen, c.created, c.updated, c.failed),
+        (31, 30, 1, 0),
+        "{}",
+        report.summary()
+    );
+    let applied = source.applied();
+    assert_no_repeats(&applied);
+    assert!(
+        applied.len() >= 2,
+        "the repeat forced an earlier commit: {applied:?}"
+    );
+    let st = twenty_sync_core::StateStore::records_by_twenty_id(
+        &state,
+        ENTITY,
+        std::slice::from_ref(&first),
+    )
+    .await
+    .unwrap();
+    let local = source
+        .inner
+        .record(ENTITY, &st[0].local_key)
+        .expect("local");
+    assert_eq!(local.data["title"], "Changed mid-walk");
+}
+
+#[tokio::test]
+async fn a_new_record_with_a_staged_local_key_reads_the_committed_record() {
+    // Locals are keyed by last name; the ninth person (on the second page of 7) shares the first
+    // one's. The first page is still staged when the second is decided, so it is committed
+    // first and the ninth person becomes an update of the committed record, not a second create
+    // of the same key in one batch.
+    let sim = sim(0).await;
+    let h = sim.handle();
+    for i in 0..9 {
+        let last = if i == 8 {
+            "L0".to_owned()
+        } else {
+            format!("L{i}")
+        };
+        h.insert_record(
+            "people",
+            json!({"name": {"firstName": format!("P{i}"), "lastName": last},
+                   "emails": {"primaryEmail": format!("p{i}@example.com")}}),
+        );
+    }
+    let source = Recording::new();
+    let state = MemoryState::new();
+    let engine = SyncEngine::builder(client(&sim), source.clone(), state.clone())
+        .entity(Arc::new(contacts().local_key("last")))
+        .batch_size(7)
+        .build()
+        .expect("engine builds");
+    let report = engine.pull(RunOptions::new()).await.expect("pull");
+    assert_eq!(report.status, RunStatus::Succeeded, "{}", report.summary());
+    let applied = source.applied();
+    assert_no_repeats(&applied);
+    let sizes: Vec<usize> = applied.iter().map(|a| a.changes.len()).collect();
+    assert_eq!(sizes, vec![7, 2], "{applied:?}");
+    let c = &report.entities["contacts:pull"];
+    assert_eq!((c.created, c.updated), (8, 1), "{}", report.summary());
+    assert_eq!(source.inner.records(ENTITY).len(), 8);
+}
