@@ -262,9 +262,9 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         bodies: impl Iterator<Item = &'a Value>,
         upsert: bool,
     ) -> Result<Vec<Record>, twenty_client::Error> {
-        let records: Vec<Record> = bodies
-            .filter_map(|b| serde_json::from_value(b.clone()).ok())
-            .collect();
+        // One record per body, in order: the answer's records are matched to the bodies by
+        // position. (Bodies are mapped Twenty records, always objects.)
+        let records: Vec<Record> = bodies.map(|b| Record::from(b.clone())).collect();
         self.twenty(|c| {
             let records = records.clone();
             let plural = plural.to_owned();
