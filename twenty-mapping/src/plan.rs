@@ -255,6 +255,43 @@ impl EntityPlan {
         &self.fields
     }
 
+    /// Whether a push writes `field` to Twenty: its direction pushes and `allow_push` (if any)
+    /// lets it out. A field that does not is never in [`to_twenty`](Self::to_twenty)'s output.
+    ///
+    /// ```
+    /// use twenty_mapping::{compile, MappingFile, TransformRegistry};
+    /// let file = MappingFile::from_toml_str(r#"
+    /// [entities.contacts]
+    /// twenty_object = "people"
+    /// local_key = "id"
+    /// [[entities.contacts.fields]]
+    /// from = "email"
+    /// to = "emails.primaryEmail"
+    /// [[entities.contacts.fields]]
+    /// from = "phone"
+    /// to = "phones.primaryPhoneNumber"
+    /// direction = "pull"
+    /// "#, "contacts.toml").unwrap();
+    /// let plan = compile(&file, &TransformRegistry::with_builtins(), None).unwrap();
+    /// let people = plan.entity("contacts").unwrap();
+    /// let [email, phone] = people.fields() else { panic!() };
+    /// assert!(people.pushes(email) && people.pulls(email));
+    /// assert!(!people.pushes(phone) && people.pulls(phone));
+    /// ```
+    pub fn pushes(&self, field: &FieldPlan) -> bool {
+        self.push_order
+            .iter()
+            .any(|&i| std::ptr::eq(&self.fields[i], field))
+    }
+
+    /// Whether a pull writes `field` locally: its direction pulls, it has an inverse, and
+    /// `allow_pull` (if any) lets it in. See [`pushes`](Self::pushes) for an example.
+    pub fn pulls(&self, field: &FieldPlan) -> bool {
+        self.pull_order
+            .iter()
+            .any(|&i| std::ptr::eq(&self.fields[i], field))
+    }
+
     /// The effective conflict policy of a rule (its override or the entity default).
     pub fn field_conflict_policy(&self, field: &FieldPlan) -> ConflictPolicy {
         field.conflict.unwrap_or(self.conflict)

@@ -35,7 +35,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use twenty_mapping::{CompiledMapping, EntityPlan};
 
-use crate::engine::{ConflictPolicy, EntityMapper, FieldError, FieldSpec, Mapped};
+use crate::engine::{ConflictPolicy, EntityMapper, FieldError, FieldOwner, FieldSpec, Mapped};
 
 /// An [`EntityMapper`] backed by one entity of a compiled mapping.
 #[derive(Clone)]
@@ -67,11 +67,13 @@ impl PlanMapper {
         let fields = plan
             .fields()
             .iter()
-            .map(|f| FieldSpec {
-                local_path: f.local_path().to_owned(),
-                twenty_path: f.twenty_path().to_owned(),
-                owner: f.owner(),
-                conflict_policy: f.conflict_policy(),
+            .filter_map(|f| {
+                Some(FieldSpec {
+                    local_path: f.local_path().to_owned(),
+                    twenty_path: f.twenty_path().to_owned(),
+                    owner: effective_owner(plan, f)?,
+                    conflict_policy: f.conflict_policy(),
+                })
             })
             .collect();
         Some(PlanMapper {
@@ -172,5 +174,18 @@ mod tests {
         assert_eq!(singular_of("companies"), "company");
         assert_eq!(singular_of("pets"), "pet");
         assert_eq!(singular_of("fish"), "fish");
+    }
+}
+
+/// The owner the engine uses for `f`: a field only one direction writes (its `direction`, or an
+/// allowlist) belongs to that side whatever its `owner` says, so that the other side's view
+/// leaves it out (a push never "clears" a pull-only field in Twenty because the local mapping
+/// does not produce it). `None`: neither direction writes it.
+fn effective_owner(plan: &EntityPlan, f: &twenty_mapping::FieldPlan) -> Option<FieldOwner> {
+    match (plan.pushes(f), plan.pulls(f)) {
+        (true, true) => Some(f.owner()),
+        (true, false) => Some(FieldOwner::Local),
+        (false, true) => Some(FieldOwner::Twenty),
+        (false, false) => None,
     }
 }
