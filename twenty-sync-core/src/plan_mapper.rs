@@ -164,19 +164,6 @@ impl EntityMapper for PlanMapper {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::singular_of;
-
-    #[test]
-    fn singular_names_of_standard_and_custom_objects() {
-        assert_eq!(singular_of("people"), "person");
-        assert_eq!(singular_of("companies"), "company");
-        assert_eq!(singular_of("pets"), "pet");
-        assert_eq!(singular_of("fish"), "fish");
-    }
-}
-
 /// The owner the engine uses for `f`: a field only one direction writes (its `direction`, or an
 /// allowlist) belongs to that side whatever its `owner` says, so that the other side's view
 /// leaves it out (a push never "clears" a pull-only field in Twenty because the local mapping
@@ -187,5 +174,18 @@ fn effective_owner(plan: &EntityPlan, f: &twenty_mapping::FieldPlan) -> Option<F
         (true, false) => Some(FieldOwner::Local),
         (false, true) => Some(FieldOwner::Twenty),
         (false, false) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::singular_of;
+
+    #[test]
+    fn singular_names_of_standard_and_custom_objects() {
+        assert_eq!(singular_of("people"), "person");
+        assert_eq!(singular_of("companies"), "company");
+        assert_eq!(singular_of("pets"), "pet");
+        assert_eq!(singular_of("fish"), "fish");
     }
 }
