@@ -127,6 +127,19 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     _ => break,
                 }
             }
+            if run.dry_run && walk == Walk::Live {
+                // The records the dry run's push would have written, not seen in the walk: the
+                // real walk meets them at its end (their `updatedAt` is the push's).
+                let unseen: Vec<Record> = std::mem::take(&mut run.dry.unseen)
+                    .into_iter()
+                    .filter_map(|id| run.dry.records.get(&id).cloned())
+                    .map(Record::from)
+                    .collect();
+                for chunk in unseen.chunks(self.config.batch_size.max(1)) {
+                    self.stage_pull_page(run, m, chunk.to_vec(), walk, &mut pending, None)
+                        .await?;
+                }
+            }
             self.flush_pull(run, m, &mut pending, Some(&mut retry))
                 .await?;
         }
@@ -304,7 +317,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             .iter()
             .filter_map(|r| r.id().map(str::to_owned))
             .collect();
-        let states: HashMap<String, RecordState> = self
+        let mut states: HashMap<String, RecordState> = self
             .state
             .records_by_twenty_id(entity, &ids)
             .await
@@ -328,7 +341,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         }
         let mut candidates = Vec::new();
         let twenty_owned = m.fields().iter().any(|f| f.owner == FieldOwner::Twenty);
-        for rec in records {
+        for mut rec in records {
             let Some(id) = rec.id().map(str::to_owned) else {
                 commit.audit.push(run.fail(
                     entity,
@@ -341,29 +354,16 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 failed += 1;
                 continue;
             };
-            let updated_at = rec.updated_at();
-            if run.dry_run && run.pushed_ids.contains(&id) {
-                match run
-                    .pull_after_push
-                    .get(&id)
-                    .filter(|f| !f.is_empty())
-                    .cloned()
-                {
-                    // A conflict the push settled with Twenty winning these fields: the real
-                    // pull writes them locally.
-                    Some(fields) => {
-                        let key = states
-                            .get(&id)
-                            .map(|s| s.local_key.clone())
-                            .unwrap_or_else(|| id.clone());
-                        run.report.counts_mut(&ckey).updated += 1;
-                        run.plan(entity, DIR, PlannedAction::Update, &key, Some(&id), fields);
-                    }
-                    // Written by this run's push: a real pull would find it unchanged.
-                    None => run.report.counts_mut(&ckey).unchanged += 1,
+            if run.dry_run {
+                // What this dry run's push would have written: decide on that instead.
+                if let Some(st) = run.dry.states.get(&id) {
+                    states.insert(id.clone(), st.clone());
                 }
-                continue;
+                if let Some(written) = run.dry.records.remove(&id) {
+                    rec = Record::from(written);
+                }
             }
+            let updated_at = rec.updated_at();
             let st = states.get(&id).cloned();
             if let (Some(s), Some(u)) = (&st, updated_at) {
                 if s.twenty_updated_at.is_some_and(|known| known > u) {

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use chrono::Utc;
 use tracing::Instrument;
 
-use crate::model::{AuditAction, AuditEntry, AuditOutcome, Lease, SyncDirection};
+use serde_json::Value;
+
+use crate::model::{AuditAction, AuditEntry, AuditOutcome, Lease, RecordState, SyncDirection};
 use crate::report::RecordFailure;
 use crate::report::{RunMode, RunReport};
 use crate::source::SourceOfTruth;
@@ -43,15 +45,24 @@ pub(crate) struct Run {
     /// Whether `plan` keeps each write (a dry run, or [`RunOptions::keep_plan`]); otherwise it
     /// only counts them.
     pub(crate) keep_plan: bool,
-    /// Twenty ids a dry run's push would write. A real pull afterwards finds them unchanged
-    /// (loop prevention); a dry run, which wrote nothing, uses this set to predict that. Empty in
-    /// real runs ([`Run::note_pushed`]).
-    pub(crate) pushed_ids: std::collections::HashSet<String>,
-    /// Per Twenty id, the local fields a dry run's push settled in Twenty's favour (a conflict
-    /// resolved on push): the real pull of the same run brings them back to local as an update
-    /// (the push stored the local record's hash, not the merged one), so the dry pull plans that
-    /// update instead of counting the record unchanged. Empty in real runs.
-    pub(crate) pull_after_push: std::collections::HashMap<String, Vec<String>>,
+    /// What a dry run's push would have written, per Twenty id, for its pull to decide on (see
+    /// [`DryOverlay`]). Empty in real runs: their memory stays flat.
+    pub(crate) dry: DryOverlay,
+}
+
+/// A dry run's stand-in for the writes its push did not make. The real run's pull sees the
+/// records its push wrote (with a new `updatedAt`, so at the end of its walk) and the record
+/// states the push committed; a dry run's pull decides on these instead, so it plans exactly the
+/// writes the real pull would make (e.g. a value Twenty normalised coming back, a conflict's
+/// Twenty-won fields) and counts the rest unchanged.
+#[derive(Debug, Default)]
+pub(crate) struct DryOverlay {
+    /// Record states the push would commit, by Twenty id.
+    pub(crate) states: std::collections::HashMap<String, RecordState>,
+    /// Twenty records as the push would leave them, by Twenty id.
+    pub(crate) records: std::collections::HashMap<String, Value>,
+    /// Ids of `records` the pull has not decided on yet, in push order.
+    pub(crate) unseen: Vec<String>,
 }
 
 impl Run {
@@ -65,8 +76,7 @@ impl Run {
             dry_run,
             plan: Plan::default(),
             keep_plan: dry_run,
-            pushed_ids: Default::default(),
-            pull_after_push: Default::default(),
+            dry: DryOverlay::default(),
         }
     }
 
@@ -76,21 +86,23 @@ impl Run {
         self
     }
 
-    /// Notes a Twenty id written by this run's push. Only a dry run needs the set (its pull
-    /// cannot see the writes it did not make), so a real run keeps nothing: memory stays flat.
-    pub(crate) fn note_pushed(&mut self, twenty_id: &str) {
+    /// Notes, in a dry run, the record state the push would commit for `state.twenty_id`.
+    pub(crate) fn note_dry_state(&mut self, state: &RecordState) {
         if self.dry_run {
-            self.pushed_ids.insert(twenty_id.to_owned());
+            self.dry
+                .states
+                .insert(state.twenty_id.clone(), state.clone());
         }
     }
 
-    /// Notes, in a dry run, that the push settled a conflict on `twenty_id` whose Twenty-won
-    /// fields (`fields`, local paths that differ from the local record) the pull will write
-    /// locally; also counts the id as pushed (see [`Run::pull_after_push`]).
-    pub(crate) fn note_settled(&mut self, twenty_id: &str, fields: Vec<String>) {
+    /// Notes, in a dry run, the Twenty record the push would leave behind (`record`, with a new
+    /// `updatedAt`) and the state it would commit with it.
+    pub(crate) fn note_dry_write(&mut self, record: Value, state: RecordState) {
         if self.dry_run {
-            self.pushed_ids.insert(twenty_id.to_owned());
-            self.pull_after_push.insert(twenty_id.to_owned(), fields);
+            let id = state.twenty_id.clone();
+            self.dry.states.insert(id.clone(), state);
+            self.dry.records.insert(id.clone(), record);
+            self.dry.unseen.push(id);
         }
     }
 

@@ -63,9 +63,6 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                         local_at,
                         cur.updated_at(),
                     );
-                    // The real pull of this run writes Twenty's winners locally: a dry run
-                    // notes them so its pull can plan that update.
-                    run.note_settled(&s.twenty_id, field_diff(&data, &r.merged));
                     pv = push_view(m, &m.to_twenty(&r.merged).value);
                     h = content_hash(&pv);
                     let fields = r.field_names();
@@ -127,7 +124,6 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     AuditOutcome::Applied,
                     values,
                 ));
-                run.note_pushed(&s.twenty_id);
                 ops.push(Op::Update {
                     patch: Some(patch_of(&pv, Some(&cur_v), &changed)),
                     key,
@@ -177,7 +173,6 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             if let Some(rec) = matched {
                 let id = rec.id().unwrap_or_default().to_owned();
                 used.insert(id.clone());
-                run.note_pushed(&id);
                 let cur_v = rec.clone().into_value();
                 if via_upsert {
                     // A dry run predicting the upsert (a real one never gets here).
@@ -203,6 +198,8 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                         AuditOutcome::Applied,
                         Some(UPSERT_ADOPT_DETAIL.into()),
                     ));
+                    // The upsert writes the whole push view over the matched record.
+                    note_dry_written(run, Some(cur_v), &pv, &key, &id, &h, &lh);
                     continue;
                 }
                 let changed = field_diff(&push_view(m, &cur_v), &pv);

@@ -341,6 +341,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         );
 
         if run.dry_run {
+            predict_dry_writes(run, &ops, &commit, &current, &index);
             let failed = RetrySet::failed_in(&commit.audit, DIR);
             retry.absorb(order.iter(), &failed);
             return Ok(());
@@ -355,4 +356,90 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         );
         Ok(())
     }
+}
+
+/// What a dry run's pull needs of the writes this chunk would make (see
+/// [`DryOverlay`](super::run::DryOverlay)): the record states the chunk would commit, and each
+/// written record as Twenty would hold it (its current version, or the matched one, with the
+/// patch applied; a created record as sent), stamped with one new `updatedAt`.
+fn predict_dry_writes(
+    run: &mut Run,
+    ops: &[Op],
+    commit: &StateCommit,
+    current: &HashMap<String, Record>,
+    index: &[HashMap<String, Record>],
+) {
+    for st in &commit.upsert_records {
+        run.note_dry_state(st);
+    }
+    for op in ops {
+        let (key, id, base, written, hash, local_hash) = match op {
+            Op::Update {
+                key,
+                id,
+                patch: Some(patch),
+                hash,
+                local_hash,
+                ..
+            } => {
+                let base = current
+                    .get(id)
+                    .or_else(|| {
+                        index
+                            .iter()
+                            .flat_map(HashMap::values)
+                            .find(|r| r.id() == Some(id.as_str()))
+                    })
+                    .map(|r| r.clone().into_value());
+                (key, id, base, patch, hash, local_hash)
+            }
+            Op::Create {
+                key,
+                id,
+                record,
+                hash,
+                local_hash,
+            }
+            | Op::Upsert {
+                key,
+                id,
+                record,
+                hash,
+                local_hash,
+                ..
+            } => (key, id, None, record, hash, local_hash),
+            _ => continue,
+        };
+        note_dry_written(run, base, written, key, id, hash, local_hash);
+    }
+}
+
+/// Notes, in a dry run, one record as Twenty would hold it after the push wrote `written` (a
+/// patch or a whole record) over `base` (its version before, if any), with a new `updatedAt`,
+/// and the record state the push would commit with it.
+pub(super) fn note_dry_written(
+    run: &mut Run,
+    base: Option<Value>,
+    written: &Value,
+    key: &str,
+    id: &str,
+    hash: &str,
+    local_hash: &str,
+) {
+    let stamp = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut record = base.unwrap_or_else(|| serde_json::json!({}));
+    if let (Value::Object(to), Value::Object(patch)) = (&mut record, written) {
+        for (k, v) in patch {
+            to.insert(k.clone(), v.clone());
+        }
+        to.insert("id".into(), Value::String(id.to_owned()));
+        to.insert("updatedAt".into(), Value::String(stamp.clone()));
+    }
+    let mut st = RecordState::new(key.to_owned(), id.to_owned());
+    st.twenty_hash = Some(hash.to_owned());
+    st.local_hash = Some(local_hash.to_owned());
+    st.twenty_updated_at = DateTime::parse_from_rfc3339(&stamp)
+        .ok()
+        .map(|t| t.with_timezone(&Utc));
+    run.note_dry_write(record, st);
 }

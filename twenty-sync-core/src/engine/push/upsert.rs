@@ -255,7 +255,6 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     Some(UPSERT_ADOPT_DETAIL.into()),
                 ));
             }
-            run.note_pushed(&id);
             let mut st = RecordState::new(key, id);
             st.twenty_hash = Some(hash.to_owned());
             st.local_hash = Some(lh.to_owned());
