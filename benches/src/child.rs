@@ -14,7 +14,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use sink_postgres::{PostgresSink, SinkConfig};
 use twenty_client::{Client, RateLimit};
-use twenty_sync_core::engine::{RunOptions, SyncEngine};
+use twenty_sync_core::engine::{PlannedWrite, RunOptions, SyncEngine};
 use twenty_sync_core::file::FileStore;
 use twenty_sync_core::{EntityCounts, PlanMapper, RunMode, SourceOfTruth, StateStore};
 
@@ -24,6 +24,8 @@ use crate::machine;
 /// The hidden subcommand of the child.
 pub const SUBCOMMAND: &str = "__child";
 const KEY_VAR: &str = "BENCH_TWENTY_API_KEY";
+/// Names a directory that receives every planned write of each run (see [`write_plan`]).
+const PLAN_OUT_VAR: &str = "BENCH_PLAN_OUT";
 
 /// Where the engine keeps local data and state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -75,6 +77,10 @@ pub struct Task {
     pub limit: Limit,
     /// Engine batch size (pull page size, push chunk) and client batch size.
     pub batch_size: usize,
+    /// Report every planned write in [`Outcome::writes`] (costs memory: not for runs whose
+    /// memory is measured).
+    #[serde(default)]
+    pub keep_plan: bool,
 }
 
 /// What a child reports.
@@ -102,6 +108,9 @@ pub struct Outcome {
     pub throttled_ms: u64,
     /// Planned writes per `direction/action`.
     pub planned: BTreeMap<String, usize>,
+    /// Every planned write, sorted, when the task asked for them ([`Task::keep_plan`]).
+    #[serde(default)]
+    pub writes: Vec<PlannedWrite>,
 }
 
 impl Outcome {
@@ -204,11 +213,24 @@ async fn run<S: SourceOfTruth + 'static, T: StateStore + 'static>(
         .batch_size(task.batch_size)
         .build()?;
     let setup_secs = setup_started.elapsed().as_secs_f64();
+    // `BENCH_PLAN_OUT=<dir>`: keep every planned write and write them to
+    // `<dir>/{dry,real}-<mode>.jsonl` (for comparing a dry run's plan with the real run's; it costs
+    // memory, so the figures of such a run are not representative).
+    let plan_out = std::env::var_os(PLAN_OUT_VAR).map(std::path::PathBuf::from);
     let t = Instant::now();
     let out = engine
-        .run(task.mode, RunOptions::new().dry_run(task.dry_run))
+        .run(
+            task.mode,
+            RunOptions::new()
+                .dry_run(task.dry_run)
+                .keep_plan(plan_out.is_some() || task.keep_plan),
+        )
         .await?;
     let secs = t.elapsed().as_secs_f64();
+    let writes = out.plan.sorted();
+    if let Some(dir) = plan_out {
+        write_plan(&dir, task, &writes)?;
+    }
     let mut planned = BTreeMap::new();
     // The plan's totals: a real run keeps no per-write list (its memory stays flat).
     for t in &out.plan.totals {
@@ -239,5 +261,20 @@ async fn run<S: SourceOfTruth + 'static, T: StateStore + 'static>(
         retries: report.retries,
         throttled_ms: report.throttled_ms,
         planned,
+        writes: if task.keep_plan { writes } else { Vec::new() },
     })
+}
+
+/// Writes `writes` as JSON Lines to `<dir>/<dry|real>-<mode>.jsonl`.
+fn write_plan(dir: &std::path::Path, task: &Task, writes: &[PlannedWrite]) -> Result<(), BoxError> {
+    std::fs::create_dir_all(dir)?;
+    let kind = if task.dry_run { "dry" } else { "real" };
+    let path = dir.join(format!("{kind}-{:?}.jsonl", task.mode).to_lowercase());
+    let mut out = String::new();
+    for w in writes {
+        out.push_str(&serde_json::to_string(w)?);
+        out.push('\n');
+    }
+    std::fs::write(&path, out).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(())
 }

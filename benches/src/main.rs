@@ -293,13 +293,16 @@ async fn run(plan: Plan, command: &str) -> Result<(), BoxError> {
                 );
                 let b = e2e::bidi(&sim, n, &keep[0].0).await?;
                 eprintln!(
-                    "          dry {:.2} s, real {:.2} s, {} records verified",
-                    b.dry.secs, b.real.secs, b.verified
+                    "          dry {:.2} s, real {:.2} s, {} records verified, {} plan mismatches",
+                    b.dry.secs, b.real.secs, b.verified, b.plan_mismatches
                 );
                 f.bidi = Some(b);
             }
-            for (local, _) in &keep {
-                local.remove().await?;
+            // `BENCH_PLAN_OUT` (a run for explaining plans) keeps the Postgres schemas to look at.
+            if std::env::var_os("BENCH_PLAN_OUT").is_none() {
+                for (local, _) in &keep {
+                    local.remove().await?;
+                }
             }
         }
         sim.shutdown().await;
@@ -470,11 +473,13 @@ fn report(f: &Figures, command: &str, total: f64) -> Result<(), BoxError> {
             "## Bidirectional sync, 1% changed on each side, 0.1% on both (scenarios 4 and 5)\n\n{head}\n\n\
              Postgres sink, {people} people already pulled. Changed locally only: {lo}; in Twenty only: {to}; on both sides: {both} \
              (Twenty changed last: under `newest_wins` Twenty wins). Every changed record was then checked on both sides: \
-             **{verified} of {total} correct**.\n\n\
+             **{verified} of {total} correct**; and no Twenty record ({untouched} checked) changed in a field the sync must not write \
+             (the pull-only phones, unmapped fields).\n\n\
              | run | time | push updated | push conflicted | pull updated | pull unchanged | requests | planned writes |\n|---|---:|---:|---:|---:|---:|---:|---:|\n\
              | dry run | {ds:.2} s | {dpu} | {dpc} | {dlu} | {dln} | {dr} | {dw} |\n\
              | real | {rs:.2} s | {rpu} | {rpc} | {rlu} | {rln} | {rr} | {rw} |\n\n\
-             Dry run / real run time: **{ratio:.0}%**. Planned writes of the real run by kind: {plan:?}; the dry run's counts are in the table.\n",
+             Dry run / real run time: **{ratio:.0}%**. Planned writes of the real run by kind: {plan:?}. \
+             The two plans compared write by write (entity, direction, action, keys, changed fields): **{mismatch} mismatches**{exact}.\n",
             people = x.people,
             lo = x.local_only,
             to = x.twenty_only,
@@ -497,6 +502,9 @@ fn report(f: &Figures, command: &str, total: f64) -> Result<(), BoxError> {
             rw = x.real.planned.values().sum::<usize>(),
             ratio = 100.0 * x.dry.secs / x.real.secs,
             plan = x.real.planned,
+            untouched = x.checked_untouched,
+            mismatch = x.plan_mismatches,
+            exact = if x.plan_mismatches == 0 { " (the dry run predicted the real run exactly)" } else { "" },
         );
         write("bidi", &b)?;
     }

@@ -7,9 +7,10 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{json, Value};
 use sink_postgres::quote_qualified;
 use twenty_sim::{SimConfig, SimServer};
+use twenty_sync_core::engine::PlannedWrite;
 use twenty_sync_core::{EntityCounts, RunMode};
 
 use crate::child::{self, Limit, Outcome, Store, Task};
@@ -117,6 +118,7 @@ impl Local {
             dry_run,
             limit: Limit::Off,
             batch_size: BATCH,
+            keep_plan: false,
         }
     }
 }
@@ -254,6 +256,11 @@ pub struct Bidi {
     pub real: Outcome,
     /// Records with the expected final value on both sides, out of all changed ones.
     pub verified: usize,
+    /// Twenty records checked for changes in fields the sync must not write (all of them).
+    pub checked_untouched: usize,
+    /// Planned writes (entity, direction, action, keys, changed fields) in the dry run's plan
+    /// and not the real run's, or the other way round: 0 when the dry run predicted exactly.
+    pub plan_mismatches: usize,
 }
 
 /// Changes 1% locally and 1% in Twenty (0.1% on both, Twenty last), dry-runs a sync, runs it,
@@ -297,8 +304,57 @@ pub async fn bidi(sim: &SimServer, people: usize, local: &Local) -> Result<Bidi,
     change_in_twenty(sim, &twenty_only, "Twenty title")?;
     change_in_twenty(sim, &both, "Twenty title")?;
 
-    let dry = child::spawn(&local.task(sim, RunMode::Sync, true)).await?;
-    let real = child::spawn(&local.task(sim, RunMode::Sync, false)).await?;
+    dump_twenty(sim, "twenty-before-sync")?;
+    // Fields the sync must leave alone in Twenty: the mapping's pull-only phones (a push once
+    // sent them cleared), and every unmapped field.
+    let untouched = |r: &Value| {
+        let mut r = r.clone();
+        if let Value::Object(o) = &mut r {
+            for k in [
+                "updatedAt",
+                "jobTitle",
+                "emails",
+                "name",
+                "linkedinLink",
+                "searchVector",
+                "updatedBy",
+            ] {
+                o.remove(k);
+            }
+        }
+        r
+    };
+    let before: std::collections::HashMap<String, Value> = sim
+        .handle()
+        .records("people")
+        .iter()
+        .filter_map(|r| Some((r["id"].as_str()?.to_owned(), untouched(r))))
+        .collect();
+    let plan = |dry_run| Task {
+        keep_plan: true,
+        ..local.task(sim, RunMode::Sync, dry_run)
+    };
+    let dry = child::spawn(&plan(true)).await?;
+    let real = child::spawn(&plan(false)).await?;
+    dump_twenty(sim, "twenty-after-sync")?;
+    let damaged: Vec<String> = sim
+        .handle()
+        .records("people")
+        .iter()
+        .filter_map(|r| {
+            let id = r["id"].as_str()?;
+            (before.get(id) != Some(&untouched(r))).then(|| id.to_owned())
+        })
+        .collect();
+    if !damaged.is_empty() {
+        return Err(format!(
+            "bidirectional sync: {} Twenty records changed in fields the sync must not write              (pull-only or unmapped), e.g. {:?}",
+            damaged.len(),
+            &damaged[..damaged.len().min(3)]
+        )
+        .into());
+    }
+    let plan_mismatches = mismatches(&dry.writes, &real.writes);
     eprintln!(
         "          dry run counts {:?}\n          real run counts {:?}",
         dry.counts, real.counts
@@ -362,8 +418,39 @@ pub async fn bidi(sim: &SimServer, people: usize, local: &Local) -> Result<Bidi,
         local_only: local_ids.len() - both.len(),
         twenty_only: twenty_only.len(),
         both: both.len(),
+        checked_untouched: before.len(),
+        plan_mismatches,
         dry,
         real,
         verified,
     })
+}
+
+/// Writes in one plan and not the other (as multisets), both ways.
+fn mismatches(a: &[PlannedWrite], b: &[PlannedWrite]) -> usize {
+    let mut count: std::collections::HashMap<&PlannedWrite, i64> = Default::default();
+    for w in a {
+        *count.entry(w).or_default() += 1;
+    }
+    for w in b {
+        *count.entry(w).or_default() -= 1;
+    }
+    count.values().map(|n| n.unsigned_abs() as usize).sum()
+}
+
+/// With `BENCH_PLAN_OUT=<dir>` (see the child), writes the simulator's people to
+/// `<dir>/<name>.jsonl`, for explaining a difference between a dry run's plan and the real run's.
+fn dump_twenty(sim: &SimServer, name: &str) -> Result<(), BoxError> {
+    let Some(dir) = std::env::var_os("BENCH_PLAN_OUT") else {
+        return Ok(());
+    };
+    let path = std::path::Path::new(&dir).join(format!("{name}.jsonl"));
+    std::fs::create_dir_all(&dir)?;
+    let mut out = String::new();
+    for r in sim.handle().records("people") {
+        out.push_str(&serde_json::to_string(&r)?);
+        out.push('\n');
+    }
+    std::fs::write(&path, out).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(())
 }
