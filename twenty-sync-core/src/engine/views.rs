@@ -13,14 +13,18 @@ use serde_json::{Map, Value};
 
 use super::mapper::{content_hash, get_path, set_path, EntityMapper, FieldOwner};
 
-/// The local fields a pull may write, in local shape.
+/// The local fields a pull may write, in local shape. A `null` field is left out like a
+/// missing one: a table stores both as NULL and reads them back as `null`, so a record the pull
+/// wrote without a field must hash the same when it is read back with that field `null`
+/// (otherwise every such record looks changed locally, and a sync turns a change made only in
+/// Twenty into a conflict).
 pub(crate) fn pull_view(m: &dyn EntityMapper, local: &Value) -> Value {
     let mut out = Value::Object(Map::new());
     for f in m.fields() {
         if f.owner == FieldOwner::Local {
             continue;
         }
-        if let Some(v) = get_path(local, &f.local_path) {
+        if let Some(v) = get_path(local, &f.local_path).filter(|v| !v.is_null()) {
             set_path(&mut out, &f.local_path, v.clone());
         }
     }
@@ -119,6 +123,13 @@ mod tests {
         );
         let local = json!({"email": "a@b.c", "score": 3, "note": "x"});
         assert_eq!(pull_view(&m, &local), json!({"email": "a@b.c", "score": 3}));
+        // `null` hashes like missing (a SQL store reads a missing field back as NULL).
+        let mut read_back = local.clone();
+        read_back["email"] = Value::Null;
+        let mut missing = local.clone();
+        missing.as_object_mut().unwrap().remove("email");
+        assert_eq!(local_hash(&m, &read_back), local_hash(&m, &missing));
+        assert_ne!(local_hash(&m, &read_back), local_hash(&m, &local));
     }
 
     #[test]
