@@ -366,6 +366,7 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
     let p = &cfg.policies;
     EngineConfig {
         batch_size: p.batch_size,
+        pull_commit_records: p.pull_commit_records,
         overlap: Duration::from_secs(p.overlap_secs),
         push_delete: match p.push_delete {
             PushDelete::SoftDelete => PushDeleteMode::SoftDelete,

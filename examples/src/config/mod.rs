@@ -358,6 +358,15 @@ impl Config {
                 ),
             ));
         }
+        if !(1..=100_000).contains(&self.policies.pull_commit_records) {
+            return Err(self.error(
+                "policies.pull_commit_records",
+                format!(
+                    "{} is out of range; expected 1..=100000",
+                    self.policies.pull_commit_records
+                ),
+            ));
+        }
         let rl = &self.twenty.rate_limit;
         if rl.enabled && (rl.requests == 0 || rl.window_secs == 0) {
             return Err(self.error(
@@ -521,6 +530,18 @@ mod tests {
         let e = Config::from_toml_str("[policies]\nbatchsize = 3\n", "c.toml", &[]).unwrap_err();
         assert_eq!(e.key(), "policies.batchsize");
         assert!(e.message().contains("expected one of"), "{e}");
+    }
+
+    #[test]
+    fn pull_commit_records_is_read_and_range_checked() {
+        let c = Config::from_toml_str("[policies]\npull_commit_records = 5000\n", "c.toml", &[])
+            .expect("valid");
+        assert_eq!(c.policies.pull_commit_records, 5000);
+        assert_eq!(crate::cli::app::engine_config(&c).pull_commit_records, 5000);
+        let e = Config::from_toml_str("[policies]\npull_commit_records = 0\n", "c.toml", &[])
+            .unwrap_err();
+        assert_eq!(e.key(), "policies.pull_commit_records");
+        assert!(e.to_string().contains("expected 1..=100000"), "{e}");
     }
 
     #[test]

@@ -322,6 +322,10 @@ pub struct PoliciesSection {
     /// Records per engine batch, 1..=200 (default 100). Env: `TWENTY_SYNC_BATCH_SIZE`.
     #[serde(default = "default_batch")]
     pub batch_size: usize,
+    /// Pulled writes per local commit, 1..=100000 (default 1000; see
+    /// `twenty_sync_core::engine::EngineConfig::pull_commit_records`).
+    #[serde(default = "default_pull_commit")]
+    pub pull_commit_records: usize,
     /// Seconds each pull re-reads before its watermark (default 300).
     #[serde(default = "default_overlap")]
     pub overlap_secs: u64,
@@ -343,6 +347,7 @@ impl Default for PoliciesSection {
     fn default() -> Self {
         PoliciesSection {
             batch_size: default_batch(),
+            pull_commit_records: default_pull_commit(),
             overlap_secs: default_overlap(),
             push_delete: PushDelete::default(),
             pull_delete: PullDelete::default(),
@@ -434,6 +439,9 @@ fn default_interval() -> u64 {
 }
 fn default_batch() -> usize {
     100
+}
+fn default_pull_commit() -> usize {
+    1000
 }
 fn default_overlap() -> u64 {
     300
