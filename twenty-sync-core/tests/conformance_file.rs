@@ -424,3 +424,31 @@ async fn a_damaged_complete_line_is_reported_not_skipped() {
     assert_eq!(err.kind(), twenty_sync_core::StoreErrorKind::Corrupt);
     assert!(err.to_string().contains("journal.jsonl"), "{err}");
 }
+
+/// `open` reads every existing data log into its index (so no later call pays for it): a torn
+/// last line of a data log is cut off by `open` itself, before any call touches the entity.
+#[tokio::test]
+async fn open_indexes_and_repairs_existing_data_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    store.upsert("people", "p-1", json!({"n": 1})).unwrap();
+    store.upsert("companies", "c-1", json!({"n": 1})).unwrap();
+    drop(store);
+    let people = dir.path().join("data").join("people.jsonl");
+    let committed = file_len(&people);
+    // A crash mid-append: half a line at the end of the people log.
+    let mut torn = std::fs::read(&people).unwrap();
+    torn.extend_from_slice(br#"{"seq":9,"key":"p-2","op":"ups"#);
+    std::fs::write(&people, torn).unwrap();
+    // Not an entity log: left alone by open.
+    std::fs::write(dir.path().join("data").join("notes.txt"), "x").unwrap();
+
+    let store = FileStore::open(dir.path()).unwrap();
+    assert_eq!(
+        file_len(&people),
+        committed,
+        "open must read and repair the existing people log, not wait for its first use"
+    );
+    assert_eq!(store.local_records("people").unwrap().len(), 1);
+    assert_eq!(store.local_records("companies").unwrap().len(), 1);
+}

@@ -33,6 +33,11 @@
 //! commit, and the cost of a snapshot is amortised over 1000 commits. The audit log is never
 //! held in memory; [`StateStore::audit`] scans it.
 //!
+//! [`FileStore::open`] reads the snapshot, the journal and every existing data log into these
+//! indexes (O(records), once per process); after it, a run costs what it reads and writes, not
+//! the size of the store (an incremental pull of 1% of 100,000 records does not re-read the
+//! other 99%).
+//!
 //! One process opens a directory at a time (nothing locks it across processes); within a process,
 //! clones of a `FileStore` share everything. Calls do small blocking file I/O on the calling
 //! thread.
@@ -128,10 +133,11 @@ impl FileStore {
         std::fs::create_dir_all(&data_dir)
             .map_err(|e| io_error("create the store directory", &data_dir, e))?;
         let state = StateFiles::open(&dir)?;
+        let entities = open_entity_logs(&data_dir)?;
         Ok(FileStore {
             inner: Arc::new(Inner {
                 dir,
-                entities: Mutex::new(HashMap::new()),
+                entities: Mutex::new(entities),
                 state: Mutex::new(state),
             }),
         })
@@ -254,6 +260,33 @@ fn check_key(entity: &str, key: &str) -> StoreResult<()> {
         );
     }
     Ok(())
+}
+
+/// Opens every `data/<entity>.jsonl` already in `data_dir`, so a run never pays for reading a
+/// log into its index (that is the cost of [`FileStore::open`]); entities first written later
+/// are opened on first use. Files whose names are not entity log names are left alone.
+fn open_entity_logs(data_dir: &Path) -> StoreResult<HashMap<String, EntityLog>> {
+    let mut logs = HashMap::new();
+    let listing = std::fs::read_dir(data_dir)
+        .map_err(|e| io_error("list the data directory", data_dir, e))?;
+    for entry in listing {
+        let entry = entry.map_err(|e| io_error("list the data directory", data_dir, e))?;
+        let path = entry.path();
+        let Some(entity) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".jsonl"))
+        else {
+            continue;
+        };
+        match entity_path(data_dir.parent().unwrap_or(data_dir), entity) {
+            Ok(expected) if expected == path => {
+                logs.insert(entity.to_owned(), EntityLog::open(path)?);
+            }
+            _ => continue,
+        }
+    }
+    Ok(logs)
 }
 
 /// `data/<entity>.jsonl`, refusing names that are not plain file names.
