@@ -1,8 +1,8 @@
 //! Whether the audit log records field *values* (it never does by default).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::mapper::get_path;
 
@@ -87,20 +87,22 @@ impl AuditValues {
         if *self == AuditValues::Off {
             return None;
         }
-        let mut values = Map::new();
-        for path in changed.iter().filter(|p| self.is_recorded(p)) {
-            let mut pair = Map::new();
-            pair.insert(
-                "before".into(),
-                get_path(before, path).cloned().unwrap_or(Value::Null),
-            );
-            pair.insert(
-                "after".into(),
-                get_path(after, path).cloned().unwrap_or(Value::Null),
-            );
-            values.insert(path.clone(), Value::Object(pair));
+        // A struct, so each pair reads "before" then "after" whatever the map's key order.
+        #[derive(serde::Serialize)]
+        struct Pair<'a> {
+            before: &'a Value,
+            after: &'a Value,
         }
-        (!values.is_empty()).then(|| format!("{VALUES_MARKER}{}", Value::Object(values)))
+        let mut values = BTreeMap::new();
+        for path in changed.iter().filter(|p| self.is_recorded(p)) {
+            let pair = Pair {
+                before: get_path(before, path).unwrap_or(&Value::Null),
+                after: get_path(after, path).unwrap_or(&Value::Null),
+            };
+            values.insert(path.as_str(), pair);
+        }
+        let json = serde_json::to_string(&values).ok()?;
+        (!values.is_empty()).then(|| format!("{VALUES_MARKER}{json}"))
     }
 }
 
