@@ -548,17 +548,23 @@ fn report(f: &Figures, command: &str, total: f64) -> Result<(), BoxError> {
         let b = format!(
             "## Postgres sink: upsert vs raw COPY (issue 5)\n\n{head}\n\n\
              {rows} pulled person records (local shape, 6 text columns), applied through `SourceOfTruth::apply` in batches of {batch} \
-             (the pull's batch: one `INSERT ... SELECT FROM unnest(<one array per column>) ON CONFLICT DO UPDATE ... WHERE` changed, one transaction per batch), \
-             next to one raw binary COPY of the same rows into a plain table with the same columns and primary key. \
+             (what the engine commits at once in a pull, `EngineConfig::pull_commit_records`: one `INSERT ... SELECT FROM unnest(<one array per column>) \
+             ON CONFLICT DO UPDATE ... WHERE` changed per table, one transaction per batch), next to raw binary COPYs in the same run: of the same rows \
+             into a plain table with the same columns and primary key (the issue's limit), and of *everything a full pull commits* for them \
+             (data rows, record-state rows, audit rows) into the sink's own tables, with their indexes. \
              Each method ran twice, alternating; the best time of each is shown.\n\n\
-             | method | rows/s | time | of raw COPY |\n|---|---:|---:|---:|\n\
-             | raw binary COPY, one stream | {cr:.0} | {cs:.2} s | 100% |\n\
-             | sink apply, data + cursor | {dr:.0} | {ds:.2} s | **{dp:.0}%** |\n\
-             | sink apply, data + record states + cursor (no audit) | {sr:.0} | {ss:.2} s | **{sp:.0}%** |\n",
+             | method | rows/s | time | of raw COPY (data) | of raw COPY (all a pull commits) |\n|---|---:|---:|---:|---:|\n\
+             | raw binary COPY of the data rows, one stream | {cr:.0} | {cs:.2} s | 100% | — |\n\
+             | raw binary COPY of data + record states + audit rows, one stream each | {ar:.0} | {as_:.2} s | {ap:.0}% | 100% |\n\
+             | sink apply, data + cursor | {dr:.0} | {ds:.2} s | **{dp:.0}%** | — |\n\
+             | sink apply, data + record states + cursor (no audit) | {sr:.0} | {ss:.2} s | **{sp:.0}%** | — |\n",
             rows = s.rows,
             batch = s.batch,
             cr = s.rate(s.copy_secs),
             cs = s.copy_secs,
+            ar = s.rate(s.copy_all_secs),
+            as_ = s.copy_all_secs,
+            ap = 100.0 * s.copy_secs / s.copy_all_secs,
             dr = s.rate(s.apply_data_secs),
             ds = s.apply_data_secs,
             dp = 100.0 * s.copy_secs / s.apply_data_secs,
@@ -568,13 +574,19 @@ fn report(f: &Figures, command: &str, total: f64) -> Result<(), BoxError> {
         );
         let mut b = b;
         for (label, secs) in &s.variants {
+            let all = if label.contains("audit") {
+                format!("**{:.0}%**", 100.0 * s.copy_all_secs / secs)
+            } else {
+                "—".to_owned()
+            };
             b += &format!(
-                "| {label} | {:.0} | {secs:.2} s | **{:.0}%** |\n",
+                "| {label} | {:.0} | {secs:.2} s | **{:.0}%** | {all} |\n",
                 s.rate(*secs),
                 100.0 * s.copy_secs / secs
             );
         }
-        b += "\nTarget: at least half of raw COPY throughput.\n";
+        b += "\nTarget: at least half of raw COPY throughput. The data upsert is read against the raw COPY of the data rows; \
+              a full pull's commit writes three tables and seven indexes per record, so it is read against the raw COPY of all it writes.\n";
         write("sink-postgres", &b)?;
     }
     if let Some((d, ours, _)) = &f.peer {

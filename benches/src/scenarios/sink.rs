@@ -3,11 +3,13 @@
 //! CONFLICT DO UPDATE ... WHERE` changed, in one transaction with the batch's state), next to a
 //! raw binary COPY of the same rows into a plain table with the same columns, in the same run.
 //!
-//! Besides the two historical rows (data + cursor; data + record states + cursor), the
-//! [`SinkRun::variants`] measure what a full pull really commits (record states, cursor *and*
-//! one audit entry per created record), with the sink's opt-in `async_pull_commit`, and with
-//! batches larger than the engine hands the sink today (one page of at most 200 records per
-//! apply), to show what bigger batches would buy.
+//! Applies carry as many records as the engine commits at once in a pull
+//! ([`EngineConfig::pull_commit_records`], 1000 by default). The [`SinkRun::variants`] measure
+//! what a full pull really commits (record states, cursor *and* one audit entry per created
+//! record), with the sink's opt-in `async_pull_commit`, and one page (200) per apply as the
+//! engine committed before it staged pages. A second physical limit, a raw binary COPY of
+//! *everything* a full pull commits (the data rows, the record-state rows and the audit rows,
+//! into the sink's own tables with their indexes), is what the full commit is read against.
 
 use std::pin::pin;
 use std::time::Instant;
@@ -18,6 +20,7 @@ use serde_json::{json, Value};
 use sink_postgres::{quote_qualified, PostgresSink, SinkConfig};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
+use twenty_sync_core::engine::EngineConfig;
 use twenty_sync_core::{
     ApplyBatch, AuditAction, AuditEntry, AuditOutcome, Checkpoint, InboundChange,
     InboundChangeKind, RecordState, SourceOfTruth, StateCommit, SyncDirection,
@@ -32,7 +35,7 @@ const COLUMNS: [&str; 6] = ["id", "full_name", "email", "phone", "title", "linke
 pub struct SinkRun {
     /// Rows written by each method.
     pub rows: usize,
-    /// Records per apply (the engine's pull batch).
+    /// Records per apply (what the engine commits at once in a pull).
     pub batch: usize,
     /// Seconds: apply with the batch's state (ID map, record states, cursor), as a pull commits.
     pub apply_with_state_secs: f64,
@@ -40,6 +43,9 @@ pub struct SinkRun {
     pub apply_data_secs: f64,
     /// Seconds: one raw binary COPY of the same rows.
     pub copy_secs: f64,
+    /// Seconds: one raw binary COPY of everything a full pull commits for the rows (data,
+    /// record states, audit entries) into the sink's own tables.
+    pub copy_all_secs: f64,
     /// Further ways of applying the same rows: (label, seconds), best of the rounds.
     pub variants: Vec<(String, f64)>,
 }
@@ -75,8 +81,8 @@ impl Method {
         } else {
             ""
         };
-        let engine = if self.batch > 200 {
-            " — not reachable with today's engine (≤ 200 per apply)"
+        let engine = if self.batch < EngineConfig::default().pull_commit_records {
+            " (one page per commit, as before pulls staged pages)"
         } else {
             ""
         };
@@ -245,32 +251,197 @@ async fn raw_copy(rows: usize) -> Result<f64, BoxError> {
     Ok(secs)
 }
 
-/// Batch size of the variants that show what larger applies would buy (ten pages).
-const LARGE_BATCH: usize = 2000;
+/// The rows a full pull commits besides the data, as COPY rows: record states and audit entries.
+struct StateRows {
+    records: Vec<Vec<Box<dyn ToSql + Sync + Send>>>,
+    audit: Vec<Vec<Box<dyn ToSql + Sync + Send>>>,
+}
 
-/// Writes `rows` pulled person records through the sink (batches of `batch_size`, and the
-/// variants) and by a raw COPY, twice each, alternating; keeps the best time of each method.
-pub async fn run(rows: usize, batch_size: usize) -> Result<SinkRun, BoxError> {
+fn state_rows(rows: usize) -> Result<StateRows, BoxError> {
+    let mut out = StateRows {
+        records: Vec::with_capacity(rows),
+        audit: Vec::with_capacity(rows),
+    };
+    let b = batch(0, rows, State::Pull);
+    for r in b.state.upsert_records {
+        out.records.push(vec![
+            Box::new(env::ENTITY.to_owned()),
+            Box::new(r.local_key),
+            Box::new(r.twenty_id),
+            Box::new(r.twenty_hash),
+            Box::new(r.local_hash),
+            Box::new(r.twenty_updated_at),
+            Box::new(r.local_updated_at),
+            Box::new(r.deleted),
+        ]);
+    }
+    for a in b.state.audit {
+        let entry = serde_json::to_value(&a)?;
+        out.audit.push(vec![
+            Box::new(a.run_id.clone()),
+            Box::new(a.at),
+            Box::new(a.entity.clone()),
+            Box::new(a.direction.as_str().to_owned()),
+            Box::new(a.local_key.clone()),
+            Box::new(a.twenty_id.clone()),
+            Box::new(entry["action"].as_str().unwrap_or("create").to_owned()),
+            Box::new(entry),
+        ]);
+    }
+    Ok(out)
+}
+
+/// COPYs `rows` into `table` (binary, one stream) inside `tx`.
+async fn copy_rows(
+    tx: &tokio_postgres::Transaction<'_>,
+    table: &str,
+    columns: &[&str],
+    types: &[Type],
+    rows: &[Vec<Box<dyn ToSql + Sync + Send>>],
+) -> Result<(), BoxError> {
+    let sink = tx
+        .copy_in(&format!(
+            "COPY {table} ({}) FROM STDIN BINARY",
+            columns.join(", ")
+        ))
+        .await?;
+    let mut writer = pin!(BinaryCopyInWriter::new(sink, types));
+    for row in rows {
+        let refs: Vec<&(dyn ToSql + Sync)> = row
+            .iter()
+            .map(|c| c.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        writer.as_mut().write(&refs).await?;
+    }
+    writer.finish().await?;
+    Ok(())
+}
+
+/// The physical limit of a full pull's commit: one raw binary COPY of the data rows, the
+/// record-state rows and the audit rows into tables the sink created (same indexes and
+/// constraints), in one transaction.
+async fn raw_copy_all(rows: usize) -> Result<f64, BoxError> {
+    let data_schema = "bench_sink_copyall_data";
+    let state_schema = "bench_sink_copyall_state";
+    let mut pg = env::admin().await?;
+    env::drop_schemas(&pg, &[data_schema, state_schema]).await?;
+    // The sink creates the tables (migrations, default data table) and is not used after.
+    let sink = PostgresSink::builder(SinkConfig {
+        state_schema: state_schema.to_owned(),
+        ..SinkConfig::default()
+    })
+    .connection_string(SecretString::from(env::database_url()))
+    .entity(env::people_table(data_schema))
+    .max_connections(1)
+    .build()
+    .await?;
+    drop(sink);
+    let data: Vec<Vec<Box<dyn ToSql + Sync + Send>>> = (0..rows)
+        .map(|i| {
+            let (_, v) = person(i);
+            COLUMNS
+                .iter()
+                .map(|c| {
+                    Box::new(v[*c].as_str().map(str::to_owned)) as Box<dyn ToSql + Sync + Send>
+                })
+                .collect()
+        })
+        .collect();
+    let state = state_rows(rows)?;
+    let t = Instant::now();
+    let tx = pg.transaction().await?;
+    copy_rows(
+        &tx,
+        &quote_qualified(data_schema, env::ENTITY),
+        &COLUMNS,
+        &[Type::TEXT; 6],
+        &data,
+    )
+    .await?;
+    copy_rows(
+        &tx,
+        &quote_qualified(state_schema, "record_state"),
+        &[
+            "entity",
+            "local_key",
+            "twenty_id",
+            "twenty_hash",
+            "local_hash",
+            "twenty_updated_at",
+            "local_updated_at",
+            "deleted",
+        ],
+        &[
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TIMESTAMPTZ,
+            Type::TIMESTAMPTZ,
+            Type::BOOL,
+        ],
+        &state.records,
+    )
+    .await?;
+    copy_rows(
+        &tx,
+        &quote_qualified(state_schema, "audit"),
+        &[
+            "run_id",
+            "at",
+            "entity",
+            "direction",
+            "local_key",
+            "twenty_id",
+            "action",
+            "entry",
+        ],
+        &[
+            Type::TEXT,
+            Type::TIMESTAMPTZ,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::JSONB,
+        ],
+        &state.audit,
+    )
+    .await?;
+    tx.commit().await?;
+    let secs = t.elapsed().as_secs_f64();
+    env::drop_schemas(&pg, &[data_schema, state_schema]).await?;
+    Ok(secs)
+}
+
+/// Writes `rows` pulled person records through the sink (batches of what the engine commits at
+/// once in a pull, and the variants, among them one `page` per apply) and by raw COPYs, twice
+/// each, alternating; keeps the best time of each method.
+pub async fn run(rows: usize, page: usize) -> Result<SinkRun, BoxError> {
     let m = |state, batch, async_commit| Method {
         state,
         batch,
         async_commit,
     };
-    let data = m(State::Cursor, batch_size, false);
-    let records = m(State::Records, batch_size, false);
+    let commit = EngineConfig::default().pull_commit_records;
+    let data = m(State::Cursor, commit, false);
+    let records = m(State::Records, commit, false);
     let variants = [
-        m(State::Pull, batch_size, false),
-        m(State::Pull, batch_size, true),
-        m(State::Pull, LARGE_BATCH, false),
-        m(State::Pull, LARGE_BATCH, true),
+        m(State::Pull, commit, false),
+        m(State::Pull, commit, true),
+        m(State::Cursor, page, false),
+        m(State::Pull, page, false),
     ];
     // Two rounds, alternating, best of each: the first touches cold caches and a loaded machine
     // (other jobs) disturbs single runs.
-    let (mut copy_secs, mut apply_data_secs, mut apply_with_state_secs) =
-        (f64::MAX, f64::MAX, f64::MAX);
+    let (mut copy_secs, mut copy_all_secs, mut apply_data_secs, mut apply_with_state_secs) =
+        (f64::MAX, f64::MAX, f64::MAX, f64::MAX);
     let mut variant_secs = [f64::MAX; 4];
     for _ in 0..2 {
         copy_secs = copy_secs.min(raw_copy(rows).await?);
+        copy_all_secs = copy_all_secs.min(raw_copy_all(rows).await?);
         apply_data_secs = apply_data_secs.min(apply_all(rows, data, "data").await?);
         apply_with_state_secs = apply_with_state_secs.min(apply_all(rows, records, "state").await?);
         for (best, v) in variant_secs.iter_mut().zip(&variants) {
@@ -279,10 +450,11 @@ pub async fn run(rows: usize, batch_size: usize) -> Result<SinkRun, BoxError> {
     }
     Ok(SinkRun {
         rows,
-        batch: batch_size,
+        batch: commit,
         apply_with_state_secs,
         apply_data_secs,
         copy_secs,
+        copy_all_secs,
         variants: variants
             .iter()
             .zip(variant_secs)
