@@ -26,6 +26,8 @@ pub const SUBCOMMAND: &str = "__child";
 const KEY_VAR: &str = "BENCH_TWENTY_API_KEY";
 /// Names a directory that receives every planned write of each run (see [`write_plan`]).
 const PLAN_OUT_VAR: &str = "BENCH_PLAN_OUT";
+/// Overrides [`EngineConfig::pull_commit_records`](twenty_sync_core::engine::EngineConfig::pull_commit_records).
+const PULL_COMMIT_VAR: &str = "BENCH_PULL_COMMIT_RECORDS";
 
 /// Where the engine keeps local data and state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -208,10 +210,15 @@ async fn run<S: SourceOfTruth + 'static, T: StateStore + 'static>(
     state: T,
     setup_started: Instant,
 ) -> Result<Outcome, BoxError> {
-    let engine = SyncEngine::builder(client, source, state)
+    let mut builder = SyncEngine::builder(client, source, state)
         .entity(Arc::new(mapper))
-        .batch_size(task.batch_size)
-        .build()?;
+        .batch_size(task.batch_size);
+    // `BENCH_PULL_COMMIT_RECORDS=<n>`: pulled records per local commit instead of the engine's
+    // default (for comparing commit sizes; the figures written then are not the default's).
+    if let Some(n) = std::env::var(PULL_COMMIT_VAR).ok().and_then(|v| v.parse().ok()) {
+        builder = builder.pull_commit_records(n);
+    }
+    let engine = builder.build()?;
     let setup_secs = setup_started.elapsed().as_secs_f64();
     // `BENCH_PLAN_OUT=<dir>`: keep every planned write and write them to
     // `<dir>/{dry,real}-<mode>.jsonl` (for comparing a dry run's plan with the real run's; it costs
