@@ -366,9 +366,10 @@ fn report(f: &Figures, command: &str, total: f64) -> Result<(), BoxError> {
         let mut b = format!(
             "## Full pull (scenario 1): twenty-sim on loopback → engine with the `benches/people.toml` mapping → Postgres sink / file store\n\n{head}\n\n\
              Peak RSS is the engine process's own (`VmHWM` of a child process that runs only the engine; the simulator runs in the harness). \
-             Page and batch size {}. Records/s counts the run only (not seeding the simulator, not opening the store).\n\n\
+             Page size {}; pulled writes committed {} at a time (`EngineConfig::pull_commit_records`). Records/s counts the run only (not seeding the simulator, not opening the store).\n\n\
              | people | into | records/s | peak RSS | run time | requests | failed records |\n|---:|---|---:|---:|---:|---:|---:|\n",
-            e2e::BATCH
+            e2e::BATCH,
+            twenty_sync_core::engine::EngineConfig::default().pull_commit_records
         );
         for p in &f.points {
             b += &format!(
