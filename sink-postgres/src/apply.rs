@@ -1,13 +1,15 @@
-//! Applying a batch of pulled changes: one `INSERT ... SELECT ... FROM unnest(<one array per
-//! column>) ON CONFLICT DO UPDATE ... WHERE changed`, deletes or tombstones, and the batch's
-//! state, all in one transaction.
+//! Applying a batch of pulled changes, all in one transaction: the rows (one binary `COPY` while
+//! the table is fresh, else one `INSERT ... SELECT ... FROM unnest(<one array per column>) ON
+//! CONFLICT DO UPDATE ... WHERE changed`), deletes or tombstones, and the batch's state.
 //!
 //! The transaction sets `twenty_sync.applying = 'on'` (`SET LOCAL`), which the capture trigger
 //! checks, so pulled changes are not captured as local changes (no sync loop).
 //!
 //! Per batch: one round trip for the settings, then one statement per table written. No staging
 //! table: a temporary table per batch wrote the catalog every time, and one kept per connection
-//! is truncated at every commit, which cost more than the rest of a 200-row batch.
+//! is truncated at every commit, which cost more than the rest of a 200-row batch. The COPY goes
+//! straight into the table instead, behind a savepoint, and falls back to the upsert when the
+//! server refuses it (see [`copy_new_rows`]).
 //!
 //! Statements are not prepared by name (no statement cache): each is planned with its actual
 //! parameters and the table's current size, so a plan made while a table was small is never
@@ -15,16 +17,20 @@
 //! (PgBouncer) that do not keep named statements.
 
 use std::collections::HashMap;
+use std::pin::pin;
+use std::sync::atomic::Ordering;
 
 use deadpool_postgres::Transaction;
 use serde_json::Value;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use twenty_sync_core::{
     ApplyBatch, InboundChange, InboundChangeKind, StoreError, StoreErrorKind, StoreResult,
 };
 
 use crate::error::Redactor;
-use crate::table::TableInfo;
+use crate::table::{CopyIn, TableInfo};
 use crate::value::{get_path, to_cell, Cell, Kind};
 
 /// What the batch does per key once repeats are collapsed (the last change of a key wins).
@@ -135,6 +141,59 @@ fn columns(table: &TableInfo, rows: Vec<Vec<Cell>>) -> Vec<Vec<Cell>> {
     cols
 }
 
+const COPY_SAVEPOINT: &str = "twenty_sync_copy";
+
+/// Writes `rows` (all of them new to the table, as far as the sink knows) by one binary COPY,
+/// behind a savepoint. Returns false, with the transaction back at the savepoint, when the COPY
+/// failed in the server (a row already there, or any other constraint): the caller then upserts
+/// the same rows, which either succeeds or reports the failure as the upsert always has. After a
+/// unique violation the table is no longer treated as fresh.
+async fn copy_new_rows(
+    tx: &Transaction<'_>,
+    table: &TableInfo,
+    copy: &CopyIn,
+    rows: &[Vec<Cell>],
+    redactor: &Redactor,
+) -> StoreResult<bool> {
+    tx.batch_execute(&format!("SAVEPOINT {COPY_SAVEPOINT}"))
+        .await
+        .map_err(|e| redactor.db("starting the copy of new rows", &e))?;
+    let copied = async {
+        let sink = tx.copy_in(&copy.sql).await?;
+        let mut writer = pin!(BinaryCopyInWriter::new(sink, &copy.types));
+        let mut refs: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(copy.types.len());
+        for row in rows {
+            refs.clear();
+            refs.extend(row.iter().map(|c| c as &(dyn ToSql + Sync)));
+            if let Some(t) = &copy.tombstone {
+                refs.push(t);
+            }
+            writer.as_mut().write(&refs).await?;
+        }
+        writer.finish().await
+    }
+    .await;
+    match copied {
+        Ok(_) => Ok(true),
+        Err(e) if e.code().is_some() => {
+            tx.batch_execute(&format!("ROLLBACK TO SAVEPOINT {COPY_SAVEPOINT}"))
+                .await
+                .map_err(|e| redactor.db("returning from a failed copy of new rows", &e))?;
+            if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+                table.fresh.store(false, Ordering::Relaxed);
+            }
+            table.stats.copy_fallbacks.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(
+                entity = table.entity(),
+                code = ?e.code(),
+                "copy of new rows refused; upserting the batch"
+            );
+            Ok(false)
+        }
+        Err(e) => Err(redactor.db("copying new rows", &e)),
+    }
+}
+
 /// Writes the data part of `batch` inside `tx`.
 pub(crate) async fn apply_data(
     tx: &Transaction<'_>,
@@ -155,12 +214,26 @@ pub(crate) async fn apply_data(
         .map_err(|e| ctx(redactor.db("marking the transaction as an apply", &e)))?;
 
     if !rows.is_empty() {
-        let cols = columns(table, rows);
-        let params: Vec<&(dyn ToSql + Sync)> =
-            cols.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
-        tx.execute(&table.sql.upsert, &params)
-            .await
-            .map_err(|e| ctx(redactor.db("upserting rows", &e)))?;
+        let n = rows.len() as u64;
+        let copied = match &table.copy {
+            Some(copy) if table.fresh.load(Ordering::Relaxed) => {
+                copy_new_rows(tx, table, copy, &rows, redactor)
+                    .await
+                    .map_err(ctx)?
+            }
+            _ => false,
+        };
+        if copied {
+            table.stats.copied_rows.fetch_add(n, Ordering::Relaxed);
+        } else {
+            let cols = columns(table, rows);
+            let params: Vec<&(dyn ToSql + Sync)> =
+                cols.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
+            tx.execute(&table.sql.upsert, &params)
+                .await
+                .map_err(|e| ctx(redactor.db("upserting rows", &e)))?;
+            table.stats.upserted_rows.fetch_add(n, Ordering::Relaxed);
+        }
     }
     if !plan.deletes.is_empty() {
         tx.execute(&table.sql.delete, &[&plan.deletes])

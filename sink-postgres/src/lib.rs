@@ -6,10 +6,12 @@
 //! state, cursor, audit rows) commit in one transaction. A crash leaves all of a batch or none.
 //!
 //! Design:
-//! - **Driver**: `tokio-postgres` with a `deadpool-postgres` pool. A pulled batch is written by one
+//! - **Driver**: `tokio-postgres` with a `deadpool-postgres` pool. A pulled batch of rows new to
+//!   its table is written by one binary `COPY` (behind a savepoint: a row already there sends the
+//!   batch to the upsert, see [`PostgresSink::apply_stats`]); otherwise by one
 //!   `INSERT ... SELECT ... FROM unnest(<one typed array per column>) ON CONFLICT (key) DO UPDATE
 //!   ... WHERE (row) IS DISTINCT FROM (new row)`, so unchanged rows are not rewritten (no dead
-//!   tuples, no trigger noise), and its state by one array statement per state table. The
+//!   tuples, no trigger noise). Its state goes in by one array statement per state table. The
 //!   opt-in [`SinkConfig::async_pull_commit`] commits pulled batches without waiting for the WAL
 //!   flush (trade-off documented there). TLS is rustls (ring).
 //! - **State schema**: embedded, versioned migrations ([`MIGRATIONS`]) applied under an advisory
@@ -67,4 +69,4 @@ mod value;
 pub use config::{CaptureMode, ColumnMap, ColumnType, EntityTable, SinkConfig, TlsConfig};
 pub use ident::{quote_ident, quote_qualified};
 pub use migrate::{Migration, MIGRATIONS};
-pub use sink::{PostgresSink, PostgresSinkBuilder};
+pub use sink::{ApplyStats, PostgresSink, PostgresSinkBuilder};

@@ -1,6 +1,7 @@
 //! [`PostgresSink`]: one value that is both the [`SourceOfTruth`] and the [`StateStore`].
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -258,6 +259,24 @@ impl PostgresSinkBuilder {
     }
 }
 
+/// How a [`PostgresSink`] wrote one entity's pulled rows ([`PostgresSink::apply_stats`]).
+///
+/// ```
+/// let stats = sink_postgres::ApplyStats::default();
+/// assert_eq!(stats.copied_rows + stats.upserted_rows, 0);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ApplyStats {
+    /// Rows written by a binary COPY (new to the table).
+    pub copied_rows: u64,
+    /// Rows written by `INSERT ... ON CONFLICT DO UPDATE` (counted whether or not they changed).
+    pub upserted_rows: u64,
+    /// Batches whose COPY the server refused (a row already there, or another constraint) and
+    /// that were upserted instead, in the same transaction.
+    pub copy_fallbacks: u64,
+}
+
 impl PostgresSink {
     /// A builder from non-secret settings; give it a connection string or a secret provider.
     pub fn builder(config: SinkConfig) -> PostgresSinkBuilder {
@@ -298,6 +317,27 @@ impl PostgresSink {
             .await
             .map_err(|e| inner.redactor.db("committing migration", &e))?;
         Ok(applied)
+    }
+
+    /// How this sink has written `entity`'s pulled rows so far (`None` for an entity without a
+    /// table): rows new to the table go in by one binary COPY per batch, the others by
+    /// `INSERT ... ON CONFLICT DO UPDATE`. Once a COPY meets a row that is already in the table,
+    /// the sink upserts that entity's batches for the rest of its life.
+    ///
+    /// ```no_run
+    /// # async fn run(sink: sink_postgres::PostgresSink) {
+    /// if let Some(stats) = sink.apply_stats("people") {
+    ///     println!("{} copied, {} upserted", stats.copied_rows, stats.upserted_rows);
+    /// }
+    /// # }
+    /// ```
+    pub fn apply_stats(&self, entity: &str) -> Option<ApplyStats> {
+        let t = self.inner.tables.get(entity)?;
+        Some(ApplyStats {
+            copied_rows: t.stats.copied_rows.load(Ordering::Relaxed),
+            upserted_rows: t.stats.upserted_rows.load(Ordering::Relaxed),
+            copy_fallbacks: t.stats.copy_fallbacks.load(Ordering::Relaxed),
+        })
     }
 
     fn table(&self, entity: &str) -> StoreResult<&Arc<TableInfo>> {

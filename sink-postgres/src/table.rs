@@ -2,16 +2,18 @@
 //! the SQL each entity needs (built once, identifiers quoted, values always parameters).
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
+use tokio_postgres::types::Type;
 use tokio_postgres::{Row, Transaction};
 use twenty_sync_core::{StoreError, StoreErrorKind, StoreResult};
 
 use crate::config::{CaptureMode, EntityTable};
 use crate::error::{config, Redactor};
 use crate::ident::{quote_ident, quote_literal, quote_qualified};
-use crate::value::{format_timestamp, set_path, Kind};
+use crate::value::{format_timestamp, set_path, Cell, Kind};
 
 /// One resolved column.
 #[derive(Debug, Clone)]
@@ -24,6 +26,8 @@ pub(crate) struct Col {
     pub kind: Kind,
     /// `format_type` of the column, for casts.
     pub type_sql: String,
+    /// The column's type (`pg_attribute.atttypid`).
+    pub oid: u32,
 }
 
 impl Col {
@@ -44,6 +48,60 @@ pub(crate) struct TableInfo {
     pub updated_at: Option<Col>,
     pub tombstone: Option<Col>,
     pub sql: TableSql,
+    /// How rows new to the table are written, when every written column has a binary COPY
+    /// encoding (see [`CopyIn`]).
+    pub copy: Option<CopyIn>,
+    /// Whether the next batch tries [`CopyIn`] first: true until a COPY meets a row that is
+    /// already there (then the sink upserts for the rest of its life).
+    pub fresh: AtomicBool,
+    /// How the sink wrote this table's rows so far.
+    pub stats: ApplyCounters,
+}
+
+/// Rows new to a table go in by one binary `COPY` (key, mapped columns, tombstone cleared),
+/// which costs a fraction of `INSERT ... ON CONFLICT` per row. A row that is already there makes
+/// the COPY fail with a unique violation: the batch goes back to its savepoint and is upserted.
+#[derive(Debug)]
+pub(crate) struct CopyIn {
+    /// `COPY <table> (<columns>) FROM STDIN BINARY`.
+    pub sql: String,
+    /// The columns' types, in the statement's order.
+    pub types: Vec<Type>,
+    /// The tombstone column's value for a live row (appended after the mapped columns).
+    pub tombstone: Option<Cell>,
+}
+
+/// Counters behind [`ApplyStats`](crate::ApplyStats).
+#[derive(Debug, Default)]
+pub(crate) struct ApplyCounters {
+    pub copied_rows: AtomicU64,
+    pub upserted_rows: AtomicU64,
+    pub copy_fallbacks: AtomicU64,
+}
+
+/// The COPY of new rows, when every column written has a type the binary format encodes from
+/// the sink's values (no domains, enums or other server-cast types).
+fn copy_in(qualified: &str, key: &Col, columns: &[Col], tombstone: Option<&Col>) -> Option<CopyIn> {
+    let written: Vec<&Col> = std::iter::once(key)
+        .chain(columns.iter())
+        .chain(tombstone)
+        .collect();
+    let types = written
+        .iter()
+        .map(|c| match c.kind {
+            Kind::Other => None,
+            _ => Type::from_oid(c.oid),
+        })
+        .collect::<Option<Vec<Type>>>()?;
+    let names: Vec<String> = written.iter().map(|c| c.q()).collect();
+    Some(CopyIn {
+        sql: format!("COPY {qualified} ({}) FROM STDIN BINARY", names.join(", ")),
+        types,
+        tombstone: tombstone.map(|d| match d.kind {
+            Kind::Bool => Cell::Bool(false),
+            _ => Cell::Null,
+        }),
+    })
 }
 
 /// The statements of one entity.
@@ -248,6 +306,7 @@ pub(crate) async fn resolve(
                         name: n.clone(),
                         kind: Kind::from_oid(*oid),
                         type_sql: ty.clone(),
+                        oid: *oid,
                     },
                     *num,
                 )
@@ -338,6 +397,7 @@ pub(crate) async fn resolve(
         updated_at.as_ref(),
         tombstone.as_ref(),
     );
+    let copy = copy_in(&qualified, &key, &columns, tombstone.as_ref());
     Ok(TableInfo {
         config: t.clone(),
         qualified,
@@ -347,6 +407,9 @@ pub(crate) async fn resolve(
         updated_at,
         tombstone,
         sql,
+        copy,
+        fresh: AtomicBool::new(true),
+        stats: ApplyCounters::default(),
     })
 }
 
@@ -526,21 +589,28 @@ pub(crate) async fn install_capture(
         b"\0",
     ]
     .concat();
-    let existing: Option<Vec<u8>> = tx
+    // A trigger installed before it had its `WHEN` clause (no `tgqual`) is installed again.
+    let existing: Option<(Vec<u8>, bool)> = tx
         .query_opt(
-            "SELECT tgargs FROM pg_trigger WHERE tgrelid = $1 AND tgname = $2",
+            "SELECT tgargs, tgqual IS NOT NULL FROM pg_trigger WHERE tgrelid = $1 AND tgname = $2",
             &[&info.oid, &name],
         )
         .await
         .map_err(|e| redactor.db("checking the capture trigger", &e))?
-        .map(|r| r.get(0));
-    if existing.as_deref() == Some(want_args.as_slice()) {
-        return Ok(());
+        .map(|r| (r.get(0), r.get(1)));
+    if let Some((args, true)) = &existing {
+        if args.as_slice() == want_args.as_slice() {
+            return Ok(());
+        }
     }
+    // The `WHEN` clause repeats the function's first check where it is cheapest: an AFTER
+    // trigger's condition is evaluated as the row is written, so rows the sink itself applies
+    // (`twenty_sync.applying = 'on'`) queue no trigger event and call no function.
     let sql = format!(
         "DROP TRIGGER IF EXISTS {trg} ON {tbl};
          CREATE TRIGGER {trg} AFTER INSERT OR UPDATE OR DELETE ON {tbl}
-         FOR EACH ROW EXECUTE FUNCTION {state}.capture_change({entity}, {key})",
+         FOR EACH ROW WHEN (coalesce(current_setting('twenty_sync.applying', true), '') <> 'on')
+         EXECUTE FUNCTION {state}.capture_change({entity}, {key})",
         trg = quote_ident(&name),
         tbl = info.qualified,
         state = quote_ident(state_schema),

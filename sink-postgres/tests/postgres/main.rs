@@ -4,6 +4,7 @@
 mod apply_path;
 mod capture;
 mod common;
+mod copy_path;
 mod crash;
 mod hostile;
 mod migrations;

@@ -1,0 +1,262 @@
+//! Rows new to a table go in by one binary COPY per batch; a row already there sends the batch
+//! back to its savepoint and through the upsert, in the same transaction. Pulled rows are never
+//! captured as local changes, whichever way they went in.
+
+use serde_json::json;
+use sink_postgres::{ApplyStats, ColumnType, EntityTable};
+use twenty_sync_core::{
+    ApplyBatch, Checkpoint, InboundChange, InboundChangeKind, RecordState, SourceOfTruth,
+    StateCommit, StateStore, SyncDirection,
+};
+
+use crate::common::{admin, TestDb};
+
+fn upsert(key: &str, data: serde_json::Value) -> InboundChange {
+    InboundChange {
+        key: key.into(),
+        twenty_id: format!("tw-{key}"),
+        kind: InboundChangeKind::Upsert { data },
+        twenty_updated_at: None,
+    }
+}
+
+fn batch(changes: Vec<InboundChange>, cursor: &str) -> ApplyBatch {
+    let mut state = StateCommit::new("people");
+    for c in &changes {
+        state
+            .upsert_records
+            .push(RecordState::new(c.key.clone(), c.twenty_id.clone()));
+    }
+    state
+        .cursors
+        .push((SyncDirection::Pull, Checkpoint::new(cursor)));
+    ApplyBatch {
+        entity: "people".into(),
+        changes,
+        state,
+    }
+}
+
+/// The default table of `people` with one column of each kind the COPY has to encode.
+fn people(schema: &str) -> EntityTable {
+    EntityTable::default_table(
+        "people",
+        schema,
+        "id",
+        [
+            ("name", ColumnType::Text),
+            ("n", ColumnType::Bigint),
+            ("doc", ColumnType::Jsonb),
+            ("tags", ColumnType::TextArray),
+            ("seen", ColumnType::Timestamptz),
+        ],
+    )
+}
+
+fn stats(copied_rows: u64, upserted_rows: u64, copy_fallbacks: u64) -> ApplyStats {
+    let mut s = ApplyStats::default();
+    s.copied_rows = copied_rows;
+    s.upserted_rows = upserted_rows;
+    s.copy_fallbacks = copy_fallbacks;
+    s
+}
+
+fn person(key: &str, name: &str, n: i64) -> InboundChange {
+    upsert(
+        key,
+        json!({
+            "id": key,
+            "name": name,
+            "n": n,
+            "doc": {"a": [1, 2], "b": null},
+            "tags": ["x", "y"],
+            "seen": "2025-01-02T03:04:05.123456Z",
+        }),
+    )
+}
+
+#[tokio::test]
+async fn new_rows_are_copied_and_a_row_already_there_sends_the_batch_to_the_upsert() {
+    let db = TestDb::new().await;
+    let data = db.data_schema();
+    let state = db.state_schema();
+    let sink = db
+        .build(db.builder().entity(people(&data).create(true)))
+        .await;
+    let pg = admin().await;
+
+    // 1. Two new rows: one COPY, every kind encoded as the upsert would have.
+    sink.apply(&batch(
+        vec![person("a", "Ada", 1), person("b", "Bo", 2)],
+        "c1",
+    ))
+    .await
+    .unwrap();
+    assert_eq!(sink.apply_stats("people"), Some(stats(2, 0, 0)));
+    let row = pg
+        .query_one(
+            &format!(
+                "SELECT name, n, doc, tags, seen = '2025-01-02T03:04:05.123456Z'::timestamptz,
+                        deleted_at IS NULL
+                 FROM \"{data}\".people WHERE id = 'a'"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "Ada");
+    assert_eq!(row.get::<_, i64>(1), 1);
+    assert_eq!(
+        row.get::<_, serde_json::Value>(2),
+        json!({"a": [1, 2], "b": null})
+    );
+    assert_eq!(row.get::<_, Vec<String>>(3), vec!["x", "y"]);
+    assert!(row.get::<_, bool>(4), "timestamp kept to the microsecond");
+    assert!(row.get::<_, bool>(5), "a copied row is live");
+    let read_back = sink.get("people", &["a".into()]).await.unwrap();
+    assert_eq!(read_back[0].data["tags"], json!(["x", "y"]));
+
+    // 2. A local row the sink never wrote (no record state), then a batch with it and a new
+    //    one: the COPY meets it, the batch is upserted instead, nothing is duplicated.
+    pg.batch_execute(&format!(
+        "INSERT INTO \"{data}\".people (id, name, n) VALUES ('c', 'Local', 0)"
+    ))
+    .await
+    .unwrap();
+    sink.apply(&batch(
+        vec![person("c", "Cy", 3), person("d", "Di", 4)],
+        "c2",
+    ))
+    .await
+    .unwrap();
+    assert_eq!(sink.apply_stats("people"), Some(stats(2, 2, 1)));
+    let rows: Vec<(String, String, i64)> = pg
+        .query(
+            &format!("SELECT id, name, n FROM \"{data}\".people ORDER BY id"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("a".into(), "Ada".into(), 1),
+            ("b".into(), "Bo".into(), 2),
+            ("c".into(), "Cy".into(), 3),
+            ("d".into(), "Di".into(), 4),
+        ]
+    );
+    // The batch's state went in with it (the fallback stayed in the same transaction).
+    assert_eq!(
+        sink.cursor("people", SyncDirection::Pull).await.unwrap(),
+        Some(Checkpoint::new("c2"))
+    );
+    assert_eq!(
+        sink.records("people", &["d".into()]).await.unwrap().len(),
+        1
+    );
+
+    // 3. After a row that was already there, the sink upserts from the start.
+    sink.apply(&batch(vec![person("e", "Eve", 5)], "c3"))
+        .await
+        .unwrap();
+    assert_eq!(sink.apply_stats("people"), Some(stats(2, 3, 1)));
+
+    // Only the local insert was captured; none of the pulled rows, copied or upserted.
+    let captured: Vec<(String, i8)> = pg
+        .query(
+            &format!("SELECT key, op FROM \"{state}\".outbox ORDER BY seq"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(captured, vec![("c".to_owned(), b'I' as i8)]);
+}
+
+#[tokio::test]
+async fn a_copy_refused_by_another_constraint_is_reported_as_the_upsert_reports_it() {
+    let db = TestDb::new().await;
+    let data = db.data_schema();
+    let sink = db
+        .build(db.builder().entity(people(&data).create(true)))
+        .await;
+    admin()
+        .await
+        .batch_execute(&format!(
+            "ALTER TABLE \"{data}\".people ADD CONSTRAINT n_not_negative CHECK (n >= 0)"
+        ))
+        .await
+        .unwrap();
+    let err = sink
+        .apply(&batch(
+            vec![person("a", "Ada", 1), person("b", "Bo", -1)],
+            "c1",
+        ))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("upserting rows"), "{err}");
+    assert_eq!(sink.apply_stats("people"), Some(stats(0, 0, 1)));
+    // Nothing of the batch was kept, and the table is still treated as fresh.
+    assert_eq!(
+        sink.cursor("people", SyncDirection::Pull).await.unwrap(),
+        None
+    );
+    sink.apply(&batch(vec![person("a", "Ada", 1)], "c2"))
+        .await
+        .unwrap();
+    assert_eq!(sink.apply_stats("people"), Some(stats(1, 0, 1)));
+}
+
+/// Whether the capture trigger on `data`.people has a `WHEN` clause.
+async fn has_when(data: &str, state: &str) -> bool {
+    admin()
+        .await
+        .query_one(
+            &format!(
+                "SELECT tgqual IS NOT NULL FROM pg_trigger
+                 WHERE tgrelid = '\"{data}\".people'::regclass AND tgname = '{state}_capture'"
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn a_capture_trigger_from_before_the_when_clause_is_installed_again() {
+    let db = TestDb::new().await;
+    let data = db.data_schema();
+    let state = db.state_schema();
+    let sink = db
+        .build(db.builder().entity(people(&data).create(true)))
+        .await;
+    let pg = admin().await;
+    assert!(
+        has_when(&data, &state).await,
+        "installed with its WHEN clause"
+    );
+    drop(sink);
+    // The trigger as an earlier version installed it: same name and arguments, no WHEN.
+    pg.batch_execute(&format!(
+        "DROP TRIGGER \"{state}_capture\" ON \"{data}\".people;
+         CREATE TRIGGER \"{state}_capture\" AFTER INSERT OR UPDATE OR DELETE ON \"{data}\".people
+         FOR EACH ROW EXECUTE FUNCTION \"{state}\".capture_change('people', 'id')"
+    ))
+    .await
+    .unwrap();
+    assert!(!has_when(&data, &state).await);
+    let _sink = db
+        .build(db.builder().entity(people(&data).create(true)))
+        .await;
+    assert!(
+        has_when(&data, &state).await,
+        "reinstalled by the next start"
+    );
+}
