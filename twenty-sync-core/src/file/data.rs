@@ -13,6 +13,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -99,7 +100,7 @@ pub(crate) struct EntityLog {
     len: u64,
     next_seq: u64,
     /// key -> latest line of the key.
-    index: HashMap<String, Slot>,
+    index: IndexMap<String, Slot>,
     /// seq -> latest local line of a key (the change feed).
     feed: BTreeMap<u64, Slot>,
     feed_by_key: HashMap<String, u64>,
@@ -119,7 +120,7 @@ impl EntityLog {
     }
 
     fn load(path: PathBuf) -> StoreResult<Self> {
-        let mut index: HashMap<String, Slot> = HashMap::new();
+        let mut index: IndexMap<String, Slot> = IndexMap::new();
         let mut feed = BTreeMap::new();
         let mut feed_by_key: HashMap<String, u64> = HashMap::new();
         let mut pending: Vec<(Line, Slot)> = Vec::new();
