@@ -144,7 +144,7 @@ fn columns(table: &TableInfo, rows: Vec<Vec<Cell>>) -> Vec<Vec<Cell>> {
 const COPY_SAVEPOINT: &str = "twenty_sync_copy";
 
 /// Writes `rows` (all of them new to the table, as far as the sink knows) by one binary COPY,
-/// behind a savepoint. Returns false, with the transaction back at the savepoint, when the COPY
+/// behind the savepoint [`COPY_SAVEPOINT`] (set by the caller). Returns false, with the transaction back at the savepoint, when the COPY
 /// failed in the server (a row already there, or any other constraint): the caller then upserts
 /// the same rows, which either succeeds or reports the failure as the upsert always has. After a
 /// unique violation the table is no longer treated as fresh.
@@ -155,9 +155,6 @@ async fn copy_new_rows(
     rows: &[Vec<Cell>],
     redactor: &Redactor,
 ) -> StoreResult<bool> {
-    tx.batch_execute(&format!("SAVEPOINT {COPY_SAVEPOINT}"))
-        .await
-        .map_err(|e| redactor.db("starting the copy of new rows", &e))?;
     let copied = async {
         let sink = tx.copy_in(&copy.sql).await?;
         let mut writer = pin!(BinaryCopyInWriter::new(sink, &copy.types));
@@ -209,19 +206,26 @@ pub(crate) async fn apply_data(
     for c in &plan.upserts {
         rows.push(row_cells(table, c)?);
     }
-    tx.batch_execute(prelude(durability))
+    let copy = match &table.copy {
+        Some(copy) if !rows.is_empty() && table.fresh.load(Ordering::Relaxed) => Some(copy),
+        _ => None,
+    };
+    // The savepoint of a COPY goes in the same round trip as the settings.
+    let settings = match copy {
+        Some(_) => format!("{}; SAVEPOINT {COPY_SAVEPOINT}", prelude(durability)),
+        None => prelude(durability).to_owned(),
+    };
+    tx.batch_execute(&settings)
         .await
         .map_err(|e| ctx(redactor.db("marking the transaction as an apply", &e)))?;
 
     if !rows.is_empty() {
         let n = rows.len() as u64;
-        let copied = match &table.copy {
-            Some(copy) if table.fresh.load(Ordering::Relaxed) => {
-                copy_new_rows(tx, table, copy, &rows, redactor)
-                    .await
-                    .map_err(ctx)?
-            }
-            _ => false,
+        let copied = match copy {
+            Some(copy) => copy_new_rows(tx, table, copy, &rows, redactor)
+                .await
+                .map_err(ctx)?,
+            None => false,
         };
         if copied {
             table.stats.copied_rows.fetch_add(n, Ordering::Relaxed);

@@ -4,37 +4,10 @@
 use serde_json::json;
 use sink_postgres::{ColumnMap, ColumnType, EntityTable};
 use twenty_sync_core::{
-    ApplyBatch, Checkpoint, InboundChange, InboundChangeKind, RecordState, SourceOfTruth,
-    StateCommit, StateStore, StoreErrorKind, SyncDirection,
+    Checkpoint, SourceOfTruth, StateCommit, StateStore, StoreErrorKind, SyncDirection,
 };
 
-use crate::common::{admin, TestDb};
-
-fn upsert(key: &str, data: serde_json::Value) -> InboundChange {
-    InboundChange {
-        key: key.into(),
-        twenty_id: format!("tw-{key}"),
-        kind: InboundChangeKind::Upsert { data },
-        twenty_updated_at: None,
-    }
-}
-
-fn batch(entity: &str, changes: Vec<InboundChange>, cursor: &str) -> ApplyBatch {
-    let mut state = StateCommit::new(entity);
-    for c in &changes {
-        state
-            .upsert_records
-            .push(RecordState::new(c.key.clone(), c.twenty_id.clone()));
-    }
-    state
-        .cursors
-        .push((SyncDirection::Pull, Checkpoint::new(cursor)));
-    ApplyBatch {
-        entity: entity.into(),
-        changes,
-        state,
-    }
-}
+use crate::common::{admin, pulled_batch as batch, pulled_upsert as upsert, TestDb};
 
 /// A table whose trigger records the `synchronous_commit` of each write into `modes`, and the
 /// same on the state schema's cursor table.

@@ -7,6 +7,10 @@ use std::sync::Arc;
 use secrecy::SecretString;
 use sink_postgres::{PostgresSink, PostgresSinkBuilder, SinkConfig};
 use tokio_postgres::{Client, NoTls};
+use twenty_sync_core::{
+    ApplyBatch, Checkpoint, InboundChange, InboundChangeKind, RecordState, StateCommit,
+    SyncDirection,
+};
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -109,5 +113,33 @@ impl Drop for TestDb {
             });
         })
         .join();
+    }
+}
+
+/// A pulled upsert of `key` (Twenty id `tw-<key>`).
+pub fn pulled_upsert(key: &str, data: serde_json::Value) -> InboundChange {
+    InboundChange {
+        key: key.into(),
+        twenty_id: format!("tw-{key}"),
+        kind: InboundChangeKind::Upsert { data },
+        twenty_updated_at: None,
+    }
+}
+
+/// A pulled batch of `entity`: the changes, a record state per change, and the pull cursor.
+pub fn pulled_batch(entity: &str, changes: Vec<InboundChange>, cursor: &str) -> ApplyBatch {
+    let mut state = StateCommit::new(entity);
+    for c in &changes {
+        state
+            .upsert_records
+            .push(RecordState::new(c.key.clone(), c.twenty_id.clone()));
+    }
+    state
+        .cursors
+        .push((SyncDirection::Pull, Checkpoint::new(cursor)));
+    ApplyBatch {
+        entity: entity.into(),
+        changes,
+        state,
     }
 }

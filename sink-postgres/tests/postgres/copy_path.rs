@@ -5,36 +5,13 @@
 use serde_json::json;
 use sink_postgres::{ApplyStats, ColumnType, EntityTable};
 use twenty_sync_core::{
-    ApplyBatch, Checkpoint, InboundChange, InboundChangeKind, RecordState, SourceOfTruth,
-    StateCommit, StateStore, SyncDirection,
+    ApplyBatch, Checkpoint, InboundChange, SourceOfTruth, StateStore, SyncDirection,
 };
 
-use crate::common::{admin, TestDb};
-
-fn upsert(key: &str, data: serde_json::Value) -> InboundChange {
-    InboundChange {
-        key: key.into(),
-        twenty_id: format!("tw-{key}"),
-        kind: InboundChangeKind::Upsert { data },
-        twenty_updated_at: None,
-    }
-}
+use crate::common::{admin, pulled_batch, pulled_upsert as upsert, TestDb};
 
 fn batch(changes: Vec<InboundChange>, cursor: &str) -> ApplyBatch {
-    let mut state = StateCommit::new("people");
-    for c in &changes {
-        state
-            .upsert_records
-            .push(RecordState::new(c.key.clone(), c.twenty_id.clone()));
-    }
-    state
-        .cursors
-        .push((SyncDirection::Pull, Checkpoint::new(cursor)));
-    ApplyBatch {
-        entity: "people".into(),
-        changes,
-        state,
-    }
+    pulled_batch("people", changes, cursor)
 }
 
 /// The default table of `people` with one column of each kind the COPY has to encode.

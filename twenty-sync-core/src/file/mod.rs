@@ -136,7 +136,7 @@ impl FileStore {
         std::fs::create_dir_all(&data_dir)
             .map_err(|e| io_error("create the store directory", &data_dir, e))?;
         let state = StateFiles::open(&dir)?;
-        let entities = open_entity_logs(&data_dir)?;
+        let entities = open_entity_logs(&dir)?;
         Ok(FileStore {
             inner: Arc::new(Inner {
                 dir,
@@ -268,7 +268,8 @@ fn check_key(entity: &str, key: &str) -> StoreResult<()> {
 /// Opens every `data/<entity>.jsonl` already in `data_dir`, so a run never pays for reading a
 /// log into its index (that is the cost of [`FileStore::open`]); entities first written later
 /// are opened on first use. Files whose names are not entity log names are left alone.
-fn open_entity_logs(data_dir: &Path) -> StoreResult<HashMap<String, EntityLog>> {
+fn open_entity_logs(dir: &Path) -> StoreResult<HashMap<String, EntityLog>> {
+    let data_dir = &dir.join("data");
     let mut logs = HashMap::new();
     let listing = std::fs::read_dir(data_dir)
         .map_err(|e| io_error("list the data directory", data_dir, e))?;
@@ -282,7 +283,7 @@ fn open_entity_logs(data_dir: &Path) -> StoreResult<HashMap<String, EntityLog>> 
         else {
             continue;
         };
-        match entity_path(data_dir.parent().unwrap_or(data_dir), entity) {
+        match entity_path(dir, entity) {
             Ok(expected) if expected == path => {
                 logs.insert(entity.to_owned(), EntityLog::open(path)?);
             }
