@@ -5,7 +5,9 @@
 //! The transaction sets `twenty_sync.applying = 'on'` (`SET LOCAL`), which the capture trigger
 //! checks, so pulled changes are not captured as local changes (no sync loop).
 //!
-//! Per batch: one round trip for the settings, then one statement per table written. No staging
+//! Per batch: one round trip for the settings, then one statement per table written. On the COPY
+//! path rows are converted as they are written (borrowing the batch's strings), so the server
+//! works on the first rows while the client converts the rest. No staging
 //! table: a temporary table per batch wrote the catalog every time, and one kept per connection
 //! is truncated at every commit, which cost more than the rest of a 200-row batch. The COPY goes
 //! straight into the table instead, behind a savepoint, and falls back to the upsert when the
@@ -16,6 +18,7 @@
 //! reused once it has grown, and the sink works behind transaction-pooling proxies
 //! (PgBouncer) that do not keep named statements.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::pin::pin;
 use std::sync::atomic::Ordering;
@@ -24,7 +27,7 @@ use deadpool_postgres::Transaction;
 use serde_json::Value;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 use twenty_sync_core::{
     ApplyBatch, InboundChange, InboundChangeKind, StoreError, StoreErrorKind, StoreResult,
 };
@@ -65,10 +68,15 @@ fn plan<'a>(table: &TableInfo, changes: &'a [InboundChange]) -> Plan<'a> {
     p
 }
 
-/// The typed cells of one upsert row (key first), or an error naming the record and field.
-fn row_cells(table: &TableInfo, change: &InboundChange) -> StoreResult<Vec<Cell>> {
+/// Appends the typed cells of one upsert row (key first) to `cells`, or fails naming the record
+/// and field. String values are borrowed from the change, not copied.
+fn push_row_cells<'a>(
+    table: &TableInfo,
+    change: &'a InboundChange,
+    cells: &mut Vec<Cell<'a>>,
+) -> StoreResult<()> {
     let InboundChangeKind::Upsert { data } = &change.kind else {
-        return Ok(Vec::new());
+        return Ok(());
     };
     let fail = |field: &str, column: &str, why: String| {
         StoreError::new(
@@ -83,15 +91,23 @@ fn row_cells(table: &TableInfo, change: &InboundChange) -> StoreResult<Vec<Cell>
         .with_context("key", change.key.clone())
         .with_context("field", field.to_owned())
     };
-    let mut cells = Vec::with_capacity(table.columns.len() + 1);
-    let key = serde_json::Value::String(change.key.clone());
-    cells.push(
-        to_cell(&key, table.key.kind).map_err(|w| fail(&table.key.field, &table.key.name, w))?,
-    );
+    cells.push(match table.key.kind {
+        Kind::Text | Kind::Other => Cell::Text(Cow::Borrowed(change.key.as_str())),
+        kind => to_cell(&Value::String(change.key.clone()), kind)
+            .map(Cell::into_owned)
+            .map_err(|w| fail(&table.key.field, &table.key.name, w))?,
+    });
     for col in &table.columns {
         let v = get_path(data, &col.field);
         cells.push(to_cell(v, col.kind).map_err(|w| fail(&col.field, &col.name, w))?);
     }
+    Ok(())
+}
+
+/// The typed cells of one upsert row (key first); see [`push_row_cells`].
+fn row_cells<'a>(table: &TableInfo, change: &'a InboundChange) -> StoreResult<Vec<Cell<'a>>> {
+    let mut cells = Vec::with_capacity(table.columns.len() + 1);
+    push_row_cells(table, change, &mut cells)?;
     Ok(cells)
 }
 
@@ -116,24 +132,27 @@ fn prelude(durability: Durability) -> &'static str {
 
 /// The rows' cells as one array per column (the upsert's parameters). Text arrays travel as
 /// jsonb arrays (an array of arrays cannot be unnested row by row).
-fn columns(table: &TableInfo, rows: Vec<Vec<Cell>>) -> Vec<Vec<Cell>> {
+fn columns<'a>(table: &TableInfo, rows: Vec<Vec<Cell<'a>>>) -> Vec<Vec<Cell<'a>>> {
     let kinds: Vec<Kind> = std::iter::once(&table.key)
         .chain(table.columns.iter())
         .map(|c| c.kind)
         .collect();
-    let mut cols: Vec<Vec<Cell>> = kinds
+    let mut cols: Vec<Vec<Cell<'a>>> = kinds
         .iter()
         .map(|_| Vec::with_capacity(rows.len()))
         .collect();
     for row in rows {
         for ((col, kind), cell) in cols.iter_mut().zip(&kinds).zip(row) {
             col.push(match (kind, cell) {
-                (Kind::TextArray, Cell::TextArray(items)) => Cell::Json(Value::Array(
+                (Kind::TextArray, Cell::TextArray(items)) => Cell::Json(Cow::Owned(Value::Array(
                     items
                         .into_iter()
-                        .map(|i| i.map(Value::String).unwrap_or(Value::Null))
+                        .map(|i| {
+                            i.map(|s| Value::String(s.into_owned()))
+                                .unwrap_or(Value::Null)
+                        })
                         .collect(),
-                )),
+                ))),
                 (_, cell) => cell,
             });
         }
@@ -143,36 +162,52 @@ fn columns(table: &TableInfo, rows: Vec<Vec<Cell>>) -> Vec<Vec<Cell>> {
 
 const COPY_SAVEPOINT: &str = "twenty_sync_copy";
 
-/// Writes `rows` (all of them new to the table, as far as the sink knows) by one binary COPY,
-/// behind the savepoint [`COPY_SAVEPOINT`] (set by the caller). Returns false, with the transaction back at the savepoint, when the COPY
-/// failed in the server (a row already there, or any other constraint): the caller then upserts
-/// the same rows, which either succeeds or reports the failure as the upsert always has. After a
+/// Why a COPY of new rows stopped.
+enum CopyStop {
+    /// The server refused the COPY (or the connection failed).
+    Db(tokio_postgres::Error),
+    /// A record did not fit its columns; nothing of the batch may be written.
+    Row(StoreError),
+}
+
+/// Writes `upserts` (all of them new to the table, as far as the sink knows) by one binary COPY,
+/// behind the savepoint [`COPY_SAVEPOINT`] (set by the caller). Each row is converted as it is
+/// written, so the server inserts the first rows while later ones are still being converted; a
+/// row that does not fit its columns aborts the COPY and fails the apply (its transaction is
+/// rolled back). Returns false, with the transaction back at the savepoint, when the COPY failed
+/// in the server (a row already there, or any other constraint): the caller then upserts the
+/// same rows, which either succeeds or reports the failure as the upsert always has. After a
 /// unique violation the table is no longer treated as fresh.
 async fn copy_new_rows(
     tx: &Transaction<'_>,
     table: &TableInfo,
     copy: &CopyIn,
-    rows: &[Vec<Cell>],
+    upserts: &[&InboundChange],
     redactor: &Redactor,
 ) -> StoreResult<bool> {
     let copied = async {
-        let sink = tx.copy_in(&copy.sql).await?;
+        let sink = tx.copy_in(&copy.sql).await.map_err(CopyStop::Db)?;
         let mut writer = pin!(BinaryCopyInWriter::new(sink, &copy.types));
-        let mut refs: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(copy.types.len());
-        for row in rows {
-            refs.clear();
-            refs.extend(row.iter().map(|c| c as &(dyn ToSql + Sync)));
+        let mut cells: Vec<Cell<'_>> = Vec::with_capacity(copy.types.len());
+        for change in upserts {
+            cells.clear();
+            push_row_cells(table, change, &mut cells).map_err(CopyStop::Row)?;
             if let Some(t) = &copy.tombstone {
-                refs.push(t);
+                cells.push(t.clone());
             }
-            writer.as_mut().write(&refs).await?;
+            writer
+                .as_mut()
+                .write_raw(cells.iter())
+                .await
+                .map_err(CopyStop::Db)?;
         }
-        writer.finish().await
+        writer.finish().await.map_err(CopyStop::Db)
     }
     .await;
     match copied {
         Ok(_) => Ok(true),
-        Err(e) if e.code().is_some() => {
+        Err(CopyStop::Row(e)) => Err(e),
+        Err(CopyStop::Db(e)) if e.code().is_some() => {
             tx.batch_execute(&format!("ROLLBACK TO SAVEPOINT {COPY_SAVEPOINT}"))
                 .await
                 .map_err(|e| redactor.db("returning from a failed copy of new rows", &e))?;
@@ -187,7 +222,7 @@ async fn copy_new_rows(
             );
             Ok(false)
         }
-        Err(e) => Err(redactor.db("copying new rows", &e)),
+        Err(CopyStop::Db(e)) => Err(redactor.db("copying new rows", &e)),
     }
 }
 
@@ -201,13 +236,8 @@ pub(crate) async fn apply_data(
 ) -> StoreResult<()> {
     let ctx = |e: StoreError| e.with_context("entity", table.entity());
     let plan = plan(table, &batch.changes);
-    // Convert everything first: a bad value fails before anything is sent.
-    let mut rows = Vec::with_capacity(plan.upserts.len());
-    for c in &plan.upserts {
-        rows.push(row_cells(table, c)?);
-    }
     let copy = match &table.copy {
-        Some(copy) if !rows.is_empty() && table.fresh.load(Ordering::Relaxed) => Some(copy),
+        Some(copy) if !plan.upserts.is_empty() && table.fresh.load(Ordering::Relaxed) => Some(copy),
         _ => None,
     };
     // The savepoint of a COPY goes in the same round trip as the settings.
@@ -219,10 +249,10 @@ pub(crate) async fn apply_data(
         .await
         .map_err(|e| ctx(redactor.db("marking the transaction as an apply", &e)))?;
 
-    if !rows.is_empty() {
-        let n = rows.len() as u64;
+    if !plan.upserts.is_empty() {
+        let n = plan.upserts.len() as u64;
         let copied = match copy {
-            Some(copy) => copy_new_rows(tx, table, copy, &rows, redactor)
+            Some(copy) => copy_new_rows(tx, table, copy, &plan.upserts, redactor)
                 .await
                 .map_err(ctx)?,
             None => false,
@@ -230,6 +260,11 @@ pub(crate) async fn apply_data(
         if copied {
             table.stats.copied_rows.fetch_add(n, Ordering::Relaxed);
         } else {
+            // Convert everything first: a bad value fails before the statement is sent.
+            let mut rows = Vec::with_capacity(plan.upserts.len());
+            for c in &plan.upserts {
+                rows.push(row_cells(table, c)?);
+            }
             let cols = columns(table, rows);
             let params: Vec<&(dyn ToSql + Sync)> =
                 cols.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
@@ -240,12 +275,12 @@ pub(crate) async fn apply_data(
         }
     }
     if !plan.deletes.is_empty() {
-        tx.execute(&table.sql.delete, &[&plan.deletes])
+        tx.execute_typed(&table.sql.delete, &[(&plan.deletes, Type::TEXT_ARRAY)])
             .await
             .map_err(|e| ctx(redactor.db("deleting rows", &e)))?;
     }
     if let (false, Some(sql)) = (plan.tombstones.is_empty(), &table.sql.tombstone) {
-        tx.execute(sql, &[&plan.tombstones])
+        tx.execute_typed(sql, &[(&plan.tombstones, Type::TEXT_ARRAY)])
             .await
             .map_err(|e| ctx(redactor.db("marking rows deleted", &e)))?;
     }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::{Object, Pool};
 use futures::stream::{self, BoxStream, StreamExt};
 use secrecy::SecretString;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 use twenty_sync_core::{
     ApplyBatch, AuditEntry, AuditQuery, Checkpoint, Lease, LocalChange, LocalRecord, PendingCreate,
     RecordState, RunReport, SecretProvider, SourceOfTruth, StateCommit, StateStore, StateWritten,
@@ -477,7 +477,7 @@ impl SourceOfTruth for PostgresSink {
         }
         let client = self.inner.client().await?;
         let rows = client
-            .query(&table.sql.select_by_keys, &[&keys])
+            .query_typed(&table.sql.select_by_keys, &[(&keys, Type::TEXT_ARRAY)])
             .await
             .map_err(|e| {
                 self.inner
@@ -532,7 +532,10 @@ impl StateStore for PostgresSink {
     ) -> StoreResult<Option<Checkpoint>> {
         let client = self.inner.client().await?;
         let rows = client
-            .query(&self.inner.sql.cursor, &[&entity, &direction.as_str()])
+            .query_typed(
+                &self.inner.sql.cursor,
+                &[(&entity, Type::TEXT), (&direction.as_str(), Type::TEXT)],
+            )
             .await
             .map_err(|e| self.inner.redactor.db("reading the cursor", &e))?;
         Ok(rows.first().map(|r| Checkpoint::new(r.get::<_, String>(0))))
@@ -544,7 +547,10 @@ impl StateStore for PostgresSink {
         }
         let client = self.inner.client().await?;
         let rows = client
-            .query(&self.inner.sql.records, &[&entity, &local_keys])
+            .query_typed(
+                &self.inner.sql.records,
+                &[(&entity, Type::TEXT), (&local_keys, Type::TEXT_ARRAY)],
+            )
             .await
             .map_err(|e| self.inner.redactor.db("reading record states", &e))?;
         Ok(rows.iter().map(record_from_row).collect())
@@ -560,9 +566,9 @@ impl StateStore for PostgresSink {
         }
         let client = self.inner.client().await?;
         let rows = client
-            .query(
+            .query_typed(
                 &self.inner.sql.records_by_twenty_id,
-                &[&entity, &twenty_ids],
+                &[(&entity, Type::TEXT), (&twenty_ids, Type::TEXT_ARRAY)],
             )
             .await
             .map_err(|e| self.inner.redactor.db("reading record states", &e))?;

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
+use tokio_postgres::types::Type;
 use tokio_postgres::Row;
 use twenty_sync_core::{
     AuditEntry, PendingCreate, RecordState, StateCommit, StoreError, StoreErrorKind, StoreResult,
@@ -137,7 +138,8 @@ impl StateSql {
     }
 }
 
-/// Writes `commit` inside `tx`. Removals run before upserts (record states and pending creates);
+/// Writes `commit` inside `tx`. Each statement is sent with its parameter types
+/// (`execute_typed`: one round trip, the unnamed statement) rather than prepared first. Removals run before upserts (record states and pending creates);
 /// upserts are deduplicated by local key (the last one wins). A commit that would map one Twenty
 /// id to two local keys fails with `Conflict` (unique constraint) and, being one transaction,
 /// changes nothing.
@@ -150,9 +152,15 @@ pub(crate) async fn write_commit(
     let entity = &commit.entity;
     let ctx = |e: StoreError| e.with_context("entity", entity.clone());
     if !commit.remove_records.is_empty() {
-        tx.execute(&sql.remove_records, &[entity, &commit.remove_records])
-            .await
-            .map_err(|e| ctx(redactor.db("removing record states", &e)))?;
+        tx.execute_typed(
+            &sql.remove_records,
+            &[
+                (entity, Type::TEXT),
+                (&commit.remove_records, Type::TEXT_ARRAY),
+            ],
+        )
+        .await
+        .map_err(|e| ctx(redactor.db("removing record states", &e)))?;
     }
     if !commit.upsert_records.is_empty() {
         let mut last: HashMap<&str, &RecordState> = HashMap::new();
@@ -170,9 +178,18 @@ pub(crate) async fn write_commit(
         let tu: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.twenty_updated_at).collect();
         let lu: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.local_updated_at).collect();
         let del: Vec<bool> = rows.iter().map(|r| r.deleted).collect();
-        tx.execute(
+        tx.execute_typed(
             &sql.upsert_records,
-            &[entity, &keys, &ids, &th, &lh, &tu, &lu, &del],
+            &[
+                (entity, Type::TEXT),
+                (&keys, Type::TEXT_ARRAY),
+                (&ids, Type::TEXT_ARRAY),
+                (&th, Type::TEXT_ARRAY),
+                (&lh, Type::TEXT_ARRAY),
+                (&tu, Type::TIMESTAMPTZ_ARRAY),
+                (&lu, Type::TIMESTAMPTZ_ARRAY),
+                (&del, Type::BOOL_ARRAY),
+            ],
         )
         .await
         .map_err(|e| {
@@ -192,18 +209,26 @@ pub(crate) async fn write_commit(
         })?;
     }
     for (direction, checkpoint) in &commit.cursors {
-        tx.execute(
+        tx.execute_typed(
             &sql.upsert_cursor,
-            &[entity, &direction.as_str(), &checkpoint.as_str()],
+            &[
+                (entity, Type::TEXT),
+                (&direction.as_str(), Type::TEXT),
+                (&checkpoint.as_str(), Type::TEXT),
+            ],
         )
         .await
         .map_err(|e| ctx(redactor.db("moving the cursor", &e)))?;
         if *direction == SyncDirection::Push {
             if let Some(pos) = OutboxPosition::parse(checkpoint.as_str()) {
                 // Everything up to the committed push cursor has been read for good.
-                tx.execute(
+                tx.execute_typed(
                     &sql.prune_outbox,
-                    &[entity, &pos.txid.to_string(), &pos.seq],
+                    &[
+                        (entity, Type::TEXT),
+                        (&pos.txid.to_string(), Type::TEXT),
+                        (&pos.seq, Type::INT8),
+                    ],
                 )
                 .await
                 .map_err(|e| ctx(redactor.db("pruning the outbox", &e)))?;
@@ -211,9 +236,15 @@ pub(crate) async fn write_commit(
         }
     }
     if !commit.remove_pending.is_empty() {
-        tx.execute(&sql.remove_pending, &[entity, &commit.remove_pending])
-            .await
-            .map_err(|e| ctx(redactor.db("resolving pending creates", &e)))?;
+        tx.execute_typed(
+            &sql.remove_pending,
+            &[
+                (entity, Type::TEXT),
+                (&commit.remove_pending, Type::TEXT_ARRAY),
+            ],
+        )
+        .await
+        .map_err(|e| ctx(redactor.db("resolving pending creates", &e)))?;
     }
     if !commit.add_pending.is_empty() {
         let mut last: HashMap<&str, &PendingCreate> = HashMap::new();
@@ -228,9 +259,18 @@ pub(crate) async fn write_commit(
         let ids: Vec<&str> = rows.iter().map(|p| p.twenty_id.as_str()).collect();
         let runs: Vec<&str> = rows.iter().map(|p| p.run_id.as_str()).collect();
         let at: Vec<DateTime<Utc>> = rows.iter().map(|p| p.created_at).collect();
-        tx.execute(&sql.add_pending, &[entity, &keys, &ids, &runs, &at])
-            .await
-            .map_err(|e| ctx(redactor.db("recording pending creates", &e)))?;
+        tx.execute_typed(
+            &sql.add_pending,
+            &[
+                (entity, Type::TEXT),
+                (&keys, Type::TEXT_ARRAY),
+                (&ids, Type::TEXT_ARRAY),
+                (&runs, Type::TEXT_ARRAY),
+                (&at, Type::TIMESTAMPTZ_ARRAY),
+            ],
+        )
+        .await
+        .map_err(|e| ctx(redactor.db("recording pending creates", &e)))?;
     }
     if !commit.audit.is_empty() {
         insert_audit(tx, sql, &commit.audit, redactor)
@@ -269,9 +309,18 @@ async fn insert_audit(
         );
         entry.push(json);
     }
-    tx.execute(
+    tx.execute_typed(
         &sql.insert_audit,
-        &[&run, &at, &entity, &dir, &lk, &tid, &action, &entry],
+        &[
+            (&run, Type::TEXT_ARRAY),
+            (&at, Type::TIMESTAMPTZ_ARRAY),
+            (&entity, Type::TEXT_ARRAY),
+            (&dir, Type::TEXT_ARRAY),
+            (&lk, Type::TEXT_ARRAY),
+            (&tid, Type::TEXT_ARRAY),
+            (&action, Type::TEXT_ARRAY),
+            (&entry, Type::JSONB_ARRAY),
+        ],
     )
     .await
     .map_err(|e| redactor.db("appending audit entries", &e))?;

@@ -68,7 +68,7 @@ pub(crate) struct CopyIn {
     /// The columns' types, in the statement's order.
     pub types: Vec<Type>,
     /// The tombstone column's value for a live row (appended after the mapped columns).
-    pub tombstone: Option<Cell>,
+    pub tombstone: Option<Cell<'static>>,
 }
 
 /// Counters behind [`ApplyStats`](crate::ApplyStats).

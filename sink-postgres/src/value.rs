@@ -5,6 +5,7 @@
 //! types the sink does not encode natively (`numeric`, enums, domains...) are sent as `text` and
 //! cast by the server.
 
+use std::borrow::Cow;
 use std::error::Error as StdError;
 
 use bytes::BytesMut;
@@ -70,11 +71,12 @@ impl Kind {
     }
 }
 
-/// A typed value ready to be sent.
+/// A typed value ready to be sent. Text and JSON borrow from the record they were read from
+/// where they can (a string field is sent as it is, without a copy).
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Cell {
+pub(crate) enum Cell<'a> {
     Null,
-    Text(String),
+    Text(Cow<'a, str>),
     Int2(i16),
     Int4(i32),
     Int8(i64),
@@ -85,11 +87,37 @@ pub(crate) enum Cell {
     Timestamp(NaiveDateTime),
     Date(NaiveDate),
     Uuid(uuid::Uuid),
-    Json(Value),
-    TextArray(Vec<Option<String>>),
+    Json(Cow<'a, Value>),
+    TextArray(Vec<Option<Cow<'a, str>>>),
 }
 
-impl ToSql for Cell {
+impl Cell<'_> {
+    /// The same cell, owning what it borrowed.
+    pub(crate) fn into_owned(self) -> Cell<'static> {
+        match self {
+            Cell::Null => Cell::Null,
+            Cell::Text(v) => Cell::Text(Cow::Owned(v.into_owned())),
+            Cell::Int2(v) => Cell::Int2(v),
+            Cell::Int4(v) => Cell::Int4(v),
+            Cell::Int8(v) => Cell::Int8(v),
+            Cell::Float4(v) => Cell::Float4(v),
+            Cell::Float8(v) => Cell::Float8(v),
+            Cell::Bool(v) => Cell::Bool(v),
+            Cell::Timestamptz(v) => Cell::Timestamptz(v),
+            Cell::Timestamp(v) => Cell::Timestamp(v),
+            Cell::Date(v) => Cell::Date(v),
+            Cell::Uuid(v) => Cell::Uuid(v),
+            Cell::Json(v) => Cell::Json(Cow::Owned(v.into_owned())),
+            Cell::TextArray(v) => Cell::TextArray(
+                v.into_iter()
+                    .map(|i| i.map(|s| Cow::Owned(s.into_owned())))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+impl ToSql for Cell<'_> {
     fn to_sql(
         &self,
         ty: &Type,
@@ -97,7 +125,7 @@ impl ToSql for Cell {
     ) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
         match self {
             Cell::Null => Ok(IsNull::Yes),
-            Cell::Text(v) => v.to_sql(ty, out),
+            Cell::Text(v) => v.as_ref().to_sql(ty, out),
             Cell::Int2(v) => v.to_sql(ty, out),
             Cell::Int4(v) => v.to_sql(ty, out),
             Cell::Int8(v) => v.to_sql(ty, out),
@@ -108,8 +136,11 @@ impl ToSql for Cell {
             Cell::Timestamp(v) => v.to_sql(ty, out),
             Cell::Date(v) => v.to_sql(ty, out),
             Cell::Uuid(v) => v.to_sql(ty, out),
-            Cell::Json(v) => v.to_sql(ty, out),
-            Cell::TextArray(v) => v.to_sql(ty, out),
+            Cell::Json(v) => v.as_ref().to_sql(ty, out),
+            Cell::TextArray(v) => {
+                let items: Vec<Option<&str>> = v.iter().map(|i| i.as_deref()).collect();
+                items.to_sql(ty, out)
+            }
         }
     }
 
@@ -120,11 +151,12 @@ impl ToSql for Cell {
     to_sql_checked!();
 }
 
-/// The text form of a JSON value for a text column: strings as they are, anything else as JSON.
-fn as_text(v: &Value) -> String {
+/// The text form of a JSON value for a text column: strings as they are (borrowed), anything
+/// else as JSON.
+fn as_text(v: &Value) -> Cow<'_, str> {
     match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+        Value::String(s) => Cow::Borrowed(s),
+        other => Cow::Owned(other.to_string()),
     }
 }
 
@@ -163,7 +195,7 @@ fn float_of(v: &Value) -> Option<f64> {
 }
 
 /// Converts a local value to a cell of `kind`, or says what was expected.
-pub(crate) fn to_cell(v: &Value, kind: Kind) -> Result<Cell, String> {
+pub(crate) fn to_cell(v: &Value, kind: Kind) -> Result<Cell<'_>, String> {
     if v.is_null() {
         return Ok(Cell::Null);
     }
@@ -213,7 +245,7 @@ pub(crate) fn to_cell(v: &Value, kind: Kind) -> Result<Cell, String> {
                 .and_then(|s| uuid::Uuid::parse_str(s).ok())
                 .ok_or_else(|| bad("a UUID"))?,
         ),
-        Kind::Jsonb | Kind::Json => Cell::Json(v.clone()),
+        Kind::Jsonb | Kind::Json => Cell::Json(Cow::Borrowed(v)),
         Kind::TextArray => match v {
             Value::Array(items) => Cell::TextArray(
                 items

@@ -190,6 +190,67 @@ async fn a_copy_refused_by_another_constraint_is_reported_as_the_upsert_reports_
     assert_eq!(sink.apply_stats("people"), Some(stats(1, 0, 1)));
 }
 
+#[tokio::test]
+async fn a_row_that_does_not_fit_mid_copy_fails_the_batch_and_keeps_nothing_of_it() {
+    let db = TestDb::new().await;
+    let data = db.data_schema();
+    let sink = db
+        .build(db.builder().entity(people(&data).create(true)))
+        .await;
+    // Rows are converted as they are copied: two go out before the third turns out not to fit.
+    let mut bad = person("c", "Cy", 3);
+    if let twenty_sync_core::InboundChangeKind::Upsert { data } = &mut bad.kind {
+        data["n"] = json!("three");
+    }
+    let err = sink
+        .apply(&batch(
+            vec![
+                person("a", "Ada", 1),
+                person("b", "Bo", 2),
+                bad,
+                person("d", "Di", 4),
+            ],
+            "c1",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        twenty_sync_core::StoreErrorKind::Invalid,
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(text.contains("\"n\"") && text.contains("\"c\""), "{text}");
+    assert!(!text.contains("three"), "the value is not shown: {text}");
+    let pg = admin().await;
+    let n: i64 = pg
+        .query_one(&format!("SELECT count(*) FROM \"{data}\".people"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0, "none of the batch was kept");
+    assert_eq!(
+        sink.cursor("people", SyncDirection::Pull).await.unwrap(),
+        None
+    );
+    assert_eq!(sink.apply_stats("people"), Some(stats(0, 0, 0)));
+    // The aborted COPY left the pooled connection usable and the table fresh.
+    sink.apply(&batch(
+        vec![person("a", "Ada", 1), person("b", "Bo", 2)],
+        "c2",
+    ))
+    .await
+    .unwrap();
+    assert_eq!(sink.apply_stats("people"), Some(stats(2, 0, 0)));
+    assert_eq!(
+        sink.cursor("people", SyncDirection::Pull)
+            .await
+            .unwrap()
+            .map(|c| c.as_str().to_owned()),
+        Some("c2".to_owned())
+    );
+}
+
 /// Whether the capture trigger on `data`.people has a `WHEN` clause.
 async fn has_when(data: &str, state: &str) -> bool {
     admin()
