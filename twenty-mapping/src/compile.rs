@@ -9,6 +9,7 @@ use crate::error::{CompileError, CompileErrors};
 use crate::path::FieldPath;
 use crate::plan::{CompiledMapping, EntityPlan, FieldPlan, RequiredField};
 use crate::schema::{SchemaObject, TwentySchema};
+use crate::template::OutputTemplate;
 use crate::transform::{Inverse, TransformRegistry, TransformStep};
 use crate::types::{
     is_known_standard_object, standard_field_type, standard_select_options, FieldType, ValueKind,
@@ -184,18 +185,28 @@ impl<'a> EntityCompiler<'a> {
         if self.errors.len() != before {
             return None;
         }
-        let push_order = fields
+        let push_order: Vec<usize> = fields
             .iter()
             .enumerate()
             .filter(|(i, f)| f.direction.pushes() && push_allowed[*i])
             .map(|(i, _)| i)
             .collect();
-        let pull_order = fields
+        let pull_order: Vec<usize> = fields
             .iter()
             .enumerate()
             .filter(|(i, f)| f.direction.pulls() && f.inverse.is_some() && pull_allowed[*i])
             .map(|(i, _)| i)
             .collect();
+        let push_template =
+            OutputTemplate::new(push_order.iter().map(|&i: &usize| &fields[i].twenty));
+        let pull_template = pull_order
+            .iter()
+            .map(|&i: &usize| match fields[i].local.as_slice() {
+                [one] => Some(one),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .and_then(OutputTemplate::new);
         Some(EntityPlan {
             name: self.name.to_owned(),
             twenty_object: cfg.twenty_object.clone(),
@@ -206,6 +217,8 @@ impl<'a> EntityCompiler<'a> {
             fields,
             push_order,
             pull_order,
+            push_template,
+            pull_template,
             redact_values: cfg.redact_values,
             excerpt_max: cfg.excerpt_max.unwrap_or(DEFAULT_EXCERPT_MAX),
             required_fields,

@@ -78,6 +78,7 @@ mod hash;
 mod path;
 mod plan;
 mod schema;
+mod template;
 mod transform;
 mod types;
 

@@ -98,6 +98,16 @@ impl FieldPath {
         }
     }
 
+    /// The path's key, and its sub-key when it has one, for paths of one or two keys and no
+    /// index (`name.firstName` gives `("name", Some("firstName"))`); `None` for any other path.
+    pub(crate) fn key_and_sub_key(&self) -> Option<(&str, Option<&str>)> {
+        match self.segments.as_slice() {
+            [Segment::Key(k)] => Some((k, None)),
+            [Segment::Key(k), Segment::Key(sub)] => Some((k, Some(sub))),
+            _ => None,
+        }
+    }
+
     /// The remaining keys after the root, joined with dots (`name.firstName` gives `firstName`).
     pub fn sub_path(&self) -> Option<&str> {
         let root = self.root()?;

@@ -9,6 +9,7 @@ use crate::config::{ConflictPolicy, Direction, Owner};
 use crate::error::{excerpt, FieldError, TransformError};
 use crate::hash::{content_hash, ContentHash};
 use crate::path::{FieldPath, PositionHint};
+use crate::template::OutputTemplate;
 use crate::transform::TransformStep;
 
 /// A validated mapping, ready to apply to any number of records.
@@ -73,6 +74,10 @@ pub struct EntityPlan {
     pub(crate) fields: Vec<FieldPlan>,
     pub(crate) push_order: Vec<usize>,
     pub(crate) pull_order: Vec<usize>,
+    /// The skeleton of push output records, when the push targets are shallow enough.
+    pub(crate) push_template: Option<OutputTemplate>,
+    /// The skeleton of pull output records, when the local targets are shallow enough.
+    pub(crate) pull_template: Option<OutputTemplate>,
     pub(crate) redact_values: bool,
     pub(crate) excerpt_max: usize,
     pub(crate) required_fields: Vec<RequiredField>,
@@ -361,7 +366,11 @@ impl EntityPlan {
     /// assert_eq!(out.errors[0].reason, "email has no '@'");
     /// ```
     pub fn to_twenty(&self, local: &Value) -> Mapped {
-        let mut record = Value::Object(Map::with_capacity(self.push_order.len()));
+        let template = self.push_template.as_ref();
+        let mut record = match template {
+            Some(t) => t.start(),
+            None => Value::Object(Map::with_capacity(self.push_order.len())),
+        };
         let mut errors = Vec::new();
         // Single sources are all looked up first, in one tight loop: the record is usually cold
         // in cache, and independent lookups let the CPU wait for several of its lines at once.
@@ -415,7 +424,10 @@ impl EntityPlan {
                         ));
                     }
                 }
-                Ok(value) => rule.twenty.set(&mut record, value),
+                Ok(value) => match template {
+                    Some(t) => t.put(&mut record, n, value),
+                    None => rule.twenty.set(&mut record, value),
+                },
                 Err(e) => errors.push(self.field_error(
                     rule,
                     rule.twenty.as_str(),
@@ -423,6 +435,9 @@ impl EntityPlan {
                     source_for_excerpt(),
                 )),
             }
+        }
+        if let Some(t) = template {
+            t.finish(&mut record);
         }
         let hash = content_hash(&record);
         Mapped {
@@ -435,9 +450,13 @@ impl EntityPlan {
     /// Converts a Twenty record to a local record (pull), running each rule's inverse.
     /// Only allowlisted local paths are written.
     pub fn to_local(&self, twenty: &Value) -> Mapped {
-        let mut record = Value::Object(Map::with_capacity(self.pull_order.len()));
+        let template = self.pull_template.as_ref();
+        let mut record = match template {
+            Some(t) => t.start(),
+            None => Value::Object(Map::with_capacity(self.pull_order.len())),
+        };
         let mut errors = Vec::new();
-        for &i in &self.pull_order {
+        for (n, &i) in self.pull_order.iter().enumerate() {
             let rule = &self.fields[i];
             let Some(steps) = &rule.inverse else { continue };
             let input = rule
@@ -459,6 +478,11 @@ impl EntityPlan {
             match run(steps, input) {
                 Ok(Value::Null) => {}
                 Ok(value) => match rule.local.as_slice() {
+                    [_] if template.is_some() => {
+                        if let Some(t) = template {
+                            t.put(&mut record, n, value);
+                        }
+                    }
                     [one] => one.set(&mut record, value),
                     many => match value {
                         Value::Array(items) if items.len() == many.len() => {
@@ -482,6 +506,9 @@ impl EntityPlan {
                 },
                 Err(e) => errors.push(self.field_error(rule, local_name, e.reason, rule.twenty.get(twenty))),
             }
+        }
+        if let Some(t) = template {
+            t.finish(&mut record);
         }
         let hash = content_hash(&record);
         Mapped {
