@@ -125,7 +125,8 @@ impl Plan {
 }
 
 /// The leaf paths whose values differ between `before` and `after` (`after`'s paths and
-/// `before`'s paths both count), sorted. Values are compared, never returned.
+/// `before`'s paths both count), sorted. Values are compared, never returned. An empty leaf
+/// (`null`, `""`, `[]`, `{}`) equals an absent one.
 ///
 /// ```
 /// use serde_json::json;
@@ -139,13 +140,26 @@ pub fn field_diff(before: &Value, after: &Value) -> Vec<String> {
     leaves(before, "", &mut paths);
     paths.sort();
     paths.dedup();
-    // A null leaf and an absent one mean the same ("no value"): Twenty answers null for
-    // composite sub-fields a mapping never sets, and they are not changes.
+    // An empty leaf (`null`, `""`, `[]`, `{}`) and an absent one mean the same ("no value"):
+    // Twenty answers them for composite sub-fields a mapping never sets (`primaryLinkUrl: ""`,
+    // `additionalEmails: []`) and stores a TEXT `""` as null, so they are not changes (and are
+    // not patched to null).
     fn value<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
-        get_path(v, path).filter(|x| !x.is_null())
+        get_path(v, path).filter(|x| !is_empty_value(x))
     }
     paths.retain(|p| value(before, p) != value(after, p));
     paths
+}
+
+/// Whether `v` holds no value: `null`, `""`, `[]` or `{}`.
+fn is_empty_value(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(items) => items.is_empty(),
+        Value::Object(map) => map.is_empty(),
+        _ => false,
+    }
 }
 
 fn leaves(v: &Value, prefix: &str, out: &mut Vec<String>) {
@@ -184,6 +198,26 @@ mod tests {
         assert_eq!(
             field_diff(&json!({"a": 1}), &json!({"a": null})),
             vec!["a".to_string()]
+        );
+    }
+
+    #[test]
+    fn empty_strings_arrays_and_objects_equal_absent_leaves() {
+        // What Twenty answers for a LINKS / EMAILS composite the mapping only partly sets.
+        let twenty = json!({"name": "Acme", "linkedinLink": {"primaryLinkUrl": "", "secondaryLinks": []},
+                            "emails": {"primaryEmail": "a@b.co", "additionalEmails": []}, "extra": {}});
+        let mapped = json!({"name": "Acme", "emails": {"primaryEmail": "a@b.co"}});
+        assert!(field_diff(&twenty, &mapped).is_empty());
+        assert!(field_diff(&mapped, &twenty).is_empty());
+        // Clearing a value is still a change, whichever way the local side says "empty".
+        let before = json!({"jobTitle": "CTO", "tags": ["a"]});
+        assert_eq!(
+            field_diff(&before, &json!({"jobTitle": "", "tags": []})),
+            vec!["jobTitle".to_string(), "tags".to_string()]
+        );
+        assert_eq!(
+            field_diff(&before, &json!({})),
+            vec!["jobTitle".to_string(), "tags".to_string()]
         );
     }
 
