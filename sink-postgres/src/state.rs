@@ -139,8 +139,9 @@ impl StateSql {
 }
 
 /// Writes `commit` inside `tx`. Each statement is sent with its parameter types
-/// (`execute_typed`: one round trip, the unnamed statement) rather than prepared first. Removals run before upserts (record states and pending creates);
-/// upserts are deduplicated by local key (the last one wins). A commit that would map one Twenty
+/// (`execute_typed`: one round trip, the unnamed statement) rather than prepared first.
+/// Removals run before upserts (record states and pending creates); upserts are deduplicated by
+/// local key (the last one wins). A commit that would map one Twenty
 /// id to two local keys fails with `Conflict` (unique constraint) and, being one transaction,
 /// changes nothing.
 pub(crate) async fn write_commit(

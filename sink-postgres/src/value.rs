@@ -125,7 +125,7 @@ impl ToSql for Cell<'_> {
     ) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
         match self {
             Cell::Null => Ok(IsNull::Yes),
-            Cell::Text(v) => v.as_ref().to_sql(ty, out),
+            Cell::Text(v) => v.to_sql(ty, out),
             Cell::Int2(v) => v.to_sql(ty, out),
             Cell::Int4(v) => v.to_sql(ty, out),
             Cell::Int8(v) => v.to_sql(ty, out),
@@ -137,10 +137,7 @@ impl ToSql for Cell<'_> {
             Cell::Date(v) => v.to_sql(ty, out),
             Cell::Uuid(v) => v.to_sql(ty, out),
             Cell::Json(v) => v.as_ref().to_sql(ty, out),
-            Cell::TextArray(v) => {
-                let items: Vec<Option<&str>> = v.iter().map(|i| i.as_deref()).collect();
-                items.to_sql(ty, out)
-            }
+            Cell::TextArray(v) => v.to_sql(ty, out),
         }
     }
 

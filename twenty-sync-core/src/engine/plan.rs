@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::model::SyncDirection;
 
 use super::mapper::get_path;
+use super::views::is_empty_value;
 
 /// The kind of a planned write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -149,17 +150,6 @@ pub fn field_diff(before: &Value, after: &Value) -> Vec<String> {
     }
     paths.retain(|p| value(before, p) != value(after, p));
     paths
-}
-
-/// Whether `v` holds no value: `null`, `""`, `[]` or `{}`.
-fn is_empty_value(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::String(s) => s.is_empty(),
-        Value::Array(items) => items.is_empty(),
-        Value::Object(map) => map.is_empty(),
-        _ => false,
-    }
 }
 
 fn leaves(v: &Value, prefix: &str, out: &mut Vec<String>) {

@@ -55,6 +55,18 @@ pub(crate) fn twenty_hash(m: &dyn EntityMapper, twenty: &Value) -> String {
     content_hash(&push_view(m, twenty))
 }
 
+/// Whether `v` holds no value: `null`, `""`, `[]` or `{}`. Twenty answers these for what was
+/// never set (composite sub-fields, a TEXT `""` stored as null).
+pub(crate) fn is_empty_value(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(items) => items.is_empty(),
+        Value::Object(map) => map.is_empty(),
+        _ => false,
+    }
+}
+
 /// `twenty_hash` of a Twenty record with empty values (`null`, `""`, `[]`, `{}`) left out, at any
 /// depth. Twenty fills the sub-fields of a composite we did not send (`additionalPhones: []`,
 /// `addressStreet2: ""`...), so the record it stores hashes differently from the one we sent
@@ -63,9 +75,7 @@ pub(crate) fn twenty_hash(m: &dyn EntityMapper, twenty: &Value) -> String {
 pub(crate) fn twenty_hash_sparse(m: &dyn EntityMapper, twenty: &Value) -> String {
     fn prune(v: &Value) -> Option<Value> {
         match v {
-            Value::Null => None,
-            Value::String(s) if s.is_empty() => None,
-            Value::Array(a) if a.is_empty() => None,
+            v if is_empty_value(v) => None,
             Value::Object(o) => {
                 let out: Map<String, Value> = o
                     .iter()
