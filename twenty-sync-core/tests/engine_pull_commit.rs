@@ -1,11 +1,14 @@
 //! Pull commits: pages are staged and committed together (`pull_commit_records`), and a page that
 //! touches a staged record again is decided against committed state (the staged pages are
-//! committed first), so no batch ever holds two changes or two states of one record.
+//! committed first), so no batch ever holds two changes or two states of one record. A full
+//! batch is applied while the walk goes on with the next pages (one batch in flight), and a
+//! batch that fails stops the pull before any later batch is applied.
 
 mod engine_support;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use engine_support::*;
@@ -15,8 +18,8 @@ use twenty_sim::SimServer;
 use twenty_sync_core::engine::{RunOptions, SyncEngine};
 use twenty_sync_core::memory::{MemorySource, MemoryState};
 use twenty_sync_core::{
-    ApplyBatch, Checkpoint, LocalChange, LocalRecord, RunStatus, SourceOfTruth, StateWritten,
-    StoreResult,
+    ApplyBatch, Checkpoint, LocalChange, LocalRecord, RunStatus, SourceOfTruth, StateStore,
+    StateWritten, StoreError, StoreErrorKind, StoreResult, SyncDirection,
 };
 
 /// What one `apply` call carried.
@@ -30,14 +33,20 @@ struct Applied {
 /// Runs once, on the `get` call with this number (1-based).
 type GetHook = (usize, Box<dyn FnOnce() + Send>);
 
-/// A [`MemorySource`] that records every applied batch, and can run a hook on the `n`-th `get`
-/// (to change Twenty in the middle of a walk).
+/// A [`MemorySource`] that records every applied batch, can run a hook on the `n`-th `get`
+/// (to change Twenty in the middle of a walk), hold its first `apply` until released, and fail
+/// its `n`-th `apply`.
 #[derive(Clone)]
 struct Recording {
     inner: MemorySource,
     applied: Arc<Mutex<Vec<Applied>>>,
     gets: Arc<Mutex<usize>>,
     on_get: Arc<Mutex<Option<GetHook>>>,
+    /// When set, the first `apply` waits for a permit of this before it writes anything.
+    hold_first_apply: Arc<Mutex<Option<Arc<tokio::sync::Notify>>>>,
+    /// The `apply` call (1-based) that fails, writing nothing.
+    fail_apply: Arc<Mutex<Option<usize>>>,
+    applies: Arc<Mutex<usize>>,
 }
 
 impl Recording {
@@ -47,6 +56,9 @@ impl Recording {
             applied: Arc::default(),
             gets: Arc::default(),
             on_get: Arc::default(),
+            hold_first_apply: Arc::default(),
+            fail_apply: Arc::default(),
+            applies: Arc::default(),
         }
     }
 
@@ -70,6 +82,21 @@ impl SourceOfTruth for Recording {
     }
 
     async fn apply(&self, batch: &ApplyBatch) -> StoreResult<StateWritten> {
+        let n = {
+            let mut a = self.applies.lock().unwrap();
+            *a += 1;
+            *a
+        };
+        let hold = self.hold_first_apply.lock().unwrap().take();
+        if let Some(release) = hold {
+            release.notified().await;
+        }
+        if *self.fail_apply.lock().unwrap() == Some(n) {
+            return Err(StoreError::new(
+                StoreErrorKind::Unavailable,
+                format!("apply {n} failed (test)"),
+            ));
+        }
         self.applied.lock().unwrap().push(Applied {
             changes: batch.changes.iter().map(|c| c.key.clone()).collect(),
             states: batch
@@ -259,4 +286,75 @@ async fn a_new_record_with_a_staged_local_key_reads_the_committed_record() {
     let c = &report.entities["contacts:pull"];
     assert_eq!((c.created, c.updated), (8, 1), "{}", report.summary());
     assert_eq!(source.inner.records(ENTITY).len(), 8);
+}
+
+#[tokio::test]
+async fn a_full_batch_is_applied_while_the_walk_reads_the_next_pages() {
+    // Batches of 14 (two pages of 7). The first apply is held until the walk reads the local
+    // records of the third page (`get` number 3): a walk that waited for each commit before
+    // reading on would never get there, and the pull would hang.
+    let sim = sim(45).await;
+    let (source, state) = (Recording::new(), MemoryState::new());
+    let release = Arc::new(tokio::sync::Notify::new());
+    *source.hold_first_apply.lock().unwrap() = Some(release.clone());
+    *source.on_get.lock().unwrap() = Some((3, Box::new(move || release.notify_one())));
+    let report = tokio::time::timeout(
+        Duration::from_secs(30),
+        engine(&sim, &source, &state, 14).pull(RunOptions::new()),
+    )
+    .await
+    .expect("the walk read the third page while the first batch was being applied")
+    .expect("pull");
+    assert_eq!(report.status, RunStatus::Succeeded, "{}", report.summary());
+    assert_eq!(report.entities["contacts:pull"].created, 45);
+    let sizes: Vec<usize> = source.applied().iter().map(|a| a.changes.len()).collect();
+    assert_eq!(sizes, vec![14, 14, 14, 3], "{:?}", source.applied());
+    assert_no_repeats(&source.applied());
+    assert_eq!(local_emails(&source.inner), twenty_emails(&sim));
+}
+
+#[tokio::test]
+async fn a_failed_batch_stops_the_pull_before_any_later_batch_and_a_rerun_resumes() {
+    // Batches of 14; the second apply fails. The walk has staged the third batch meanwhile, but
+    // it is never applied (its cursor is past the failed batch): only the first batch is
+    // written and the cursor stays after it. The next run picks up from there.
+    let sim = sim(45).await;
+    let (source, state) = (Recording::new(), MemoryState::new());
+    *source.fail_apply.lock().unwrap() = Some(2);
+    let err = engine(&sim, &source, &state, 14)
+        .pull(RunOptions::new())
+        .await
+        .expect_err("the failed apply fails the pull");
+    assert!(err.to_string().contains("apply 2 failed"), "{err}");
+    assert_eq!(
+        *source.applies.lock().unwrap(),
+        2,
+        "no apply after the failed one"
+    );
+    let sizes: Vec<usize> = source.applied().iter().map(|a| a.changes.len()).collect();
+    assert_eq!(sizes, vec![14]);
+    assert_eq!(source.inner.records(ENTITY).len(), 14);
+    let cursor = state
+        .cursor(ENTITY, SyncDirection::Pull)
+        .await
+        .unwrap()
+        .expect("the first batch moved the cursor");
+
+    *source.fail_apply.lock().unwrap() = None;
+    let report = engine(&sim, &source, &state, 14)
+        .pull(RunOptions::new())
+        .await
+        .expect("the rerun pulls the rest");
+    assert_eq!(report.status, RunStatus::Succeeded, "{}", report.summary());
+    assert_eq!(
+        report.entities["contacts:pull"].created,
+        31,
+        "{}",
+        report.summary()
+    );
+    assert_eq!(local_emails(&source.inner), twenty_emails(&sim));
+    assert_ne!(
+        state.cursor(ENTITY, SyncDirection::Pull).await.unwrap(),
+        Some(cursor)
+    );
 }

@@ -12,6 +12,7 @@ mod mapper;
 mod plan;
 mod progress;
 mod pull;
+mod pull_commits;
 mod push;
 mod retry;
 mod run;

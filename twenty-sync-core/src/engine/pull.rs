@@ -27,6 +27,7 @@ use super::failpoints;
 use super::mapper::{content_hash, get_path, set_path, EntityMapper, FieldOwner};
 use super::plan::{field_diff, PlannedAction};
 use super::progress::ProgressEvent;
+use super::pull_commits::{CommitterEnd, InFlight, PullCommits, StagedBatch};
 use super::retry::RetrySet;
 use super::run::Run;
 use super::views::{local_hash, push_view, twenty_hash, twenty_hash_sparse};
@@ -49,12 +50,51 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             .await
             .map_err(|e| SyncError::from_store("reading the pull cursor", e))?;
         let mut cursor = PullCursor::decode(stored.as_ref());
-        let overlap = chrono::Duration::from_std(self.config.overlap)
-            .unwrap_or_else(|_| chrono::Duration::minutes(5));
         let walk_start = Utc::now();
         tracing::info!(entity, ?cursor, "pull started");
         let mut retry = self.load_retry(entity, DIR).await?;
         self.pull_retries(run, m, &mut retry).await?;
+        // The walks stage pages; a committer beside them applies each full batch while they
+        // go on with the next pages (see `pull_commits`).
+        let (commits, committer) = PullCommits::pipelined();
+        let dry_run = run.dry_run;
+        let walks = async {
+            let mut commits = commits;
+            self.pull_walks(run, m, &mut cursor, &mut retry, &mut commits)
+                .await
+            // `commits` is dropped here: the committer's queue closes and it returns.
+        };
+        let ((), walked) = tokio::join!(self.run_committer(dry_run, entity, committer), walks);
+        walked?;
+        if !run.dry_run {
+            self.failpoints
+                .check(failpoints::PULL_BEFORE_CURSOR_COMMIT)?;
+            let mut commit = StateCommit::new(entity);
+            commit
+                .cursors
+                .push((DIR, PullCursor::completed(walk_start).encode()));
+            self.state
+                .commit(&commit)
+                .await
+                .map_err(|e| SyncError::from_store("committing the pull cursor", e))?;
+        }
+        self.retry_finish(run, retry).await
+    }
+
+    /// The two walks of a pull (live records, then soft-deleted ones) from `cursor`, each page
+    /// staged and each full batch handed to `commits`. Returns once everything staged is
+    /// committed.
+    async fn pull_walks(
+        &self,
+        run: &mut Run,
+        m: &dyn EntityMapper,
+        cursor: &mut PullCursor,
+        retry: &mut RetrySet,
+        commits: &mut PullCommits,
+    ) -> Result<(), SyncError> {
+        let entity = m.name();
+        let overlap = chrono::Duration::from_std(self.config.overlap)
+            .unwrap_or_else(|_| chrono::Duration::minutes(5));
         let limit = u32::try_from(self.config.batch_size).unwrap_or(100);
         let commit_size = self.config.pull_commit_records.max(1);
         for walk in [Walk::Live, Walk::Deleted] {
@@ -88,14 +128,16 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                         page.records,
                         walk,
                         &mut pending,
-                        Some(&mut retry),
+                        Some(&mut *retry),
+                        commits,
                     )
                     .await?;
                     if let Some(p) = &progress {
                         pending.cursor = Some(p.clone());
                     }
                     if pending.is_full(commit_size) {
-                        self.flush_pull(run, m, &mut pending, Some(&mut retry))
+                        // Handed to the committer: the walk goes on while it is applied.
+                        self.flush_pull(run, m, &mut pending, Some(&mut *retry), commits, false)
                             .await?;
                     }
                     Ok::<(), SyncError>(())
@@ -117,7 +159,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     }
                 };
                 if let (Some(p), false) = (progress, run.dry_run) {
-                    cursor = p;
+                    *cursor = p;
                 }
                 match (next, fetched) {
                     (Some(n), Some(fetched)) => {
@@ -136,26 +178,15 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     .map(Record::from)
                     .collect();
                 for chunk in unseen.chunks(self.config.batch_size.max(1)) {
-                    self.stage_pull_page(run, m, chunk.to_vec(), walk, &mut pending, None)
+                    self.stage_pull_page(run, m, chunk.to_vec(), walk, &mut pending, None, commits)
                         .await?;
                 }
             }
-            self.flush_pull(run, m, &mut pending, Some(&mut retry))
+            // The walk's last pages, committed before the next walk (or the final cursor).
+            self.flush_pull(run, m, &mut pending, Some(&mut *retry), commits, true)
                 .await?;
         }
-        if !run.dry_run {
-            self.failpoints
-                .check(failpoints::PULL_BEFORE_CURSOR_COMMIT)?;
-            let mut commit = StateCommit::new(entity);
-            commit
-                .cursors
-                .push((DIR, PullCursor::completed(walk_start).encode()));
-            self.state
-                .commit(&commit)
-                .await
-                .map_err(|e| SyncError::from_store("committing the pull cursor", e))?;
-        }
-        self.retry_finish(run, retry).await
+        Ok(())
     }
 
     /// One page of a walk: `limit` records of `m`'s object ordered by `updatedAt, id`, matching
@@ -270,16 +301,28 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         mut retry: Option<&mut RetrySet>,
     ) -> Result<(), SyncError> {
         let mut pending = PendingPull::new(m.name());
-        self.stage_pull_page(run, m, records, walk, &mut pending, retry.as_deref_mut())
-            .await?;
+        let mut commits = PullCommits::Inline;
+        self.stage_pull_page(
+            run,
+            m,
+            records,
+            walk,
+            &mut pending,
+            retry.as_deref_mut(),
+            &mut commits,
+        )
+        .await?;
         pending.cursor = cursor.cloned();
-        self.flush_pull(run, m, &mut pending, retry).await
+        self.flush_pull(run, m, &mut pending, retry, &mut commits, true)
+            .await
     }
 
     /// Maps and de-duplicates one page of Twenty records and adds what it writes to `pending`
-    /// (committed by [`flush_pull`](Self::flush_pull)). Pending pages are committed first when
-    /// this page touches one of their records again (same Twenty id, or a new record with the
-    /// same local key), so every page is decided against committed state.
+    /// (committed by [`flush_pull`](Self::flush_pull)). Pending pages, and the batch `commits`
+    /// has in flight, are committed first when this page touches one of their records again
+    /// (same Twenty id, or a new record with the same local key), so every page is decided
+    /// against committed state.
+    #[allow(clippy::too_many_arguments)]
     async fn stage_pull_page(
         &self,
         run: &mut Run,
@@ -288,6 +331,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         walk: Walk,
         pending: &mut PendingPull,
         mut retry: Option<&mut RetrySet>,
+        commits: &mut PullCommits,
     ) -> Result<(), SyncError> {
         let entity = m.name();
         let ckey = Run::counts_key(entity, DIR);
@@ -299,11 +343,11 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     .is_some_and(|id| retry.already_retried(id, &record_fingerprint(r)))
             });
         }
-        if records
-            .iter()
-            .any(|r| r.id().is_some_and(|id| pending.twenty_ids.contains(id)))
-        {
-            self.flush_pull(run, m, pending, retry.as_deref_mut())
+        if records.iter().any(|r| {
+            r.id()
+                .is_some_and(|id| pending.twenty_ids.contains(id) || commits.in_flight_has_id(id))
+        }) {
+            self.flush_pull(run, m, pending, retry.as_deref_mut(), commits, true)
                 .await?;
         }
         let n = records.len() as u64;
@@ -457,9 +501,14 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         }
 
         let keys: Vec<String> = candidates.iter().map(|c| c.key.clone()).collect();
-        if keys.iter().any(|k| pending.keys.contains(k)) {
-            // A new Twenty record maps to a local key a pending page writes: read it committed.
-            self.flush_pull(run, m, pending, retry).await?;
+        if keys
+            .iter()
+            .any(|k| pending.keys.contains(k) || commits.in_flight_has_key(k))
+        {
+            // A new Twenty record maps to a local key a pending page (or the batch in flight)
+            // writes: read it committed.
+            self.flush_pull(run, m, pending, retry, commits, true)
+                .await?;
         }
         let locals: HashMap<String, LocalRecord> = if keys.is_empty() {
             HashMap::new()
@@ -612,57 +661,89 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
     }
 
     /// Commits the staged pages of `pending` (data and state in one batch, with the cursor of
-    /// the last staged page), storing their failures in the retry set first so that the cursor
-    /// never moves past a failure that is not recorded. Nothing is written in dry runs.
+    /// the last staged page) through `commits`, storing their failures in the retry set first so
+    /// that the cursor never moves past a failure that is not recorded. Through a pipeline, the
+    /// batch in flight is settled first (one in flight at most), and with `wait` so is this one;
+    /// without, it is applied while the caller goes on. Nothing is written in dry runs.
     async fn flush_pull(
         &self,
         run: &mut Run,
         m: &dyn EntityMapper,
         pending: &mut PendingPull,
-        retry: Option<&mut RetrySet>,
+        mut retry: Option<&mut RetrySet>,
+        commits: &mut PullCommits,
+        wait: bool,
     ) -> Result<(), SyncError> {
         let staged = std::mem::replace(pending, PendingPull::new(m.name()));
         // Failures go into the retry set before the cursor moves past them.
-        let failed_ids = RetrySet::failed_in(&staged.commit.audit, DIR);
-        let Some(retry) = retry else {
-            return self
-                .commit_pull_page(
-                    run,
-                    m.name(),
-                    staged.changes,
-                    staged.commit,
-                    staged.cursor.as_ref(),
-                )
-                .await;
+        let failed = RetrySet::failed_in(&staged.commit.audit, DIR);
+        let pipeline = match commits {
+            PullCommits::Inline => None,
+            PullCommits::Pipelined(p) => {
+                p.settle(retry.as_deref_mut()).await?;
+                Some(p)
+            }
         };
-        if !run.dry_run {
-            self.retry_before_commit(retry, &failed_ids).await?;
+        if let (Some(retry), false) = (retry.as_deref_mut(), run.dry_run) {
+            self.retry_before_commit(retry, &failed).await?;
         }
-        self.commit_pull_page(
-            run,
-            m.name(),
-            staged.changes,
-            staged.commit,
-            staged.cursor.as_ref(),
-        )
-        .await?;
-        retry.absorb(staged.processed.iter(), &failed_ids);
+        let batch = StagedBatch {
+            changes: staged.changes,
+            commit: staged.commit,
+            cursor: staged.cursor,
+        };
+        match pipeline {
+            None => {
+                self.commit_pull_page(run.dry_run, m.name(), batch).await?;
+                if let Some(retry) = retry {
+                    retry.absorb(staged.processed.iter(), &failed);
+                }
+            }
+            Some(p) => {
+                let in_flight = InFlight {
+                    processed: staged.processed,
+                    failed,
+                    twenty_ids: staged.twenty_ids,
+                    keys: staged.keys,
+                };
+                p.send(batch, in_flight).await?;
+                if wait {
+                    p.settle(retry).await?;
+                }
+            }
+        }
         Ok(())
     }
 
-    /// Applies a decided page (data and state), moving the cursor with it. No-op in dry runs.
+    /// The committer of a pipelined pull: applies each batch handed over, in order, and
+    /// acknowledges it; stops at the first that fails (so no later cursor is committed past it)
+    /// or when the walk drops its end of the pipeline.
+    async fn run_committer(&self, dry_run: bool, entity: &str, mut end: CommitterEnd) {
+        while let Some(batch) = end.jobs.recv().await {
+            let outcome = self.commit_pull_page(dry_run, entity, batch).await;
+            let failed = outcome.is_err();
+            if end.acks.send(outcome).await.is_err() || failed {
+                break;
+            }
+        }
+    }
+
+    /// Applies a decided batch (data and state), moving the cursor with it. No-op in dry runs.
     async fn commit_pull_page(
         &self,
-        run: &Run,
+        dry_run: bool,
         entity: &str,
-        changes: Vec<InboundChange>,
-        mut commit: StateCommit,
-        cursor: Option<&PullCursor>,
+        batch: StagedBatch,
     ) -> Result<(), SyncError> {
-        if run.dry_run {
+        let StagedBatch {
+            changes,
+            mut commit,
+            cursor,
+        } = batch;
+        if dry_run {
             return Ok(());
         }
-        if let Some(c) = cursor {
+        if let Some(c) = &cursor {
             commit.cursors.push((DIR, c.encode()));
         }
         let written = changes.len() as u64;
