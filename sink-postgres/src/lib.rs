@@ -3,7 +3,7 @@
 //!
 //! One [`PostgresSink`] serves as both: the engine's sync state lives in a state schema of the
 //! same database as the data, so a pulled batch and the state recording it (ID map, per-record
-//! state, cursor, audit rows) commit in one transaction. A crash leaves all of a batch or none.
+//! state, cursor, audit entries) commit in one transaction. A crash leaves all of a batch or none.
 //!
 //! Design:
 //! - **Driver**: `tokio-postgres` with a `deadpool-postgres` pool. A pulled batch of rows new to
@@ -54,6 +54,7 @@
 #![warn(missing_docs)]
 
 mod apply;
+mod audit;
 mod capture;
 mod config;
 mod connect;

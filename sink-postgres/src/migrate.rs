@@ -34,6 +34,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "outbox",
         sql: include_str!("../migrations/0002_outbox.sql"),
     },
+    Migration {
+        version: 3,
+        name: "audit_log",
+        sql: include_str!("../migrations/0003_audit_log.sql"),
+    },
 ];
 
 /// Renders a migration template for `schema` in one pass (a name containing a placeholder is not

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::{Object, Pool};
 use futures::stream::{self, BoxStream, StreamExt};
 use secrecy::SecretString;
-use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::types::Type;
 use twenty_sync_core::{
     ApplyBatch, AuditEntry, AuditQuery, Checkpoint, Lease, LocalChange, LocalRecord, PendingCreate,
     RecordState, RunReport, SecretProvider, SourceOfTruth, StateCommit, StateStore, StateWritten,
@@ -23,7 +23,7 @@ use crate::error::{config, Redactor};
 use crate::ident::quote_ident;
 use crate::state::{record_from_row, write_commit, StateSql};
 use crate::table::{self, TableInfo};
-use crate::{apply, connect, migrate};
+use crate::{apply, audit, connect, migrate};
 
 /// Shared by every clone of a [`PostgresSink`].
 pub(crate) struct Inner {
@@ -640,63 +640,8 @@ impl StateStore for PostgresSink {
     }
 
     async fn audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
-        let mut filters = Vec::new();
-        let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
-        let mut add = |cond: &str, value: Box<dyn ToSql + Sync + Send>| {
-            params.push(value);
-            filters.push(cond.replace('?', &format!("${}", params.len())));
-        };
-        if let Some(r) = &query.run_id {
-            add("run_id = ?", Box::new(r.clone()));
-        }
-        if let Some(e) = &query.entity {
-            add("entity = ?", Box::new(e.clone()));
-        }
-        if let Some(k) = &query.key {
-            add("(local_key = ? OR twenty_id = ?)", Box::new(k.clone()));
-        }
-        if let Some(s) = query.since {
-            add("at >= ?", Box::new(s));
-        }
-        if let Some(u) = query.until {
-            add("at < ?", Box::new(u));
-        }
-        let where_sql = if filters.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", filters.join(" AND "))
-        };
-        let table = &self.inner.sql.audit_table;
-        let sql = match query.limit {
-            Some(n) => {
-                params.push(Box::new(i64::try_from(n).unwrap_or(i64::MAX)));
-                format!(
-                    "SELECT entry FROM (SELECT id, entry FROM {table} {where_sql}
-                     ORDER BY id DESC LIMIT ${}) newest ORDER BY id",
-                    params.len()
-                )
-            }
-            None => format!("SELECT entry FROM {table} {where_sql} ORDER BY id"),
-        };
-        let refs: Vec<&(dyn ToSql + Sync)> = params
-            .iter()
-            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-            .collect();
         let client = self.inner.client().await?;
-        let rows = client
-            .query(&sql, &refs)
-            .await
-            .map_err(|e| self.inner.redactor.db("reading the audit log", &e))?;
-        rows.iter()
-            .map(|r| {
-                serde_json::from_value(r.get(0)).map_err(|e| {
-                    StoreError::new(
-                        StoreErrorKind::Corrupt,
-                        format!("postgres: an audit entry could not be decoded: {e}"),
-                    )
-                })
-            })
-            .collect()
+        audit::read(&client, &self.inner.sql.audit, query, &self.inner.redactor).await
     }
 
     async fn acquire_lease(

@@ -7,10 +7,10 @@ use deadpool_postgres::Transaction;
 use tokio_postgres::types::Type;
 use tokio_postgres::Row;
 use twenty_sync_core::{
-    AuditEntry, PendingCreate, RecordState, StateCommit, StoreError, StoreErrorKind, StoreResult,
-    SyncDirection,
+    PendingCreate, RecordState, StateCommit, StoreError, StoreErrorKind, StoreResult, SyncDirection,
 };
 
+use crate::audit::{self, AuditSql};
 use crate::capture::OutboxPosition;
 use crate::error::Redactor;
 use crate::ident::quote_ident;
@@ -23,7 +23,6 @@ pub(crate) struct StateSql {
     pub upsert_cursor: String,
     pub add_pending: String,
     pub remove_pending: String,
-    pub insert_audit: String,
     pub prune_outbox: String,
     pub cursor: String,
     pub records: String,
@@ -32,7 +31,7 @@ pub(crate) struct StateSql {
     pub save_run: String,
     pub runs: String,
     pub run: String,
-    pub audit_table: String,
+    pub audit: AuditSql,
     pub acquire_lease: String,
     pub release_lease: String,
     pub outbox_page: String,
@@ -73,11 +72,6 @@ impl StateSql {
             remove_pending: format!(
                 "DELETE FROM {s}.pending_creates WHERE entity = $1 AND local_key = ANY($2::text[])"
             ),
-            insert_audit: format!(
-                "INSERT INTO {s}.audit (run_id, at, entity, direction, local_key, twenty_id, action, entry)
-                 SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[],
-                     $5::text[], $6::text[], $7::text[], $8::jsonb[])"
-            ),
             prune_outbox: format!(
                 "DELETE FROM {s}.outbox WHERE entity = $1 AND (txid, seq) <= ($2::text::xid8, $3::bigint)"
             ),
@@ -113,7 +107,7 @@ impl StateSql {
                 "SELECT report FROM {s}.runs ORDER BY started_at DESC, seq DESC LIMIT $1"
             ),
             run: format!("SELECT report FROM {s}.runs WHERE run_id = $1"),
-            audit_table: format!("{s}.audit"),
+            audit: AuditSql::new(&s),
             acquire_lease: format!(
                 "INSERT INTO {s}.leases AS l (scope, holder, expires_at, token)
                  VALUES ($1, $2, clock_timestamp() + make_interval(secs => $3), 1)
@@ -274,57 +268,10 @@ pub(crate) async fn write_commit(
         .map_err(|e| ctx(redactor.db("recording pending creates", &e)))?;
     }
     if !commit.audit.is_empty() {
-        insert_audit(tx, sql, &commit.audit, redactor)
+        audit::append(tx, &sql.audit, &commit.audit, redactor)
             .await
             .map_err(ctx)?;
     }
-    Ok(())
-}
-
-async fn insert_audit(
-    tx: &Transaction<'_>,
-    sql: &StateSql,
-    audit: &[AuditEntry],
-    redactor: &Redactor,
-) -> StoreResult<()> {
-    let run: Vec<&str> = audit.iter().map(|a| a.run_id.as_str()).collect();
-    let at: Vec<DateTime<Utc>> = audit.iter().map(|a| a.at).collect();
-    let entity: Vec<&str> = audit.iter().map(|a| a.entity.as_str()).collect();
-    let dir: Vec<&str> = audit.iter().map(|a| a.direction.as_str()).collect();
-    let lk: Vec<Option<&str>> = audit.iter().map(|a| a.local_key.as_deref()).collect();
-    let tid: Vec<Option<&str>> = audit.iter().map(|a| a.twenty_id.as_deref()).collect();
-    let mut action = Vec::with_capacity(audit.len());
-    let mut entry = Vec::with_capacity(audit.len());
-    for a in audit {
-        let json = serde_json::to_value(a).map_err(|e| {
-            StoreError::new(
-                StoreErrorKind::Invalid,
-                format!("postgres: audit entry could not be serialised: {e}"),
-            )
-        })?;
-        action.push(
-            json.get("action")
-                .and_then(|v| v.as_str())
-                .unwrap_or("unknown")
-                .to_owned(),
-        );
-        entry.push(json);
-    }
-    tx.execute_typed(
-        &sql.insert_audit,
-        &[
-            (&run, Type::TEXT_ARRAY),
-            (&at, Type::TIMESTAMPTZ_ARRAY),
-            (&entity, Type::TEXT_ARRAY),
-            (&dir, Type::TEXT_ARRAY),
-            (&lk, Type::TEXT_ARRAY),
-            (&tid, Type::TEXT_ARRAY),
-            (&action, Type::TEXT_ARRAY),
-            (&entry, Type::JSONB_ARRAY),
-        ],
-    )
-    .await
-    .map_err(|e| redactor.db("appending audit entries", &e))?;
     Ok(())
 }
 

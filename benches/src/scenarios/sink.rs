@@ -9,8 +9,9 @@
 //! what a full pull really commits (record states, cursor *and* one audit entry per created
 //! record), with the sink's opt-in `async_pull_commit`, and one page (200) per apply as the
 //! engine committed before it staged pages. A second physical limit, a raw binary COPY of
-//! *everything* a full pull commits (the data rows, the record-state rows and the audit rows,
-//! into the sink's own tables with their indexes), is what the full commit is read against.
+//! *everything* a full pull commits (the data rows, the record-state rows and the audit-log
+//! rows, one per committed batch, into the sink's own tables with their indexes), is what the
+//! full commit is read against.
 
 use std::pin::pin;
 use std::time::Instant;
@@ -257,7 +258,8 @@ async fn raw_copy(rows: usize, batch: Option<usize>) -> Result<f64, BoxError> {
     Ok(secs)
 }
 
-/// The rows a full pull commits besides the data, as COPY rows: record states and audit entries.
+/// The rows a full pull commits besides the data, as COPY rows: record states, and audit-log rows
+/// (one per committed batch, holding its entries).
 struct StateRows {
     records: Vec<Vec<Box<dyn ToSql + Sync + Send>>>,
     audit: Vec<Vec<Box<dyn ToSql + Sync + Send>>>,
@@ -281,17 +283,25 @@ fn state_rows(rows: usize) -> Result<StateRows, BoxError> {
             Box::new(r.deleted),
         ]);
     }
-    for a in b.state.audit {
-        let entry = serde_json::to_value(&a)?;
+    // The audit log holds one row per committed batch (what the engine commits at once).
+    let per_commit = EngineConfig::default().pull_commit_records.max(1);
+    for group in b.state.audit.chunks(per_commit) {
+        let mut keys: Vec<String> = Vec::with_capacity(group.len() * 2);
+        let mut lines = Vec::with_capacity(group.len());
+        for a in group {
+            keys.extend(a.local_key.clone());
+            if a.twenty_id != a.local_key {
+                keys.extend(a.twenty_id.clone());
+            }
+            lines.push(serde_json::to_string(a)?);
+        }
         out.audit.push(vec![
-            Box::new(a.run_id.clone()),
-            Box::new(a.at),
-            Box::new(a.entity.clone()),
-            Box::new(a.direction.as_str().to_owned()),
-            Box::new(a.local_key.clone()),
-            Box::new(a.twenty_id.clone()),
-            Box::new(entry["action"].as_str().unwrap_or("create").to_owned()),
-            Box::new(entry),
+            Box::new(group[0].run_id.clone()),
+            Box::new(group[0].entity.clone()),
+            Box::new(group.iter().map(|a| a.at).min()),
+            Box::new(group.iter().map(|a| a.at).max()),
+            Box::new(keys),
+            Box::new(lines.join("\n")),
         ]);
     }
     Ok(out)
@@ -392,26 +402,15 @@ async fn raw_copy_all(rows: usize) -> Result<f64, BoxError> {
     .await?;
     copy_rows(
         &tx,
-        &quote_qualified(state_schema, "audit"),
+        &quote_qualified(state_schema, "audit_log"),
+        &["run_id", "entity", "first_at", "last_at", "keys", "entries"],
         &[
-            "run_id",
-            "at",
-            "entity",
-            "direction",
-            "local_key",
-            "twenty_id",
-            "action",
-            "entry",
-        ],
-        &[
+            Type::TEXT,
             Type::TEXT,
             Type::TIMESTAMPTZ,
+            Type::TIMESTAMPTZ,
+            Type::TEXT_ARRAY,
             Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::JSONB,
         ],
         &state.audit,
     )
@@ -437,6 +436,7 @@ pub async fn run(rows: usize, page: usize) -> Result<SinkRun, BoxError> {
     let variants = [
         m(State::Pull, commit, false),
         m(State::Pull, commit, true),
+        m(State::Cursor, commit, true),
         m(State::Cursor, page, false),
         m(State::Pull, page, false),
     ];
@@ -445,7 +445,7 @@ pub async fn run(rows: usize, page: usize) -> Result<SinkRun, BoxError> {
     let (mut copy_secs, mut copy_all_secs, mut apply_data_secs, mut apply_with_state_secs) =
         (f64::MAX, f64::MAX, f64::MAX, f64::MAX);
     let mut copy_batched_secs = f64::MAX;
-    let mut variant_secs = [f64::MAX; 4];
+    let mut variant_secs = [f64::MAX; 5];
     for _ in 0..2 {
         copy_secs = copy_secs.min(raw_copy(rows, None).await?);
         copy_batched_secs = copy_batched_secs.min(raw_copy(rows, Some(commit)).await?);

@@ -148,6 +148,98 @@ async fn audit_filters_and_limit_return_the_newest_oldest_first() {
     assert_eq!(windowed, vec![c.audit[1].clone()]);
 }
 
+/// The log keeps one row per committed batch: a limited query walks rows newest first, a few at
+/// a time, and filters the entries inside them, so limits that end inside a row, rows with no
+/// match, and entries of other runs or entities sharing a commit all come out exact.
+#[tokio::test]
+async fn audit_limits_and_filters_are_exact_across_many_batch_rows() {
+    let db = TestDb::new().await;
+    let sink = db.build(db.builder()).await;
+    let mut written = Vec::new();
+    for batch in 0..30u32 {
+        let mut c = StateCommit::new("people");
+        for i in 0..5u32 {
+            let n = batch * 5 + i;
+            let mut e = audit(
+                if batch % 2 == 0 { "even" } else { "odd" },
+                &format!("k{}", n % 40),
+                0,
+            );
+            e.at = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap()
+                + chrono::Duration::seconds(n.into());
+            if i == 4 {
+                // A commit may mix entities and runs: they go in their own rows.
+                e.entity = "orgs".into();
+                e.run_id = "other".into();
+            }
+            c.audit.push(e);
+        }
+        sink.commit(&c).await.unwrap();
+        written.extend(c.audit);
+    }
+    let q = |f: &dyn Fn(&mut AuditQuery)| {
+        let mut q = AuditQuery::default();
+        f(&mut q);
+        q
+    };
+    let expect = |pred: &dyn Fn(&AuditEntry) -> bool, limit: Option<usize>| {
+        let all: Vec<AuditEntry> = written.iter().filter(|e| pred(e)).cloned().collect();
+        match limit {
+            Some(n) if n < all.len() => all[all.len() - n..].to_vec(),
+            _ => all,
+        }
+    };
+    assert_eq!(sink.audit(&AuditQuery::default()).await.unwrap(), written);
+    for limit in [1, 3, 23, 149, 150, 500] {
+        assert_eq!(
+            sink.audit(&q(&|q| q.limit = Some(limit))).await.unwrap(),
+            expect(&|_| true, Some(limit)),
+            "limit {limit}"
+        );
+    }
+    // k7: entries 7, 47, 87, 127 (47 and 127 are the orgs entries of batches 9 and 25).
+    assert_eq!(
+        sink.audit(&q(&|q| q.key = Some("tw-k7".into())))
+            .await
+            .unwrap(),
+        expect(&|e| e.local_key.as_deref() == Some("k7"), None)
+    );
+    assert_eq!(
+        sink.audit(&q(&|q| {
+            q.key = Some("k7".into());
+            q.entity = Some("people".into());
+            q.limit = Some(1);
+        }))
+        .await
+        .unwrap(),
+        expect(
+            &|e| e.local_key.as_deref() == Some("k7") && e.entity == "people",
+            Some(1)
+        )
+    );
+    let since = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 12).unwrap();
+    let until = Utc.with_ymd_and_hms(2024, 1, 1, 0, 1, 3).unwrap();
+    assert_eq!(
+        sink.audit(&q(&|q| {
+            q.run_id = Some("odd".into());
+            q.since = Some(since);
+            q.until = Some(until);
+            q.limit = Some(7);
+        }))
+        .await
+        .unwrap(),
+        expect(
+            &|e| e.run_id == "odd" && e.at >= since && e.at < until,
+            Some(7)
+        )
+    );
+    assert!(sink
+        .audit(&q(&|q| q.key = Some("nobody".into())))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 #[tokio::test]
 async fn leases_are_exclusive_renewable_and_fenced() {
     let db = TestDb::new().await;
