@@ -8,7 +8,7 @@
 //!
 //! The engine streams with bounded buffers, so its memory stays flat as an entity grows: a pull
 //! fetches pages of at most `batch_size` records (default 100, at most 200) one ahead and
-//! commits their writes together once `pull_commit_records` (default 1,000) are staged; a push reads the local change feed in chunks of `batch_size`,
+//! commits their writes together once `pull_commit_records` (default 2,000) are staged; a push reads the local change feed in chunks of `batch_size`,
 //! makes at most one lookup of linked records and one natural-key lookup per chunk, and commits
 //! the chunk with its cursor before reading on. What grows with a *run* is proportional to what
 //! it changes, not to the data: the [`engine::Plan`] (one entry per write) and the list of failed

@@ -5,7 +5,7 @@
 //! per batch (the limit at the engine's commit size).
 //!
 //! Applies carry as many records as the engine commits at once in a pull
-//! ([`EngineConfig::pull_commit_records`], 1000 by default). The [`SinkRun::variants`] measure
+//! ([`EngineConfig::pull_commit_records`], 2000 by default). The [`SinkRun::variants`] measure
 //! what a full pull really commits (record states, cursor *and* one audit entry per created
 //! record), with the sink's opt-in `async_pull_commit`, and one page (200) per apply as the
 //! engine committed before it staged pages. A second physical limit, a raw binary COPY of

@@ -322,7 +322,7 @@ pub struct PoliciesSection {
     /// Records per engine batch, 1..=200 (default 100). Env: `TWENTY_SYNC_BATCH_SIZE`.
     #[serde(default = "default_batch")]
     pub batch_size: usize,
-    /// Pulled writes per local commit, 1..=100000 (default 1000; see
+    /// Pulled writes per local commit, 1..=100000 (default 2000; see
     /// `twenty_sync_core::engine::EngineConfig::pull_commit_records`).
     #[serde(default = "default_pull_commit")]
     pub pull_commit_records: usize,
@@ -441,7 +441,7 @@ fn default_batch() -> usize {
     100
 }
 fn default_pull_commit() -> usize {
-    1000
+    2000
 }
 fn default_overlap() -> u64 {
     300

@@ -275,7 +275,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngineBuilder<S, T> {
         self
     }
 
-    /// Pulled writes per local commit, at least 1 (default 1000; see
+    /// Pulled writes per local commit, at least 1 (default 2000; see
     /// [`EngineConfig::pull_commit_records`]).
     ///
     /// ```
@@ -289,9 +289,9 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngineBuilder<S, T> {
     ///     .build()?;
     /// let engine = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
     ///     .batch_size(200)
-    ///     .pull_commit_records(2000)
+    ///     .pull_commit_records(5000)
     ///     .build()?;
-    /// assert_eq!(engine.config().pull_commit_records, 2000);
+    /// assert_eq!(engine.config().pull_commit_records, 5000);
     /// # Ok(())
     /// # }
     /// ```
