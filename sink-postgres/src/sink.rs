@@ -470,6 +470,21 @@ impl SourceOfTruth for PostgresSink {
         Ok(written)
     }
 
+    async fn known_empty(&self, entity: &str) -> StoreResult<bool> {
+        let table = self.table(entity)?;
+        let client = self.inner.client().await?;
+        let row = client
+            .query_one(&table.sql.is_empty, &[])
+            .await
+            .map_err(|e| {
+                self.inner
+                    .redactor
+                    .db("checking whether the table is empty", &e)
+                    .with_context("entity", entity)
+            })?;
+        Ok(row.get(0))
+    }
+
     async fn get(&self, entity: &str, keys: &[String]) -> StoreResult<Vec<LocalRecord>> {
         let table = self.table(entity)?;
         if keys.is_empty() {
@@ -554,6 +569,15 @@ impl StateStore for PostgresSink {
             .await
             .map_err(|e| self.inner.redactor.db("reading record states", &e))?;
         Ok(rows.iter().map(record_from_row).collect())
+    }
+
+    async fn known_empty(&self, entity: &str) -> StoreResult<bool> {
+        let client = self.inner.client().await?;
+        let row = client
+            .query_typed(&self.inner.sql.no_records, &[(&entity, Type::TEXT)])
+            .await
+            .map_err(|e| self.inner.redactor.db("checking for record states", &e))?;
+        Ok(row.first().is_some_and(|r| r.get(0)))
     }
 
     async fn records_by_twenty_id(

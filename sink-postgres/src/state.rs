@@ -27,6 +27,7 @@ pub(crate) struct StateSql {
     pub cursor: String,
     pub records: String,
     pub records_by_twenty_id: String,
+    pub no_records: String,
     pub pending: String,
     pub save_run: String,
     pub runs: String,
@@ -93,6 +94,9 @@ impl StateSql {
                  CROSS JOIN LATERAL (SELECT * FROM {s}.record_state x
                      WHERE x.entity = $1 AND x.twenty_id = k.key OFFSET 0) r
                  ORDER BY k.ord, r.local_key"
+            ),
+            no_records: format!(
+                "SELECT NOT EXISTS (SELECT 1 FROM {s}.record_state WHERE entity = $1)"
             ),
             pending: format!(
                 "SELECT local_key, twenty_id, run_id, created_at FROM {s}.pending_creates

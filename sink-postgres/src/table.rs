@@ -109,6 +109,8 @@ fn copy_in(qualified: &str, key: &Col, columns: &[Col], tombstone: Option<&Col>)
 pub(crate) struct TableSql {
     /// Rows by key (tombstoned rows included, flagged): `$1 text[]`.
     pub select_by_keys: String,
+    /// Whether the table has no row at all (one row, one boolean).
+    pub is_empty: String,
     /// `INSERT ... SELECT ... FROM unnest($1, $2, ...) ON CONFLICT ... DO UPDATE ... WHERE
     /// changed`: one array parameter per column, key first (types: [`param_sql_type`]).
     pub upsert: String,
@@ -537,6 +539,7 @@ fn build_sql(
     };
     TableSql {
         select_by_keys,
+        is_empty: format!("SELECT NOT EXISTS (SELECT 1 FROM {qualified})"),
         upsert,
         delete,
         tombstone: tombstone_sql,

@@ -26,6 +26,7 @@ use crate::model::{ApplyBatch, Checkpoint, LocalChange, LocalRecord, StateWritte
 ///   the state right after (so a crash in between only replays an idempotent batch).
 /// - [`get`](Self::get) looks records up by local key; missing keys are simply absent from the
 ///   result.
+/// - [`known_empty`](Self::known_empty) says `true` only when the entity holds no record at all.
 #[async_trait]
 pub trait SourceOfTruth: Send + Sync {
     /// A short description for logs and reports (no secrets), e.g. `"postgres table crm.contacts"`.
@@ -45,6 +46,29 @@ pub trait SourceOfTruth: Send + Sync {
 
     /// The current local records with these keys (absent keys are left out).
     async fn get(&self, entity: &str, keys: &[String]) -> StoreResult<Vec<LocalRecord>>;
+
+    /// Whether `entity` is known to hold no record (live or tombstoned). `false` means "not known
+    /// to be empty" and is always a correct answer; it is the default.
+    ///
+    /// The engine asks before a pull: into an entity empty on both sides (this and the
+    /// [`StateStore`](crate::StateStore)), every record it meets is new unless this run wrote it,
+    /// so it skips the per-page lookups of records it has not written.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use twenty_sync_core::memory::MemorySource;
+    /// use twenty_sync_core::SourceOfTruth;
+    ///
+    /// let source = MemorySource::new();
+    /// assert!(source.known_empty("people").await?);
+    /// source.upsert("people", "p-1", serde_json::json!({"name": "Ada"}));
+    /// assert!(!source.known_empty("people").await?);
+    /// # Ok::<(), twenty_sync_core::StoreError>(()) }).unwrap();
+    /// ```
+    async fn known_empty(&self, entity: &str) -> StoreResult<bool> {
+        let _ = entity;
+        Ok(false)
+    }
 
     /// Running totals of what this source has cost so far, by name (e.g.
     /// `"bigquery_bytes_processed"`). The engine puts each run's difference into
@@ -81,6 +105,10 @@ impl<T: SourceOfTruth + ?Sized> SourceOfTruth for std::sync::Arc<T> {
 
     async fn get(&self, entity: &str, keys: &[String]) -> StoreResult<Vec<LocalRecord>> {
         (**self).get(entity, keys).await
+    }
+
+    async fn known_empty(&self, entity: &str) -> StoreResult<bool> {
+        (**self).known_empty(entity).await
     }
 
     fn metrics(&self) -> BTreeMap<String, u64> {

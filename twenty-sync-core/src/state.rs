@@ -22,6 +22,7 @@ use crate::report::RunReport;
 /// - Record state is keyed by (entity, local key); [`records_by_twenty_id`](Self::records_by_twenty_id)
 ///   finds the same row by its Twenty id. One local key maps to one Twenty id and back.
 /// - Cursors are per (entity, direction) and only move through [`commit`](Self::commit).
+/// - [`known_empty`](Self::known_empty) says `true` only when the entity has no record state.
 /// - Runs are upserted by id; [`runs`](Self::runs) lists them newest first.
 /// - The audit log is append-only; [`audit`](Self::audit) returns entries oldest first.
 /// - A lease on a scope is held by one holder at a time until it expires or is released; a new
@@ -50,6 +51,29 @@ pub trait StateStore: Send + Sync {
         entity: &str,
         twenty_ids: &[String],
     ) -> StoreResult<Vec<RecordState>>;
+
+    /// Whether `entity` is known to have no record state. `false` means "not known to be empty"
+    /// and is always a correct answer; it is the default. See
+    /// [`SourceOfTruth::known_empty`](crate::SourceOfTruth::known_empty) for what the engine
+    /// does with it.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use twenty_sync_core::memory::MemoryState;
+    /// use twenty_sync_core::{RecordState, StateCommit, StateStore};
+    ///
+    /// let state = MemoryState::new();
+    /// assert!(state.known_empty("people").await?);
+    /// let mut commit = StateCommit::new("people");
+    /// commit.upsert_records.push(RecordState::new("p-1", "tw-1"));
+    /// state.commit(&commit).await?;
+    /// assert!(!state.known_empty("people").await?);
+    /// # Ok::<(), twenty_sync_core::StoreError>(()) }).unwrap();
+    /// ```
+    async fn known_empty(&self, entity: &str) -> StoreResult<bool> {
+        let _ = entity;
+        Ok(false)
+    }
 
     /// The write-ahead create intents of `entity` not yet resolved.
     async fn pending_creates(&self, entity: &str) -> StoreResult<Vec<PendingCreate>>;
@@ -104,6 +128,10 @@ impl<T: StateStore + ?Sized> StateStore for std::sync::Arc<T> {
     ) -> StoreResult<Vec<RecordState>> {
         (**self).records_by_twenty_id(entity, twenty_ids).await
     }
+    async fn known_empty(&self, entity: &str) -> StoreResult<bool> {
+        (**self).known_empty(entity).await
+    }
+
     async fn pending_creates(&self, entity: &str) -> StoreResult<Vec<PendingCreate>> {
         (**self).pending_creates(entity).await
     }

@@ -2,7 +2,8 @@
 //! touches a staged record again is decided against committed state (the staged pages are
 //! committed first), so no batch ever holds two changes or two states of one record. A full
 //! batch is applied while the walk goes on with the next pages (one batch in flight), and a
-//! batch that fails stops the pull before any later batch is applied.
+//! batch that fails stops the pull before any later batch is applied. Into an entity empty on
+//! both sides, pages are looked up only when they may touch a record the pull wrote.
 
 mod engine_support;
 
@@ -47,6 +48,10 @@ struct Recording {
     /// The `apply` call (1-based) that fails, writing nothing.
     fail_apply: Arc<Mutex<Option<usize>>>,
     applies: Arc<Mutex<usize>>,
+    /// Runs once, after the `apply` call with this number (1-based) wrote.
+    on_apply: Arc<Mutex<Option<GetHook>>>,
+    /// Whether `known_empty` answers for real (else "not known", the trait's default).
+    tells_emptiness: bool,
 }
 
 impl Recording {
@@ -59,7 +64,22 @@ impl Recording {
             hold_first_apply: Arc::default(),
             fail_apply: Arc::default(),
             applies: Arc::default(),
+            on_apply: Arc::default(),
+            tells_emptiness: false,
         }
+    }
+
+    /// A recording source that says when an entity is empty (so a pull into an empty entity
+    /// skips its lookups).
+    fn telling_emptiness() -> Self {
+        Recording {
+            tells_emptiness: true,
+            ..Recording::new()
+        }
+    }
+
+    fn gets(&self) -> usize {
+        *self.gets.lock().unwrap()
     }
 
     fn applied(&self) -> Vec<Applied> {
@@ -107,7 +127,26 @@ impl SourceOfTruth for Recording {
                 .collect(),
             cursor_moved: !batch.state.cursors.is_empty(),
         });
-        self.inner.apply(batch).await
+        let written = self.inner.apply(batch).await?;
+        let hook = {
+            let mut slot = self.on_apply.lock().unwrap();
+            match slot.as_ref() {
+                Some((at, _)) if *at == n => slot.take().map(|(_, f)| f),
+                _ => None,
+            }
+        };
+        if let Some(f) = hook {
+            f();
+        }
+        Ok(written)
+    }
+
+    async fn known_empty(&self, entity: &str) -> StoreResult<bool> {
+        if self.tells_emptiness {
+            self.inner.known_empty(entity).await
+        } else {
+            Ok(false)
+        }
     }
 
     async fn get(&self, entity: &str, keys: &[String]) -> StoreResult<Vec<LocalRecord>> {
@@ -356,5 +395,88 @@ async fn a_failed_batch_stops_the_pull_before_any_later_batch_and_a_rerun_resume
     assert_ne!(
         state.cursor(ENTITY, SyncDirection::Pull).await.unwrap(),
         Some(cursor)
+    );
+}
+
+/// The first person, changed in Twenty right after the first batch is applied: it moves to the
+/// end of the `updatedAt` order, so the walk meets it again on its last page.
+fn change_first_person_after_first_apply(sim: &SimServer, source: &Recording) -> String {
+    let mut people = sim.handle().records("people");
+    people.sort_by(|a, b| {
+        (a["updatedAt"].as_str(), a["id"].as_str())
+            .cmp(&(b["updatedAt"].as_str(), b["id"].as_str()))
+    });
+    let first = people[0]["id"].as_str().unwrap().to_owned();
+    let (h, id) = (sim.handle(), first.clone());
+    *source.on_apply.lock().unwrap() = Some((
+        1,
+        Box::new(move || {
+            h.update_record("people", &id, json!({"jobTitle": "Changed mid-walk"}))
+                .expect("update");
+        }),
+    ));
+    first
+}
+
+#[tokio::test]
+async fn a_pull_into_an_empty_entity_looks_up_only_pages_that_may_hold_its_own_writes() {
+    // 45 people in pages of 7, batches of 14; the first person changes in Twenty once the first
+    // batch is applied. Both sides start empty, so the only local record the walk can find is
+    // one it wrote: just the last page (which meets the first person again) is looked up, and
+    // the person is updated, not created twice.
+    let sim = sim(45).await;
+    let (source, state) = (Recording::telling_emptiness(), MemoryState::new());
+    let first = change_first_person_after_first_apply(&sim, &source);
+    let report = engine(&sim, &source, &state, 14)
+        .pull(RunOptions::new())
+        .await
+        .expect("pull");
+    assert_eq!(report.status, RunStatus::Succeeded, "{}", report.summary());
+    let c = &report.entities["contacts:pull"];
+    assert_eq!(
+        (c.seen, c.created, c.updated, c.failed),
+        (46, 45, 1, 0),
+        "{}",
+        report.summary()
+    );
+    assert_eq!(
+        source.gets(),
+        1,
+        "only the page holding a written record is looked up"
+    );
+    assert_no_repeats(&source.applied());
+    assert_eq!(source.inner.records(ENTITY).len(), 45);
+    let st = state
+        .records_by_twenty_id(ENTITY, std::slice::from_ref(&first))
+        .await
+        .unwrap();
+    let local = source
+        .inner
+        .record(ENTITY, &st[0].local_key)
+        .expect("local");
+    assert_eq!(local.data["title"], "Changed mid-walk");
+    assert_eq!(local_emails(&source.inner), twenty_emails(&sim));
+}
+
+#[tokio::test]
+async fn a_pull_into_an_entity_holding_records_looks_up_every_page() {
+    // The same walk into a source that already holds an unrelated record: every page is
+    // looked up (7 pages, and the repeated person's page once more after its commit).
+    let sim = sim(45).await;
+    let (source, state) = (Recording::telling_emptiness(), MemoryState::new());
+    source
+        .inner
+        .upsert(ENTITY, "someone-else", json!({"email": "else@example.com"}));
+    change_first_person_after_first_apply(&sim, &source);
+    let report = engine(&sim, &source, &state, 14)
+        .pull(RunOptions::new())
+        .await
+        .expect("pull");
+    let c = &report.entities["contacts:pull"];
+    assert_eq!((c.created, c.updated), (45, 1), "{}", report.summary());
+    assert!(
+        source.gets() >= 7,
+        "every page looked up: {}",
+        source.gets()
     );
 }

@@ -322,6 +322,13 @@ pub async fn apply_upserts_in_order(source: &dyn SourceOfTruth, entity: &str) {
         ],
     );
     ok(source.apply(&b).await, "applying a batch of upserts");
+    assert!(
+        !ok(
+            source.known_empty(entity).await,
+            "asking whether the entity is empty"
+        ),
+        "known_empty(): must be false once the entity holds a record"
+    );
     let got = get(source, entity, &["a1", "a2"]).await;
     assert_eq!(
         got.len(),

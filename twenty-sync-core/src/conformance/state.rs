@@ -60,6 +60,13 @@ pub async fn record_states_by_local_key_and_twenty_id(store: &dyn StateStore, en
     let mut commit = StateCommit::new(entity);
     commit.upsert_records = vec![a.clone(), b.clone()];
     ok(store.commit(&commit).await, "committing two record states");
+    assert!(
+        !ok(
+            store.known_empty(entity).await,
+            "asking whether the entity has record states"
+        ),
+        "known_empty(): must be false once the entity has a record state"
+    );
 
     let by_key = ok(
         store.records(entity, &keys(&["a", "missing", "b"])).await,

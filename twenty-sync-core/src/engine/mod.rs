@@ -19,6 +19,7 @@ mod run;
 mod trigger;
 mod views;
 mod watermark;
+mod written;
 
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;

@@ -32,6 +32,7 @@ use super::retry::RetrySet;
 use super::run::Run;
 use super::views::{local_hash, push_view, twenty_hash, twenty_hash_sparse};
 use super::watermark::{PullCursor, Walk};
+use super::written::WrittenFilter;
 use super::SyncEngine;
 
 const DIR: SyncDirection = SyncDirection::Pull;
@@ -54,14 +55,26 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         tracing::info!(entity, ?cursor, "pull started");
         let mut retry = self.load_retry(entity, DIR).await?;
         self.pull_retries(run, m, &mut retry).await?;
+        // Into an entity empty on both sides, only what this run writes can be found by a lookup.
+        let mut written = self
+            .empty_on_both_sides(run, entity)
+            .await?
+            .then(WrittenFilter::new);
         // The walks stage pages; a committer beside them applies each full batch while they
         // go on with the next pages (see `pull_commits`).
         let (commits, committer) = PullCommits::pipelined();
         let dry_run = run.dry_run;
         let walks = async {
             let mut commits = commits;
-            self.pull_walks(run, m, &mut cursor, &mut retry, &mut commits)
-                .await
+            self.pull_walks(
+                run,
+                m,
+                &mut cursor,
+                &mut retry,
+                &mut commits,
+                written.as_mut(),
+            )
+            .await
             // `commits` is dropped here: the committer's queue closes and it returns.
         };
         let ((), walked) = tokio::join!(self.run_committer(dry_run, entity, committer), walks);
@@ -83,7 +96,8 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
 
     /// The two walks of a pull (live records, then soft-deleted ones) from `cursor`, each page
     /// staged and each full batch handed to `commits`. Returns once everything staged is
-    /// committed.
+    /// committed. With `written` (the entity was empty on both sides), the live walk looks up
+    /// only pages that may touch a record it wrote.
     async fn pull_walks(
         &self,
         run: &mut Run,
@@ -91,6 +105,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         cursor: &mut PullCursor,
         retry: &mut RetrySet,
         commits: &mut PullCommits,
+        mut written: Option<&mut WrittenFilter>,
     ) -> Result<(), SyncError> {
         let entity = m.name();
         let overlap = chrono::Duration::from_std(self.config.overlap)
@@ -130,6 +145,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                         &mut pending,
                         Some(&mut *retry),
                         commits,
+                        written.as_deref_mut(),
                     )
                     .await?;
                     if let Some(p) = &progress {
@@ -178,8 +194,17 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     .map(Record::from)
                     .collect();
                 for chunk in unseen.chunks(self.config.batch_size.max(1)) {
-                    self.stage_pull_page(run, m, chunk.to_vec(), walk, &mut pending, None, commits)
-                        .await?;
+                    self.stage_pull_page(
+                        run,
+                        m,
+                        chunk.to_vec(),
+                        walk,
+                        &mut pending,
+                        None,
+                        commits,
+                        written.as_deref_mut(),
+                    )
+                    .await?;
                 }
             }
             // The walk's last pages, committed before the next walk (or the final cursor).
@@ -310,6 +335,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             &mut pending,
             retry.as_deref_mut(),
             &mut commits,
+            None,
         )
         .await?;
         pending.cursor = cursor.cloned();
@@ -332,9 +358,14 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         pending: &mut PendingPull,
         mut retry: Option<&mut RetrySet>,
         commits: &mut PullCommits,
+        mut written: Option<&mut WrittenFilter>,
     ) -> Result<(), SyncError> {
         let entity = m.name();
         let ckey = Run::counts_key(entity, DIR);
+        // Only the live walk skips lookups: it writes what the filter holds.
+        if walk != Walk::Live {
+            written = None;
+        }
         let mut records = records;
         if let Some(retry) = retry.as_deref() {
             // A version the retry pass of this run already handled is not processed twice.
@@ -361,14 +392,18 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             .iter()
             .filter_map(|r| r.id().map(str::to_owned))
             .collect();
-        let mut states: HashMap<String, RecordState> = self
-            .state
-            .records_by_twenty_id(entity, &ids)
-            .await
-            .map_err(|e| SyncError::from_store("reading record states", e))?
-            .into_iter()
-            .map(|s| (s.twenty_id.clone(), s))
-            .collect();
+        let mut states: HashMap<String, RecordState> = match &written {
+            // None of these ids was written by this run: the (empty) store has no state of them.
+            Some(w) if !w.may_contain_any(&ids) => HashMap::new(),
+            _ => self
+                .state
+                .records_by_twenty_id(entity, &ids)
+                .await
+                .map_err(|e| SyncError::from_store("reading record states", e))?
+                .into_iter()
+                .map(|s| (s.twenty_id.clone(), s))
+                .collect(),
+        };
 
         let mut commit = StateCommit::new(entity);
         let mut changes = Vec::new();
@@ -510,7 +545,8 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             self.flush_pull(run, m, pending, retry, commits, true)
                 .await?;
         }
-        let locals: HashMap<String, LocalRecord> = if keys.is_empty() {
+        let unwritten = written.as_ref().is_some_and(|w| !w.may_contain_any(&keys));
+        let locals: HashMap<String, LocalRecord> = if keys.is_empty() || unwritten {
             HashMap::new()
         } else {
             self.source
@@ -656,8 +692,35 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 count: failed,
             });
         }
+        if let Some(w) = written {
+            for key in ids.iter().chain(changes.iter().map(|c| &c.key)) {
+                w.insert(key);
+            }
+            for s in &commit.upsert_records {
+                w.insert(&s.local_key);
+            }
+        }
         pending.add(ids, changes, commit);
         Ok(())
+    }
+
+    /// Whether `entity` holds nothing yet on either side (never in dry runs, whose decisions
+    /// read what the dry push would have written).
+    async fn empty_on_both_sides(&self, run: &Run, entity: &str) -> Result<bool, SyncError> {
+        if run.dry_run {
+            return Ok(false);
+        }
+        let state = self
+            .state
+            .known_empty(entity)
+            .await
+            .map_err(|e| SyncError::from_store("checking for record states", e))?;
+        Ok(state
+            && self
+                .source
+                .known_empty(entity)
+                .await
+                .map_err(|e| SyncError::from_store("checking for local records", e))?)
     }
 
     /// Commits the staged pages of `pending` (data and state in one batch, with the cursor of

@@ -119,6 +119,11 @@ impl EntityLog {
         Ok(log)
     }
 
+    /// Whether the log holds no key at all (live, tombstoned or deleted).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
     fn load(path: PathBuf) -> StoreResult<Self> {
         let mut index: IndexMap<String, Slot> = IndexMap::new();
         let mut feed = BTreeMap::new();

@@ -365,6 +365,10 @@ impl SourceOfTruth for FileStore {
         Ok(StateWritten::NotWritten)
     }
 
+    async fn known_empty(&self, entity: &str) -> StoreResult<bool> {
+        self.with_entity(entity, |log| Ok(log.is_empty()))
+    }
+
     async fn get(&self, entity: &str, keys: &[String]) -> StoreResult<Vec<LocalRecord>> {
         self.with_entity(entity, |log| {
             let mut out = Vec::new();
@@ -417,6 +421,10 @@ impl StateStore for FileStore {
         twenty_ids: &[String],
     ) -> StoreResult<Vec<RecordState>> {
         Ok(self.state().data.records_by_twenty_id(entity, twenty_ids))
+    }
+
+    async fn known_empty(&self, entity: &str) -> StoreResult<bool> {
+        Ok(self.state().data.has_no_records(entity))
     }
 
     async fn pending_creates(&self, entity: &str) -> StoreResult<Vec<PendingCreate>> {

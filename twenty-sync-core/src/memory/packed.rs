@@ -131,6 +131,11 @@ pub(crate) struct EntityRecords {
 }
 
 impl EntityRecords {
+    /// Whether there is no state at all.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
     /// The state of `key`.
     pub(crate) fn get(&self, key: &str) -> Option<RecordState> {
         self.by_key.get(key).map(|p| p.unpack(key))

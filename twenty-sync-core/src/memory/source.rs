@@ -286,6 +286,14 @@ impl SourceOfTruth for MemorySource {
         Ok(pages.flatten().boxed())
     }
 
+    async fn known_empty(&self, entity: &str) -> StoreResult<bool> {
+        Ok(self
+            .lock()
+            .entities
+            .get(entity)
+            .is_none_or(|e| e.records.is_empty()))
+    }
+
     async fn apply(&self, batch: &ApplyBatch) -> StoreResult<StateWritten> {
         if batch.entity.is_empty() {
             return Err(StoreError::new(

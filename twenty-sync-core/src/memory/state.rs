@@ -143,6 +143,10 @@ impl StateStore for MemoryState {
         Ok(self.lock().data.records_by_twenty_id(entity, twenty_ids))
     }
 
+    async fn known_empty(&self, entity: &str) -> StoreResult<bool> {
+        Ok(self.lock().data.has_no_records(entity))
+    }
+
     async fn pending_creates(&self, entity: &str) -> StoreResult<Vec<PendingCreate>> {
         Ok(self.lock().data.pending_creates(entity))
     }

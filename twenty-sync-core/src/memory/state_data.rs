@@ -147,6 +147,11 @@ impl StateData {
         keys.iter().filter_map(|k| records.get(k)).collect()
     }
 
+    /// Whether `entity` has no record state.
+    pub(crate) fn has_no_records(&self, entity: &str) -> bool {
+        self.records.get(entity).is_none_or(EntityRecords::is_empty)
+    }
+
     pub(crate) fn records_by_twenty_id(&self, entity: &str, ids: &[String]) -> Vec<RecordState> {
         let Some(records) = self.records.get(entity) else {
             return Vec::new();
