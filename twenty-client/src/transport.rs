@@ -177,10 +177,19 @@ impl Client {
     /// temporary decode error: idempotent calls are sent again within the retry policy; other
     /// calls fail with it, since the write may have happened.
     pub(crate) async fn send_json<T: DeserializeOwned>(&self, call: &Call) -> Result<T, Error> {
+        self.send_decoded(call, decode).await
+    }
+
+    /// Like [`send_json`](Self::send_json) with the body decoded by `decode_body`.
+    pub(crate) async fn send_decoded<T>(
+        &self,
+        call: &Call,
+        decode_body: impl Fn(&[u8]) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let mut attempt = 0;
         loop {
             let body = self.send_bytes(call).await?;
-            match decode(body.as_ref()) {
+            match decode_body(body.as_ref()) {
                 Ok(v) => return Ok(v),
                 Err(e) => {
                     let e = call.decorate(e);

@@ -162,6 +162,16 @@ impl EntityMapper for PlanMapper {
     fn local_key_of(&self, local: &Value) -> Option<String> {
         self.plan().local_key_of(local)
     }
+    fn twenty_fields_read(&self) -> Option<Vec<String>> {
+        // Every rule reads its own Twenty path and nothing else.
+        let plan = self.plan();
+        Some(crate::engine::top_level_fields(
+            plan.fields()
+                .iter()
+                .map(|f| f.twenty_path())
+                .chain(plan.match_keys().iter().map(String::as_str)),
+        ))
+    }
 }
 
 /// The owner the engine uses for `f`: a field only one direction writes (its `direction`, or an

@@ -41,7 +41,7 @@ pub struct Page<T> {
 /// Builder of `GET /rest/{plural}`; `depth` (default 0) and `limit` (default: client page size) are always sent.
 #[derive(Debug)]
 pub struct ListRecords<T> {
-    handler: RecordsHandler<T>,
+    pub(super) handler: RecordsHandler<T>,
     filter: Option<Filter>,
     order_by: Option<OrderBy>,
     depth: u8,
@@ -100,7 +100,7 @@ impl<T: Payload> ListRecords<T> {
         self
     }
 
-    fn call(&self) -> Result<Call, Error> {
+    pub(super) fn call(&self) -> Result<Call, Error> {
         let op = "records.list";
         let mut url = self.handler.client.url(&["rest", &self.handler.plural]);
         {

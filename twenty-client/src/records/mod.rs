@@ -1,6 +1,7 @@
 //! The records API: one [`RecordsHandler`] per object, request builders ending in `.send()` / `.stream()`.
 
 mod delete;
+mod fields;
 mod list;
 mod write;
 
@@ -8,6 +9,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 pub use delete::{DeleteMany, DeleteRecord, RestoreMany, RestoreRecord};
+pub use fields::{FieldSelection, SelectedList, ALWAYS_KEPT};
 pub use list::{GetRecord, ListRecords, Page, PageInfo};
 pub use write::{CreateMany, CreateRecord, FindDuplicates, UpdateMany, UpdateRecord};
 

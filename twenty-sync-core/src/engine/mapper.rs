@@ -77,6 +77,35 @@ pub trait EntityMapper: Send + Sync + fmt::Debug {
     fn to_local(&self, twenty: &Value) -> Mapped;
     /// The local key of a mapped local value, if the mapping defines one.
     fn local_key_of(&self, local: &Value) -> Option<String>;
+    /// The top-level Twenty fields [`to_local`](Self::to_local) reads, when the mapper knows
+    /// them: a pull then keeps only these of each record it fetches (and `id`, `createdAt`,
+    /// `updatedAt`, `deletedAt`), skipping the others while the page is decoded. `None` (the
+    /// default) keeps every field; a mapper that reads fields beyond its [`fields`](Self::fields)
+    /// must keep the default or list them all.
+    ///
+    /// ```
+    /// use twenty_sync_core::engine::{EntityMapper, FieldMap};
+    /// let map = FieldMap::new("contacts", "people", "person")
+    ///     .field("email", "emails.primaryEmail")
+    ///     .field("first", "name.firstName")
+    ///     .match_key("emails.primaryEmail");
+    /// assert_eq!(map.twenty_fields_read(), Some(vec!["emails".to_owned(), "name".to_owned()]));
+    /// ```
+    fn twenty_fields_read(&self) -> Option<Vec<String>> {
+        None
+    }
+}
+
+/// The top-level names of `paths` (first segments), each once, in order.
+pub(crate) fn top_level_fields<'a>(paths: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for p in paths {
+        let top = p.split('.').next().unwrap_or_default();
+        if !top.is_empty() && !out.iter().any(|o| o == top) {
+            out.push(top.to_owned());
+        }
+    }
+    out
 }
 
 /// A validation applied to one local value before it is sent to Twenty.
@@ -216,6 +245,15 @@ impl EntityMapper for FieldMap {
     }
     fn fields(&self) -> &[FieldSpec] {
         &self.fields
+    }
+
+    fn twenty_fields_read(&self) -> Option<Vec<String>> {
+        Some(top_level_fields(
+            self.fields
+                .iter()
+                .map(|f| f.twenty_path.as_str())
+                .chain(self.match_keys.iter().map(String::as_str)),
+        ))
     }
 
     fn to_twenty(&self, local: &Value) -> Mapped {

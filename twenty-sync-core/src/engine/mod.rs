@@ -44,6 +44,7 @@ pub use config::{
 pub use conflict::{field_winner, resolve, Resolution, Winner};
 pub use error::{SyncError, SyncErrorKind};
 pub use failpoints::Failpoints;
+pub(crate) use mapper::top_level_fields;
 pub use mapper::{
     content_hash, get_path, set_path, ConflictPolicy, EntityMapper, FieldError, FieldMap,
     FieldOwner, FieldSpec, Mapped, Validator,

@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use twenty_client::records::FieldSelection;
 use twenty_client::{Filter, OrderBy, Page, Record};
 
 use crate::model::{
@@ -112,12 +113,16 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             .unwrap_or_else(|_| chrono::Duration::minutes(5));
         let limit = u32::try_from(self.config.batch_size).unwrap_or(100);
         let commit_size = self.config.pull_commit_records.max(1);
+        // Only the fields the mapping reads are decoded of each record.
+        let keep = m.twenty_fields_read().map(FieldSelection::new);
         for walk in [Walk::Live, Walk::Deleted] {
             let bound = cursor.lower_bound(walk, overlap);
             let filter = walk_filter(walk, bound);
             let mut after: Option<String> = None;
             let mut pending = PendingPull::new(entity);
-            let mut page = self.list_page(m, &filter, None, limit).await?;
+            let mut page = self
+                .list_page(m, &filter, None, limit, keep.as_ref())
+                .await?;
             loop {
                 let next = match &page.page_info.end_cursor {
                     Some(c) if page.page_info.has_next_page && !page.records.is_empty() => {
@@ -164,7 +169,8 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 // wins over a fetch error.
                 let fetched = match &next {
                     Some(n) => {
-                        let fetch = self.list_page(m, &filter, Some(n.clone()), limit);
+                        let fetch =
+                            self.list_page(m, &filter, Some(n.clone()), limit, keep.as_ref());
                         let (applied, fetched) = tokio::join!(apply, fetch);
                         applied?;
                         Some(fetched)
@@ -215,18 +221,21 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
     }
 
     /// One page of a walk: `limit` records of `m`'s object ordered by `updatedAt, id`, matching
-    /// `filter`, after the cursor `after`. The request and the decoding of the answer run on
-    /// their own task, so they proceed in parallel with the caller's work on the previous page.
+    /// `filter`, after the cursor `after`, keeping only the `keep` fields of each (all when
+    /// `None`). The request and the decoding of the answer run on their own task, so they
+    /// proceed in parallel with the caller's work on the previous page.
     async fn list_page(
         &self,
         m: &dyn EntityMapper,
         filter: &Option<Filter>,
         after: Option<String>,
         limit: u32,
+        keep: Option<&FieldSelection>,
     ) -> Result<Page<Record>, SyncError> {
         self.twenty(|c| {
             let filter = filter.clone();
             let after = after.clone();
+            let keep = keep.cloned();
             let plural = m.twenty_object().to_owned();
             async move {
                 let mut req = c
@@ -241,7 +250,13 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 if let Some(a) = after {
                     req = req.starting_after(a);
                 }
-                match tokio::spawn(req.send()).await {
+                let sent = async move {
+                    match keep {
+                        Some(keep) => req.keep_fields(keep).send().await,
+                        None => req.send().await,
+                    }
+                };
+                match tokio::spawn(sent).await {
                     Ok(page) => page,
                     Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
                     Err(e) => Err(twenty_client::Error::new(
