@@ -554,7 +554,7 @@ fn report(f: &Figures, command: &str, total: f64) -> Result<(), BoxError> {
              into a plain table with the same columns and primary key, in one stream (the issue's limit) and in one COPY and transaction per {batch} rows \
              (the limit at the engine's commit size: the server's fixed work per COPY statement is paid once per batch), and of *everything a full pull commits* for them \
              (data rows, record-state rows, and the audit log's rows: one per committed batch, holding its entries) into the sink's own tables, with their indexes. \
-             Each method ran twice, alternating; the best time of each is shown.\n\n\
+             Each method ran {rounds} times, alternating; the best time of each is shown.\n\n\
              | method | rows/s | time | of raw COPY (data) | of raw COPY (all a pull commits) |\n|---|---:|---:|---:|---:|\n\
              | raw binary COPY of the data rows, one stream | {cr:.0} | {cs:.2} s | 100% | — |\n\
              | raw binary COPY of the data rows, one COPY and one transaction per {batch} rows | {br:.0} | {bs:.2} s | {bp:.0}% | — |\n\
@@ -562,6 +562,7 @@ fn report(f: &Figures, command: &str, total: f64) -> Result<(), BoxError> {
              | sink apply, data + cursor | {dr:.0} | {ds:.2} s | **{dp:.0}%** ({dbp:.0}% of the COPY per {batch} rows) | — |\n\
              | sink apply, data + record states + cursor (no audit) | {sr:.0} | {ss:.2} s | **{sp:.0}%** | — |\n",
             rows = s.rows,
+            rounds = scenarios::sink::ROUNDS,
             batch = s.batch,
             cr = s.rate(s.copy_secs),
             cs = s.copy_secs,
