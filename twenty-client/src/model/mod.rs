@@ -2,6 +2,7 @@
 
 mod composite;
 mod objects;
+pub(crate) use objects::Key;
 
 pub use composite::{
     Actor, AdditionalPhone, Address, Currency, Emails, FileRef, FullName, LinkItem, Links, Phones,

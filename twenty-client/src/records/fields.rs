@@ -6,7 +6,6 @@
 //! that keeps the selected top-level fields of each record and skips the rest without
 //! allocating, hashing or storing anything of them.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -16,6 +15,7 @@ use serde_json::{Map, Value};
 use super::list::{ListRecords, Page, PageInfo};
 use crate::envelope::ListEnvelope;
 use crate::error::Error;
+use crate::model::Key;
 use crate::record::Record;
 use crate::transport::decode;
 
@@ -157,7 +157,7 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
         let mut total_count = None;
         let mut page_info = PageInfo::default();
         while let Some(key) = map.next_key::<Key<'de>>()? {
-            match &*key.0 {
+            match key.as_str() {
                 "data" => records = Some(map.next_value_seed(DataSeed(self.0))?),
                 "totalCount" => total_count = map.next_value::<Option<u64>>()?,
                 "pageInfo" => page_info = map.next_value()?,
@@ -242,39 +242,14 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut kept = Map::new();
         while let Some(key) = map.next_key::<Key<'de>>()? {
-            if self.0.keeps(&key.0) {
+            if self.0.keeps(key.as_str()) {
                 let value: Value = map.next_value()?;
-                kept.insert(key.0.into_owned(), value);
+                kept.insert(key.into_string(), value);
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
         }
         Ok(Record::from(kept))
-    }
-}
-
-/// A key, borrowed from the body when it has no escapes.
-struct Key<'de>(Cow<'de, str>);
-
-impl<'de> serde::Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string key")
-            }
-            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(v)))
-            }
-        }
-        de.deserialize_str(V)
     }
 }
 
