@@ -89,112 +89,169 @@ impl<'de> Deserialize<'de> for ContentHash {
 /// assert_eq!(content_hash(&a).to_string().len(), 9 + 32);
 /// ```
 pub fn content_hash(v: &Value) -> ContentHash {
-    // The encoding goes into a reused per-thread buffer and is hashed in one call: no allocation
-    // per record once the buffer has grown.
+    hash_encoding(|out| encode(out, v))
+}
+
+/// XXH3-128 of what `write` appends to an empty buffer: the canonical encoding of a value, written
+/// by [`encode`] or, for records built from a template, in the template's precomputed key order.
+///
+/// The encoding goes into a reused per-thread buffer and is hashed in one call: no allocation
+/// per record once the buffer has grown.
+pub(crate) fn hash_encoding(write: impl FnOnce(&mut Vec<u8>)) -> ContentHash {
     thread_local! {
         static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
     let digest = BUF.with(|buf| match buf.try_borrow_mut() {
         Ok(mut buf) => {
             buf.clear();
-            encode(&mut buf, v);
+            write(&mut buf);
             xxh3_128(&buf)
         }
         Err(_) => {
             let mut buf = Vec::new();
-            encode(&mut buf, v);
+            write(&mut buf);
             xxh3_128(&buf)
         }
     });
     ContentHash(digest.to_be_bytes())
 }
 
+/// A type byte followed by a little-endian u64 (a length or a number's bits): every header of
+/// the encoding, written with one copy of a fixed size.
+#[inline]
+fn header(tag: u8, n: u64) -> [u8; 9] {
+    let b = n.to_le_bytes();
+    [tag, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]
+}
+
+/// Appends the header of an object of `len` entries; its entries must follow in key order.
+#[inline]
+pub(crate) fn encode_object_header(out: &mut Vec<u8>, len: usize) {
+    out.extend_from_slice(&header(b'{', len as u64));
+}
+
+/// Overwrites the entry count of the object header written at `at` (for writers that learn the
+/// count only after writing the entries).
+pub(crate) fn patch_object_len(out: &mut [u8], at: usize, len: usize) {
+    out[at + 1..at + 9].copy_from_slice(&(len as u64).to_le_bytes());
+}
+
+/// The encoding of an object key (length and bytes), as [`encode`] writes it before the key's
+/// value: templates precompute it once per key.
+pub(crate) fn encoded_key(key: &str) -> Box<[u8]> {
+    let mut out = Vec::with_capacity(8 + key.len());
+    encode_key(&mut out, key);
+    out.into_boxed_slice()
+}
+
 /// Appends the canonical binary encoding of `v`: a type byte, then for numbers 8 little-endian
 /// bytes (`u`nsigned, `i`nteger or `d`ouble, as serde_json holds it), for strings, arrays and
 /// objects a little-endian u64 length and the content; object entries sorted by key.
-fn encode(out: &mut Vec<u8>, v: &Value) {
+pub(crate) fn encode(out: &mut Vec<u8>, v: &Value) {
     match v {
         Value::Null => out.push(b'n'),
         Value::Bool(false) => out.push(b'f'),
         Value::Bool(true) => out.push(b't'),
         Value::Number(n) => {
-            if let Some(u) = n.as_u64() {
-                out.push(b'u');
-                out.extend_from_slice(&u.to_le_bytes());
+            let h = if let Some(u) = n.as_u64() {
+                header(b'u', u)
             } else if let Some(i) = n.as_i64() {
-                out.push(b'i');
-                out.extend_from_slice(&i.to_le_bytes());
+                header(b'i', i as u64)
             } else {
-                out.push(b'd');
-                out.extend_from_slice(&n.as_f64().unwrap_or(f64::NAN).to_bits().to_le_bytes());
-            }
+                header(b'd', n.as_f64().unwrap_or(f64::NAN).to_bits())
+            };
+            out.extend_from_slice(&h);
         }
         Value::String(s) => {
-            out.push(b's');
-            encode_str(out, s);
+            out.reserve(9 + s.len());
+            out.extend_from_slice(&header(b's', s.len() as u64));
+            out.extend_from_slice(s.as_bytes());
         }
         Value::Array(items) => {
-            out.push(b'[');
-            out.extend_from_slice(&(items.len() as u64).to_le_bytes());
+            out.extend_from_slice(&header(b'[', items.len() as u64));
             for item in items {
                 encode(out, item);
             }
         }
         Value::Object(map) => {
-            out.push(b'{');
-            out.extend_from_slice(&(map.len() as u64).to_le_bytes());
+            encode_object_header(out, map.len());
             encode_entries(out, map);
         }
     }
 }
 
-fn encode_str(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(&(s.len() as u64).to_le_bytes());
-    out.extend_from_slice(s.as_bytes());
+fn encode_key(out: &mut Vec<u8>, k: &str) {
+    out.reserve(8 + k.len());
+    out.extend_from_slice(&(k.len() as u64).to_le_bytes());
+    out.extend_from_slice(k.as_bytes());
 }
 
-/// The first 8 bytes of a key, zero-padded, big-endian: comparing these orders keys like
-/// comparing the bytes, except for ties, which the full comparison settles.
-fn key_prefix(k: &str) -> u64 {
+/// The first 16 bytes of a key, zero-padded, big-endian: comparing these orders keys like
+/// comparing the bytes, except for ties, which the full comparison settles. Sixteen bytes, not
+/// eight, because Twenty's sub-field names share long prefixes (`primaryPhoneNumber`,
+/// `primaryPhoneCountryCode`, `primaryPhoneCallingCode`).
+fn key_prefix(k: &str) -> u128 {
     let b = k.as_bytes();
-    let mut p = [0u8; 8];
-    let n = b.len().min(8);
+    let mut p = [0u8; 16];
+    let n = b.len().min(16);
     p[..n].copy_from_slice(&b[..n]);
-    u64::from_be_bytes(p)
+    u128::from_be_bytes(p)
 }
 
-fn entry_cmp(a: &(u64, &String, &Value), b: &(u64, &String, &Value)) -> std::cmp::Ordering {
-    a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1))
+/// An object entry being sorted: the key's prefix, the key and the value.
+type Entry<'v> = (u128, &'v str, &'v Value);
+
+fn entry_less(a: &Entry<'_>, b: &Entry<'_>) -> bool {
+    a.0 < b.0 || (a.0 == b.0 && a.1 < b.1)
 }
 
 fn encode_entries(out: &mut Vec<u8>, map: &Map<String, Value>) {
-    const SMALL: usize = 24;
-    if map.len() <= SMALL {
-        // Sort references on the stack (records are small objects), comparing key prefixes as
-        // integers first.
-        let mut entries: [(u64, &String, &Value); SMALL] = {
-            static EMPTY: (String, Value) = (String::new(), Value::Null);
-            [(0, &EMPTY.0, &EMPTY.1); SMALL]
-        };
-        for (slot, (k, v)) in entries.iter_mut().zip(map.iter()) {
-            *slot = (key_prefix(k), k, v);
+    // Records are small objects: their entries are sorted on the stack, in an array sized for
+    // the object (filling a large array costs more than sorting a small one).
+    match map.len() {
+        0 => {}
+        1 => {
+            for (k, v) in map {
+                encode_key(out, k);
+                encode(out, v);
+            }
         }
-        let entries = &mut entries[..map.len()];
-        if !entries.is_sorted_by(|a, b| entry_cmp(a, b).is_le()) {
-            entries.sort_unstable_by(entry_cmp);
+        2..=4 => encode_sorted::<4>(out, map),
+        5..=12 => encode_sorted::<12>(out, map),
+        13..=32 => encode_sorted::<32>(out, map),
+        _ => {
+            let mut entries: Vec<Entry<'_>> = map
+                .iter()
+                .map(|(k, v)| (key_prefix(k), k.as_str(), v))
+                .collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
+            for (_, k, v) in entries {
+                encode_key(out, k);
+                encode(out, v);
+            }
         }
-        for (_, k, v) in entries.iter() {
-            encode_str(out, k);
-            encode(out, v);
+    }
+}
+
+/// Sorts the entries of `map` (at most `N`) by key on the stack and encodes them.
+fn encode_sorted<const N: usize>(out: &mut Vec<u8>, map: &Map<String, Value>) {
+    static NULL: Value = Value::Null;
+    let mut entries: [Entry<'_>; N] = [(0, "", &NULL); N];
+    let mut len = 0;
+    for (k, v) in map.iter().take(N) {
+        // Insertion sort as the entries arrive: objects are small and often nearly sorted.
+        let entry = (key_prefix(k), k.as_str(), v);
+        let mut i = len;
+        while i > 0 && entry_less(&entry, &entries[i - 1]) {
+            entries[i] = entries[i - 1];
+            i -= 1;
         }
-    } else {
-        let mut entries: Vec<(u64, &String, &Value)> =
-            map.iter().map(|(k, v)| (key_prefix(k), k, v)).collect();
-        entries.sort_unstable_by(entry_cmp);
-        for (_, k, v) in entries {
-            encode_str(out, k);
-            encode(out, v);
-        }
+        entries[i] = entry;
+        len += 1;
+    }
+    for (_, k, v) in &entries[..len] {
+        encode_key(out, k);
+        encode(out, v);
     }
 }
 
@@ -328,6 +385,95 @@ mod tests {
             content_hash(&Value::Object(big)),
             content_hash(&Value::Object(sorted))
         );
+    }
+
+    /// The canonical encoding written the plain way (entries sorted with `sort_by` on the keys,
+    /// one push at a time): what the optimised encoder must produce byte for byte.
+    fn reference_encoding(out: &mut Vec<u8>, v: &Value) {
+        let len = |out: &mut Vec<u8>, n: usize| out.extend_from_slice(&(n as u64).to_le_bytes());
+        match v {
+            Value::Null => out.push(b'n'),
+            Value::Bool(b) => out.push(if *b { b't' } else { b'f' }),
+            Value::Number(n) => {
+                if let Some(u) = n.as_u64() {
+                    out.push(b'u');
+                    out.extend_from_slice(&u.to_le_bytes());
+                } else if let Some(i) = n.as_i64() {
+                    out.push(b'i');
+                    out.extend_from_slice(&i.to_le_bytes());
+                } else {
+                    out.push(b'd');
+                    out.extend_from_slice(&n.as_f64().unwrap().to_bits().to_le_bytes());
+                }
+            }
+            Value::String(s) => {
+                out.push(b's');
+                len(out, s.len());
+                out.extend_from_slice(s.as_bytes());
+            }
+            Value::Array(items) => {
+                out.push(b'[');
+                len(out, items.len());
+                for item in items {
+                    reference_encoding(out, item);
+                }
+            }
+            Value::Object(map) => {
+                out.push(b'{');
+                len(out, map.len());
+                let mut entries: Vec<_> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+                for (k, v) in entries {
+                    len(out, k.len());
+                    out.extend_from_slice(k.as_bytes());
+                    reference_encoding(out, v);
+                }
+            }
+        }
+    }
+
+    fn arb_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        // Keys sharing prefixes longer than the 16 bytes compared at once, unicode keys, keys
+        // that are prefixes of others.
+        let key = prop_oneof![
+            "[a-c]{0,3}",
+            "primaryPhone(Number|CountryCode|CallingCode)?",
+            "aaaaaaaaaaaaaaaa[a-b]{0,3}",
+            "[éa日\\x00]{0,3}",
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<u64>().prop_map(|n| json!(n)),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| json!(f)),
+            ".{0,20}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 64, 40, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                // Up to 40 entries: every size class of the sorter, and the sorted `Vec` beyond.
+                prop::collection::vec((key.clone(), inner), 0..40)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+
+        #[test]
+        fn encoding_equals_the_plain_reference_encoding(v in arb_value()) {
+            let mut got = Vec::new();
+            encode(&mut got, &v);
+            let mut want = Vec::new();
+            reference_encoding(&mut want, &v);
+            proptest::prop_assert_eq!(&got, &want);
+            proptest::prop_assert_eq!(content_hash(&v), ContentHash(xxh3_128(&want).to_be_bytes()));
+        }
     }
 
     #[test]

@@ -5,13 +5,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Map, Value};
 
-/// Where a path's first key was found in the last object it was read from. Records of one
-/// source nearly always list their fields in the same order, so looking there first (and
-/// checking the key) skips hashing the key; a wrong guess falls back to the hashed lookup and
-/// moves the guess. It is only a position: every read still compares the key and returns the
-/// current record's value.
+/// Where a path's first key, and its second key when it has one, were found in the last objects
+/// they were read from. Records of one source nearly always list their fields in the same
+/// order, so looking there first (and checking the key) skips hashing the key; a wrong guess
+/// falls back to the hashed lookup and moves the guess. It is only a position: every read still
+/// compares the key and returns the current record's value.
 #[derive(Debug, Default)]
-pub(crate) struct PositionHint(AtomicUsize);
+pub(crate) struct PositionHint {
+    key: AtomicUsize,
+    sub_key: AtomicUsize,
+}
 
 /// One step of a [`FieldPath`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,21 +141,18 @@ impl FieldPath {
         value: &'v Value,
         hint: &PositionHint,
     ) -> Option<&'v Value> {
-        let (Some(Segment::Key(root)), Value::Object(map)) = (self.segments.first(), value) else {
-            return self.get(value);
-        };
-        let guess = hint.0.load(Ordering::Relaxed);
-        let first = match map.iter().nth(guess) {
-            Some((k, v)) if k.as_str() == &**root => v,
-            _ => {
-                let found = map.get(&**root)?;
-                if let Some(i) = map.values().position(|v| std::ptr::eq(v, found)) {
-                    hint.0.store(i, Ordering::Relaxed);
+        match self.segments.as_slice() {
+            [Segment::Key(key), rest @ ..] => {
+                let first = get_key_hinted(value, key, &hint.key)?;
+                match rest {
+                    [Segment::Key(sub), deeper @ ..] => {
+                        get_in(deeper, get_key_hinted(first, sub, &hint.sub_key)?)
+                    }
+                    _ => get_in(rest, first),
                 }
-                found
             }
-        };
-        get_in(&self.segments[1..], first)
+            _ => self.get(value),
+        }
     }
 
     /// Writes `new` at this path, creating objects and arrays on the way. When both the existing
@@ -189,6 +189,24 @@ impl FieldPath {
         match (current, new) {
             (Value::Object(existing), Value::Object(incoming)) => existing.extend(incoming),
             (slot, new) => *slot = new,
+        }
+    }
+}
+
+/// `value[key]` when `value` is an object, looked for first at the position `hint` remembers.
+fn get_key_hinted<'v>(value: &'v Value, key: &str, hint: &AtomicUsize) -> Option<&'v Value> {
+    let Value::Object(map) = value else {
+        return None;
+    };
+    let guess = hint.load(Ordering::Relaxed);
+    match map.iter().nth(guess) {
+        Some((k, v)) if k == key => Some(v),
+        _ => {
+            let found = map.get(key)?;
+            if let Some(i) = map.values().position(|v| std::ptr::eq(v, found)) {
+                hint.store(i, Ordering::Relaxed);
+            }
+            Some(found)
         }
     }
 }
@@ -259,13 +277,24 @@ mod tests {
     #[test]
     fn hinted_get_equals_get_whatever_the_key_order() {
         let hint = PositionHint::default();
-        let paths =
-            ["b", "a.x", "c[1]", "missing", "a.missing"].map(|p| FieldPath::parse(p).unwrap());
+        let paths = [
+            "b",
+            "a.x",
+            "a.y.z",
+            "a.x[0]",
+            "c[1]",
+            "c[1].x",
+            "missing",
+            "a.missing",
+            "missing.x",
+        ]
+        .map(|p| FieldPath::parse(p).unwrap());
         let records = [
             json!({"a": {"x": 1}, "b": 2, "c": [3, 4]}),
-            json!({"b": "two", "c": [5, 6], "a": {"x": "one"}}),
+            json!({"b": "two", "c": [5, {"x": 0}], "a": {"y": {"z": 3}, "x": "one"}}),
             json!({"c": [7], "a": 8}),
-            json!({"b": 9}),
+            json!({"b": 9, "a": {"x": [true], "y": 1}}),
+            json!({"a": {"y": {"z": null}}}),
             json!([1, 2]),
         ];
         // Each path reads every record twice (a hit after a miss) with one shared hint per path.

@@ -9,7 +9,7 @@ use crate::config::{ConflictPolicy, Direction, Owner};
 use crate::error::{excerpt, FieldError, TransformError};
 use crate::hash::{content_hash, ContentHash};
 use crate::path::{FieldPath, PositionHint};
-use crate::template::OutputTemplate;
+use crate::template::{put_into_null, OutputTemplate};
 use crate::transform::TransformStep;
 
 /// A validated mapping, ready to apply to any number of records.
@@ -220,6 +220,56 @@ static NULL: Value = Value::Null;
 /// Up to this many push rules, [`EntityPlan::to_twenty`] looks all single sources up first.
 const GATHER: usize = 32;
 
+/// The mapped record and its hash: built from the rules' `slots` when there is a template
+/// (`record` is then unused), otherwise `record` as the rules wrote it.
+fn finish_record(
+    template: Option<&OutputTemplate>,
+    slots: &mut [Value],
+    record: Value,
+    errors: Vec<FieldError>,
+) -> Mapped {
+    let (record, hash) = match template {
+        Some(t) => {
+            let slots = &mut slots[..t.rules()];
+            let hash = t.content_hash(slots);
+            (t.fill(slots), hash)
+        }
+        None => {
+            let hash = content_hash(&record);
+            (record, hash)
+        }
+    };
+    Mapped {
+        record,
+        errors,
+        hash,
+    }
+}
+
+/// The slots for the values of `template`'s rules: on the stack for up to `GATHER` rules (the
+/// usual case, no allocation), otherwise in `heap`.
+fn slots_for<'s>(
+    template: Option<&OutputTemplate>,
+    stack: &'s mut [Value; GATHER],
+    heap: &'s mut Vec<Value>,
+) -> &'s mut [Value] {
+    match template {
+        Some(t) if t.rules() > GATHER => {
+            heap.resize(t.rules(), Value::Null);
+            heap
+        }
+        _ => stack,
+    }
+}
+
+/// Skips the drop of the stack slots once `finish_record` has moved every value out (or none was
+/// written): dropping would only walk `GATHER` nulls, which costs more than a small record's
+/// rules. Nothing leaks: a null owns no memory.
+fn forget_emptied(slots: [Value; GATHER]) {
+    debug_assert!(slots.iter().all(Value::is_null));
+    std::mem::forget(slots);
+}
+
 fn absent(v: &Value) -> bool {
     v.is_null()
 }
@@ -366,9 +416,14 @@ impl EntityPlan {
     /// assert_eq!(out.errors[0].reason, "email has no '@'");
     /// ```
     pub fn to_twenty(&self, local: &Value) -> Mapped {
+        // With a template, each rule's value goes to its slot and the record is built (and
+        // hashed) from the slots at the end; otherwise values are written through their paths.
         let template = self.push_template.as_ref();
+        let mut stack_slots = [const { Value::Null }; GATHER];
+        let mut heap_slots = Vec::new();
+        let slots = slots_for(template, &mut stack_slots, &mut heap_slots);
         let mut record = match template {
-            Some(t) => t.start(),
+            Some(_) => Value::Null,
             None => Value::Object(Map::with_capacity(self.push_order.len())),
         };
         let mut errors = Vec::new();
@@ -425,7 +480,7 @@ impl EntityPlan {
                     }
                 }
                 Ok(value) => match template {
-                    Some(t) => t.put(&mut record, n, value),
+                    Some(_) => put_into_null(&mut slots[n], value),
                     None => rule.twenty.set(&mut record, value),
                 },
                 Err(e) => errors.push(self.field_error(
@@ -436,23 +491,21 @@ impl EntityPlan {
                 )),
             }
         }
-        if let Some(t) = template {
-            t.finish(&mut record);
-        }
-        let hash = content_hash(&record);
-        Mapped {
-            record,
-            errors,
-            hash,
-        }
+        let mapped = finish_record(template, slots, record, errors);
+        forget_emptied(stack_slots);
+        mapped
     }
 
     /// Converts a Twenty record to a local record (pull), running each rule's inverse.
     /// Only allowlisted local paths are written.
     pub fn to_local(&self, twenty: &Value) -> Mapped {
+        // As in `to_twenty`: with a template, values go to slots and the record is built last.
         let template = self.pull_template.as_ref();
+        let mut stack_slots = [const { Value::Null }; GATHER];
+        let mut heap_slots = Vec::new();
+        let slots = slots_for(template, &mut stack_slots, &mut heap_slots);
         let mut record = match template {
-            Some(t) => t.start(),
+            Some(_) => Value::Null,
             None => Value::Object(Map::with_capacity(self.pull_order.len())),
         };
         let mut errors = Vec::new();
@@ -478,11 +531,7 @@ impl EntityPlan {
             match run(steps, input) {
                 Ok(Value::Null) => {}
                 Ok(value) => match rule.local.as_slice() {
-                    [_] if template.is_some() => {
-                        if let Some(t) = template {
-                            t.put(&mut record, n, value);
-                        }
-                    }
+                    [_] if template.is_some() => put_into_null(&mut slots[n], value),
                     [one] => one.set(&mut record, value),
                     many => match value {
                         Value::Array(items) if items.len() == many.len() => {
@@ -507,14 +556,73 @@ impl EntityPlan {
                 Err(e) => errors.push(self.field_error(rule, local_name, e.reason, rule.twenty.get(twenty))),
             }
         }
-        if let Some(t) = template {
-            t.finish(&mut record);
+        let mapped = finish_record(template, slots, record, errors);
+        forget_emptied(stack_slots);
+        mapped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{compile, content_hash, MappingFile, TransformRegistry};
+    use serde_json::json;
+
+    /// An entity whose first rule writes `name.firstName`, then `city`, then `name.lastName`,
+    /// then `extra` more plain fields.
+    fn entity(extra: usize) -> CompiledMapping {
+        let mut toml = String::from(
+            "[entities.people]\ntwenty_object = \"people\"\nlocal_key = \"id\"\n\
+             [[entities.people.fields]]\nfrom = \"first\"\nto = \"name.firstName\"\n\
+             [[entities.people.fields]]\nfrom = \"city\"\nto = \"city\"\n\
+             [[entities.people.fields]]\nfrom = \"last\"\nto = \"name.lastName\"\n",
+        );
+        for i in 0..extra {
+            toml.push_str(&format!(
+                "[[entities.people.fields]]\nfrom = \"l{i}\"\nto = \"t{i}\"\n"
+            ));
         }
-        let hash = content_hash(&record);
-        Mapped {
-            record,
-            errors,
-            hash,
+        let file = MappingFile::from_toml_str(&toml, "m.toml").unwrap();
+        compile(&file, &TransformRegistry::with_builtins(), None).unwrap()
+    }
+
+    #[test]
+    fn records_list_keys_in_skeleton_order_with_few_and_many_rules() {
+        // With `first` missing, `name` still comes first: the skeleton's order, for templates
+        // whose slots fit on the stack and for those that do not.
+        for extra in [0, 2, GATHER, GATHER + 8] {
+            let mapping = entity(extra);
+            let plan = mapping.entity("people").unwrap();
+            assert!(plan.push_template.is_some() && plan.pull_template.is_some());
+            let mut local = json!({"id": 1, "city": "Paris", "last": "Lovelace"});
+            for i in 0..extra {
+                local[format!("l{i}")] = json!(i);
+            }
+            let pushed = plan.to_twenty(&local);
+            let mut want = String::from(r#"{"name":{"lastName":"Lovelace"},"city":"Paris""#);
+            for i in 0..extra {
+                want.push_str(&format!(r#","t{i}":{i}"#));
+            }
+            want.push('}');
+            assert_eq!(
+                serde_json::to_string(&pushed.record).unwrap(),
+                want,
+                "{extra}"
+            );
+            assert_eq!(pushed.hash, content_hash(&pushed.record));
+
+            let pulled = plan.to_local(&pushed.record);
+            let mut want = String::from(r#"{"city":"Paris","last":"Lovelace""#);
+            for i in 0..extra {
+                want.push_str(&format!(r#","l{i}":{i}"#));
+            }
+            want.push('}');
+            assert_eq!(
+                serde_json::to_string(&pulled.record).unwrap(),
+                want,
+                "{extra}"
+            );
+            assert_eq!(pulled.hash, content_hash(&pulled.record));
         }
     }
 }

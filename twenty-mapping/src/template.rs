@@ -1,7 +1,12 @@
 //! Output records built from a prebuilt skeleton: every target key of one direction, in rule
-//! order, compiled once. A record starts as a clone of the skeleton (cloning a map copies its
-//! hash table and each key's stored hash: no key is hashed again), each rule writes its value
-//! into its slot by position, and the slots no rule filled are dropped at the end.
+//! order, compiled once. The rules' values are collected first (one slot per rule); the record is
+//! then a clone of the skeleton (cloning a map copies its hash table and each key's stored hash:
+//! no key is hashed again) with each value moved into its key in one pass, and the keys no rule
+//! filled dropped.
+//!
+//! The content hash of such a record is computed from the collected values, in an order worked
+//! out once from the skeleton's keys (see [`OutputTemplate::content_hash`]): no key is sorted or
+//! compared per record, and it equals [`content_hash`](crate::content_hash) of the record.
 //!
 //! Only plans whose targets are one key (`jobTitle`) or a key and a sub-key
 //! (`name.firstName`), none of them overlapping, get a skeleton; the others write through
@@ -9,25 +14,44 @@
 
 use serde_json::{Map, Value};
 
+use crate::hash::ContentHash;
+use crate::hash::{encode, encode_object_header, encoded_key, hash_encoding, patch_object_len};
 use crate::path::FieldPath;
 
-/// Where one rule's value goes: the position of its key among the record's keys, and for a
-/// sub-key the position inside that key's object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Slot {
-    Top(usize),
-    Sub(usize, usize),
+/// What one top-level key of the skeleton holds: the value of one rule, or an object of sub-keys
+/// each holding the value of one rule. Rules are numbered in the direction's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Layout {
+    One(usize),
+    Group(Vec<usize>),
 }
 
-/// The skeleton of a direction's output records and the slot of each of its rules.
+/// One key in the canonical (byte-sorted) order, with its encoding precomputed.
+#[derive(Debug)]
+struct SortedKey {
+    /// The key's encoding (length and bytes), as the canonical encoding writes it.
+    encoded: Box<[u8]>,
+    /// The rule whose value the key holds, or the key's sub-keys in sorted order.
+    content: SortedContent,
+}
+
+#[derive(Debug)]
+enum SortedContent {
+    One(usize),
+    Group(Vec<(Box<[u8]>, usize)>),
+}
+
+/// The skeleton of a direction's output records and where each rule's value goes.
 #[derive(Debug)]
 pub(crate) struct OutputTemplate {
     /// An object holding every target key, `null` in every slot.
     skeleton: Map<String, Value>,
-    /// The slot of the n-th rule of the direction's order.
-    slots: Vec<Slot>,
-    /// Whether each top-level key holds sub-keys (an object of slots) rather than one slot.
-    grouped: Vec<bool>,
+    /// What each top-level key of the skeleton holds, in the skeleton's order.
+    layout: Vec<Layout>,
+    /// The top-level keys in the canonical encoding's order (sorted by bytes).
+    sorted: Vec<SortedKey>,
+    /// The number of rules (slots) the template expects values for.
+    rules: usize,
 }
 
 impl OutputTemplate {
@@ -35,9 +59,10 @@ impl OutputTemplate {
     /// target is deeper than a key and a sub-key, has an array index, or overlaps another.
     pub(crate) fn new<'a>(targets: impl IntoIterator<Item = &'a FieldPath>) -> Option<Self> {
         let mut skeleton = Map::new();
-        let mut slots = Vec::new();
-        let mut grouped: Vec<bool> = Vec::new();
-        for path in targets {
+        let mut layout: Vec<Layout> = Vec::new();
+        let mut rules = 0;
+        for (n, path) in targets.into_iter().enumerate() {
+            rules = n + 1;
             let (root, sub) = path.key_and_sub_key()?;
             let top = match skeleton.keys().position(|k| k == root) {
                 Some(i) => i,
@@ -49,12 +74,15 @@ impl OutputTemplate {
                             None => Value::Null,
                         },
                     );
-                    grouped.push(sub.is_some());
+                    layout.push(match sub {
+                        Some(_) => Layout::Group(Vec::new()),
+                        None => Layout::One(n),
+                    });
                     skeleton.len() - 1
                 }
             };
-            match (sub, grouped[top]) {
-                (Some(sub), true) => {
+            match (sub, &mut layout[top]) {
+                (Some(sub), Layout::Group(subs)) => {
                     let Some(Value::Object(inner)) = skeleton.values_mut().nth(top) else {
                         return None;
                     };
@@ -62,75 +90,146 @@ impl OutputTemplate {
                         return None;
                     }
                     inner.insert(sub.to_owned(), Value::Null);
-                    slots.push(Slot::Sub(top, inner.len() - 1));
+                    subs.push(n);
                 }
-                (None, false) if slots.iter().all(|s| *s != Slot::Top(top)) => {
-                    slots.push(Slot::Top(top));
-                }
+                (None, Layout::One(first)) if *first == n => {}
                 // A key written whole and by sub-keys, or twice.
                 _ => return None,
             }
         }
+        let sorted = sorted_keys(&skeleton, &layout);
         Some(OutputTemplate {
             skeleton,
-            slots,
-            grouped,
+            layout,
+            sorted,
+            rules,
         })
     }
 
-    /// A new output record: every slot `null`.
-    pub(crate) fn start(&self) -> Value {
-        Value::Object(self.skeleton.clone())
+    /// The number of rules (value slots) of the template.
+    pub(crate) fn rules(&self) -> usize {
+        self.rules
     }
 
-    /// Writes the n-th rule's value into `record` (made by [`start`](Self::start)).
-    pub(crate) fn put(&self, record: &mut Value, n: usize, value: Value) {
-        let Value::Object(map) = record else { return };
-        match self.slots[n] {
-            Slot::Top(i) => {
-                if let Some(slot) = map.values_mut().nth(i) {
-                    *slot = value;
-                }
-            }
-            Slot::Sub(i, j) => {
-                if let Some(Value::Object(inner)) = map.values_mut().nth(i) {
-                    if let Some(slot) = inner.values_mut().nth(j) {
-                        *slot = value;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Drops the slots no rule filled, and keys whose sub-keys were all left empty. Values the
-    /// rules wrote are kept as they are (a `null` inside a written object stays).
-    pub(crate) fn finish(&self, record: &mut Value) {
-        let Value::Object(map) = record else { return };
+    /// The output record: the skeleton with the n-th rule's value (`values[n]`, `null` when the
+    /// rule wrote nothing) moved into its key; keys no rule filled are left out, and so are keys
+    /// whose sub-keys were all left empty. Values the rules wrote are kept as they are (a `null`
+    /// inside a written object stays). Takes the values out of `values`.
+    pub(crate) fn fill(&self, values: &mut [Value]) -> Value {
+        let mut map = self.skeleton.clone();
         let mut unfilled = false;
-        for (value, &grouped) in map.values_mut().zip(&self.grouped) {
-            match value {
-                Value::Null => unfilled = true,
-                Value::Object(inner) if grouped => {
-                    if inner.values().any(Value::is_null) {
+        for (slot, layout) in map.values_mut().zip(&self.layout) {
+            match layout {
+                Layout::One(n) => {
+                    // A swap moves the value in and the skeleton's null out: nothing to drop.
+                    std::mem::swap(slot, &mut values[*n]);
+                    unfilled |= slot.is_null();
+                }
+                Layout::Group(subs) => {
+                    let Value::Object(inner) = slot else { continue };
+                    let mut empty_subs = 0;
+                    for (sub_slot, n) in inner.values_mut().zip(subs) {
+                        std::mem::swap(sub_slot, &mut values[*n]);
+                        empty_subs += usize::from(sub_slot.is_null());
+                    }
+                    if empty_subs == subs.len() {
+                        *slot = Value::Null;
+                        unfilled = true;
+                    } else if empty_subs > 0 {
                         inner.retain(|_, v| !v.is_null());
                     }
-                    if inner.is_empty() {
-                        *value = Value::Null;
-                        unfilled = true;
-                    }
                 }
-                _ => {}
             }
         }
         if unfilled {
             map.retain(|_, v| !v.is_null());
         }
+        Value::Object(map)
     }
+
+    /// The content hash of the record [`fill`](Self::fill) builds from `values`, byte for byte
+    /// the canonical encoding [`content_hash`](crate::content_hash) would hash: the present
+    /// keys in sorted order (known at compile time), each value encoded as usual.
+    pub(crate) fn content_hash(&self, values: &[Value]) -> ContentHash {
+        hash_encoding(|out| {
+            let start = out.len();
+            encode_object_header(out, 0);
+            let mut present = 0;
+            for key in &self.sorted {
+                match &key.content {
+                    SortedContent::One(n) => {
+                        let value = &values[*n];
+                        if !value.is_null() {
+                            out.extend_from_slice(&key.encoded);
+                            encode(out, value);
+                            present += 1;
+                        }
+                    }
+                    SortedContent::Group(subs) => {
+                        let filled = subs.iter().filter(|(_, n)| !values[*n].is_null()).count();
+                        if filled == 0 {
+                            continue;
+                        }
+                        out.extend_from_slice(&key.encoded);
+                        encode_object_header(out, filled);
+                        for (encoded, n) in subs {
+                            let value = &values[*n];
+                            if !value.is_null() {
+                                out.extend_from_slice(encoded);
+                                encode(out, value);
+                            }
+                        }
+                        present += 1;
+                    }
+                }
+            }
+            patch_object_len(out, start, present);
+        })
+    }
+}
+
+/// Writes `value` into `slot`, which holds `null`. A null owns nothing, so the old value is
+/// forgotten instead of dropped: dropping a `Value` is an out-of-line call even for a null, and
+/// records are filled one slot at a time.
+pub(crate) fn put_into_null(slot: &mut Value, value: Value) {
+    let old = std::mem::replace(slot, value);
+    debug_assert!(old.is_null(), "the slot was already filled");
+    std::mem::forget(old);
+}
+
+/// The skeleton's keys (and each group's sub-keys) in byte order, with their encodings.
+fn sorted_keys(skeleton: &Map<String, Value>, layout: &[Layout]) -> Vec<SortedKey> {
+    let mut sorted: Vec<(&String, SortedKey)> = skeleton
+        .iter()
+        .zip(layout)
+        .map(|((key, value), layout)| {
+            let content = match (layout, value) {
+                (Layout::Group(subs), Value::Object(inner)) => {
+                    let mut sub_keys: Vec<(&String, usize)> =
+                        inner.keys().zip(subs.iter().copied()).collect();
+                    sub_keys.sort_by(|a, b| a.0.cmp(b.0));
+                    SortedContent::Group(
+                        sub_keys
+                            .into_iter()
+                            .map(|(k, n)| (encoded_key(k), n))
+                            .collect(),
+                    )
+                }
+                (Layout::One(n), _) => SortedContent::One(*n),
+                (Layout::Group(_), _) => SortedContent::Group(Vec::new()),
+            };
+            let encoded = encoded_key(key);
+            (key, SortedKey { encoded, content })
+        })
+        .collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    sorted.into_iter().map(|(_, k)| k).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
     fn paths(p: &[&str]) -> Vec<FieldPath> {
@@ -148,6 +247,71 @@ mod tests {
         out
     }
 
+    /// The keys a template record lists, in order: each key (and sub-key) where the first rule
+    /// writing it puts it, as in the skeleton, and only those present in `record`.
+    fn skeleton_order(targets: &[FieldPath], record: &Value) -> Vec<String> {
+        let present = |name: &str| FieldPath::parse(name).unwrap().get(record).is_some();
+        let mut roots: Vec<&str> = Vec::new();
+        for path in targets {
+            let (key, _) = path.key_and_sub_key().unwrap();
+            if !roots.contains(&key) {
+                roots.push(key);
+            }
+        }
+        let mut order = Vec::new();
+        for root in roots.into_iter().filter(|r| present(r)) {
+            order.push(root.to_owned());
+            for path in targets {
+                if let Some((key, Some(sub))) = path.key_and_sub_key() {
+                    if key == root && present(path.as_str()) {
+                        order.push(format!("{key}.{sub}"));
+                    }
+                }
+            }
+        }
+        order
+    }
+
+    /// The keys `record` lists, in order, sub-keys of objects as `key.sub`.
+    fn listed_order(record: &Value) -> Vec<String> {
+        let mut out = Vec::new();
+        for (key, value) in record.as_object().unwrap() {
+            out.push(key.clone());
+            if let Value::Object(inner) = value {
+                out.extend(inner.keys().map(|sub| format!("{key}.{sub}")));
+            }
+        }
+        out
+    }
+
+    /// Fills the template and checks the record and its hash against the reference, and the
+    /// order of its keys against the skeleton's.
+    fn check(t: &OutputTemplate, targets: &[FieldPath], values: &[Value]) {
+        let want = by_set(targets, values);
+        let mut slots = values.to_vec();
+        let hash = t.content_hash(&slots);
+        let got = t.fill(&mut slots);
+        assert!(slots.iter().all(Value::is_null), "fill takes every value");
+        assert_eq!(got, want, "{values:?}");
+        let whole_values: Vec<String> = targets
+            .iter()
+            .filter(|p| p.key_and_sub_key().is_some_and(|(_, sub)| sub.is_none()))
+            .map(|p| p.as_str().to_owned())
+            .collect();
+        // Objects written whole by a rule keep their own order; only slot keys are compared.
+        let slot_keys = |keys: Vec<String>| -> Vec<String> {
+            keys.into_iter()
+                .filter(|k| !whole_values.iter().any(|w| k.starts_with(&format!("{w}."))))
+                .collect()
+        };
+        assert_eq!(
+            slot_keys(listed_order(&got)),
+            skeleton_order(targets, &want),
+            "{values:?}"
+        );
+        assert_eq!(hash, crate::content_hash(&want), "{values:?}");
+    }
+
     #[test]
     fn fills_slots_and_drops_the_unfilled_ones_as_set_would_leave_them_out() {
         let targets = paths(&[
@@ -158,6 +322,7 @@ mod tests {
             "doc",
         ]);
         let t = OutputTemplate::new(&targets).expect("shallow targets get a template");
+        assert_eq!(t.rules(), 5);
         let cases = [
             vec![
                 json!("Ada"),
@@ -189,14 +354,7 @@ mod tests {
             ],
         ];
         for values in cases {
-            let mut out = t.start();
-            for (n, v) in values.iter().enumerate() {
-                if !v.is_null() {
-                    t.put(&mut out, n, v.clone());
-                }
-            }
-            t.finish(&mut out);
-            assert_eq!(out, by_set(&targets, &values), "{values:?}");
+            check(&t, &targets, &values);
         }
     }
 
@@ -211,6 +369,98 @@ mod tests {
             vec!["name.first", "name.first"],
         ] {
             assert!(OutputTemplate::new(&paths(&bad)).is_none(), "{bad:?}");
+        }
+    }
+
+    /// Keys that sort differently as bytes, as characters and by length, or share long prefixes.
+    const KEYS: [&str; 12] = [
+        "a",
+        "B",
+        "é",
+        "z",
+        "primaryPhoneNumber",
+        "primaryPhoneCountryCode",
+        "primaryPhoneCallingCode",
+        "primaryPhone",
+        "ab",
+        "a\u{0}",
+        "日本",
+        "",
+    ];
+
+    fn arb_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<u64>().prop_map(|n| json!(n)),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| json!(f)),
+            "[a-zé日 ]{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::vec((prop::sample::select(KEYS.to_vec()), inner), 0..6).prop_map(
+                    |kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+                ),
+            ]
+        })
+    }
+
+    /// Targets: distinct keys and sub-keys, in any order, none overlapping.
+    fn arb_targets() -> impl Strategy<Value = Vec<FieldPath>> {
+        let names = [
+            "a",
+            "B",
+            "é",
+            "z",
+            "primaryPhone",
+            "ab",
+            "日本",
+            "name",
+            "emails",
+        ];
+        prop::collection::vec(
+            (
+                prop::sample::select(names.to_vec()),
+                prop::option::of(prop::sample::select(KEYS[..11].to_vec())),
+            ),
+            0..10,
+        )
+        .prop_map(|picked| {
+            let mut out: Vec<FieldPath> = Vec::new();
+            for (key, sub) in picked {
+                let text = match sub {
+                    // Sub-keys that are not valid path segments are left out.
+                    Some(sub) if !sub.is_empty() && !sub.contains('\u{0}') => {
+                        format!("{key}.{sub}")
+                    }
+                    _ => key.to_owned(),
+                };
+                let path = FieldPath::parse(&text).unwrap();
+                if out.iter().all(|p| !p.overlaps(&path)) {
+                    out.push(path);
+                }
+            }
+            out
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Records filled, partly filled or empty, with values of every kind (nested objects with
+        /// unicode and prefix-sharing keys, arrays, every kind of number): the template's record
+        /// equals the one `set` writes, and its hash equals `content_hash` of it.
+        #[test]
+        fn template_record_and_hash_equal_the_generic_ones(
+            targets in arb_targets(),
+            values in prop::collection::vec(arb_value(), 10),
+        ) {
+            let t = OutputTemplate::new(&targets).expect("shallow distinct targets");
+            check(&t, &targets, &values[..targets.len()]);
         }
     }
 }

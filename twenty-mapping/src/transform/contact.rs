@@ -18,12 +18,14 @@
 use std::str::FromStr;
 
 use phonenumber::country::Id;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use super::fixed_object::FixedObject;
 use super::phone_fast::{fast_parse, DefaultRegion, PhoneParts};
 
 use super::{
-    builtin, json_type_name, text_ref, Inverse, TransformArgs, TransformRegistry, TransformStep,
+    builtin, json_type_name, small_map_get, text_ref, Inverse, TransformArgs, TransformRegistry,
+    TransformStep,
 };
 use crate::error::TransformError;
 use crate::types::ValueKind;
@@ -43,6 +45,9 @@ struct Email {
 
 /// Validates and normalises an email address; the error says what is wrong.
 pub(crate) fn normalise_email(raw: &str, lowercase_local: bool) -> Result<String, TransformError> {
+    if let Some(out) = normalise_plain_ascii_email(raw, lowercase_local) {
+        return Ok(out);
+    }
     let s = raw.trim();
     if s.is_empty() {
         return Err(TransformError::new("email is empty"));
@@ -116,6 +121,62 @@ pub(crate) fn normalise_email(raw: &str, lowercase_local: bool) -> Result<String
     Ok(out)
 }
 
+/// [`normalise_email`] of a valid address written in plain ASCII (no whitespace around it, no
+/// control or special character), checked in one pass over its bytes; `None` for any other text,
+/// which then goes through the full checks and their messages.
+fn normalise_plain_ascii_email(raw: &str, lowercase_local: bool) -> Option<String> {
+    let bytes = raw.as_bytes();
+    let at = bytes.iter().rposition(|&b| b == b'@')?;
+    let (local, domain) = (&bytes[..at], &bytes[at + 1..]);
+    if local.is_empty() || local.len() > 64 || bytes.len() > 254 {
+        return None;
+    }
+    // The local part: printable ASCII except the specials, no '@', dots only between
+    // characters (so no space or control character, and nothing to trim at the start).
+    let mut previous = b'.';
+    for &b in local {
+        let plain = b.is_ascii_graphic()
+            && !matches!(
+                b,
+                b'@' | b'(' | b')' | b',' | b':' | b';' | b'<' | b'>' | b'[' | b']' | b'\\' | b'"'
+            );
+        if !plain || (b == b'.' && previous == b'.') {
+            return None;
+        }
+        previous = b;
+    }
+    if previous == b'.' {
+        return None;
+    }
+    // The domain: labels of 1 to 63 letters, digits and inner dashes, at least two of them
+    // (so nothing to trim at the end either).
+    let mut labels = 0;
+    for label in domain.split(|&b| b == b'.') {
+        let fine = !label.is_empty()
+            && label.len() <= 63
+            && label[0] != b'-'
+            && label[label.len() - 1] != b'-'
+            && label
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'-');
+        if !fine {
+            return None;
+        }
+        labels += 1;
+    }
+    if labels < 2 {
+        return None;
+    }
+    let mut out = String::with_capacity(raw.len());
+    out.push_str(raw);
+    if lowercase_local {
+        out.make_ascii_lowercase();
+    } else {
+        out[at + 1..].make_ascii_lowercase();
+    }
+    Some(out)
+}
+
 /// `+` and the calling code, e.g. `+33` (sized once: `format!` would grow it).
 fn plus_code(code: u16) -> String {
     let mut out = String::with_capacity(6);
@@ -183,6 +244,8 @@ struct Phone {
     /// The default region's compiled rules for the fast path (`None` without a default region).
     fast_default: Option<DefaultRegion>,
     output: PhoneOutput,
+    /// The keys of a PHONES value.
+    phones: FixedObject<3>,
 }
 
 fn build_phone(args: &TransformArgs<'_>) -> Result<Box<dyn TransformStep>, String> {
@@ -207,6 +270,11 @@ fn build_phone(args: &TransformArgs<'_>) -> Result<Box<dyn TransformStep>, Strin
         default_region,
         fast_default: default_region.and_then(DefaultRegion::of),
         output,
+        phones: FixedObject::new([
+            "primaryPhoneNumber",
+            "primaryPhoneCountryCode",
+            "primaryPhoneCallingCode",
+        ]),
     }))
 }
 
@@ -260,22 +328,11 @@ impl TransformStep for Phone {
             PhoneOutput::E164 => {
                 Value::String(format!("+{}{}", parts.calling_code, parts.national))
             }
-            PhoneOutput::Phones => {
-                let mut m = Map::with_capacity(3);
-                m.insert(
-                    "primaryPhoneNumber".to_owned(),
-                    Value::String(parts.national),
-                );
-                m.insert(
-                    "primaryPhoneCountryCode".to_owned(),
-                    Value::String(parts.region),
-                );
-                m.insert(
-                    "primaryPhoneCallingCode".to_owned(),
-                    Value::String(plus_code(parts.calling_code)),
-                );
-                Value::Object(m)
-            }
+            PhoneOutput::Phones => self.phones.build([
+                Value::String(parts.national),
+                Value::String(parts.region),
+                Value::String(plus_code(parts.calling_code)),
+            ]),
         })
     }
     fn inverse(&self) -> Inverse {
@@ -294,14 +351,16 @@ impl TransformStep for JoinPhone {
         ValueKind::Text
     }
     fn apply(&self, input: Value) -> Result<Value, TransformError> {
-        let Value::Object(m) = &input else {
+        self.apply_ref(&input)
+    }
+    fn apply_ref(&self, input: &Value) -> Result<Value, TransformError> {
+        let Value::Object(m) = input else {
             return Err(TransformError::new(format!(
                 "expected a PHONES object, got {}",
-                json_type_name(&input)
+                json_type_name(input)
             )));
         };
-        let number = m
-            .get("primaryPhoneNumber")
+        let number = small_map_get(m, "primaryPhoneNumber")
             .and_then(Value::as_str)
             .unwrap_or("");
         if number.is_empty() {
@@ -310,8 +369,7 @@ impl TransformStep for JoinPhone {
         if number.starts_with('+') {
             return Ok(Value::String(number.to_owned()));
         }
-        let calling = m
-            .get("primaryPhoneCallingCode")
+        let calling = small_map_get(m, "primaryPhoneCallingCode")
             .and_then(Value::as_str)
             .unwrap_or("");
         if calling.is_empty() {
@@ -320,7 +378,11 @@ impl TransformStep for JoinPhone {
             ));
         }
         let calling = calling.trim_start_matches('+');
-        Ok(Value::String(format!("+{calling}{number}")))
+        let mut e164 = String::with_capacity(1 + calling.len() + number.len());
+        e164.push('+');
+        e164.push_str(calling);
+        e164.push_str(number);
+        Ok(Value::String(e164))
     }
     fn inverse(&self) -> Inverse {
         Inverse::OneWay
@@ -338,6 +400,87 @@ mod tests {
         for code in [0u16, 1, 7, 33, 44, 352, 999, 1000, u16::MAX] {
             assert_eq!(super::plus_code(code), format!("+{code}"));
         }
+    }
+
+    /// The full checks of `normalise_email`, without the plain-ASCII fast path (the reference):
+    /// a trailing thin space (Unicode whitespace, which the full checks trim) keeps the text off
+    /// the fast path.
+    fn full_checks(raw: &str, lowercase_local: bool) -> Result<String, String> {
+        normalise_email(&format!("{raw}\u{2009}"), lowercase_local)
+            .map_err(|e| e.reason)
+            .map(|out| out.trim_end_matches('\u{2009}').to_owned())
+    }
+
+    #[test]
+    fn plain_ascii_emails_take_the_fast_path_only_when_the_full_checks_accept_them() {
+        // Every local part and domain from these pieces, with both settings.
+        let locals = [
+            "",
+            "a",
+            "Ada.L",
+            ".a",
+            "a.",
+            "a..b",
+            "a b",
+            "a\tb",
+            "a(b",
+            "a\"b",
+            "a\\b",
+            "o'brien+x",
+            "A_B-c",
+            "é",
+            "x@y",
+            "\u{7f}",
+            "~!#$%&*=?^`{|}",
+            &"l".repeat(64),
+            &"l".repeat(65),
+        ];
+        let domains = [
+            "",
+            "x",
+            "Example.COM",
+            "a.b.c",
+            "-a.com",
+            "a-.com",
+            "a..com",
+            ".com",
+            "com.",
+            "ex_ample.com",
+            "exa mple.com",
+            "xn--bcher-kva.de",
+            "mail.Example.co.uk",
+            "é.com",
+            &format!("{}.com", "d".repeat(63)),
+            &format!("{}.com", "d".repeat(64)),
+            &format!("{}.com", "d.".repeat(100)),
+        ];
+        let mut fast = 0;
+        for local in locals {
+            for domain in domains {
+                for text in [
+                    format!("{local}@{domain}"),
+                    local.to_owned(),
+                    domain.to_owned(),
+                ] {
+                    for lower in [false, true] {
+                        let got = normalise_plain_ascii_email(&text, lower);
+                        if let Some(out) = &got {
+                            fast += 1;
+                            assert_eq!(Ok(out.clone()), full_checks(&text, lower), "{text:?}");
+                        } else if full_checks(&text, lower).is_ok() {
+                            // Every valid ASCII address takes the fast path.
+                            assert!(!text.is_ascii(), "{text:?}");
+                        }
+                        assert_eq!(
+                            normalise_email(&text, lower).map_err(|e| e.reason),
+                            full_checks(&text, lower),
+                            "{text:?}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(fast > 50, "{fast}");
     }
 
     #[test]

@@ -18,7 +18,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{builtin, json_type_name, Inverse, TransformRegistry, TransformStep};
+use super::{builtin, json_parse, json_type_name, Inverse, TransformRegistry, TransformStep};
 use crate::error::TransformError;
 use crate::hash::canonical_json;
 use crate::types::ValueKind;
@@ -67,13 +67,7 @@ impl TransformStep for Decode {
     fn apply_ref(&self, input: &Value) -> Result<Value, TransformError> {
         match input {
             Value::String(s) if s.is_empty() => Ok(Value::Null),
-            Value::String(s) => serde_json::from_str(s).map_err(|e| {
-                TransformError::new(format!(
-                    "text is not valid JSON (line {}, column {})",
-                    e.line(),
-                    e.column()
-                ))
-            }),
+            Value::String(s) => json_parse::parse(s).map_or_else(|| parse_with_serde_json(s), Ok),
             Value::Object(_) | Value::Array(_) => Ok(input.clone()),
             other => Err(TransformError::new(format!(
                 "json_decode expects JSON text, got {}",
@@ -84,13 +78,7 @@ impl TransformStep for Decode {
     fn apply(&self, input: Value) -> Result<Value, TransformError> {
         match input {
             Value::String(s) if s.is_empty() => Ok(Value::Null),
-            Value::String(s) => serde_json::from_str(&s).map_err(|e| {
-                TransformError::new(format!(
-                    "text is not valid JSON (line {}, column {})",
-                    e.line(),
-                    e.column()
-                ))
-            }),
+            Value::String(s) => json_parse::parse(&s).map_or_else(|| parse_with_serde_json(&s), Ok),
             // RAW_JSON may already hold the object: nothing to decode.
             Value::Object(_) | Value::Array(_) => Ok(input),
             other => Err(TransformError::new(format!(
@@ -102,6 +90,17 @@ impl TransformStep for Decode {
     fn inverse(&self) -> Inverse {
         Inverse::Step(Box::new(Encode { canonical: false }))
     }
+}
+
+/// Parses JSON text with serde_json: the text the fast parser leaves, and every error.
+fn parse_with_serde_json(s: &str) -> Result<Value, TransformError> {
+    serde_json::from_str(s).map_err(|e| {
+        TransformError::new(format!(
+            "text is not valid JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })
 }
 
 /// Appends `v` as compact JSON, byte for byte what `serde_json::to_writer` writes (object keys in
@@ -151,9 +150,10 @@ fn write_u64(out: &mut String, mut u: u64) {
             break;
         }
     }
-    // ASCII digits: always UTF-8.
-    if let Ok(digits) = std::str::from_utf8(&buf[i..]) {
-        out.push_str(digits);
+    // ASCII digits, pushed one by one: cheaper than checking them as UTF-8 to push them at once.
+    out.reserve(buf.len() - i);
+    for &digit in &buf[i..] {
+        out.push(char::from(digit));
     }
 }
 
@@ -190,20 +190,18 @@ const ESCAPE: [u8; 256] = {
 
 /// Appends `s` as a JSON string literal, escaping like serde_json (quotes, backslashes and
 /// control characters; `\u00xx` in lowercase hex for the controls without a short escape).
+#[inline]
 fn write_str(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);
     out.push('"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let escape = ESCAPE[b as usize];
-        if escape == 0 {
-            continue;
-        }
-        // `b` is ASCII, so `i` is a character boundary.
+    while let Some(i) = next_escape(bytes, start) {
+        // The byte is ASCII, so `i` is a character boundary.
         out.push_str(&s[start..i]);
         start = i + 1;
-        match escape {
+        let b = bytes[i];
+        match ESCAPE[usize::from(b)] {
             b'u' => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
                 out.push_str("\\u00");
@@ -218,6 +216,39 @@ fn write_str(out: &mut String, s: &str) {
     }
     out.push_str(&s[start..]);
     out.push('"');
+}
+
+/// The position of the first byte at or after `from` that JSON escapes (see [`ESCAPE`]).
+///
+/// Text rarely needs escaping, so it is scanned eight bytes at a time: a word is looked at byte
+/// by byte only when it may hold a control character, a quote or a backslash.
+pub(super) fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    /// High bit of each byte set where the byte is zero (and possibly above a zero byte,
+    /// which only ever adds false alarms).
+    fn zero_bytes(x: u64) -> u64 {
+        x.wrapping_sub(ONES) & !x & HIGH
+    }
+    let mut i = from;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        // Bytes below 0x20 (the same trick as `zero_bytes`, with 0x20 instead of 1).
+        let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+        let quote = zero_bytes(w ^ (ONES * u64::from(b'"')));
+        let backslash = zero_bytes(w ^ (ONES * u64::from(b'\\')));
+        if control | quote | backslash != 0 {
+            break;
+        }
+        i += 8;
+    }
+    bytes
+        .get(i..)?
+        .iter()
+        .position(|&b| ESCAPE[usize::from(b)] != 0)
+        .map(|p| i + p)
 }
 
 #[cfg(test)]
@@ -266,6 +297,24 @@ mod tests {
         write_value(&mut out, &v);
         assert_eq!(out, serde_json::to_string(&v).unwrap());
         assert!(out.contains(r"\u0001\u001f"), "{out}");
+    }
+
+    #[test]
+    fn escapes_are_found_at_every_position_of_the_word_scan() {
+        // The scan reads eight bytes at a time: put each escaped byte at every offset of a few
+        // words, next to ASCII and multi-byte characters, and around the word boundaries.
+        for special in ['"', '\\', '\n', '\u{0}', '\u{1f}', '\u{7f}', 'é', ' '] {
+            for len in [1, 7, 8, 9, 15, 16, 17, 23] {
+                for at in 0..len {
+                    let text: String = (0..len)
+                        .map(|i| if i == at { special } else { 'a' })
+                        .collect();
+                    let mut out = String::new();
+                    write_str(&mut out, &text);
+                    assert_eq!(out, serde_json::to_string(&text).unwrap(), "{text:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -17,8 +17,11 @@ use crate::types::ValueKind;
 mod combine;
 mod contact;
 mod datetime;
+mod fixed_object;
 mod json;
+mod json_parse;
 mod location;
+mod lookup;
 mod name;
 mod numeric;
 mod phone_fast;
@@ -386,6 +389,16 @@ pub(crate) fn text_ref<'v>(input: &'v Value, what: &str) -> Result<Cow<'v, str>,
     }
 }
 
+/// `map[key]` for the few keys of a composite value (FULL_NAME, PHONES...): comparing the keys
+/// costs less than hashing `key`, up to a handful of them.
+pub(crate) fn small_map_get<'v>(map: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
+    if map.len() <= 8 {
+        map.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    } else {
+        map.get(key)
+    }
+}
+
 /// The JSON type name of a value, for messages.
 pub(crate) fn json_type_name(v: &Value) -> &'static str {
     match v {
@@ -440,6 +453,16 @@ pub(crate) mod test_util {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn small_map_get_equals_get() {
+        for size in [0, 1, 8, 9, 20] {
+            let map: Map<String, Value> = (0..size).map(|i| (format!("k{i}"), json!(i))).collect();
+            for key in ["k0", "k7", "k8", "k19", "missing", ""] {
+                assert_eq!(small_map_get(&map, key), map.get(key), "{size} {key}");
+            }
+        }
+    }
 
     #[test]
     fn unknown_arguments_are_rejected_with_the_accepted_list() {

@@ -13,10 +13,16 @@
 //!            json!("Ada Lovelace"));
 //! ```
 
-use serde_json::{Map, Value};
+use std::sync::LazyLock;
 
-use super::text::is_particle;
-use super::{builtin, json_type_name, text_ref, Inverse, TransformRegistry, TransformStep};
+use serde_json::Value;
+
+use super::fixed_object::FixedObject;
+
+use super::text::{is_collapsed, is_particle};
+use super::{
+    builtin, json_type_name, small_map_get, text_ref, Inverse, TransformRegistry, TransformStep,
+};
 use crate::error::TransformError;
 use crate::types::ValueKind;
 
@@ -29,10 +35,9 @@ struct SplitName;
 struct JoinName;
 
 fn full_name(first: String, last: String) -> Value {
-    let mut m = Map::with_capacity(2);
-    m.insert("firstName".to_owned(), Value::String(first));
-    m.insert("lastName".to_owned(), Value::String(last));
-    Value::Object(m)
+    static FULL_NAME: LazyLock<FixedObject<2>> =
+        LazyLock::new(|| FixedObject::new(["firstName", "lastName"]));
+    FULL_NAME.build([Value::String(first), Value::String(last)])
 }
 
 /// Splits a display name: "Last, First" when there is a comma; otherwise the last word plus any
@@ -47,8 +52,29 @@ pub(crate) fn split_name(s: &str) -> Result<(String, String), TransformError> {
         }
         return Ok((join_words(first), join_words(last)));
     }
-    // The last name starts at the last word, moved back over particles ("van", "de", ...)
-    // as long as a first name remains: count the words and the particles before the last.
+    match last_name_start(s) {
+        (0, _) => Ok((String::new(), String::new())),
+        (1, _) => Ok((s.trim().to_owned(), String::new())),
+        (_, start) => {
+            let mut first = String::with_capacity(s.len());
+            let mut last = String::with_capacity(s.len());
+            for (i, word) in s.split_whitespace().enumerate() {
+                let part = if i < start { &mut first } else { &mut last };
+                if !part.is_empty() {
+                    part.push(' ');
+                }
+                part.push_str(word);
+            }
+            Ok((first, last))
+        }
+    }
+}
+
+/// The number of words of a name without a comma, and the index of the word the last name
+/// starts at: the last word, moved back over particles ("van", "de", ...) as long as a first
+/// name remains.
+fn last_name_start(s: &str) -> (usize, usize) {
+    // Count the words and the particles right before the last.
     let mut count = 0;
     let mut particles_before_last = 0;
     let mut previous_was_particle = false;
@@ -63,22 +89,32 @@ pub(crate) fn split_name(s: &str) -> Result<(String, String), TransformError> {
         previous_was_particle = is_particle(word);
         count += 1;
     }
-    match count {
-        0 => Ok((String::new(), String::new())),
-        1 => Ok((s.trim().to_owned(), String::new())),
-        n => {
-            // At least one word stays in the first name.
-            let start = n - 1 - particles_before_last.min(n - 2);
-            let mut first = String::with_capacity(s.len());
-            let mut last = String::with_capacity(s.len());
-            for (i, word) in s.split_whitespace().enumerate() {
-                let part = if i < start { &mut first } else { &mut last };
-                if !part.is_empty() {
-                    part.push(' ');
-                }
-                part.push_str(word);
-            }
-            Ok((first, last))
+    // At least one word stays in the first name.
+    let start = match count {
+        0 | 1 => count,
+        n => n - 1 - particles_before_last.min(n - 2),
+    };
+    (count, start)
+}
+
+/// [`split_name`] of owned text whose words are already separated by single spaces (what
+/// `collapse_whitespace` leaves): the first name keeps the text's buffer. Other text (with a
+/// comma, or whitespace to collapse) is handed back as `Err`.
+fn split_collapsed(mut s: String) -> Result<(String, String), String> {
+    if s.contains(',') || !is_collapsed(&s) {
+        return Err(s);
+    }
+    match last_name_start(&s) {
+        (0 | 1, _) => Ok((s, String::new())),
+        (_, start) => {
+            // Words are separated by exactly one space: the last name starts after the
+            // `start`-th space.
+            let Some((space, _)) = s.match_indices(' ').nth(start - 1) else {
+                return Err(s);
+            };
+            let last = s[space + 1..].to_owned();
+            s.truncate(space);
+            Ok((s, last))
         }
     }
 }
@@ -99,7 +135,16 @@ impl TransformStep for SplitName {
         ValueKind::FullName
     }
     fn apply(&self, input: Value) -> Result<Value, TransformError> {
-        self.apply_ref(&input)
+        match input {
+            Value::String(s) => match split_collapsed(s) {
+                Ok((first, last)) => Ok(full_name(first, last)),
+                Err(s) => {
+                    let (first, last) = split_name(&s)?;
+                    Ok(full_name(first, last))
+                }
+            },
+            other => self.apply_ref(&other),
+        }
     }
     fn apply_ref(&self, input: &Value) -> Result<Value, TransformError> {
         let s = text_ref(input, "split_name")?;
@@ -121,8 +166,12 @@ impl TransformStep for JoinName {
     fn apply_ref(&self, input: &Value) -> Result<Value, TransformError> {
         let (first, last) = match input {
             Value::Object(m) => (
-                m.get("firstName").and_then(Value::as_str).unwrap_or(""),
-                m.get("lastName").and_then(Value::as_str).unwrap_or(""),
+                small_map_get(m, "firstName")
+                    .and_then(Value::as_str)
+                    .unwrap_or(""),
+                small_map_get(m, "lastName")
+                    .and_then(Value::as_str)
+                    .unwrap_or(""),
             ),
             Value::Array(items) => (
                 items.first().and_then(Value::as_str).unwrap_or(""),
@@ -140,7 +189,13 @@ impl TransformStep for JoinName {
             (true, true) => return Ok(Value::Null),
             (false, true) => first.to_owned(),
             (true, false) => last.to_owned(),
-            (false, false) => format!("{first} {last}"),
+            (false, false) => {
+                let mut joined = String::with_capacity(first.len() + 1 + last.len());
+                joined.push_str(first);
+                joined.push(' ');
+                joined.push_str(last);
+                joined
+            }
         };
         Ok(Value::String(joined))
     }
@@ -184,6 +239,47 @@ mod tests {
                 split_name(input).unwrap(),
                 (first.to_owned(), last.to_owned()),
                 "{input:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn split_of_collapsed_owned_text_equals_split_name() {
+        let words = [
+            "Ada", "van", "der", "de", "la", "Élodie", "y", "Berg", "O'Brien", "Zürich",
+        ];
+        let mut texts = vec![String::new()];
+        for a in words {
+            texts.push(a.to_owned());
+            for b in words {
+                texts.push(format!("{a} {b}"));
+                for c in words {
+                    texts.push(format!("{a} {b} {c}"));
+                    texts.push(format!("{a} {b} {c} Smith"));
+                }
+            }
+        }
+        for text in texts {
+            assert_eq!(
+                split_collapsed(text.clone()).map_err(|_| ()),
+                Ok(split_name(&text).unwrap()),
+                "{text:?}"
+            );
+        }
+        // Text with a comma or whitespace to collapse is handed back untouched.
+        for text in ["Lovelace, Ada", " Ada", "Ada  L", "Ada\tL", "Ada "] {
+            assert_eq!(split_collapsed(text.to_owned()), Err(text.to_owned()));
+        }
+        // And the step gives the same value either way.
+        for text in [
+            "Jan van der Berg",
+            "Lovelace, Ada",
+            "  Ada   Lovelace ",
+            "Cher",
+        ] {
+            assert_eq!(
+                SplitName.apply(json!(text)).unwrap(),
+                SplitName.apply_ref(&json!(text)).unwrap()
             );
         }
     }

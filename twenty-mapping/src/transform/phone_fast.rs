@@ -61,6 +61,9 @@ struct Rules {
 struct Entry {
     meta: &'static Metadata,
     rules: OnceLock<Option<Rules>>,
+    /// What `country().id()` gives for a number of this entry, as text (`Id::from_str` of
+    /// the metadata id, written back); empty when the id is not a region (`001`).
+    region: String,
 }
 
 /// Compiles a metadata pattern so that `is_match` means what the crate's
@@ -148,6 +151,10 @@ fn index() -> &'static Index {
             entries.push(Entry {
                 meta,
                 rules: OnceLock::new(),
+                region: match Id::from_str(meta.id()) {
+                    Ok(id) => id.as_ref().to_owned(),
+                    Err(_) => String::new(),
+                },
             });
             entries.len() - 1
         };
@@ -395,10 +402,7 @@ pub(crate) fn fast_parse(default: Option<DefaultRegion>, input: &str) -> Option<
         source_for(ix, code, significant).ok()?
     };
     let region = match region_index {
-        Some(i) => match Id::from_str(ix.entries[i].meta.id()) {
-            Ok(id) => id.as_ref().to_owned(),
-            Err(_) => String::new(),
-        },
+        Some(i) => ix.entries[i].region.clone(),
         None => String::new(),
     };
     Some(PhoneParts {

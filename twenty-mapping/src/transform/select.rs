@@ -18,6 +18,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use super::lookup::Lookup;
 use super::text::{collapse_whitespace, collapse_whitespace_ref};
 use super::{
     builtin, json_type_name, text_ref, Inverse, TransformArgs, TransformRegistry, TransformStep,
@@ -64,7 +65,7 @@ fn parse_fallback(v: Option<&str>) -> Fallback {
 
 #[derive(Clone)]
 struct ValueMap {
-    table: HashMap<String, String>,
+    table: Lookup,
     case_sensitive: bool,
     fallback: Fallback,
     inverse: HashMap<String, String>,
@@ -105,7 +106,7 @@ impl ValueMap {
             }
         }
         Ok(ValueMap {
-            table,
+            table: table.into(),
             case_sensitive,
             fallback,
             inverse,
@@ -118,7 +119,7 @@ impl ValueMap {
         if self.case_sensitive {
             self.table.get(s)
         } else if s.chars().any(char::is_uppercase) || s.trim().len() != s.len() {
-            self.table.get(&s.trim().to_lowercase())
+            self.table.get_lowercased(s.trim())
         } else {
             self.table.get(s)
         }
@@ -156,7 +157,7 @@ impl TransformStep for ValueMap {
     }
     fn inverse(&self) -> Inverse {
         Inverse::Step(Box::new(InverseMap {
-            table: self.inverse.clone(),
+            table: self.inverse.clone().into(),
             fallback: self.inverse_fallback.clone(),
         }))
     }
@@ -170,7 +171,7 @@ impl TransformStep for ValueMap {
 
 /// Twenty option → local value (the inverse of `value_map`).
 struct InverseMap {
-    table: HashMap<String, String>,
+    table: Lookup,
     fallback: Fallback,
 }
 
@@ -183,7 +184,7 @@ impl TransformStep for InverseMap {
     }
     fn apply_ref(&self, input: &Value) -> Result<Value, TransformError> {
         let s = text_ref(input, "value_map inverse")?;
-        if let Some(v) = self.table.get(&*s) {
+        if let Some(v) = self.table.get(&s) {
             return Ok(Value::String(v.clone()));
         }
         Ok(apply_fallback(&self.fallback, &s, "Twenty option")?.map_or(Value::Null, Value::String))
@@ -298,7 +299,7 @@ impl TransformStep for Tags {
         match &self.map {
             None => Inverse::Identity,
             Some(map) => Inverse::Step(Box::new(InverseTags(InverseMap {
-                table: map.inverse.clone(),
+                table: map.inverse.clone().into(),
                 fallback: map.inverse_fallback.clone(),
             }))),
         }
@@ -336,34 +337,37 @@ impl TransformStep for InverseTags {
 }
 
 /// Small words kept lowercase inside a title.
-fn is_small_word(w: &str) -> bool {
-    matches!(w, "of" | "and" | "the" | "for" | "in" | "at" | "to" | "&")
+fn is_small_word(w: &[u8]) -> bool {
+    matches!(
+        w,
+        b"of" | b"and" | b"the" | b"for" | b"in" | b"at" | b"to" | b"&"
+    )
 }
 
 /// Acronyms kept uppercase.
-fn is_acronym(w: &str) -> bool {
+fn is_acronym(w: &[u8]) -> bool {
     matches!(
         w,
-        "ceo"
-            | "cto"
-            | "cfo"
-            | "coo"
-            | "cmo"
-            | "cio"
-            | "ciso"
-            | "vp"
-            | "svp"
-            | "evp"
-            | "hr"
-            | "it"
-            | "ux"
-            | "ui"
-            | "qa"
-            | "r&d"
-            | "emea"
-            | "apac"
-            | "us"
-            | "uk"
+        b"ceo"
+            | b"cto"
+            | b"cfo"
+            | b"coo"
+            | b"cmo"
+            | b"cio"
+            | b"ciso"
+            | b"vp"
+            | b"svp"
+            | b"evp"
+            | b"hr"
+            | b"it"
+            | b"ux"
+            | b"ui"
+            | b"qa"
+            | b"r&d"
+            | b"emea"
+            | b"apac"
+            | b"us"
+            | b"uk"
     )
 }
 
@@ -374,7 +378,7 @@ enum TitleCase {
 }
 
 struct JobTitle {
-    synonyms: HashMap<String, String>,
+    synonyms: Lookup,
     case: TitleCase,
 }
 
@@ -384,7 +388,8 @@ fn build_job_title(args: &TransformArgs<'_>) -> Result<Box<dyn TransformStep>, S
         .unwrap_or_default()
         .into_iter()
         .map(|(k, v)| (collapse_whitespace(k.to_lowercase()), v))
-        .collect();
+        .collect::<HashMap<_, _>>()
+        .into();
     let case = match args.str("case")?.unwrap_or("title") {
         "title" => TitleCase::Title,
         "keep" => TitleCase::Keep,
@@ -397,19 +402,41 @@ fn build_job_title(args: &TransformArgs<'_>) -> Result<Box<dyn TransformStep>, S
     Ok(Box::new(JobTitle { synonyms, case }))
 }
 
-impl TransformStep for JobTitle {
-    fn output_kind(&self) -> ValueKind {
-        ValueKind::Text
-    }
-    fn apply(&self, input: Value) -> Result<Value, TransformError> {
-        self.apply_ref(&input)
-    }
-    fn apply_ref(&self, input: &Value) -> Result<Value, TransformError> {
-        let text = text_ref(input, "job_title")?;
-        let s = collapse_whitespace_ref(&text);
-        if self.case == TitleCase::Keep && self.synonyms.is_empty() {
-            return Ok(Value::String(s.into_owned()));
+impl JobTitle {
+    /// The title-cased (or synonym) title of collapsed ASCII text, in the text's own buffer:
+    /// every change is an ASCII case change, so the words stay where they are. Same result as the
+    /// general path of [`apply_ref`](TransformStep::apply_ref).
+    fn title_case_ascii(&self, text: String) -> String {
+        let mut bytes = text.into_bytes();
+        bytes.make_ascii_lowercase();
+        let lowered = String::from_utf8(bytes).expect("lowercasing ASCII text keeps it ASCII");
+        if let Some(v) = self.synonyms.get(&lowered) {
+            return v.clone();
         }
+        let mut bytes = lowered.into_bytes();
+        for (i, word) in bytes.split_mut(|&b| b == b' ').enumerate() {
+            if is_acronym(word) {
+                word.make_ascii_uppercase();
+            } else if i > 0 && is_small_word(word) {
+                // Stays lowercase.
+            } else {
+                let mut cap = true;
+                for b in word.iter_mut() {
+                    if cap && b.is_ascii_alphabetic() {
+                        b.make_ascii_uppercase();
+                        cap = false;
+                    }
+                    if *b == b'-' || *b == b'/' {
+                        cap = true;
+                    }
+                }
+            }
+        }
+        String::from_utf8(bytes).expect("recasing ASCII letters keeps ASCII text ASCII")
+    }
+
+    /// The synonym or title-cased title of collapsed text `s` (any text, any case setting).
+    fn title_case_general(&self, s: &str) -> String {
         // Lowercasing keeps every space, so the words of `lowered` line up with those of `s`.
         let lowered = if s.is_ascii() {
             s.to_ascii_lowercase()
@@ -417,17 +444,17 @@ impl TransformStep for JobTitle {
             s.to_lowercase()
         };
         if let Some(v) = self.synonyms.get(&lowered) {
-            return Ok(Value::String(v.clone()));
+            return v.clone();
         }
         if self.case == TitleCase::Keep {
-            return Ok(Value::String(s.into_owned()));
+            return s.to_owned();
         }
         let mut out = String::with_capacity(s.len());
         for (i, (word, lower)) in s.split(' ').zip(lowered.split(' ')).enumerate() {
             if i > 0 {
                 out.push(' ');
             }
-            if is_acronym(lower) {
+            if is_acronym(lower.as_bytes()) {
                 if word.is_ascii() {
                     let start = out.len();
                     out.push_str(word);
@@ -435,7 +462,7 @@ impl TransformStep for JobTitle {
                 } else {
                     out.push_str(&word.to_uppercase());
                 }
-            } else if i > 0 && is_small_word(lower) {
+            } else if i > 0 && is_small_word(lower.as_bytes()) {
                 out.push_str(lower);
             } else {
                 let mut cap = true;
@@ -452,7 +479,27 @@ impl TransformStep for JobTitle {
                 }
             }
         }
-        Ok(Value::String(out))
+        out
+    }
+}
+
+impl TransformStep for JobTitle {
+    fn output_kind(&self) -> ValueKind {
+        ValueKind::Text
+    }
+    fn apply(&self, input: Value) -> Result<Value, TransformError> {
+        self.apply_ref(&input)
+    }
+    fn apply_ref(&self, input: &Value) -> Result<Value, TransformError> {
+        let text = text_ref(input, "job_title")?;
+        let s = collapse_whitespace_ref(&text);
+        if self.case == TitleCase::Keep && self.synonyms.is_empty() {
+            return Ok(Value::String(s.into_owned()));
+        }
+        if s.is_ascii() && self.case == TitleCase::Title {
+            return Ok(Value::String(self.title_case_ascii(s.into_owned())));
+        }
+        Ok(Value::String(self.title_case_general(&s)))
     }
     fn inverse(&self) -> Inverse {
         Inverse::Identity
@@ -462,6 +509,7 @@ impl TransformStep for JobTitle {
 #[cfg(test)]
 mod tests {
     use super::super::test_util::{invert, step};
+    use super::*;
     use serde_json::json;
 
     #[test]
@@ -499,6 +547,55 @@ mod tests {
         assert_eq!(out, json!(["VIP", "NEWSLETTER"]));
         assert_eq!(invert(s.as_ref(), out), json!(["vip", "newsletter"]));
         assert!(s.apply(json!(3)).is_err());
+    }
+
+    #[test]
+    fn job_title_of_ascii_text_in_place_equals_the_general_path() {
+        let words = [
+            "head",
+            "of",
+            "PRODUCT",
+            "cto",
+            "Vp",
+            "and",
+            "r&d",
+            "&",
+            "co-founder",
+            "ceo/cto",
+            "x-ray/ux",
+            "3d",
+            "-a",
+            "a/",
+            "hr",
+            "",
+            "The",
+            "it",
+            "emea",
+            "o'neil",
+        ];
+        let title = JobTitle {
+            synonyms: HashMap::from([
+                ("cto".to_owned(), "Chief Technology Officer".to_owned()),
+                ("head of it".to_owned(), "IT Lead".to_owned()),
+            ])
+            .into(),
+            case: TitleCase::Title,
+        };
+        let mut texts = vec!["head of it".to_owned(), "HEAD OF IT".to_owned()];
+        for a in words {
+            texts.push(a.to_owned());
+            for b in words {
+                texts.push(format!("{a} {b}"));
+                texts.push(format!("{a} {b} of {a}"));
+            }
+        }
+        for text in texts {
+            assert_eq!(
+                title.title_case_ascii(text.clone()),
+                title.title_case_general(&text),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]

@@ -73,7 +73,7 @@ impl TransformStep for TextOp {
                     s
                 }
             }
-            TextOp::Title => title_case_name(&s),
+            TextOp::Title => title_case_owned(s),
         };
         Ok(Value::String(out))
     }
@@ -84,7 +84,7 @@ impl TransformStep for TextOp {
             TextOp::Collapse => collapse_whitespace_ref(&s).into_owned(),
             TextOp::Lower => s.to_lowercase(),
             TextOp::Upper => s.to_uppercase(),
-            TextOp::Title => title_case_name(&s),
+            TextOp::Title => title_case_owned(s.into_owned()),
         };
         Ok(Value::String(out))
     }
@@ -110,7 +110,13 @@ pub(crate) fn collapse_whitespace_ref(s: &str) -> Cow<'_, str> {
     }
 }
 
-fn is_collapsed(s: &str) -> bool {
+/// Whether `s` has no whitespace to trim or collapse (what `collapse_whitespace` leaves).
+pub(crate) fn is_collapsed(s: &str) -> bool {
+    // One pass over the bytes answers for collapsed ASCII text, the usual case; the checks
+    // below answer for the rest.
+    if is_collapsed_ascii(s) {
+        return true;
+    }
     !s.starts_with(char::is_whitespace)
         && !s.ends_with(char::is_whitespace)
         && !s
@@ -133,11 +139,78 @@ fn collapse_into_new(s: &str) -> String {
 
 /// Lowercase name particles kept lowercase inside a name ("van der Berg", "de la Cruz").
 pub(crate) fn is_particle(word: &str) -> bool {
+    is_particle_bytes(word.as_bytes())
+}
+
+fn is_particle_bytes(word: &[u8]) -> bool {
     const PARTICLES: [&str; 22] = [
         "van", "der", "den", "de", "del", "della", "la", "le", "du", "von", "da", "di", "dos",
         "das", "do", "ter", "ten", "zu", "bin", "ibn", "al", "y",
     ];
-    word.len() <= 5 && PARTICLES.iter().any(|p| p.eq_ignore_ascii_case(word))
+    word.len() <= 5
+        && PARTICLES
+            .iter()
+            .any(|p| p.as_bytes().eq_ignore_ascii_case(word))
+}
+
+/// [`title_case_name`] of owned text. ASCII text that is already collapsed (what
+/// `collapse_whitespace` leaves) keeps every byte in place, so it is recased in its own buffer.
+fn title_case_owned(s: String) -> String {
+    if !is_collapsed_ascii(&s) {
+        return title_case_name(&s);
+    }
+    let mut bytes = s.into_bytes();
+    title_case_ascii_in_place(&mut bytes);
+    String::from_utf8(bytes).expect("recasing ASCII letters keeps ASCII text ASCII")
+}
+
+/// Whether `s` is ASCII with its words separated by single spaces and no space around them.
+/// (ASCII whitespace other than the space, tab to carriage return, is ruled out.)
+pub(crate) fn is_collapsed_ascii(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    if bytes.first() == Some(&b' ') || bytes.last() == Some(&b' ') {
+        return false;
+    }
+    let mut previous_was_space = false;
+    for &b in bytes {
+        if !b.is_ascii() || (0x09..=0x0D).contains(&b) {
+            return false;
+        }
+        let space = b == b' ';
+        if space && previous_was_space {
+            return false;
+        }
+        previous_was_space = space;
+    }
+    true
+}
+
+/// [`title_case_name`] of collapsed ASCII text (see [`is_collapsed_ascii`]), in place: for
+/// ASCII, upper- and lowercasing a character is the ASCII mapping and keeps its length.
+fn title_case_ascii_in_place(text: &mut [u8]) {
+    let several = text.contains(&b' ');
+    for word in text.split_mut(|&b| b == b' ') {
+        if several && is_particle_bytes(word) {
+            word.make_ascii_lowercase();
+            continue;
+        }
+        // As in `title_word`: "mc" + at least two more letters: McDonald, McKay.
+        let mc = word.len() >= 2
+            && word[..2].eq_ignore_ascii_case(b"mc")
+            && word[2..].iter().filter(|b| b.is_ascii_alphabetic()).count() >= 2;
+        let mut capitalise_next = true;
+        for (i, b) in word.iter_mut().enumerate() {
+            if capitalise_next && b.is_ascii_alphabetic() {
+                b.make_ascii_uppercase();
+                capitalise_next = false;
+            } else {
+                b.make_ascii_lowercase();
+            }
+            if *b == b'-' || *b == b'\'' || (mc && i == 1) {
+                capitalise_next = true;
+            }
+        }
+    }
 }
 
 /// Name-aware title case: particles stay lowercase, `Mc` prefixes and letters after `'` or `-`
@@ -226,6 +299,46 @@ mod tests {
     }
 
     #[test]
+    fn title_case_in_place_equals_the_general_title_case() {
+        let words = [
+            "mcdonald", "MC", "mc", "mcx", "Mcko", "o'brien", "jean-luc", "van", "DER", "de", "y",
+            "la", "x", "ADA", "lovelace", "r2-d2", "'s", "-a", "a-", "3m", "della", "bin",
+        ];
+        // Every one- to three-word combination, in collapsed form.
+        let mut texts: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
+        for a in words {
+            for b in words {
+                texts.push(format!("{a} {b}"));
+                for c in ["lovelace", "van", "mckay"] {
+                    texts.push(format!("{a} {b} {c}"));
+                }
+            }
+        }
+        for text in texts {
+            assert!(is_collapsed_ascii(&text), "{text:?}");
+            assert_eq!(
+                title_case_owned(text.clone()),
+                title_case_name(&text),
+                "{text:?}"
+            );
+        }
+        // Text that is not collapsed ASCII takes the general path.
+        for text in [
+            "",
+            " a",
+            "a ",
+            "a  b",
+            "a\tb",
+            "a\u{b}b",
+            "élodie durand",
+            "ß",
+        ] {
+            assert_eq!(is_collapsed_ascii(text), text.is_empty(), "{text:?}");
+            assert_eq!(title_case_owned(text.to_owned()), title_case_name(text));
+        }
+    }
+
+    #[test]
     fn trim_and_case_transforms_convert_scalars() {
         assert_eq!(
             step("trim", json!({})).apply(json!("  x ")).unwrap(),
@@ -244,6 +357,27 @@ mod tests {
             json!("12")
         );
         assert!(step("trim", json!({})).apply(json!({"a": 1})).is_err());
+    }
+
+    #[test]
+    fn collapsed_ascii_text_is_collapsed_text() {
+        // Every string of up to four characters from a set with each kind of ASCII whitespace.
+        let alphabet = ['a', ' ', '\t', '\n', '\u{b}', '\u{c}', '\r', '\u{1f}', 'é'];
+        let mut texts = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> = texts
+                .iter()
+                .flat_map(|t| alphabet.iter().map(move |c| format!("{t}{c}")))
+                .collect();
+            texts.extend(longer);
+        }
+        for text in texts {
+            let collapsed = collapse_into_new(&text) == text;
+            assert_eq!(is_collapsed(&text), collapsed, "{text:?}");
+            if is_collapsed_ascii(&text) {
+                assert!(collapsed, "{text:?}");
+            }
+        }
     }
 
     #[test]

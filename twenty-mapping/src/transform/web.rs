@@ -30,32 +30,37 @@ pub(super) fn register(r: &mut TransformRegistry) {
 
 /// Splits `scheme://host[:port]/rest` (scheme optional); the host is validated.
 fn split_url(s: &str) -> Result<(Option<&str>, &str, &str), TransformError> {
-    let (scheme, rest) = match s.find("://") {
+    // Every delimiter is ASCII, so byte searches find the same places as character searches
+    // (UTF-8 continuation bytes are never ASCII) without setting up a string searcher.
+    let (scheme, rest) = match s.as_bytes().windows(3).position(|w| w == b"://") {
         Some(i) => (Some(&s[..i]), &s[i + 3..]),
         None => (None, s),
     };
     if let Some(sc) = scheme {
         if sc.is_empty()
             || !sc
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
         {
             return Err(TransformError::new(format!(
                 "URL has an invalid scheme {sc:?}"
             )));
         }
     }
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let end = rest
+        .bytes()
+        .position(|b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(end);
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host_only = host.split(':').next().unwrap_or("");
+    let host_only = host
+        .bytes()
+        .position(|b| b == b':')
+        .map_or(host, |i| &host[..i]);
     if host_only.is_empty() {
         return Err(TransformError::new("URL has no host"));
     }
-    if let Some(c) = host_only
-        .chars()
-        .find(|c| !(c.is_alphanumeric() || matches!(c, '.' | '-')))
-    {
+    if let Some(c) = host_char_not_allowed(host_only) {
         return Err(TransformError::new(format!("URL host contains {c:?}")));
     }
     if !host_only.contains('.') && host_only != "localhost" {
@@ -64,7 +69,29 @@ fn split_url(s: &str) -> Result<(Option<&str>, &str, &str), TransformError> {
     Ok((scheme, host, tail))
 }
 
+/// The first character of a host that is neither alphanumeric nor `.` or `-`.
+fn host_char_not_allowed(host: &str) -> Option<char> {
+    if host.is_ascii() {
+        host.bytes()
+            .find(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-')))
+            .map(char::from)
+    } else {
+        host.chars()
+            .find(|c| !(c.is_alphanumeric() || matches!(c, '.' | '-')))
+    }
+}
+
 struct Url;
+
+/// Whether `s` contains whitespace (`char::is_whitespace`), checking ASCII text byte by byte.
+fn has_whitespace(s: &str) -> bool {
+    if s.is_ascii() {
+        // The ASCII whitespace characters: tab to carriage return, and the space.
+        s.bytes().any(|b| matches!(b, b'\t'..=b'\r' | b' '))
+    } else {
+        s.chars().any(char::is_whitespace)
+    }
+}
 
 impl TransformStep for Url {
     fn output_kind(&self) -> ValueKind {
@@ -79,7 +106,7 @@ impl TransformStep for Url {
         if s.is_empty() {
             return Ok(Value::Null);
         }
-        if s.chars().any(char::is_whitespace) {
+        if has_whitespace(s) {
             return Err(TransformError::new("URL contains whitespace"));
         }
         let (scheme, host, tail) = split_url(s)?;
@@ -162,6 +189,60 @@ mod tests {
         );
         assert!(s.apply(json!("not a url")).is_err());
         assert!(s.apply(json!("https:///path")).is_err());
+    }
+
+    #[test]
+    fn host_characters_are_checked_like_char_is_alphanumeric() {
+        for c in (0..=0x3000u32).filter_map(char::from_u32) {
+            for host in [format!("a{c}b"), format!("{c}"), format!("é{c}")] {
+                assert_eq!(
+                    super::host_char_not_allowed(&host),
+                    host.chars()
+                        .find(|c| !(c.is_alphanumeric() || matches!(c, '.' | '-'))),
+                    "{c:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn url_errors_and_parts_are_unchanged() {
+        let s = step("url", json!({}));
+        let cases = [
+            ("ftp+x://Ex.com:21/a?b#c", Ok("ftp+x://ex.com:21/a?b#c")),
+            ("user@Host.io:8080?x", Ok("https://host.io:8080?x")),
+            ("https://Bücher.DE/É", Ok("https://bücher.de/É")),
+            ("localhost/x", Ok("https://localhost/x")),
+            ("h:t://x.io", Err("URL has an invalid scheme \"h:t\"")),
+            ("://x.io", Err("URL has an invalid scheme \"\"")),
+            ("é://x.io", Err("URL has an invalid scheme \"é\"")),
+            ("https://:80/x", Err("URL has no host")),
+            ("a@/x", Err("URL has no host")),
+            ("ex_ample.com", Err("URL host contains '_'")),
+            ("exé™.com", Err("URL host contains '™'")),
+            ("intranet/x", Err("URL host has no '.'")),
+        ];
+        for (input, want) in cases {
+            let got = s.apply(json!(input)).map_err(|e| e.reason);
+            assert_eq!(
+                got,
+                want.map(|w| json!(w)).map_err(str::to_owned),
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn whitespace_is_found_like_char_is_whitespace() {
+        for c in (0..=0x3000u32).filter_map(char::from_u32) {
+            for text in [format!("a{c}b"), format!("{c}"), format!("é{c}")] {
+                assert_eq!(
+                    super::has_whitespace(&text),
+                    text.chars().any(char::is_whitespace),
+                    "{c:?}"
+                );
+            }
+        }
     }
 
     #[test]
