@@ -11,6 +11,11 @@
 
 use std::hint::black_box;
 
+/// The allocator the twenty-sync binaries ship with (see the examples crate); RESULTS.md also
+/// gives the figures under glibc's malloc, what a library user who keeps the default gets.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::{json, Value};
 use twenty_mapping::{compile, MappingFile, TransformRegistry};

@@ -17,6 +17,11 @@
 //! Every engine run is a child process of the harness (the hidden subcommand `__child`), so its
 //! peak RSS is the engine's own and not the in-process simulator's.
 
+/// The allocator the twenty-sync binaries ship with (see the examples crate), so the engine runs
+/// here as it does in the CLI.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod child;
 mod env;
 mod machine;
