@@ -226,14 +226,15 @@ async fn copy_new_rows(
     }
 }
 
-/// Writes the data part of `batch` inside `tx`.
+/// Writes the data part of `batch` inside `tx`. Returns whether the batch wrote new rows only,
+/// all by one COPY (so its record states are almost surely new as well).
 pub(crate) async fn apply_data(
     tx: &Transaction<'_>,
     table: &TableInfo,
     batch: &ApplyBatch,
     durability: Durability,
     redactor: &Redactor,
-) -> StoreResult<()> {
+) -> StoreResult<bool> {
     let ctx = |e: StoreError| e.with_context("entity", table.entity());
     let plan = plan(table, &batch.changes);
     let copy = match &table.copy {
@@ -249,6 +250,7 @@ pub(crate) async fn apply_data(
         .await
         .map_err(|e| ctx(redactor.db("marking the transaction as an apply", &e)))?;
 
+    let mut all_copied = false;
     if !plan.upserts.is_empty() {
         let n = plan.upserts.len() as u64;
         let copied = match copy {
@@ -259,6 +261,7 @@ pub(crate) async fn apply_data(
         };
         if copied {
             table.stats.copied_rows.fetch_add(n, Ordering::Relaxed);
+            all_copied = true;
         } else {
             // Convert everything first: a bad value fails before the statement is sent.
             let mut rows = Vec::with_capacity(plan.upserts.len());
@@ -284,5 +287,5 @@ pub(crate) async fn apply_data(
             .await
             .map_err(|e| ctx(redactor.db("marking rows deleted", &e)))?;
     }
-    Ok(())
+    Ok(all_copied && plan.deletes.is_empty() && plan.tombstones.is_empty())
 }

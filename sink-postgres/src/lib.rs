@@ -11,7 +11,9 @@
 //!   batch to the upsert, see [`PostgresSink::apply_stats`]); otherwise by one
 //!   `INSERT ... SELECT ... FROM unnest(<one typed array per column>) ON CONFLICT (key) DO UPDATE
 //!   ... WHERE (row) IS DISTINCT FROM (new row)`, so unchanged rows are not rewritten (no dead
-//!   tuples, no trigger noise). Its state goes in by one array statement per state table. The
+//!   tuples, no trigger noise). Its state goes in by one array statement per state table (the
+//!   record states of a batch copied whole by a plain insert first, see
+//!   [`ApplyStats::inserted_states`]). The
 //!   opt-in [`SinkConfig::async_pull_commit`] commits pulled batches without waiting for the WAL
 //!   flush (trade-off documented there). TLS is rustls (ring).
 //! - **State schema**: embedded, versioned migrations ([`MIGRATIONS`]) applied under an advisory

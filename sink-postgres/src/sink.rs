@@ -275,6 +275,12 @@ pub struct ApplyStats {
     /// Batches whose COPY the server refused (a row already there, or another constraint) and
     /// that were upserted instead, in the same transaction.
     pub copy_fallbacks: u64,
+    /// Record states written by a plain `INSERT` (no `ON CONFLICT`) with a batch whose rows were
+    /// all copied: the states of rows new to the table are almost surely new too.
+    pub inserted_states: u64,
+    /// Batches whose plain insert of record states met one already there and that upserted their
+    /// states instead, in the same transaction.
+    pub state_insert_fallbacks: u64,
 }
 
 impl PostgresSink {
@@ -337,6 +343,8 @@ impl PostgresSink {
             copied_rows: t.stats.copied_rows.load(Ordering::Relaxed),
             upserted_rows: t.stats.upserted_rows.load(Ordering::Relaxed),
             copy_fallbacks: t.stats.copy_fallbacks.load(Ordering::Relaxed),
+            inserted_states: t.new_states.inserted.load(Ordering::Relaxed),
+            state_insert_fallbacks: t.new_states.fallbacks.load(Ordering::Relaxed),
         })
     }
 
@@ -454,9 +462,11 @@ impl SourceOfTruth for PostgresSink {
             .transaction()
             .await
             .map_err(|e| inner.redactor.db("starting the apply transaction", &e))?;
-        apply::apply_data(&tx, &table, batch, inner.pull_durability, &inner.redactor).await?;
+        let new_rows =
+            apply::apply_data(&tx, &table, batch, inner.pull_durability, &inner.redactor).await?;
         let written = if inner.write_state_on_apply {
-            write_commit(&tx, &inner.sql, &batch.state, &inner.redactor).await?;
+            let new_states = new_rows.then_some(&table.new_states);
+            write_commit(&tx, &inner.sql, &batch.state, &inner.redactor, new_states).await?;
             StateWritten::Written
         } else {
             StateWritten::NotWritten
@@ -534,7 +544,7 @@ impl StateStore for PostgresSink {
             .transaction()
             .await
             .map_err(|e| inner.redactor.db("starting the state commit", &e))?;
-        write_commit(&tx, &inner.sql, commit, &inner.redactor).await?;
+        write_commit(&tx, &inner.sql, commit, &inner.redactor, None).await?;
         tx.commit()
             .await
             .map_err(|e| inner.redactor.db("committing state", &e))

@@ -13,6 +13,7 @@ use twenty_sync_core::{StoreError, StoreErrorKind, StoreResult};
 use crate::config::{CaptureMode, EntityTable};
 use crate::error::{config, Redactor};
 use crate::ident::{quote_ident, quote_literal, quote_qualified};
+use crate::state::NewStates;
 use crate::value::{format_timestamp, set_path, Cell, Kind};
 
 /// One resolved column.
@@ -56,6 +57,9 @@ pub(crate) struct TableInfo {
     pub fresh: AtomicBool,
     /// How the sink wrote this table's rows so far.
     pub stats: ApplyCounters,
+    /// Whether this entity's record states may be inserted without `ON CONFLICT`, and how
+    /// they were written so far.
+    pub new_states: NewStates,
 }
 
 /// Rows new to a table go in by one binary `COPY` (key, mapped columns, tombstone cleared),
@@ -411,6 +415,7 @@ pub(crate) async fn resolve(
         sql,
         copy,
         fresh: AtomicBool::new(true),
+        new_states: NewStates::default(),
         stats: ApplyCounters::default(),
     })
 }

@@ -5,7 +5,8 @@
 use serde_json::json;
 use sink_postgres::{ApplyStats, ColumnType, EntityTable};
 use twenty_sync_core::{
-    ApplyBatch, Checkpoint, InboundChange, SourceOfTruth, StateStore, SyncDirection,
+    ApplyBatch, Checkpoint, InboundChange, RecordState, SourceOfTruth, StateCommit, StateStore,
+    StoreErrorKind, SyncDirection,
 };
 
 use crate::common::{admin, pulled_batch, pulled_upsert as upsert, TestDb};
@@ -35,6 +36,14 @@ fn stats(copied_rows: u64, upserted_rows: u64, copy_fallbacks: u64) -> ApplyStat
     s.copied_rows = copied_rows;
     s.upserted_rows = upserted_rows;
     s.copy_fallbacks = copy_fallbacks;
+    s
+}
+
+/// `s` with `inserted` record states written by a plain insert and `fallbacks` batches whose
+/// plain insert of states met one already there.
+fn states(mut s: ApplyStats, inserted: u64, fallbacks: u64) -> ApplyStats {
+    s.inserted_states = inserted;
+    s.state_insert_fallbacks = fallbacks;
     s
 }
 
@@ -69,7 +78,11 @@ async fn new_rows_are_copied_and_a_row_already_there_sends_the_batch_to_the_upse
     ))
     .await
     .unwrap();
-    assert_eq!(sink.apply_stats("people"), Some(stats(2, 0, 0)));
+    // Their record states are new too: inserted without `ON CONFLICT`.
+    assert_eq!(
+        sink.apply_stats("people"),
+        Some(states(stats(2, 0, 0), 2, 0))
+    );
     let row = pg
         .query_one(
             &format!(
@@ -106,7 +119,11 @@ async fn new_rows_are_copied_and_a_row_already_there_sends_the_batch_to_the_upse
     ))
     .await
     .unwrap();
-    assert_eq!(sink.apply_stats("people"), Some(stats(2, 2, 1)));
+    // An upserted batch upserts its states as well.
+    assert_eq!(
+        sink.apply_stats("people"),
+        Some(states(stats(2, 2, 1), 2, 0))
+    );
     let rows: Vec<(String, String, i64)> = pg
         .query(
             &format!("SELECT id, name, n FROM \"{data}\".people ORDER BY id"),
@@ -140,7 +157,10 @@ async fn new_rows_are_copied_and_a_row_already_there_sends_the_batch_to_the_upse
     sink.apply(&batch(vec![person("e", "Eve", 5)], "c3"))
         .await
         .unwrap();
-    assert_eq!(sink.apply_stats("people"), Some(stats(2, 3, 1)));
+    assert_eq!(
+        sink.apply_stats("people"),
+        Some(states(stats(2, 3, 1), 2, 0))
+    );
 
     // Only the local insert was captured; none of the pulled rows, copied or upserted.
     let captured: Vec<(String, i8)> = pg
@@ -187,7 +207,10 @@ async fn a_copy_refused_by_another_constraint_is_reported_as_the_upsert_reports_
     sink.apply(&batch(vec![person("a", "Ada", 1)], "c2"))
         .await
         .unwrap();
-    assert_eq!(sink.apply_stats("people"), Some(stats(1, 0, 1)));
+    assert_eq!(
+        sink.apply_stats("people"),
+        Some(states(stats(1, 0, 1), 1, 0))
+    );
 }
 
 #[tokio::test]
@@ -241,7 +264,10 @@ async fn a_row_that_does_not_fit_mid_copy_fails_the_batch_and_keeps_nothing_of_i
     ))
     .await
     .unwrap();
-    assert_eq!(sink.apply_stats("people"), Some(stats(2, 0, 0)));
+    assert_eq!(
+        sink.apply_stats("people"),
+        Some(states(stats(2, 0, 0), 2, 0))
+    );
     assert_eq!(
         sink.cursor("people", SyncDirection::Pull)
             .await
@@ -296,5 +322,97 @@ async fn a_capture_trigger_from_before_the_when_clause_is_installed_again() {
     assert!(
         has_when(&data, &state).await,
         "reinstalled by the next start"
+    );
+}
+
+#[tokio::test]
+async fn record_states_already_there_send_the_batch_s_states_to_the_upsert() {
+    let db = TestDb::new().await;
+    let data = db.data_schema();
+    let sink = db
+        .build(db.builder().entity(people(&data).create(true)))
+        .await;
+    // A state the sink holds without a data row (written by an earlier run, say).
+    let mut earlier = StateCommit::new("people");
+    let mut old = RecordState::new("a".to_owned(), "tw-a".to_owned());
+    old.twenty_hash = Some("old".into());
+    earlier.upsert_records.push(old);
+    sink.commit(&earlier).await.unwrap();
+
+    // The data rows are new (copied), the state of `a` is not: the plain insert of the states
+    // meets it and the batch's states are upserted, in the same transaction.
+    sink.apply(&batch(
+        vec![person("a", "Ada", 1), person("b", "Bo", 2)],
+        "c1",
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        sink.apply_stats("people"),
+        Some(states(stats(2, 0, 0), 0, 1))
+    );
+    let mut got = sink
+        .records("people", &["a".into(), "b".into()])
+        .await
+        .unwrap();
+    got.sort_by(|x, y| x.local_key.cmp(&y.local_key));
+    assert_eq!(got.len(), 2);
+    assert_eq!(
+        got[0].twenty_hash, None,
+        "the batch's state replaced the old one"
+    );
+    assert_eq!(
+        sink.cursor("people", SyncDirection::Pull).await.unwrap(),
+        Some(Checkpoint::new("c1"))
+    );
+
+    // From then on this entity's states are upserted, copied rows or not.
+    sink.apply(&batch(vec![person("c", "Cy", 3)], "c2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        sink.apply_stats("people"),
+        Some(states(stats(3, 0, 0), 0, 1))
+    );
+}
+
+#[tokio::test]
+async fn a_twenty_id_mapped_twice_fails_the_plain_insert_and_the_upsert_alike() {
+    let db = TestDb::new().await;
+    let data = db.data_schema();
+    let sink = db
+        .build(db.builder().entity(people(&data).create(true)))
+        .await;
+    // `x` already holds Twenty id `tw-y`; the batch maps `tw-y` to the new key `y`.
+    let mut earlier = StateCommit::new("people");
+    earlier
+        .upsert_records
+        .push(RecordState::new("x".to_owned(), "tw-y".to_owned()));
+    sink.commit(&earlier).await.unwrap();
+    let err = sink
+        .apply(&batch(vec![person("y", "Yan", 1)], "c1"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::Conflict, "{err}");
+    assert!(
+        err.to_string().contains("second local key"),
+        "reported as the upsert reports it: {err}"
+    );
+    // Nothing of the batch was kept.
+    let n: i64 = admin()
+        .await
+        .query_one(&format!("SELECT count(*) FROM \"{data}\".people"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+    assert_eq!(
+        sink.cursor("people", SyncDirection::Pull).await.unwrap(),
+        None
+    );
+    // The rows were copied before the states failed (the counters count what was sent).
+    assert_eq!(
+        sink.apply_stats("people"),
+        Some(states(stats(1, 0, 0), 0, 1))
     );
 }
