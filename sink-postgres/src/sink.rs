@@ -11,6 +11,7 @@ use deadpool_postgres::{Object, Pool};
 use futures::stream::{self, BoxStream, StreamExt};
 use secrecy::SecretString;
 use tokio_postgres::types::Type;
+use tracing::Instrument;
 use twenty_sync_core::{
     ApplyBatch, AuditEntry, AuditQuery, Checkpoint, Lease, LocalChange, LocalRecord, PendingCreate,
     RecordState, RunReport, SecretProvider, SourceOfTruth, StateCommit, StateStore, StateWritten,
@@ -433,28 +434,9 @@ impl PostgresSink {
     }
 }
 
-#[async_trait]
-impl SourceOfTruth for PostgresSink {
-    fn describe(&self) -> String {
-        self.describe_tables()
-    }
-
-    async fn changes_since(
-        &self,
-        entity: &str,
-        checkpoint: Option<&Checkpoint>,
-    ) -> StoreResult<BoxStream<'static, StoreResult<LocalChange>>> {
-        let table = self.table(entity)?.clone();
-        match &table.config.capture {
-            CaptureMode::Outbox => capture::outbox_feed(self.inner.clone(), table, checkpoint),
-            CaptureMode::UpdatedAt { .. } => {
-                capture::updated_at_feed(self.inner.clone(), table, checkpoint)
-            }
-            CaptureMode::None => Ok(stream::empty().boxed()),
-        }
-    }
-
-    async fn apply(&self, batch: &ApplyBatch) -> StoreResult<StateWritten> {
+impl PostgresSink {
+    /// [`SourceOfTruth::apply`] on the current task.
+    async fn apply_here(&self, batch: &ApplyBatch) -> StoreResult<StateWritten> {
         let table = self.table(&batch.entity)?.clone();
         let inner = &self.inner;
         let mut client = inner.client().await?;
@@ -478,6 +460,69 @@ impl SourceOfTruth for PostgresSink {
                 .with_context("entity", batch.entity.clone())
         })?;
         Ok(written)
+    }
+}
+
+/// A spawned apply that is aborted when dropped: a caller that stops waiting for it (its future
+/// dropped) stops the apply too.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl AbortOnDrop<StoreResult<StateWritten>> {
+    /// The task's outcome; its panic is resumed here.
+    async fn join(mut self) -> StoreResult<StateWritten> {
+        match (&mut self.0).await {
+            Ok(outcome) => outcome,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(StoreError::new(
+                StoreErrorKind::Unavailable,
+                format!("postgres: the apply task stopped before it finished ({e}); nothing of the batch was committed unless its commit had been sent"),
+            )),
+        }
+    }
+}
+
+#[async_trait]
+impl SourceOfTruth for PostgresSink {
+    fn describe(&self) -> String {
+        self.describe_tables()
+    }
+
+    async fn changes_since(
+        &self,
+        entity: &str,
+        checkpoint: Option<&Checkpoint>,
+    ) -> StoreResult<BoxStream<'static, StoreResult<LocalChange>>> {
+        let table = self.table(entity)?.clone();
+        match &table.config.capture {
+            CaptureMode::Outbox => capture::outbox_feed(self.inner.clone(), table, checkpoint),
+            CaptureMode::UpdatedAt { .. } => {
+                capture::updated_at_feed(self.inner.clone(), table, checkpoint)
+            }
+            CaptureMode::None => Ok(stream::empty().boxed()),
+        }
+    }
+
+    async fn apply(&self, batch: &ApplyBatch) -> StoreResult<StateWritten> {
+        self.apply_here(batch).await
+    }
+
+    /// Runs the batch's statements on a task of their own: each round trip is taken up as soon
+    /// as the server answers, instead of when the caller's task is next free (the engine maps
+    /// the next pages on it meanwhile). Dropping the returned future aborts the task, and the
+    /// transaction rolls back as it would on the caller's task.
+    async fn apply_shared(&self, batch: Arc<ApplyBatch>) -> StoreResult<StateWritten> {
+        self.table(&batch.entity)?;
+        let sink = self.clone();
+        let task = AbortOnDrop(tokio::spawn(
+            async move { sink.apply_here(&batch).await }.in_current_span(),
+        ));
+        task.join().await
     }
 
     async fn known_empty(&self, entity: &str) -> StoreResult<bool> {

@@ -1,6 +1,7 @@
 //! The [`SourceOfTruth`] trait: the local system of record.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -44,6 +45,37 @@ pub trait SourceOfTruth: Send + Sync {
     /// Applies a batch of pulled changes atomically (see the trait docs for the state contract).
     async fn apply(&self, batch: &ApplyBatch) -> StoreResult<StateWritten>;
 
+    /// [`apply`](Self::apply) for a shared batch: what the engine's pulls call. An
+    /// implementation whose apply is a chain of round trips can run it on a task of its own
+    /// (the batch is `'static` here), so each step is taken as soon as its answer arrives rather
+    /// than when the caller's task is next free; the engine maps the next pages on that task
+    /// meanwhile. The default applies on the caller's task. Same contract as `apply`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use std::sync::Arc;
+    /// use twenty_sync_core::memory::MemorySource;
+    /// use twenty_sync_core::{ApplyBatch, InboundChange, InboundChangeKind, SourceOfTruth, StateCommit};
+    ///
+    /// let source = MemorySource::new();
+    /// let batch = Arc::new(ApplyBatch {
+    ///     entity: "people".into(),
+    ///     changes: vec![InboundChange {
+    ///         key: "p-1".into(),
+    ///         twenty_id: "t-1".into(),
+    ///         kind: InboundChangeKind::Upsert { data: serde_json::json!({"name": "Ada"}) },
+    ///         twenty_updated_at: None,
+    ///     }],
+    ///     state: StateCommit::new("people"),
+    /// });
+    /// source.apply_shared(batch).await?;
+    /// assert_eq!(source.get("people", &["p-1".into()]).await?.len(), 1);
+    /// # Ok::<(), twenty_sync_core::StoreError>(()) }).unwrap();
+    /// ```
+    async fn apply_shared(&self, batch: Arc<ApplyBatch>) -> StoreResult<StateWritten> {
+        self.apply(&batch).await
+    }
+
     /// The current local records with these keys (absent keys are left out).
     async fn get(&self, entity: &str, keys: &[String]) -> StoreResult<Vec<LocalRecord>>;
 
@@ -86,7 +118,7 @@ pub trait SourceOfTruth: Send + Sync {
 }
 
 #[async_trait]
-impl<T: SourceOfTruth + ?Sized> SourceOfTruth for std::sync::Arc<T> {
+impl<T: SourceOfTruth + ?Sized> SourceOfTruth for Arc<T> {
     fn describe(&self) -> String {
         (**self).describe()
     }
@@ -101,6 +133,10 @@ impl<T: SourceOfTruth + ?Sized> SourceOfTruth for std::sync::Arc<T> {
 
     async fn apply(&self, batch: &ApplyBatch) -> StoreResult<StateWritten> {
         (**self).apply(batch).await
+    }
+
+    async fn apply_shared(&self, batch: Arc<ApplyBatch>) -> StoreResult<StateWritten> {
+        (**self).apply_shared(batch).await
     }
 
     async fn get(&self, entity: &str, keys: &[String]) -> StoreResult<Vec<LocalRecord>> {

@@ -245,3 +245,92 @@ async fn one_connection_applies_several_entities_and_recovers_from_a_rejected_ba
         .unwrap()
         .is_empty());
 }
+
+#[tokio::test]
+async fn a_shared_batch_applies_on_its_own_task_as_apply_does_and_stops_when_dropped() {
+    use std::sync::Arc;
+    use std::time::Duration;
+    use twenty_sync_core::StateWritten;
+
+    let db = TestDb::new().await;
+    let data = db.data_schema();
+    let sink = db
+        .build(
+            db.builder().entity(
+                EntityTable::default_table("people", &data, "id", [("name", ColumnType::Text)])
+                    .create(true),
+            ),
+        )
+        .await;
+    let rows = |prefix: &'static str| {
+        let data = data.clone();
+        async move {
+            admin()
+                .await
+                .query_one(
+                    &format!("SELECT count(*) FROM \"{data}\".people WHERE id LIKE '{prefix}%'"),
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+        }
+    };
+
+    // Data, state and cursor, in one transaction, as `apply` writes them.
+    let one = Arc::new(batch(
+        "people",
+        vec![upsert("a", json!({"id": "a", "name": "A"}))],
+        "c1",
+    ));
+    assert_eq!(sink.apply_shared(one).await.unwrap(), StateWritten::Written);
+    assert_eq!(rows("a").await, 1);
+    assert_eq!(
+        sink.records("people", &["a".into()]).await.unwrap().len(),
+        1
+    );
+    assert_eq!(
+        sink.cursor("people", SyncDirection::Pull).await.unwrap(),
+        Some(Checkpoint::new("c1"))
+    );
+
+    // Its errors are `apply`'s.
+    let unknown = batch("nobody", vec![], "x");
+    let by_ref = sink.apply(&unknown).await.unwrap_err();
+    let shared = sink.apply_shared(Arc::new(unknown)).await.unwrap_err();
+    assert_eq!(
+        (shared.kind(), shared.to_string()),
+        (by_ref.kind(), by_ref.to_string())
+    );
+
+    // A caller that stops waiting stops the apply: all of the batch or none of it is kept,
+    // whenever the task was stopped, and the pool is usable afterwards.
+    let big = Arc::new(batch(
+        "people",
+        (0..5000)
+            .map(|i| {
+                upsert(
+                    &format!("k{i}"),
+                    json!({"id": format!("k{i}"), "name": "K"}),
+                )
+            })
+            .collect(),
+        "c2",
+    ));
+    let _ = tokio::time::timeout(Duration::from_millis(2), sink.apply_shared(big)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let kept = rows("k").await;
+    let cursor = sink.cursor("people", SyncDirection::Pull).await.unwrap();
+    match kept {
+        0 => assert_eq!(cursor, Some(Checkpoint::new("c1"))),
+        5000 => assert_eq!(cursor, Some(Checkpoint::new("c2"))),
+        n => panic!("a stopped apply kept {n} of 5000 rows"),
+    }
+    let three = Arc::new(batch(
+        "people",
+        vec![upsert("z", json!({"id": "z", "name": "Z"}))],
+        "c3",
+    ));
+    sink.apply_shared(three).await.unwrap();
+    assert_eq!(rows("z").await, 1);
+}

@@ -7,6 +7,7 @@
 //! when both walks complete.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -825,11 +826,11 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             commit.cursors.push((DIR, c.encode()));
         }
         let written = changes.len() as u64;
-        let batch = ApplyBatch {
+        let batch = Arc::new(ApplyBatch {
             entity: entity.to_owned(),
             changes,
             state: commit,
-        };
+        });
         if batch.changes.is_empty() {
             if !batch.state.is_empty() {
                 self.state
@@ -839,7 +840,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             }
             return Ok(());
         }
-        let outcome = self.source.apply(&batch).await.map_err(|e| {
+        let outcome = self.source.apply_shared(batch.clone()).await.map_err(|e| {
             SyncError::from_store(
                 &format!(
                     "applying {written} pulled change(s) to {}",
