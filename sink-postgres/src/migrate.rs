@@ -39,6 +39,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "audit_log",
         sql: include_str!("../migrations/0003_audit_log.sql"),
     },
+    Migration {
+        version: 4,
+        name: "record_state_fillfactor",
+        sql: include_str!("../migrations/0004_record_state_fillfactor.sql"),
+    },
 ];
 
 /// Renders a migration template for `schema` in one pass (a name containing a placeholder is not

@@ -258,7 +258,9 @@ pub(crate) fn create_ddl(t: &EntityTable) -> String {
         }
     }
     format!(
-        "CREATE SCHEMA IF NOT EXISTS {}; CREATE TABLE IF NOT EXISTS {} ({})",
+        // Room on each page for one more version of its rows: a pulled update of a row (same
+        // key) is then a HOT update, with no new index entry (see migration 4).
+        "CREATE SCHEMA IF NOT EXISTS {}; CREATE TABLE IF NOT EXISTS {} ({}) WITH (fillfactor = 90)",
         quote_ident(&t.schema),
         quote_qualified(&t.schema, &t.table),
         cols.join(", ")

@@ -36,6 +36,29 @@ async fn applying_migrations_twice_is_a_no_op() {
         .collect();
     let expected: Vec<i32> = MIGRATIONS.iter().map(|m| m.version).collect();
     assert_eq!(versions, expected);
+
+    // Record states and the default data table leave room for HOT updates (migration 4).
+    let options = |schema: String, table: &'static str| {
+        let client = &client;
+        async move {
+            client
+                .query_one(
+                    "SELECT c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE n.nspname = $1 AND c.relname = $2",
+                    &[&schema, &table],
+                )
+                .await
+                .unwrap()
+                .get::<_, Option<Vec<String>>>(0)
+                .unwrap_or_default()
+        }
+    };
+    assert!(options(db.state_schema(), "record_state")
+        .await
+        .contains(&"fillfactor=90".to_owned()));
+    assert!(options(db.data_schema(), "people")
+        .await
+        .contains(&"fillfactor=90".to_owned()));
 }
 
 #[tokio::test]
