@@ -13,9 +13,9 @@
 ///
 /// Syncing is allocation-heavy (every decoded record, mapped value and key is a small heap
 /// object), and mimalloc serves small allocations in far fewer instructions than glibc's malloc:
-/// the mapping benchmark runs 18% to 34% faster with it (benches/RESULTS.md). Only binaries
-/// pick an allocator; the library crates never do, so an application that embeds them keeps
-/// its own.
+/// the mapping benchmark runs 15% to 55% faster with it, the pull into the file store about 35%
+/// (benches/RESULTS.md). Only binaries pick an allocator; the library crates never do, so an
+/// application that embeds them keeps its own.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

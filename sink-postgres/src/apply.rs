@@ -250,8 +250,10 @@ pub(crate) async fn apply_data(
         .await
         .map_err(|e| ctx(redactor.db("marking the transaction as an apply", &e)))?;
 
-    let mut all_copied = false;
-    if !plan.upserts.is_empty() {
+    // Whether every upsert went in by the COPY (all rows new to the table).
+    let copied = if plan.upserts.is_empty() {
+        false
+    } else {
         let n = plan.upserts.len() as u64;
         let copied = match copy {
             Some(copy) => copy_new_rows(tx, table, copy, &plan.upserts, redactor)
@@ -261,7 +263,6 @@ pub(crate) async fn apply_data(
         };
         if copied {
             table.stats.copied_rows.fetch_add(n, Ordering::Relaxed);
-            all_copied = true;
         } else {
             // Convert everything first: a bad value fails before the statement is sent.
             let mut rows = Vec::with_capacity(plan.upserts.len());
@@ -276,7 +277,8 @@ pub(crate) async fn apply_data(
                 .map_err(|e| ctx(redactor.db("upserting rows", &e)))?;
             table.stats.upserted_rows.fetch_add(n, Ordering::Relaxed);
         }
-    }
+        copied
+    };
     if !plan.deletes.is_empty() {
         tx.execute_typed(&table.sql.delete, &[(&plan.deletes, Type::TEXT_ARRAY)])
             .await
@@ -287,5 +289,5 @@ pub(crate) async fn apply_data(
             .await
             .map_err(|e| ctx(redactor.db("marking rows deleted", &e)))?;
     }
-    Ok(all_copied && plan.deletes.is_empty() && plan.tombstones.is_empty())
+    Ok(copied && plan.deletes.is_empty() && plan.tombstones.is_empty())
 }

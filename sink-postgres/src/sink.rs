@@ -11,6 +11,7 @@ use deadpool_postgres::{Object, Pool};
 use futures::stream::{self, BoxStream, StreamExt};
 use secrecy::SecretString;
 use tokio_postgres::types::Type;
+use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 use twenty_sync_core::{
     ApplyBatch, AuditEntry, AuditQuery, Checkpoint, Lease, LocalChange, LocalRecord, PendingCreate,
@@ -432,9 +433,7 @@ impl PostgresSink {
         parts.sort();
         format!("postgres tables [{}]", parts.join(", "))
     }
-}
 
-impl PostgresSink {
     /// [`SourceOfTruth::apply`] on the current task.
     async fn apply_here(&self, batch: &ApplyBatch) -> StoreResult<StateWritten> {
         let table = self.table(&batch.entity)?.clone();
@@ -460,30 +459,6 @@ impl PostgresSink {
                 .with_context("entity", batch.entity.clone())
         })?;
         Ok(written)
-    }
-}
-
-/// A spawned apply that is aborted when dropped: a caller that stops waiting for it (its future
-/// dropped) stops the apply too.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-impl AbortOnDrop<StoreResult<StateWritten>> {
-    /// The task's outcome; its panic is resumed here.
-    async fn join(mut self) -> StoreResult<StateWritten> {
-        match (&mut self.0).await {
-            Ok(outcome) => outcome,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => Err(StoreError::new(
-                StoreErrorKind::Unavailable,
-                format!("postgres: the apply task stopped before it finished ({e}); nothing of the batch was committed unless its commit had been sent"),
-            )),
-        }
     }
 }
 
@@ -517,12 +492,22 @@ impl SourceOfTruth for PostgresSink {
     /// the next pages on it meanwhile). Dropping the returned future aborts the task, and the
     /// transaction rolls back as it would on the caller's task.
     async fn apply_shared(&self, batch: Arc<ApplyBatch>) -> StoreResult<StateWritten> {
-        self.table(&batch.entity)?;
         let sink = self.clone();
-        let task = AbortOnDrop(tokio::spawn(
+        let task = AbortOnDropHandle::new(tokio::spawn(
             async move { sink.apply_here(&batch).await }.in_current_span(),
         ));
-        task.join().await
+        match task.await {
+            Ok(outcome) => outcome,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(StoreError::new(
+                StoreErrorKind::Unavailable,
+                format!(
+                    "postgres: the apply task was cancelled ({e}), most likely because the \
+                     runtime is shutting down; the batch commits whole or not at all, so running \
+                     the sync again continues from the last committed batch"
+                ),
+            )),
+        }
     }
 
     async fn known_empty(&self, entity: &str) -> StoreResult<bool> {

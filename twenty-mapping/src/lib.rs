@@ -79,6 +79,8 @@ mod path;
 mod plan;
 mod schema;
 mod template;
+#[cfg(test)]
+mod test_support;
 mod transform;
 mod types;
 

@@ -303,11 +303,41 @@ async fn a_shared_batch_applies_on_its_own_task_as_apply_does_and_stops_when_dro
         (by_ref.kind(), by_ref.to_string())
     );
 
-    // A caller that stops waiting stops the apply: all of the batch or none of it is kept,
-    // whenever the task was stopped, and the pool is usable afterwards.
-    let big = Arc::new(batch(
+    // On a task of its own: the batch is committed while the caller does not poll its future.
+    let own = Arc::new(batch(
         "people",
-        (0..5000)
+        vec![upsert("o", json!({"id": "o", "name": "O"}))],
+        "c2",
+    ));
+    let mut pending = Box::pin(sink.apply_shared(own));
+    assert!(
+        futures::poll!(pending.as_mut()).is_pending(),
+        "not done at once"
+    );
+    let mut waited = Duration::ZERO;
+    while rows("o").await == 0 {
+        assert!(
+            waited < Duration::from_secs(10),
+            "the batch was not committed while its caller did not poll"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waited += Duration::from_millis(20);
+    }
+    assert_eq!(pending.await.unwrap(), StateWritten::Written);
+
+    // A caller that stops waiting stops the apply. The table is locked, so the apply waits in
+    // the server; its caller gives up; the lock is released: nothing of the batch is written
+    // then, and the pool is usable afterwards.
+    let locker = admin().await;
+    locker
+        .batch_execute(&format!(
+            "BEGIN; LOCK TABLE \"{data}\".people IN ACCESS EXCLUSIVE MODE"
+        ))
+        .await
+        .unwrap();
+    let blocked = Arc::new(batch(
+        "people",
+        (0..500)
             .map(|i| {
                 upsert(
                     &format!("k{i}"),
@@ -315,22 +345,23 @@ async fn a_shared_batch_applies_on_its_own_task_as_apply_does_and_stops_when_dro
                 )
             })
             .collect(),
-        "c2",
-    ));
-    let _ = tokio::time::timeout(Duration::from_millis(2), sink.apply_shared(big)).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let kept = rows("k").await;
-    let cursor = sink.cursor("people", SyncDirection::Pull).await.unwrap();
-    match kept {
-        0 => assert_eq!(cursor, Some(Checkpoint::new("c1"))),
-        5000 => assert_eq!(cursor, Some(Checkpoint::new("c2"))),
-        n => panic!("a stopped apply kept {n} of 5000 rows"),
-    }
-    let three = Arc::new(batch(
-        "people",
-        vec![upsert("z", json!({"id": "z", "name": "Z"}))],
         "c3",
     ));
-    sink.apply_shared(three).await.unwrap();
+    let gave_up =
+        tokio::time::timeout(Duration::from_millis(300), sink.apply_shared(blocked)).await;
+    assert!(gave_up.is_err(), "the apply waits for the lock");
+    locker.batch_execute("ROLLBACK").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rows("k").await, 0, "the stopped apply wrote nothing");
+    assert_eq!(
+        sink.cursor("people", SyncDirection::Pull).await.unwrap(),
+        Some(Checkpoint::new("c2"))
+    );
+    let after = Arc::new(batch(
+        "people",
+        vec![upsert("z", json!({"id": "z", "name": "Z"}))],
+        "c4",
+    ));
+    sink.apply_shared(after).await.unwrap();
     assert_eq!(rows("z").await, 1);
 }

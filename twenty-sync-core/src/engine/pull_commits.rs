@@ -4,12 +4,12 @@
 //! The committer runs concurrently with the walk in the same task (`tokio::join!`), so it
 //! borrows the engine like the walk does. It hands each batch to the store as an
 //! `Arc<ApplyBatch>` ([`SourceOfTruth::apply_shared`](crate::SourceOfTruth::apply_shared)), so a
-//! store can apply it from a task of its own while the walk keeps this one busy. At most one batch is in flight: the walk hands batch
-//! *k* over only after batch *k - 1* is acknowledged, so memory stays bounded by two batches, and
-//! a batch that fails stops the committer before any later batch (whose cursor is further on)
-//! is applied. A page that touches a record of the batch in flight (same Twenty id, or a new
-//! record with the same local key) waits for it, so every page is still decided against
-//! committed state.
+//! store can apply it from a task of its own while the walk keeps this one busy. At most one
+//! batch is in flight: the walk hands batch *k* over only after batch *k - 1* is acknowledged,
+//! so memory stays bounded by two batches, and a batch that fails stops the committer before
+//! any later batch (whose cursor is further on) is applied. A page that touches a record of the
+//! batch in flight (same Twenty id, or a new record with the same local key) waits for it, so
+//! every page is still decided against committed state.
 
 use std::collections::{BTreeSet, HashSet};
 
