@@ -1,12 +1,14 @@
 //! The state schema's statements, and writing a [`StateCommit`] inside a transaction.
 
 use std::collections::HashMap;
+use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::types::Type;
 use tokio_postgres::Row;
 use twenty_sync_core::{
     PendingCreate, RecordState, StateCommit, StoreError, StoreErrorKind, StoreResult, SyncDirection,
@@ -21,8 +23,8 @@ use crate::ident::quote_ident;
 #[derive(Debug)]
 pub(crate) struct StateSql {
     pub upsert_records: String,
-    /// `upsert_records` without `ON CONFLICT`: for rows known to be new (see [`NewStates`]).
-    pub insert_records: String,
+    /// A binary `COPY` of record states: for rows known to be new (see [`NewStates`]).
+    pub copy_records: String,
     pub remove_records: String,
     pub upsert_cursor: String,
     pub add_pending: String,
@@ -49,11 +51,9 @@ impl StateSql {
     pub(crate) fn new(schema: &str) -> Self {
         let s = quote_ident(schema);
         StateSql {
-            insert_records: format!(
-                "INSERT INTO {s}.record_state (entity, local_key, twenty_id, twenty_hash, local_hash,
-                     twenty_updated_at, local_updated_at, deleted)
-                 SELECT $1::text, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[],
-                     $6::timestamptz[], $7::timestamptz[], $8::bool[])"
+            copy_records: format!(
+                "COPY {s}.record_state (entity, local_key, twenty_id, twenty_hash, local_hash,
+                     twenty_updated_at, local_updated_at, deleted) FROM STDIN (FORMAT binary)"
             ),
             upsert_records: format!(
                 "INSERT INTO {s}.record_state AS r (entity, local_key, twenty_id, twenty_hash, local_hash,
@@ -146,12 +146,14 @@ impl StateSql {
     }
 }
 
-/// Whether a batch's record states may be inserted without `ON CONFLICT`, and what happened
-/// when they were. Kept per entity by the sink; handed to [`write_commit`] only for a batch whose
-/// data rows all went in by COPY (all new to the table), whose states are then almost surely new
-/// too. Speculative insertion (what `ON CONFLICT` costs) is about a quarter of writing a record
-/// state: in psql, 2000 new rows into a 100,000-row table took 24-25 ms as an upsert and 18 ms as a
-/// plain insert (benches/RESULTS.md, 2026-12-05).
+/// Whether a batch's record states may be written by a plain `COPY` (no `ON CONFLICT`), and
+/// what happened when they were. Kept per entity by the sink; handed to [`write_commit`] only for
+/// a batch whose data rows all went in by COPY (all new to the table), whose states are then
+/// almost surely new too. Speculative insertion (what `ON CONFLICT` costs) is about a quarter of
+/// writing a record state: in psql, 2000 new rows into a 100,000-row table took 24-25 ms as an
+/// upsert and 18 ms as a plain insert; a binary COPY of 100,000 new states takes 388-392 ms
+/// against 487-498 ms for the same rows by `INSERT ... SELECT FROM unnest(...)`
+/// (benches/RESULTS.md, 2026-12-05).
 #[derive(Debug)]
 pub(crate) struct NewStates {
     /// True until a plain insert meets a state that is already there (then the entity's states
@@ -175,21 +177,43 @@ impl Default for NewStates {
 
 const STATES_SAVEPOINT: &str = "twenty_sync_states";
 
-/// Inserts the record states of `params` (the parameters of `upsert_records`) without
-/// `ON CONFLICT`, behind a savepoint. Returns false, with the transaction back at the savepoint,
-/// when a state was already there (either key): the caller then upserts the same rows, which
-/// either succeeds or reports the conflict as it always has.
-async fn insert_new_states(
+/// Writes `rows` (record states new to the table, as far as the sink knows) by one binary COPY
+/// behind a savepoint. Returns false, with the transaction back at the savepoint, when a state
+/// was already there (either key): the caller then upserts the same rows, which either succeeds
+/// or reports the conflict as it always has.
+async fn copy_new_states(
     tx: &Transaction<'_>,
     sql: &StateSql,
-    params: &[(&(dyn ToSql + Sync), Type)],
+    entity: &str,
+    rows: &[&RecordState],
     new_states: &NewStates,
     redactor: &Redactor,
 ) -> StoreResult<bool> {
     tx.batch_execute(&format!("SAVEPOINT {STATES_SAVEPOINT}"))
         .await
         .map_err(|e| redactor.db("setting a savepoint before new record states", &e))?;
-    match tx.execute_typed(&sql.insert_records, params).await {
+    let copied = async {
+        let sink = tx.copy_in(&sql.copy_records).await?;
+        let mut writer = pin!(BinaryCopyInWriter::new(sink, RECORD_STATE_COPY_TYPES));
+        for r in rows {
+            writer
+                .as_mut()
+                .write(&[
+                    &entity,
+                    &r.local_key,
+                    &r.twenty_id,
+                    &r.twenty_hash,
+                    &r.local_hash,
+                    &r.twenty_updated_at,
+                    &r.local_updated_at,
+                    &r.deleted,
+                ])
+                .await?;
+        }
+        writer.finish().await
+    }
+    .await;
+    match copied {
         Ok(n) => {
             new_states.inserted.fetch_add(n, Ordering::Relaxed);
             Ok(true)
@@ -197,7 +221,7 @@ async fn insert_new_states(
         Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
             tx.batch_execute(&format!("ROLLBACK TO SAVEPOINT {STATES_SAVEPOINT}"))
                 .await
-                .map_err(|e| redactor.db("returning from a failed insert of record states", &e))?;
+                .map_err(|e| redactor.db("returning from a failed copy of record states", &e))?;
             new_states.fresh.store(false, Ordering::Relaxed);
             new_states.fallbacks.fetch_add(1, Ordering::Relaxed);
             tracing::debug!("record states already there; upserting the batch's states");
@@ -205,6 +229,51 @@ async fn insert_new_states(
         }
         Err(e) => Err(record_state_error(redactor, &e)),
     }
+}
+
+/// The column types of [`StateSql::copy_records`], in its column order.
+const RECORD_STATE_COPY_TYPES: &[Type] = &[
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TIMESTAMPTZ,
+    Type::TIMESTAMPTZ,
+    Type::BOOL,
+];
+
+/// Inserts or replaces the record states `rows` (by local key) with one statement.
+async fn upsert_states(
+    tx: &Transaction<'_>,
+    sql: &StateSql,
+    entity: &str,
+    rows: &[&RecordState],
+    redactor: &Redactor,
+) -> StoreResult<()> {
+    let keys: Vec<&str> = rows.iter().map(|r| r.local_key.as_str()).collect();
+    let ids: Vec<&str> = rows.iter().map(|r| r.twenty_id.as_str()).collect();
+    let th: Vec<Option<&str>> = rows.iter().map(|r| r.twenty_hash.as_deref()).collect();
+    let lh: Vec<Option<&str>> = rows.iter().map(|r| r.local_hash.as_deref()).collect();
+    let tu: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.twenty_updated_at).collect();
+    let lu: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.local_updated_at).collect();
+    let del: Vec<bool> = rows.iter().map(|r| r.deleted).collect();
+    tx.execute_typed(
+        &sql.upsert_records,
+        &[
+            (&entity, Type::TEXT),
+            (&keys, Type::TEXT_ARRAY),
+            (&ids, Type::TEXT_ARRAY),
+            (&th, Type::TEXT_ARRAY),
+            (&lh, Type::TEXT_ARRAY),
+            (&tu, Type::TIMESTAMPTZ_ARRAY),
+            (&lu, Type::TIMESTAMPTZ_ARRAY),
+            (&del, Type::BOOL_ARRAY),
+        ],
+    )
+    .await
+    .map_err(|e| record_state_error(redactor, &e))?;
+    Ok(())
 }
 
 /// The error of a failed write of record states: a unique violation means the commit would map
@@ -260,35 +329,18 @@ pub(crate) async fn write_commit(
             }
         }
         let rows: Vec<&RecordState> = order.iter().map(|k| last[k]).collect();
-        let keys: Vec<&str> = rows.iter().map(|r| r.local_key.as_str()).collect();
-        let ids: Vec<&str> = rows.iter().map(|r| r.twenty_id.as_str()).collect();
-        let th: Vec<Option<&str>> = rows.iter().map(|r| r.twenty_hash.as_deref()).collect();
-        let lh: Vec<Option<&str>> = rows.iter().map(|r| r.local_hash.as_deref()).collect();
-        let tu: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.twenty_updated_at).collect();
-        let lu: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.local_updated_at).collect();
-        let del: Vec<bool> = rows.iter().map(|r| r.deleted).collect();
-        let params: [(&(dyn ToSql + Sync), Type); 8] = [
-            (entity, Type::TEXT),
-            (&keys, Type::TEXT_ARRAY),
-            (&ids, Type::TEXT_ARRAY),
-            (&th, Type::TEXT_ARRAY),
-            (&lh, Type::TEXT_ARRAY),
-            (&tu, Type::TIMESTAMPTZ_ARRAY),
-            (&lu, Type::TIMESTAMPTZ_ARRAY),
-            (&del, Type::BOOL_ARRAY),
-        ];
-        let inserted = match new_states {
+        let copied = match new_states {
             Some(n) if n.fresh.load(Ordering::Relaxed) => {
-                insert_new_states(tx, sql, &params, n, redactor)
+                copy_new_states(tx, sql, entity, &rows, n, redactor)
                     .await
                     .map_err(ctx)?
             }
             _ => false,
         };
-        if !inserted {
-            tx.execute_typed(&sql.upsert_records, &params)
+        if !copied {
+            upsert_states(tx, sql, entity, &rows, redactor)
                 .await
-                .map_err(|e| ctx(record_state_error(redactor, &e)))?;
+                .map_err(ctx)?;
         }
     }
     for (direction, checkpoint) in &commit.cursors {
