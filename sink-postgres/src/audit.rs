@@ -1,12 +1,14 @@
 //! The audit log's storage: one row per committed batch of entries of one run and entity, the
-//! entries as JSON lines in the order they were written, and every local key and Twenty id they
-//! name (GIN-indexed), see `migrations/0003_audit_log.sql`.
+//! entries as JSON lines in the order they were written, and a hash of every local key and Twenty
+//! id they name (GIN-indexed), see `migrations/0003_audit_log.sql` and
+//! `migrations/0005_audit_key_hashes.sql`.
 //!
 //! A full pull audits every record it creates. Stored one row per entry, with an index per
 //! filter, those rows cost the server more than the pulled data itself (measured in
 //! `benches`: about 2.4 s per 100,000 entries, against 0.3 s for the data rows); one row per
-//! batch costs one heap row, one run-index entry and the GIN entries of its keys. Reading filters
-//! rows in SQL (run, entity, key, time bounds of the batch) and then each entry exactly.
+//! batch costs one heap row, one run-index entry and the GIN entries of its keys' hashes (as text,
+//! those entries cost more than the batch's data rows). Reading filters rows in SQL (run, entity,
+//! key hash, time bounds of the batch) and then each entry exactly.
 
 use std::pin::pin;
 
@@ -34,8 +36,10 @@ impl AuditSql {
         AuditSql {
             table: format!("{s}.audit_log"),
             insert: format!(
-                "INSERT INTO {s}.audit_log (run_id, entity, first_at, last_at, keys, entries)
-                 VALUES ($1, $2, $3, $4, $5, $6)"
+                "INSERT INTO {s}.audit_log (run_id, entity, first_at, last_at, key_hashes, entries)
+                 VALUES ($1, $2, $3, $4,
+                     ARRAY(SELECT hashtextextended(k COLLATE \"C\", 0) FROM unnest($5::text[]) AS k),
+                     $6)"
             ),
         }
     }
@@ -201,7 +205,10 @@ fn row_filters(query: &AuditQuery) -> (Vec<String>, Vec<Box<dyn ToSql + Sync + S
         add("entity = ?", Box::new(e.clone()));
     }
     if let Some(k) = &query.key {
-        add("keys @> ARRAY[?::text]", Box::new(k.clone()));
+        add(
+            "key_hashes @> ARRAY[hashtextextended(?::text COLLATE \"C\", 0)]",
+            Box::new(k.clone()),
+        );
     }
     if let Some(s) = query.since {
         add("last_at >= ?", Box::new(s));

@@ -44,6 +44,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "record_state_fillfactor",
         sql: include_str!("../migrations/0004_record_state_fillfactor.sql"),
     },
+    Migration {
+        version: 5,
+        name: "audit_key_hashes",
+        sql: include_str!("../migrations/0005_audit_key_hashes.sql"),
+    },
 ];
 
 /// Renders a migration template for `schema` in one pass (a name containing a placeholder is not

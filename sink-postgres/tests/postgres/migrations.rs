@@ -265,4 +265,31 @@ async fn audit_entries_of_the_per_entry_table_survive_the_move_to_the_batch_log(
         .unwrap()
         .get(0);
     assert_eq!(compression as u8, if lz4 { b'l' } else { 0 });
+    // Migration 5: the moved rows are found by key (above) through the hashes of their keys;
+    // the text keys and their index are gone.
+    let columns: Vec<String> = client
+        .query(
+            &format!(
+                "SELECT attname::text FROM pg_attribute
+                 WHERE attrelid = '{q}.audit_log'::regclass AND attnum > 0 AND NOT attisdropped
+                 ORDER BY attnum"
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(columns.iter().any(|c| c == "key_hashes"), "{columns:?}");
+    assert!(!columns.iter().any(|c| c == "keys"), "{columns:?}");
+    let index: String = client
+        .query_one(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = 'audit_log_key_hashes'",
+            &[&schema],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(index.contains("USING gin (key_hashes)"), "{index}");
 }
