@@ -12,7 +12,7 @@
 //!   `INSERT ... SELECT ... FROM unnest(<one typed array per column>) ON CONFLICT (key) DO UPDATE
 //!   ... WHERE (row) IS DISTINCT FROM (new row)`, so unchanged rows are not rewritten (no dead
 //!   tuples, no trigger noise). Its state goes in by one array statement per state table (the
-//!   record states of a batch copied whole by a plain insert first, see
+//!   record states of a batch copied whole by a binary COPY first, see
 //!   [`ApplyStats::inserted_states`]). The
 //!   opt-in [`SinkConfig::async_pull_commit`] commits pulled batches without waiting for the WAL
 //!   flush (trade-off documented there). TLS is rustls (ring).

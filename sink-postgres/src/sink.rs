@@ -277,10 +277,10 @@ pub struct ApplyStats {
     /// Batches whose COPY the server refused (a row already there, or another constraint) and
     /// that were upserted instead, in the same transaction.
     pub copy_fallbacks: u64,
-    /// Record states written by a plain `INSERT` (no `ON CONFLICT`) with a batch whose rows were
+    /// Record states written by a binary `COPY` (no `ON CONFLICT`) with a batch whose rows were
     /// all copied: the states of rows new to the table are almost surely new too.
     pub inserted_states: u64,
-    /// Batches whose plain insert of record states met one already there and that upserted their
+    /// Batches whose COPY of record states met one already there and that upserted their
     /// states instead, in the same transaction.
     pub state_insert_fallbacks: u64,
 }

@@ -156,12 +156,12 @@ impl StateSql {
 /// (benches/RESULTS.md, 2026-12-05).
 #[derive(Debug)]
 pub(crate) struct NewStates {
-    /// True until a plain insert meets a state that is already there (then the entity's states
+    /// True until a COPY of new states meets a state that is already there (then the entity's states
     /// are upserted for the rest of the sink's life).
     pub fresh: AtomicBool,
-    /// Record states written by a plain insert.
+    /// Record states written by a COPY of new states.
     pub inserted: AtomicU64,
-    /// Batches whose plain insert met an existing state and were upserted instead.
+    /// Batches whose COPY of new states met an existing state and were upserted instead.
     pub fallbacks: AtomicU64,
 }
 
