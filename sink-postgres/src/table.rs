@@ -53,8 +53,12 @@ pub(crate) struct TableInfo {
     /// encoding (see [`CopyIn`]).
     pub copy: Option<CopyIn>,
     /// Whether the next batch tries [`CopyIn`] first: true until a COPY meets a row that is
-    /// already there (then the sink upserts for the rest of its life).
+    /// already there, or the first batch's first row is found there (then the sink upserts for
+    /// the rest of its life).
     pub fresh: AtomicBool,
+    /// Whether a batch has checked its first row before a COPY (the first batch of the sink for
+    /// this table does: see `apply::worth_copying`).
+    pub copy_probed: AtomicBool,
     /// How the sink wrote this table's rows so far.
     pub stats: ApplyCounters,
     /// Whether this entity's record states may be inserted without `ON CONFLICT`, and how
@@ -115,6 +119,8 @@ pub(crate) struct TableSql {
     pub select_by_keys: String,
     /// Whether the table has no row at all (one row, one boolean).
     pub is_empty: String,
+    /// Whether the row of one key is there: `$1` of the key column's type.
+    pub key_exists: String,
     /// `INSERT ... SELECT ... FROM unnest($1, $2, ...) ON CONFLICT ... DO UPDATE ... WHERE
     /// changed`: one array parameter per column, key first (types: [`param_sql_type`]).
     pub upsert: String,
@@ -417,6 +423,7 @@ pub(crate) async fn resolve(
         sql,
         copy,
         fresh: AtomicBool::new(true),
+        copy_probed: AtomicBool::new(false),
         new_states: NewStates::default(),
         stats: ApplyCounters::default(),
     })
@@ -547,6 +554,10 @@ fn build_sql(
     TableSql {
         select_by_keys,
         is_empty: format!("SELECT NOT EXISTS (SELECT 1 FROM {qualified})"),
+        key_exists: format!(
+            "SELECT EXISTS (SELECT 1 FROM {qualified} WHERE {} = $1)",
+            key.q()
+        ),
         upsert,
         delete,
         tombstone: tombstone_sql,

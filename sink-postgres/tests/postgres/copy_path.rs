@@ -416,3 +416,96 @@ async fn a_twenty_id_mapped_twice_fails_the_plain_insert_and_the_upsert_alike() 
         Some(states(stats(1, 0, 0), 0, 1))
     );
 }
+
+/// A sink started over a table it already filled (an incremental pull) checks the first row of
+/// its first batch instead of trying a COPY that would fail at it: the updates are upserted with
+/// no COPY refused, and the table counts as not fresh from then on. A sink whose first batch
+/// starts with a new row still tries the COPY (a full pull resumed after a crash).
+#[tokio::test]
+async fn a_new_sink_over_a_filled_table_upserts_its_first_batch_without_a_doomed_copy() {
+    let db = TestDb::new().await;
+    let data = db.data_schema();
+    let first = db
+        .build(db.builder().entity(people(&data).create(true)))
+        .await;
+    first
+        .apply(&batch(
+            vec![person("a", "Ada", 1), person("b", "Bo", 2)],
+            "c1",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(first.apply_stats("people").unwrap().copied_rows, 2);
+
+    // A second sink (a later run): its first batch updates `a` and adds `c`.
+    let second = db
+        .build(db.builder().entity(people(&data).create(true)))
+        .await;
+    second
+        .apply(&batch(
+            vec![person("a", "Ada 2", 10), person("c", "Cy", 3)],
+            "c2",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        second.apply_stats("people"),
+        Some(stats(0, 2, 0)),
+        "no COPY tried, none refused"
+    );
+    // Not fresh any more: a batch of new rows is upserted too.
+    second
+        .apply(&batch(vec![person("d", "Di", 4)], "c3"))
+        .await
+        .unwrap();
+    assert_eq!(second.apply_stats("people"), Some(stats(0, 3, 0)));
+
+    // A third sink whose first batch starts with a new row copies it, and falls back to the
+    // upsert when a later row is there.
+    let third = db
+        .build(db.builder().entity(people(&data).create(true)))
+        .await;
+    third
+        .apply(&batch(vec![person("e", "Ed", 5)], "c4"))
+        .await
+        .unwrap();
+    third
+        .apply(&batch(
+            vec![person("f", "Fy", 6), person("b", "Bo 2", 20)],
+            "c5",
+        ))
+        .await
+        .unwrap();
+    let s = third.apply_stats("people").unwrap();
+    assert_eq!(
+        (s.copied_rows, s.upserted_rows, s.copy_fallbacks),
+        (1, 2, 1)
+    );
+
+    let pg = admin().await;
+    let rows: Vec<(String, String, i64)> = pg
+        .query(
+            &format!("SELECT id, name, n FROM \"{data}\".people ORDER BY id"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let expect = [
+        ("a", "Ada 2", 10),
+        ("b", "Bo 2", 20),
+        ("c", "Cy", 3),
+        ("d", "Di", 4),
+        ("e", "Ed", 5),
+        ("f", "Fy", 6),
+    ];
+    assert_eq!(
+        rows,
+        expect
+            .iter()
+            .map(|(k, n, v)| (k.to_string(), n.to_string(), *v))
+            .collect::<Vec<_>>()
+    );
+}
