@@ -286,12 +286,14 @@ fn state_rows(rows: usize) -> Result<StateRows, BoxError> {
     // The audit log holds one row per committed batch (what the engine commits at once).
     let per_commit = EngineConfig::default().pull_commit_records.max(1);
     for group in b.state.audit.chunks(per_commit) {
-        let mut keys: Vec<String> = Vec::with_capacity(group.len() * 2);
+        // Stand-ins for the hashes the sink's server computes (`hashtextextended`): one 64-bit
+        // value per key, spread like a hash, so the GIN index gets what it gets from the sink.
+        let mut keys: Vec<i64> = Vec::with_capacity(group.len() * 2);
         let mut lines = Vec::with_capacity(group.len());
         for a in group {
-            keys.extend(a.local_key.clone());
+            keys.extend(a.local_key.as_deref().map(stand_in_hash));
             if a.twenty_id != a.local_key {
-                keys.extend(a.twenty_id.clone());
+                keys.extend(a.twenty_id.as_deref().map(stand_in_hash));
             }
             lines.push(serde_json::to_string(a)?);
         }
@@ -305,6 +307,14 @@ fn state_rows(rows: usize) -> Result<StateRows, BoxError> {
         ]);
     }
     Ok(out)
+}
+
+/// A fixed 64-bit hash of `key` (SipHash with the standard library's fixed keys).
+fn stand_in_hash(key: &str) -> i64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish() as i64
 }
 
 /// COPYs `rows` into `table` (binary, one stream) inside `tx`.
@@ -407,13 +417,20 @@ async fn raw_copy_all(rows: usize) -> Result<f64, BoxError> {
     copy_rows(
         &tx,
         &quote_qualified(state_schema, "audit_log"),
-        &["run_id", "entity", "first_at", "last_at", "keys", "entries"],
+        &[
+            "run_id",
+            "entity",
+            "first_at",
+            "last_at",
+            "key_hashes",
+            "entries",
+        ],
         &[
             Type::TEXT,
             Type::TEXT,
             Type::TIMESTAMPTZ,
             Type::TIMESTAMPTZ,
-            Type::TEXT_ARRAY,
+            Type::INT8_ARRAY,
             Type::TEXT,
         ],
         &state.audit,
