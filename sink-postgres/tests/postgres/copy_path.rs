@@ -425,9 +425,9 @@ async fn a_twenty_id_mapped_twice_fails_the_plain_insert_and_the_upsert_alike() 
 async fn a_new_sink_over_a_filled_table_upserts_its_first_batch_without_a_doomed_copy() {
     let db = TestDb::new().await;
     let data = db.data_schema();
-    let first = db
-        .build(db.builder().entity(people(&data).create(true)))
-        .await;
+    // Each sink is a new run's: it knows nothing of what an earlier one wrote.
+    let new_sink = || db.build(db.builder().entity(people(&data).create(true)));
+    let first = new_sink().await;
     first
         .apply(&batch(
             vec![person("a", "Ada", 1), person("b", "Bo", 2)],
@@ -438,9 +438,7 @@ async fn a_new_sink_over_a_filled_table_upserts_its_first_batch_without_a_doomed
     assert_eq!(first.apply_stats("people").unwrap().copied_rows, 2);
 
     // A second sink (a later run): its first batch updates `a` and adds `c`.
-    let second = db
-        .build(db.builder().entity(people(&data).create(true)))
-        .await;
+    let second = new_sink().await;
     second
         .apply(&batch(
             vec![person("a", "Ada 2", 10), person("c", "Cy", 3)],
@@ -462,9 +460,7 @@ async fn a_new_sink_over_a_filled_table_upserts_its_first_batch_without_a_doomed
 
     // A third sink whose first batch starts with a new row copies it, and falls back to the
     // upsert when a later row is there.
-    let third = db
-        .build(db.builder().entity(people(&data).create(true)))
-        .await;
+    let third = new_sink().await;
     third
         .apply(&batch(vec![person("e", "Ed", 5)], "c4"))
         .await
