@@ -555,7 +555,7 @@ fn report(f: &Figures, command: &str, total: f64) -> Result<(), BoxError> {
             "## Postgres sink: upsert vs raw COPY (issue 5)\n\n{head}\n\n\
              {rows} pulled person records (local shape, 6 text columns), applied through `SourceOfTruth::apply` in batches of {batch} \
              (what the engine commits at once in a pull, `EngineConfig::pull_commit_records`; one transaction per batch; the rows are new, so each batch \
-             goes in by one binary COPY, its record states by one plain array insert (new, like the rows), the other state tables by one array statement each), next to raw binary COPYs in the same run: of the same rows \
+             goes in by one binary COPY, its record states by a second binary COPY (new, like the rows), the other state tables by one array statement each), next to raw binary COPYs in the same run: of the same rows \
              into a plain table with the same columns and primary key, in one stream (the issue's limit) and in one COPY and transaction per {batch} rows \
              (the limit at the engine's commit size: the server's fixed work per COPY statement is paid once per batch), and of *everything a full pull commits* for them \
              (data rows, record-state rows, and the audit log's rows: one per committed batch, holding its entries) into the sink's own tables, with their indexes. \

@@ -295,7 +295,9 @@ fn record_state_error(redactor: &Redactor, e: &tokio_postgres::Error) -> StoreEr
 }
 
 /// Writes `commit` inside `tx`. Each statement is sent with its parameter types
-/// (`execute_typed`: one round trip, the unnamed statement) rather than prepared first.
+/// (`execute_typed`: one round trip, the unnamed statement) rather than prepared first; with
+/// `new_states` still fresh, the record states go in by a binary COPY instead (see
+/// [`NewStates`]).
 /// Removals run before upserts (record states and pending creates); upserts are deduplicated by
 /// local key (the last one wins). A commit that would map one Twenty
 /// id to two local keys fails with `Conflict` (unique constraint) and, being one transaction,

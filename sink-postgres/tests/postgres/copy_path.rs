@@ -3,7 +3,9 @@
 //! captured as local changes, whichever way they went in.
 
 use serde_json::json;
-use sink_postgres::{ApplyStats, ColumnType, EntityTable};
+use std::sync::Arc;
+
+use sink_postgres::{ApplyStats, ColumnType, EntityTable, PostgresSink};
 use twenty_sync_core::{
     ApplyBatch, Checkpoint, InboundChange, RecordState, SourceOfTruth, StateCommit, StateStore,
     StoreErrorKind, SyncDirection,
@@ -31,6 +33,13 @@ fn people(schema: &str) -> EntityTable {
     )
 }
 
+/// A sink (a new run's: it knows nothing of what an earlier one wrote) of [`people`], creating
+/// the table if needed.
+async fn people_sink(db: &TestDb) -> Arc<PostgresSink> {
+    db.build(db.builder().entity(people(&db.data_schema()).create(true)))
+        .await
+}
+
 fn stats(copied_rows: u64, upserted_rows: u64, copy_fallbacks: u64) -> ApplyStats {
     let mut s = ApplyStats::default();
     s.copied_rows = copied_rows;
@@ -39,8 +48,8 @@ fn stats(copied_rows: u64, upserted_rows: u64, copy_fallbacks: u64) -> ApplyStat
     s
 }
 
-/// `s` with `inserted` record states written by a plain insert and `fallbacks` batches whose
-/// plain insert of states met one already there.
+/// `s` with `inserted` record states written by the COPY of new states and `fallbacks` batches
+/// whose COPY of states met one already there.
 fn states(mut s: ApplyStats, inserted: u64, fallbacks: u64) -> ApplyStats {
     s.inserted_states = inserted;
     s.state_insert_fallbacks = fallbacks;
@@ -66,9 +75,7 @@ async fn new_rows_are_copied_and_a_row_already_there_sends_the_batch_to_the_upse
     let db = TestDb::new().await;
     let data = db.data_schema();
     let state = db.state_schema();
-    let sink = db
-        .build(db.builder().entity(people(&data).create(true)))
-        .await;
+    let sink = people_sink(&db).await;
     let pg = admin().await;
 
     // 1. Two new rows: one COPY, every kind encoded as the upsert would have.
@@ -180,9 +187,7 @@ async fn new_rows_are_copied_and_a_row_already_there_sends_the_batch_to_the_upse
 async fn a_copy_refused_by_another_constraint_is_reported_as_the_upsert_reports_it() {
     let db = TestDb::new().await;
     let data = db.data_schema();
-    let sink = db
-        .build(db.builder().entity(people(&data).create(true)))
-        .await;
+    let sink = people_sink(&db).await;
     admin()
         .await
         .batch_execute(&format!(
@@ -217,9 +222,7 @@ async fn a_copy_refused_by_another_constraint_is_reported_as_the_upsert_reports_
 async fn a_row_that_does_not_fit_mid_copy_fails_the_batch_and_keeps_nothing_of_it() {
     let db = TestDb::new().await;
     let data = db.data_schema();
-    let sink = db
-        .build(db.builder().entity(people(&data).create(true)))
-        .await;
+    let sink = people_sink(&db).await;
     // Rows are converted as they are copied: two go out before the third turns out not to fit.
     let mut bad = person("c", "Cy", 3);
     if let twenty_sync_core::InboundChangeKind::Upsert { data } = &mut bad.kind {
@@ -298,9 +301,7 @@ async fn a_capture_trigger_from_before_the_when_clause_is_installed_again() {
     let db = TestDb::new().await;
     let data = db.data_schema();
     let state = db.state_schema();
-    let sink = db
-        .build(db.builder().entity(people(&data).create(true)))
-        .await;
+    let sink = people_sink(&db).await;
     let pg = admin().await;
     assert!(
         has_when(&data, &state).await,
@@ -316,9 +317,7 @@ async fn a_capture_trigger_from_before_the_when_clause_is_installed_again() {
     .await
     .unwrap();
     assert!(!has_when(&data, &state).await);
-    let _sink = db
-        .build(db.builder().entity(people(&data).create(true)))
-        .await;
+    let _sink = people_sink(&db).await;
     assert!(
         has_when(&data, &state).await,
         "reinstalled by the next start"
@@ -328,10 +327,7 @@ async fn a_capture_trigger_from_before_the_when_clause_is_installed_again() {
 #[tokio::test]
 async fn record_states_already_there_send_the_batch_s_states_to_the_upsert() {
     let db = TestDb::new().await;
-    let data = db.data_schema();
-    let sink = db
-        .build(db.builder().entity(people(&data).create(true)))
-        .await;
+    let sink = people_sink(&db).await;
     // A state the sink holds without a data row (written by an earlier run, say).
     let mut earlier = StateCommit::new("people");
     let mut old = RecordState::new("a".to_owned(), "tw-a".to_owned());
@@ -339,7 +335,7 @@ async fn record_states_already_there_send_the_batch_s_states_to_the_upsert() {
     earlier.upsert_records.push(old);
     sink.commit(&earlier).await.unwrap();
 
-    // The data rows are new (copied), the state of `a` is not: the plain insert of the states
+    // The data rows are new (copied), the state of `a` is not: the COPY of the states
     // meets it and the batch's states are upserted, in the same transaction.
     sink.apply(&batch(
         vec![person("a", "Ada", 1), person("b", "Bo", 2)],
@@ -377,12 +373,10 @@ async fn record_states_already_there_send_the_batch_s_states_to_the_upsert() {
 }
 
 #[tokio::test]
-async fn a_twenty_id_mapped_twice_fails_the_plain_insert_and_the_upsert_alike() {
+async fn a_twenty_id_mapped_twice_fails_the_copy_of_states_and_the_upsert_alike() {
     let db = TestDb::new().await;
     let data = db.data_schema();
-    let sink = db
-        .build(db.builder().entity(people(&data).create(true)))
-        .await;
+    let sink = people_sink(&db).await;
     // `x` already holds Twenty id `tw-y`; the batch maps `tw-y` to the new key `y`.
     let mut earlier = StateCommit::new("people");
     earlier
@@ -425,9 +419,7 @@ async fn a_twenty_id_mapped_twice_fails_the_plain_insert_and_the_upsert_alike() 
 async fn a_new_sink_over_a_filled_table_upserts_its_first_batch_without_a_doomed_copy() {
     let db = TestDb::new().await;
     let data = db.data_schema();
-    // Each sink is a new run's: it knows nothing of what an earlier one wrote.
-    let new_sink = || db.build(db.builder().entity(people(&data).create(true)));
-    let first = new_sink().await;
+    let first = people_sink(&db).await;
     first
         .apply(&batch(
             vec![person("a", "Ada", 1), person("b", "Bo", 2)],
@@ -438,7 +430,7 @@ async fn a_new_sink_over_a_filled_table_upserts_its_first_batch_without_a_doomed
     assert_eq!(first.apply_stats("people").unwrap().copied_rows, 2);
 
     // A second sink (a later run): its first batch updates `a` and adds `c`.
-    let second = new_sink().await;
+    let second = people_sink(&db).await;
     second
         .apply(&batch(
             vec![person("a", "Ada 2", 10), person("c", "Cy", 3)],
@@ -460,7 +452,7 @@ async fn a_new_sink_over_a_filled_table_upserts_its_first_batch_without_a_doomed
 
     // A third sink whose first batch starts with a new row copies it, and falls back to the
     // upsert when a later row is there.
-    let third = new_sink().await;
+    let third = people_sink(&db).await;
     third
         .apply(&batch(vec![person("e", "Ed", 5)], "c4"))
         .await
