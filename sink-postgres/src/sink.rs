@@ -10,13 +10,13 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::{Object, Pool};
 use futures::stream::{self, BoxStream, StreamExt};
 use secrecy::SecretString;
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 use twenty_sync_core::{
     ApplyBatch, AuditEntry, AuditQuery, Checkpoint, Lease, LocalChange, LocalRecord, PendingCreate,
-    RecordState, RunReport, SecretProvider, SourceOfTruth, StateCommit, StateStore, StateWritten,
-    StoreError, StoreErrorKind, StoreResult, SyncDirection,
+    RecordState, RunReport, RunStatus, SecretProvider, SourceOfTruth, StateCommit, StateStore,
+    StateWritten, StoreError, StoreErrorKind, StoreResult, SyncDirection,
 };
 
 use crate::capture;
@@ -668,19 +668,24 @@ impl StateStore for PostgresSink {
             .and_then(|s| s.as_str())
             .unwrap_or("unknown")
             .to_owned();
-        let client = self.inner.client().await?;
-        client
-            .execute(
-                &self.inner.sql.save_run,
-                &[&report.run_id, &report.started_at, &status, &json],
-            )
-            .await
-            .map_err(|e| {
-                self.inner
-                    .redactor
-                    .db("saving the run report", &e)
-                    .with_context("run", report.run_id.clone())
-            })?;
+        let params: [&(dyn ToSql + Sync); 4] = [&report.run_id, &report.started_at, &status, &json];
+        let mut client = self.inner.client().await?;
+        let saved = if report.status == RunStatus::Running {
+            // The record of a run in progress does not wait for the WAL flush: the run's next
+            // durable commit (its lease, then each batch) flushes it too, since the WAL is
+            // written in order. Lost in a server crash before that, it is rewritten when the
+            // run saves its failure (see the README). A finished run's report waits for the
+            // flush.
+            execute_unflushed(&mut client, &self.inner.sql.save_run, &params).await
+        } else {
+            client.execute(&self.inner.sql.save_run, &params).await
+        };
+        saved.map_err(|e| {
+            self.inner
+                .redactor
+                .db("saving the run report", &e)
+                .with_context("run", report.run_id.clone())
+        })?;
         Ok(())
     }
 
@@ -737,21 +742,40 @@ impl StateStore for PostgresSink {
 
     async fn release_lease(&self, lease: &Lease) -> StoreResult<()> {
         let token = i64::try_from(lease.token).unwrap_or(i64::MAX);
-        let client = self.inner.client().await?;
-        client
-            .execute(
-                &self.inner.sql.release_lease,
-                &[&lease.scope, &lease.holder, &token],
-            )
-            .await
-            .map_err(|e| {
-                self.inner
-                    .redactor
-                    .db("releasing the lease", &e)
-                    .with_context("scope", lease.scope.clone())
-            })?;
+        let mut client = self.inner.client().await?;
+        // Without waiting for the WAL flush: a release lost in a server crash leaves the lease
+        // to expire at its time, as when the process holding it dies.
+        execute_unflushed(
+            &mut client,
+            &self.inner.sql.release_lease,
+            &[&lease.scope, &lease.holder, &token],
+        )
+        .await
+        .map_err(|e| {
+            self.inner
+                .redactor
+                .db("releasing the lease", &e)
+                .with_context("scope", lease.scope.clone())
+        })?;
         Ok(())
     }
+}
+
+/// Runs `stmt` in a transaction committed without waiting for the WAL flush (`SET LOCAL
+/// synchronous_commit = off`): for bookkeeping whose loss in a server crash costs nothing
+/// (see the callers). It becomes durable with the next durable commit of any session, or
+/// within three `wal_writer_delay`s (600 ms by default).
+async fn execute_unflushed(
+    client: &mut Object,
+    stmt: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<u64, tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    tx.batch_execute("SET LOCAL synchronous_commit = off")
+        .await?;
+    let n = tx.execute(stmt, params).await?;
+    tx.commit().await?;
+    Ok(n)
 }
 
 fn decode_report(v: serde_json::Value) -> StoreResult<RunReport> {
@@ -761,4 +785,55 @@ fn decode_report(v: serde_json::Value) -> StoreResult<RunReport> {
             format!("postgres: a stored run report could not be decoded: {e}"),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bookkeeping written without waiting for the WAL flush runs with
+    /// `synchronous_commit = off` for its own transaction only.
+    #[tokio::test]
+    async fn unflushed_bookkeeping_turns_synchronous_commit_off_for_its_transaction_only() {
+        let url = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let (pg, redactor) =
+            connect::parse(&SecretString::from(url)).expect("a valid DATABASE_URL");
+        let pool = connect::pool(pg, &TlsConfig::default(), 1, &redactor).expect("a pool");
+        let mut client = pool.get().await.unwrap_or_else(|e| {
+            panic!(
+                "cannot connect to the test PostgreSQL ({}); set DATABASE_URL to a server this \
+                 test may write to",
+                redactor.pool(&e)
+            )
+        });
+        let table = format!(
+            "unflushed_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        client
+            .batch_execute(&format!("CREATE TEMP TABLE {table} (setting text)"))
+            .await
+            .expect("temp table");
+        let n = execute_unflushed(
+            &mut client,
+            &format!("INSERT INTO {table} VALUES (current_setting('synchronous_commit'))"),
+            &[],
+        )
+        .await
+        .expect("the statement runs");
+        assert_eq!(n, 1);
+        let inside: String = client
+            .query_one(&format!("SELECT setting FROM {table}"), &[])
+            .await
+            .expect("read back")
+            .get(0);
+        assert_eq!(inside, "off");
+        let after: String = client
+            .query_one("SELECT current_setting('synchronous_commit')", &[])
+            .await
+            .expect("session setting")
+            .get(0);
+        assert_ne!(after, "off", "the setting must not outlive the transaction");
+    }
 }

@@ -29,6 +29,8 @@ struct Applied {
     changes: Vec<String>,
     states: Vec<String>,
     cursor_moved: bool,
+    /// The pull cursor the batch moved to, if it moved one.
+    cursor: Option<Checkpoint>,
 }
 
 /// Runs once, on the `get` call with this number (1-based).
@@ -126,6 +128,12 @@ impl SourceOfTruth for Recording {
                 .map(|s| s.local_key.clone())
                 .collect(),
             cursor_moved: !batch.state.cursors.is_empty(),
+            cursor: batch
+                .state
+                .cursors
+                .iter()
+                .find(|(d, _)| *d == SyncDirection::Pull)
+                .map(|(_, c)| c.clone()),
         });
         let written = self.inner.apply(batch).await?;
         let hook = {
@@ -232,6 +240,47 @@ async fn pages_are_committed_together_up_to_the_configured_size() {
         .expect("pull");
     let sizes: Vec<usize> = source.applied().iter().map(|a| a.changes.len()).collect();
     assert_eq!(sizes, vec![7, 7, 1]);
+}
+
+#[tokio::test]
+async fn a_pull_shorter_than_one_commit_writes_its_records_and_final_cursor_together() {
+    // 5 people, commits of 20: the live walk's only page stays staged through the (empty)
+    // deleted walk and goes in one batch with the cursor of the completed pull, not followed
+    // by a commit of the cursor alone.
+    let sim = sim(5).await;
+    let (source, state) = (Recording::new(), MemoryState::new());
+    let report = engine(&sim, &source, &state, 20)
+        .pull(RunOptions::new())
+        .await
+        .expect("pull");
+    assert_eq!(report.status, RunStatus::Succeeded, "{}", report.summary());
+    let applied = source.applied();
+    assert_eq!(applied.len(), 1, "{applied:?}");
+    assert_eq!(applied[0].changes.len(), 5);
+    let stored = state
+        .cursor(ENTITY, SyncDirection::Pull)
+        .await
+        .expect("cursor")
+        .expect("the pull stored a cursor");
+    assert_eq!(applied[0].cursor.as_ref(), Some(&stored), "{applied:?}");
+
+    // The next pull, with nothing changed, applies nothing and commits only its cursor.
+    let again = engine(&sim, &source, &state, 20)
+        .pull(RunOptions::new())
+        .await
+        .expect("second pull");
+    assert_eq!(again.status, RunStatus::Succeeded, "{}", again.summary());
+    assert_eq!(
+        source.applied().len(),
+        1,
+        "nothing applied: {:?}",
+        source.applied()
+    );
+    assert_ne!(
+        state.cursor(ENTITY, SyncDirection::Pull).await.unwrap(),
+        Some(stored),
+        "the cursor moved to the second pull's start"
+    );
 }
 
 #[tokio::test]

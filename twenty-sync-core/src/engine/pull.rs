@@ -72,6 +72,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 run,
                 m,
                 &mut cursor,
+                walk_start,
                 &mut retry,
                 &mut commits,
                 written.as_mut(),
@@ -81,30 +82,24 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         };
         let ((), walked) = tokio::join!(self.run_committer(dry_run, entity, committer), walks);
         walked?;
-        if !run.dry_run {
-            self.failpoints
-                .check(failpoints::PULL_BEFORE_CURSOR_COMMIT)?;
-            let mut commit = StateCommit::new(entity);
-            commit
-                .cursors
-                .push((DIR, PullCursor::completed(walk_start).encode()));
-            self.state
-                .commit(&commit)
-                .await
-                .map_err(|e| SyncError::from_store("committing the pull cursor", e))?;
-        }
         self.retry_finish(run, retry).await
     }
 
     /// The two walks of a pull (live records, then soft-deleted ones) from `cursor`, each page
     /// staged and each full batch handed to `commits`. Returns once everything staged is
-    /// committed. With `written` (the entity was empty on both sides), the live walk looks up
-    /// only pages that may touch a record it wrote.
+    /// committed, the last batch with the cursor of a pull completed at `walk_start`. With
+    /// `written` (the entity was empty on both sides), the live walk looks up only pages that
+    /// may touch a record it wrote.
+    ///
+    /// The live walk's last pages stay staged into the deleted walk, so a short pull (an
+    /// incremental one, typically) commits its writes and its final cursor in one transaction.
+    #[allow(clippy::too_many_arguments)]
     async fn pull_walks(
         &self,
         run: &mut Run,
         m: &dyn EntityMapper,
         cursor: &mut PullCursor,
+        walk_start: DateTime<Utc>,
         retry: &mut RetrySet,
         commits: &mut PullCommits,
         mut written: Option<&mut WrittenFilter>,
@@ -116,11 +111,13 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         let commit_size = self.config.pull_commit_records.max(1);
         // Only the fields the mapping reads are decoded of each record.
         let keep = m.twenty_fields_read().map(FieldSelection::new);
+        // Staged pages not handed to the committer yet; a page that touches one of their
+        // records again (in either walk) commits them first.
+        let mut pending = PendingPull::new(entity);
         for walk in [Walk::Live, Walk::Deleted] {
             let bound = cursor.lower_bound(walk, overlap);
             let filter = walk_filter(walk, bound);
             let mut after: Option<String> = None;
-            let mut pending = PendingPull::new(entity);
             let mut page = self
                 .list_page(m, &filter, None, limit, keep.as_ref())
                 .await?;
@@ -214,11 +211,15 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     .await?;
                 }
             }
-            // The walk's last pages, committed before the next walk (or the final cursor).
-            self.flush_pull(run, m, &mut pending, Some(&mut *retry), commits, true)
-                .await?;
         }
-        Ok(())
+        if !run.dry_run {
+            // The pull's last pages go with the cursor of the completed pull.
+            self.failpoints
+                .check(failpoints::PULL_BEFORE_CURSOR_COMMIT)?;
+            pending.cursor = Some(PullCursor::completed(walk_start));
+        }
+        self.flush_pull(run, m, &mut pending, Some(&mut *retry), commits, true)
+            .await
     }
 
     /// One page of a walk: `limit` records of `m`'s object ordered by `updatedAt, id`, matching

@@ -4,7 +4,8 @@
 //! (plain lists hide soft-deleted rows). Each walk starts at `watermark - overlap`. While a walk
 //! runs, the cursor may record how far that walk got (the `updatedAt` of its last committed
 //! record), so a crash does not restart from scratch; when both walks finish, the watermark
-//! becomes the time the walk *started*, and the progress marks are cleared. Records updated while
+//! becomes the time the walk *started*, and the progress marks are cleared (in the commit of the
+//! pull's last pages: a pull shorter than one commit writes once). Records updated while
 //! the walk ran are therefore read again next time (and de-duplicated), never skipped.
 
 use chrono::{DateTime, Duration, Utc};
