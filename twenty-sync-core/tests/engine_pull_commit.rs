@@ -19,8 +19,8 @@ use twenty_sim::SimServer;
 use twenty_sync_core::engine::{RunOptions, SyncEngine};
 use twenty_sync_core::memory::{MemorySource, MemoryState};
 use twenty_sync_core::{
-    ApplyBatch, Checkpoint, LocalChange, LocalRecord, RunStatus, SourceOfTruth, StateStore,
-    StateWritten, StoreError, StoreErrorKind, StoreResult, SyncDirection,
+    ApplyBatch, Checkpoint, LocalChange, LocalRecord, RunReport, RunStatus, SourceOfTruth,
+    StateStore, StateWritten, StoreError, StoreErrorKind, StoreResult, SyncDirection,
 };
 
 /// What one `apply` call carried.
@@ -195,6 +195,22 @@ fn engine(
         .expect("engine builds")
 }
 
+/// Pulls `people` seeded people into a new recording source and memory state, committing every
+/// `commit` writes, and checks that the pull succeeded.
+async fn pull_fresh(
+    people: usize,
+    commit: usize,
+) -> (SimServer, Recording, MemoryState, RunReport) {
+    let sim = sim(people).await;
+    let (source, state) = (Recording::new(), MemoryState::new());
+    let report = engine(&sim, &source, &state, commit)
+        .pull(RunOptions::new())
+        .await
+        .expect("pull");
+    assert_eq!(report.status, RunStatus::Succeeded, "{}", report.summary());
+    (sim, source, state, report)
+}
+
 fn assert_no_repeats(applied: &[Applied]) {
     for (i, a) in applied.iter().enumerate() {
         let changes: HashSet<&String> = a.changes.iter().collect();
@@ -216,13 +232,7 @@ fn assert_no_repeats(applied: &[Applied]) {
 async fn pages_are_committed_together_up_to_the_configured_size() {
     // 45 people in pages of 7 (7 pages), committed by 20 writes: pages 1–3 (21), 4–6 (21), then
     // the last page at the end of the walk.
-    let sim = sim(45).await;
-    let (source, state) = (Recording::new(), MemoryState::new());
-    let report = engine(&sim, &source, &state, 20)
-        .pull(RunOptions::new())
-        .await
-        .expect("pull");
-    assert_eq!(report.status, RunStatus::Succeeded, "{}", report.summary());
+    let (sim, source, _state, report) = pull_fresh(45, 20).await;
     assert_eq!(report.entities["contacts:pull"].created, 45);
     let sizes: Vec<usize> = source.applied().iter().map(|a| a.changes.len()).collect();
     assert_eq!(sizes, vec![21, 21, 3], "{:?}", source.applied());
@@ -232,12 +242,7 @@ async fn pages_are_committed_together_up_to_the_configured_size() {
     assert_eq!(local_emails(&source.inner), twenty_emails(&sim));
 
     // Page by page (size 1): one batch per page, as before pages were staged.
-    let sim = engine_support::sim(15).await;
-    let (source, state) = (Recording::new(), MemoryState::new());
-    engine(&sim, &source, &state, 1)
-        .pull(RunOptions::new())
-        .await
-        .expect("pull");
+    let (_sim, source, _state, _report) = pull_fresh(15, 1).await;
     let sizes: Vec<usize> = source.applied().iter().map(|a| a.changes.len()).collect();
     assert_eq!(sizes, vec![7, 7, 1]);
 }
@@ -247,13 +252,7 @@ async fn a_pull_shorter_than_one_commit_writes_its_records_and_final_cursor_toge
     // 5 people, commits of 20: the live walk's only page stays staged through the (empty)
     // deleted walk and goes in one batch with the cursor of the completed pull, not followed
     // by a commit of the cursor alone.
-    let sim = sim(5).await;
-    let (source, state) = (Recording::new(), MemoryState::new());
-    let report = engine(&sim, &source, &state, 20)
-        .pull(RunOptions::new())
-        .await
-        .expect("pull");
-    assert_eq!(report.status, RunStatus::Succeeded, "{}", report.summary());
+    let (sim, source, state, _report) = pull_fresh(5, 20).await;
     let applied = source.applied();
     assert_eq!(applied.len(), 1, "{applied:?}");
     assert_eq!(applied[0].changes.len(), 5);
