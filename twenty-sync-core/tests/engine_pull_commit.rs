@@ -283,6 +283,64 @@ async fn a_pull_shorter_than_one_commit_writes_its_records_and_final_cursor_toge
 }
 
 #[tokio::test]
+async fn a_deleted_record_whose_local_key_a_staged_page_took_is_decided_after_that_page_commits() {
+    // Local records keyed by email. In Twenty, person B changes email and is soft-deleted, and
+    // a new person N takes B's old email. The live walk stages N onto B's local record (same
+    // key); the deleted walk then meets B. Decided against committed state, B's record state
+    // now belongs to N and B's deletion touches nothing: the local record stays, holding N.
+    let sim = sim(3).await;
+    let (source, state) = (Recording::new(), MemoryState::new());
+    let keyed_by_email = || {
+        SyncEngine::builder(client(&sim), source.clone(), state.clone())
+            .entity(Arc::new(contacts().local_key("email")))
+            .batch_size(7)
+            .pull_commit_records(20)
+            .build()
+            .expect("engine builds")
+    };
+    let first = keyed_by_email()
+        .pull(RunOptions::new())
+        .await
+        .expect("first pull");
+    assert_eq!(first.entities["contacts:pull"].created, 3);
+    let b = sim.handle().records("people")[0].clone();
+    let email = b["emails"]["primaryEmail"].as_str().unwrap().to_owned();
+    let b_id = b["id"].as_str().unwrap();
+    sim.handle()
+        .update_record(
+            "people",
+            b_id,
+            json!({"emails": {"primaryEmail": "moved.away@example.com", "additionalEmails": []}}),
+        )
+        .expect("B's email changes");
+    sim.handle()
+        .soft_delete_record("people", b_id)
+        .expect("B is soft-deleted");
+    sim.handle().insert_record(
+        "people",
+        json!({
+            "name": {"firstName": "Newcomer", "lastName": "Test"},
+            "emails": {"primaryEmail": email, "additionalEmails": []},
+        }),
+    );
+    let second = keyed_by_email()
+        .pull(RunOptions::new())
+        .await
+        .expect("second pull");
+    assert_eq!(second.status, RunStatus::Succeeded, "{}", second.summary());
+    assert_no_repeats(&source.applied());
+    let local: Vec<_> = source
+        .inner
+        .records(ENTITY)
+        .into_iter()
+        .filter(|r| r.key == email)
+        .collect();
+    assert_eq!(local.len(), 1, "B's local record is still there: {local:?}");
+    assert_eq!(local[0].data["first"], "Newcomer", "{local:?}");
+    assert_eq!(local_emails(&source.inner), twenty_emails(&sim));
+}
+
+#[tokio::test]
 async fn a_record_changed_during_the_walk_is_decided_against_its_committed_state() {
     // The walk sees the first page's first person again at its end (changed in Twenty while the
     // walk ran, so it moved to the end of the `updatedAt` order): the staged pages are committed

@@ -412,15 +412,20 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         let mut states: HashMap<String, RecordState> = match &written {
             // None of these ids was written by this run: the (empty) store has no state of them.
             Some(w) if !w.may_contain_any(&ids) => HashMap::new(),
-            _ => self
-                .state
-                .records_by_twenty_id(entity, &ids)
-                .await
-                .map_err(|e| SyncError::from_store("reading record states", e))?
-                .into_iter()
-                .map(|s| (s.twenty_id.clone(), s))
-                .collect(),
+            _ => self.states_by_twenty_id(entity, &ids).await?,
         };
+        if walk == Walk::Deleted
+            && states.values().any(|s| {
+                pending.keys.contains(&s.local_key) || commits.in_flight_has_key(&s.local_key)
+            })
+        {
+            // A deleted record whose local key a staged page (of the live walk, typically)
+            // writes: that page may have given the key to another Twenty record. Commit it and
+            // decide on the states it left.
+            self.flush_pull(run, m, pending, retry.as_deref_mut(), commits, true)
+                .await?;
+            states = self.states_by_twenty_id(entity, &ids).await?;
+        }
 
         let mut commit = StateCommit::new(entity);
         let mut changes = Vec::new();
@@ -719,6 +724,22 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         }
         pending.add(ids, changes, commit);
         Ok(())
+    }
+
+    /// The stored record states of `twenty_ids`, by Twenty id.
+    async fn states_by_twenty_id(
+        &self,
+        entity: &str,
+        twenty_ids: &[String],
+    ) -> Result<HashMap<String, RecordState>, SyncError> {
+        Ok(self
+            .state
+            .records_by_twenty_id(entity, twenty_ids)
+            .await
+            .map_err(|e| SyncError::from_store("reading record states", e))?
+            .into_iter()
+            .map(|s| (s.twenty_id.clone(), s))
+            .collect())
     }
 
     /// Whether `entity` holds nothing yet on either side (never in dry runs, whose decisions
