@@ -815,6 +815,12 @@ mod tests {
             .batch_execute(&format!("CREATE TEMP TABLE {table} (setting text)"))
             .await
             .expect("temp table");
+        let session = "SELECT current_setting('synchronous_commit')";
+        let before: String = client
+            .query_one(session, &[])
+            .await
+            .expect("session setting")
+            .get(0);
         let n = execute_unflushed(
             &mut client,
             &format!("INSERT INTO {table} VALUES (current_setting('synchronous_commit'))"),
@@ -830,10 +836,13 @@ mod tests {
             .get(0);
         assert_eq!(inside, "off");
         let after: String = client
-            .query_one("SELECT current_setting('synchronous_commit')", &[])
+            .query_one(session, &[])
             .await
             .expect("session setting")
             .get(0);
-        assert_ne!(after, "off", "the setting must not outlive the transaction");
+        assert_eq!(
+            after, before,
+            "the setting must not outlive the transaction"
+        );
     }
 }

@@ -40,6 +40,19 @@ async fn people_sink(db: &TestDb) -> Arc<PostgresSink> {
         .await
 }
 
+/// The rows of `<data>.people` as (id, name, n), by id.
+async fn people_rows(pg: &tokio_postgres::Client, data: &str) -> Vec<(String, String, i64)> {
+    pg.query(
+        &format!("SELECT id, name, n FROM \"{data}\".people ORDER BY id"),
+        &[],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2)))
+    .collect()
+}
+
 fn stats(copied_rows: u64, upserted_rows: u64, copy_fallbacks: u64) -> ApplyStats {
     let mut s = ApplyStats::default();
     s.copied_rows = copied_rows;
@@ -131,16 +144,7 @@ async fn new_rows_are_copied_and_a_row_already_there_sends_the_batch_to_the_upse
         sink.apply_stats("people"),
         Some(states(stats(2, 2, 1), 2, 0))
     );
-    let rows: Vec<(String, String, i64)> = pg
-        .query(
-            &format!("SELECT id, name, n FROM \"{data}\".people ORDER BY id"),
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect();
+    let rows = people_rows(&pg, &data).await;
     assert_eq!(
         rows,
         vec![
@@ -471,16 +475,7 @@ async fn a_new_sink_over_a_filled_table_upserts_its_first_batch_without_a_doomed
     );
 
     let pg = admin().await;
-    let rows: Vec<(String, String, i64)> = pg
-        .query(
-            &format!("SELECT id, name, n FROM \"{data}\".people ORDER BY id"),
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect();
+    let rows = people_rows(&pg, &data).await;
     let expect = [
         ("a", "Ada 2", 10),
         ("b", "Bo 2", 20),
