@@ -586,3 +586,60 @@ async fn a_pull_into_an_entity_holding_records_looks_up_every_page() {
         source.gets()
     );
 }
+
+#[tokio::test]
+async fn a_record_whose_stored_local_key_differs_from_its_mapped_key_updates_its_local_record() {
+    // Locals keyed by email; person B's email changes in Twenty. B's mapped record names the
+    // new email, but B's record state names the old one: the pull reads B's local record under
+    // the old key and updates it in place, keeping its other fields, instead of creating a
+    // record from Twenty's fields alone.
+    let sim = sim(3).await;
+    let (source, state) = (Recording::new(), MemoryState::new());
+    let keyed_by_email = || {
+        SyncEngine::builder(client(&sim), source.clone(), state.clone())
+            .entity(Arc::new(contacts().local_key("email")))
+            .batch_size(7)
+            .build()
+            .expect("engine builds")
+    };
+    keyed_by_email()
+        .pull(RunOptions::new())
+        .await
+        .expect("first pull");
+    let b = sim.handle().records("people")[0].clone();
+    let old_email = b["emails"]["primaryEmail"].as_str().unwrap().to_owned();
+    sim.handle()
+        .update_record(
+            "people",
+            b["id"].as_str().unwrap(),
+            json!({"emails": {"primaryEmail": "b.renamed@example.com", "additionalEmails": []}}),
+        )
+        .expect("B's email changes");
+    let mut kept = source
+        .inner
+        .record(ENTITY, &old_email)
+        .expect("B's local")
+        .data;
+    kept["notes"] = json!("local only");
+    source.inner.upsert(ENTITY, &old_email, kept);
+    let report = keyed_by_email()
+        .pull(RunOptions::new())
+        .await
+        .expect("second pull");
+    assert_eq!(report.status, RunStatus::Succeeded, "{}", report.summary());
+    let c = &report.entities["contacts:pull"];
+    assert_eq!(
+        (c.seen, c.created, c.updated),
+        (1, 0, 1),
+        "{}",
+        report.summary()
+    );
+    let local = source
+        .inner
+        .record(ENTITY, &old_email)
+        .expect("B's local record keeps its key");
+    assert_eq!(local.data["email"], "b.renamed@example.com");
+    assert_eq!(local.data["first"], b["name"]["firstName"]);
+    assert_eq!(local.data["notes"], "local only");
+    assert_eq!(source.inner.records(ENTITY).len(), 3);
+}
