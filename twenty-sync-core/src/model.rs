@@ -245,7 +245,9 @@ impl StateCommit {
 pub struct ApplyBatch {
     /// The local entity name.
     pub entity: String,
-    /// The changes, in order. Applying the same batch twice must leave the same result.
+    /// The changes, in order. Applying the same batch twice must leave the same result. The
+    /// engine never puts two changes of one key in a batch, nor two record states of one local
+    /// key in its `state` (a store may write them with one set-based statement).
     pub changes: Vec<InboundChange>,
     /// The state to commit with the data.
     pub state: StateCommit,

@@ -643,3 +643,128 @@ async fn a_record_whose_stored_local_key_differs_from_its_mapped_key_updates_its
     assert_eq!(local.data["notes"], "local only");
     assert_eq!(source.inner.records(ENTITY).len(), 3);
 }
+
+#[tokio::test]
+async fn records_of_one_page_that_map_to_one_local_key_are_decided_one_after_the_other() {
+    // Locals keyed by last name; three new people on one page (of 7) share theirs, between two
+    // others. No batch writes one key twice (a store need not sort out which write wins, and
+    // the report must not count three creates of one record): the page is staged up to the
+    // second "Same", committed, and the rest decided against that commit, as when the records
+    // come on later pages. Each later "Same" updates the record the earlier one wrote.
+    let sim = sim(0).await;
+    let h = sim.handle();
+    for (i, last) in ["A", "Same", "B", "Same", "Same"].into_iter().enumerate() {
+        h.insert_record(
+            "people",
+            json!({"name": {"firstName": format!("P{i}"), "lastName": last},
+                   "emails": {"primaryEmail": format!("p{i}@example.com")}}),
+        );
+    }
+    let source = Recording::new();
+    let state = MemoryState::new();
+    let engine = SyncEngine::builder(client(&sim), source.clone(), state.clone())
+        .entity(Arc::new(contacts().local_key("last")))
+        .batch_size(7)
+        .build()
+        .expect("engine builds");
+    let report = engine.pull(RunOptions::new()).await.expect("pull");
+    assert_eq!(report.status, RunStatus::Succeeded, "{}", report.summary());
+    let applied = source.applied();
+    assert_no_repeats(&applied);
+    let batches: Vec<Vec<String>> = applied.iter().map(|a| a.changes.clone()).collect();
+    assert_eq!(
+        batches,
+        vec![vec!["A", "Same", "B"], vec!["Same"], vec!["Same"]],
+        "{applied:?}"
+    );
+    let c = &report.entities["contacts:pull"];
+    assert_eq!(
+        (c.seen, c.created, c.updated, c.failed),
+        (5, 3, 2, 0),
+        "{}",
+        report.summary()
+    );
+    assert_eq!(source.inner.records(ENTITY).len(), 3);
+    let same = source.inner.record(ENTITY, "Same").expect("the shared key");
+    assert_eq!(
+        same.data["first"], "P4",
+        "the last of the three wins, as across pages"
+    );
+    let p4 = h
+        .records("people")
+        .into_iter()
+        .find(|p| p["name"]["firstName"] == "P4")
+        .expect("P4 in Twenty");
+    let st = state
+        .records_by_twenty_id(ENTITY, &[p4["id"].as_str().unwrap().to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(st.len(), 1);
+    assert_eq!(st[0].local_key, "Same");
+
+    // Pulled again with nothing changed in Twenty, nothing is written and nothing fails.
+    let again = engine.pull(RunOptions::new()).await.expect("second pull");
+    assert_eq!(again.status, RunStatus::Succeeded, "{}", again.summary());
+    assert_no_repeats(&source.applied());
+}
+
+#[tokio::test]
+async fn a_changed_record_whose_local_key_a_staged_page_gave_to_another_is_decided_after_that_page_commits(
+) {
+    // Locals keyed by last name. B ("Bea Old") is pulled. Then, in Twenty, a new person N
+    // ("Newcomer Old") comes, and B's last name changes to "Moved". In pages of one, the live
+    // walk stages N onto B's local record (same key) first; B's page then finds its record state
+    // naming that key. Decided against committed state, the key is N's once N's page commits
+    // and B gets a record of its own under its new name; decided against the state read before
+    // that commit, B would write its fields over N's record and take the key back, leaving N
+    // linked to nothing.
+    let sim = sim(0).await;
+    let h = sim.handle();
+    let b = h.insert_record(
+        "people",
+        json!({"name": {"firstName": "Bea", "lastName": "Old"},
+               "emails": {"primaryEmail": "bea@example.com"}}),
+    );
+    let b_id = b["id"].as_str().unwrap().to_owned();
+    let (source, state) = (Recording::new(), MemoryState::new());
+    let keyed_by_last = || {
+        SyncEngine::builder(client(&sim), source.clone(), state.clone())
+            .entity(Arc::new(contacts().local_key("last")))
+            .batch_size(1)
+            .build()
+            .expect("engine builds")
+    };
+    keyed_by_last()
+        .pull(RunOptions::new())
+        .await
+        .expect("first pull");
+    h.insert_record(
+        "people",
+        json!({"name": {"firstName": "Newcomer", "lastName": "Old"},
+               "emails": {"primaryEmail": "newcomer@example.com"}}),
+    );
+    h.update_record(
+        "people",
+        &b_id,
+        json!({"name": {"firstName": "Bea", "lastName": "Moved"}}),
+    )
+    .expect("B's last name changes");
+    let report = keyed_by_last()
+        .pull(RunOptions::new())
+        .await
+        .expect("second pull");
+    assert_eq!(report.status, RunStatus::Succeeded, "{}", report.summary());
+    assert_no_repeats(&source.applied());
+    let old = source.inner.record(ENTITY, "Old").expect("the shared key");
+    assert_eq!(old.data["first"], "Newcomer", "{old:?}");
+    let moved = source
+        .inner
+        .record(ENTITY, "Moved")
+        .expect("B has a record under its new name");
+    assert_eq!(moved.data["first"], "Bea");
+    let b_state = state
+        .records_by_twenty_id(ENTITY, std::slice::from_ref(&b_id))
+        .await
+        .unwrap();
+    assert_eq!(b_state[0].local_key, "Moved");
+}

@@ -364,7 +364,9 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
     /// (committed by [`flush_pull`](Self::flush_pull)). Pending pages, and the batch `commits`
     /// has in flight, are committed first when this page touches one of their records again
     /// (same Twenty id, or a new record with the same local key), so every page is decided
-    /// against committed state.
+    /// against committed state. Records of the page that write a local key an earlier record of
+    /// the same page writes (two Twenty records the mapping gives one key) are decided after
+    /// the earlier ones are committed, as if they came on the next page.
     #[allow(clippy::too_many_arguments)]
     async fn stage_pull_page(
         &self,
@@ -377,6 +379,49 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         commits: &mut PullCommits,
         mut written: Option<&mut WrittenFilter>,
     ) -> Result<(), SyncError> {
+        let mut records = records;
+        let mut first_part = true;
+        loop {
+            let later = self
+                .stage_page_part(
+                    run,
+                    m,
+                    records,
+                    walk,
+                    first_part,
+                    pending,
+                    retry.as_deref_mut(),
+                    commits,
+                    written.as_deref_mut(),
+                )
+                .await?;
+            if later.is_empty() {
+                return Ok(());
+            }
+            self.flush_pull(run, m, pending, retry.as_deref_mut(), commits, true)
+                .await?;
+            records = later;
+            first_part = false;
+        }
+    }
+
+    /// Stages the records of a page up to the first one that writes a local key an earlier one
+    /// writes; returns that record and the ones after it (empty when none repeats a key).
+    /// `first_part` is false for the records returned by an earlier call (already counted as
+    /// seen and filtered against the retry set).
+    #[allow(clippy::too_many_arguments)]
+    async fn stage_page_part(
+        &self,
+        run: &mut Run,
+        m: &dyn EntityMapper,
+        records: Vec<Record>,
+        walk: Walk,
+        first_part: bool,
+        pending: &mut PendingPull,
+        mut retry: Option<&mut RetrySet>,
+        commits: &mut PullCommits,
+        mut written: Option<&mut WrittenFilter>,
+    ) -> Result<Vec<Record>, SyncError> {
         let entity = m.name();
         let ckey = Run::counts_key(entity, DIR);
         // Only the live walk skips lookups: it writes what the filter holds.
@@ -384,7 +429,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             written = None;
         }
         let mut records = records;
-        if let Some(retry) = retry.as_deref() {
+        if let (Some(retry), true) = (retry.as_deref(), first_part) {
             // A version the retry pass of this run already handled is not processed twice.
             records.retain(|r| {
                 !r.id()
@@ -398,14 +443,16 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             self.flush_pull(run, m, pending, retry.as_deref_mut(), commits, true)
                 .await?;
         }
-        let n = records.len() as u64;
-        run.report.counts_mut(&ckey).seen += n;
-        self.emit(ProgressEvent::Seen {
-            entity: entity.to_owned(),
-            direction: DIR,
-            count: n,
-        });
-        let ids: Vec<String> = records
+        if first_part {
+            let n = records.len() as u64;
+            run.report.counts_mut(&ckey).seen += n;
+            self.emit(ProgressEvent::Seen {
+                entity: entity.to_owned(),
+                direction: DIR,
+                count: n,
+            });
+        }
+        let mut ids: Vec<String> = records
             .iter()
             .filter_map(|r| r.id().map(str::to_owned))
             .collect();
@@ -414,14 +461,14 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             Some(w) if !w.may_contain_any(&ids) => HashMap::new(),
             _ => self.states_by_twenty_id(entity, &ids).await?,
         };
-        if walk == Walk::Deleted
-            && states.values().any(|s| {
-                pending.keys.contains(&s.local_key) || commits.in_flight_has_key(&s.local_key)
-            })
+        if states
+            .values()
+            .any(|s| pending.keys.contains(&s.local_key) || commits.in_flight_has_key(&s.local_key))
         {
-            // A deleted record whose local key a staged page (of the live walk, typically)
-            // writes: that page may have given the key to another Twenty record. Commit it and
-            // decide on the states it left.
+            // A record whose local key a staged page (or the batch in flight) writes: that page
+            // may have given the key to another Twenty record. Commit it and decide on the
+            // states it left (in either walk: a deleted record must not delete the other
+            // record's key, a changed one must not write over it).
             self.flush_pull(run, m, pending, retry.as_deref_mut(), commits, true)
                 .await?;
             states = self.states_by_twenty_id(entity, &ids).await?;
@@ -557,6 +604,26 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             });
         }
 
+        // A candidate whose local key an earlier record of this page writes (a state refreshed
+        // above, or an earlier candidate) goes, with every candidate after it, to a later part
+        // of the page: one batch never writes a key twice.
+        let mut taken: HashSet<&str> = commit
+            .upsert_records
+            .iter()
+            .map(|s| s.local_key.as_str())
+            .collect();
+        let repeat = candidates
+            .iter()
+            .position(|c| !taken.insert(c.key.as_str()));
+        drop(taken);
+        let later: Vec<Record> = match repeat {
+            Some(at) => {
+                let later = candidates.split_off(at);
+                ids.retain(|id| !later.iter().any(|c| &c.id == id));
+                later.into_iter().map(|c| Record::from(c.twenty)).collect()
+            }
+            None => Vec::new(),
+        };
         let keys: Vec<String> = candidates.iter().map(|c| c.key.clone()).collect();
         if keys
             .iter()
@@ -723,7 +790,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             }
         }
         pending.add(ids, changes, commit);
-        Ok(())
+        Ok(later)
     }
 
     /// The stored record states of `twenty_ids`, by Twenty id.
