@@ -363,8 +363,9 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
     /// Maps and de-duplicates one page of Twenty records and adds what it writes to `pending`
     /// (committed by [`flush_pull`](Self::flush_pull)). Pending pages, and the batch `commits`
     /// has in flight, are committed first when this page touches one of their records again
-    /// (same Twenty id, or a new record with the same local key), so every page is decided
-    /// against committed state. Records of the page that write a local key an earlier record of
+    /// (same Twenty id, or a local key they write, whether a record of this page maps to it or
+    /// its stored record state names it), so every page is decided against committed state.
+    /// Records of the page that write a local key an earlier record of
     /// the same page writes (two Twenty records the mapping gives one key) are decided after
     /// the earlier ones are committed, as if they came on the next page.
     #[allow(clippy::too_many_arguments)]
