@@ -211,6 +211,34 @@ async fn pull_fresh(
     (sim, source, state, report)
 }
 
+/// Twenty people `P0`, `P1`, ... with the last names `lasts` (emails `p{i}@example.com`),
+/// created in this order, and an engine over a new recording source and memory state whose
+/// local records are keyed by last name, in pages of 7.
+async fn people_keyed_by_last(
+    lasts: &[&str],
+) -> (
+    SimServer,
+    Recording,
+    MemoryState,
+    SyncEngine<Recording, MemoryState>,
+) {
+    let sim = sim(0).await;
+    for (i, last) in lasts.iter().enumerate() {
+        sim.handle().insert_record(
+            "people",
+            json!({"name": {"firstName": format!("P{i}"), "lastName": last},
+                   "emails": {"primaryEmail": format!("p{i}@example.com")}}),
+        );
+    }
+    let (source, state) = (Recording::new(), MemoryState::new());
+    let engine = SyncEngine::builder(client(&sim), source.clone(), state.clone())
+        .entity(Arc::new(contacts().local_key("last")))
+        .batch_size(7)
+        .build()
+        .expect("engine builds");
+    (sim, source, state, engine)
+}
+
 fn assert_no_repeats(applied: &[Applied]) {
     for (i, a) in applied.iter().enumerate() {
         let changes: HashSet<&String> = a.changes.iter().collect();
@@ -401,27 +429,8 @@ async fn a_new_record_with_a_staged_local_key_reads_the_committed_record() {
     // one's. The first page is still staged when the second is decided, so it is committed
     // first and the ninth person becomes an update of the committed record, not a second create
     // of the same key in one batch.
-    let sim = sim(0).await;
-    let h = sim.handle();
-    for i in 0..9 {
-        let last = if i == 8 {
-            "L0".to_owned()
-        } else {
-            format!("L{i}")
-        };
-        h.insert_record(
-            "people",
-            json!({"name": {"firstName": format!("P{i}"), "lastName": last},
-                   "emails": {"primaryEmail": format!("p{i}@example.com")}}),
-        );
-    }
-    let source = Recording::new();
-    let state = MemoryState::new();
-    let engine = SyncEngine::builder(client(&sim), source.clone(), state.clone())
-        .entity(Arc::new(contacts().local_key("last")))
-        .batch_size(7)
-        .build()
-        .expect("engine builds");
+    let (_sim, source, _state, engine) =
+        people_keyed_by_last(&["L0", "L1", "L2", "L3", "L4", "L5", "L6", "L7", "L0"]).await;
     let report = engine.pull(RunOptions::new()).await.expect("pull");
     assert_eq!(report.status, RunStatus::Succeeded, "{}", report.summary());
     let applied = source.applied();
@@ -651,22 +660,9 @@ async fn records_of_one_page_that_map_to_one_local_key_are_decided_one_after_the
     // the report must not count three creates of one record): the page is staged up to the
     // second "Same", committed, and the rest decided against that commit, as when the records
     // come on later pages. Each later "Same" updates the record the earlier one wrote.
-    let sim = sim(0).await;
+    let (sim, source, state, engine) =
+        people_keyed_by_last(&["A", "Same", "B", "Same", "Same"]).await;
     let h = sim.handle();
-    for (i, last) in ["A", "Same", "B", "Same", "Same"].into_iter().enumerate() {
-        h.insert_record(
-            "people",
-            json!({"name": {"firstName": format!("P{i}"), "lastName": last},
-                   "emails": {"primaryEmail": format!("p{i}@example.com")}}),
-        );
-    }
-    let source = Recording::new();
-    let state = MemoryState::new();
-    let engine = SyncEngine::builder(client(&sim), source.clone(), state.clone())
-        .entity(Arc::new(contacts().local_key("last")))
-        .batch_size(7)
-        .build()
-        .expect("engine builds");
     let report = engine.pull(RunOptions::new()).await.expect("pull");
     assert_eq!(report.status, RunStatus::Succeeded, "{}", report.summary());
     let applied = source.applied();
