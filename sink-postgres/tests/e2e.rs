@@ -8,9 +8,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use secrecy::SecretString;
 use sink_postgres::{quote_qualified, ColumnType, EntityTable, PostgresSink};
-use twenty_client::{Client, RetryPolicy};
+use twenty_client::Client;
 use twenty_sim::{SimConfig, SimServer};
 use twenty_sync_core::engine::{FieldMap, RunOptions, SyncEngine};
 use twenty_sync_core::{RunStatus, StateStore, SyncDirection};
@@ -20,15 +19,7 @@ use common::{admin, TestDb};
 const KEY: &str = "sink-postgres-e2e-key";
 
 fn client(sim: &SimServer) -> Client {
-    Client::builder(sim.base_url(), SecretString::from(KEY))
-        .no_rate_limit()
-        .retry_policy(RetryPolicy {
-            max_retries: 6,
-            initial_backoff: Duration::from_millis(2),
-            max_backoff: Duration::from_millis(20),
-        })
-        .build()
-        .expect("client builds")
+    common::sim_client(sim, KEY)
 }
 
 fn contacts() -> FieldMap {

@@ -6,18 +6,14 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use secrecy::SecretString;
 use serde_json::json;
 use sink_postgres::{quote_qualified, ColumnType, EntityTable, PostgresSink};
-use twenty_client::{Client, RetryPolicy};
-use twenty_mapping::{compile, MappingFile, TransformRegistry};
 use twenty_sim::{SimConfig, SimServer};
-use twenty_sync_core::engine::{RunOptions, SyncEngine};
-use twenty_sync_core::{PlanMapper, RunMode, RunStatus};
+use twenty_sync_core::engine::RunOptions;
+use twenty_sync_core::{RunMode, RunStatus};
 
-use common::{admin, TestDb};
+use common::{admin, mapped_engine, sim_client, TestDb};
 
 const KEY: &str = "sink-postgres-null-fields-key";
 
@@ -66,23 +62,7 @@ async fn a_twenty_only_change_to_a_record_with_an_empty_field_is_an_update_not_a
         ],
     );
     let sink: Arc<PostgresSink> = db.build(db.builder().entity(table)).await;
-    let file = MappingFile::from_toml_str(MAPPING, "contacts.toml").expect("mapping parses");
-    let mapping = Arc::new(compile(&file, &TransformRegistry::with_builtins(), None).unwrap());
-    let client = Client::builder(sim.base_url(), SecretString::from(KEY))
-        .no_rate_limit()
-        .retry_policy(RetryPolicy {
-            max_retries: 6,
-            initial_backoff: Duration::from_millis(2),
-            max_backoff: Duration::from_millis(20),
-        })
-        .build()
-        .expect("client builds");
-    let engine = SyncEngine::builder(client, sink.clone(), sink.clone())
-        .entity(Arc::new(
-            PlanMapper::new(mapping, "contacts").expect("entity"),
-        ))
-        .build()
-        .expect("engine builds");
+    let engine = mapped_engine(sim_client(&sim, KEY), &sink, MAPPING, "contacts");
 
     let pull = engine.pull(RunOptions::new()).await.expect("pull");
     assert_eq!(

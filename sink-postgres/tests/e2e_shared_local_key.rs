@@ -7,16 +7,13 @@ mod common;
 
 use std::sync::Arc;
 
-use secrecy::SecretString;
 use serde_json::json;
 use sink_postgres::{quote_qualified, ColumnType, EntityTable, PostgresSink};
-use twenty_client::Client;
-use twenty_mapping::{compile, MappingFile, TransformRegistry};
 use twenty_sim::{SimConfig, SimServer};
-use twenty_sync_core::engine::{RunOptions, SyncEngine};
-use twenty_sync_core::{PlanMapper, RunStatus};
+use twenty_sync_core::engine::RunOptions;
+use twenty_sync_core::RunStatus;
 
-use common::{admin, TestDb};
+use common::{admin, mapped_engine, sim_client, TestDb};
 
 const KEY: &str = "sink-postgres-shared-local-key";
 
@@ -54,18 +51,7 @@ async fn people_sharing_a_local_key_on_one_page_are_pulled_into_postgres() {
         [("first", ColumnType::Text)],
     );
     let sink: Arc<PostgresSink> = db.build(db.builder().entity(table)).await;
-    let file = MappingFile::from_toml_str(MAPPING, "contacts.toml").expect("mapping parses");
-    let mapping = Arc::new(compile(&file, &TransformRegistry::with_builtins(), None).unwrap());
-    let client = Client::builder(sim.base_url(), SecretString::from(KEY))
-        .no_rate_limit()
-        .build()
-        .expect("client builds");
-    let engine = SyncEngine::builder(client, sink.clone(), sink.clone())
-        .entity(Arc::new(
-            PlanMapper::new(mapping, "contacts").expect("entity"),
-        ))
-        .build()
-        .expect("engine builds");
+    let engine = mapped_engine(sim_client(&sim, KEY), &sink, MAPPING, "contacts");
 
     let pull = engine.pull(RunOptions::new()).await.expect("pull");
     assert_eq!(pull.status, RunStatus::Succeeded, "{}", pull.summary());

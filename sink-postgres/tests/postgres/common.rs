@@ -143,3 +143,43 @@ pub fn pulled_batch(entity: &str, changes: Vec<InboundChange>, cursor: &str) -> 
         state,
     }
 }
+
+/// A client of the simulator `sim` (API key `key`) that does not pace itself and retries after
+/// a few milliseconds.
+pub fn sim_client(sim: &twenty_sim::SimServer, key: &str) -> twenty_client::Client {
+    twenty_client::Client::builder(sim.base_url(), SecretString::from(key.to_owned()))
+        .no_rate_limit()
+        .retry_policy(twenty_client::RetryPolicy {
+            max_retries: 6,
+            initial_backoff: std::time::Duration::from_millis(2),
+            max_backoff: std::time::Duration::from_millis(20),
+        })
+        .build()
+        .expect("client builds")
+}
+
+/// An engine syncing `entity` of the mapping file `toml` between the simulator (through
+/// `client`) and `sink`, which is both the source and the state store.
+pub fn mapped_engine(
+    client: twenty_client::Client,
+    sink: &Arc<PostgresSink>,
+    toml: &str,
+    entity: &str,
+) -> twenty_sync_core::SyncEngine<Arc<PostgresSink>, Arc<PostgresSink>> {
+    let file =
+        twenty_mapping::MappingFile::from_toml_str(toml, "mapping.toml").expect("mapping parses");
+    let mapping = Arc::new(
+        twenty_mapping::compile(
+            &file,
+            &twenty_mapping::TransformRegistry::with_builtins(),
+            None,
+        )
+        .expect("mapping compiles"),
+    );
+    twenty_sync_core::SyncEngine::builder(client, sink.clone(), sink.clone())
+        .entity(Arc::new(
+            twenty_sync_core::PlanMapper::new(mapping, entity).expect("entity in the mapping"),
+        ))
+        .build()
+        .expect("engine builds")
+}
