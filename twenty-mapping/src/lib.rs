@@ -76,6 +76,7 @@ mod config;
 mod error;
 mod hash;
 mod path;
+mod paths_hash;
 mod plan;
 mod schema;
 mod template;
@@ -92,6 +93,7 @@ pub use config::{
 pub use error::{CompileError, CompileErrors, ConfigError, FieldError, TransformError};
 pub use hash::{canonical_json, content_hash, ContentHash, CONTENT_HASH_TAG};
 pub use path::FieldPath;
+pub use paths_hash::PathsHash;
 pub use plan::{CompiledMapping, EntityPlan, FieldPlan, Mapped, RequiredField};
 pub use schema::{SchemaField, SchemaObject, TwentySchema};
 pub use transform::{

@@ -26,13 +26,13 @@ use super::config::PullDeleteMode;
 use super::conflict::resolve;
 use super::error::{SyncError, SyncErrorKind};
 use super::failpoints;
-use super::mapper::{content_hash, get_path, set_path, EntityMapper, FieldOwner};
+use super::mapper::{get_path, set_path, EntityMapper, FieldOwner};
 use super::plan::{field_diff, PlannedAction};
 use super::progress::ProgressEvent;
 use super::pull_commits::{CommitterEnd, InFlight, PullCommits, StagedBatch};
 use super::retry::RetrySet;
 use super::run::Run;
-use super::views::{local_hash, push_view, twenty_hash, twenty_hash_sparse};
+use super::views::{local_hash, twenty_hash, twenty_hash_sparse};
 use super::watermark::{PullCursor, Walk};
 use super::written::WrittenFilter;
 use super::SyncEngine;
@@ -1017,7 +1017,7 @@ fn holds_what_local_pushes(m: &dyn EntityMapper, local: &Value, twenty: &Value) 
     if !mapped.errors.is_empty() {
         return None;
     }
-    let h = content_hash(&push_view(m, &mapped.value));
+    let h = twenty_hash(m, &mapped.value);
     (h == twenty_hash(m, twenty) || h == twenty_hash_sparse(m, twenty)).then_some(h)
 }
 
