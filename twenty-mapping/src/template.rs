@@ -15,8 +15,8 @@
 use serde_json::{Map, Value};
 
 use crate::hash::ContentHash;
-use crate::hash::{encode, encode_object_header, encoded_key, hash_encoding, patch_object_len};
 use crate::path::FieldPath;
+use crate::paths_hash::PathsHash;
 
 /// What one top-level key of the skeleton holds: the value of one rule, or an object of sub-keys
 /// each holding the value of one rule. Rules are numbered in the direction's order.
@@ -26,21 +26,6 @@ enum Layout {
     Group(Vec<usize>),
 }
 
-/// One key in the canonical (byte-sorted) order, with its encoding precomputed.
-#[derive(Debug)]
-struct SortedKey {
-    /// The key's encoding (length and bytes), as the canonical encoding writes it.
-    encoded: Box<[u8]>,
-    /// The rule whose value the key holds, or the key's sub-keys in sorted order.
-    content: SortedContent,
-}
-
-#[derive(Debug)]
-enum SortedContent {
-    One(usize),
-    Group(Vec<(Box<[u8]>, usize)>),
-}
-
 /// The skeleton of a direction's output records and where each rule's value goes.
 #[derive(Debug)]
 pub(crate) struct OutputTemplate {
@@ -48,8 +33,8 @@ pub(crate) struct OutputTemplate {
     skeleton: Map<String, Value>,
     /// What each top-level key of the skeleton holds, in the skeleton's order.
     layout: Vec<Layout>,
-    /// The top-level keys in the canonical encoding's order (sorted by bytes).
-    sorted: Vec<SortedKey>,
+    /// The content hash of the records, from the rules' values.
+    hash: PathsHash,
     /// The number of rules (slots) the template expects values for.
     rules: usize,
 }
@@ -61,9 +46,11 @@ impl OutputTemplate {
         let mut skeleton = Map::new();
         let mut layout: Vec<Layout> = Vec::new();
         let mut rules = 0;
+        let mut keys: Vec<(&str, Option<&str>)> = Vec::new();
         for (n, path) in targets.into_iter().enumerate() {
             rules = n + 1;
             let (root, sub) = path.key_and_sub_key()?;
+            keys.push((root, sub));
             let top = match skeleton.keys().position(|k| k == root) {
                 Some(i) => i,
                 None => {
@@ -97,11 +84,10 @@ impl OutputTemplate {
                 _ => return None,
             }
         }
-        let sorted = sorted_keys(&skeleton, &layout);
         Some(OutputTemplate {
             skeleton,
             layout,
-            sorted,
+            hash: PathsHash::from_keys(&keys)?,
             rules,
         })
     }
@@ -148,43 +134,11 @@ impl OutputTemplate {
     }
 
     /// The content hash of the record [`fill`](Self::fill) builds from `values`, byte for byte
-    /// the canonical encoding [`content_hash`](crate::content_hash) would hash: the present
-    /// keys in sorted order (known at compile time), each value encoded as usual.
+    /// the canonical encoding [`content_hash`](crate::content_hash) would hash: a `null` slot is
+    /// a key left out, as `fill` leaves it out (see [`PathsHash`]).
     pub(crate) fn content_hash(&self, values: &[Value]) -> ContentHash {
-        hash_encoding(|out| {
-            let start = out.len();
-            encode_object_header(out, 0);
-            let mut present = 0;
-            for key in &self.sorted {
-                match &key.content {
-                    SortedContent::One(n) => {
-                        let value = &values[*n];
-                        if !value.is_null() {
-                            out.extend_from_slice(&key.encoded);
-                            encode(out, value);
-                            present += 1;
-                        }
-                    }
-                    SortedContent::Group(subs) => {
-                        let filled = subs.iter().filter(|(_, n)| !values[*n].is_null()).count();
-                        if filled == 0 {
-                            continue;
-                        }
-                        out.extend_from_slice(&key.encoded);
-                        encode_object_header(out, filled);
-                        for (encoded, n) in subs {
-                            let value = &values[*n];
-                            if !value.is_null() {
-                                out.extend_from_slice(encoded);
-                                encode(out, value);
-                            }
-                        }
-                        present += 1;
-                    }
-                }
-            }
-            patch_object_len(out, start, present);
-        })
+        self.hash
+            .hash_with(|n| Some(&values[n]).filter(|v| !v.is_null()))
     }
 }
 
@@ -195,35 +149,6 @@ pub(crate) fn put_into_null(slot: &mut Value, value: Value) {
     let old = std::mem::replace(slot, value);
     debug_assert!(old.is_null(), "the slot was already filled");
     std::mem::forget(old);
-}
-
-/// The skeleton's keys (and each group's sub-keys) in byte order, with their encodings.
-fn sorted_keys(skeleton: &Map<String, Value>, layout: &[Layout]) -> Vec<SortedKey> {
-    let mut sorted: Vec<(&String, SortedKey)> = skeleton
-        .iter()
-        .zip(layout)
-        .map(|((key, value), layout)| {
-            let content = match (layout, value) {
-                (Layout::Group(subs), Value::Object(inner)) => {
-                    let mut sub_keys: Vec<(&String, usize)> =
-                        inner.keys().zip(subs.iter().copied()).collect();
-                    sub_keys.sort_by(|a, b| a.0.cmp(b.0));
-                    SortedContent::Group(
-                        sub_keys
-                            .into_iter()
-                            .map(|(k, n)| (encoded_key(k), n))
-                            .collect(),
-                    )
-                }
-                (Layout::One(n), _) => SortedContent::One(*n),
-                (Layout::Group(_), _) => SortedContent::Group(Vec::new()),
-            };
-            let encoded = encoded_key(key);
-            (key, SortedKey { encoded, content })
-        })
-        .collect();
-    sorted.sort_by(|a, b| a.0.cmp(b.0));
-    sorted.into_iter().map(|(_, k)| k).collect()
 }
 
 #[cfg(test)]
