@@ -67,6 +67,8 @@ mod migrate;
 mod sink;
 mod state;
 mod table;
+#[cfg(test)]
+mod test_db;
 mod value;
 
 pub use config::{CaptureMode, ColumnMap, ColumnType, EntityTable, SinkConfig, TlsConfig};

@@ -795,10 +795,8 @@ mod tests {
     /// `synchronous_commit = off` for its own transaction only.
     #[tokio::test]
     async fn unflushed_bookkeeping_turns_synchronous_commit_off_for_its_transaction_only() {
-        let url = std::env::var("DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-        let (pg, redactor) =
-            connect::parse(&SecretString::from(url)).expect("a valid DATABASE_URL");
+        let (pg, redactor) = connect::parse(&SecretString::from(crate::test_db::database_url()))
+            .expect("a valid DATABASE_URL");
         let pool = connect::pool(pg, &TlsConfig::default(), 1, &redactor).expect("a pool");
         let mut client = pool.get().await.unwrap_or_else(|e| {
             panic!(

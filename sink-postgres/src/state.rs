@@ -440,12 +440,8 @@ mod tests {
         StateStore,
     };
 
+    use crate::test_db::database_url;
     use crate::{ColumnType, EntityTable, PostgresSink, SinkConfig};
-
-    fn database_url() -> String {
-        std::env::var("DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-    }
 
     /// The largest `actual rows x loops` of any plan node reading a table or an index.
     fn rows_read(plan: &Value) -> f64 {

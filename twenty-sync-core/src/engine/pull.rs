@@ -365,22 +365,21 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
     /// has in flight, are committed first when this page touches one of their records again
     /// (same Twenty id, or a local key they write, whether a record of this page maps to it or
     /// its stored record state names it), so every page is decided against committed state.
-    /// Records of the page that write a local key an earlier record of
-    /// the same page writes (two Twenty records the mapping gives one key) are decided after
-    /// the earlier ones are committed, as if they came on the next page.
+    /// Records of the page that write a local key an earlier record of the same page writes
+    /// (two Twenty records the mapping gives one key) are decided after the earlier ones are
+    /// committed, as if they came on the next page.
     #[allow(clippy::too_many_arguments)]
     async fn stage_pull_page(
         &self,
         run: &mut Run,
         m: &dyn EntityMapper,
-        records: Vec<Record>,
+        mut records: Vec<Record>,
         walk: Walk,
         pending: &mut PendingPull,
         mut retry: Option<&mut RetrySet>,
         commits: &mut PullCommits,
         mut written: Option<&mut WrittenFilter>,
     ) -> Result<(), SyncError> {
-        let mut records = records;
         let mut first_part = true;
         loop {
             let later = self
@@ -608,15 +607,16 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         // A candidate whose local key an earlier record of this page writes (a state refreshed
         // above, or an earlier candidate) goes, with every candidate after it, to a later part
         // of the page: one batch never writes a key twice.
-        let mut taken: HashSet<&str> = commit
-            .upsert_records
-            .iter()
-            .map(|s| s.local_key.as_str())
-            .collect();
-        let repeat = candidates
-            .iter()
-            .position(|c| !taken.insert(c.key.as_str()));
-        drop(taken);
+        let repeat = {
+            let mut taken: HashSet<&str> = commit
+                .upsert_records
+                .iter()
+                .map(|s| s.local_key.as_str())
+                .collect();
+            candidates
+                .iter()
+                .position(|c| !taken.insert(c.key.as_str()))
+        };
         let later: Vec<Record> = match repeat {
             Some(at) => {
                 let later = candidates.split_off(at);
