@@ -14,17 +14,17 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 use twenty_sync_core::{
-    ApplyBatch, AuditEntry, AuditQuery, Checkpoint, Lease, LocalChange, LocalRecord, PendingCreate,
-    RecordState, RunReport, RunStatus, SecretProvider, SourceOfTruth, StateCommit, StateStore,
-    StateWritten, StoreError, StoreErrorKind, StoreResult, SyncDirection,
+    ApplyBatch, AuditEntry, AuditQuery, Checkpoint, Lease, Linked, LocalChange, LocalRecord,
+    PendingCreate, RecordState, RunReport, RunStatus, SecretProvider, SourceOfTruth, StateCommit,
+    StateStore, StateWritten, StoreError, StoreErrorKind, StoreResult, SyncDirection,
 };
 
 use crate::capture;
 use crate::config::{CaptureMode, EntityTable, SinkConfig, TlsConfig};
 use crate::error::{config, Redactor};
 use crate::ident::quote_ident;
-use crate::state::{record_from_row, write_commit, StateSql};
-use crate::table::{self, TableInfo};
+use crate::state::{record_from_row, record_from_row_at, write_commit, StateSql};
+use crate::table::{self, DecodedRow, TableInfo};
 use crate::{apply, audit, connect, migrate};
 
 /// Shared by every clone of a [`PostgresSink`].
@@ -232,7 +232,7 @@ impl PostgresSinkBuilder {
                         .with_context("entity", t.entity.clone())
                 })?;
             }
-            let info = table::resolve(&tx, t, &redactor).await?;
+            let info = table::resolve(&tx, t, &cfg.state_schema, &redactor).await?;
             if t.capture == CaptureMode::Outbox {
                 table::install_capture(&tx, &info, &cfg.state_schema, &redactor).await?;
             }
@@ -542,16 +542,50 @@ impl SourceOfTruth for PostgresSink {
             })?;
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
-            let d = table.decode(row)?;
-            if !d.deleted {
-                out.push(LocalRecord {
-                    key: d.key,
-                    data: d.data,
-                    updated_at: d.updated_at,
-                });
-            }
+            out.extend(table.decode(row)?.into_live());
         }
         Ok(out)
+    }
+
+    /// One statement: the record states of the ids, each joined to the row of its local key.
+    /// `None` when this sink does not write the engine's record states
+    /// ([`PostgresSinkBuilder::write_state_on_apply`]) or has no table for `entity`.
+    async fn linked_by_twenty_id(
+        &self,
+        entity: &str,
+        twenty_ids: &[String],
+    ) -> StoreResult<Option<Vec<Linked>>> {
+        let Some(table) = self.inner.tables.get(entity) else {
+            return Ok(None);
+        };
+        if !self.inner.write_state_on_apply {
+            return Ok(None);
+        }
+        if twenty_ids.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let client = self.inner.client().await?;
+        let rows = client
+            .query_typed(
+                &table.sql.linked_by_twenty_id,
+                &[(&entity, Type::TEXT), (&twenty_ids, Type::TEXT_ARRAY)],
+            )
+            .await
+            .map_err(|e| {
+                self.inner
+                    .redactor
+                    .db("reading record states with their rows", &e)
+                    .with_context("entity", entity)
+            })?;
+        let states_at = table.row_columns();
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            out.push(Linked {
+                record: table.decode_joined(row)?.and_then(DecodedRow::into_live),
+                state: record_from_row_at(row, states_at),
+            });
+        }
+        Ok(Some(out))
     }
 }
 

@@ -44,7 +44,8 @@ pub(crate) struct StateSql {
     pub outbox_page: String,
 }
 
-const RECORD_COLS: &str =
+/// The columns of a record state, in the order [`record_from_row`] reads them.
+pub(crate) const RECORD_COLS: &str =
     "r.local_key, r.twenty_id, r.twenty_hash, r.local_hash, r.twenty_updated_at, r.local_updated_at, r.deleted";
 
 impl StateSql {
@@ -419,14 +420,19 @@ pub(crate) async fn write_commit(
 
 /// A [`RecordState`] from a row selected with the record columns.
 pub(crate) fn record_from_row(row: &Row) -> RecordState {
+    record_from_row_at(row, 0)
+}
+
+/// A [`RecordState`] from the record columns of a row, the first at index `at`.
+pub(crate) fn record_from_row_at(row: &Row, at: usize) -> RecordState {
     RecordState {
-        local_key: row.get(0),
-        twenty_id: row.get(1),
-        twenty_hash: row.get(2),
-        local_hash: row.get(3),
-        twenty_updated_at: row.get(4),
-        local_updated_at: row.get(5),
-        deleted: row.get(6),
+        local_key: row.get(at),
+        twenty_id: row.get(at + 1),
+        twenty_hash: row.get(at + 2),
+        local_hash: row.get(at + 3),
+        twenty_updated_at: row.get(at + 4),
+        local_updated_at: row.get(at + 5),
+        deleted: row.get(at + 6),
     }
 }
 

@@ -8,12 +8,12 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Row, Transaction};
-use twenty_sync_core::{StoreError, StoreErrorKind, StoreResult};
+use twenty_sync_core::{LocalRecord, StoreError, StoreErrorKind, StoreResult};
 
 use crate::config::{CaptureMode, EntityTable};
 use crate::error::{config, Redactor};
 use crate::ident::{quote_ident, quote_literal, quote_qualified};
-use crate::state::NewStates;
+use crate::state::{NewStates, RECORD_COLS};
 use crate::value::{format_timestamp, set_path, Cell, Kind};
 
 /// One resolved column.
@@ -117,6 +117,10 @@ fn copy_in(qualified: &str, key: &Col, columns: &[Col], tombstone: Option<&Col>)
 pub(crate) struct TableSql {
     /// Rows by key (tombstoned rows included, flagged): `$1 text[]`.
     pub select_by_keys: String,
+    /// The record states of Twenty ids (`$1` entity, `$2 text[]` ids), each with the row its
+    /// local key names: the row's columns as `select_by_keys` reads them (all `NULL` when there
+    /// is none), then the state's columns ([`RECORD_COLS`]).
+    pub linked_by_twenty_id: String,
     /// Whether the table has no row at all (one row, one boolean).
     pub is_empty: String,
     /// Whether the row of one key is there: `$1` of the key column's type.
@@ -139,18 +143,37 @@ impl TableInfo {
         &self.config.entity
     }
 
+    /// How many columns [`select_list`] selects: where the columns after a row's start.
+    pub(crate) fn row_columns(&self) -> usize {
+        2 + self.columns.len()
+            + usize::from(self.updated_at.is_some())
+            + usize::from(self.tombstone.is_some())
+    }
+
+    /// [`decode`](Self::decode) of a row an outer join may have left out: `None` when its key
+    /// is `NULL`.
+    pub(crate) fn decode_joined(&self, row: &Row) -> StoreResult<Option<DecodedRow>> {
+        let key: Option<&str> = row.try_get(0).map_err(|e| self.undecodable(e))?;
+        match key {
+            Some(_) => self.decode(row).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn undecodable(&self, e: tokio_postgres::Error) -> StoreError {
+        StoreError::new(
+            StoreErrorKind::Corrupt,
+            format!(
+                "postgres: could not decode a row of {}: {e}",
+                self.qualified
+            ),
+        )
+        .with_context("entity", self.entity())
+    }
+
     /// `(key text, data, updated_at, deleted)` of a row selected with [`select_list`].
     pub(crate) fn decode(&self, row: &Row) -> StoreResult<DecodedRow> {
-        let bad = |e: tokio_postgres::Error| {
-            StoreError::new(
-                StoreErrorKind::Corrupt,
-                format!(
-                    "postgres: could not decode a row of {}: {e}",
-                    self.qualified
-                ),
-            )
-            .with_context("entity", self.entity())
-        };
+        let bad = |e: tokio_postgres::Error| self.undecodable(e);
         let key: String = row.try_get(0).map_err(bad)?;
         let key_json: Option<Value> = row.try_get(1).map_err(bad)?;
         let mut data = serde_json::Map::new();
@@ -188,6 +211,18 @@ pub(crate) struct DecodedRow {
     pub deleted: bool,
 }
 
+impl DecodedRow {
+    /// The record as [`SourceOfTruth::get`](twenty_sync_core::SourceOfTruth::get) returns it:
+    /// `None` when the row is tombstoned.
+    pub(crate) fn into_live(self) -> Option<LocalRecord> {
+        (!self.deleted).then(|| LocalRecord {
+            key: self.key,
+            data: self.data,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
 fn read_time(
     row: &Row,
     idx: usize,
@@ -202,12 +237,14 @@ fn read_time(
 }
 
 fn read_value(row: &Row, idx: usize, kind: Kind) -> Result<Value, tokio_postgres::Error> {
-    if kind.read_typed() {
-        return Ok(read_time(row, idx, kind)?
-            .map(|t| Value::String(format_timestamp(t)))
-            .unwrap_or(Value::Null));
+    Ok(match kind {
+        Kind::Text => row.try_get::<_, Option<String>>(idx)?.map(Value::String),
+        Kind::Timestamptz | Kind::Timestamp => {
+            read_time(row, idx, kind)?.map(|t| Value::String(format_timestamp(t)))
+        }
+        _ => row.try_get::<_, Option<Value>>(idx)?,
     }
-    Ok(row.try_get::<_, Option<Value>>(idx)?.unwrap_or(Value::Null))
+    .unwrap_or(Value::Null))
 }
 
 /// The `SELECT` list matching [`TableInfo::decode`], for alias `t`.
@@ -277,6 +314,7 @@ pub(crate) fn create_ddl(t: &EntityTable) -> String {
 pub(crate) async fn resolve(
     tx: &Transaction<'_>,
     t: &EntityTable,
+    state_schema: &str,
     redactor: &Redactor,
 ) -> StoreResult<TableInfo> {
     let qualified = quote_qualified(&t.schema, &t.table);
@@ -406,6 +444,7 @@ pub(crate) async fn resolve(
     };
     let sql = build_sql(
         &qualified,
+        state_schema,
         &key,
         &columns,
         updated_at.as_ref(),
@@ -431,6 +470,7 @@ pub(crate) async fn resolve(
 
 fn build_sql(
     qualified: &str,
+    state_schema: &str,
     key: &Col,
     columns: &[Col],
     updated_at: Option<&Col>,
@@ -445,6 +485,19 @@ fn build_sql(
     let select_by_keys = format!(
         "SELECT {list} FROM {qualified} t WHERE t.{} = ANY({keys_param})",
         key.q()
+    );
+    // The rows first (`decode` reads from column 0), then the state's columns. One index probe
+    // per id and per state, whatever the statistics (see `StateSql::records_by_twenty_id`).
+    let linked_by_twenty_id = format!(
+        "SELECT {list}, {RECORD_COLS} FROM unnest($2::text[]) WITH ORDINALITY k(key, ord)
+         CROSS JOIN LATERAL (SELECT * FROM {state}.record_state x
+             WHERE x.entity = $1 AND x.twenty_id = k.key OFFSET 0) r
+         LEFT JOIN LATERAL (SELECT * FROM {qualified} d
+             WHERE d.{k} = CAST(r.local_key AS {ty}) OFFSET 0) t ON true
+         ORDER BY k.ord, r.local_key",
+        state = quote_ident(state_schema),
+        k = key.q(),
+        ty = key.type_sql,
     );
 
     // Rows arrive as one array per column (c0 = key, c1.. = mapped columns) and are unnested
@@ -553,6 +606,7 @@ fn build_sql(
     };
     TableSql {
         select_by_keys,
+        linked_by_twenty_id,
         is_empty: format!("SELECT NOT EXISTS (SELECT 1 FROM {qualified})"),
         key_exists: format!(
             "SELECT EXISTS (SELECT 1 FROM {qualified} WHERE {} = $1)",

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use sink_postgres::{quote_ident, ColumnType, EntityTable, PostgresSink};
 use twenty_sync_core::conformance::{self, LocalEditor};
-use twenty_sync_core::{StoreError, StoreErrorKind, StoreResult};
+use twenty_sync_core::{SourceOfTruth, StoreError, StoreErrorKind, StoreResult};
 
 use common::{admin, TestDb};
 
@@ -25,6 +25,8 @@ const ENTITIES: &[&str] = &[
     "conformance_apply_delete",
     "conformance_no_such_entity",
     "conformance_echo",
+    "conformance_linked",
+    "conformance_linked_apart",
 ];
 
 /// Makes local changes with plain SQL, as the application owning the tables would, and waits
@@ -135,4 +137,52 @@ async fn postgres_sink_passes_the_source_conformance_suite() {
     conformance::source::run_all(sink.as_ref(), &editor).await;
     conformance::source::applied_changes_are_not_echoed(sink.as_ref(), &editor, "conformance_echo")
         .await;
+}
+
+#[tokio::test]
+async fn postgres_sink_reads_record_states_with_their_rows_as_the_two_reads_would() {
+    let db = TestDb::new().await;
+    let sink = sink_for(&db).await;
+    let editor = SqlEditor {
+        schema: db.data_schema(),
+        client: admin().await,
+    };
+    assert!(
+        sink.linked_by_twenty_id("conformance_linked", &[])
+            .await
+            .unwrap()
+            .is_some(),
+        "a sink that writes the record states reads them with their rows"
+    );
+    conformance::source::linked_lookup_agrees_with_states_and_get(
+        sink.as_ref(),
+        sink.as_ref(),
+        &editor,
+        "conformance_linked",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_sink_that_leaves_the_record_states_to_the_engine_does_not_read_them() {
+    let db = TestDb::new().await;
+    let mut builder = db.builder().write_state_on_apply(false);
+    builder = builder.entity(EntityTable::default_table(
+        "conformance_linked_apart",
+        &db.data_schema(),
+        "id",
+        [("name", ColumnType::Text)],
+    ));
+    let sink = db.build(builder).await;
+    let ids = vec!["tw-1".to_owned()];
+    assert!(sink
+        .linked_by_twenty_id("conformance_linked_apart", &ids)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(sink
+        .linked_by_twenty_id("not_configured", &ids)
+        .await
+        .unwrap()
+        .is_none());
 }

@@ -56,7 +56,7 @@ pub use engine::{RunOptions, SyncEngine, SyncError, SyncErrorKind};
 pub use error::{StoreError, StoreErrorKind, StoreResult};
 pub use model::{
     ApplyBatch, AuditAction, AuditEntry, AuditOutcome, AuditQuery, Checkpoint, InboundChange,
-    InboundChangeKind, Lease, LocalChange, LocalChangeKind, LocalRecord, PendingCreate,
+    InboundChangeKind, Lease, Linked, LocalChange, LocalChangeKind, LocalRecord, PendingCreate,
     RecordState, StateCommit, StateWritten, SyncDirection,
 };
 pub use plan_mapper::PlanMapper;

@@ -262,6 +262,39 @@ pub enum StateWritten {
     NotWritten,
 }
 
+/// A record state and the live local record its local key names, read together by
+/// [`SourceOfTruth::linked_by_twenty_id`](crate::SourceOfTruth::linked_by_twenty_id).
+///
+/// ```
+/// use twenty_sync_core::{Linked, LocalRecord, RecordState};
+///
+/// let linked = Linked {
+///     state: RecordState {
+///         local_key: "p-1".into(),
+///         twenty_id: "t-1".into(),
+///         twenty_hash: None,
+///         local_hash: None,
+///         twenty_updated_at: None,
+///         local_updated_at: None,
+///         deleted: false,
+///     },
+///     record: Some(LocalRecord {
+///         key: "p-1".into(),
+///         data: serde_json::json!({"name": "Ada"}),
+///         updated_at: None,
+///     }),
+/// };
+/// assert_eq!(linked.record.unwrap().key, linked.state.local_key);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Linked {
+    /// The stored record state.
+    pub state: RecordState,
+    /// The live local record whose key is `state.local_key`: `None` when there is none, or it
+    /// is tombstoned (what [`SourceOfTruth::get`](crate::SourceOfTruth::get) leaves out).
+    pub record: Option<LocalRecord>,
+}
+
 /// The action an audit entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 
 use crate::error::StoreResult;
-use crate::model::{ApplyBatch, Checkpoint, LocalChange, LocalRecord, StateWritten};
+use crate::model::{ApplyBatch, Checkpoint, Linked, LocalChange, LocalRecord, StateWritten};
 
 /// The local system of record the engine keeps in sync with Twenty.
 ///
@@ -79,6 +79,40 @@ pub trait SourceOfTruth: Send + Sync {
     /// The current local records with these keys (absent keys are left out).
     async fn get(&self, entity: &str, keys: &[String]) -> StoreResult<Vec<LocalRecord>>;
 
+    /// The record states of these Twenty ids, each with the live local record its local key
+    /// names, read in one lookup; `None` (the default) when this source does not keep the
+    /// engine's record states.
+    ///
+    /// A source that is also the engine's [`StateStore`](crate::StateStore) (it writes
+    /// `batch.state` in [`apply`](Self::apply)) can answer what a pull needs for each page of
+    /// Twenty records in one round trip instead of two. With `Some`, the answer must equal what
+    /// the two separate reads give at that moment:
+    /// [`StateStore::records_by_twenty_id`](crate::StateStore::records_by_twenty_id) for the
+    /// states (unknown ids left out, in any order), and for each state the record
+    /// [`get`](Self::get) returns for its local key, or `None` when `get` would leave it out.
+    /// The conformance check
+    /// [`linked_lookup_agrees_with_states_and_get`](crate::conformance::source::linked_lookup_agrees_with_states_and_get)
+    /// states this. With `None`, the engine makes the two reads itself.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use twenty_sync_core::memory::MemorySource;
+    /// use twenty_sync_core::SourceOfTruth;
+    ///
+    /// // The in-memory source keeps no record states: the engine reads them from its state store.
+    /// let source = MemorySource::new();
+    /// assert!(source.linked_by_twenty_id("people", &["t-1".into()]).await?.is_none());
+    /// # Ok::<(), twenty_sync_core::StoreError>(()) }).unwrap();
+    /// ```
+    async fn linked_by_twenty_id(
+        &self,
+        entity: &str,
+        twenty_ids: &[String],
+    ) -> StoreResult<Option<Vec<Linked>>> {
+        let _ = (entity, twenty_ids);
+        Ok(None)
+    }
+
     /// Whether `entity` is known to hold no record (live or tombstoned). `false` means "not known
     /// to be empty" and is always a correct answer; it is the default.
     ///
@@ -145,6 +179,14 @@ impl<T: SourceOfTruth + ?Sized> SourceOfTruth for Arc<T> {
 
     async fn known_empty(&self, entity: &str) -> StoreResult<bool> {
         (**self).known_empty(entity).await
+    }
+
+    async fn linked_by_twenty_id(
+        &self,
+        entity: &str,
+        twenty_ids: &[String],
+    ) -> StoreResult<Option<Vec<Linked>>> {
+        (**self).linked_by_twenty_id(entity, twenty_ids).await
     }
 
     fn metrics(&self) -> BTreeMap<String, u64> {

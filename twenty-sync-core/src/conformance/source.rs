@@ -10,9 +10,10 @@ use super::support::{at, contains, ok};
 use super::LocalEditor;
 use crate::model::{
     ApplyBatch, Checkpoint, InboundChange, InboundChangeKind, LocalChange, LocalChangeKind,
-    LocalRecord, StateCommit,
+    LocalRecord, RecordState, StateCommit,
 };
 use crate::source::SourceOfTruth;
+use crate::state::StateStore;
 
 /// Runs every source check, each on its own entity (`conformance_<check>`).
 pub async fn run_all(source: &dyn SourceOfTruth, editor: &dyn LocalEditor) {
@@ -469,5 +470,91 @@ pub async fn applied_changes_are_not_echoed(
         feed_keys(&all),
         vec!["local"],
         "changes_since(): changes applied from Twenty must not be fed back as local changes"
+    );
+}
+
+/// A source that reads record states with the local records they name
+/// ([`SourceOfTruth::linked_by_twenty_id`] answers `Some`) gives what `state`'s
+/// [`records_by_twenty_id`](StateStore::records_by_twenty_id) and its own
+/// [`get`](SourceOfTruth::get) give separately: every known id's state, unknown ids left out, and
+/// with each state the live record of its local key, or `None` when there is none. `state` is
+/// the store the source keeps its record states in (for a sink that is its own state store, the
+/// sink itself). A source answering `None` passes: the engine then makes the two reads.
+pub async fn linked_lookup_agrees_with_states_and_get(
+    source: &dyn SourceOfTruth,
+    state: &dyn StateStore,
+    editor: &dyn LocalEditor,
+    entity: &str,
+) {
+    for (key, rank) in [("k1", 1), ("k2", 2), ("k3", 3)] {
+        ok(
+            editor.upsert_local(entity, key, person(key, rank)).await,
+            "upserting",
+        );
+    }
+    // k3's record is deleted locally; its state stays.
+    ok(editor.delete_local(entity, "k3").await, "deleting");
+    let mut commit = StateCommit::new(entity);
+    for key in ["k1", "k2", "k3"] {
+        commit.upsert_records.push(RecordState {
+            local_key: key.to_owned(),
+            twenty_id: format!("tw-{key}"),
+            twenty_hash: Some(format!("th-{key}")),
+            local_hash: Some(format!("lh-{key}")),
+            twenty_updated_at: Some(at(10)),
+            local_updated_at: None,
+            deleted: false,
+        });
+    }
+    ok(state.commit(&commit).await, "committing record states");
+
+    let ids: Vec<String> = ["tw-k2", "tw-none", "tw-k1", "tw-k3"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    let Some(mut linked) = ok(
+        source.linked_by_twenty_id(entity, &ids).await,
+        "reading record states with their local records",
+    ) else {
+        return;
+    };
+    linked.sort_by(|a, b| a.state.twenty_id.cmp(&b.state.twenty_id));
+    let mut states = ok(
+        state.records_by_twenty_id(entity, &ids).await,
+        "reading record states",
+    );
+    states.sort_by(|a, b| a.twenty_id.cmp(&b.twenty_id));
+    assert_eq!(
+        linked.iter().map(|l| &l.state).collect::<Vec<_>>(),
+        states.iter().collect::<Vec<_>>(),
+        "linked_by_twenty_id(): the states must be those records_by_twenty_id gives"
+    );
+    for l in &linked {
+        let expected = get(source, entity, &[l.state.local_key.as_str()]).await;
+        assert_eq!(
+            l.record.as_ref(),
+            expected.first(),
+            "linked_by_twenty_id(): the record of {} must be what get() gives",
+            l.state.local_key
+        );
+    }
+    let records: Vec<Option<&Value>> = linked
+        .iter()
+        .map(|l| l.record.as_ref().map(|r| &r.data))
+        .collect();
+    assert!(
+        matches!(records.as_slice(), [Some(k1), Some(k2), None]
+            if contains(k1, &person("k1", 1)) && contains(k2, &person("k2", 2))),
+        "linked_by_twenty_id(): k1 and k2 with their data, k3 (deleted locally) without a \
+         record, tw-none left out; got {linked:?}"
+    );
+    assert_eq!(
+        ok(
+            source.linked_by_twenty_id(entity, &[]).await,
+            "reading no record states",
+        )
+        .map(|l| l.len()),
+        Some(0),
+        "linked_by_twenty_id(): no ids, no states"
     );
 }

@@ -15,7 +15,7 @@ use twenty_client::records::FieldSelection;
 use twenty_client::{Filter, OrderBy, Page, Record};
 
 use crate::model::{
-    ApplyBatch, AuditAction, AuditOutcome, InboundChange, InboundChangeKind, LocalRecord,
+    ApplyBatch, AuditAction, AuditOutcome, InboundChange, InboundChangeKind, Linked, LocalRecord,
     RecordState, StateCommit, StateWritten, SyncDirection,
 };
 use crate::report::RunMode;
@@ -456,10 +456,12 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             .iter()
             .filter_map(|r| r.id().map(str::to_owned))
             .collect();
+        // The local records the states name, when the source read them with the states.
+        let mut linked = None;
         let mut states: HashMap<String, RecordState> = match &written {
             // None of these ids was written by this run: the (empty) store has no state of them.
             Some(w) if !w.may_contain_any(&ids) => HashMap::new(),
-            _ => self.states_by_twenty_id(entity, &ids).await?,
+            _ => self.page_states(entity, &ids, walk, &mut linked).await?,
         };
         if states
             .values()
@@ -471,7 +473,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             // record's key, a changed one must not write over it).
             self.flush_pull(run, m, pending, retry.as_deref_mut(), commits, true)
                 .await?;
-            states = self.states_by_twenty_id(entity, &ids).await?;
+            states = self.page_states(entity, &ids, walk, &mut linked).await?;
         }
 
         let mut commit = StateCommit::new(entity);
@@ -631,21 +633,17 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             .any(|k| pending.keys.contains(k) || commits.in_flight_has_key(k))
         {
             // A new Twenty record maps to a local key a pending page (or the batch in flight)
-            // writes: read it committed.
+            // writes: read it committed (the records read with the states are from before).
             self.flush_pull(run, m, pending, retry, commits, true)
                 .await?;
+            linked = None;
         }
         let unwritten = written.as_ref().is_some_and(|w| !w.may_contain_any(&keys));
         let locals: HashMap<String, LocalRecord> = if keys.is_empty() || unwritten {
             HashMap::new()
         } else {
-            self.source
-                .get(entity, &keys)
-                .await
-                .map_err(|e| SyncError::from_store("reading local records", e))?
-                .into_iter()
-                .map(|r| (r.key.clone(), r))
-                .collect()
+            self.page_locals(entity, &keys, linked.unwrap_or_default())
+                .await?
         };
 
         for c in candidates {
@@ -792,6 +790,72 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         }
         pending.add(ids, changes, commit);
         Ok(later)
+    }
+
+    /// The stored record states of `twenty_ids`, by Twenty id. In the live walk, a source that
+    /// keeps the record states reads them with the local records they name, in one lookup:
+    /// `linked` then holds those records by local key (`None` for a key with no live record);
+    /// otherwise it is left `None`.
+    async fn page_states(
+        &self,
+        entity: &str,
+        twenty_ids: &[String],
+        walk: Walk,
+        linked: &mut Option<HashMap<String, Option<LocalRecord>>>,
+    ) -> Result<HashMap<String, RecordState>, SyncError> {
+        *linked = None;
+        if walk == Walk::Live {
+            let found = self
+                .source
+                .linked_by_twenty_id(entity, twenty_ids)
+                .await
+                .map_err(|e| {
+                    SyncError::from_store("reading record states with their local records", e)
+                })?;
+            if let Some(found) = found {
+                let mut records = HashMap::with_capacity(found.len());
+                let mut states = HashMap::with_capacity(found.len());
+                for Linked { state, record } in found {
+                    // Keyed as `get`'s answer would be: by the key the record comes back with.
+                    let record = record.filter(|r| r.key == state.local_key);
+                    records.insert(state.local_key.clone(), record);
+                    states.insert(state.twenty_id.clone(), state);
+                }
+                *linked = Some(records);
+                return Ok(states);
+            }
+        }
+        self.states_by_twenty_id(entity, twenty_ids).await
+    }
+
+    /// The live local records of `keys`, by key: those `linked` holds (read with the page's
+    /// states), and the others read from the source.
+    async fn page_locals(
+        &self,
+        entity: &str,
+        keys: &[String],
+        mut linked: HashMap<String, Option<LocalRecord>>,
+    ) -> Result<HashMap<String, LocalRecord>, SyncError> {
+        let mut locals = HashMap::with_capacity(keys.len());
+        let mut unread = Vec::new();
+        for key in keys {
+            match linked.remove(key) {
+                Some(Some(record)) => {
+                    locals.insert(key.clone(), record);
+                }
+                Some(None) => {}
+                None => unread.push(key.clone()),
+            }
+        }
+        if !unread.is_empty() {
+            let read = self
+                .source
+                .get(entity, &unread)
+                .await
+                .map_err(|e| SyncError::from_store("reading local records", e))?;
+            locals.extend(read.into_iter().map(|r| (r.key.clone(), r)));
+        }
+        Ok(locals)
     }
 
     /// The stored record states of `twenty_ids`, by Twenty id.
