@@ -766,3 +766,62 @@ async fn a_changed_record_whose_local_key_a_staged_page_gave_to_another_is_decid
         .unwrap();
     assert_eq!(b_state[0].local_key, "Moved");
 }
+
+#[tokio::test]
+async fn a_record_soft_deleted_during_the_live_walk_is_deleted_locally_by_the_next_pull_at_the_latest(
+) {
+    // The deleted walk's first page is requested while the live walk runs: a record of the
+    // first live page, soft-deleted in Twenty after that page was decided, may miss this pull's
+    // deleted walk; its `deletedAt` is after the pull started, so the next pull deletes it.
+    let sim = sim(30).await;
+    let (source, state) = (Recording::new(), MemoryState::new());
+    let mut people = sim.handle().records("people");
+    people.sort_by(|a, b| {
+        (a["updatedAt"].as_str(), a["id"].as_str())
+            .cmp(&(b["updatedAt"].as_str(), b["id"].as_str()))
+    });
+    let first = people[0]["id"].as_str().unwrap().to_owned();
+    let h = sim.handle();
+    let id = first.clone();
+    *source.on_get.lock().unwrap() = Some((
+        2,
+        Box::new(move || {
+            h.soft_delete_record("people", &id).expect("soft delete");
+        }),
+    ));
+    let engine = engine(&sim, &source, &state, 1000);
+    let first_pull = engine.pull(RunOptions::new()).await.expect("pull");
+    assert_eq!(
+        first_pull.status,
+        RunStatus::Succeeded,
+        "{}",
+        first_pull.summary()
+    );
+    assert_eq!(first_pull.entities["contacts:pull"].created, 30);
+    let second_pull = engine.pull(RunOptions::new()).await.expect("second pull");
+    assert_eq!(
+        second_pull.status,
+        RunStatus::Succeeded,
+        "{}",
+        second_pull.summary()
+    );
+    let deleted = first_pull.entities["contacts:pull"].deleted
+        + second_pull.entities["contacts:pull"].deleted;
+    assert_eq!(
+        deleted,
+        1,
+        "{}\n{}",
+        first_pull.summary(),
+        second_pull.summary()
+    );
+    let st = twenty_sync_core::StateStore::records_by_twenty_id(
+        &state,
+        ENTITY,
+        std::slice::from_ref(&first),
+    )
+    .await
+    .unwrap();
+    assert!(st[0].deleted, "{st:?}");
+    assert!(source.inner.record(ENTITY, &st[0].local_key).is_none());
+    assert_eq!(source.inner.records(ENTITY).len(), 29);
+}
