@@ -516,15 +516,20 @@ mod tests {
         let keys: Vec<String> = (0..200).map(|i| format!("k{}", i * 7)).collect();
         let ids: Vec<String> = (0..200).map(|i| format!("t{}", i * 7)).collect();
         let sql = &sink.inner().sql;
-        let get = &sink.inner().tables["people"].sql.select_by_keys;
-        let cases: [(&str, &String, Vec<&(dyn ToSql + Sync)>); 3] = [
+        let table = &sink.inner().tables["people"].sql;
+        let cases: [(&str, &String, Vec<&(dyn ToSql + Sync)>); 4] = [
             ("records", &sql.records, vec![&"people", &keys]),
             (
                 "records_by_twenty_id",
                 &sql.records_by_twenty_id,
                 vec![&"people", &ids],
             ),
-            ("get", get, vec![&keys]),
+            ("get", &table.select_by_keys, vec![&keys]),
+            (
+                "linked_by_twenty_id",
+                &table.linked_by_twenty_id,
+                vec![&"people", &ids],
+            ),
         ];
         for (what, stmt, params) in cases {
             let row = client
@@ -548,6 +553,8 @@ mod tests {
             200
         );
         assert_eq!(sink.get("people", &keys).await.unwrap().len(), 200);
+        let linked = sink.linked_by_twenty_id("people", &ids).await.unwrap();
+        assert!(linked.is_some_and(|l| l.len() == 200 && l.iter().all(|l| l.record.is_some())));
         client
             .batch_execute(&format!(
                 "DROP SCHEMA \"{state}\" CASCADE; DROP SCHEMA \"{data}\" CASCADE"
