@@ -239,6 +239,25 @@ async fn people_keyed_by_last(
     (sim, source, state, engine)
 }
 
+/// The id of the person a walk meets first (by `updatedAt`, then id); `change` runs on it in
+/// the simulator at the second `get` of `source`, while the walk is under way.
+fn change_first_walked_at_second_get(
+    sim: &SimServer,
+    source: &Recording,
+    change: impl FnOnce(&twenty_sim::SimHandle, &str) + Send + 'static,
+) -> String {
+    let mut people = sim.handle().records("people");
+    people.sort_by(|a, b| {
+        (a["updatedAt"].as_str(), a["id"].as_str())
+            .cmp(&(b["updatedAt"].as_str(), b["id"].as_str()))
+    });
+    let first = people[0]["id"].as_str().unwrap().to_owned();
+    let h = sim.handle();
+    let id = first.clone();
+    *source.on_get.lock().unwrap() = Some((2, Box::new(move || change(&h, &id))));
+    first
+}
+
 fn assert_no_repeats(applied: &[Applied]) {
     for (i, a) in applied.iter().enumerate() {
         let changes: HashSet<&String> = a.changes.iter().collect();
@@ -376,21 +395,10 @@ async fn a_record_changed_during_the_walk_is_decided_against_its_committed_state
     // wins locally.
     let sim = sim(30).await;
     let (source, state) = (Recording::new(), MemoryState::new());
-    let mut people = sim.handle().records("people");
-    people.sort_by(|a, b| {
-        (a["updatedAt"].as_str(), a["id"].as_str())
-            .cmp(&(b["updatedAt"].as_str(), b["id"].as_str()))
+    let first = change_first_walked_at_second_get(&sim, &source, |h, id| {
+        h.update_record("people", id, json!({"jobTitle": "Changed mid-walk"}))
+            .expect("update");
     });
-    let first = people[0]["id"].as_str().unwrap().to_owned();
-    let h = sim.handle();
-    let id = first.clone();
-    *source.on_get.lock().unwrap() = Some((
-        2,
-        Box::new(move || {
-            h.update_record("people", &id, json!({"jobTitle": "Changed mid-walk"}))
-                .expect("update");
-        }),
-    ));
     let report = engine(&sim, &source, &state, 1000)
         .pull(RunOptions::new())
         .await
@@ -775,20 +783,9 @@ async fn a_record_soft_deleted_during_the_live_walk_is_deleted_locally_by_the_ne
     // deleted walk; its `deletedAt` is after the pull started, so the next pull deletes it.
     let sim = sim(30).await;
     let (source, state) = (Recording::new(), MemoryState::new());
-    let mut people = sim.handle().records("people");
-    people.sort_by(|a, b| {
-        (a["updatedAt"].as_str(), a["id"].as_str())
-            .cmp(&(b["updatedAt"].as_str(), b["id"].as_str()))
+    let first = change_first_walked_at_second_get(&sim, &source, |h, id| {
+        h.soft_delete_record("people", id).expect("soft delete");
     });
-    let first = people[0]["id"].as_str().unwrap().to_owned();
-    let h = sim.handle();
-    let id = first.clone();
-    *source.on_get.lock().unwrap() = Some((
-        2,
-        Box::new(move || {
-            h.soft_delete_record("people", &id).expect("soft delete");
-        }),
-    ));
     let engine = engine(&sim, &source, &state, 1000);
     let first_pull = engine.pull(RunOptions::new()).await.expect("pull");
     assert_eq!(
