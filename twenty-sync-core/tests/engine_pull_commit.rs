@@ -774,3 +774,95 @@ async fn a_changed_record_whose_local_key_a_staged_page_gave_to_another_is_decid
         .unwrap();
     assert_eq!(b_state[0].local_key, "Moved");
 }
+
+#[tokio::test]
+async fn a_failed_page_request_keeps_the_pages_staged_before_it_for_the_next_pull() {
+    // Twenty starts failing every request while the third page is decided: the pull fails, but
+    // the pages staged before the failed request are committed (with their cursor), so the
+    // next pull only adds the rest instead of walking and writing everything again.
+    let sim = sim(30).await;
+    let (source, state) = (Recording::new(), MemoryState::new());
+    let h = sim.handle();
+    *source.on_get.lock().unwrap() = Some((
+        3,
+        Box::new(move || {
+            h.set_faults(twenty_sim::Faults {
+                server_error_fraction: 1.0,
+                ..twenty_sim::Faults::none()
+            })
+        }),
+    ));
+    let failed = engine(&sim, &source, &state, 1000)
+        .pull(RunOptions::new())
+        .await;
+    assert!(failed.is_err(), "the pull fails with Twenty: {failed:?}");
+    let kept = source.inner.records(ENTITY).len();
+    assert!(
+        (21..30).contains(&kept),
+        "the three (or four) pages staged before the failure are committed: {kept}"
+    );
+    assert_eq!(source.applied().len(), 1, "{:?}", source.applied());
+
+    sim.handle().set_faults(twenty_sim::Faults::none());
+    let report = engine(&sim, &source, &state, 1000)
+        .pull(RunOptions::new())
+        .await
+        .expect("second pull");
+    assert_eq!(report.status, RunStatus::Succeeded, "{}", report.summary());
+    let c = &report.entities["contacts:pull"];
+    assert_eq!(
+        (c.created, c.unchanged, c.failed),
+        (30 - kept as u64, kept as u64, 0),
+        "{}",
+        report.summary()
+    );
+    assert_eq!(source.inner.records(ENTITY).len(), 30);
+}
+
+#[tokio::test]
+async fn a_record_soft_deleted_during_the_live_walk_is_deleted_locally_by_the_next_pull_at_the_latest(
+) {
+    // The deleted walk's first page is requested while the live walk runs: a record of the
+    // first live page, soft-deleted in Twenty after that page was decided, may miss this pull's
+    // deleted walk; its `deletedAt` is after the pull started, so the next pull deletes it.
+    let sim = sim(30).await;
+    let (source, state) = (Recording::new(), MemoryState::new());
+    let first = change_first_walked_at_second_get(&sim, &source, |h, id| {
+        h.soft_delete_record("people", id).expect("soft delete");
+    });
+    let engine = engine(&sim, &source, &state, 1000);
+    let first_pull = engine.pull(RunOptions::new()).await.expect("pull");
+    assert_eq!(
+        first_pull.status,
+        RunStatus::Succeeded,
+        "{}",
+        first_pull.summary()
+    );
+    assert_eq!(first_pull.entities["contacts:pull"].created, 30);
+    let second_pull = engine.pull(RunOptions::new()).await.expect("second pull");
+    assert_eq!(
+        second_pull.status,
+        RunStatus::Succeeded,
+        "{}",
+        second_pull.summary()
+    );
+    let deleted = first_pull.entities["contacts:pull"].deleted
+        + second_pull.entities["contacts:pull"].deleted;
+    assert_eq!(
+        deleted,
+        1,
+        "{}\n{}",
+        first_pull.summary(),
+        second_pull.summary()
+    );
+    let st = twenty_sync_core::StateStore::records_by_twenty_id(
+        &state,
+        ENTITY,
+        std::slice::from_ref(&first),
+    )
+    .await
+    .unwrap();
+    assert!(st[0].deleted, "{st:?}");
+    assert!(source.inner.record(ENTITY, &st[0].local_key).is_none());
+    assert_eq!(source.inner.records(ENTITY).len(), 29);
+}

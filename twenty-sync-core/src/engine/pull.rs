@@ -55,22 +55,34 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         let mut cursor = PullCursor::decode(stored.as_ref());
         let walk_start = Utc::now();
         tracing::info!(entity, ?cursor, "pull started");
-        let mut retry = self.load_retry(entity, DIR).await?;
-        self.pull_retries(run, m, &mut retry).await?;
-        // Into an entity empty on both sides, only what this run writes can be found by a lookup.
-        let mut written = self
-            .empty_on_both_sides(run, entity)
-            .await?
-            .then(WrittenFilter::new);
+        let walks = self.walks(m, &cursor);
+        let prepare = async {
+            let mut retry = self.load_retry(entity, DIR).await?;
+            self.pull_retries(run, m, &mut retry).await?;
+            // Into an entity empty on both sides, only what this run writes can be found by a
+            // lookup.
+            let written = self
+                .empty_on_both_sides(run, entity)
+                .await?
+                .then(WrittenFilter::new);
+            Ok::<_, SyncError>((retry, written))
+        };
+        // The live walk's first page is requested beside these reads: it depends only on the
+        // cursor read above.
+        let (prepared, live_first) = tokio::join!(prepare, walks.first_page(self, m, Walk::Live));
+        let (mut retry, mut written) = prepared?;
+        let live_first = live_first?;
         // The walks stage pages; a committer beside them applies each full batch while they
         // go on with the next pages (see `pull_commits`).
         let (commits, committer) = PullCommits::pipelined();
         let dry_run = run.dry_run;
-        let walks = async {
+        let walked = async {
             let mut commits = commits;
             self.pull_walks(
                 run,
                 m,
+                &walks,
+                live_first,
                 &mut cursor,
                 walk_start,
                 &mut retry,
@@ -80,116 +92,66 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             .await
             // `commits` is dropped here: the committer's queue closes and it returns.
         };
-        let ((), walked) = tokio::join!(self.run_committer(dry_run, entity, committer), walks);
+        let ((), walked) = tokio::join!(self.run_committer(dry_run, entity, committer), walked);
         walked?;
         self.retry_finish(run, retry).await
     }
 
-    /// The two walks of a pull (live records, then soft-deleted ones) from `cursor`, each page
-    /// staged and each full batch handed to `commits`. Returns once everything staged is
-    /// committed, the last batch with the cursor of a pull completed at `walk_start`. With
-    /// `written` (the entity was empty on both sides), the live walk looks up only pages that
-    /// may touch a record it wrote.
+    /// What the two walks of a pull of `m` from `cursor` request: the filter of each, the page
+    /// size and the fields kept.
+    fn walks(&self, m: &dyn EntityMapper, cursor: &PullCursor) -> Walks {
+        let overlap = chrono::Duration::from_std(self.config.overlap)
+            .unwrap_or_else(|_| chrono::Duration::minutes(5));
+        Walks {
+            live: walk_filter(Walk::Live, cursor.lower_bound(Walk::Live, overlap)),
+            deleted: walk_filter(Walk::Deleted, cursor.lower_bound(Walk::Deleted, overlap)),
+            limit: u32::try_from(self.config.batch_size).unwrap_or(100),
+            // Only the fields the mapping reads are decoded of each record.
+            keep: m.twenty_fields_read().map(FieldSelection::new),
+        }
+    }
+
+    /// The two walks of a pull (live records from `live_first` on, then soft-deleted ones) from
+    /// `cursor`, each page staged and each full batch handed to `commits`. Returns once
+    /// everything staged is committed, the last batch with the cursor of a pull completed at
+    /// `walk_start`. With `written` (the entity was empty on both sides), the live walk looks up
+    /// only pages that may touch a record it wrote.
     ///
-    /// The live walk's last pages stay staged into the deleted walk, so a short pull (an
+    /// The deleted walk's first page is requested beside the live walk (its filter depends on
+    /// the cursor's watermark and deleted-walk progress only, which the live walk leaves
+    /// alone). The live walk's last pages stay staged into the deleted walk, so a short pull (an
     /// incremental one, typically) commits its writes and its final cursor in one transaction.
     #[allow(clippy::too_many_arguments)]
     async fn pull_walks(
         &self,
         run: &mut Run,
         m: &dyn EntityMapper,
+        walks: &Walks,
+        live_first: Page<Record>,
         cursor: &mut PullCursor,
         walk_start: DateTime<Utc>,
         retry: &mut RetrySet,
         commits: &mut PullCommits,
         mut written: Option<&mut WrittenFilter>,
     ) -> Result<(), SyncError> {
-        let entity = m.name();
-        let overlap = chrono::Duration::from_std(self.config.overlap)
-            .unwrap_or_else(|_| chrono::Duration::minutes(5));
-        let limit = u32::try_from(self.config.batch_size).unwrap_or(100);
-        let commit_size = self.config.pull_commit_records.max(1);
-        // Only the fields the mapping reads are decoded of each record.
-        let keep = m.twenty_fields_read().map(FieldSelection::new);
         // Staged pages not handed to the committer yet; a page that touches one of their
         // records again (in either walk) commits them first.
-        let mut pending = PendingPull::new(entity);
-        for walk in [Walk::Live, Walk::Deleted] {
-            let bound = cursor.lower_bound(walk, overlap);
-            let filter = walk_filter(walk, bound);
-            let mut after: Option<String> = None;
-            let mut page = self
-                .list_page(m, &filter, None, limit, keep.as_ref())
-                .await?;
-            loop {
-                let next = match &page.page_info.end_cursor {
-                    Some(c) if page.page_info.has_next_page && !page.records.is_empty() => {
-                        if after.as_deref() == Some(c.as_str()) {
-                            return Err(SyncError::new(
-                                SyncErrorKind::Twenty,
-                                "Twenty returned the same page cursor twice; stopping the walk (the cursor was not moved)",
-                            ));
-                        }
-                        Some(c.clone())
-                    }
-                    _ => None,
-                };
-                let progress = page
-                    .records
-                    .last()
-                    .and_then(Record::updated_at)
-                    .map(|t| cursor.advanced(walk, t));
-                let apply = async {
-                    self.stage_pull_page(
-                        run,
-                        m,
-                        page.records,
-                        walk,
-                        &mut pending,
-                        Some(&mut *retry),
-                        commits,
-                        written.as_deref_mut(),
-                    )
-                    .await?;
-                    if let Some(p) = &progress {
-                        pending.cursor = Some(p.clone());
-                    }
-                    if pending.is_full(commit_size) {
-                        // Handed to the committer: the walk goes on while it is applied.
-                        self.flush_pull(run, m, &mut pending, Some(&mut *retry), commits, false)
-                            .await?;
-                    }
-                    Ok::<(), SyncError>(())
-                };
-                // One page ahead: the next page is requested (and decoded, on another task)
-                // while this one is mapped and staged (and the staged pages committed when they
-                // are enough). The cursor still moves only with committed pages; an apply error
-                // wins over a fetch error.
-                let fetched = match &next {
-                    Some(n) => {
-                        let fetch =
-                            self.list_page(m, &filter, Some(n.clone()), limit, keep.as_ref());
-                        let (applied, fetched) = tokio::join!(apply, fetch);
-                        applied?;
-                        Some(fetched)
-                    }
-                    None => {
-                        apply.await?;
-                        None
-                    }
-                };
-                if let (Some(p), false) = (progress, run.dry_run) {
-                    *cursor = p;
-                }
-                match (next, fetched) {
-                    (Some(n), Some(fetched)) => {
-                        after = Some(n);
-                        page = fetched?;
-                    }
-                    _ => break,
-                }
-            }
-            if run.dry_run && walk == Walk::Live {
+        let mut pending = PendingPull::new(m.name());
+        let live = async {
+            self.walk(
+                run,
+                m,
+                walks,
+                Walk::Live,
+                live_first,
+                cursor,
+                &mut pending,
+                retry,
+                commits,
+                written.as_deref_mut(),
+            )
+            .await?;
+            if run.dry_run {
                 // The records the dry run's push would have written, not seen in the walk: the
                 // real walk meets them at its end (their `updatedAt` is the push's).
                 let unseen: Vec<Record> = std::mem::take(&mut run.dry.unseen)
@@ -202,7 +164,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                         run,
                         m,
                         chunk.to_vec(),
-                        walk,
+                        Walk::Live,
                         &mut pending,
                         None,
                         commits,
@@ -211,7 +173,31 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     .await?;
                 }
             }
-        }
+            Ok::<(), SyncError>(())
+        };
+        let (live, deleted_first) = tokio::join!(live, walks.first_page(self, m, Walk::Deleted));
+        live?;
+        let deleted_first = match deleted_first {
+            Ok(page) => page,
+            Err(e) => {
+                return Err(self
+                    .keep_staged_on_failed_page(run, m, &mut pending, retry, commits, e)
+                    .await)
+            }
+        };
+        self.walk(
+            run,
+            m,
+            walks,
+            Walk::Deleted,
+            deleted_first,
+            cursor,
+            &mut pending,
+            retry,
+            commits,
+            written,
+        )
+        .await?;
         if !run.dry_run {
             // The pull's last pages go with the cursor of the completed pull.
             self.failpoints
@@ -220,6 +206,123 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         }
         self.flush_pull(run, m, &mut pending, Some(&mut *retry), commits, true)
             .await
+    }
+
+    /// One walk from its first page: each page staged (the next one requested meanwhile), the
+    /// staged pages handed to `commits` whenever they are a full batch, `cursor` moved with
+    /// them. The last pages stay in `pending`.
+    #[allow(clippy::too_many_arguments)]
+    async fn walk(
+        &self,
+        run: &mut Run,
+        m: &dyn EntityMapper,
+        walks: &Walks,
+        walk: Walk,
+        first: Page<Record>,
+        cursor: &mut PullCursor,
+        pending: &mut PendingPull,
+        retry: &mut RetrySet,
+        commits: &mut PullCommits,
+        mut written: Option<&mut WrittenFilter>,
+    ) -> Result<(), SyncError> {
+        let commit_size = self.config.pull_commit_records.max(1);
+        let mut after: Option<String> = None;
+        let mut page = first;
+        loop {
+            let next = match &page.page_info.end_cursor {
+                Some(c) if page.page_info.has_next_page && !page.records.is_empty() => {
+                    if after.as_deref() == Some(c.as_str()) {
+                        return Err(SyncError::new(
+                            SyncErrorKind::Twenty,
+                            "Twenty returned the same page cursor twice; stopping the walk (the cursor was not moved)",
+                        ));
+                    }
+                    Some(c.clone())
+                }
+                _ => None,
+            };
+            let progress = page
+                .records
+                .last()
+                .and_then(Record::updated_at)
+                .map(|t| cursor.advanced(walk, t));
+            let apply = async {
+                self.stage_pull_page(
+                    run,
+                    m,
+                    page.records,
+                    walk,
+                    pending,
+                    Some(&mut *retry),
+                    commits,
+                    written.as_deref_mut(),
+                )
+                .await?;
+                if let Some(p) = &progress {
+                    pending.cursor = Some(p.clone());
+                }
+                if pending.is_full(commit_size) {
+                    // Handed to the committer: the walk goes on while it is applied.
+                    self.flush_pull(run, m, pending, Some(&mut *retry), commits, false)
+                        .await?;
+                }
+                Ok::<(), SyncError>(())
+            };
+            // One page ahead: the next page is requested (and decoded, on another task)
+            // while this one is mapped and staged (and the staged pages committed when they
+            // are enough). The cursor still moves only with committed pages; an apply error
+            // wins over a fetch error.
+            let fetched = match &next {
+                Some(n) => {
+                    let fetch = walks.page(self, m, walk, Some(n.clone()));
+                    let (applied, fetched) = tokio::join!(apply, fetch);
+                    applied?;
+                    Some(fetched)
+                }
+                None => {
+                    apply.await?;
+                    None
+                }
+            };
+            if let (Some(p), false) = (progress, run.dry_run) {
+                *cursor = p;
+            }
+            match (next, fetched) {
+                (Some(n), Some(fetched)) => {
+                    after = Some(n);
+                    page = match fetched {
+                        Ok(page) => page,
+                        Err(e) => {
+                            return Err(self
+                                .keep_staged_on_failed_page(run, m, pending, retry, commits, e)
+                                .await)
+                        }
+                    };
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// After a page request failed: commits the pages staged before it (decided and complete,
+    /// with the cursor of the last one), so the next pull resumes after them instead of walking
+    /// them again, and returns `failed`, or the commit's own error if it fails too.
+    async fn keep_staged_on_failed_page(
+        &self,
+        run: &mut Run,
+        m: &dyn EntityMapper,
+        pending: &mut PendingPull,
+        retry: &mut RetrySet,
+        commits: &mut PullCommits,
+        failed: SyncError,
+    ) -> SyncError {
+        match self
+            .flush_pull(run, m, pending, Some(retry), commits, true)
+            .await
+        {
+            Ok(()) => failed,
+            Err(e) => e,
+        }
     }
 
     /// One page of a walk: `limit` records of `m`'s object ordered by `updatedAt, id`, matching
@@ -1071,6 +1174,43 @@ impl PendingPull {
     fn is_full(&self, writes: usize) -> bool {
         self.changes.len().max(self.commit.upsert_records.len()) >= writes
             || self.processed.len() >= writes.saturating_mul(10)
+    }
+}
+
+/// What the walks of one pull request: each walk's filter, the page size, the fields kept.
+struct Walks {
+    live: Option<Filter>,
+    deleted: Option<Filter>,
+    limit: u32,
+    keep: Option<FieldSelection>,
+}
+
+impl Walks {
+    /// The page of `walk` after the page cursor `after` (the first page with `None`).
+    async fn page<S: SourceOfTruth, T: StateStore>(
+        &self,
+        engine: &SyncEngine<S, T>,
+        m: &dyn EntityMapper,
+        walk: Walk,
+        after: Option<String>,
+    ) -> Result<Page<Record>, SyncError> {
+        let filter = match walk {
+            Walk::Live => &self.live,
+            Walk::Deleted => &self.deleted,
+        };
+        engine
+            .list_page(m, filter, after, self.limit, self.keep.as_ref())
+            .await
+    }
+
+    /// The first page of `walk`.
+    async fn first_page<S: SourceOfTruth, T: StateStore>(
+        &self,
+        engine: &SyncEngine<S, T>,
+        m: &dyn EntityMapper,
+        walk: Walk,
+    ) -> Result<Page<Record>, SyncError> {
+        self.page(engine, m, walk, None).await
     }
 }
 
