@@ -33,7 +33,7 @@ use twenty_sync_core::{
 };
 
 use crate::error::Redactor;
-use crate::table::{CopyIn, TableInfo};
+use crate::table::{param_array_type, CopyIn, TableInfo};
 use crate::value::{get_path, to_cell, Cell, Kind};
 
 /// What the batch does per key once repeats are collapsed (the last change of a key wins).
@@ -318,9 +318,13 @@ pub(crate) async fn apply_data(
                 rows.push(row_cells(table, c)?);
             }
             let cols = columns(table, rows);
-            let params: Vec<&(dyn ToSql + Sync)> =
-                cols.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
-            tx.execute(&table.sql.upsert, &params)
+            // Sent with its parameter types: one round trip, no statement to prepare first.
+            let params: Vec<(&(dyn ToSql + Sync), Type)> = cols
+                .iter()
+                .zip(std::iter::once(&table.key).chain(table.columns.iter()))
+                .map(|(c, col)| (c as &(dyn ToSql + Sync), param_array_type(col.kind)))
+                .collect();
+            tx.execute_typed(&table.sql.upsert, &params)
                 .await
                 .map_err(|e| ctx(redactor.db("upserting rows", &e)))?;
             table.stats.upserted_rows.fetch_add(n, Ordering::Relaxed);

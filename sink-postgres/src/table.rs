@@ -640,6 +640,26 @@ pub(crate) fn param_sql_type(kind: Kind) -> &'static str {
     }
 }
 
+/// The type of the array parameter that carries a column of `kind` in the upsert: the array of
+/// [`param_sql_type`], given with the statement so it goes out in one round trip (no prepare).
+pub(crate) fn param_array_type(kind: Kind) -> Type {
+    match kind {
+        Kind::Text | Kind::Other => Type::TEXT_ARRAY,
+        Kind::Int2 => Type::INT2_ARRAY,
+        Kind::Int4 => Type::INT4_ARRAY,
+        Kind::Int8 => Type::INT8_ARRAY,
+        Kind::Float4 => Type::FLOAT4_ARRAY,
+        Kind::Float8 => Type::FLOAT8_ARRAY,
+        Kind::Bool => Type::BOOL_ARRAY,
+        Kind::Timestamptz => Type::TIMESTAMPTZ_ARRAY,
+        Kind::Timestamp => Type::TIMESTAMP_ARRAY,
+        Kind::Date => Type::DATE_ARRAY,
+        Kind::Uuid => Type::UUID_ARRAY,
+        Kind::Jsonb | Kind::TextArray => Type::JSONB_ARRAY,
+        Kind::Json => Type::JSON_ARRAY,
+    }
+}
+
 /// The name of this state schema's capture trigger (at most 63 bytes, as PostgreSQL keeps).
 pub(crate) fn trigger_name(state_schema: &str) -> String {
     let mut name = format!("{state_schema}_capture");

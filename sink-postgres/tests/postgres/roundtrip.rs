@@ -114,6 +114,37 @@ async fn every_twenty_field_type_round_trips_through_the_default_table() {
 }
 
 #[tokio::test]
+async fn every_twenty_field_type_round_trips_through_the_upsert_too() {
+    // Rows already in the table are upserted (typed array parameters), not copied: every column
+    // type goes through that statement as well, from empty to full and back.
+    let db = TestDb::new().await;
+    let sink = db.build(db.builder().entity(every_type_table(&db))).await;
+    let apply = |p1: Value, p2: Value| ApplyBatch {
+        entity: "people".into(),
+        changes: vec![upsert("p-1", p1), upsert("p-2", p2)],
+        state: StateCommit::new("people"),
+    };
+    sink.apply(&apply(empty_record(), full_record()))
+        .await
+        .unwrap();
+    sink.apply(&apply(full_record(), empty_record()))
+        .await
+        .unwrap();
+    let stats = sink.apply_stats("people").expect("stats");
+    assert!(
+        stats.upserted_rows >= 2,
+        "at least the second batch is upserted: {stats:?}"
+    );
+    let mut got = sink
+        .get("people", &["p-1".into(), "p-2".into()])
+        .await
+        .unwrap();
+    got.sort_by(|a, b| a.key.cmp(&b.key));
+    assert_eq!(got[0].data, full_record());
+    assert_eq!(got[1].data, empty_record());
+}
+
+#[tokio::test]
 async fn apply_writes_data_and_state_in_one_transaction() {
     let db = TestDb::new().await;
     let sink = db.build(db.builder().entity(every_type_table(&db))).await;
