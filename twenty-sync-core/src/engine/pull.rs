@@ -69,7 +69,8 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         };
         // The live walk's first page is requested beside these reads: it depends only on the
         // cursor read above.
-        let (prepared, live_first) = tokio::join!(prepare, walks.first_page(self, m, Walk::Live));
+        let (prepared, live_first) =
+            tokio::join!(prepare, self.list_page(m, &walks, Walk::Live, None));
         let (mut retry, mut written) = prepared?;
         let live_first = live_first?;
         // The walks stage pages; a committer beside them applies each full batch while they
@@ -175,7 +176,8 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             }
             Ok::<(), SyncError>(())
         };
-        let (live, deleted_first) = tokio::join!(live, walks.first_page(self, m, Walk::Deleted));
+        let (live, deleted_first) =
+            tokio::join!(live, self.list_page(m, walks, Walk::Deleted, None));
         live?;
         let deleted_first = match deleted_first {
             Ok(page) => page,
@@ -274,7 +276,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             // wins over a fetch error.
             let fetched = match &next {
                 Some(n) => {
-                    let fetch = walks.page(self, m, walk, Some(n.clone()));
+                    let fetch = self.list_page(m, walks, walk, Some(n.clone()));
                     let (applied, fetched) = tokio::join!(apply, fetch);
                     applied?;
                     Some(fetched)
@@ -325,22 +327,27 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         }
     }
 
-    /// One page of a walk: `limit` records of `m`'s object ordered by `updatedAt, id`, matching
-    /// `filter`, after the cursor `after`, keeping only the `keep` fields of each (all when
-    /// `None`). The request and the decoding of the answer run on their own task, so they
-    /// proceed in parallel with the caller's work on the previous page.
+    /// One page of `walk`: `walks.limit` records of `m`'s object ordered by `updatedAt, id`,
+    /// matching the walk's filter, after the page cursor `after` (the first page with `None`),
+    /// keeping only the `walks.keep` fields of each (all when `None`). The request and the
+    /// decoding of the answer run on their own task, so they proceed in parallel with the
+    /// caller's work on the previous page.
     async fn list_page(
         &self,
         m: &dyn EntityMapper,
-        filter: &Option<Filter>,
+        walks: &Walks,
+        walk: Walk,
         after: Option<String>,
-        limit: u32,
-        keep: Option<&FieldSelection>,
     ) -> Result<Page<Record>, SyncError> {
+        let filter = match walk {
+            Walk::Live => &walks.live,
+            Walk::Deleted => &walks.deleted,
+        };
+        let limit = walks.limit;
         self.twenty(|c| {
             let filter = filter.clone();
             let after = after.clone();
-            let keep = keep.cloned();
+            let keep = walks.keep.clone();
             let plural = m.twenty_object().to_owned();
             async move {
                 let mut req = c
@@ -559,12 +566,11 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             .iter()
             .filter_map(|r| r.id().map(str::to_owned))
             .collect();
-        // The local records the states name, when the source read them with the states.
-        let mut linked = None;
-        let mut states: HashMap<String, RecordState> = match &written {
+        // With the states, the local records they name when the source read them together.
+        let (mut states, mut linked) = match &written {
             // None of these ids was written by this run: the (empty) store has no state of them.
-            Some(w) if !w.may_contain_any(&ids) => HashMap::new(),
-            _ => self.page_states(entity, &ids, walk, &mut linked).await?,
+            Some(w) if !w.may_contain_any(&ids) => (HashMap::new(), None),
+            _ => self.page_states(entity, &ids, walk).await?,
         };
         if states
             .values()
@@ -576,7 +582,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             // record's key, a changed one must not write over it).
             self.flush_pull(run, m, pending, retry.as_deref_mut(), commits, true)
                 .await?;
-            states = self.page_states(entity, &ids, walk, &mut linked).await?;
+            (states, linked) = self.page_states(entity, &ids, walk).await?;
         }
 
         let mut commit = StateCommit::new(entity);
@@ -896,17 +902,15 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
     }
 
     /// The stored record states of `twenty_ids`, by Twenty id. In the live walk, a source that
-    /// keeps the record states reads them with the local records they name, in one lookup:
-    /// `linked` then holds those records by local key (`None` for a key with no live record);
-    /// otherwise it is left `None`.
+    /// keeps the record states reads them with the local records they name, in one lookup, and
+    /// those records come second, by local key (`None` for a key with no live record);
+    /// otherwise the second part is `None`.
     async fn page_states(
         &self,
         entity: &str,
         twenty_ids: &[String],
         walk: Walk,
-        linked: &mut Option<HashMap<String, Option<LocalRecord>>>,
-    ) -> Result<HashMap<String, RecordState>, SyncError> {
-        *linked = None;
+    ) -> Result<PageStates, SyncError> {
         if walk == Walk::Live {
             let found = self
                 .source
@@ -924,11 +928,10 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     records.insert(state.local_key.clone(), record);
                     states.insert(state.twenty_id.clone(), state);
                 }
-                *linked = Some(records);
-                return Ok(states);
+                return Ok((states, Some(records)));
             }
         }
-        self.states_by_twenty_id(entity, twenty_ids).await
+        Ok((self.states_by_twenty_id(entity, twenty_ids).await?, None))
     }
 
     /// The live local records of `keys`, by key: those `linked` holds (read with the page's
@@ -1177,41 +1180,19 @@ impl PendingPull {
     }
 }
 
+/// A page's record states by Twenty id, and the live local records they name by local key when
+/// the source read them together ([`SourceOfTruth::linked_by_twenty_id`]).
+type PageStates = (
+    HashMap<String, RecordState>,
+    Option<HashMap<String, Option<LocalRecord>>>,
+);
+
 /// What the walks of one pull request: each walk's filter, the page size, the fields kept.
 struct Walks {
     live: Option<Filter>,
     deleted: Option<Filter>,
     limit: u32,
     keep: Option<FieldSelection>,
-}
-
-impl Walks {
-    /// The page of `walk` after the page cursor `after` (the first page with `None`).
-    async fn page<S: SourceOfTruth, T: StateStore>(
-        &self,
-        engine: &SyncEngine<S, T>,
-        m: &dyn EntityMapper,
-        walk: Walk,
-        after: Option<String>,
-    ) -> Result<Page<Record>, SyncError> {
-        let filter = match walk {
-            Walk::Live => &self.live,
-            Walk::Deleted => &self.deleted,
-        };
-        engine
-            .list_page(m, filter, after, self.limit, self.keep.as_ref())
-            .await
-    }
-
-    /// The first page of `walk`.
-    async fn first_page<S: SourceOfTruth, T: StateStore>(
-        &self,
-        engine: &SyncEngine<S, T>,
-        m: &dyn EntityMapper,
-        walk: Walk,
-    ) -> Result<Page<Record>, SyncError> {
-        self.page(engine, m, walk, None).await
-    }
 }
 
 /// The push hash of `local` when Twenty's record `twenty` holds exactly what pushing `local`
