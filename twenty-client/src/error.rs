@@ -125,7 +125,8 @@ impl Error {
         &self.kind
     }
 
-    /// `true` when retrying the same request later may succeed (429, 502/503/504, transport errors).
+    /// `true` when retrying the same request later may succeed (429, 500, 502/503/504, transport
+    /// errors). Only idempotent requests are retried on it (see [`crate::RetryPolicy`]).
     pub fn is_temporary(&self) -> bool {
         self.temporary
     }
@@ -178,10 +179,18 @@ impl Error {
     }
 }
 
+/// Whether an error of `kind` is worth the same request again.
+///
+/// A 500 counts as temporary: Twenty answers 500 to every exception it does not map to a status
+/// (the fact sheet's "500 otherwise"), which includes passing ones such as a deadlock or a
+/// dropped database connection, and nothing in its body tells those from a bug. Only
+/// idempotent requests are ever re-sent, at most `max_retries` times, so a 500 that repeats
+/// costs a bounded number of requests, while one that passes no longer stops a sync. 501 and
+/// 505-599 are answers about the request itself and stay permanent.
 fn default_temporary(kind: &ErrorKind) -> bool {
     match kind {
         ErrorKind::RateLimited { .. } | ErrorKind::Transport => true,
-        ErrorKind::Server { status } => matches!(status, 502..=504),
+        ErrorKind::Server { status } => matches!(status, 500 | 502..=504),
         _ => false,
     }
 }

@@ -217,13 +217,13 @@ async fn newest_flavour_restores_by_id_directly() {
     server.shutdown().await;
 }
 
-/// Dropped connections and injected 429s are retried for reads. (The simulator's 5xx injection also draws
-/// 500s, which this client treats as permanent, so it is not used here.)
+/// Dropped connections, injected 429s and injected 5xx (500, 502, 503, 504) are retried for reads.
 #[tokio::test]
-async fn injected_drops_and_429s_are_retried_transparently() {
+async fn injected_drops_429s_and_5xx_are_retried_transparently() {
     let faults = Faults {
         rate_limit_fraction: 0.1,
         drop_fraction: 0.1,
+        server_error_fraction: 0.1,
         ..Faults::none()
     };
     let config = SimConfig::new(KEY)
