@@ -45,21 +45,29 @@ impl AuditSql {
     }
 }
 
-/// Appends `entries` inside `tx`: one row per run of consecutive entries with the same run and
-/// entity (a commit usually makes one).
-pub(crate) async fn append(
+/// The rows that record `entries`: one per run of consecutive entries with the same run and
+/// entity (a commit usually makes one). Pure client work (the entries serialised as JSON lines),
+/// so a commit can do it while the server runs an earlier statement of the transaction.
+pub(crate) fn encode(entries: &[AuditEntry]) -> StoreResult<Vec<BatchRow<'_>>> {
+    entries
+        .chunk_by(|a, b| a.run_id == b.run_id && a.entity == b.entity)
+        .map(BatchRow::encode)
+        .collect()
+}
+
+/// Writes the rows [`encode`] made inside `tx`, one statement each.
+pub(crate) async fn insert(
     tx: &Transaction<'_>,
     sql: &AuditSql,
-    entries: &[AuditEntry],
+    rows: &[BatchRow<'_>],
     redactor: &Redactor,
 ) -> StoreResult<()> {
-    for group in entries.chunk_by(|a, b| a.run_id == b.run_id && a.entity == b.entity) {
-        let row = BatchRow::encode(group)?;
+    for row in rows {
         tx.execute_typed(
             &sql.insert,
             &[
-                (&group[0].run_id, Type::TEXT),
-                (&group[0].entity, Type::TEXT),
+                (&row.run_id, Type::TEXT),
+                (&row.entity, Type::TEXT),
                 (&row.first_at, Type::TIMESTAMPTZ),
                 (&row.last_at, Type::TIMESTAMPTZ),
                 (&row.keys, Type::TEXT_ARRAY),
@@ -73,7 +81,9 @@ pub(crate) async fn append(
 }
 
 /// One audit-log row being written.
-struct BatchRow<'a> {
+pub(crate) struct BatchRow<'a> {
+    run_id: &'a str,
+    entity: &'a str,
     first_at: DateTime<Utc>,
     last_at: DateTime<Utc>,
     keys: Vec<&'a str>,
@@ -106,6 +116,8 @@ impl<'a> BatchRow<'a> {
             serde_json::to_writer(&mut lines, a).map_err(|e| invalid(e.to_string()))?;
         }
         Ok(BatchRow {
+            run_id: &group[0].run_id,
+            entity: &group[0].entity,
             first_at,
             last_at,
             keys,

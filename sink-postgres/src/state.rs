@@ -323,7 +323,10 @@ pub(crate) async fn write_commit(
         .await
         .map_err(|e| ctx(redactor.db("removing record states", &e)))?;
     }
-    if !commit.upsert_records.is_empty() {
+    let states = async {
+        if commit.upsert_records.is_empty() {
+            return Ok(());
+        }
         let mut last: HashMap<&str, &RecordState> = HashMap::new();
         let mut order = Vec::new();
         for r in &commit.upsert_records {
@@ -334,18 +337,20 @@ pub(crate) async fn write_commit(
         let rows: Vec<&RecordState> = order.iter().map(|k| last[k]).collect();
         let copied = match new_states {
             Some(n) if n.fresh.load(Ordering::Relaxed) => {
-                copy_new_states(tx, sql, entity, &rows, n, redactor)
-                    .await
-                    .map_err(ctx)?
+                copy_new_states(tx, sql, entity, &rows, n, redactor).await?
             }
             _ => false,
         };
         if !copied {
-            upsert_states(tx, sql, entity, &rows, redactor)
-                .await
-                .map_err(ctx)?;
+            upsert_states(tx, sql, entity, &rows, redactor).await?;
         }
-    }
+        Ok(())
+    };
+    // The audit rows are serialised while the server writes the record states (the statement is
+    // sent at the first poll of `states`, before `encode` runs); the states' error wins.
+    let (states, audit_rows) = tokio::join!(biased; states, async { audit::encode(&commit.audit) });
+    states.map_err(ctx)?;
+    let audit_rows = audit_rows.map_err(ctx)?;
     for (direction, checkpoint) in &commit.cursors {
         tx.execute_typed(
             &sql.upsert_cursor,
@@ -410,11 +415,9 @@ pub(crate) async fn write_commit(
         .await
         .map_err(|e| ctx(redactor.db("recording pending creates", &e)))?;
     }
-    if !commit.audit.is_empty() {
-        audit::append(tx, &sql.audit, &commit.audit, redactor)
-            .await
-            .map_err(ctx)?;
-    }
+    audit::insert(tx, &sql.audit, &audit_rows, redactor)
+        .await
+        .map_err(ctx)?;
     Ok(())
 }
 
