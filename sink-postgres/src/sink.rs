@@ -702,17 +702,24 @@ impl StateStore for PostgresSink {
             .and_then(|s| s.as_str())
             .unwrap_or("unknown")
             .to_owned();
-        let params: [&(dyn ToSql + Sync); 4] = [&report.run_id, &report.started_at, &status, &json];
-        let mut client = self.inner.client().await?;
+        let params: [(&(dyn ToSql + Sync), Type); 4] = [
+            (&report.run_id, Type::TEXT),
+            (&report.started_at, Type::TIMESTAMPTZ),
+            (&status, Type::TEXT),
+            (&json, Type::JSONB),
+        ];
+        let client = self.inner.client().await?;
         let saved = if report.status == RunStatus::Running {
             // The record of a run in progress does not wait for the WAL flush: the run's next
             // durable commit (its lease, then each batch) flushes it too, since the WAL is
             // written in order. Lost in a server crash before that, it is rewritten when the
             // run saves its failure (see the README). A finished run's report waits for the
             // flush.
-            execute_unflushed(&mut client, &self.inner.sql.save_run, &params).await
+            execute_unflushed(&client, &self.inner.sql.save_run, &params).await
         } else {
-            client.execute(&self.inner.sql.save_run, &params).await
+            client
+                .execute_typed(&self.inner.sql.save_run, &params)
+                .await
         };
         saved.map_err(|e| {
             self.inner
@@ -755,11 +762,16 @@ impl StateStore for PostgresSink {
     ) -> StoreResult<Option<Lease>> {
         let client = self.inner.client().await?;
         let row = client
-            .query_opt(
+            .query_typed(
                 &self.inner.sql.acquire_lease,
-                &[&scope, &holder, &ttl.as_secs_f64()],
+                &[
+                    (&scope, Type::TEXT),
+                    (&holder, Type::TEXT),
+                    (&ttl.as_secs_f64(), Type::FLOAT8),
+                ],
             )
             .await
+            .map(|rows| rows.into_iter().next())
             .map_err(|e| {
                 self.inner
                     .redactor
@@ -776,13 +788,17 @@ impl StateStore for PostgresSink {
 
     async fn release_lease(&self, lease: &Lease) -> StoreResult<()> {
         let token = i64::try_from(lease.token).unwrap_or(i64::MAX);
-        let mut client = self.inner.client().await?;
+        let client = self.inner.client().await?;
         // Without waiting for the WAL flush: a release lost in a server crash leaves the lease
         // to expire at its time, as when the process holding it dies.
         execute_unflushed(
-            &mut client,
+            &client,
             &self.inner.sql.release_lease,
-            &[&lease.scope, &lease.holder, &token],
+            &[
+                (&lease.scope, Type::TEXT),
+                (&lease.holder, Type::TEXT),
+                (&token, Type::INT8),
+            ],
         )
         .await
         .map_err(|e| {
@@ -799,16 +815,26 @@ impl StateStore for PostgresSink {
 /// synchronous_commit = off`): for bookkeeping whose loss in a server crash costs nothing
 /// (see the callers). It becomes durable with the next durable commit of any session, or
 /// within three `wal_writer_delay`s (600 ms by default).
+///
+/// The three requests (begin and setting, the statement with its parameter types, commit) go
+/// out together and take one round trip: all are sent at the first poll, so the server runs
+/// the whole transaction even if this future is dropped after it. When the statement fails,
+/// the server turns the `COMMIT` of the aborted transaction into a rollback; its error is the
+/// one returned.
 async fn execute_unflushed(
-    client: &mut Object,
+    client: &Object,
     stmt: &str,
-    params: &[&(dyn ToSql + Sync)],
+    params: &[(&(dyn ToSql + Sync), Type)],
 ) -> Result<u64, tokio_postgres::Error> {
-    let tx = client.transaction().await?;
-    tx.batch_execute("SET LOCAL synchronous_commit = off")
-        .await?;
-    let n = tx.execute(stmt, params).await?;
-    tx.commit().await?;
+    let (begun, run, committed) = tokio::join!(
+        biased;
+        client.batch_execute("START TRANSACTION; SET LOCAL synchronous_commit = off"),
+        client.execute_typed(stmt, params),
+        client.batch_execute("COMMIT"),
+    );
+    begun?;
+    let n = run?;
+    committed?;
     Ok(n)
 }
 
@@ -832,7 +858,7 @@ mod tests {
         let (pg, redactor) = connect::parse(&SecretString::from(crate::test_db::database_url()))
             .expect("a valid DATABASE_URL");
         let pool = connect::pool(pg, &TlsConfig::default(), 1, &redactor).expect("a pool");
-        let mut client = pool.get().await.unwrap_or_else(|e| {
+        let client = pool.get().await.unwrap_or_else(|e| {
             panic!(
                 "cannot connect to the test PostgreSQL ({}); set DATABASE_URL to a server this \
                  test may write to",
@@ -854,7 +880,7 @@ mod tests {
             .expect("session setting")
             .get(0);
         let n = execute_unflushed(
-            &mut client,
+            &client,
             &format!("INSERT INTO {table} VALUES (current_setting('synchronous_commit'))"),
             &[],
         )
@@ -876,5 +902,72 @@ mod tests {
             after, before,
             "the setting must not outlive the transaction"
         );
+
+        // A failing statement: its error is returned, nothing of it stays, and the connection
+        // is out of the transaction (the next statement runs).
+        let err = execute_unflushed(
+            &client,
+            &format!("INSERT INTO {table} VALUES ($1), (1/0)"),
+            &[(&"kept?", Type::TEXT)],
+        )
+        .await
+        .expect_err("division by zero");
+        assert_eq!(
+            err.as_db_error().map(|e| e.message()),
+            Some("division by zero"),
+            "{err:?}"
+        );
+        let rows: i64 = client
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .expect("the connection is usable after the failed transaction")
+            .get(0);
+        assert_eq!(rows, 1, "only the row of the first call");
+    }
+
+    /// A connection back in the pool is handed out again without a check right away, and with
+    /// one (an empty query) once it has been idle for `VERIFY_IDLE_AFTER`.
+    #[tokio::test]
+    async fn pooled_connections_are_verified_only_after_being_idle() {
+        let (pg, redactor) = connect::parse(&SecretString::from(crate::test_db::database_url()))
+            .expect("a valid DATABASE_URL");
+        let pool = connect::pool(pg.clone(), &TlsConfig::default(), 1, &redactor).expect("a pool");
+        let observer = connect::pool(pg, &TlsConfig::default(), 1, &redactor).expect("a pool");
+        let observer = observer.get().await.unwrap_or_else(|e| {
+            panic!(
+                "cannot connect to the test PostgreSQL ({}); set DATABASE_URL to a server this \
+                 test may use",
+                redactor.pool(&e)
+            )
+        });
+        let marker = format!("SELECT 'pool-marker-{}'", uuid::Uuid::new_v4().simple());
+        let pid: i32 = {
+            let client = pool.get().await.expect("a connection");
+            client.batch_execute(&marker).await.expect("marker");
+            client
+                .query_one("SELECT pg_backend_pid()", &[])
+                .await
+                .expect("pid")
+                .get(0)
+        };
+        let last_query = || async {
+            let q: String = observer
+                .query_one("SELECT query FROM pg_stat_activity WHERE pid = $1", &[&pid])
+                .await
+                .expect("the pooled backend is listed")
+                .get(0);
+            q
+        };
+        // Checked out again at once: no check ran on it.
+        {
+            let client = pool.get().await.expect("a connection");
+            client.batch_execute(&marker).await.expect("marker");
+        }
+        drop(pool.get().await.expect("a connection"));
+        assert_eq!(last_query().await, marker);
+        // After the idle time: the checkout sends the empty query first.
+        tokio::time::sleep(connect::VERIFY_IDLE_AFTER + Duration::from_millis(100)).await;
+        drop(pool.get().await.expect("a connection"));
+        assert_eq!(last_query().await, "");
     }
 }
