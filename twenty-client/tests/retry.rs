@@ -161,12 +161,7 @@ async fn a_plain_create_is_never_resent_after_a_5xx() {
             .create_async()
             .await;
         let c = client(&server.url());
-        let err = c
-            .records("people")
-            .create(&Record::from(json!({"city": "Paris"})))
-            .send()
-            .await
-            .expect_err("5xx");
+        let err = create_one(&c).await;
         m.assert_async().await;
         assert_eq!(err.kind(), &ErrorKind::Server { status });
         assert!(err.is_temporary());
@@ -207,12 +202,7 @@ async fn a_plain_create_is_resent_after_a_429_because_the_throttler_ran_nothing(
         .create_async()
         .await;
     let c = client(&server.url());
-    let err = c
-        .records("people")
-        .create(&Record::from(json!({"city": "Paris"})))
-        .send()
-        .await
-        .expect_err("429");
+    let err = create_one(&c).await;
     m.assert_async().await;
     assert_eq!(c.stats().rate_limited_responses, 3);
     assert!(err.is_temporary());
@@ -265,6 +255,15 @@ async fn the_rate_limiter_paces_requests_and_is_shared_by_clones() {
 }
 
 /// A 200 whose JSON body ends early: `n` such answers, then the whole body.
+/// A plain create of one person that the mock server fails; its error.
+async fn create_one(c: &twenty_client::Client) -> twenty_client::Error {
+    c.records("people")
+        .create(&Record::from(json!({"city": "Paris"})))
+        .send()
+        .await
+        .expect_err("the server fails the create")
+}
+
 fn truncated_then_whole(n: usize, whole: &'static str) -> impl Fn(&mockito::Request) -> Vec<u8> {
     let hits = std::sync::atomic::AtomicUsize::new(0);
     move |_| {
