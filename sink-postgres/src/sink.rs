@@ -577,7 +577,8 @@ impl SourceOfTruth for PostgresSink {
                     .db("reading record states with their rows", &e)
                     .with_context("entity", entity)
             })?;
-        let states_at = table.row_columns();
+        // The state's columns follow the row's.
+        let states_at = table.sql.row_columns;
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             out.push(Linked {

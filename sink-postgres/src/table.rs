@@ -117,6 +117,8 @@ fn copy_in(qualified: &str, key: &Col, columns: &[Col], tombstone: Option<&Col>)
 pub(crate) struct TableSql {
     /// Rows by key (tombstoned rows included, flagged): `$1 text[]`.
     pub select_by_keys: String,
+    /// How many columns a row of `select_by_keys` has (the row part of `linked_by_twenty_id`).
+    pub row_columns: usize,
     /// The record states of Twenty ids (`$1` entity, `$2 text[]` ids), each with the row its
     /// local key names: the row's columns as `select_by_keys` reads them (all `NULL` when there
     /// is none), then the state's columns ([`RECORD_COLS`]).
@@ -141,13 +143,6 @@ pub(crate) struct TableSql {
 impl TableInfo {
     pub(crate) fn entity(&self) -> &str {
         &self.config.entity
-    }
-
-    /// How many columns [`select_list`] selects: where the columns after a row's start.
-    pub(crate) fn row_columns(&self) -> usize {
-        2 + self.columns.len()
-            + usize::from(self.updated_at.is_some())
-            + usize::from(self.tombstone.is_some())
     }
 
     /// [`decode`](Self::decode) of a row an outer join may have left out: `None` when its key
@@ -236,24 +231,27 @@ fn read_time(
     })
 }
 
+/// A column selected by [`select_list`]: as JSON (`to_jsonb`), or, for the kinds read typed
+/// ([`Kind::read_typed`]), timestamps formatted canonically and text as it is.
 fn read_value(row: &Row, idx: usize, kind: Kind) -> Result<Value, tokio_postgres::Error> {
-    Ok(match kind {
-        Kind::Text => row.try_get::<_, Option<String>>(idx)?.map(Value::String),
-        Kind::Timestamptz | Kind::Timestamp => {
-            read_time(row, idx, kind)?.map(|t| Value::String(format_timestamp(t)))
-        }
-        _ => row.try_get::<_, Option<Value>>(idx)?,
-    }
-    .unwrap_or(Value::Null))
+    let value = if !kind.read_typed() {
+        row.try_get::<_, Option<Value>>(idx)?
+    } else if let Kind::Timestamptz | Kind::Timestamp = kind {
+        read_time(row, idx, kind)?.map(|t| Value::String(format_timestamp(t)))
+    } else {
+        row.try_get::<_, Option<String>>(idx)?.map(Value::String)
+    };
+    Ok(value.unwrap_or(Value::Null))
 }
 
-/// The `SELECT` list matching [`TableInfo::decode`], for alias `t`.
+/// The `SELECT` list matching [`TableInfo::decode`], for alias `t`, and how many columns it
+/// selects.
 fn select_list(
     key: &Col,
     columns: &[Col],
     updated_at: Option<&Col>,
     deleted: Option<&str>,
-) -> String {
+) -> (String, usize) {
     let mut parts = vec![
         format!("t.{}::text", key.q()),
         format!("to_jsonb(t.{})", key.q()),
@@ -271,7 +269,7 @@ fn select_list(
     if let Some(d) = deleted {
         parts.push(d.to_owned());
     }
-    parts.join(", ")
+    (parts.join(", "), parts.len())
 }
 
 /// `CREATE SCHEMA/TABLE IF NOT EXISTS` for a default table.
@@ -480,7 +478,7 @@ fn build_sql(
         Kind::Bool => format!("coalesce(t.{}, false)", d.q()),
         _ => format!("(t.{} IS NOT NULL)", d.q()),
     });
-    let list = select_list(key, columns, updated_at, deleted_expr.as_deref());
+    let (list, row_columns) = select_list(key, columns, updated_at, deleted_expr.as_deref());
     let keys_param = format!("CAST($1::text[] AS {}[])", key.type_sql);
     let select_by_keys = format!(
         "SELECT {list} FROM {qualified} t WHERE t.{} = ANY({keys_param})",
@@ -606,6 +604,7 @@ fn build_sql(
     };
     TableSql {
         select_by_keys,
+        row_columns,
         linked_by_twenty_id,
         is_empty: format!("SELECT NOT EXISTS (SELECT 1 FROM {qualified})"),
         key_exists: format!(
