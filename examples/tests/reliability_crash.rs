@@ -531,7 +531,10 @@ async fn crash_resume(s: Scenario) {
     let kills_n = u64::try_from(s.kills.max(1)).unwrap_or(1);
     let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     let work = ms(clean_run.took).saturating_sub(ms(startup));
-    let (min_delay, max_delay) = (ms(startup) / 2, ms(startup) + work / kills_n);
+    // The set-up run (migrations, DDL) can take longer than a whole run on a busy machine; a
+    // delay past three quarters of the clean run would find the work done, so none is longer.
+    let max_delay = (ms(startup) + work / kills_n).min(ms(clean_run.took) * 3 / 4);
+    let min_delay = (ms(startup) / 2).min(max_delay / 2);
     let max_events = (events / (2 * kills_n)).max(2);
     let mut schedule: Vec<Kill> = (0..s.kills)
         .map(|_| match rng.next() % 3 {
