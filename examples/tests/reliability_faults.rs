@@ -49,6 +49,7 @@ fn client(sim: &SimServer, timeout: Duration) -> Client {
             max_retries: MAX_RETRIES,
             initial_backoff: Duration::from_millis(2),
             max_backoff: Duration::from_millis(20),
+            max_internal_error_retries: MAX_RETRIES,
         })
         .page_size(PAGE as u32)
         .batch_size(PAGE)

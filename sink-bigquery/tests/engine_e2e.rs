@@ -62,6 +62,7 @@ async fn pull_twice_without_duplicates_then_push_a_warehouse_edit_to_twenty() {
             max_retries: 4,
             initial_backoff: Duration::from_millis(2),
             max_backoff: Duration::from_millis(20),
+            max_internal_error_retries: 4,
         })
         .build()
         .expect("client builds");

@@ -8,11 +8,21 @@ use std::time::Duration;
 /// (GET, PATCH, DELETE, upserts, duplicate searches). A 429 is retried for every request because Twenty's
 /// throttler rejects a request before running it. A plain create that failed any other way is never re-sent.
 ///
+/// A 500 is retried too, but fewer times ([`max_internal_error_retries`](Self::max_internal_error_retries)):
+/// Twenty answers 500 to every exception it does not map, passing ones (a deadlock, a lost database connection)
+/// that one or two retries get past, and bugs that answer the same to every retry.
+///
 /// ```
 /// use std::time::Duration;
 /// use twenty_client::RetryPolicy;
-/// let p = RetryPolicy { max_retries: 3, initial_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(5) };
+/// let p = RetryPolicy {
+///     max_retries: 3,
+///     initial_backoff: Duration::from_millis(100),
+///     ..RetryPolicy::default()
+/// };
 /// assert_eq!(p.max_retries, 3);
+/// assert_eq!(p.max_internal_error_retries, 2);
+/// assert_eq!(p.max_backoff, Duration::from_secs(60));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -22,6 +32,12 @@ pub struct RetryPolicy {
     pub initial_backoff: Duration,
     /// Upper bound of one backoff.
     pub max_backoff: Duration,
+    /// Of the `max_retries`, how many may follow a 500 (Internal Server Error). A 500 that
+    /// passes (a deadlock, a lost database connection on the server) is gone at the first or
+    /// second retry; one caused by a bug repeats, and retrying it the whole budget only delays
+    /// the error (7.75-15.5 s of backoff by default, against at most 1.5 s for two retries). Retries after 502-504, 429s and
+    /// transport errors do not count against it.
+    pub max_internal_error_retries: u32,
 }
 
 impl RetryPolicy {
@@ -47,12 +63,13 @@ impl RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// 5 retries, 500 ms initial backoff, 60 s maximum.
+    /// 5 retries (at most 2 of them after a 500), 500 ms initial backoff, 60 s maximum.
     fn default() -> Self {
         RetryPolicy {
             max_retries: 5,
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(60),
+            max_internal_error_retries: 2,
         }
     }
 }

@@ -65,6 +65,14 @@ impl Call {
     }
 }
 
+/// The retries made so far for one call: all of them, and those made after a 500 (limited apart,
+/// see [`RetryPolicy::max_internal_error_retries`](crate::RetryPolicy::max_internal_error_retries)).
+#[derive(Debug, Default)]
+struct Attempts {
+    all: u32,
+    after_internal_error: u32,
+}
+
 impl Client {
     /// Send `call`, retrying per policy; the raw body of the 2xx answer.
     pub(crate) async fn send_raw(&self, call: &Call) -> Result<Vec<u8>, Error> {
@@ -78,7 +86,7 @@ impl Client {
             security::check_allowed(host, inner.allowed_hosts.as_deref())
                 .map_err(|e| call.decorate(e))?;
         }
-        let mut attempt: u32 = 0;
+        let mut attempts = Attempts::default();
         loop {
             let waited = inner.pacer.acquire().await;
             inner.counters.add_throttled(waited);
@@ -93,7 +101,7 @@ impl Client {
                     .header(CONTENT_TYPE, "application/json")
                     .body(body.clone());
             }
-            tracing::debug!(method = %call.method, url = %call.url, attempt, "twenty request");
+            tracing::debug!(method = %call.method, url = %call.url, attempt = attempts.all, "twenty request");
             let (err, safe_to_resend) = match req.send().await {
                 Ok(resp) => {
                     let status = resp.status();
@@ -129,7 +137,7 @@ impl Client {
                 }
             };
             match self
-                .retry_or_fail(call, &mut attempt, err, safe_to_resend)
+                .retry_or_fail(call, &mut attempts, err, safe_to_resend)
                 .await
             {
                 Ok(()) => continue,
@@ -142,18 +150,22 @@ impl Client {
     async fn retry_or_fail(
         &self,
         call: &Call,
-        attempt: &mut u32,
+        attempts: &mut Attempts,
         err: Error,
         safe_to_resend: bool,
     ) -> Result<(), Error> {
         let policy = &self.inner.retry;
+        let internal = matches!(err.kind(), ErrorKind::Server { status: 500 });
         if !err.is_temporary()
             || !(call.idempotent || safe_to_resend)
-            || *attempt >= policy.max_retries
+            || attempts.all >= policy.max_retries
+            || (internal && attempts.after_internal_error >= policy.max_internal_error_retries)
         {
             return Err(err);
         }
-        *attempt += 1;
+        attempts.all += 1;
+        attempts.after_internal_error += u32::from(internal);
+        let attempt = attempts.all;
         self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
         let rate_limited = matches!(err.kind(), ErrorKind::RateLimited { .. });
         // For 429s the pacer already holds requests until the server's window allows them again;
@@ -161,9 +173,9 @@ impl Client {
         let sleep = if rate_limited && self.inner.pacer.is_blocked() {
             Duration::ZERO
         } else {
-            policy.backoff(*attempt)
+            policy.backoff(attempt)
         };
-        tracing::warn!(operation = call.operation, attempt = *attempt, backoff_ms = sleep.as_millis() as u64, error = %err, "retrying Twenty request");
+        tracing::warn!(operation = call.operation, attempt, backoff_ms = sleep.as_millis() as u64, error = %err, "retrying Twenty request");
         if !sleep.is_zero() {
             tokio::time::sleep(sleep).await;
             self.inner.counters.add_throttled(sleep);
@@ -186,14 +198,14 @@ impl Client {
         call: &Call,
         decode_body: impl Fn(&[u8]) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let mut attempt = 0;
+        let mut attempts = Attempts::default();
         loop {
             let body = self.send_bytes(call).await?;
             match decode_body(body.as_ref()) {
                 Ok(v) => return Ok(v),
                 Err(e) => {
                     let e = call.decorate(e);
-                    self.retry_or_fail(call, &mut attempt, e, false).await?;
+                    self.retry_or_fail(call, &mut attempts, e, false).await?;
                 }
             }
         }

@@ -130,6 +130,43 @@ async fn server_errors_500_502_503_504_are_retried_for_idempotent_requests() {
     }
 }
 
+/// A 500 that repeats is a bug on the server more often than not: it gets
+/// `max_internal_error_retries`, while a 503 (the server is restarting) gets all `max_retries`.
+#[tokio::test]
+async fn a_repeated_500_gets_fewer_retries_than_a_503() {
+    for (status, internal_budget, requests) in [(500usize, 1, 2), (500, 0, 1), (503, 1, 5)] {
+        let mut server = mockito::Server::new_async().await;
+        let failing = server
+            .mock("GET", Matcher::Any)
+            .with_status(status)
+            .expect(requests)
+            .create_async()
+            .await;
+        let c = builder(&server.url())
+            .retry_policy(RetryPolicy {
+                max_retries: 4,
+                initial_backoff: Duration::from_millis(1),
+                max_backoff: Duration::from_millis(5),
+                max_internal_error_retries: internal_budget,
+            })
+            .build()
+            .expect("client");
+        let err = c
+            .records("people")
+            .get("p1")
+            .send()
+            .await
+            .expect_err("fails after its retries");
+        failing.assert_async().await;
+        assert!(err.is_temporary(), "{status}");
+        assert_eq!(
+            c.stats().retries,
+            requests as u64 - 1,
+            "{status}, budget {internal_budget}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn other_5xx_are_permanent_and_not_retried() {
     for status in [501usize, 505] {

@@ -20,6 +20,7 @@ async fn start(flavor: ServerFlavor) -> (SimServer, Client) {
             max_retries: 2,
             initial_backoff: Duration::from_millis(5),
             max_backoff: Duration::from_millis(20),
+            max_internal_error_retries: 2,
         })
         .build()
         .expect("client");

@@ -26,6 +26,7 @@ fn client(server: &SimServer, limit: Option<RateLimit>) -> Client {
         max_retries: 5,
         initial_backoff: Duration::from_millis(50),
         max_backoff: Duration::from_secs(2),
+        max_internal_error_retries: 5,
     });
     match limit {
         Some(l) => b.rate_limit(l),

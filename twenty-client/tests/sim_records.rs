@@ -20,6 +20,7 @@ async fn start(config: SimConfig) -> (SimServer, Client) {
             max_retries: 6,
             initial_backoff: Duration::from_millis(5),
             max_backoff: Duration::from_millis(50),
+            max_internal_error_retries: 6,
         })
         .build()
         .expect("client");
@@ -239,6 +240,7 @@ async fn injected_drops_429s_and_5xx_are_retried_transparently() {
             max_retries: 10,
             initial_backoff: Duration::from_millis(2),
             max_backoff: Duration::from_millis(20),
+            max_internal_error_retries: 10,
         })
         .build()
         .expect("client");

@@ -107,6 +107,7 @@ fn patient_client(sim: &SimServer) -> Client {
             max_retries: 10,
             initial_backoff: Duration::from_millis(10),
             max_backoff: Duration::from_millis(40),
+            max_internal_error_retries: 10,
         })
         .build()
         .expect("client builds")

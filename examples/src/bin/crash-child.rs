@@ -196,6 +196,7 @@ mod child {
                 max_retries: 6,
                 initial_backoff: Duration::from_millis(5),
                 max_backoff: Duration::from_millis(50),
+                max_internal_error_retries: 6,
             })
             .page_size(200)
             .batch_size(args.batch_size.clamp(1, 200))

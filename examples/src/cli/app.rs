@@ -153,6 +153,7 @@ pub async fn client(cfg: &Config, secrets: &dyn SecretProvider) -> Result<Client
         .timeout(Duration::from_secs(t.timeout_secs))
         .retry_policy(RetryPolicy {
             max_retries: t.max_retries,
+            max_internal_error_retries: t.max_internal_error_retries,
             ..RetryPolicy::default()
         })
         .user_agent(concat!("twenty-sync-cli/", env!("CARGO_PKG_VERSION")));

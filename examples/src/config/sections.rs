@@ -32,6 +32,10 @@ pub struct TwentySection {
     /// 500 ms to 60 s (default 5; 0 disables).
     #[serde(default = "default_retries")]
     pub max_retries: u32,
+    /// Of those, how many may follow a 500 (default 2): a passing 500 is gone after one or
+    /// two, one caused by a bug on the server repeats.
+    #[serde(default = "default_internal_error_retries")]
+    pub max_internal_error_retries: u32,
     /// Client-side request budget.
     #[serde(default)]
     pub rate_limit: RateLimitSection,
@@ -47,6 +51,7 @@ impl Default for TwentySection {
             batch_size: default_write_batch(),
             timeout_secs: default_timeout(),
             max_retries: default_retries(),
+            max_internal_error_retries: default_internal_error_retries(),
             rate_limit: RateLimitSection::default(),
         }
     }
@@ -418,6 +423,9 @@ fn default_timeout() -> u64 {
 }
 fn default_retries() -> u32 {
     5
+}
+fn default_internal_error_retries() -> u32 {
+    twenty_client::RetryPolicy::default().max_internal_error_retries
 }
 fn default_requests() -> u32 {
     100

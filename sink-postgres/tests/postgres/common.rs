@@ -153,6 +153,7 @@ pub fn sim_client(sim: &twenty_sim::SimServer, key: &str) -> twenty_client::Clie
             max_retries: 6,
             initial_backoff: std::time::Duration::from_millis(2),
             max_backoff: std::time::Duration::from_millis(20),
+            max_internal_error_retries: 6,
         })
         .build()
         .expect("client builds")

@@ -47,6 +47,7 @@ pub fn builder(base: &str) -> ClientBuilder {
         max_retries: 2,
         initial_backoff: Duration::from_millis(5),
         max_backoff: Duration::from_millis(20),
+        max_internal_error_retries: 2,
     })
 }
 

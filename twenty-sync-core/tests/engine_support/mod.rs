@@ -35,6 +35,7 @@ pub fn client(sim: &SimServer) -> Client {
             max_retries: 6,
             initial_backoff: Duration::from_millis(2),
             max_backoff: Duration::from_millis(20),
+            max_internal_error_retries: 6,
         })
         .build()
         .expect("client builds")
