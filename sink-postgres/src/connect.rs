@@ -186,12 +186,23 @@ pub(crate) const VERIFY_IDLE_AFTER: Duration = Duration::from_secs(1);
 /// One checked out within the last second was working a moment ago: verifying it too cost a round
 /// trip per checkout, about fifteen per incremental pull (each page's lookup, each commit, the run's
 /// bookkeeping), for a failure the caller sees anyway as a temporary error.
-fn verify_when_idle() -> Hook {
-    Hook::async_fn(|client, metrics| {
-        let idle = metrics.last_used() >= VERIFY_IDLE_AFTER;
+///
+/// A connection that fails the check is dropped and replaced by the pool without a word, so the
+/// check says so itself (at `info`: a hosted database closing idle connections does it daily).
+fn verify_when_idle(redactor: Redactor) -> Hook {
+    Hook::async_fn(move |client, metrics| {
+        let idle_for = metrics.last_used();
+        let redactor = redactor.clone();
         Box::pin(async move {
-            if idle {
-                client.simple_query("").await.map_err(HookError::Backend)?;
+            if idle_for >= VERIFY_IDLE_AFTER {
+                if let Err(e) = client.simple_query("").await {
+                    tracing::info!(
+                        idle_ms = idle_for.as_millis() as u64,
+                        error = %redactor.redact(&e.to_string()),
+                        "postgres: a pooled connection stopped answering while idle; opening a new one"
+                    );
+                    return Err(HookError::Backend(e));
+                }
             }
             Ok(())
         })
@@ -219,7 +230,7 @@ pub(crate) fn pool(
         },
     );
     Pool::builder(manager)
-        .pre_recycle(verify_when_idle())
+        .pre_recycle(verify_when_idle(redactor.clone()))
         .max_size(max.max(1))
         .runtime(Runtime::Tokio1)
         .build()

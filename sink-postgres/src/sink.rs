@@ -970,5 +970,19 @@ mod tests {
         tokio::time::sleep(connect::VERIFY_IDLE_AFTER + Duration::from_millis(100)).await;
         drop(pool.get().await.expect("a connection"));
         assert_eq!(last_query().await, "");
+        // A backend the server ended while the connection sat in the pool is replaced at the
+        // next checkout, which answers.
+        observer
+            .execute("SELECT pg_terminate_backend($1)", &[&pid])
+            .await
+            .expect("terminate the pooled backend");
+        tokio::time::sleep(connect::VERIFY_IDLE_AFTER + Duration::from_millis(100)).await;
+        let client = pool.get().await.expect("a new connection");
+        let new_pid: i32 = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .expect("the new connection answers")
+            .get(0);
+        assert_ne!(new_pid, pid);
     }
 }
