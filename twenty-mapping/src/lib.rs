@@ -75,6 +75,7 @@ mod compile;
 mod config;
 mod error;
 mod hash;
+mod local_fields;
 mod path;
 mod paths_hash;
 mod plan;
@@ -92,6 +93,7 @@ pub use config::{
 };
 pub use error::{CompileError, CompileErrors, ConfigError, FieldError, TransformError};
 pub use hash::{canonical_json, content_hash, ContentHash, CONTENT_HASH_TAG};
+pub use local_fields::{LocalField, LocalKind};
 pub use path::FieldPath;
 pub use paths_hash::PathsHash;
 pub use plan::{CompiledMapping, EntityPlan, FieldPlan, Mapped, RequiredField};
