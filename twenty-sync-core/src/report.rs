@@ -104,6 +104,39 @@ pub struct RecordFailure {
     pub reason: String,
 }
 
+impl std::fmt::Display for RecordFailure {
+    /// One line: entity, direction, key and id (`-` when unknown), the field when there is one,
+    /// and the reason.
+    ///
+    /// ```
+    /// use twenty_sync_core::{RecordFailure, SyncDirection};
+    ///
+    /// let f = RecordFailure {
+    ///     entity: "contacts".into(),
+    ///     direction: SyncDirection::Push,
+    ///     local_key: Some("c-1".into()),
+    ///     twenty_id: None,
+    ///     field: Some("email".into()),
+    ///     reason: "not an email address".into(),
+    /// };
+    /// assert_eq!(f.to_string(), "contacts push key=c-1 id=- field=email: not an email address");
+    /// ```
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} key={} id={}",
+            self.entity,
+            self.direction.as_str(),
+            self.local_key.as_deref().unwrap_or("-"),
+            self.twenty_id.as_deref().unwrap_or("-"),
+        )?;
+        if let Some(field) = &self.field {
+            write!(f, " field={field}")?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
 /// The report of one run.
 ///
 /// ```
@@ -243,19 +276,7 @@ impl RunReport {
             let _ = writeln!(s, "  stopped: {e}");
         }
         for f in &self.failures {
-            let _ = writeln!(
-                s,
-                "  failed {} {} key={} id={}{}: {}",
-                f.entity,
-                f.direction.as_str(),
-                f.local_key.as_deref().unwrap_or("-"),
-                f.twenty_id.as_deref().unwrap_or("-"),
-                f.field
-                    .as_deref()
-                    .map(|x| format!(" field={x}"))
-                    .unwrap_or_default(),
-                f.reason
-            );
+            let _ = writeln!(s, "  failed {f}");
         }
         s
     }

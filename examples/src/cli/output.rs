@@ -338,19 +338,7 @@ pub fn summary_table(report: &RunReport) -> String {
         let _ = writeln!(s, "stopped: {e}");
     }
     for f in &report.failures {
-        let _ = writeln!(
-            s,
-            "failed: {} {} key={} id={}{}: {}",
-            f.entity,
-            f.direction.as_str(),
-            f.local_key.as_deref().unwrap_or("-"),
-            f.twenty_id.as_deref().unwrap_or("-"),
-            f.field
-                .as_deref()
-                .map(|x| format!(" field={x}"))
-                .unwrap_or_default(),
-            f.reason
-        );
+        let _ = writeln!(s, "failed: {f}");
     }
     s
 }
