@@ -15,6 +15,7 @@
 //! exceed the longest write transaction (see the README).
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -105,12 +106,67 @@ fn change_of(row: DecodedRow, checkpoint: Checkpoint) -> LocalChange {
     }
 }
 
+/// A feed of local changes read a page at a time from `pos` on.
 struct Feed<P> {
     inner: Arc<Inner>,
     table: Arc<TableInfo>,
     pos: P,
     buffer: VecDeque<LocalChange>,
     done: bool,
+}
+
+/// How a feed reads its next page: the page's changes appended to `buffer`, `pos` moved past
+/// them, `done` set when there are no more.
+trait NextPage {
+    fn next_page(&mut self) -> impl Future<Output = StoreResult<()>> + Send;
+}
+
+impl NextPage for Feed<OutboxPosition> {
+    fn next_page(&mut self) -> impl Future<Output = StoreResult<()>> + Send {
+        outbox_page(self)
+    }
+}
+
+impl NextPage for Feed<Option<UpdatedPosition>> {
+    fn next_page(&mut self) -> impl Future<Output = StoreResult<()>> + Send {
+        updated_page(self)
+    }
+}
+
+impl<P: Send + 'static> Feed<P>
+where
+    Feed<P>: NextPage,
+{
+    /// The changes of `table` from `pos` on, a page read whenever the last one is used up; the
+    /// stream ends after the last page or after the first error.
+    fn changes(
+        inner: Arc<Inner>,
+        table: Arc<TableInfo>,
+        pos: P,
+    ) -> BoxStream<'static, StoreResult<LocalChange>> {
+        let feed = Feed {
+            inner,
+            table,
+            pos,
+            buffer: VecDeque::new(),
+            done: false,
+        };
+        stream::unfold(feed, |mut feed| async move {
+            loop {
+                if let Some(change) = feed.buffer.pop_front() {
+                    return Some((Ok(change), feed));
+                }
+                if feed.done {
+                    return None;
+                }
+                if let Err(e) = feed.next_page().await {
+                    feed.done = true;
+                    return Some((Err(e), feed));
+                }
+            }
+        })
+        .boxed()
+    }
 }
 
 /// The outbox feed of `table` after `checkpoint`.
@@ -124,28 +180,7 @@ pub(crate) fn outbox_feed(
         Some(cp) => OutboxPosition::parse(cp.as_str())
             .ok_or_else(|| bad_checkpoint(&table, cp, "outbox"))?,
     };
-    let feed = Feed {
-        inner,
-        table,
-        pos,
-        buffer: VecDeque::new(),
-        done: false,
-    };
-    Ok(stream::unfold(feed, |mut feed| async move {
-        loop {
-            if let Some(change) = feed.buffer.pop_front() {
-                return Some((Ok(change), feed));
-            }
-            if feed.done {
-                return None;
-            }
-            if let Err(e) = outbox_page(&mut feed).await {
-                feed.done = true;
-                return Some((Err(e), feed));
-            }
-        }
-    })
-    .boxed())
+    Ok(Feed::changes(inner, table, pos))
 }
 
 async fn outbox_page(feed: &mut Feed<OutboxPosition>) -> StoreResult<()> {
@@ -239,28 +274,7 @@ pub(crate) fn updated_at_feed(
                 .ok_or_else(|| bad_checkpoint(&table, cp, "updated_at"))?,
         ),
     };
-    let feed = Feed {
-        inner,
-        table,
-        pos,
-        buffer: VecDeque::new(),
-        done: false,
-    };
-    Ok(stream::unfold(feed, |mut feed| async move {
-        loop {
-            if let Some(change) = feed.buffer.pop_front() {
-                return Some((Ok(change), feed));
-            }
-            if feed.done {
-                return None;
-            }
-            if let Err(e) = updated_page(&mut feed).await {
-                feed.done = true;
-                return Some((Err(e), feed));
-            }
-        }
-    })
-    .boxed())
+    Ok(Feed::changes(inner, table, pos))
 }
 
 async fn updated_page(feed: &mut Feed<Option<UpdatedPosition>>) -> StoreResult<()> {
