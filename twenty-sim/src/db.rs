@@ -236,12 +236,30 @@ impl Db {
                 "Maximum number of records to upsert is {max}."
             )));
         }
+        self.write_all(plural, inputs, |db, input, undo, events| {
+            db.create_in(plural, input, upsert, undo, events)
+        })
+    }
+
+    /// Writes each item with `write`, all or nothing: the first failure undoes every write made
+    /// before it and is the answer; otherwise the written records, in order, and their events.
+    fn write_all<I>(
+        &mut self,
+        plural: &str,
+        items: impl IntoIterator<Item = I>,
+        mut write: impl FnMut(
+            &mut Self,
+            I,
+            &mut Undo,
+            &mut Vec<Event>,
+        ) -> Result<Map<String, Value>, ApiError>,
+    ) -> WriteResult {
         let mut undo = Undo::new();
         let mut events = Vec::new();
         let mut out = Vec::new();
         let mut result = Ok(());
-        for input in inputs {
-            match self.create_in(plural, input, upsert, &mut undo, &mut events) {
+        for item in items {
+            match write(self, item, &mut undo, &mut events) {
                 Ok(rec) => out.push(Value::Object(rec)),
                 Err(e) => {
                     result = Err(e);
@@ -327,21 +345,9 @@ impl Db {
             .as_object()
             .ok_or_else(|| ApiError::bad("The request body must be a JSON object"))?;
         let ids = self.matching_ids(plural, filter, false)?;
-        let mut undo = Undo::new();
-        let mut events = Vec::new();
-        let mut out = Vec::new();
-        let mut result = Ok(());
-        for id in ids {
-            match self.update_in(plural, id, input, &mut undo, &mut events) {
-                Ok(r) => out.push(Value::Object(r)),
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
-        self.finish(plural, undo, result)?;
-        Ok((Value::Array(out), events))
+        self.write_all(plural, ids, |db, id, undo, events| {
+            db.update_in(plural, id, input, undo, events)
+        })
     }
 
     fn delete_in(
