@@ -25,6 +25,23 @@ use crate::types::{standard_field_type, FieldType, ValueKind};
 /// sample Twenty value of that type. A `split_name` rule that turns a `FULL_NAME` into one string
 /// holds `Text`; a `DATE_TIME` the pipeline passes through unchanged holds `Timestamp`, one it
 /// reformats holds `Text`.
+///
+/// ```
+/// use twenty_mapping::{compile, LocalKind, MappingFile, TransformRegistry};
+///
+/// let file = MappingFile::from_toml_str(r#"
+/// [entities.deals]
+/// twenty_object = "opportunities"
+/// local_key = "id"
+/// [[entities.deals.fields]]
+/// from = "closes"
+/// to = "closeDate"
+/// "#, "deals.toml").unwrap();
+/// let mapping = compile(&file, &TransformRegistry::with_builtins(), None).unwrap();
+/// let fields = mapping.entity("deals").unwrap().local_fields(None);
+/// // A DATE_TIME passed through unchanged: a store can give it a timestamp column.
+/// assert_eq!(fields[0].kind, LocalKind::Timestamp);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum LocalKind {
@@ -53,6 +70,25 @@ pub enum LocalKind {
 
 /// One local field of a plan: its path in local records, the kind of value it holds, and whether
 /// the rule that maps it is required.
+///
+/// ```
+/// use twenty_mapping::{compile, LocalKind, MappingFile, TransformRegistry};
+///
+/// let file = MappingFile::from_toml_str(r#"
+/// [entities.contacts]
+/// twenty_object = "people"
+/// local_key = "id"
+/// [[entities.contacts.fields]]
+/// from = "contact.city"
+/// to = "city"
+/// required = true
+/// "#, "contacts.toml").unwrap();
+/// let mapping = compile(&file, &TransformRegistry::with_builtins(), None).unwrap();
+/// let field = &mapping.entity("contacts").unwrap().local_fields(None)[0];
+/// assert_eq!(field.path, "contact.city");
+/// assert_eq!(field.kind, LocalKind::Text);
+/// assert!(field.required);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LocalField {
