@@ -192,18 +192,20 @@ pub(crate) const VERIFY_IDLE_AFTER: Duration = Duration::from_secs(1);
 fn verify_when_idle(redactor: Redactor) -> Hook {
     Hook::async_fn(move |client, metrics| {
         let idle_for = metrics.last_used();
-        let redactor = redactor.clone();
+        // Only a check that runs needs the redactor (for its log line).
+        let check = (idle_for >= VERIFY_IDLE_AFTER).then(|| redactor.clone());
         Box::pin(async move {
-            if idle_for >= VERIFY_IDLE_AFTER {
-                if let Err(e) = client.simple_query("").await {
-                    tracing::info!(
-                        idle_ms = idle_for.as_millis() as u64,
-                        error = %redactor.redact(&e.to_string()),
-                        "postgres: a pooled connection stopped answering while idle; opening a new one"
-                    );
-                    return Err(HookError::Backend(e));
-                }
-            }
+            let Some(redactor) = check else {
+                return Ok(());
+            };
+            client.simple_query("").await.map_err(|e| {
+                tracing::info!(
+                    idle_ms = idle_for.as_millis() as u64,
+                    error = %redactor.redact(&e.to_string()),
+                    "postgres: a pooled connection stopped answering while idle; opening a new one"
+                );
+                HookError::Backend(e)
+            })?;
             Ok(())
         })
     })

@@ -35,8 +35,8 @@ pub struct RetryPolicy {
     /// Of the `max_retries`, how many may follow a 500 (Internal Server Error). A 500 that
     /// passes (a deadlock, a lost database connection on the server) is gone at the first or
     /// second retry; one caused by a bug repeats, and retrying it the whole budget only delays
-    /// the error (7.75-15.5 s of backoff by default, against at most 1.5 s for two retries). Retries after 502-504, 429s and
-    /// transport errors do not count against it.
+    /// the error (7.75-15.5 s of backoff by default, against at most 1.5 s for two retries).
+    /// Retries after 502-504, 429s and transport errors do not count against it.
     pub max_internal_error_retries: u32,
 }
 

@@ -184,8 +184,9 @@ impl Error {
 /// A 500 counts as temporary: Twenty answers 500 to every exception it does not map to a status
 /// (the fact sheet's "500 otherwise"), which includes passing ones such as a deadlock or a
 /// dropped database connection, and nothing in its body tells those from a bug. Only
-/// idempotent requests are ever re-sent, at most `max_retries` times, so a 500 that repeats
-/// costs a bounded number of requests, while one that passes no longer stops a sync. 501 and
+/// idempotent requests are ever re-sent, a 500 at most
+/// [`max_internal_error_retries`](crate::RetryPolicy::max_internal_error_retries) times, so a 500
+/// that repeats costs a few requests, while one that passes no longer stops a sync. 501 and
 /// 505-599 are answers about the request itself and stay permanent.
 fn default_temporary(kind: &ErrorKind) -> bool {
     match kind {
