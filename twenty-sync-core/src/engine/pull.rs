@@ -15,8 +15,8 @@ use twenty_client::records::FieldSelection;
 use twenty_client::{Filter, OrderBy, Page, Record};
 
 use crate::model::{
-    ApplyBatch, AuditAction, AuditOutcome, InboundChange, InboundChangeKind, Linked, LocalRecord,
-    RecordState, StateCommit, StateWritten, SyncDirection,
+    ApplyBatch, InboundChange, InboundChangeKind, Linked, LocalRecord, RecordState, StateCommit,
+    StateWritten, SyncDirection,
 };
 use crate::report::RunMode;
 use crate::source::SourceOfTruth;
@@ -31,7 +31,7 @@ use super::plan::{field_diff, PlannedAction};
 use super::progress::ProgressEvent;
 use super::pull_commits::{CommitterEnd, InFlight, PullCommits, StagedBatch};
 use super::retry::RetrySet;
-use super::run::Run;
+use super::run::{Decision, Run};
 use super::views::{local_hash, twenty_hash, twenty_hash_sparse};
 use super::watermark::{PullCursor, Walk};
 use super::written::WrittenFilter;
@@ -642,27 +642,17 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                             kind: InboundChangeKind::Delete { tombstone },
                             twenty_updated_at: updated_at,
                         });
-                        run.plan(
+                        commit.audit.push(run.decide(Decision {
                             entity,
-                            DIR,
-                            PlannedAction::Delete,
-                            &s.local_key,
-                            Some(&id),
-                            vec![],
-                        );
-                        run.report.counts_mut(&ckey).deleted += 1;
-                        commit.audit.push(run.audit(
-                            entity,
-                            DIR,
-                            AuditAction::Delete,
-                            Some(&s.local_key),
-                            Some(&id),
-                            vec![],
-                            s.local_hash.clone(),
-                            None,
-                            AuditOutcome::Applied,
-                            Some(if tombstone { "tombstone" } else { "deleted" }.into()),
-                        ));
+                            direction: DIR,
+                            action: PlannedAction::Delete,
+                            local_key: &s.local_key,
+                            twenty_id: &id,
+                            fields: vec![],
+                            before_hash: s.local_hash.clone(),
+                            after_hash: None,
+                            detail: Some(if tombstone { "tombstone" } else { "deleted" }.into()),
+                        }));
                         let mut ns = s;
                         ns.deleted = true;
                         ns.twenty_updated_at = updated_at;
@@ -805,29 +795,17 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 }
             };
             if let Some(r) = &conflict {
-                run.report.counts_mut(&ckey).conflicted += 1;
-                let fields = r.field_names();
-                let detail = r.describe();
-                run.plan(
+                commit.audit.push(run.decide(Decision {
                     entity,
-                    DIR,
-                    PlannedAction::Conflict,
-                    &c.key,
-                    Some(&c.id),
-                    fields.clone(),
-                );
-                commit.audit.push(run.audit(
-                    entity,
-                    DIR,
-                    AuditAction::Conflict,
-                    Some(&c.key),
-                    Some(&c.id),
-                    fields,
-                    c.st.as_ref().and_then(|s| s.local_hash.clone()),
-                    Some(local_hash(m, &merged)),
-                    AuditOutcome::Applied,
-                    Some(detail),
-                ));
+                    direction: DIR,
+                    action: PlannedAction::Conflict,
+                    local_key: &c.key,
+                    twenty_id: &c.id,
+                    fields: r.field_names(),
+                    before_hash: c.st.as_ref().and_then(|s| s.local_hash.clone()),
+                    after_hash: Some(local_hash(m, &merged)),
+                    detail: Some(r.describe()),
+                }));
             }
             let new_state = RecordState {
                 local_key: c.key.clone(),
@@ -848,31 +826,26 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 before.unwrap_or(&Value::Object(Default::default())),
                 &merged,
             );
-            let (action, paction) = if local.is_some() {
-                run.report.counts_mut(&ckey).updated += 1;
-                (AuditAction::Update, PlannedAction::Update)
-            } else {
-                run.report.counts_mut(&ckey).created += 1;
-                (AuditAction::Create, PlannedAction::Create)
-            };
-            run.plan(entity, DIR, paction, &c.key, Some(&c.id), changed.clone());
             let values = self.config.audit_values.detail(
                 &changed,
                 before.unwrap_or(&Value::Object(Default::default())),
                 &merged,
             );
-            commit.audit.push(run.audit(
+            commit.audit.push(run.decide(Decision {
                 entity,
-                DIR,
-                action,
-                Some(&c.key),
-                Some(&c.id),
-                changed,
-                c.st.as_ref().and_then(|s| s.local_hash.clone()),
-                new_state.local_hash.clone(),
-                AuditOutcome::Applied,
-                values,
-            ));
+                direction: DIR,
+                action: if local.is_some() {
+                    PlannedAction::Update
+                } else {
+                    PlannedAction::Create
+                },
+                local_key: &c.key,
+                twenty_id: &c.id,
+                fields: changed,
+                before_hash: c.st.as_ref().and_then(|s| s.local_hash.clone()),
+                after_hash: new_state.local_hash.clone(),
+                detail: values,
+            }));
             changes.push(InboundChange {
                 key: c.key,
                 twenty_id: c.id,

@@ -50,6 +50,24 @@ pub(crate) struct Run {
     pub(crate) dry: DryOverlay,
 }
 
+/// One write a run decided on, for [`Run::decide`].
+pub(crate) struct Decision<'a> {
+    pub(crate) entity: &'a str,
+    pub(crate) direction: SyncDirection,
+    pub(crate) action: PlannedAction,
+    pub(crate) local_key: &'a str,
+    /// The Twenty record written or linked (for a push create, the id it is created with).
+    pub(crate) twenty_id: &'a str,
+    /// The fields written (for a conflict, those settled).
+    pub(crate) fields: Vec<String>,
+    /// The target side's content hash before the write, when known.
+    pub(crate) before_hash: Option<String>,
+    /// The target side's content hash after it.
+    pub(crate) after_hash: Option<String>,
+    /// The audit entry's detail (e.g. how a conflict was settled, the values written).
+    pub(crate) detail: Option<String>,
+}
+
 /// A dry run's stand-in for the writes its push did not make. The real run's pull sees the
 /// records its push wrote (with a new `updatedAt`, so at the end of its walk) and the record
 /// states the push committed; a dry run's pull decides on these instead, so it plans exactly the
@@ -165,6 +183,48 @@ impl Run {
             changed_fields,
         };
         self.plan.record(write, self.keep_plan);
+    }
+
+    /// Records one decided write: counts it in the report, enters it in the plan, and returns
+    /// its audit entry to commit. Every decided write goes through here, so the three always
+    /// agree.
+    ///
+    /// A record the push creates gets a fresh random id, which a dry run and a real run do not
+    /// share: its plan entry leaves the id out (so the two plans compare equal) while its audit
+    /// entry names it.
+    pub(crate) fn decide(&mut self, d: Decision<'_>) -> AuditEntry {
+        let counts = self
+            .report
+            .counts_mut(&Self::counts_key(d.entity, d.direction));
+        let (count, audited) = match d.action {
+            PlannedAction::Create => (&mut counts.created, AuditAction::Create),
+            PlannedAction::Update => (&mut counts.updated, AuditAction::Update),
+            PlannedAction::Delete => (&mut counts.deleted, AuditAction::Delete),
+            PlannedAction::Adopt => (&mut counts.adopted, AuditAction::Adopt),
+            PlannedAction::Conflict => (&mut counts.conflicted, AuditAction::Conflict),
+        };
+        *count += 1;
+        let random_id = d.direction == SyncDirection::Push && d.action == PlannedAction::Create;
+        self.plan(
+            d.entity,
+            d.direction,
+            d.action,
+            d.local_key,
+            (!random_id).then_some(d.twenty_id),
+            d.fields.clone(),
+        );
+        self.audit(
+            d.entity,
+            d.direction,
+            audited,
+            Some(d.local_key),
+            Some(d.twenty_id),
+            d.fields,
+            d.before_hash,
+            d.after_hash,
+            AuditOutcome::Applied,
+            d.detail,
+        )
     }
 
     /// Records a failed record (report + returns the audit entry to commit).
@@ -348,5 +408,100 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             .await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decision(direction: SyncDirection, action: PlannedAction) -> Decision<'static> {
+        Decision {
+            entity: "people",
+            direction,
+            action,
+            local_key: "k1",
+            twenty_id: "t1",
+            fields: vec!["name.firstName".into()],
+            before_hash: Some("before".into()),
+            after_hash: Some("after".into()),
+            detail: Some("why".into()),
+        }
+    }
+
+    #[test]
+    fn a_decision_is_counted_planned_and_audited_as_the_same_action() {
+        use PlannedAction::*;
+        let cases = [
+            (Create, AuditAction::Create),
+            (Update, AuditAction::Update),
+            (Delete, AuditAction::Delete),
+            (Adopt, AuditAction::Adopt),
+            (Conflict, AuditAction::Conflict),
+        ];
+        for (action, audited) in cases {
+            for direction in [SyncDirection::Pull, SyncDirection::Push] {
+                let mut run = Run::new(RunMode::Sync, false).keeping_plan(true);
+                let entry = run.decide(decision(direction, action));
+
+                let counts = run
+                    .report
+                    .counts_mut(&Run::counts_key("people", direction))
+                    .clone();
+                let counted = [
+                    (Create, counts.created),
+                    (Update, counts.updated),
+                    (Delete, counts.deleted),
+                    (Adopt, counts.adopted),
+                    (Conflict, counts.conflicted),
+                ];
+                for (a, n) in counted {
+                    assert_eq!(n, u64::from(a == action), "{action:?} {direction:?}: {a:?}");
+                }
+                assert_eq!(counts.unchanged + counts.failed + counts.seen, 0);
+
+                assert_eq!(run.plan.count(action), 1);
+                let write = &run.plan.writes[0];
+                assert_eq!(
+                    (write.action, write.direction, write.local_key.as_str()),
+                    (action, direction, "k1")
+                );
+                assert_eq!(write.changed_fields, ["name.firstName"]);
+
+                assert_eq!((entry.action, entry.direction), (audited, direction));
+                assert_eq!(entry.local_key.as_deref(), Some("k1"));
+                assert_eq!(entry.twenty_id.as_deref(), Some("t1"));
+                assert_eq!(entry.changed_fields, ["name.firstName"]);
+                assert_eq!(entry.before_hash.as_deref(), Some("before"));
+                assert_eq!(entry.after_hash.as_deref(), Some("after"));
+                assert_eq!(entry.detail.as_deref(), Some("why"));
+                assert_eq!(entry.outcome, AuditOutcome::Applied);
+                assert_eq!(entry.run_id, run.id);
+            }
+        }
+    }
+
+    #[test]
+    fn only_a_push_create_leaves_its_random_id_out_of_the_plan() {
+        for (direction, action, planned_id) in [
+            (SyncDirection::Push, PlannedAction::Create, None),
+            (SyncDirection::Pull, PlannedAction::Create, Some("t1")),
+            (SyncDirection::Push, PlannedAction::Update, Some("t1")),
+            (SyncDirection::Push, PlannedAction::Adopt, Some("t1")),
+        ] {
+            let mut run = Run::new(RunMode::Sync, false).keeping_plan(true);
+            let entry = run.decide(decision(direction, action));
+            assert_eq!(run.plan.writes[0].twenty_id.as_deref(), planned_id);
+            // The audit trail always names the record.
+            assert_eq!(entry.twenty_id.as_deref(), Some("t1"));
+        }
+    }
+
+    #[test]
+    fn a_dry_run_audits_its_decisions_as_planned() {
+        let mut run = Run::new(RunMode::Push, true);
+        let entry = run.decide(decision(SyncDirection::Push, PlannedAction::Update));
+        assert_eq!(entry.outcome, AuditOutcome::Planned);
+        assert_eq!(run.plan.writes.len(), 1, "a dry run keeps its plan");
     }
 }

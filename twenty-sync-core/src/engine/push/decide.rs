@@ -67,27 +67,17 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     h = content_hash(&pv);
                     let fields = r.field_names();
                     let detail = r.describe();
-                    run.report.counts_mut(&ckey).conflicted += 1;
-                    run.plan(
+                    commit.audit.push(run.decide(Decision {
                         entity,
-                        DIR,
-                        PlannedAction::Conflict,
-                        &key,
-                        Some(&s.twenty_id),
-                        fields.clone(),
-                    );
-                    commit.audit.push(run.audit(
-                        entity,
-                        DIR,
-                        AuditAction::Conflict,
-                        Some(&key),
-                        Some(&s.twenty_id),
+                        direction: DIR,
+                        action: PlannedAction::Conflict,
+                        local_key: &key,
+                        twenty_id: &s.twenty_id,
                         fields,
-                        s.twenty_hash.clone(),
-                        Some(h.clone()),
-                        AuditOutcome::Applied,
-                        Some(detail),
-                    ));
+                        before_hash: s.twenty_hash.clone(),
+                        after_hash: Some(h.clone()),
+                        detail: Some(detail),
+                    }));
                 }
                 let changed = field_diff(&push_view(m, &cur_v), &pv);
                 if changed.is_empty() {
@@ -99,31 +89,21 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     commit.upsert_records.push(ns);
                     continue;
                 }
-                run.plan(
-                    entity,
-                    DIR,
-                    PlannedAction::Update,
-                    &key,
-                    Some(&s.twenty_id),
-                    changed.clone(),
-                );
-                run.report.counts_mut(&ckey).updated += 1;
                 let values = self
                     .config
                     .audit_values
                     .detail(&changed, &push_view(m, &cur_v), &pv);
-                commit.audit.push(run.audit(
+                commit.audit.push(run.decide(Decision {
                     entity,
-                    DIR,
-                    AuditAction::Update,
-                    Some(&key),
-                    Some(&s.twenty_id),
-                    changed.clone(),
-                    s.twenty_hash.clone(),
-                    Some(h.clone()),
-                    AuditOutcome::Applied,
-                    values,
-                ));
+                    direction: DIR,
+                    action: PlannedAction::Update,
+                    local_key: &key,
+                    twenty_id: &s.twenty_id,
+                    fields: changed.clone(),
+                    before_hash: s.twenty_hash.clone(),
+                    after_hash: Some(h.clone()),
+                    detail: values,
+                }));
                 ops.push(Op::Update {
                     patch: Some(patch_of(&pv, Some(&cur_v), &changed)),
                     key,
@@ -177,57 +157,37 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 if via_upsert {
                     // A dry run predicting the upsert (a real one never gets here).
                     let fields = field_diff(&Value::Object(Default::default()), &pv);
-                    run.plan(
+                    commit.audit.push(run.decide(Decision {
                         entity,
-                        DIR,
-                        PlannedAction::Adopt,
-                        &key,
-                        Some(&id),
-                        fields.clone(),
-                    );
-                    run.report.counts_mut(&ckey).adopted += 1;
-                    commit.audit.push(run.audit(
-                        entity,
-                        DIR,
-                        AuditAction::Adopt,
-                        Some(&key),
-                        Some(&id),
+                        direction: DIR,
+                        action: PlannedAction::Adopt,
+                        local_key: &key,
+                        twenty_id: &id,
                         fields,
-                        None,
-                        Some(h.clone()),
-                        AuditOutcome::Applied,
-                        Some(UPSERT_ADOPT_DETAIL.into()),
-                    ));
+                        before_hash: None,
+                        after_hash: Some(h.clone()),
+                        detail: Some(UPSERT_ADOPT_DETAIL.into()),
+                    }));
                     // The upsert writes the whole push view over the matched record.
                     note_dry_written(run, Some(cur_v), &pv, &key, &id, &h, &lh);
                     continue;
                 }
                 let changed = field_diff(&push_view(m, &cur_v), &pv);
-                run.plan(
-                    entity,
-                    DIR,
-                    PlannedAction::Adopt,
-                    &key,
-                    Some(&id),
-                    changed.clone(),
-                );
-                run.report.counts_mut(&ckey).adopted += 1;
                 let values = self
                     .config
                     .audit_values
                     .detail(&changed, &push_view(m, &cur_v), &pv);
-                commit.audit.push(run.audit(
+                commit.audit.push(run.decide(Decision {
                     entity,
-                    DIR,
-                    AuditAction::Adopt,
-                    Some(&key),
-                    Some(&id),
-                    changed.clone(),
-                    Some(twenty_hash(m, &cur_v)),
-                    Some(h.clone()),
-                    AuditOutcome::Applied,
-                    with_values(Some("matched by natural key".into()), values),
-                ));
+                    direction: DIR,
+                    action: PlannedAction::Adopt,
+                    local_key: &key,
+                    twenty_id: &id,
+                    fields: changed.clone(),
+                    before_hash: Some(twenty_hash(m, &cur_v)),
+                    after_hash: Some(h.clone()),
+                    detail: with_values(Some("matched by natural key".into()), values),
+                }));
                 ops.push(Op::Update {
                     patch: (!changed.is_empty()).then(|| patch_of(&pv, Some(&cur_v), &changed)),
                     key,
@@ -241,32 +201,22 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             }
             let id = uuid::Uuid::new_v4().to_string();
             let changed = field_diff(&Value::Object(Default::default()), &pv);
-            // The id is random, so a dry run and a real run differ in it: the plan leaves it out.
-            run.plan(
-                entity,
-                DIR,
-                PlannedAction::Create,
-                &key,
-                None,
-                changed.clone(),
-            );
-            run.report.counts_mut(&ckey).created += 1;
             let values =
                 self.config
                     .audit_values
                     .detail(&changed, &Value::Object(Default::default()), &pv);
-            commit.audit.push(run.audit(
+            // The id is random: `decide` leaves it out of the plan, so dry and real plans agree.
+            commit.audit.push(run.decide(Decision {
                 entity,
-                DIR,
-                AuditAction::Create,
-                Some(&key),
-                Some(&id),
-                changed,
-                None,
-                Some(h.clone()),
-                AuditOutcome::Applied,
-                values,
-            ));
+                direction: DIR,
+                action: PlannedAction::Create,
+                local_key: &key,
+                twenty_id: &id,
+                fields: changed,
+                before_hash: None,
+                after_hash: Some(h.clone()),
+                detail: values,
+            }));
             let mut record = pv;
             if let Value::Object(map) = &mut record {
                 map.insert("id".into(), Value::String(id.clone()));

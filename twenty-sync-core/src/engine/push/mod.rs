@@ -55,7 +55,7 @@ use super::mapper::{content_hash, get_path, EntityMapper};
 use super::plan::{field_diff, PlannedAction};
 use super::progress::ProgressEvent;
 use super::retry::RetrySet;
-use super::run::Run;
+use super::run::{Decision, Run};
 use super::views::{local_hash, patch_of, push_view, twenty_hash};
 use super::SyncEngine;
 

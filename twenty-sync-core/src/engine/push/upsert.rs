@@ -159,7 +159,6 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 linked.entry(s.twenty_id.clone()).or_default().push(s);
             }
         }
-        let ckey = Run::counts_key(entity, DIR);
         for (i, (it, answer)) in items.iter().zip(answers).enumerate() {
             let (key, our_id, _, hash, lh, fields) = *it;
             let Some(answer) = answer else {
@@ -210,51 +209,23 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 .remove_records
                 .extend(others.iter().map(|s| s.local_key.clone()));
             *written += 1;
-            if id == our_id {
-                run.plan(
-                    entity,
-                    DIR,
-                    PlannedAction::Create,
-                    key,
-                    None,
-                    fields.to_vec(),
-                );
-                run.report.counts_mut(&ckey).created += 1;
-                commit.audit.push(run.audit(
-                    entity,
-                    DIR,
-                    AuditAction::Create,
-                    Some(key),
-                    Some(&id),
-                    fields.to_vec(),
-                    None,
-                    Some(hash.to_owned()),
-                    AuditOutcome::Applied,
-                    None,
-                ));
+            // Twenty kept the id we sent (a create) or answered with the record it matched.
+            let (action, detail) = if id == our_id {
+                (PlannedAction::Create, None)
             } else {
-                run.plan(
-                    entity,
-                    DIR,
-                    PlannedAction::Adopt,
-                    key,
-                    Some(&id),
-                    fields.to_vec(),
-                );
-                run.report.counts_mut(&ckey).adopted += 1;
-                commit.audit.push(run.audit(
-                    entity,
-                    DIR,
-                    AuditAction::Adopt,
-                    Some(key),
-                    Some(&id),
-                    fields.to_vec(),
-                    None,
-                    Some(hash.to_owned()),
-                    AuditOutcome::Applied,
-                    Some(UPSERT_ADOPT_DETAIL.into()),
-                ));
-            }
+                (PlannedAction::Adopt, Some(UPSERT_ADOPT_DETAIL.into()))
+            };
+            commit.audit.push(run.decide(Decision {
+                entity,
+                direction: DIR,
+                action,
+                local_key: key,
+                twenty_id: &id,
+                fields: fields.to_vec(),
+                before_hash: None,
+                after_hash: Some(hash.to_owned()),
+                detail,
+            }));
             let mut st = RecordState::new(key, id);
             st.twenty_hash = Some(hash.to_owned());
             st.local_hash = Some(lh.to_owned());
