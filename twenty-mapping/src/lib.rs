@@ -19,8 +19,9 @@
 //!    allowlists resolved into per-rule flags.
 //! 3. **Apply** ([`EntityPlan::to_twenty`], [`EntityPlan::to_local`]): each rule reads its source,
 //!    runs its pipeline (or the inverse pipeline on pull) and writes its target. A failing field
-//!    becomes a [`FieldError`] and never aborts the record or the batch. Each result carries a
-//!    stable [`ContentHash`] so the sync core can skip writes that change nothing.
+//!    becomes a [`FieldError`] and never aborts the record or the batch. A result's
+//!    [`Mapped::content_hash`] (computed when asked for) is a stable [`ContentHash`], so a caller
+//!    can skip writes that change nothing.
 //!
 //! Transforms are plugins: [`Transform`] builds a [`TransformStep`]; applications register their
 //! own in a [`TransformRegistry`] and use them by name from the file.

@@ -4,19 +4,13 @@
 //! no key is hashed again) with each value moved into its key in one pass, and the keys no rule
 //! filled dropped.
 //!
-//! The content hash of such a record is computed from the collected values, in an order worked
-//! out once from the skeleton's keys (see [`OutputTemplate::content_hash`]): no key is sorted or
-//! compared per record, and it equals [`content_hash`](crate::content_hash) of the record.
-//!
 //! Only plans whose targets are one key (`jobTitle`) or a key and a sub-key
 //! (`name.firstName`), none of them overlapping, get a skeleton; the others write through
 //! [`FieldPath::set`] as before.
 
 use serde_json::{Map, Value};
 
-use crate::hash::ContentHash;
 use crate::path::FieldPath;
-use crate::paths_hash::PathsHash;
 
 /// What one top-level key of the skeleton holds: the value of one rule, or an object of sub-keys
 /// each holding the value of one rule. Rules are numbered in the direction's order.
@@ -33,8 +27,6 @@ pub(crate) struct OutputTemplate {
     skeleton: Map<String, Value>,
     /// What each top-level key of the skeleton holds, in the skeleton's order.
     layout: Vec<Layout>,
-    /// The content hash of the records, from the rules' values.
-    hash: PathsHash,
     /// The number of rules (slots) the template expects values for.
     rules: usize,
 }
@@ -46,11 +38,9 @@ impl OutputTemplate {
         let mut skeleton = Map::new();
         let mut layout: Vec<Layout> = Vec::new();
         let mut rules = 0;
-        let mut keys: Vec<(&str, Option<&str>)> = Vec::new();
         for (n, path) in targets.into_iter().enumerate() {
             rules = n + 1;
             let (root, sub) = path.key_and_sub_key()?;
-            keys.push((root, sub));
             let top = match skeleton.keys().position(|k| k == root) {
                 Some(i) => i,
                 None => {
@@ -87,7 +77,6 @@ impl OutputTemplate {
         Some(OutputTemplate {
             skeleton,
             layout,
-            hash: PathsHash::from_keys(&keys)?,
             rules,
         })
     }
@@ -131,14 +120,6 @@ impl OutputTemplate {
             map.retain(|_, v| !v.is_null());
         }
         Value::Object(map)
-    }
-
-    /// The content hash of the record [`fill`](Self::fill) builds from `values`, byte for byte
-    /// the canonical encoding [`content_hash`](crate::content_hash) would hash: a `null` slot is
-    /// a key left out, as `fill` leaves it out (see [`PathsHash`]).
-    pub(crate) fn content_hash(&self, values: &[Value]) -> ContentHash {
-        self.hash
-            .hash_with(|n| Some(&values[n]).filter(|v| !v.is_null()))
     }
 }
 
@@ -209,12 +190,11 @@ mod tests {
         out
     }
 
-    /// Fills the template and checks the record and its hash against the reference, and the
-    /// order of its keys against the skeleton's.
+    /// Fills the template and checks the record against the reference, and the order of its
+    /// keys against the skeleton's.
     fn check(t: &OutputTemplate, targets: &[FieldPath], values: &[Value]) {
         let want = by_set(targets, values);
         let mut slots = values.to_vec();
-        let hash = t.content_hash(&slots);
         let got = t.fill(&mut slots);
         assert!(slots.iter().all(Value::is_null), "fill takes every value");
         assert_eq!(got, want, "{values:?}");
@@ -234,7 +214,6 @@ mod tests {
             skeleton_order(targets, &want),
             "{values:?}"
         );
-        assert_eq!(hash, crate::content_hash(&want), "{values:?}");
     }
 
     #[test]
@@ -372,9 +351,9 @@ mod tests {
 
         /// Records filled, partly filled or empty, with values of every kind (nested objects with
         /// unicode and prefix-sharing keys, arrays, every kind of number): the template's record
-        /// equals the one `set` writes, and its hash equals `content_hash` of it.
+        /// equals the one `set` writes.
         #[test]
-        fn template_record_and_hash_equal_the_generic_ones(
+        fn template_record_equals_the_generic_one(
             targets in arb_targets(),
             values in prop::collection::vec(arb_value(), 10),
         ) {

@@ -130,7 +130,6 @@ fn convert(mapped: twenty_mapping::Mapped) -> Mapped {
                 field: e.field,
             })
             .collect(),
-        hash: mapped.hash.to_string(),
     }
 }
 
