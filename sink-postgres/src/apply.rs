@@ -43,7 +43,9 @@ struct Plan<'a> {
     tombstones: Vec<String>,
 }
 
-fn plan<'a>(table: &TableInfo, changes: &'a [InboundChange]) -> Plan<'a> {
+/// The batch's changes per key: the last change of each key. `tombstones`: whether the table
+/// marks deleted rows instead of deleting them.
+fn plan(changes: &[InboundChange], tombstones: bool) -> Plan<'_> {
     let mut last: HashMap<&str, usize> = HashMap::with_capacity(changes.len());
     for (i, c) in changes.iter().enumerate() {
         last.insert(c.key.as_str(), i);
@@ -59,7 +61,7 @@ fn plan<'a>(table: &TableInfo, changes: &'a [InboundChange]) -> Plan<'a> {
         }
         match &c.kind {
             InboundChangeKind::Upsert { .. } => p.upserts.push(c),
-            InboundChangeKind::Delete { tombstone: true } if table.tombstone.is_some() => {
+            InboundChangeKind::Delete { tombstone: true } if tombstones => {
                 p.tombstones.push(c.key.clone())
             }
             InboundChangeKind::Delete { .. } => p.deletes.push(c.key.clone()),
@@ -181,6 +183,8 @@ enum CopyStop {
 /// in the server (a row already there, or any other constraint): the caller then upserts the
 /// same rows, which either succeeds or reports the failure as the upsert always has. After a
 /// unique violation the table is no longer treated as fresh.
+///
+/// The rows go in in key order ([`in_key_order`]).
 async fn copy_new_rows(
     tx: &Transaction<'_>,
     table: &TableInfo,
@@ -188,11 +192,12 @@ async fn copy_new_rows(
     upserts: &[&InboundChange],
     redactor: &Redactor,
 ) -> StoreResult<bool> {
+    let sorted = in_key_order(upserts, |c| &c.key);
     let copied = async {
         let sink = tx.copy_in(&copy.sql).await.map_err(CopyStop::Db)?;
         let mut writer = pin!(BinaryCopyInWriter::new(sink, &copy.types));
         let mut cells: Vec<Cell<'_>> = Vec::with_capacity(copy.types.len());
-        for change in upserts {
+        for change in &sorted {
             cells.clear();
             push_row_cells(table, change, &mut cells).map_err(CopyStop::Row)?;
             if let Some(t) = &copy.tombstone {
@@ -277,7 +282,7 @@ pub(crate) async fn apply_data(
     redactor: &Redactor,
 ) -> StoreResult<bool> {
     let ctx = |e: StoreError| e.with_context("entity", table.entity());
-    let plan = plan(table, &batch.changes);
+    let plan = plan(&batch.changes, table.tombstone.is_some());
     let copy = match &table.copy {
         Some(copy)
             if !plan.upserts.is_empty()
@@ -342,4 +347,90 @@ pub(crate) async fn apply_data(
             .map_err(|e| ctx(redactor.db("marking rows deleted", &e)))?;
     }
     Ok(copied && plan.deletes.is_empty() && plan.tombstones.is_empty())
+}
+
+/// `rows` sorted by `key` (byte order), for a COPY of rows new to a table. Each insert's way down
+/// the key's B-tree then starts next to where the last one's ended (pages still in the CPU's
+/// caches) instead of at a random leaf: Twenty lists records by `updatedAt`, so their keys
+/// (random UUIDs) arrive in random order. In psql, 2,000 new record states into a table of
+/// 100,000 went in 7% faster sorted; a full pull of 100,000 into Postgres was faster in 13 of 17
+/// alternated runs, by 7% in the median (benches/RESULTS.md, 2026-12-06 10:00). Updates
+/// (upserts of rows already there) keep the batch's order: sorting them showed no gain.
+pub(crate) fn in_key_order<'r, T: ?Sized>(rows: &[&'r T], key: impl Fn(&T) -> &str) -> Vec<&'r T> {
+    let mut sorted = rows.to_vec();
+    sorted.sort_unstable_by(|a, b| key(a).cmp(key(b)));
+    sorted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn change(key: &str, kind: InboundChangeKind) -> InboundChange {
+        InboundChange {
+            key: key.into(),
+            twenty_id: format!("t-{key}"),
+            kind,
+            twenty_updated_at: None,
+        }
+    }
+
+    fn upsert(key: &str, n: i64) -> InboundChange {
+        change(
+            key,
+            InboundChangeKind::Upsert {
+                data: json!({"id": key, "n": n}),
+            },
+        )
+    }
+
+    #[test]
+    fn the_last_change_of_a_key_wins() {
+        let changes = [
+            upsert("c", 1),
+            upsert("a", 1),
+            change("d", InboundChangeKind::Delete { tombstone: true }),
+            upsert("b", 1),
+            upsert("a", 2),
+            change("c", InboundChangeKind::Delete { tombstone: false }),
+            upsert("d", 2),
+        ];
+        let p = plan(&changes, true);
+        let upserts: Vec<(&str, &Value)> = p
+            .upserts
+            .iter()
+            .map(|c| match &c.kind {
+                InboundChangeKind::Upsert { data } => (c.key.as_str(), &data["n"]),
+                other => panic!("{other:?} among the upserts"),
+            })
+            .collect();
+        // In the order of each key's last change.
+        assert_eq!(
+            upserts,
+            [("b", &json!(1)), ("a", &json!(2)), ("d", &json!(2))]
+        );
+        let keys: Vec<&str> = in_key_order(&p.upserts, |c| &c.key)
+            .iter()
+            .map(|c| c.key.as_str())
+            .collect();
+        assert_eq!(keys, ["a", "b", "d"]);
+        assert_eq!(p.deletes, ["c"]);
+        assert!(p.tombstones.is_empty());
+    }
+
+    #[test]
+    fn a_tombstone_is_a_delete_where_the_table_has_no_tombstone_column() {
+        let changes = [change("k", InboundChangeKind::Delete { tombstone: true })];
+        let with = plan(&changes, true);
+        assert_eq!(
+            (with.tombstones, with.deletes),
+            (vec!["k".to_owned()], vec![])
+        );
+        let without = plan(&changes, false);
+        assert_eq!(
+            (without.tombstones, without.deletes),
+            (vec![], vec!["k".to_owned()])
+        );
+    }
 }

@@ -14,6 +14,7 @@ use twenty_sync_core::{
     PendingCreate, RecordState, StateCommit, StoreError, StoreErrorKind, StoreResult, SyncDirection,
 };
 
+use crate::apply::in_key_order;
 use crate::audit::{self, AuditSql};
 use crate::capture::OutboxPosition;
 use crate::error::Redactor;
@@ -181,7 +182,8 @@ const STATES_SAVEPOINT: &str = "twenty_sync_states";
 /// Writes `rows` (record states new to the table, as far as the sink knows) by one binary COPY
 /// behind a savepoint. Returns false, with the transaction back at the savepoint, when a state
 /// was already there (either key): the caller then upserts the same rows, which either succeeds
-/// or reports the conflict as it always has.
+/// or reports the conflict as it always has. The rows go in in local-key order, as new data rows
+/// do ([`in_key_order`]).
 async fn copy_new_states(
     tx: &Transaction<'_>,
     sql: &StateSql,
@@ -193,10 +195,11 @@ async fn copy_new_states(
     tx.batch_execute(&format!("SAVEPOINT {STATES_SAVEPOINT}"))
         .await
         .map_err(|e| redactor.db("setting a savepoint before new record states", &e))?;
+    let rows = in_key_order(rows, |r| &r.local_key);
     let copied = async {
         let sink = tx.copy_in(&sql.copy_records).await?;
         let mut writer = pin!(BinaryCopyInWriter::new(sink, RECORD_STATE_COPY_TYPES));
-        for r in rows {
+        for r in &rows {
             writer
                 .as_mut()
                 .write(&[
