@@ -173,7 +173,8 @@ impl FieldPlan {
     }
 }
 
-/// A mapped record and its per-field errors ([`content_hash`](Self::content_hash) hashes the record).
+/// A mapped record and its per-field errors ([`content_hash`](Self::content_hash) hashes the
+/// record).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mapped {
     /// The converted record (only allowlisted fields).
@@ -197,8 +198,8 @@ impl Mapped {
     /// their key order, so a caller can skip a write that changes nothing.
     ///
     /// Computed when asked for, not by the mapping: a caller that hashes something else (the sync
-    /// core hashes each record's views, the fields one direction writes, with [`PathsHash`](crate::PathsHash))
-    /// or nothing at all does not pay for it.
+    /// core hashes each record's views, the fields one direction writes, with
+    /// [`PathsHash`](crate::PathsHash)) or nothing at all does not pay for it.
     ///
     /// ```
     /// use twenty_mapping::{compile, content_hash, MappingFile, TransformRegistry};
