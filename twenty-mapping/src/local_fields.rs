@@ -395,6 +395,11 @@ direction = "push"
 [[entities.c.fields]]
 from = "mystery"
 to = "undeclaredCustomField"
+[[entities.c.fields]]
+from = "meta.id"
+to = "externalId"
+[entities.c.custom_fields.externalId]
+type = "TEXT"
 "#,
         );
         let fields = m.entity("c").unwrap().local_fields(None);

@@ -79,7 +79,16 @@ pub struct Plan {
 impl Plan {
     /// Counts `write`, and keeps it when `keep`.
     pub fn record(&mut self, write: PlannedWrite, keep: bool) {
-        let key = (write.entity.as_str(), write.direction, write.action);
+        self.tally(&write.entity, write.direction, write.action);
+        if keep {
+            self.writes.push(write);
+        }
+    }
+
+    /// Counts one write of `action` on `entity` in the totals, without keeping it (no
+    /// [`PlannedWrite`] needs to be built).
+    pub(crate) fn tally(&mut self, entity: &str, direction: SyncDirection, action: PlannedAction) {
+        let key = (entity, direction, action);
         match self
             .totals
             .binary_search_by(|t| (t.entity.as_str(), t.direction, t.action).cmp(&key))
@@ -88,15 +97,12 @@ impl Plan {
             Err(i) => self.totals.insert(
                 i,
                 PlanTotal {
-                    entity: write.entity.clone(),
-                    direction: write.direction,
-                    action: write.action,
+                    entity: entity.to_owned(),
+                    direction,
+                    action,
                     writes: 1,
                 },
             ),
-        }
-        if keep {
-            self.writes.push(write);
         }
     }
 

@@ -164,7 +164,8 @@ impl Run {
         }
     }
 
-    /// Records a write in the plan (counted always, kept when the run keeps its plan).
+    /// Records a write in the plan: counted always, and kept (built as a [`PlannedWrite`]) only
+    /// when the run keeps its plan, so a real run's records allocate nothing for it.
     pub(crate) fn plan(
         &mut self,
         entity: &str,
@@ -172,17 +173,21 @@ impl Run {
         action: PlannedAction,
         local_key: &str,
         twenty_id: Option<&str>,
-        changed_fields: Vec<String>,
+        changed_fields: &[String],
     ) {
+        if !self.keep_plan {
+            self.plan.tally(entity, direction, action);
+            return;
+        }
         let write = PlannedWrite {
             entity: entity.to_owned(),
             direction,
             action,
             local_key: local_key.to_owned(),
             twenty_id: twenty_id.map(str::to_owned),
-            changed_fields,
+            changed_fields: changed_fields.to_vec(),
         };
-        self.plan.record(write, self.keep_plan);
+        self.plan.record(write, true);
     }
 
     /// Records one decided write: counts it in the report, enters it in the plan, and returns
@@ -211,7 +216,7 @@ impl Run {
             d.action,
             d.local_key,
             (!random_id).then_some(d.twenty_id),
-            d.fields.clone(),
+            &d.fields,
         );
         self.audit(
             d.entity,
@@ -495,6 +500,19 @@ mod tests {
             // The audit trail always names the record.
             assert_eq!(entry.twenty_id.as_deref(), Some("t1"));
         }
+    }
+
+    #[test]
+    fn a_run_that_does_not_keep_its_plan_still_counts_each_write() {
+        let mut run = Run::new(RunMode::Pull, false);
+        run.decide(decision(SyncDirection::Pull, PlannedAction::Create));
+        run.decide(decision(SyncDirection::Pull, PlannedAction::Create));
+        run.decide(decision(SyncDirection::Pull, PlannedAction::Update));
+        assert!(run.plan.writes.is_empty(), "no write kept");
+        assert_eq!(run.plan.count(PlannedAction::Create), 2);
+        assert_eq!(run.plan.count(PlannedAction::Update), 1);
+        assert_eq!(run.plan.totals.len(), 2);
+        assert!(run.plan.totals.iter().all(|t| t.entity == "people"));
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub(super) fn plan_deletes(run: &mut Run, entity: &str, ops: &[Op]) {
                 PlannedAction::Delete,
                 &st.local_key,
                 Some(&st.twenty_id),
-                vec![],
+                &[],
             );
             run.report.counts_mut(&ckey).deleted += 1;
         }
