@@ -2,7 +2,7 @@
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Hook, HookError, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use secrecy::{ExposeSecret, SecretString};
@@ -177,23 +177,27 @@ impl rustls::client::danger::ServerCertVerifier for Unverified {
 /// again.
 pub(crate) const VERIFY_IDLE_AFTER: Duration = Duration::from_secs(1);
 
-/// Checks a connection with one empty query before it is handed out again, when it was last
-/// checked out more than [`VERIFY_IDLE_AFTER`] ago; one that fails the query is discarded (the
-/// pool then takes another or connects anew) instead of failing the caller's next statement.
+/// Checks a connection with one empty query before it is handed out again (see [`needs_check`]);
+/// one that fails the query is discarded (the pool then takes another or connects anew) instead
+/// of failing the caller's next statement.
 ///
 /// A connection the server closed while it sat idle (terminated backend, failover, idle timeout
 /// of a hosted database) is caught this way even when its connection task has not noticed yet.
 /// One checked out within the last second was working a moment ago: verifying it too cost a round
 /// trip per checkout, about fifteen per incremental pull (each page's lookup, each commit, the run's
-/// bookkeeping), for a failure the caller sees anyway as a temporary error.
+/// bookkeeping), for a failure the caller sees anyway as a temporary error. Unless a connection
+/// was found lost since it was handed out: the server may have ended it (or all of them) while
+/// it was in use, and its connection task may not have read the end of the stream yet.
 ///
 /// A connection that fails the check is dropped and replaced by the pool without a word, so the
 /// check says so itself (at `info`: a hosted database closing idle connections does it daily).
 fn verify_when_idle(redactor: Redactor) -> Hook {
     Hook::async_fn(move |client, metrics| {
         let idle_for = metrics.last_used();
+        let handed_out = metrics.recycled.unwrap_or(metrics.created);
+        let lost = redactor.lost_connections().last();
         // Only a check that runs needs the redactor (for its log line).
-        let check = (idle_for >= VERIFY_IDLE_AFTER).then(|| redactor.clone());
+        let check = needs_check(idle_for, handed_out, lost).then(|| redactor.clone());
         Box::pin(async move {
             let Some(redactor) = check else {
                 return Ok(());
@@ -202,13 +206,20 @@ fn verify_when_idle(redactor: Redactor) -> Hook {
                 tracing::info!(
                     idle_ms = idle_for.as_millis() as u64,
                     error = %redactor.redact(&e.to_string()),
-                    "postgres: a pooled connection stopped answering while idle; opening a new one"
+                    "postgres: a pooled connection stopped answering; opening a new one"
                 );
                 HookError::Backend(e)
             })?;
             Ok(())
         })
     })
+}
+
+/// Whether a pooled connection is checked before it is handed out again: when it was last handed
+/// out (at `handed_out`) [`VERIFY_IDLE_AFTER`] or longer ago (`idle_for`), or when a connection
+/// was found lost (`last_loss`) since then.
+fn needs_check(idle_for: Duration, handed_out: Instant, last_loss: Option<Instant>) -> bool {
+    idle_for >= VERIFY_IDLE_AFTER || last_loss.is_some_and(|lost| lost >= handed_out)
 }
 
 /// A pool of at most `max` connections.
@@ -250,6 +261,24 @@ pub(crate) fn pool(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_is_checked_after_being_idle_or_after_a_loss_since_it_was_handed_out() {
+        let now = Instant::now();
+        let busy = Duration::from_millis(5);
+        let before = now - Duration::from_millis(50);
+        let after = now + Duration::from_millis(1);
+        // Handed out a moment ago, no loss: handed out again as it is.
+        assert!(!needs_check(busy, now, None));
+        // A loss noted before it was handed out: it was used since, and worked.
+        assert!(!needs_check(busy, now, Some(before)));
+        // A loss noted while it was out (or at the same instant): it may be the lost one.
+        assert!(needs_check(busy, now, Some(after)));
+        assert!(needs_check(busy, now, Some(now)));
+        // Idle for the threshold or longer: checked whatever happened.
+        assert!(needs_check(VERIFY_IDLE_AFTER, now, None));
+        assert!(needs_check(VERIFY_IDLE_AFTER * 3, now, Some(before)));
+    }
 
     #[test]
     fn parse_errors_never_show_the_connection_string() {

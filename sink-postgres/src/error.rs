@@ -3,8 +3,12 @@
 //! Every error goes through a [`Redactor`], which knows the password and the full connection
 //! string and replaces them with `***` wherever they appear. The driver's error is kept only as
 //! redacted text, never as a `source` (a source's `Display` could not be redacted).
+//!
+//! The redactor also notes when an error shows that a connection was lost ([`LostConnections`]),
+//! so that the pool checks the connections in use at that moment before handing them out again.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use secrecy::{ExposeSecret, SecretString};
 use tokio_postgres::error::SqlState;
@@ -14,6 +18,7 @@ use twenty_sync_core::{StoreError, StoreErrorKind};
 #[derive(Clone, Default)]
 pub(crate) struct Redactor {
     secrets: Arc<Vec<SecretString>>,
+    lost: LostConnections,
 }
 
 impl std::fmt::Debug for Redactor {
@@ -31,7 +36,13 @@ impl Redactor {
             .collect();
         Redactor {
             secrets: Arc::new(secrets),
+            lost: LostConnections::default(),
         }
+    }
+
+    /// When errors last showed a lost connection (shared by every clone of this redactor).
+    pub(crate) fn lost_connections(&self) -> &LostConnections {
+        &self.lost
     }
 
     /// `text` with every secret replaced by `***`.
@@ -44,7 +55,11 @@ impl Redactor {
     }
 
     /// A [`StoreError`] for a failed database call during `operation`.
+    /// An error that shows the connection lost is noted in [`Self::lost_connections`].
     pub(crate) fn db(&self, operation: &str, err: &tokio_postgres::Error) -> StoreError {
+        if is_lost_connection(err) {
+            self.lost.note();
+        }
         let detail = describe_pg_error(err);
         let (kind, temporary) = classify(err);
         let mut e = StoreError::new(
@@ -68,6 +83,52 @@ impl Redactor {
             ),
         )
         .temporary()
+    }
+}
+
+/// When an error last showed a lost connection: the server ended the session (terminated
+/// backend, restart, failover) or the socket failed.
+///
+/// The driver learns that a connection is closed only when its connection task reads the end of
+/// the stream, which can come a moment after the error that the server sent before closing. A
+/// connection handed back to the pool in that moment looks alive; the pool's check before each
+/// checkout (`connect::verify_when_idle`) therefore also checks every connection that was handed
+/// out before the last loss noted here, instead of giving the caller's next statement a dead
+/// connection.
+#[derive(Clone, Default)]
+pub(crate) struct LostConnections {
+    last: Arc<Mutex<Option<Instant>>>,
+}
+
+impl LostConnections {
+    /// Notes a lost connection now.
+    pub(crate) fn note(&self) {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
+
+    /// When a lost connection was last noted, if ever.
+    pub(crate) fn last(&self) -> Option<Instant> {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Whether `err` shows that its connection is gone: closed or failed at the socket, or ended by
+/// the server (connection exception class `08`, `admin_shutdown`, `crash_shutdown`,
+/// `cannot_connect_now`). A statement's own errors (a constraint, a cancelled query) leave the
+/// connection usable.
+pub(crate) fn is_lost_connection(err: &tokio_postgres::Error) -> bool {
+    if err.is_closed() {
+        return true;
+    }
+    match err.code() {
+        Some(code) => {
+            code.code().starts_with("08")
+                || *code == SqlState::ADMIN_SHUTDOWN
+                || *code == SqlState::CRASH_SHUTDOWN
+                || *code == SqlState::CANNOT_CONNECT_NOW
+        }
+        None => std::error::Error::source(err)
+            .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some()),
     }
 }
 

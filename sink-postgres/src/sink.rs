@@ -926,6 +926,45 @@ mod tests {
         assert_eq!(rows, 1, "only the row of the first call");
     }
 
+    /// A connection whose session the server ended while it was in use is not handed out again
+    /// unchecked, even at once: the error notes the loss, and the next checkout checks every
+    /// connection handed out before it (the driver may not have read the end of the stream yet).
+    #[tokio::test]
+    async fn a_connection_lost_while_in_use_is_replaced_at_the_next_checkout() {
+        let (pg, redactor) = connect::parse(&SecretString::from(crate::test_db::database_url()))
+            .expect("a valid DATABASE_URL");
+        let pool = connect::pool(pg, &TlsConfig::default(), 1, &redactor).expect("a pool");
+        let pid: i32 = {
+            let client = pool.get().await.unwrap_or_else(|e| {
+                panic!(
+                    "cannot connect to the test PostgreSQL ({}); set DATABASE_URL to a server \
+                     this test may use",
+                    redactor.pool(&e)
+                )
+            });
+            let pid = client
+                .query_one("SELECT pg_backend_pid()", &[])
+                .await
+                .expect("pid")
+                .get(0);
+            let err = client
+                .batch_execute("SELECT pg_terminate_backend(pg_backend_pid())")
+                .await
+                .expect_err("the server ends the session");
+            let mapped = redactor.db("ending the session", &err);
+            assert!(mapped.is_temporary(), "{mapped}");
+            pid
+        };
+        assert!(redactor.lost_connections().last().is_some());
+        let client = pool.get().await.expect("a new connection");
+        let new_pid: i32 = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .expect("the connection handed out answers")
+            .get(0);
+        assert_ne!(new_pid, pid);
+    }
+
     /// A connection back in the pool is handed out again without a check right away, and with
     /// one (an empty query) once it has been idle for `VERIFY_IDLE_AFTER`.
     #[tokio::test]
