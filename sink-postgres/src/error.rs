@@ -55,6 +55,7 @@ impl Redactor {
     }
 
     /// A [`StoreError`] for a failed database call during `operation`.
+    ///
     /// An error that shows the connection lost is noted in [`Self::lost_connections`].
     pub(crate) fn db(&self, operation: &str, err: &tokio_postgres::Error) -> StoreError {
         if is_lost_connection(err) {
