@@ -117,7 +117,7 @@ impl LostConnections {
 /// the server (connection exception class `08`, `admin_shutdown`, `crash_shutdown`,
 /// `cannot_connect_now`). A statement's own errors (a constraint, a cancelled query) leave the
 /// connection usable.
-pub(crate) fn is_lost_connection(err: &tokio_postgres::Error) -> bool {
+fn is_lost_connection(err: &tokio_postgres::Error) -> bool {
     if err.is_closed() {
         return true;
     }

@@ -852,20 +852,30 @@ fn decode_report(v: serde_json::Value) -> StoreResult<RunReport> {
 mod tests {
     use super::*;
 
+    /// The test server's driver settings and the redactor of its connection string.
+    fn test_server() -> (tokio_postgres::Config, Redactor) {
+        connect::parse(&SecretString::from(crate::test_db::database_url()))
+            .expect("a valid DATABASE_URL")
+    }
+
+    /// A connection from `pool`, or a failure that says how to point the tests at a server.
+    async fn connection(pool: &Pool, redactor: &Redactor) -> Object {
+        pool.get().await.unwrap_or_else(|e| {
+            panic!(
+                "cannot connect to the test PostgreSQL ({}); set DATABASE_URL to a server the \
+                 tests may write to",
+                redactor.pool(&e)
+            )
+        })
+    }
+
     /// The bookkeeping written without waiting for the WAL flush runs with
     /// `synchronous_commit = off` for its own transaction only.
     #[tokio::test]
     async fn unflushed_bookkeeping_turns_synchronous_commit_off_for_its_transaction_only() {
-        let (pg, redactor) = connect::parse(&SecretString::from(crate::test_db::database_url()))
-            .expect("a valid DATABASE_URL");
+        let (pg, redactor) = test_server();
         let pool = connect::pool(pg, &TlsConfig::default(), 1, &redactor).expect("a pool");
-        let client = pool.get().await.unwrap_or_else(|e| {
-            panic!(
-                "cannot connect to the test PostgreSQL ({}); set DATABASE_URL to a server this \
-                 test may write to",
-                redactor.pool(&e)
-            )
-        });
+        let client = connection(&pool, &redactor).await;
         let table = format!(
             "unflushed_{}",
             &uuid::Uuid::new_v4().simple().to_string()[..12]
@@ -931,17 +941,10 @@ mod tests {
     /// connection handed out before it (the driver may not have read the end of the stream yet).
     #[tokio::test]
     async fn a_connection_lost_while_in_use_is_replaced_at_the_next_checkout() {
-        let (pg, redactor) = connect::parse(&SecretString::from(crate::test_db::database_url()))
-            .expect("a valid DATABASE_URL");
+        let (pg, redactor) = test_server();
         let pool = connect::pool(pg, &TlsConfig::default(), 1, &redactor).expect("a pool");
         let pid: i32 = {
-            let client = pool.get().await.unwrap_or_else(|e| {
-                panic!(
-                    "cannot connect to the test PostgreSQL ({}); set DATABASE_URL to a server \
-                     this test may use",
-                    redactor.pool(&e)
-                )
-            });
+            let client = connection(&pool, &redactor).await;
             let pid = client
                 .query_one("SELECT pg_backend_pid()", &[])
                 .await
@@ -969,17 +972,10 @@ mod tests {
     /// one (an empty query) once it has been idle for `VERIFY_IDLE_AFTER`.
     #[tokio::test]
     async fn pooled_connections_are_verified_only_after_being_idle() {
-        let (pg, redactor) = connect::parse(&SecretString::from(crate::test_db::database_url()))
-            .expect("a valid DATABASE_URL");
+        let (pg, redactor) = test_server();
         let pool = connect::pool(pg.clone(), &TlsConfig::default(), 1, &redactor).expect("a pool");
         let observer = connect::pool(pg, &TlsConfig::default(), 1, &redactor).expect("a pool");
-        let observer = observer.get().await.unwrap_or_else(|e| {
-            panic!(
-                "cannot connect to the test PostgreSQL ({}); set DATABASE_URL to a server this \
-                 test may use",
-                redactor.pool(&e)
-            )
-        });
+        let observer = connection(&observer, &redactor).await;
         let marker = format!("SELECT 'pool-marker-{}'", uuid::Uuid::new_v4().simple());
         let pid: i32 = {
             let client = pool.get().await.expect("a connection");

@@ -60,12 +60,6 @@ impl PathsHash {
             }
             parsed.push((key, sub));
         }
-        PathsHash::from_keys(&parsed)
-    }
-
-    /// The hasher for paths given as (key, sub-key), or `None` when one repeats or a key is
-    /// written whole and by sub-keys (see [`new`](Self::new)).
-    pub(crate) fn from_keys(parsed: &[(&str, Option<&str>)]) -> Option<PathsHash> {
         let mut tops: Vec<(&str, Content)> = Vec::new();
         for (n, &(key, sub)) in parsed.iter().enumerate() {
             match (tops.iter_mut().find(|(k, _)| *k == key), sub) {
@@ -117,14 +111,6 @@ impl PathsHash {
             self.paths,
             values.len()
         );
-        self.hash_with(|n| values[n])
-    }
-
-    /// [`hash`](Self::hash) with the value of the n-th path given by `value_of(n)`.
-    pub(crate) fn hash_with<'v>(
-        &self,
-        value_of: impl Fn(usize) -> Option<&'v Value>,
-    ) -> ContentHash {
         hash_encoding(|out| {
             let start = out.len();
             encode_object_header(out, 0);
@@ -132,21 +118,21 @@ impl PathsHash {
             for (key, content) in &self.sorted {
                 match content {
                     Content::One(n) => {
-                        if let Some(value) = value_of(*n) {
+                        if let Some(value) = values[*n] {
                             out.extend_from_slice(key);
                             encode(out, value);
                             present += 1;
                         }
                     }
                     Content::Group(subs) => {
-                        let filled = subs.iter().filter(|(_, n)| value_of(*n).is_some()).count();
+                        let filled = subs.iter().filter(|(_, n)| values[*n].is_some()).count();
                         if filled == 0 {
                             continue;
                         }
                         out.extend_from_slice(key);
                         encode_object_header(out, filled);
                         for (sub, n) in subs {
-                            if let Some(value) = value_of(*n) {
+                            if let Some(value) = values[*n] {
                                 out.extend_from_slice(sub);
                                 encode(out, value);
                             }
