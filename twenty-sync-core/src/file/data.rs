@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -39,6 +40,74 @@ pub(crate) enum OpRef<'a> {
     Upsert { data: &'a Value },
     Delete,
     Tombstone,
+}
+
+/// The tag of an [`Op`] (`"op"` in a line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum OpKind {
+    Upsert,
+    Delete,
+    Tombstone,
+}
+
+/// A [`Line`] as it is decoded: the operation's tag and its record side by side. Decoding into
+/// this plain struct reads the line once; `Line`'s own shape (a tagged enum flattened into the
+/// line) would make serde buffer the whole line, record included, and then decode it again.
+#[derive(Deserialize)]
+struct LineFields {
+    seq: u64,
+    key: String,
+    op: OpKind,
+    /// `Some` whenever the line has the field (`"data": null` included).
+    #[serde(default, deserialize_with = "present")]
+    data: Option<Value>,
+    #[serde(default)]
+    at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    local: bool,
+    #[serde(default)]
+    end: bool,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+impl TryFrom<LineFields> for Line {
+    type Error = String;
+
+    fn try_from(f: LineFields) -> Result<Self, Self::Error> {
+        let op = match (f.op, f.data) {
+            (OpKind::Upsert, Some(data)) => Op::Upsert { data },
+            (OpKind::Upsert, None) => return Err(format!("upsert line {} has no `data`", f.seq)),
+            (OpKind::Delete, _) => Op::Delete,
+            (OpKind::Tombstone, _) => Op::Tombstone,
+        };
+        Ok(Line {
+            seq: f.seq,
+            key: f.key,
+            op,
+            at: f.at,
+            local: f.local,
+            end: f.end,
+        })
+    }
+}
+
+/// What opening a log needs of a line: everything but the record, which is skipped unread
+/// (checked to be there and to be JSON, not decoded into a value; it is decoded when read).
+#[derive(Deserialize)]
+struct LineHead {
+    seq: u64,
+    key: String,
+    op: OpKind,
+    #[serde(default)]
+    data: Option<IgnoredAny>,
+    #[serde(default)]
+    local: bool,
+    #[serde(default)]
+    end: bool,
 }
 
 impl Op {
@@ -67,6 +136,7 @@ struct LineRef<'a> {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(try_from = "LineFields")]
 pub(crate) struct Line {
     pub(crate) seq: u64,
     pub(crate) key: String,
@@ -128,18 +198,25 @@ impl EntityLog {
         let mut index: IndexMap<String, Slot> = IndexMap::new();
         let mut feed = BTreeMap::new();
         let mut feed_by_key: HashMap<String, u64> = HashMap::new();
-        let mut pending: Vec<(Line, Slot)> = Vec::new();
+        let mut pending: Vec<(LineHead, Slot)> = Vec::new();
         let mut committed_len = 0u64;
         let mut lines = 0u64;
         let mut max_seq = 0u64;
         read_lines(&path, |raw| {
-            let line: Line =
-                serde_json::from_slice(&raw.bytes).map_err(|e| corrupt(&path, raw.offset, e))?;
+            let line: LineHead =
+                serde_json::from_slice(raw.bytes).map_err(|e| corrupt(&path, raw.offset, e))?;
+            if line.op == OpKind::Upsert && line.data.is_none() {
+                let e = <serde_json::Error as serde::de::Error>::custom(format!(
+                    "upsert line {} has no `data`",
+                    line.seq
+                ));
+                return Err(corrupt(&path, raw.offset, e));
+            }
             let slot = Slot {
                 offset: raw.offset,
                 len: raw.bytes.len() as u32,
                 seq: line.seq,
-                live: matches!(line.op, Op::Upsert { .. }),
+                live: line.op == OpKind::Upsert,
             };
             let end = line.end;
             pending.push((line, slot));

@@ -117,16 +117,16 @@ pub(crate) fn append_durably(
 }
 
 /// One complete line of a JSON Lines file, with its byte offset.
-pub(crate) struct RawLine {
+pub(crate) struct RawLine<'a> {
     pub(crate) offset: u64,
-    pub(crate) bytes: Vec<u8>,
+    pub(crate) bytes: &'a [u8],
 }
 
 /// Reads every newline-terminated line of `path` (a missing file has none). An unterminated last
 /// line (a write torn by a crash) is not returned; the length of the intact prefix is.
 pub(crate) fn read_lines(
     path: &Path,
-    mut each: impl FnMut(RawLine) -> StoreResult<()>,
+    mut each: impl FnMut(RawLine<'_>) -> StoreResult<()>,
 ) -> StoreResult<u64> {
     let file = match File::open(path) {
         Ok(f) => f,
@@ -135,8 +135,10 @@ pub(crate) fn read_lines(
     };
     let mut reader = BufReader::with_capacity(1 << 16, file);
     let mut offset = 0u64;
+    // One buffer for every line: a journal line can be megabytes.
+    let mut bytes = Vec::new();
     loop {
-        let mut bytes = Vec::new();
+        bytes.clear();
         let n = reader
             .read_until(b'\n', &mut bytes)
             .map_err(|e| io_error("read", path, e))?;
@@ -152,8 +154,10 @@ pub(crate) fn read_lines(
             );
             return Ok(offset);
         }
-        bytes.pop();
-        each(RawLine { offset, bytes })?;
+        each(RawLine {
+            offset,
+            bytes: &bytes[..n - 1],
+        })?;
         offset += n as u64;
     }
 }

@@ -35,7 +35,7 @@ struct Snapshot {
     data: StateData,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Entry {
     Commit { commit: StateCommit },
@@ -44,10 +44,56 @@ enum Entry {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+#[serde(try_from = "JournalFields")]
 struct JournalLine {
     n: u64,
     #[serde(flatten)]
     entry: Entry,
+}
+
+/// The tag of an [`Entry`] (`"type"` in a journal line).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum EntryKind {
+    Commit,
+    Run,
+    Lease,
+}
+
+/// A [`JournalLine`] as it is decoded: the entry's tag and the fields of every kind side by
+/// side, so a line (a commit of thousands of record states) is read once. `JournalLine`'s own
+/// shape (a tagged enum flattened into the line) would make serde buffer the whole line and
+/// then decode it again.
+#[derive(Deserialize)]
+struct JournalFields {
+    n: u64,
+    #[serde(rename = "type")]
+    kind: EntryKind,
+    commit: Option<StateCommit>,
+    report: Option<Box<RunReport>>,
+    scope: Option<String>,
+    slot: Option<LeaseSlot>,
+}
+
+impl TryFrom<JournalFields> for JournalLine {
+    type Error = String;
+
+    fn try_from(f: JournalFields) -> Result<Self, Self::Error> {
+        let missing = |field: &str| format!("journal line {} ({:?}) has no `{field}`", f.n, f.kind);
+        let entry = match f.kind {
+            EntryKind::Commit => Entry::Commit {
+                commit: f.commit.ok_or_else(|| missing("commit"))?,
+            },
+            EntryKind::Run => Entry::Run {
+                report: f.report.ok_or_else(|| missing("report"))?,
+            },
+            EntryKind::Lease => Entry::Lease {
+                scope: f.scope.ok_or_else(|| missing("scope"))?,
+                slot: f.slot.ok_or_else(|| missing("slot"))?,
+            },
+        };
+        Ok(JournalLine { n: f.n, entry })
+    }
 }
 
 /// [`Entry`] being journalled, borrowing what it writes (same JSON as [`Entry`]).
@@ -81,6 +127,12 @@ struct AuditLine {
     c: u64,
     #[serde(flatten)]
     entry: AuditEntry,
+}
+
+/// What opening the store needs of an audit line: its commit number.
+#[derive(Deserialize)]
+struct AuditHead {
+    c: u64,
 }
 
 pub(crate) struct StateFiles {
@@ -128,7 +180,7 @@ impl StateFiles {
 
         let mut journal_lines: Vec<JournalLine> = Vec::new();
         let journal_ok = read_lines(&journal_path, |raw| {
-            let line: JournalLine = serde_json::from_slice(&raw.bytes)
+            let line: JournalLine = serde_json::from_slice(raw.bytes)
                 .map_err(|e| corrupt(&journal_path, raw.offset, e))?;
             if line.n > snap_n {
                 journal_lines.push(line);
@@ -138,7 +190,9 @@ impl StateFiles {
         truncate_to(&journal_path, journal_ok)?;
         let mut audit_max = 0u64;
         let audit_ok = read_lines(&audit_path, |raw| {
-            let line: AuditLine = serde_json::from_slice(&raw.bytes)
+            // Only the commit number is needed here: the entry is checked to be JSON, not
+            // decoded (a query decodes what it reads).
+            let line: AuditHead = serde_json::from_slice(raw.bytes)
                 .map_err(|e| corrupt(&audit_path, raw.offset, e))?;
             audit_max = audit_max.max(line.c);
             Ok(())
@@ -367,7 +421,7 @@ impl StateFiles {
         let path = &self.audit_path;
         read_lines(path, |raw| {
             let line: AuditLine =
-                serde_json::from_slice(&raw.bytes).map_err(|e| corrupt(path, raw.offset, e))?;
+                serde_json::from_slice(raw.bytes).map_err(|e| corrupt(path, raw.offset, e))?;
             if query.matches(&line.entry) {
                 out.push_back(line.entry);
                 if query.limit.is_some_and(|l| out.len() > l) {
