@@ -196,6 +196,18 @@ pub async fn pulled_ids(local: &Local) -> Result<Vec<String>, BoxError> {
         .collect())
 }
 
+/// Sorted ids of the people in `sim` (for runs without a Postgres side to read them from).
+pub fn twenty_ids(sim: &SimServer) -> Vec<String> {
+    let mut ids: Vec<String> = sim
+        .handle()
+        .records("people")
+        .iter()
+        .filter_map(|r| r.get("id").and_then(Value::as_str).map(str::to_owned))
+        .collect();
+    ids.sort();
+    ids
+}
+
 /// Scenario 2: an incremental pull after `ids` changed in Twenty.
 #[derive(Debug, Clone)]
 pub struct Incremental {
