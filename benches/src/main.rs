@@ -418,8 +418,11 @@ inc.outcome.setup_secs
             );
             let r = scenarios::push::run(people, batch, window, discover).await?;
             eprintln!(
-                "          {:.1} s, {} requests, {} answered 429",
-                r.outcome.secs, r.stats.requests, r.stats.rate_limited
+                "          {:.1} s, {} requests, {} answered 429, {:.1} s waiting on the pacer",
+                r.outcome.secs,
+                r.stats.requests,
+                r.stats.rate_limited,
+                r.outcome.throttled_ms as f64 / 1e3
             );
             eprintln!("          routes {:?}", r.stats.by_route);
             f.push.push(r);

@@ -14,9 +14,10 @@
 //! * Host safety: https is required except for loopback, user info in the URL is refused, redirects may
 //!   not leave the configured host, and an optional host allowlist is checked before any request.
 //! * Pacing: a `governor` limiter mirrors Twenty's token bucket (default 100 / 60 s: a 95 % burst, then even
-//!   spacing) and a
-//!   429 pauses every clone for the server's `Retry-After` / `retryAfterSeconds`, or for one window learned
-//!   from the 2.21.0 message "Limit reached (100 tokens per 60000 ms)".
+//!   spacing) and a 429 pauses every clone for the server's `Retry-After` / `retryAfterSeconds`, or, with the
+//!   budget learned from the 2.21.0 message "Limit reached (100 tokens per 60000 ms)", until the bucket has a
+//!   token again (one interval, doubled for each further 429 in a row, at most a window); requests then go
+//!   out one interval apart.
 //! * Records decode into typed structs ([`model`]) that keep unknown and custom fields in `extra`, or into
 //!   the untyped [`Record`]; decode errors name the JSON path.
 //!

@@ -2,6 +2,7 @@
 //! server reveals a different budget) and a "blocked until" instant set by 429 answers.
 
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -16,9 +17,20 @@ const PACING_MARGIN: f64 = 1.01;
 pub(crate) struct Pacer {
     limiter: RwLock<Option<(RateLimit, Arc<DefaultDirectRateLimiter>)>>,
     blocked_until: Mutex<Option<Instant>>,
+    /// 429 answers since the last successful request (they lengthen the pause of the next one).
+    strikes: AtomicU32,
 }
 
-fn make_limiter(limit: RateLimit) -> Arc<DefaultDirectRateLimiter> {
+/// Whether a new limiter may spend its burst at once (the server's bucket is presumably full:
+/// a client starting with a configured budget) or starts empty (it was learned from a 429, so
+/// the server's bucket has just run dry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    Full,
+    Empty,
+}
+
+fn make_limiter(limit: RateLimit, start: Start) -> Arc<DefaultDirectRateLimiter> {
     let interval = limit
         .interval()
         .mul_f64(PACING_MARGIN)
@@ -28,17 +40,24 @@ fn make_limiter(limit: RateLimit) -> Arc<DefaultDirectRateLimiter> {
     // stray requests), then one request per interval (+1 %).
     let requests = limit.requests();
     let burst = requests.saturating_sub((requests / 20).max(1)).max(1);
+    let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
     let quota = Quota::with_period(interval)
         .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-        .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
-    Arc::new(RateLimiter::direct(quota))
+        .allow_burst(burst);
+    let limiter = RateLimiter::direct(quota);
+    if start == Start::Empty {
+        // Spend the burst: from here one request per interval, as the server's bucket refills.
+        let _ = limiter.check_n(burst);
+    }
+    Arc::new(limiter)
 }
 
 impl Pacer {
     pub(crate) fn new(limit: Option<RateLimit>) -> Self {
         Pacer {
-            limiter: RwLock::new(limit.map(|l| (l, make_limiter(l)))),
+            limiter: RwLock::new(limit.map(|l| (l, make_limiter(l, Start::Full)))),
             blocked_until: Mutex::new(None),
+            strikes: AtomicU32::new(0),
         }
     }
 
@@ -91,8 +110,46 @@ impl Pacer {
         }
     }
 
-    /// Adopt a budget learned from the server when it is stricter than (or absent from) the current one.
-    pub(crate) fn learn(&self, learned: RateLimit) {
+    /// A request was answered 429: adopt the budget the answer announces (`learned`) if it is
+    /// stricter than the current one, and hold every request for the server's `retry_after`
+    /// or, without one, until the budget's bucket has a token again: one interval (`per /
+    /// requests`), doubled for each further 429 without a success in between, at most one
+    /// window. Twenty's buckets refill evenly, so one interval suffices and the learned limiter
+    /// (started empty) then paces at the refill rate; were a server to reset a fixed window
+    /// instead, the doubling reaches the window's end after a few 429s. Returns the pause.
+    pub(crate) fn rate_limited(
+        &self,
+        retry_after: Option<Duration>,
+        learned: Option<RateLimit>,
+    ) -> Option<Duration> {
+        if let Some(l) = learned {
+            self.learn(l);
+        }
+        let strikes = self.strikes.fetch_add(1, Ordering::Relaxed).min(16);
+        let wait = retry_after.or_else(|| {
+            let limit = learned.or_else(|| self.current())?;
+            Some(
+                limit
+                    .interval()
+                    .mul_f64(PACING_MARGIN)
+                    .saturating_mul(1 << strikes)
+                    .min(limit.per()),
+            )
+        })?;
+        self.block_for(wait);
+        Some(wait)
+    }
+
+    /// A request got an answer that was not a 429: the next 429 pauses for one interval again.
+    pub(crate) fn succeeded(&self) {
+        if self.strikes.load(Ordering::Relaxed) != 0 {
+            self.strikes.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Adopt a budget learned from the server when it is stricter than (or absent from) the
+    /// current one; the new limiter starts empty (the server's bucket just ran dry).
+    fn learn(&self, learned: RateLimit) {
         let mut guard = self.limiter.write().unwrap_or_else(|p| p.into_inner());
         let stricter = match guard.as_ref() {
             None => true,
@@ -104,7 +161,7 @@ impl Pacer {
                 per_ms = learned.per().as_millis() as u64,
                 "adopting the rate limit announced by the server"
             );
-            *guard = Some((learned, make_limiter(learned)));
+            *guard = Some((learned, make_limiter(learned, Start::Empty)));
         }
     }
 }
@@ -210,6 +267,53 @@ mod tests {
             learn_from_body(body),
             Some(RateLimit::new(50, Duration::from_secs(60)))
         );
+    }
+
+    /// A 429 without `Retry-After` pauses until the learned bucket has a token again (one
+    /// interval), not for a whole window; the learned limiter starts empty, so the requests
+    /// after the pause are paced one interval apart instead of bursting into an empty bucket.
+    #[tokio::test]
+    async fn a_429_pauses_one_interval_and_the_learned_budget_paces_from_empty() {
+        let pacer = Pacer::new(None);
+        // 20 per second: one token every 50 ms.
+        let limit = RateLimit::new(20, Duration::from_secs(1));
+        let pause = pacer.rate_limited(None, Some(limit)).expect("a pause");
+        assert!(pause < Duration::from_millis(60), "{pause:?}");
+        let started = std::time::Instant::now();
+        for _ in 0..4 {
+            pacer.acquire().await;
+        }
+        let took = started.elapsed();
+        // The pause, then three more intervals: about 200 ms; a window's pause would be 1 s, and
+        // a full limiter would let the four through after the pause alone (50 ms).
+        assert!(
+            took >= Duration::from_millis(180) && took < Duration::from_millis(700),
+            "{took:?}"
+        );
+        assert_eq!(pacer.current(), Some(limit));
+    }
+
+    #[test]
+    fn further_429s_double_the_pause_up_to_a_window_and_a_success_resets_it() {
+        let pacer = Pacer::new(Some(RateLimit::new(100, Duration::from_secs(60))));
+        let interval = Duration::from_millis(600).mul_f64(PACING_MARGIN);
+        let pauses: Vec<Duration> = (0..9)
+            .map(|_| pacer.rate_limited(None, None).expect("a pause"))
+            .collect();
+        assert_eq!(pauses[0], interval);
+        assert_eq!(pauses[1], interval * 2);
+        assert_eq!(pauses[6], interval * 64);
+        assert_eq!(pauses[7], Duration::from_secs(60), "capped at one window");
+        assert_eq!(pauses[8], Duration::from_secs(60));
+        pacer.succeeded();
+        assert_eq!(pacer.rate_limited(None, None), Some(interval));
+        // The server's own hint wins.
+        assert_eq!(
+            pacer.rate_limited(Some(Duration::from_secs(3)), None),
+            Some(Duration::from_secs(3))
+        );
+        // Without a budget or a hint there is nothing to pause for (the retry backoff applies).
+        assert_eq!(Pacer::new(None).rate_limited(None, None), None);
     }
 
     #[test]

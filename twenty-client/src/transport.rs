@@ -110,19 +110,19 @@ impl Client {
                         Err(e) => (call.decorate(error::from_transport(e)), false),
                         Ok(body) => {
                             if status.is_success() {
+                                inner.pacer.succeeded();
                                 return Ok(body);
                             }
                             let err = error::from_response(status, &headers, &body);
                             if let ErrorKind::RateLimited { retry_after } = err.kind() {
                                 inner.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
-                                let learned = pacer::learn_from_body(&body);
-                                if let Some(l) = learned {
-                                    inner.pacer.learn(l);
-                                }
-                                // Pause everyone: the server's own hint, else one full learned window.
-                                if let Some(wait) = retry_after.or(learned.map(|l| l.per())) {
-                                    inner.pacer.block_for(wait);
-                                }
+                                // Pause everyone: the server's own hint, else until its bucket
+                                // has a token again.
+                                inner
+                                    .pacer
+                                    .rate_limited(*retry_after, pacer::learn_from_body(&body));
+                            } else {
+                                inner.pacer.succeeded();
                             }
                             // The throttler rejects before running the request, so a 429 is safe to resend.
                             let safe = matches!(err.kind(), ErrorKind::RateLimited { .. });
