@@ -253,16 +253,19 @@ impl IncrementalRuns {
 
     /// The median time to open the store and build the engine (the lower middle one).
     fn median_setup_secs(&self) -> f64 {
-        let mut s: Vec<f64> = self.all.iter().map(|r| r.outcome.setup_secs).collect();
-        s.sort_by(f64::total_cmp);
-        s[(s.len() - 1) / 2]
+        self.median_by(|r| r.outcome.setup_secs).outcome.setup_secs
     }
 
     /// The run with the median time (the lower of the two middle ones for an even count).
     fn median(&self) -> &Incremental {
-        let mut by_time: Vec<&Incremental> = self.all.iter().collect();
-        by_time.sort_by(|a, b| a.outcome.secs.total_cmp(&b.outcome.secs));
-        by_time[(by_time.len() - 1) / 2]
+        self.median_by(|r| r.outcome.secs)
+    }
+
+    /// The run with the median `key` (the lower of the two middle ones for an even count).
+    fn median_by(&self, key: impl Fn(&Incremental) -> f64) -> &Incremental {
+        let mut sorted: Vec<&Incremental> = self.all.iter().collect();
+        sorted.sort_by(|a, b| key(a).total_cmp(&key(b)));
+        sorted[(sorted.len() - 1) / 2]
     }
 }
 
@@ -327,67 +330,27 @@ async fn run(plan: Plan, command: &str) -> Result<(), BoxError> {
                 local.remove().await?;
             }
         }
-        if incremental || bidi {
-            if incremental {
-                let ids = match keep.iter().find(|(l, _)| l.target == Target::Postgres) {
-                    Some((pg, _)) => e2e::pulled_ids(pg).await?,
-                    None => e2e::twenty_ids(&sim),
-                };
-                let changed: Vec<&String> = ids.iter().skip(7).step_by(100).collect();
-                // A pull of a few tens of milliseconds moves with the machine's noise: it is run
-                // INCREMENTAL_RUNS times, each after its own change of the same 1%, and the median
-                // is quoted (every run is listed next to it).
-                let mut runs: Vec<Vec<Incremental>> = keep.iter().map(|_| Vec::new()).collect();
-                for round in 1..=INCREMENTAL_RUNS {
-                    let t = Instant::now();
-                    e2e::change_in_twenty(&sim, &changed, &format!("Changed title {round}"))?;
-                    eprintln!(
-                        "          changed {} people in Twenty in {:.1} s",
-                        changed.len(),
-                        t.elapsed().as_secs_f64()
-                    );
-                    for ((local, full), runs) in keep.iter().zip(&mut runs) {
-                        eprintln!(
-                            "[{:>5.0} s] incremental pull into {} ({round} of {INCREMENTAL_RUNS})",
-                            started.elapsed().as_secs_f64(),
-                            local.target.name()
-                        );
-                        let inc = e2e::incremental_pull(&sim, local, changed.len()).await?;
-                        eprintln!(
-                            "          {:.3} s ({:.2}% of the full pull; opening the store took {:.1} s)",
-                            inc.outcome.secs,
-                            100.0 * inc.outcome.secs / full.outcome.secs,
-inc.outcome.setup_secs
-                        );
-                        runs.push(inc);
-                    }
-                }
-                for ((local, full), runs) in keep.iter().zip(runs) {
-                    f.incremental.push(IncrementalPoint {
-                        people: n,
-                        target: local.target,
-                        full_secs: full.outcome.secs,
-                        runs: IncrementalRuns::new(runs),
-                    });
-                }
-            }
-            if bidi {
-                eprintln!(
-                    "[{:>5.0} s] bidirectional sync (dry run, then real)",
-                    started.elapsed().as_secs_f64()
-                );
-                let b = e2e::bidi(&sim, n, &keep[0].0).await?;
-                eprintln!(
-                    "          dry {:.2} s, real {:.2} s, {} records verified, {} plan mismatches",
-                    b.dry.secs, b.real.secs, b.verified, b.plan_mismatches
-                );
-                f.bidi = Some(b);
-            }
-            // `BENCH_PLAN_OUT` (a run for explaining plans) keeps the Postgres schemas to look at.
-            if std::env::var_os("BENCH_PLAN_OUT").is_none() {
-                for (local, _) in &keep {
-                    local.remove().await?;
-                }
+        if incremental {
+            let points = incremental_rounds(&sim, n, &keep, started).await?;
+            f.incremental.extend(points);
+        }
+        if bidi {
+            eprintln!(
+                "[{:>5.0} s] bidirectional sync (dry run, then real)",
+                started.elapsed().as_secs_f64()
+            );
+            let b = e2e::bidi(&sim, n, &keep[0].0).await?;
+            eprintln!(
+                "          dry {:.2} s, real {:.2} s, {} records verified, {} plan mismatches",
+                b.dry.secs, b.real.secs, b.verified, b.plan_mismatches
+            );
+            f.bidi = Some(b);
+        }
+        // The sides kept for scenarios 2 and 4 are removed (`BENCH_PLAN_OUT`, a run for
+        // explaining plans, keeps the Postgres schemas to look at).
+        if std::env::var_os("BENCH_PLAN_OUT").is_none() {
+            for (local, _) in &keep {
+                local.remove().await?;
             }
         }
         sim.shutdown().await;
@@ -442,6 +405,59 @@ inc.outcome.setup_secs
         results::results_path().display()
     );
     Ok(())
+}
+
+/// Scenario 2 at `n` people: [`INCREMENTAL_RUNS`] rounds, each changing the same 1% in Twenty
+/// and then pulling into every local side in `keep` (with its full pull).
+async fn incremental_rounds(
+    sim: &twenty_sim::SimServer,
+    n: usize,
+    keep: &[(Local, PullPoint)],
+    started: Instant,
+) -> Result<Vec<IncrementalPoint>, BoxError> {
+    let ids = match keep.iter().find(|(l, _)| l.target == Target::Postgres) {
+        Some((pg, _)) => e2e::pulled_ids(pg).await?,
+        None => e2e::twenty_ids(sim),
+    };
+    let changed: Vec<&String> = ids.iter().skip(7).step_by(100).collect();
+    // A pull of a few tens of milliseconds moves with the machine's noise: it is run
+    // INCREMENTAL_RUNS times, each after its own change of the same 1%, and the median is quoted
+    // (every run is listed next to it).
+    let mut runs: Vec<Vec<Incremental>> = keep.iter().map(|_| Vec::new()).collect();
+    for round in 1..=INCREMENTAL_RUNS {
+        let t = Instant::now();
+        e2e::change_in_twenty(sim, &changed, &format!("Changed title {round}"))?;
+        eprintln!(
+            "          changed {} people in Twenty in {:.1} s",
+            changed.len(),
+            t.elapsed().as_secs_f64()
+        );
+        for ((local, full), runs) in keep.iter().zip(&mut runs) {
+            eprintln!(
+                "[{:>5.0} s] incremental pull into {} ({round} of {INCREMENTAL_RUNS})",
+                started.elapsed().as_secs_f64(),
+                local.target.name()
+            );
+            let inc = e2e::incremental_pull(sim, local, changed.len()).await?;
+            eprintln!(
+                "          {:.3} s ({:.2}% of the full pull; store opened in {:.1} s)",
+                inc.outcome.secs,
+                100.0 * inc.outcome.secs / full.outcome.secs,
+                inc.outcome.setup_secs
+            );
+            runs.push(inc);
+        }
+    }
+    Ok(keep
+        .iter()
+        .zip(runs)
+        .map(|((local, full), runs)| IncrementalPoint {
+            people: n,
+            target: local.target,
+            full_secs: full.outcome.secs,
+            runs: IncrementalRuns::new(runs),
+        })
+        .collect())
 }
 
 fn mib(x: f64) -> String {

@@ -869,6 +869,15 @@ mod tests {
         })
     }
 
+    /// The server process behind `client`; `what` names the connection in the failure.
+    async fn backend_pid(client: &Object, what: &str) -> i32 {
+        client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap_or_else(|e| panic!("{what} answers: {e}"))
+            .get(0)
+    }
+
     /// The bookkeeping written without waiting for the WAL flush runs with
     /// `synchronous_commit = off` for its own transaction only.
     #[tokio::test]
@@ -945,11 +954,7 @@ mod tests {
         let pool = connect::pool(pg, &TlsConfig::default(), 1, &redactor).expect("a pool");
         let pid: i32 = {
             let client = connection(&pool, &redactor).await;
-            let pid = client
-                .query_one("SELECT pg_backend_pid()", &[])
-                .await
-                .expect("pid")
-                .get(0);
+            let pid = backend_pid(&client, "the first connection").await;
             let err = client
                 .batch_execute("SELECT pg_terminate_backend(pg_backend_pid())")
                 .await
@@ -960,11 +965,7 @@ mod tests {
         };
         assert!(redactor.lost_connections().last().is_some());
         let client = pool.get().await.expect("a new connection");
-        let new_pid: i32 = client
-            .query_one("SELECT pg_backend_pid()", &[])
-            .await
-            .expect("the connection handed out answers")
-            .get(0);
+        let new_pid = backend_pid(&client, "the connection handed out").await;
         assert_ne!(new_pid, pid);
     }
 
@@ -980,11 +981,7 @@ mod tests {
         let pid: i32 = {
             let client = pool.get().await.expect("a connection");
             client.batch_execute(&marker).await.expect("marker");
-            client
-                .query_one("SELECT pg_backend_pid()", &[])
-                .await
-                .expect("pid")
-                .get(0)
+            backend_pid(&client, "the pooled connection").await
         };
         let last_query = || async {
             let q: String = observer
@@ -1013,11 +1010,7 @@ mod tests {
             .expect("terminate the pooled backend");
         tokio::time::sleep(connect::VERIFY_IDLE_AFTER + Duration::from_millis(100)).await;
         let client = pool.get().await.expect("a new connection");
-        let new_pid: i32 = client
-            .query_one("SELECT pg_backend_pid()", &[])
-            .await
-            .expect("the new connection answers")
-            .get(0);
+        let new_pid = backend_pid(&client, "the new connection").await;
         assert_ne!(new_pid, pid);
     }
 }

@@ -127,7 +127,8 @@ impl Pacer {
         }
         let strikes = self.strikes.fetch_add(1, Ordering::Relaxed).min(16);
         let wait = retry_after.or_else(|| {
-            let limit = learned.or_else(|| self.current())?;
+            // The budget now enforced: the learned one if it was adopted.
+            let limit = self.current()?;
             Some(
                 limit
                     .interval()

@@ -70,6 +70,11 @@ struct LineFields {
     end: bool,
 }
 
+/// The complaint about an upsert line without its record.
+fn upsert_without_data(seq: u64) -> String {
+    format!("upsert line {seq} has no `data`")
+}
+
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
     Value::deserialize(d).map(Some)
 }
@@ -80,7 +85,7 @@ impl TryFrom<LineFields> for Line {
     fn try_from(f: LineFields) -> Result<Self, Self::Error> {
         let op = match (f.op, f.data) {
             (OpKind::Upsert, Some(data)) => Op::Upsert { data },
-            (OpKind::Upsert, None) => return Err(format!("upsert line {} has no `data`", f.seq)),
+            (OpKind::Upsert, None) => return Err(upsert_without_data(f.seq)),
             (OpKind::Delete, _) => Op::Delete,
             (OpKind::Tombstone, _) => Op::Tombstone,
         };
@@ -206,10 +211,8 @@ impl EntityLog {
             let line: LineHead =
                 serde_json::from_slice(raw.bytes).map_err(|e| corrupt(&path, raw.offset, e))?;
             if line.op == OpKind::Upsert && line.data.is_none() {
-                let e = <serde_json::Error as serde::de::Error>::custom(format!(
-                    "upsert line {} has no `data`",
-                    line.seq
-                ));
+                let e =
+                    <serde_json::Error as serde::de::Error>::custom(upsert_without_data(line.seq));
                 return Err(corrupt(&path, raw.offset, e));
             }
             let slot = Slot {

@@ -38,9 +38,9 @@
 //!
 //! [`FileStore::open`] reads the snapshot, the journal and every existing data log into these
 //! indexes (O(records), once per process; the records themselves and the audit entries are
-//! checked to be JSON but not decoded, as only their keys and numbers are needed); after it, a run costs what it reads and writes, not
-//! the size of the store (an incremental pull of 1% of 100,000 records does not re-read the
-//! other 99%).
+//! checked to be JSON but not decoded, as only their keys and numbers are needed); after it, a
+//! run costs what it reads and writes, not the size of the store (an incremental pull of 1% of
+//! 100,000 records does not re-read the other 99%).
 //!
 //! One process opens a directory at a time (nothing locks it across processes); within a process,
 //! clones of a `FileStore` share everything. Calls do small blocking file I/O on the calling
