@@ -178,16 +178,8 @@ impl StateFiles {
             Err(e) => return Err(io_error("read", &snapshot_path, e)),
         };
 
-        let mut journal_lines: Vec<JournalLine> = Vec::new();
-        let journal_ok = read_lines(&journal_path, |raw| {
-            let line: JournalLine = serde_json::from_slice(raw.bytes)
-                .map_err(|e| corrupt(&journal_path, raw.offset, e))?;
-            if line.n > snap_n {
-                journal_lines.push(line);
-            }
-            Ok(())
-        })?;
-        truncate_to(&journal_path, journal_ok)?;
+        // The audit log first: a journalled commit newer than its last entry lost its audit
+        // entries in a crash, and they are re-appended below.
         let mut audit_max = 0u64;
         let audit_ok = read_lines(&audit_path, |raw| {
             // Only the commit number is needed here: the entry is checked to be JSON, not
@@ -198,6 +190,48 @@ impl StateFiles {
             Ok(())
         })?;
         truncate_to(&audit_path, audit_ok)?;
+
+        // Each journal line is applied as it is read: the journal since the snapshot can hold
+        // every record state of a large pull, and is never held in memory as a whole.
+        let mut data = data;
+        let mut last_n = snap_n;
+        let mut since_snapshot = 0u64;
+        let mut missing_audit = Vec::new();
+        let journal_ok = read_lines(&journal_path, |raw| {
+            let line: JournalLine = serde_json::from_slice(raw.bytes)
+                .map_err(|e| corrupt(&journal_path, raw.offset, e))?;
+            if line.n <= snap_n {
+                return Ok(());
+            }
+            last_n = line.n;
+            since_snapshot += 1;
+            match line.entry {
+                Entry::Commit { commit } => {
+                    data.validate(&commit).map_err(|e| {
+                        StoreError::new(
+                            StoreErrorKind::Corrupt,
+                            format!("journalled commit {} no longer applies: {e}", line.n),
+                        )
+                        .with_context("path", journal_path.display().to_string())
+                    })?;
+                    data.apply(&commit);
+                    if line.n > audit_max {
+                        missing_audit.extend(
+                            commit
+                                .audit
+                                .into_iter()
+                                .map(|entry| AuditLine { c: line.n, entry }),
+                        );
+                    }
+                }
+                Entry::Run { report } => data.save_run(&report),
+                Entry::Lease { scope, slot } => {
+                    data.leases.insert(scope, slot);
+                }
+            }
+            Ok(())
+        })?;
+        truncate_to(&journal_path, journal_ok)?;
         let (journal, journal_len) = open_append(&journal_path)?;
         let (audit, audit_len) = open_append(&audit_path)?;
 
@@ -209,40 +243,11 @@ impl StateFiles {
             journal_len,
             audit,
             audit_len,
-            last_n: snap_n,
-            since_snapshot: 0,
+            last_n,
+            since_snapshot,
             audit_behind: false,
             data,
         };
-        let mut missing_audit = Vec::new();
-        for line in journal_lines {
-            files.last_n = line.n;
-            files.since_snapshot += 1;
-            match line.entry {
-                Entry::Commit { commit } => {
-                    files.data.validate(&commit).map_err(|e| {
-                        StoreError::new(
-                            StoreErrorKind::Corrupt,
-                            format!("journalled commit {} no longer applies: {e}", line.n),
-                        )
-                        .with_context("path", files.journal_path.display().to_string())
-                    })?;
-                    files.data.apply(&commit);
-                    if line.n > audit_max {
-                        missing_audit.extend(
-                            commit
-                                .audit
-                                .into_iter()
-                                .map(|entry| AuditLine { c: line.n, entry }),
-                        );
-                    }
-                }
-                Entry::Run { report } => files.data.save_run(&report),
-                Entry::Lease { scope, slot } => {
-                    files.data.leases.insert(scope, slot);
-                }
-            }
-        }
         if !missing_audit.is_empty() {
             tracing::warn!(
                 entries = missing_audit.len(),
