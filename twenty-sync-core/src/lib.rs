@@ -49,6 +49,7 @@ pub mod model;
 pub mod plan_mapper;
 pub mod report;
 pub mod secret;
+mod sharded;
 pub mod source;
 pub mod state;
 

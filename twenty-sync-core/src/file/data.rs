@@ -13,7 +13,6 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use indexmap::IndexMap;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -22,7 +21,9 @@ use super::io::{
     append_durably, corrupt, io_error, open_append, read_lines, replace_atomically, truncate_to,
 };
 use crate::error::{StoreError, StoreErrorKind, StoreResult};
+use crate::memory::packed::CompactKey;
 use crate::model::{Checkpoint, LocalChange, LocalChangeKind, LocalRecord};
+use crate::sharded::ShardedMap;
 
 /// What a line does to its key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -175,7 +176,7 @@ pub(crate) struct EntityLog {
     len: u64,
     next_seq: u64,
     /// key -> latest line of the key.
-    index: IndexMap<String, Slot>,
+    index: ShardedMap<CompactKey, Slot>,
     /// seq -> latest local line of a key (the change feed).
     feed: BTreeMap<u64, Slot>,
     feed_by_key: HashMap<String, u64>,
@@ -200,7 +201,7 @@ impl EntityLog {
     }
 
     fn load(path: PathBuf) -> StoreResult<Self> {
-        let mut index: IndexMap<String, Slot> = IndexMap::new();
+        let mut index: ShardedMap<CompactKey, Slot> = ShardedMap::default();
         let mut feed = BTreeMap::new();
         let mut feed_by_key: HashMap<String, u64> = HashMap::new();
         let mut pending: Vec<(LineHead, Slot)> = Vec::new();
@@ -233,7 +234,7 @@ impl EntityLog {
                         }
                         feed.insert(line.seq, slot);
                     }
-                    index.insert(line.key, slot);
+                    index.insert(CompactKey::pack(&line.key), slot);
                 }
                 committed_len = raw.offset + raw.bytes.len() as u64 + 1;
             }
@@ -334,12 +335,7 @@ impl EntityLog {
                 }
                 self.feed.insert(seq, slot);
             }
-            match self.index.get_mut(*key) {
-                Some(s) => *s = slot,
-                None => {
-                    self.index.insert((*key).to_owned(), slot);
-                }
-            }
+            self.index.insert(CompactKey::pack(key), slot);
             self.lines += 1;
             seqs.push(seq);
         }
@@ -348,7 +344,12 @@ impl EntityLog {
 
     /// The live record of `key`, if any.
     pub(crate) fn get(&mut self, key: &str) -> StoreResult<Option<LocalRecord>> {
-        let Some(slot) = self.index.get(key).copied().filter(|s| s.live) else {
+        let Some(slot) = self
+            .index
+            .get(&CompactKey::pack(key))
+            .copied()
+            .filter(|s| s.live)
+        else {
             return Ok(None);
         };
         let line = self.read_line(slot)?;
@@ -364,7 +365,12 @@ impl EntityLog {
 
     /// Whether `key`'s latest line is a tombstone.
     pub(crate) fn is_tombstoned(&mut self, key: &str) -> StoreResult<bool> {
-        let Some(slot) = self.index.get(key).copied().filter(|s| !s.live) else {
+        let Some(slot) = self
+            .index
+            .get(&CompactKey::pack(key))
+            .copied()
+            .filter(|s| !s.live)
+        else {
             return Ok(false);
         };
         Ok(matches!(self.read_line(slot)?.op, Op::Tombstone))
@@ -376,7 +382,7 @@ impl EntityLog {
             .index
             .iter()
             .filter(|(_, s)| s.live)
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| k.unpack().into_owned())
             .collect();
         keys.sort();
         keys

@@ -18,23 +18,24 @@
 //! data; the Postgres sink keeps its state in Postgres and its memory flat. Per record, the file
 //! store keeps in memory:
 //!
-//! - data side: the record's key with the offset, length and sequence number of its latest line
-//!   (a hash map entry, about 100 bytes with a 36-character key); the records themselves stay
-//!   on disk and are read back by offset;
-//! - state side: the record state, packed (local key once for both indexes, a canonical UUID as
-//!   16 bytes, each content hash as its bytes, two timestamps, a flag): about 320 bytes
-//!   measured for 100,000 states with UUID keys.
+//! - data side: the record's key with the offset, length and sequence number of its latest line;
+//!   the records themselves stay on disk and are read back by offset;
+//! - state side: the record state, packed (local key and Twenty id each as 16 bytes when they
+//!   are canonical UUIDs, each content hash as its bytes, two timestamps, a flag), indexed by
+//!   local key and by Twenty id.
 //!
-//! The indexes are `IndexMap`s: entries sit in one dense vector and the hash table holds only
-//! their positions, so the table's spare capacity (a hash table of a million entries has two
-//! million slots) costs 8 bytes a slot, not a whole entry, and growing it does not copy the
-//! entries. The engine process pulling a million people into the file store peaked at 441 MiB
-//! RSS in the benchmark harness (allocator overhead, the page being applied and the one
-//! prefetched included; 765 MiB with plain hash maps), against about 30 MiB for 10,000. The state snapshot
+//! Keys that are not canonical UUIDs are kept as text, at their length more. Every index is split
+//! into shards that grow one after the other, so growing an index never copies more than a
+//! twelfth of it at once. In the benchmark harness (`benches`),
+//! the engine process pulling a million people into the file store peaked at 372 MiB RSS, and
+//! opening that store at 395-413 MiB, against about 55 MiB for 10,000: about 350 bytes a record,
+//! allocator overhead included (2026-12-06; 674 MiB and 950 MiB before the keys were packed, the
+//! indexes sharded and the journal replayed line by line). The state snapshot
 //! is streamed to and from `state.json` (never held in memory as a whole), applying a batch
 //! appends only that batch, a state commit appends one journal line written from the borrowed
-//! commit, and the cost of a snapshot is amortised over 1000 commits. The audit log is never
-//! held in memory; [`StateStore::audit`] scans it.
+//! commit, and the cost of a snapshot is amortised over 1000 commits. Opening replays the
+//! journal one line at a time. The audit log is never held in memory; [`StateStore::audit`]
+//! scans it.
 //!
 //! [`FileStore::open`] reads the snapshot, the journal and every existing data log into these
 //! indexes (O(records), once per process; the records themselves and the audit entries are

@@ -5,7 +5,7 @@
 //! [`conformance`](crate::conformance) suite like every other implementation, so tests written
 //! against them hold for the real stores too.
 
-mod packed;
+pub(crate) mod packed;
 mod source;
 mod state;
 pub(crate) mod state_data;

@@ -3,57 +3,64 @@
 //!
 //! A [`RecordState`] holds five strings; in memory that is five heap allocations and about 600
 //! bytes per record once indexed both ways. [`EntityRecords`] keeps instead, per record: the
-//! local key once (shared by both indexes), the Twenty id as 16 bytes when it is a canonical
-//! UUID, each SHA-256 content hash as 32 bytes when it is 64 lowercase hex digits (what the
-//! engine writes), the two timestamps and the deleted flag; any other string is kept as it is.
-//! Unpacking gives back exactly the strings that were stored. About 250 bytes per record. Both
-//! indexes are `IndexMap`s (entries in a dense vector, the hash table holds positions), so the
-//! table's spare slots cost 8 bytes each rather than a whole entry.
+//! local key and the Twenty id each as a [`CompactKey`] (16 bytes inline when it is a canonical
+//! UUID), each content hash as its bytes (xxh3-128 inline, an older SHA-256 behind one pointer),
+//! the two timestamps and the deleted flag; any other string is kept as it is. Unpacking gives
+//! back exactly the strings that were stored. With UUID keys, the two indexes' entries take 192
+//! bytes per record (the hash tables' slots and the allocator's overhead come on top). Both
+//! indexes are [`ShardedMap`]s (see there why).
 //!
 //! Serialised, an [`EntityRecords`] is `{"by_key": {<local key>: <RecordState>}}`, as before the
 //! packing, so existing `state.json` snapshots load unchanged.
 
+use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use indexmap::IndexMap;
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::model::RecordState;
+use crate::sharded::ShardedMap;
 
-/// A Twenty id: 16 bytes for a canonical (lowercase, hyphenated) UUID, else the text.
+/// A key or id as the in-memory indexes keep it: the 16 bytes of a canonical (lowercase,
+/// hyphenated) UUID, else the text. Two different strings never pack to the same value, and
+/// [`unpack`](Self::unpack) gives back the string that was packed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Id {
+pub(crate) enum CompactKey {
+    /// A canonical UUID.
     Uuid([u8; 16]),
+    /// Anything else, as given.
     Text(Box<str>),
 }
 
-impl Id {
-    fn pack(s: &str) -> Id {
+impl CompactKey {
+    /// Packs `s`.
+    pub(crate) fn pack(s: &str) -> CompactKey {
         let mut buf = uuid::Uuid::encode_buffer();
         match uuid::Uuid::try_parse(s) {
-            Ok(u) if u.hyphenated().encode_lower(&mut buf) == s => Id::Uuid(*u.as_bytes()),
-            _ => Id::Text(s.into()),
+            Ok(u) if u.hyphenated().encode_lower(&mut buf) == s => CompactKey::Uuid(*u.as_bytes()),
+            _ => CompactKey::Text(s.into()),
         }
     }
 
-    fn unpack(&self) -> String {
+    /// The packed string, borrowed when it was kept as text.
+    pub(crate) fn unpack(&self) -> Cow<'_, str> {
         match self {
-            Id::Uuid(b) => uuid::Uuid::from_bytes(*b).hyphenated().to_string(),
-            Id::Text(s) => s.to_string(),
+            CompactKey::Uuid(b) => Cow::Owned(uuid::Uuid::from_bytes(*b).hyphenated().to_string()),
+            CompactKey::Text(s) => Cow::Borrowed(s),
         }
     }
 }
 
-/// A content hash: 32 bytes for 64 lowercase hex digits (SHA-256, stored by earlier versions),
-/// 16 bytes for `xxh3-128:` + 32 lowercase hex digits (the current hash), else the text.
+/// A content hash: 16 bytes for `xxh3-128:` + 32 lowercase hex digits (the current hash), 32
+/// bytes behind a pointer for 64 lowercase hex digits (SHA-256, stored by earlier versions, so
+/// it does not widen every other hash), else the text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Digest {
-    Sha256([u8; 32]),
     Xxh3([u8; 16]),
+    Sha256(Box<[u8; 32]>),
     Text(Box<str>),
 }
 
@@ -67,7 +74,7 @@ impl Digest {
         let mut x = [0u8; 16];
         let xxh3 = s.strip_prefix(twenty_mapping::CONTENT_HASH_TAG);
         if s.len() == 64 && is_lower_hex(s) && hex::decode_to_slice(s, &mut b).is_ok() {
-            Digest::Sha256(b)
+            Digest::Sha256(Box::new(b))
         } else if let Some(h) = xxh3.filter(|h| h.len() == 32 && is_lower_hex(h)) {
             match hex::decode_to_slice(h, &mut x) {
                 Ok(()) => Digest::Xxh3(x),
@@ -80,8 +87,8 @@ impl Digest {
 
     fn unpack(&self) -> String {
         match self {
-            Digest::Sha256(b) => hex::encode(b),
             Digest::Xxh3(x) => format!("{}{}", twenty_mapping::CONTENT_HASH_TAG, hex::encode(x)),
+            Digest::Sha256(b) => hex::encode(**b),
             Digest::Text(s) => s.to_string(),
         }
     }
@@ -90,7 +97,7 @@ impl Digest {
 /// One record state without its local key.
 #[derive(Debug, Clone)]
 struct Packed {
-    twenty_id: Id,
+    twenty_id: CompactKey,
     twenty_hash: Option<Digest>,
     local_hash: Option<Digest>,
     twenty_updated_at: Option<DateTime<Utc>>,
@@ -101,7 +108,7 @@ struct Packed {
 impl Packed {
     fn pack(r: &RecordState) -> Packed {
         Packed {
-            twenty_id: Id::pack(&r.twenty_id),
+            twenty_id: CompactKey::pack(&r.twenty_id),
             twenty_hash: r.twenty_hash.as_deref().map(Digest::pack),
             local_hash: r.local_hash.as_deref().map(Digest::pack),
             twenty_updated_at: r.twenty_updated_at,
@@ -110,10 +117,10 @@ impl Packed {
         }
     }
 
-    fn unpack(&self, local_key: &str) -> RecordState {
+    fn unpack(&self, local_key: String) -> RecordState {
         RecordState {
-            local_key: local_key.to_owned(),
-            twenty_id: self.twenty_id.unpack(),
+            local_key,
+            twenty_id: self.twenty_id.unpack().into_owned(),
             twenty_hash: self.twenty_hash.as_ref().map(Digest::unpack),
             local_hash: self.local_hash.as_ref().map(Digest::unpack),
             twenty_updated_at: self.twenty_updated_at,
@@ -126,8 +133,9 @@ impl Packed {
 /// Record states of one entity, indexed by local key and by Twenty id.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct EntityRecords {
-    by_key: IndexMap<Arc<str>, Packed>,
-    by_twenty: IndexMap<Id, Arc<str>>,
+    by_key: ShardedMap<CompactKey, Packed>,
+    /// Twenty id -> local key.
+    by_twenty: ShardedMap<CompactKey, CompactKey>,
 }
 
 impl EntityRecords {
@@ -138,23 +146,33 @@ impl EntityRecords {
 
     /// The state of `key`.
     pub(crate) fn get(&self, key: &str) -> Option<RecordState> {
-        self.by_key.get(key).map(|p| p.unpack(key))
+        self.by_key
+            .get(&CompactKey::pack(key))
+            .map(|p| p.unpack(key.to_owned()))
     }
 
     /// The local key mapped to `twenty_id`.
-    pub(crate) fn key_of(&self, twenty_id: &str) -> Option<&str> {
-        self.by_twenty.get(&Id::pack(twenty_id)).map(|k| &**k)
+    pub(crate) fn key_of(&self, twenty_id: &str) -> Option<Cow<'_, str>> {
+        self.by_twenty
+            .get(&CompactKey::pack(twenty_id))
+            .map(CompactKey::unpack)
     }
 
     /// The state of the record mapped to `twenty_id`.
     pub(crate) fn get_by_twenty(&self, twenty_id: &str) -> Option<RecordState> {
-        self.key_of(twenty_id).and_then(|k| self.get(k))
+        let key = self.by_twenty.get(&CompactKey::pack(twenty_id))?;
+        let packed = self.by_key.get(key)?;
+        Some(packed.unpack(key.unpack().into_owned()))
     }
 
     /// Removes the state of `key`.
     pub(crate) fn remove(&mut self, key: &str) {
+        self.remove_packed(&CompactKey::pack(key));
+    }
+
+    fn remove_packed(&mut self, key: &CompactKey) {
         if let Some(old) = self.by_key.swap_remove(key) {
-            if self.by_twenty.get(&old.twenty_id).map(|k| &**k) == Some(key) {
+            if self.by_twenty.get(&old.twenty_id) == Some(key) {
                 self.by_twenty.swap_remove(&old.twenty_id);
             }
         }
@@ -162,8 +180,8 @@ impl EntityRecords {
 
     /// Inserts or replaces the state of `record.local_key`.
     pub(crate) fn upsert(&mut self, record: &RecordState) {
-        self.remove(&record.local_key);
-        let key: Arc<str> = record.local_key.as_str().into();
+        let key = CompactKey::pack(&record.local_key);
+        self.remove_packed(&key);
         let packed = Packed::pack(record);
         self.by_twenty.insert(packed.twenty_id.clone(), key.clone());
         self.by_key.insert(key, packed);
@@ -172,12 +190,14 @@ impl EntityRecords {
 
 impl Serialize for EntityRecords {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        struct ByKey<'a>(&'a IndexMap<Arc<str>, Packed>);
+        struct ByKey<'a>(&'a ShardedMap<CompactKey, Packed>);
         impl Serialize for ByKey<'_> {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 let mut map = s.serialize_map(Some(self.0.len()))?;
-                for (key, packed) in self.0 {
-                    map.serialize_entry(&**key, &packed.unpack(key))?;
+                for (key, packed) in self.0.iter() {
+                    let key = key.unpack();
+                    let state = packed.unpack(key.clone().into_owned());
+                    map.serialize_entry(&*key, &state)?;
                 }
                 map.end()
             }
@@ -256,6 +276,10 @@ mod tests {
             state("k3", "not-a-uuid", None),
             state("k4", "a", Some("xxh3-128:301159136ebeac945bdfca491c8b7de7")),
             state("k5", "b", Some("xxh3-128:301159136EBEAC945BDFCA491C8B7DE7")),
+            // UUID local keys: the canonical one packed, the upper-case one kept as text; two
+            // keys, not one.
+            state("0e5bd2ad-3b6c-4f3e-9d55-2b1c7a9e4f10", "c", None),
+            state("0E5BD2AD-3B6C-4F3E-9D55-2B1C7A9E4F10", "d", None),
         ];
         let mut records = EntityRecords::default();
         for c in &cases {
@@ -265,7 +289,31 @@ mod tests {
             assert_eq!(records.get(&c.local_key).as_ref(), Some(c));
             assert_eq!(records.get_by_twenty(&c.twenty_id).as_ref(), Some(c));
         }
-        assert_eq!(records.by_key.len(), 5);
+        assert_eq!(records.by_key.len(), 7);
+    }
+
+    #[test]
+    fn a_compact_key_gives_back_the_string_it_packed_and_no_two_strings_share_one() {
+        let canonical = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
+        let inputs = [
+            canonical,
+            "7C9E6679-7425-40DE-944B-E07FC1F90AE7",
+            "7c9e6679742540de944be07fc1f90ae7",
+            "{7c9e6679-7425-40de-944b-e07fc1f90ae7}",
+            "urn:uuid:7c9e6679-7425-40de-944b-e07fc1f90ae7",
+            "42",
+            "",
+        ];
+        let packed: Vec<CompactKey> = inputs.iter().map(|s| CompactKey::pack(s)).collect();
+        assert!(matches!(packed[0], CompactKey::Uuid(_)));
+        for (input, key) in inputs.iter().zip(&packed) {
+            assert_eq!(key.unpack(), *input);
+        }
+        for (i, a) in packed.iter().enumerate() {
+            for b in &packed[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
     }
 
     #[test]
@@ -275,12 +323,12 @@ mod tests {
         records.upsert(&state("old", id, None));
         records.remove("old");
         records.upsert(&state("new", id, None));
-        assert_eq!(records.key_of(id), Some("new"));
+        assert_eq!(records.key_of(id).as_deref(), Some("new"));
         assert!(records.get("old").is_none());
         // Replacing a key's state with another Twenty id releases the first id.
         records.upsert(&state("new", "other", None));
-        assert_eq!(records.key_of(id), None);
-        assert_eq!(records.key_of("other"), Some("new"));
+        assert_eq!(records.key_of(id).as_deref(), None);
+        assert_eq!(records.key_of("other").as_deref(), Some("new"));
     }
 
     #[test]
@@ -295,6 +343,6 @@ mod tests {
         );
         let back: EntityRecords = serde_json::from_value(json).expect("loads");
         assert_eq!(back.get("k1"), Some(s.clone()));
-        assert_eq!(back.key_of(&s.twenty_id), Some("k1"));
+        assert_eq!(back.key_of(&s.twenty_id).as_deref(), Some("k1"));
     }
 }

@@ -91,6 +91,7 @@ impl StateData {
         if let Some(existing) = self.records.get(&commit.entity) {
             for (twenty_id, key) in &owners {
                 if let Some(owner) = existing.key_of(twenty_id) {
+                    let owner = &*owner;
                     let released = owner == *key
                         || removed.contains(owner)
                         || final_upserts
