@@ -7,7 +7,7 @@
 //! of each key is the local change feed. Compaction keeps, per key, the latest line and the latest
 //! local line, so feed checkpoints (sequence numbers) survive it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -179,7 +179,8 @@ pub(crate) struct EntityLog {
     index: ShardedMap<CompactKey, Slot>,
     /// seq -> latest local line of a key (the change feed).
     feed: BTreeMap<u64, Slot>,
-    feed_by_key: HashMap<String, u64>,
+    /// key -> sequence of its latest local line (its entry in `feed`).
+    feed_by_key: ShardedMap<CompactKey, u64>,
     lines: u64,
 }
 
@@ -203,7 +204,7 @@ impl EntityLog {
     fn load(path: PathBuf) -> StoreResult<Self> {
         let mut index: ShardedMap<CompactKey, Slot> = ShardedMap::default();
         let mut feed = BTreeMap::new();
-        let mut feed_by_key: HashMap<String, u64> = HashMap::new();
+        let mut feed_by_key: ShardedMap<CompactKey, u64> = ShardedMap::default();
         let mut pending: Vec<(LineHead, Slot)> = Vec::new();
         let mut committed_len = 0u64;
         let mut lines = 0u64;
@@ -228,13 +229,14 @@ impl EntityLog {
                 for (line, slot) in pending.drain(..) {
                     max_seq = max_seq.max(line.seq);
                     lines += 1;
+                    let key = CompactKey::pack(&line.key);
                     if line.local {
-                        if let Some(old) = feed_by_key.insert(line.key.clone(), line.seq) {
+                        if let Some(old) = feed_by_key.insert(key.clone(), line.seq) {
                             feed.remove(&old);
                         }
                         feed.insert(line.seq, slot);
                     }
-                    index.insert(CompactKey::pack(&line.key), slot);
+                    index.insert(key, slot);
                 }
                 committed_len = raw.offset + raw.bytes.len() as u64 + 1;
             }
@@ -329,13 +331,14 @@ impl EntityLog {
                 seq,
                 live: matches!(op, OpRef::Upsert { .. }),
             };
+            let key = CompactKey::pack(key);
             if local {
-                if let Some(old) = self.feed_by_key.insert((*key).to_owned(), seq) {
+                if let Some(old) = self.feed_by_key.insert(key.clone(), seq) {
                     self.feed.remove(&old);
                 }
                 self.feed.insert(seq, slot);
             }
-            self.index.insert(CompactKey::pack(key), slot);
+            self.index.insert(key, slot);
             self.lines += 1;
             seqs.push(seq);
         }
