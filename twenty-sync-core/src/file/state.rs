@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
 use super::io::{
@@ -22,7 +23,10 @@ use super::io::{
 };
 use crate::error::{StoreError, StoreErrorKind, StoreResult};
 use crate::memory::state_data::{LeaseSlot, StateData};
-use crate::model::{AuditEntry, AuditQuery, Lease, StateCommit};
+use crate::model::{
+    AuditEntry, AuditQuery, Checkpoint, Lease, PendingCreate, RecordState, StateCommit,
+    SyncDirection,
+};
 use crate::report::RunReport;
 
 /// Journal lines between snapshots.
@@ -35,19 +39,29 @@ struct Snapshot {
     data: StateData,
 }
 
-#[derive(Debug, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+/// A journal line's entry as opening the store reads it.
+#[derive(Debug)]
 enum Entry {
-    Commit { commit: StateCommit },
-    Run { report: Box<RunReport> },
-    Lease { scope: String, slot: LeaseSlot },
+    /// A state commit without its audit entries; `audited` if the line carries some (see
+    /// [`CommitHead`]).
+    Commit {
+        commit: StateCommit,
+        audited: bool,
+    },
+    Run {
+        report: Box<RunReport>,
+    },
+    Lease {
+        scope: String,
+        slot: LeaseSlot,
+    },
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// A journal line as opening the store reads it (written as a [`JournalLineRef`]).
+#[derive(Debug, Deserialize)]
 #[serde(try_from = "JournalFields")]
 struct JournalLine {
     n: u64,
-    #[serde(flatten)]
     entry: Entry,
 }
 
@@ -61,7 +75,7 @@ enum EntryKind {
 }
 
 /// A [`JournalLine`] as it is decoded: the entry's tag and the fields of every kind side by
-/// side, so a line (a commit of thousands of record states) is read once. `JournalLine`'s own
+/// side, so a line (a commit of thousands of record states) is read once. Decoding the written
 /// shape (a tagged enum flattened into the line) would make serde buffer the whole line and
 /// then decode it again.
 #[derive(Deserialize)]
@@ -69,7 +83,7 @@ struct JournalFields {
     n: u64,
     #[serde(rename = "type")]
     kind: EntryKind,
-    commit: Option<StateCommit>,
+    commit: Option<CommitHead>,
     report: Option<Box<RunReport>>,
     scope: Option<String>,
     slot: Option<LeaseSlot>,
@@ -81,9 +95,13 @@ impl TryFrom<JournalFields> for JournalLine {
     fn try_from(f: JournalFields) -> Result<Self, Self::Error> {
         let missing = |field: &str| format!("journal line {} ({:?}) has no `{field}`", f.n, f.kind);
         let entry = match f.kind {
-            EntryKind::Commit => Entry::Commit {
-                commit: f.commit.ok_or_else(|| missing("commit"))?,
-            },
+            EntryKind::Commit => {
+                let head = f.commit.ok_or_else(|| missing("commit"))?;
+                Entry::Commit {
+                    audited: head.audit.is_some(),
+                    commit: head.into_commit(),
+                }
+            }
             EntryKind::Run => Entry::Run {
                 report: f.report.ok_or_else(|| missing("report"))?,
             },
@@ -94,6 +112,57 @@ impl TryFrom<JournalFields> for JournalLine {
         };
         Ok(JournalLine { n: f.n, entry })
     }
+}
+
+/// A journalled [`StateCommit`] as opening the store reads it: every field but the audit
+/// entries, which are only checked to be JSON. `audit.jsonl` has them, unless a crash cut them
+/// off, and then [`CommitAudit`] reads them from the same line. Unknown fields are refused, so a
+/// field added to `StateCommit` and not here fails the store's tests instead of being dropped.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommitHead {
+    entity: String,
+    #[serde(default)]
+    upsert_records: Vec<RecordState>,
+    #[serde(default)]
+    remove_records: Vec<String>,
+    #[serde(default)]
+    cursors: Vec<(SyncDirection, Checkpoint)>,
+    #[serde(default)]
+    add_pending: Vec<PendingCreate>,
+    #[serde(default)]
+    remove_pending: Vec<String>,
+    /// Present only when the commit has audit entries (an empty list is not written).
+    #[serde(default)]
+    audit: Option<IgnoredAny>,
+}
+
+impl CommitHead {
+    /// The commit, without its audit entries.
+    fn into_commit(self) -> StateCommit {
+        StateCommit {
+            entity: self.entity,
+            upsert_records: self.upsert_records,
+            remove_records: self.remove_records,
+            cursors: self.cursors,
+            add_pending: self.add_pending,
+            remove_pending: self.remove_pending,
+            audit: Vec::new(),
+        }
+    }
+}
+
+/// The audit entries of a journalled commit, read from its line when `audit.jsonl` lacks them
+/// (the rest of the line is skipped).
+#[derive(Deserialize)]
+struct CommitAudit {
+    commit: CommitAuditEntries,
+}
+
+#[derive(Deserialize)]
+struct CommitAuditEntries {
+    #[serde(default)]
+    audit: Vec<AuditEntry>,
 }
 
 /// [`Entry`] being journalled, borrowing what it writes (same JSON as [`Entry`]).
@@ -206,7 +275,7 @@ impl StateFiles {
             last_n = line.n;
             since_snapshot += 1;
             match line.entry {
-                Entry::Commit { commit } => {
+                Entry::Commit { commit, audited } => {
                     data.validate(&commit).map_err(|e| {
                         StoreError::new(
                             StoreErrorKind::Corrupt,
@@ -215,9 +284,11 @@ impl StateFiles {
                         .with_context("path", journal_path.display().to_string())
                     })?;
                     data.apply(&commit);
-                    if line.n > audit_max {
+                    if audited && line.n > audit_max {
+                        let lost: CommitAudit = serde_json::from_slice(raw.bytes)
+                            .map_err(|e| corrupt(&journal_path, raw.offset, e))?;
                         missing_audit.extend(
-                            commit
+                            lost.commit
                                 .audit
                                 .into_iter()
                                 .map(|entry| AuditLine { c: line.n, entry }),
@@ -436,5 +507,99 @@ impl StateFiles {
             Ok(())
         })?;
         Ok(out.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AuditAction, AuditOutcome};
+
+    /// A commit with every field filled in.
+    fn full_commit() -> StateCommit {
+        let at = Utc::now();
+        StateCommit {
+            entity: "people".into(),
+            upsert_records: vec![RecordState {
+                local_key: "k1".into(),
+                twenty_id: "7c9e6679-7425-40de-944b-e07fc1f90ae7".into(),
+                twenty_hash: Some("h1".into()),
+                local_hash: Some("h2".into()),
+                twenty_updated_at: Some(at),
+                local_updated_at: Some(at),
+                deleted: false,
+            }],
+            remove_records: vec!["k0".into()],
+            cursors: vec![(SyncDirection::Pull, Checkpoint::new("c1"))],
+            add_pending: vec![PendingCreate {
+                local_key: "k2".into(),
+                twenty_id: "t2".into(),
+                run_id: "r1".into(),
+                created_at: at,
+            }],
+            remove_pending: vec!["k3".into()],
+            audit: vec![AuditEntry {
+                run_id: "r1".into(),
+                at,
+                entity: "people".into(),
+                direction: SyncDirection::Pull,
+                local_key: Some("k1".into()),
+                twenty_id: None,
+                action: AuditAction::Update,
+                changed_fields: vec!["name".into()],
+                before_hash: None,
+                after_hash: Some("h1".into()),
+                outcome: AuditOutcome::Applied,
+                detail: None,
+            }],
+        }
+    }
+
+    fn journal_line(commit: &StateCommit) -> Vec<u8> {
+        serde_json::to_vec(&JournalLineRef {
+            n: 7,
+            entry: EntryRef::Commit { commit },
+        })
+        .expect("encodes")
+    }
+
+    #[test]
+    fn a_journalled_commit_opens_whole_but_for_its_audit_which_its_line_still_gives_back() {
+        let commit = full_commit();
+        let bytes = journal_line(&commit);
+        let line: JournalLine = serde_json::from_slice(&bytes).expect("decodes");
+        let Entry::Commit {
+            commit: read,
+            audited,
+        } = line.entry
+        else {
+            panic!("not a commit: {:?}", line.entry);
+        };
+        assert!(audited);
+        assert_eq!(
+            read,
+            StateCommit {
+                audit: Vec::new(),
+                ..commit.clone()
+            }
+        );
+        let lost: CommitAudit = serde_json::from_slice(&bytes).expect("decodes");
+        assert_eq!(lost.commit.audit, commit.audit);
+
+        let unaudited = StateCommit {
+            audit: Vec::new(),
+            ..commit
+        };
+        let line: JournalLine = serde_json::from_slice(&journal_line(&unaudited)).expect("decodes");
+        assert!(matches!(line.entry, Entry::Commit { audited: false, .. }));
+    }
+
+    #[test]
+    fn a_commit_field_that_opening_does_not_know_is_refused_not_dropped() {
+        let mut line: serde_json::Value =
+            serde_json::from_slice(&journal_line(&full_commit())).expect("json");
+        line["commit"]["new_field"] = serde_json::json!([1]);
+        let err = serde_json::from_value::<JournalLine>(line).expect_err("refused");
+        assert!(err.to_string().contains("new_field"), "{err}");
     }
 }
