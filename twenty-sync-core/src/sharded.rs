@@ -15,12 +15,11 @@
 //! other (which, with equal shares, would leave most shards' old vectors freed at nearly the same
 //! moment). Each growth copies one shard, at most about a twelfth of the entries.
 
-use std::borrow::Borrow;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash};
 use std::sync::LazyLock;
 
-use indexmap::IndexMap;
+use indexmap::{Equivalent, IndexMap};
 
 /// Number of shards.
 const SHARDS: usize = 16;
@@ -79,8 +78,7 @@ impl<K: Hash + Eq, V> ShardedMap<K, V> {
     /// The value of `key`.
     pub(crate) fn get<Q>(&self, key: &Q) -> Option<&V>
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Equivalent<K> + ?Sized,
     {
         self.shards[Self::shard_of(key)].get(key)
     }
@@ -94,8 +92,7 @@ impl<K: Hash + Eq, V> ShardedMap<K, V> {
     /// Removes `key` and returns its value.
     pub(crate) fn swap_remove<Q>(&mut self, key: &Q) -> Option<V>
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Equivalent<K> + ?Sized,
     {
         self.shards[Self::shard_of(key)].swap_remove(key)
     }

@@ -21,7 +21,7 @@ use super::io::{
     append_durably, corrupt, io_error, open_append, read_lines, replace_atomically, truncate_to,
 };
 use crate::error::{StoreError, StoreErrorKind, StoreResult};
-use crate::memory::packed::CompactKey;
+use crate::memory::packed::{CompactKey, KeyRef};
 use crate::model::{Checkpoint, LocalChange, LocalChangeKind, LocalRecord};
 use crate::sharded::ShardedMap;
 
@@ -347,12 +347,7 @@ impl EntityLog {
 
     /// The live record of `key`, if any.
     pub(crate) fn get(&mut self, key: &str) -> StoreResult<Option<LocalRecord>> {
-        let Some(slot) = self
-            .index
-            .get(&CompactKey::pack(key))
-            .copied()
-            .filter(|s| s.live)
-        else {
+        let Some(slot) = self.index.get(&KeyRef::of(key)).copied().filter(|s| s.live) else {
             return Ok(None);
         };
         let line = self.read_line(slot)?;
@@ -370,7 +365,7 @@ impl EntityLog {
     pub(crate) fn is_tombstoned(&mut self, key: &str) -> StoreResult<bool> {
         let Some(slot) = self
             .index
-            .get(&CompactKey::pack(key))
+            .get(&KeyRef::of(key))
             .copied()
             .filter(|s| !s.live)
         else {

@@ -15,8 +15,10 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 
 use chrono::{DateTime, Utc};
+use indexmap::Equivalent;
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -26,8 +28,9 @@ use crate::sharded::ShardedMap;
 
 /// A key or id as the in-memory indexes keep it: the 16 bytes of a canonical (lowercase,
 /// hyphenated) UUID, else the text. Two different strings never pack to the same value, and
-/// [`unpack`](Self::unpack) gives back the string that was packed.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// [`unpack`](Self::unpack) gives back the string that was packed. Looked up through a
+/// [`KeyRef`], which packs a string without allocating.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum CompactKey {
     /// A canonical UUID.
     Uuid([u8; 16]),
@@ -38,10 +41,9 @@ pub(crate) enum CompactKey {
 impl CompactKey {
     /// Packs `s`.
     pub(crate) fn pack(s: &str) -> CompactKey {
-        let mut buf = uuid::Uuid::encode_buffer();
-        match uuid::Uuid::try_parse(s) {
-            Ok(u) if u.hyphenated().encode_lower(&mut buf) == s => CompactKey::Uuid(*u.as_bytes()),
-            _ => CompactKey::Text(s.into()),
+        match KeyRef::of(s) {
+            KeyRef::Uuid(b) => CompactKey::Uuid(b),
+            KeyRef::Text(t) => CompactKey::Text(t.into()),
         }
     }
 
@@ -51,6 +53,46 @@ impl CompactKey {
             CompactKey::Uuid(b) => Cow::Owned(uuid::Uuid::from_bytes(*b).hyphenated().to_string()),
             CompactKey::Text(s) => Cow::Borrowed(s),
         }
+    }
+
+    fn as_ref(&self) -> KeyRef<'_> {
+        match self {
+            CompactKey::Uuid(b) => KeyRef::Uuid(*b),
+            CompactKey::Text(s) => KeyRef::Text(s),
+        }
+    }
+}
+
+/// A [`CompactKey`] borrowing its text: what a lookup packs a string into, without allocating.
+/// It hashes as the `CompactKey` it equals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum KeyRef<'a> {
+    /// A canonical UUID.
+    Uuid([u8; 16]),
+    /// Anything else.
+    Text(&'a str),
+}
+
+impl<'a> KeyRef<'a> {
+    /// Packs `s` for a lookup.
+    pub(crate) fn of(s: &'a str) -> KeyRef<'a> {
+        let mut buf = uuid::Uuid::encode_buffer();
+        match uuid::Uuid::try_parse(s) {
+            Ok(u) if u.hyphenated().encode_lower(&mut buf) == s => KeyRef::Uuid(*u.as_bytes()),
+            _ => KeyRef::Text(s),
+        }
+    }
+}
+
+impl Hash for CompactKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_ref().hash(state);
+    }
+}
+
+impl Equivalent<CompactKey> for KeyRef<'_> {
+    fn equivalent(&self, key: &CompactKey) -> bool {
+        *self == key.as_ref()
     }
 }
 
@@ -147,32 +189,32 @@ impl EntityRecords {
     /// The state of `key`.
     pub(crate) fn get(&self, key: &str) -> Option<RecordState> {
         self.by_key
-            .get(&CompactKey::pack(key))
+            .get(&KeyRef::of(key))
             .map(|p| p.unpack(key.to_owned()))
     }
 
     /// The local key mapped to `twenty_id`.
     pub(crate) fn key_of(&self, twenty_id: &str) -> Option<Cow<'_, str>> {
         self.by_twenty
-            .get(&CompactKey::pack(twenty_id))
+            .get(&KeyRef::of(twenty_id))
             .map(CompactKey::unpack)
     }
 
     /// The state of the record mapped to `twenty_id`.
     pub(crate) fn get_by_twenty(&self, twenty_id: &str) -> Option<RecordState> {
-        let key = self.by_twenty.get(&CompactKey::pack(twenty_id))?;
+        let key = self.by_twenty.get(&KeyRef::of(twenty_id))?;
         let packed = self.by_key.get(key)?;
         Some(packed.unpack(key.unpack().into_owned()))
     }
 
     /// Removes the state of `key`.
     pub(crate) fn remove(&mut self, key: &str) {
-        self.remove_packed(&CompactKey::pack(key));
+        self.remove_packed(KeyRef::of(key));
     }
 
-    fn remove_packed(&mut self, key: &CompactKey) {
-        if let Some(old) = self.by_key.swap_remove(key) {
-            if self.by_twenty.get(&old.twenty_id) == Some(key) {
+    fn remove_packed(&mut self, key: KeyRef<'_>) {
+        if let Some(old) = self.by_key.swap_remove(&key) {
+            if self.by_twenty.get(&old.twenty_id).map(CompactKey::as_ref) == Some(key) {
                 self.by_twenty.swap_remove(&old.twenty_id);
             }
         }
@@ -180,8 +222,8 @@ impl EntityRecords {
 
     /// Inserts or replaces the state of `record.local_key`.
     pub(crate) fn upsert(&mut self, record: &RecordState) {
+        self.remove_packed(KeyRef::of(&record.local_key));
         let key = CompactKey::pack(&record.local_key);
-        self.remove_packed(&key);
         let packed = Packed::pack(record);
         self.by_twenty.insert(packed.twenty_id.clone(), key.clone());
         self.by_key.insert(key, packed);
@@ -306,12 +348,22 @@ mod tests {
         ];
         let packed: Vec<CompactKey> = inputs.iter().map(|s| CompactKey::pack(s)).collect();
         assert!(matches!(packed[0], CompactKey::Uuid(_)));
+        let hash = |k: &dyn Fn(&mut std::collections::hash_map::DefaultHasher)| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            k(&mut h);
+            h.finish()
+        };
         for (input, key) in inputs.iter().zip(&packed) {
             assert_eq!(key.unpack(), *input);
+            // A lookup's borrowed form finds the key: equal, and hashed alike.
+            let lookup = KeyRef::of(input);
+            assert!(lookup.equivalent(key), "{input}");
+            assert_eq!(hash(&|h| lookup.hash(h)), hash(&|h| key.hash(h)), "{input}");
         }
         for (i, a) in packed.iter().enumerate() {
             for b in &packed[i + 1..] {
                 assert_ne!(a, b);
+                assert!(!a.as_ref().equivalent(b));
             }
         }
     }
