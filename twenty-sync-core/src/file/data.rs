@@ -7,6 +7,7 @@
 //! of each key is the local change feed. Compaction keeps, per key, the latest line and the latest
 //! local line, so feed checkpoints (sequence numbers) survive it.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -102,11 +103,13 @@ impl TryFrom<LineFields> for Line {
 }
 
 /// What opening a log needs of a line: everything but the record, which is skipped unread
-/// (checked to be there and to be JSON, not decoded into a value; it is decoded when read).
+/// (checked to be there and to be JSON, not decoded into a value; it is decoded when read). The
+/// key is borrowed from the line unless it has escapes.
 #[derive(Deserialize)]
-struct LineHead {
+struct LineHead<'a> {
     seq: u64,
-    key: String,
+    #[serde(borrow)]
+    key: Cow<'a, str>,
     op: OpKind,
     #[serde(default)]
     data: Option<IgnoredAny>,
@@ -205,7 +208,8 @@ impl EntityLog {
         let mut index: ShardedMap<CompactKey, Slot> = ShardedMap::default();
         let mut feed = BTreeMap::new();
         let mut feed_by_key: ShardedMap<CompactKey, u64> = ShardedMap::default();
-        let mut pending: Vec<(LineHead, Slot)> = Vec::new();
+        // The lines of a batch not seen to its end yet: key, whether local, and where.
+        let mut pending: Vec<(CompactKey, bool, Slot)> = Vec::new();
         let mut committed_len = 0u64;
         let mut lines = 0u64;
         let mut max_seq = 0u64;
@@ -223,18 +227,16 @@ impl EntityLog {
                 seq: line.seq,
                 live: line.op == OpKind::Upsert,
             };
-            let end = line.end;
-            pending.push((line, slot));
-            if end {
-                for (line, slot) in pending.drain(..) {
-                    max_seq = max_seq.max(line.seq);
+            pending.push((CompactKey::pack(&line.key), line.local, slot));
+            if line.end {
+                for (key, local, slot) in pending.drain(..) {
+                    max_seq = max_seq.max(slot.seq);
                     lines += 1;
-                    let key = CompactKey::pack(&line.key);
-                    if line.local {
-                        if let Some(old) = feed_by_key.insert(key.clone(), line.seq) {
+                    if local {
+                        if let Some(old) = feed_by_key.insert(key.clone(), slot.seq) {
                             feed.remove(&old);
                         }
-                        feed.insert(line.seq, slot);
+                        feed.insert(slot.seq, slot);
                     }
                     index.insert(key, slot);
                 }

@@ -165,7 +165,7 @@ struct CommitAuditEntries {
     audit: Vec<AuditEntry>,
 }
 
-/// [`Entry`] being journalled, borrowing what it writes (same JSON as [`Entry`]).
+/// An entry being journalled, borrowing what it writes (the JSON that [`JournalLine`] reads).
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum EntryRef<'a> {
@@ -230,7 +230,7 @@ impl StateFiles {
             tracing::warn!(path = %tmp.display(), "removing a snapshot left half-written by a crash");
             std::fs::remove_file(&tmp).map_err(|e| io_error("remove", &tmp, e))?;
         }
-        let (data, snap_n) = match File::open(&snapshot_path) {
+        let (mut data, snap_n) = match File::open(&snapshot_path) {
             Ok(file) => {
                 // Read through a buffer: the snapshot is not held in memory next to its data.
                 let reader = std::io::BufReader::with_capacity(1 << 16, file);
@@ -262,7 +262,6 @@ impl StateFiles {
 
         // Each journal line is applied as it is read: the journal since the snapshot can hold
         // every record state of a large pull, and is never held in memory as a whole.
-        let mut data = data;
         let mut last_n = snap_n;
         let mut since_snapshot = 0u64;
         let mut missing_audit = Vec::new();

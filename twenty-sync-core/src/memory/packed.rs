@@ -41,10 +41,7 @@ pub(crate) enum CompactKey {
 impl CompactKey {
     /// Packs `s`.
     pub(crate) fn pack(s: &str) -> CompactKey {
-        match KeyRef::of(s) {
-            KeyRef::Uuid(b) => CompactKey::Uuid(b),
-            KeyRef::Text(t) => CompactKey::Text(t.into()),
-        }
+        KeyRef::of(s).to_compact()
     }
 
     /// The packed string, borrowed when it was kept as text.
@@ -80,6 +77,14 @@ impl<'a> KeyRef<'a> {
         match uuid::Uuid::try_parse(s) {
             Ok(u) if u.hyphenated().encode_lower(&mut buf) == s => KeyRef::Uuid(*u.as_bytes()),
             _ => KeyRef::Text(s),
+        }
+    }
+
+    /// The owned key this one borrows.
+    pub(crate) fn to_compact(self) -> CompactKey {
+        match self {
+            KeyRef::Uuid(b) => CompactKey::Uuid(b),
+            KeyRef::Text(t) => CompactKey::Text(t.into()),
         }
     }
 }
@@ -209,10 +214,10 @@ impl EntityRecords {
 
     /// Removes the state of `key`.
     pub(crate) fn remove(&mut self, key: &str) {
-        self.remove_packed(KeyRef::of(key));
+        self.remove_key(KeyRef::of(key));
     }
 
-    fn remove_packed(&mut self, key: KeyRef<'_>) {
+    fn remove_key(&mut self, key: KeyRef<'_>) {
         if let Some(old) = self.by_key.swap_remove(&key) {
             if self.by_twenty.get(&old.twenty_id).map(CompactKey::as_ref) == Some(key) {
                 self.by_twenty.swap_remove(&old.twenty_id);
@@ -222,8 +227,9 @@ impl EntityRecords {
 
     /// Inserts or replaces the state of `record.local_key`.
     pub(crate) fn upsert(&mut self, record: &RecordState) {
-        self.remove_packed(KeyRef::of(&record.local_key));
-        let key = CompactKey::pack(&record.local_key);
+        let key = KeyRef::of(&record.local_key);
+        self.remove_key(key);
+        let key = key.to_compact();
         let packed = Packed::pack(record);
         self.by_twenty.insert(packed.twenty_id.clone(), key.clone());
         self.by_key.insert(key, packed);
