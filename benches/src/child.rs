@@ -4,6 +4,11 @@
 //! The parent re-executes its own binary as `benches __child '<task JSON>'` (the API key goes
 //! through the environment); the child runs the task, then prints one line of JSON: the
 //! [`Outcome`], with the peak resident set size read from `/proc/self/status` (`VmHWM`).
+//!
+//! A [`Resident`] child (`benches __child '<task JSON>' --resident`) opens the store and builds
+//! the engine once, then runs the task each time the parent writes a line to its standard input,
+//! printing each outcome as a line, until its input closes: an engine that stays up between
+//! runs, as `twenty-sync watch` and the admin server do.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,6 +18,7 @@ use std::time::{Duration, Instant};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use sink_postgres::{PostgresSink, SinkConfig};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use twenty_client::{Client, RateLimit};
 use twenty_sync_core::engine::{PlannedWrite, RunOptions, SyncEngine};
 use twenty_sync_core::file::FileStore;
@@ -23,6 +29,8 @@ use crate::machine;
 
 /// The hidden subcommand of the child.
 pub const SUBCOMMAND: &str = "__child";
+/// The argument after the task that makes the child [`Resident`].
+pub const RESIDENT_ARG: &str = "--resident";
 const KEY_VAR: &str = "BENCH_TWENTY_API_KEY";
 /// Names a directory that receives every planned write of each run (see [`write_plan`]).
 const PLAN_OUT_VAR: &str = "BENCH_PLAN_OUT";
@@ -156,8 +164,73 @@ pub async fn spawn(task: &Task) -> Result<Outcome, BoxError> {
         .map_err(|e| format!("the child's outcome line is not valid ({e}): {last}"))?)
 }
 
-/// Entry point of the child: runs the task given as JSON and prints the outcome.
-pub async fn main(task_json: &str) -> Result<(), BoxError> {
+/// A child process that keeps its engine between runs: the store is opened and the engine built
+/// once, before the first run, and each [`Resident::run`] runs the task again in the same
+/// process (its pooled connections, the server's caches of them and the store's indexes warm).
+pub struct Resident {
+    process: tokio::process::Child,
+    input: tokio::process::ChildStdin,
+    output: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl Resident {
+    /// Starts a resident child for `task`; it opens the store before its first run.
+    pub fn start(task: &Task) -> Result<Resident, BoxError> {
+        let mut process = tokio::process::Command::new(std::env::current_exe()?)
+            .arg(SUBCOMMAND)
+            .arg(serde_json::to_string(task)?)
+            .arg(RESIDENT_ARG)
+            .env(KEY_VAR, env::API_KEY)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        let input = process
+            .stdin
+            .take()
+            .ok_or("the resident child has no stdin")?;
+        let output = process
+            .stdout
+            .take()
+            .ok_or("the resident child has no stdout")?;
+        Ok(Resident {
+            process,
+            input,
+            output: tokio::io::BufReader::new(output).lines(),
+        })
+    }
+
+    /// Runs the task once more in the child and returns its outcome (its `setup_secs` is the
+    /// one opening of the store, before the first run).
+    pub async fn run(&mut self) -> Result<Outcome, BoxError> {
+        self.input.write_all(b"run\n").await?;
+        self.input.flush().await?;
+        let line = self
+            .output
+            .next_line()
+            .await?
+            .ok_or("the resident child ended without an outcome; see its error above")?;
+        Ok(serde_json::from_str(&line)
+            .map_err(|e| format!("the resident child's outcome line is not valid ({e}): {line}"))?)
+    }
+
+    /// Closes the child's input and waits for it to exit.
+    pub async fn finish(mut self) -> Result<(), BoxError> {
+        drop(self.input);
+        let status = self.process.wait().await?;
+        if !status.success() {
+            return Err(
+                format!("the resident child exited with {status}; see its error above").into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Entry point of the child: runs the task given as JSON and prints the outcome; with
+/// `resident`, runs it once per line read from standard input (see [`Resident`]).
+pub async fn main(task_json: &str, resident: bool) -> Result<(), BoxError> {
     let task: Task = serde_json::from_str(task_json)
         .map_err(|e| format!("the task given to the child is not valid JSON ({e})"))?;
     let key = std::env::var(KEY_VAR).map_err(|_| format!("{KEY_VAR} is not set"))?;
@@ -176,7 +249,7 @@ pub async fn main(task_json: &str) -> Result<(), BoxError> {
     let mapper = PlanMapper::new(env::mapping()?, env::ENTITY)
         .ok_or("the benchmark mapping has no `people` entity")?;
     let t = Instant::now();
-    let outcome = match &task.store {
+    match &task.store {
         Store::Postgres {
             state_schema,
             data_schema,
@@ -191,25 +264,26 @@ pub async fn main(task_json: &str) -> Result<(), BoxError> {
             .build()
             .await?;
             let sink = Arc::new(sink);
-            run(&task, client, mapper, sink.clone(), sink, t).await?
+            serve(&task, client, mapper, sink.clone(), sink, t, resident).await
         }
         Store::File { dir } => {
             let store = Arc::new(FileStore::open(dir)?);
-            run(&task, client, mapper, store.clone(), store, t).await?
+            serve(&task, client, mapper, store.clone(), store, t, resident).await
         }
-    };
-    println!("{}", serde_json::to_string(&outcome)?);
-    Ok(())
+    }
 }
 
-async fn run<S: SourceOfTruth + 'static, T: StateStore + 'static>(
+/// Builds the engine, then runs `task` once, or (`resident`) once per line of standard input,
+/// printing each outcome as a line of JSON.
+async fn serve<S: SourceOfTruth + 'static, T: StateStore + 'static>(
     task: &Task,
     client: Client,
     mapper: PlanMapper,
     source: S,
     state: T,
     setup_started: Instant,
-) -> Result<Outcome, BoxError> {
+    resident: bool,
+) -> Result<(), BoxError> {
     let mut builder = SyncEngine::builder(client, source, state)
         .entity(Arc::new(mapper))
         .batch_size(task.batch_size);
@@ -223,6 +297,26 @@ async fn run<S: SourceOfTruth + 'static, T: StateStore + 'static>(
     }
     let engine = builder.build()?;
     let setup_secs = setup_started.elapsed().as_secs_f64();
+    if !resident {
+        let outcome = run(task, &engine, setup_secs).await?;
+        println!("{}", serde_json::to_string(&outcome)?);
+        return Ok(());
+    }
+    let mut input = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    while input.next_line().await?.is_some() {
+        let outcome = run(task, &engine, setup_secs).await?;
+        // Standard output is line-buffered: the parent reads the line as soon as it is written.
+        println!("{}", serde_json::to_string(&outcome)?);
+    }
+    Ok(())
+}
+
+/// One run of `task` on `engine` (built in `setup_secs`).
+async fn run<S: SourceOfTruth + 'static, T: StateStore + 'static>(
+    task: &Task,
+    engine: &SyncEngine<S, T>,
+    setup_secs: f64,
+) -> Result<Outcome, BoxError> {
     // `BENCH_PLAN_OUT=<dir>`: keep every planned write and write them to
     // `<dir>/{dry,real}-<mode>.jsonl` (for comparing a dry run's plan with the real run's; it costs
     // memory, so the figures of such a run are not representative).

@@ -7,8 +7,10 @@
 //! - `paging [N]`: the client alone pages N people;
 //! - `pull [N ...]`: full pulls into Postgres and the file store, one simulator per N;
 //! - `incremental [N ...]`, `bidi [N]`: full pull, then five incremental pulls, each after its own
-//!   change of 1% in Twenty (the median is quoted), then the bidirectional sync (and its dry
-//!   run) with 1% changed on each side; `all` runs the incremental pulls at every N of the full
+//!   change of 1% in Twenty and each by a new engine process (the median is quoted), then six
+//!   more by one engine process that stays up between them, as a polling engine does (the
+//!   median of the last five is quoted), then the bidirectional sync (and its dry run) with 1%
+//!   changed on each side; `all` runs the incremental pulls at every N of the full
 //!   pulls (how their cost grows with the work) and the sync at 100,000;
 //! - `peer [N]`: dlt's `rest_api` source next to our pull of the same N people;
 //! - `push [N [BATCH]]`: push of N local people (default 12,000) at BATCH records per request
@@ -77,7 +79,9 @@ struct Plan {
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some(child::SUBCOMMAND) {
-        return match child::main(args.get(1).map(String::as_str).unwrap_or("")).await {
+        let task = args.get(1).map(String::as_str).unwrap_or("");
+        let resident = args.get(2).map(String::as_str) == Some(child::RESIDENT_ARG);
+        return match child::main(task, resident).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("benches (child run): {e}");
@@ -237,7 +241,17 @@ struct IncrementalPoint {
     target: Target,
     /// The time of the full pull (scenario 1) of the same N into the same side.
     full_secs: f64,
+    /// Each pull in a new engine process.
     runs: IncrementalRuns,
+    /// The pulls of one engine process that stays up between them.
+    resident: ResidentRuns,
+}
+
+/// The incremental pulls of one engine process that stays up between them (a polling engine):
+/// its first pull (right after opening the store), then [`INCREMENTAL_RUNS`] more.
+struct ResidentRuns {
+    first: Incremental,
+    polling: IncrementalRuns,
 }
 
 /// The incremental pulls of one local side, in the order they ran.
@@ -408,7 +422,8 @@ async fn run(plan: Plan, command: &str) -> Result<(), BoxError> {
 }
 
 /// Scenario 2 at `n` people: [`INCREMENTAL_RUNS`] rounds, each changing the same 1% in Twenty
-/// and then pulling into every local side in `keep` (with its full pull).
+/// and then pulling into every local side in `keep` (with its full pull) by a new engine
+/// process, then the rounds of [`resident_rounds`].
 async fn incremental_rounds(
     sim: &twenty_sim::SimServer,
     n: usize,
@@ -448,14 +463,69 @@ async fn incremental_rounds(
             runs.push(inc);
         }
     }
+    let resident = resident_rounds(sim, keep, &changed, started).await?;
     Ok(keep
         .iter()
         .zip(runs)
-        .map(|((local, full), runs)| IncrementalPoint {
+        .zip(resident)
+        .map(|(((local, full), runs), resident)| IncrementalPoint {
             people: n,
             target: local.target,
             full_secs: full.outcome.secs,
             runs: IncrementalRuns::new(runs),
+            resident,
+        })
+        .collect())
+}
+
+/// The second half of scenario 2: one engine process per local side in `keep` stays up and
+/// pulls after each of 1 + [`INCREMENTAL_RUNS`] changes of `changed` in Twenty, as a polling
+/// engine (`twenty-sync watch`, the admin server) does. Its first pull pays for what a new
+/// process pays (connections, the server's caches of them); the others are the steady state.
+async fn resident_rounds(
+    sim: &twenty_sim::SimServer,
+    keep: &[(Local, PullPoint)],
+    changed: &[&String],
+    started: Instant,
+) -> Result<Vec<ResidentRuns>, BoxError> {
+    let mut processes = Vec::with_capacity(keep.len());
+    for (local, _) in keep {
+        processes.push(e2e::resident_puller(sim, local)?);
+    }
+    let mut runs: Vec<Vec<Incremental>> = keep.iter().map(|_| Vec::new()).collect();
+    for round in 0..=INCREMENTAL_RUNS {
+        e2e::change_in_twenty(sim, changed, &format!("Polled title {round}"))?;
+        for (((local, full), process), runs) in keep.iter().zip(&mut processes).zip(&mut runs) {
+            eprintln!(
+                "[{:>5.0} s] incremental pull into {} by a resident engine ({})",
+                started.elapsed().as_secs_f64(),
+                local.target.name(),
+                if round == 0 {
+                    "its first pull".to_owned()
+                } else {
+                    format!("polling, {round} of {INCREMENTAL_RUNS}")
+                }
+            );
+            let inc = e2e::checked_incremental(local, changed.len(), process.run().await?)?;
+            eprintln!(
+                "          {:.3} s ({:.2}% of the full pull)",
+                inc.outcome.secs,
+                100.0 * inc.outcome.secs / full.outcome.secs,
+            );
+            runs.push(inc);
+        }
+    }
+    for process in processes {
+        process.finish().await?;
+    }
+    Ok(runs
+        .into_iter()
+        .map(|mut all| {
+            let first = all.remove(0);
+            ResidentRuns {
+                first,
+                polling: IncrementalRuns::new(all),
+            }
         })
         .collect())
 }
@@ -584,6 +654,39 @@ fn report(f: &Figures, command: &str, total: f64) -> Result<(), BoxError> {
                 inc.outcome.requests,
                 c.updated,
                 c.unchanged,
+                every.join(" / ")
+            );
+        }
+        b += &format!(
+            "\n**The same pulls in an engine that stays up** (one engine process per side opens \
+             the store once and pulls after each change, as `twenty-sync watch` and the admin \
+             server run): its first pull comes right after the store is opened, as above; the \
+             {INCREMENTAL_RUNS} after it are the steady state of a polling engine, whose pooled \
+             connections (and the database server's caches in their backends) are warm. The \
+             changes are the same 1% again (after the pulls above).\n\n\
+             | into | people | changed | full pull | first pull of the process | polling pulls (median) | ratio | polling per changed record | store opened in | every polling pull |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
+        );
+        for p in &points {
+            let (full, r) = (p.full_secs, &p.resident);
+            let inc = r.polling.median();
+            let every: Vec<String> = r
+                .polling
+                .all
+                .iter()
+                .map(|r| format!("{:.3}", r.outcome.secs))
+                .collect();
+            b += &format!(
+                "| {} | {} | {} | {:.2} s | {:.3} s ({:.2}%) | {:.3} s | **{:.2}%** | {:.0} µs | {:.2} s | {} s |\n",
+                p.target.name(),
+                p.people,
+                inc.changed,
+                full,
+                r.first.outcome.secs,
+                100.0 * r.first.outcome.secs / full,
+                inc.outcome.secs,
+                100.0 * inc.outcome.secs / full,
+                1e6 * inc.outcome.secs / inc.changed.max(1) as f64,
+                r.first.outcome.setup_secs,
                 every.join(" / ")
             );
         }

@@ -13,7 +13,7 @@ use twenty_sim::{SimConfig, SimServer};
 use twenty_sync_core::engine::PlannedWrite;
 use twenty_sync_core::{EntityCounts, RunMode};
 
-use crate::child::{self, Limit, Outcome, Store, Task};
+use crate::child::{self, Limit, Outcome, Resident, Store, Task};
 use crate::env::{self, BoxError};
 
 /// Records per page and per applied batch in every pull (Twenty's largest page).
@@ -235,6 +235,22 @@ pub async fn incremental_pull(
     changed: usize,
 ) -> Result<Incremental, BoxError> {
     let outcome = child::spawn(&local.task(sim, RunMode::Pull, false)).await?;
+    checked_incremental(local, changed, outcome)
+}
+
+/// An engine process that pulls into `local` each time it is asked ([`Resident::run`]), as a
+/// polling engine does: the store is opened once, before its first pull.
+pub fn resident_puller(sim: &SimServer, local: &Local) -> Result<Resident, BoxError> {
+    Resident::start(&local.task(sim, RunMode::Pull, false))
+}
+
+/// The incremental pull that ended with `outcome`, after `changed` records changed in Twenty;
+/// an error unless exactly those were updated.
+pub fn checked_incremental(
+    local: &Local,
+    changed: usize,
+    outcome: Outcome,
+) -> Result<Incremental, BoxError> {
     let c = outcome.dir("pull");
     if c.updated as usize != changed {
         return Err(format!(
