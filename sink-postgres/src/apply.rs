@@ -5,7 +5,8 @@
 //! The transaction sets `twenty_sync.applying = 'on'` (`SET LOCAL`), which the capture trigger
 //! checks, so pulled changes are not captured as local changes (no sync loop).
 //!
-//! Per batch: one round trip for the settings, then one statement per table written. On the COPY
+//! Per batch: the settings, then one statement per table written, the first sent behind the
+//! settings without waiting for their answer (pipelined on the connection). On the COPY
 //! path rows are converted as they are written (borrowing the batch's strings), so the server
 //! works on the first rows while the client converts the rest. No staging
 //! table: a temporary table per batch wrote the catalog every time, and one kept per connection
@@ -299,14 +300,13 @@ pub(crate) async fn apply_data(
         Some(_) => format!("{}; SAVEPOINT {COPY_SAVEPOINT}", prelude(durability)),
         None => prelude(durability).to_owned(),
     };
-    tx.batch_execute(&settings)
-        .await
-        .map_err(|e| ctx(redactor.db("marking the transaction as an apply", &e)))?;
+    let settings_sent = tx.batch_execute(&settings);
 
     // Whether every upsert went in by the COPY (all rows new to the table).
-    let copied = if plan.upserts.is_empty() {
-        false
-    } else {
+    let rows_written = async {
+        if plan.upserts.is_empty() {
+            return Ok(false);
+        }
         let n = plan.upserts.len() as u64;
         let copied = match copy {
             Some(copy) => copy_new_rows(tx, table, copy, &plan.upserts, redactor)
@@ -334,8 +334,14 @@ pub(crate) async fn apply_data(
                 .map_err(|e| ctx(redactor.db("upserting rows", &e)))?;
             table.stats.upserted_rows.fetch_add(n, Ordering::Relaxed);
         }
-        copied
+        Ok::<bool, StoreError>(copied)
     };
+    // Pipelined: the rows' first statement is sent behind the settings without waiting for
+    // their answer (the server runs them in order). A failed setting fails what follows it, so
+    // its error is the one reported.
+    let (settings_done, copied) = tokio::join!(settings_sent, rows_written);
+    settings_done.map_err(|e| ctx(redactor.db("marking the transaction as an apply", &e)))?;
+    let copied = copied?;
     if !plan.deletes.is_empty() {
         tx.execute_typed(&table.sql.delete, &[(&plan.deletes, Type::TEXT_ARRAY)])
             .await

@@ -192,10 +192,11 @@ async fn copy_new_states(
     new_states: &NewStates,
     redactor: &Redactor,
 ) -> StoreResult<bool> {
-    tx.batch_execute(&format!("SAVEPOINT {STATES_SAVEPOINT}"))
-        .await
-        .map_err(|e| redactor.db("setting a savepoint before new record states", &e))?;
+    let savepoint = format!("SAVEPOINT {STATES_SAVEPOINT}");
     let rows = in_key_order(rows, |r| &r.local_key);
+    // The COPY is sent behind the savepoint without waiting for its answer (pipelined); a failed
+    // savepoint fails the COPY too, and its error is the one reported.
+    let savepoint_set = tx.batch_execute(&savepoint);
     let copied = async {
         let sink = tx.copy_in(&sql.copy_records).await?;
         let mut writer = pin!(BinaryCopyInWriter::new(sink, RECORD_STATE_COPY_TYPES));
@@ -215,8 +216,9 @@ async fn copy_new_states(
                 .await?;
         }
         writer.finish().await
-    }
-    .await;
+    };
+    let (savepoint_set, copied) = tokio::join!(savepoint_set, copied);
+    savepoint_set.map_err(|e| redactor.db("setting a savepoint before new record states", &e))?;
     match copied {
         Ok(n) => {
             new_states.inserted.fetch_add(n, Ordering::Relaxed);
@@ -354,6 +356,26 @@ pub(crate) async fn write_commit(
     let (states, audit_rows) = tokio::join!(biased; states, async { audit::encode(&commit.audit) });
     states.map_err(ctx)?;
     let audit_rows = audit_rows.map_err(ctx)?;
+    // The audit rows are sent beside the cursors and pending creates without waiting for their
+    // answers (pipelined: the server runs each statement in the order it was sent). The first
+    // failure aborts the transaction, so the other side's error is not reported.
+    let rest = write_cursors_and_pending(tx, sql, commit, redactor);
+    let audited = audit::insert(tx, &sql.audit, &audit_rows, redactor);
+    let (rest, audited) = tokio::join!(rest, audited);
+    rest?;
+    audited.map_err(ctx)?;
+    Ok(())
+}
+
+/// The cursors (and the outbox pruning a push cursor allows) and pending creates of `commit`.
+async fn write_cursors_and_pending(
+    tx: &Transaction<'_>,
+    sql: &StateSql,
+    commit: &StateCommit,
+    redactor: &Redactor,
+) -> StoreResult<()> {
+    let entity = &commit.entity;
+    let ctx = |e: StoreError| e.with_context("entity", entity.clone());
     for (direction, checkpoint) in &commit.cursors {
         tx.execute_typed(
             &sql.upsert_cursor,
@@ -418,9 +440,6 @@ pub(crate) async fn write_commit(
         .await
         .map_err(|e| ctx(redactor.db("recording pending creates", &e)))?;
     }
-    audit::insert(tx, &sql.audit, &audit_rows, redactor)
-        .await
-        .map_err(ctx)?;
     Ok(())
 }
 

@@ -85,6 +85,66 @@ async fn commit_writes_records_cursors_pending_and_audit_together() {
     );
 }
 
+/// The cursor and the audit rows of a commit are sent without waiting for each other's answer:
+/// whichever the server refuses, that refusal is the error reported (not the other statement's
+/// "transaction is aborted"), and nothing of the commit is kept.
+#[tokio::test]
+async fn a_refused_cursor_or_audit_row_is_the_error_reported_and_the_commit_keeps_nothing() {
+    let db = TestDb::new().await;
+    let sink = db.build(db.builder()).await;
+    let state = db.state_schema();
+    crate::common::admin()
+        .await
+        .batch_execute(&format!(
+            "ALTER TABLE \"{state}\".cursors ADD CONSTRAINT refuse_cursor CHECK (checkpoint <> 'refused');
+             ALTER TABLE \"{state}\".audit_log ADD CONSTRAINT refuse_run CHECK (run_id <> 'refused')"
+        ))
+        .await
+        .expect("test constraints");
+    let commit = |checkpoint: &str, run: &str| {
+        let mut c = StateCommit::new("people");
+        c.upsert_records.push(RecordState::new("p-1", "tw-1"));
+        c.cursors
+            .push((SyncDirection::Pull, Checkpoint::new(checkpoint)));
+        c.audit.push(audit(run, "p-1", 1));
+        c
+    };
+    let nothing_kept = || async {
+        assert!(sink
+            .records("people", &["p-1".into()])
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            sink.cursor("people", SyncDirection::Pull).await.unwrap(),
+            None
+        );
+        assert!(sink.audit(&AuditQuery::default()).await.unwrap().is_empty());
+    };
+
+    let err = sink.commit(&commit("refused", "r1")).await.unwrap_err();
+    assert!(
+        err.to_string().contains("moving the cursor") && err.to_string().contains("refuse_cursor"),
+        "{err}"
+    );
+    nothing_kept().await;
+
+    let err = sink.commit(&commit("c1", "refused")).await.unwrap_err();
+    assert!(
+        err.to_string().contains("appending audit entries")
+            && err.to_string().contains("refuse_run"),
+        "{err}"
+    );
+    nothing_kept().await;
+
+    sink.commit(&commit("c1", "r1")).await.unwrap();
+    assert_eq!(
+        sink.cursor("people", SyncDirection::Pull).await.unwrap(),
+        Some(Checkpoint::new("c1"))
+    );
+    assert_eq!(sink.audit(&AuditQuery::default()).await.unwrap().len(), 1);
+}
+
 #[tokio::test]
 async fn runs_are_upserted_by_id_and_listed_newest_first() {
     let db = TestDb::new().await;
