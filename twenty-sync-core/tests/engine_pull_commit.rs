@@ -2,7 +2,9 @@
 //! touches a staged record again is decided against committed state (the staged pages are
 //! committed first), so no batch ever holds two changes or two states of one record. A full
 //! batch is applied while the walk goes on with the next pages (one batch in flight), and a
-//! batch that fails stops the pull before any later batch is applied. Into an entity empty on
+//! batch that fails stops the pull before any later batch is applied. At the start of a pull
+//! (until it has handed over one batch's worth of writes) a committer with nothing to do takes
+//! what is staged, so a pull shorter than a batch is applied while it reads on. Into an entity empty on
 //! both sides, pages are looked up only when they may touch a record the pull wrote.
 
 mod engine_support;
@@ -31,6 +33,8 @@ struct Applied {
     cursor_moved: bool,
     /// The pull cursor the batch moved to, if it moved one.
     cursor: Option<Checkpoint>,
+    /// How many `get` calls (one per looked-up page) came before this apply.
+    gets_before: usize,
 }
 
 /// Runs once, on the `get` call with this number (1-based).
@@ -134,6 +138,7 @@ impl SourceOfTruth for Recording {
                 .iter()
                 .find(|(d, _)| *d == SyncDirection::Pull)
                 .map(|(_, c)| c.clone()),
+            gets_before: self.gets(),
         });
         let written = self.inner.apply(batch).await?;
         let hook = {
@@ -277,12 +282,14 @@ fn assert_no_repeats(applied: &[Applied]) {
 
 #[tokio::test]
 async fn pages_are_committed_together_up_to_the_configured_size() {
-    // 45 people in pages of 7 (7 pages), committed by 20 writes: pages 1–3 (21), 4–6 (21), then
-    // the last page at the end of the walk.
+    // 45 people in pages of 7 (7 pages), committed by 20 writes. Until the pull has handed over
+    // 20 writes, a page goes alone to a committer that has nothing to do (the memory source
+    // applies a batch at once): pages 1, 2 and 3. Then pages 4–6 together (21), and the last
+    // page at the end of the walk.
     let (sim, source, _state, report) = pull_fresh(45, 20).await;
     assert_eq!(report.entities["contacts:pull"].created, 45);
     let sizes: Vec<usize> = source.applied().iter().map(|a| a.changes.len()).collect();
-    assert_eq!(sizes, vec![21, 21, 3], "{:?}", source.applied());
+    assert_eq!(sizes, vec![7, 7, 7, 21, 3], "{:?}", source.applied());
     assert!(source.applied().iter().all(|a| a.cursor_moved));
     assert_no_repeats(&source.applied());
     assert_eq!(source.inner.records(ENTITY).len(), 45);
@@ -292,6 +299,35 @@ async fn pages_are_committed_together_up_to_the_configured_size() {
     let (_sim, source, _state, _report) = pull_fresh(15, 1).await;
     let sizes: Vec<usize> = source.applied().iter().map(|a| a.changes.len()).collect();
     assert_eq!(sizes, vec![7, 7, 1]);
+}
+
+#[tokio::test]
+async fn a_pull_shorter_than_one_commit_is_applied_while_it_reads_its_later_pages() {
+    // 30 people in pages of 7, commits of 1,000: the whole pull is shorter than one batch. Its
+    // first page is applied while the walk reads on (before the local records of the last
+    // page are read), not after the walk; the last page stays staged into the deleted walk and
+    // goes with the cursor of the completed pull.
+    let (sim, source, state, report) = pull_fresh(30, 1000).await;
+    assert_eq!(report.entities["contacts:pull"].created, 30);
+    let applied = source.applied();
+    assert!(applied.len() >= 2, "{applied:?}");
+    assert!(
+        applied[0].gets_before < source.gets(),
+        "the first page was applied before the walk read its last page: {applied:?}"
+    );
+    assert_eq!(
+        applied.last().map(|a| a.changes.len()),
+        Some(2),
+        "{applied:?}"
+    );
+    assert_eq!(
+        applied.last().and_then(|a| a.cursor.clone()),
+        state.cursor(ENTITY, SyncDirection::Pull).await.unwrap(),
+        "{applied:?}"
+    );
+    assert!(applied.iter().all(|a| a.cursor_moved), "{applied:?}");
+    assert_no_repeats(&applied);
+    assert_eq!(local_emails(&source.inner), twenty_emails(&sim));
 }
 
 #[tokio::test]
@@ -452,9 +488,11 @@ async fn a_new_record_with_a_staged_local_key_reads_the_committed_record() {
 
 #[tokio::test]
 async fn a_full_batch_is_applied_while_the_walk_reads_the_next_pages() {
-    // Batches of 14 (two pages of 7). The first apply is held until the walk reads the local
-    // records of the third page (`get` number 3): a walk that waited for each commit before
-    // reading on would never get there, and the pull would hang.
+    // Batches of 14 (two pages of 7). The first page goes alone to the idle committer (the start
+    // of the pull), whose apply is held until the walk reads the local records of the third
+    // page (`get` number 3): a walk that waited for each commit before reading on would never
+    // get there, and the pull would hang. Pages 2–3 and 4–5 are then full batches, and the last
+    // two pages (the pull has handed over 14 writes by then) go together at the end.
     let sim = sim(45).await;
     let (source, state) = (Recording::new(), MemoryState::new());
     let release = Arc::new(tokio::sync::Notify::new());
@@ -470,31 +508,32 @@ async fn a_full_batch_is_applied_while_the_walk_reads_the_next_pages() {
     assert_eq!(report.status, RunStatus::Succeeded, "{}", report.summary());
     assert_eq!(report.entities["contacts:pull"].created, 45);
     let sizes: Vec<usize> = source.applied().iter().map(|a| a.changes.len()).collect();
-    assert_eq!(sizes, vec![14, 14, 14, 3], "{:?}", source.applied());
+    assert_eq!(sizes, vec![7, 14, 14, 10], "{:?}", source.applied());
     assert_no_repeats(&source.applied());
     assert_eq!(local_emails(&source.inner), twenty_emails(&sim));
 }
 
 #[tokio::test]
 async fn a_failed_batch_stops_the_pull_before_any_later_batch_and_a_rerun_resumes() {
-    // Batches of 14; the second apply fails. The walk has staged the third batch meanwhile, but
-    // it is never applied (its cursor is past the failed batch): only the first batch is
-    // written and the cursor stays after it. The next run picks up from there.
+    // Batches of 14, the first two pages of 7 alone (the start of the pull, the committer
+    // idle); the third apply (pages 3–4) fails. The walk has staged the next batch meanwhile,
+    // but it is never applied (its cursor is past the failed batch): only the first two pages
+    // are written and the cursor stays after them. The next run picks up from there.
     let sim = sim(45).await;
     let (source, state) = (Recording::new(), MemoryState::new());
-    *source.fail_apply.lock().unwrap() = Some(2);
+    *source.fail_apply.lock().unwrap() = Some(3);
     let err = engine(&sim, &source, &state, 14)
         .pull(RunOptions::new())
         .await
         .expect_err("the failed apply fails the pull");
-    assert!(err.to_string().contains("apply 2 failed"), "{err}");
+    assert!(err.to_string().contains("apply 3 failed"), "{err}");
     assert_eq!(
         *source.applies.lock().unwrap(),
-        2,
+        3,
         "no apply after the failed one"
     );
     let sizes: Vec<usize> = source.applied().iter().map(|a| a.changes.len()).collect();
-    assert_eq!(sizes, vec![14]);
+    assert_eq!(sizes, vec![7, 7]);
     assert_eq!(source.inner.records(ENTITY).len(), 14);
     let cursor = state
         .cursor(ENTITY, SyncDirection::Pull)
@@ -801,7 +840,14 @@ async fn a_failed_page_request_keeps_the_pages_staged_before_it_for_the_next_pul
         (21..30).contains(&kept),
         "the three (or four) pages staged before the failure are committed: {kept}"
     );
-    assert_eq!(source.applied().len(), 1, "{:?}", source.applied());
+    // Page by page (the committer is free at the start of a pull), each with its cursor.
+    let applied = source.applied();
+    assert_eq!(
+        applied.iter().map(|a| a.changes.len()).sum::<usize>(),
+        kept,
+        "{applied:?}"
+    );
+    assert!(applied.iter().all(|a| a.cursor_moved), "{applied:?}");
 
     sim.handle().set_faults(twenty_sim::Faults::none());
     let report = engine(&sim, &source, &state, 1000)

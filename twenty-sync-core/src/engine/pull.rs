@@ -263,7 +263,13 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 if let Some(p) = &progress {
                     pending.cursor = Some(p.clone());
                 }
-                if pending.is_full(commit_size) {
+                // At the start of a pull, while more pages follow, what is staged also goes to a
+                // committer that has nothing to do (see `takes_early_batch`); the last page of
+                // the live walk stays staged into the deleted walk as ever.
+                let early = next.is_some()
+                    && pending.has_writes()
+                    && commits.takes_early_batch(commit_size);
+                if pending.is_full(commit_size) || early {
                     // Handed to the committer: the walk goes on while it is applied.
                     self.flush_pull(run, m, pending, Some(&mut *retry), commits, false)
                         .await?;
@@ -1100,7 +1106,8 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
 
 /// Pulled pages decided but not committed yet: a walk commits them together (one
 /// [`ApplyBatch`]) once they hold [`EngineConfig::pull_commit_records`] writes, at the end of the
-/// walk, and before a page that touches one of their records again.
+/// walk, before a page that touches one of their records again, and, at the start of a pull,
+/// whenever the committer has nothing to do (`PullCommits::takes_early_batch`).
 ///
 /// [`EngineConfig::pull_commit_records`]: super::EngineConfig::pull_commit_records
 struct PendingPull {
@@ -1142,6 +1149,11 @@ impl PendingPull {
         } = commit;
         self.commit.upsert_records.extend(upsert_records);
         self.commit.audit.extend(audit);
+    }
+
+    /// Whether a staged page writes anything (a change or a state row).
+    fn has_writes(&self) -> bool {
+        !self.changes.is_empty() || !self.commit.upsert_records.is_empty()
     }
 
     /// Whether the staged pages should be committed now: `writes` writes (changes or state

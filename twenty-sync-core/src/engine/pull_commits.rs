@@ -7,7 +7,9 @@
 //! store can apply it from a task of its own while the walk keeps this one busy. At most one
 //! batch is in flight: the walk hands batch *k* over only after batch *k - 1* is acknowledged,
 //! so memory stays bounded by two batches, and a batch that fails stops the committer before
-//! any later batch (whose cursor is further on) is applied. A page that touches a record of the
+//! any later batch (whose cursor is further on) is applied. Batches are full once a pull is
+//! under way; at its start the walk hands over what it has staged whenever the committer would
+//! otherwise wait ([`PullCommits::takes_early_batch`]). A page that touches a record of the
 //! batch in flight (same Twenty id, or a new record with the same local key) waits for it, so
 //! every page is still decided against committed state.
 
@@ -45,6 +47,8 @@ pub(super) struct Pipeline {
     jobs: mpsc::Sender<StagedBatch>,
     acks: mpsc::Receiver<Result<(), SyncError>>,
     in_flight: Option<InFlight>,
+    /// Writes (changes or state rows, whichever a batch has more of) handed over so far.
+    handed_writes: usize,
 }
 
 /// The committer's end: batches to apply, and where to acknowledge each.
@@ -71,12 +75,29 @@ impl PullCommits {
                 jobs: jobs_tx,
                 acks: acks_rx,
                 in_flight: None,
+                handed_writes: 0,
             }),
             CommitterEnd {
                 jobs: jobs_rx,
                 acks: acks_tx,
             },
         )
+    }
+
+    /// Whether what is staged should go to the committer before it makes a full batch of
+    /// `commit_size` writes: while the pull has handed over fewer writes than that in all, a
+    /// committer that has nothing to do takes what there is (no batch in flight, or the one in
+    /// flight acknowledged already). A short pull, an incremental one typically, then has its
+    /// writes applied while its later pages are read, instead of all of them after the walk; a
+    /// long one pays a few smaller commits at its start and then commits full batches. Never
+    /// for inline commits.
+    pub(super) fn takes_early_batch(&self, commit_size: usize) -> bool {
+        match self {
+            PullCommits::Inline => false,
+            PullCommits::Pipelined(p) => {
+                p.handed_writes < commit_size && (p.in_flight.is_none() || !p.acks.is_empty())
+            }
+        }
     }
 
     /// Whether the batch in flight holds the Twenty id `id`.
@@ -126,7 +147,9 @@ impl Pipeline {
         in_flight: InFlight,
     ) -> Result<(), SyncError> {
         debug_assert!(self.in_flight.is_none(), "one batch in flight at most");
+        let writes = batch.changes.len().max(batch.commit.upsert_records.len());
         self.jobs.send(batch).await.map_err(|_| committer_gone())?;
+        self.handed_writes = self.handed_writes.saturating_add(writes);
         self.in_flight = Some(in_flight);
         Ok(())
     }
