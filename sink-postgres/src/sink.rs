@@ -138,7 +138,8 @@ impl PostgresSinkBuilder {
         self
     }
 
-    /// Sets the pool size.
+    /// Sets the pool size (at least 2 lets a pull look up its next pages while it commits; the
+    /// sink opens two connections at [`build`](Self::build)).
     pub fn max_connections(mut self, n: usize) -> Self {
         self.config.max_connections = n;
         self
@@ -171,7 +172,8 @@ impl PostgresSinkBuilder {
     }
 
     /// Connects, migrates the state schema, checks (or creates) every entity's table and installs
-    /// the capture triggers, all under one setup lock (concurrent starts are safe).
+    /// the capture triggers, all under one setup lock (concurrent starts are safe). A second
+    /// pooled connection opens meanwhile, when `max_connections` allows two.
     pub async fn build(self) -> StoreResult<PostgresSink> {
         let cfg = self.config;
         let url = match self.connection {
@@ -217,30 +219,19 @@ impl PostgresSinkBuilder {
         let (pg, redactor) = connect::parse(&url)?;
         let pool = connect::pool(pg, &cfg.tls, cfg.max_connections, &redactor)?;
         let mut client = pool.get().await.map_err(|e| redactor.pool(&e))?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(|e| redactor.db("starting setup", &e))?;
-        migrate::lock(&tx, &cfg.state_schema, &redactor).await?;
-        migrate::run(&tx, &cfg.state_schema, &redactor).await?;
-        let mut tables = HashMap::new();
-        for t in &cfg.entities {
-            if t.create {
-                tx.batch_execute(&table::create_ddl(t)).await.map_err(|e| {
-                    redactor
-                        .db("creating the default table", &e)
-                        .with_context("entity", t.entity.clone())
-                })?;
+        // A second connection opens while the setup runs on the first: a pull reads its next
+        // pages on one while it commits on the other, and would otherwise wait inside its
+        // first run for the second to open (TLS included). Where it cannot open now, the pool
+        // tries again when a second connection is needed.
+        let spare = async {
+            if cfg.max_connections >= 2 {
+                pool.get().await.ok()
+            } else {
+                None
             }
-            let info = table::resolve(&tx, t, &cfg.state_schema, &redactor).await?;
-            if t.capture == CaptureMode::Outbox {
-                table::install_capture(&tx, &info, &cfg.state_schema, &redactor).await?;
-            }
-            tables.insert(t.entity.clone(), Arc::new(info));
-        }
-        tx.commit()
-            .await
-            .map_err(|e| redactor.db("committing setup", &e))?;
+        };
+        let (tables, _spare) = tokio::join!(setup(&mut client, &cfg, &redactor), spare);
+        let tables = tables?;
         drop(client);
         Ok(PostgresSink {
             inner: Arc::new(Inner {
@@ -259,6 +250,41 @@ impl PostgresSinkBuilder {
             }),
         })
     }
+}
+
+/// The sink's setup on `client`, in one transaction: the state schema's migrations (under the
+/// migration lock), each entity's default table where asked, its columns read, and its capture
+/// installed. Returns each entity's table.
+async fn setup(
+    client: &mut Object,
+    cfg: &SinkConfig,
+    redactor: &Redactor,
+) -> StoreResult<HashMap<String, Arc<TableInfo>>> {
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| redactor.db("starting setup", &e))?;
+    migrate::lock(&tx, &cfg.state_schema, redactor).await?;
+    migrate::run(&tx, &cfg.state_schema, redactor).await?;
+    let mut tables = HashMap::new();
+    for t in &cfg.entities {
+        if t.create {
+            tx.batch_execute(&table::create_ddl(t)).await.map_err(|e| {
+                redactor
+                    .db("creating the default table", &e)
+                    .with_context("entity", t.entity.clone())
+            })?;
+        }
+        let info = table::resolve(&tx, t, &cfg.state_schema, redactor).await?;
+        if t.capture == CaptureMode::Outbox {
+            table::install_capture(&tx, &info, &cfg.state_schema, redactor).await?;
+        }
+        tables.insert(t.entity.clone(), Arc::new(info));
+    }
+    tx.commit()
+        .await
+        .map_err(|e| redactor.db("committing setup", &e))?;
+    Ok(tables)
 }
 
 /// How a [`PostgresSink`] wrote one entity's pulled rows ([`PostgresSink::apply_stats`]).

@@ -365,3 +365,18 @@ async fn a_shared_batch_applies_on_its_own_task_as_apply_does_and_stops_when_dro
     sink.apply_shared(after).await.unwrap();
     assert_eq!(rows("z").await, 1);
 }
+
+/// The sink opens a second connection while its setup runs on the first, so a pull's first run
+/// finds one for its lookups while it commits on the other; with one connection allowed, it
+/// keeps to one.
+#[tokio::test]
+async fn a_second_connection_opens_during_the_setup_when_the_pool_allows_two() {
+    let db = TestDb::new().await;
+    let sink = db.build(db.builder()).await;
+    let status = sink.pool().status();
+    assert_eq!((status.size, status.available), (2, 2), "{status:?}");
+
+    let single = db.build(db.builder().max_connections(1)).await;
+    let status = single.pool().status();
+    assert_eq!((status.size, status.available), (1, 1), "{status:?}");
+}
