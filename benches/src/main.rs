@@ -621,7 +621,8 @@ fn report(f: &Figures, command: &str, total: f64) -> Result<(), BoxError> {
     if !f.incremental.is_empty() {
         let mut b = format!(
             "## Incremental pull after 1% changed in Twenty (scenario 2)\n\n{head}\n\nTarget: at most 3% of the full pull's time.\n\n\
-             Each incremental pull follows its own change of the same 1% in Twenty; the table \
+             Each incremental pull follows its own change of the same 1% in Twenty and is run \
+             by a new engine process, as a one-shot `twenty-sync pull` runs; the table \
              quotes the median of {INCREMENTAL_RUNS} such pulls, the last column lists all of \
              them in the order they ran. The full pull is the one run of scenario 1 at the same \
              N into the same side. \"Store opened in\" is the engine process's time to open \
