@@ -346,6 +346,12 @@ impl SourceOfTruth for BigQuerySink {
         )
     }
 
+    /// Every commit is a streaming insert and a `MERGE` query job, whose fixed latency (and
+    /// minimum bytes billed) dwarfs its size: a pull keeps to full batches.
+    fn commits_early(&self) -> bool {
+        false
+    }
+
     async fn changes_since(
         &self,
         entity: &str,

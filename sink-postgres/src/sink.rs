@@ -494,6 +494,13 @@ impl SourceOfTruth for PostgresSink {
         self.describe_tables()
     }
 
+    /// A commit is one transaction whose cost follows its rows (a COPY or an upsert per table);
+    /// a short pull's first pages commit while it reads on (see `benches/RESULTS.md`,
+    /// 2026-12-06 17:45).
+    fn commits_early(&self) -> bool {
+        true
+    }
+
     async fn changes_since(
         &self,
         entity: &str,

@@ -136,6 +136,26 @@ pub trait SourceOfTruth: Send + Sync {
         Ok(false)
     }
 
+    /// Whether a pull may hand this source batches smaller than
+    /// [`EngineConfig::pull_commit_records`](crate::engine::EngineConfig::pull_commit_records) at
+    /// its start, whenever the source has no batch to apply: the pages staged so far go at once,
+    /// so a pull shorter than one batch (an incremental pull, typically) is applied while it is
+    /// still reading. Right for a source whose commit costs about its size (a database
+    /// transaction, an fsynced append): the in-memory source, the file store and the Postgres
+    /// sink say `true`. Wrong for one whose every commit has a large fixed cost, such as a query
+    /// job per batch: a second commit would cost more than the overlap saves. The default,
+    /// `false`, keeps to full batches.
+    ///
+    /// ```
+    /// use twenty_sync_core::memory::MemorySource;
+    /// use twenty_sync_core::SourceOfTruth;
+    ///
+    /// assert!(MemorySource::new().commits_early());
+    /// ```
+    fn commits_early(&self) -> bool {
+        false
+    }
+
     /// Running totals of what this source has cost so far, by name (e.g.
     /// `"bigquery_bytes_processed"`). The engine puts each run's difference into
     /// [`RunReport::source_metrics`](crate::RunReport::source_metrics). Defaults to none.
@@ -187,6 +207,10 @@ impl<T: SourceOfTruth + ?Sized> SourceOfTruth for Arc<T> {
         twenty_ids: &[String],
     ) -> StoreResult<Option<Vec<Linked>>> {
         (**self).linked_by_twenty_id(entity, twenty_ids).await
+    }
+
+    fn commits_early(&self) -> bool {
+        (**self).commits_early()
     }
 
     fn metrics(&self) -> BTreeMap<String, u64> {

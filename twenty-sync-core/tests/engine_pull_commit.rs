@@ -58,6 +58,8 @@ struct Recording {
     on_apply: Arc<Mutex<Option<GetHook>>>,
     /// Whether `known_empty` answers for real (else "not known", the trait's default).
     tells_emptiness: bool,
+    /// Whether it says its commits are costly (`commits_early` false: full batches only).
+    costly_commits: bool,
 }
 
 impl Recording {
@@ -72,6 +74,7 @@ impl Recording {
             applies: Arc::default(),
             on_apply: Arc::default(),
             tells_emptiness: false,
+            costly_commits: false,
         }
     }
 
@@ -179,6 +182,10 @@ impl SourceOfTruth for Recording {
             f();
         }
         self.inner.get(entity, keys).await
+    }
+
+    fn commits_early(&self) -> bool {
+        !self.costly_commits && self.inner.commits_early()
     }
 
     fn metrics(&self) -> BTreeMap<String, u64> {
@@ -299,6 +306,26 @@ async fn pages_are_committed_together_up_to_the_configured_size() {
     let (_sim, source, _state, _report) = pull_fresh(15, 1).await;
     let sizes: Vec<usize> = source.applied().iter().map(|a| a.changes.len()).collect();
     assert_eq!(sizes, vec![7, 7, 1]);
+}
+
+#[tokio::test]
+async fn a_source_whose_commits_are_costly_gets_full_batches_only() {
+    // The same 45 people at 20 writes per commit into a source that says its commits have a
+    // large fixed cost (`commits_early` false, as the BigQuery sink does): no early batches.
+    let sim = sim(45).await;
+    let source = Recording {
+        costly_commits: true,
+        ..Recording::new()
+    };
+    let state = MemoryState::new();
+    let report = engine(&sim, &source, &state, 20)
+        .pull(RunOptions::new())
+        .await
+        .expect("pull");
+    assert_eq!(report.status, RunStatus::Succeeded, "{}", report.summary());
+    let sizes: Vec<usize> = source.applied().iter().map(|a| a.changes.len()).collect();
+    assert_eq!(sizes, vec![21, 21, 3], "{:?}", source.applied());
+    assert_eq!(local_emails(&source.inner), twenty_emails(&sim));
 }
 
 #[tokio::test]

@@ -122,8 +122,10 @@ pub struct EngineConfig {
     /// the local store fewer commits (each with its fixed cost: a WAL flush and a COPY statement
     /// in PostgreSQL) and hold more in memory (two batches: one staged, one being applied); a
     /// crash re-reads at most two batches. Until a pull has handed over this many writes, the
-    /// pages staged so far also go whenever the store has no batch to apply, so a pull shorter
-    /// than a batch (an incremental one) is applied while it is still reading. Default 2000.
+    /// pages staged so far also go whenever the source has no batch to apply, if its commits
+    /// cost about their size ([`SourceOfTruth::commits_early`](crate::SourceOfTruth::commits_early)),
+    /// so a pull shorter than a batch (an incremental one) is applied while it is still
+    /// reading. Default 2000.
     pub pull_commit_records: usize,
     /// How far before the watermark each pull starts again. Default 5 minutes.
     pub overlap: Duration,

@@ -228,6 +228,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         mut written: Option<&mut WrittenFilter>,
     ) -> Result<(), SyncError> {
         let commit_size = self.config.pull_commit_records.max(1);
+        let commits_early = self.source.commits_early();
         let mut after: Option<String> = None;
         let mut page = first;
         loop {
@@ -264,9 +265,11 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     pending.cursor = Some(p.clone());
                 }
                 // At the start of a pull, while more pages follow, what is staged also goes to a
-                // committer that has nothing to do (see `takes_early_batch`); the last page of
-                // the live walk stays staged into the deleted walk as ever.
-                let early = next.is_some()
+                // committer that has nothing to do (see `takes_early_batch`), where the source's
+                // commits cost about their size (`SourceOfTruth::commits_early`); the last page
+                // of the live walk stays staged into the deleted walk as ever.
+                let early = commits_early
+                    && next.is_some()
                     && pending.has_writes()
                     && commits.takes_early_batch(commit_size);
                 if pending.is_full(commit_size) || early {

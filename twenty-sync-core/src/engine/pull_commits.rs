@@ -90,7 +90,8 @@ impl PullCommits {
     /// flight acknowledged already). A short pull, an incremental one typically, then has its
     /// writes applied while its later pages are read, instead of all of them after the walk; a
     /// long one pays a few smaller commits at its start and then commits full batches. Never
-    /// for inline commits.
+    /// for inline commits. (The walk asks only where the source says its commits cost about
+    /// their size, [`SourceOfTruth::commits_early`](crate::SourceOfTruth::commits_early).)
     pub(super) fn takes_early_batch(&self, commit_size: usize) -> bool {
         match self {
             PullCommits::Inline => false,

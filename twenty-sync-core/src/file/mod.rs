@@ -317,6 +317,11 @@ impl SourceOfTruth for FileStore {
         format!("file store {}", self.inner.dir.display())
     }
 
+    /// A commit is an fsynced append of its lines, about as costly as its size.
+    fn commits_early(&self) -> bool {
+        true
+    }
+
     async fn changes_since(
         &self,
         entity: &str,

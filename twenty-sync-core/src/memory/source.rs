@@ -247,6 +247,11 @@ impl SourceOfTruth for MemorySource {
         "in-memory source".to_owned()
     }
 
+    /// A commit costs about its size (a map update under a lock).
+    fn commits_early(&self) -> bool {
+        true
+    }
+
     async fn changes_since(
         &self,
         entity: &str,
