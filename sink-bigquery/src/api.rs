@@ -27,6 +27,11 @@ use crate::auth::MetadataServerAuth;
 /// Rows per `tabledata.insertAll` request (BigQuery recommends at most 500).
 pub(crate) const INSERT_CHUNK: usize = 500;
 
+/// The waits before each new attempt of an `insertAll` chunk answered with a temporary error:
+/// three attempts in all, then the error is the apply's (temporary: the run can be retried).
+pub(crate) const INSERT_RETRY_DELAYS: [Duration; 2] =
+    [Duration::from_millis(250), Duration::from_millis(1000)];
+
 /// A named query parameter.
 #[derive(Debug, Clone)]
 pub(crate) enum Param {
@@ -121,6 +126,9 @@ impl Api {
     }
 
     /// `tabledata.insertAll` of `(insertId, row)` pairs, in chunks; any row error fails the call.
+    /// A chunk answered with a temporary error (5xx, 429, a rate limit) is sent again, with the
+    /// same `insertId`s, after [`INSERT_RETRY_DELAYS`]: what BigQuery asks of streaming clients
+    /// (a row that did land is dropped as a duplicate, or merged once by the sink's `MERGE`).
     pub(crate) async fn insert_all(
         &self,
         dataset: &str,
@@ -129,21 +137,35 @@ impl Api {
         keys: &[String],
     ) -> StoreResult<()> {
         for (chunk_no, chunk) in rows.chunks(INSERT_CHUNK).enumerate() {
-            let mut request = TableDataInsertAllRequest::new();
-            for (id, row) in chunk {
-                request
-                    .add_row(Some(id.clone()), row)
-                    .map_err(|e| self.error(e, "tabledata.insertAll"))?;
-            }
-            let resp = self
-                .client
-                .tabledata()
-                .insert_all(&self.project, dataset, table, request)
-                .await
-                .map_err(|e| {
-                    self.error(e, "tabledata.insertAll")
-                        .with_context("table", table)
-                })?;
+            let mut delays = INSERT_RETRY_DELAYS.iter();
+            let resp = loop {
+                let mut request = TableDataInsertAllRequest::new();
+                for (id, row) in chunk {
+                    request
+                        .add_row(Some(id.clone()), row)
+                        .map_err(|e| self.error(e, "tabledata.insertAll"))?;
+                }
+                let sent = self
+                    .client
+                    .tabledata()
+                    .insert_all(&self.project, dataset, table, request)
+                    .await
+                    .map_err(|e| {
+                        self.error(e, "tabledata.insertAll")
+                            .with_context("table", table)
+                    });
+                match sent {
+                    Ok(resp) => break resp,
+                    Err(e) if e.is_temporary() => match delays.next() {
+                        Some(delay) => {
+                            tracing::debug!(table, error = %e, ?delay, "insertAll failed for now; sending the chunk again");
+                            tokio::time::sleep(*delay).await;
+                        }
+                        None => return Err(e),
+                    },
+                    Err(e) => return Err(e),
+                }
+            };
             if let Some(first) = resp.insert_errors.as_ref().and_then(|e| e.first()) {
                 let index = first.index.unwrap_or(0).max(0) as usize + chunk_no * INSERT_CHUNK;
                 let reason = first

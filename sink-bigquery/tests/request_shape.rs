@@ -349,6 +349,85 @@ async fn server_errors_are_temporary_and_permission_errors_name_the_credentials_
     assert!(!text.contains("TEST-TOKEN-MARKER"), "{text}");
 }
 
+/// A chunk of staged rows answered with a temporary error is sent again with the same
+/// `insertId`s, and the apply goes on to its `MERGE`; one that keeps failing fails the apply
+/// with a temporary error after three attempts, before any `MERGE`.
+#[tokio::test]
+async fn a_staged_chunk_answered_with_a_server_error_is_sent_again_with_the_same_insert_ids() {
+    const INSERT: &str =
+        "/bigquery/v2/projects/proj/datasets/crm/tables/contacts__twenty_sync_staging/insertAll";
+    const BUSY: &str = r#"{"error":{"code":503,"message":"backend busy","errors":[{"reason":"backendError","message":"busy"}],"status":"UNAVAILABLE"}}"#;
+    let mut server = Server::new_async().await;
+    let same_ids = || {
+        Matcher::AllOf(vec![
+            Matcher::Regex(r#""insertId":"[0-9a-f]{32}-0""#.into()),
+            Matcher::Regex(r#""insertId":"[0-9a-f]{32}-1""#.into()),
+        ])
+    };
+    let busy = server
+        .mock("POST", INSERT)
+        .match_body(same_ids())
+        .with_status(503)
+        .with_body(BUSY)
+        .expect(1)
+        .create_async()
+        .await;
+    let accepted = server
+        .mock("POST", INSERT)
+        .match_body(same_ids())
+        .with_status(200)
+        .with_body(r#"{"kind":"bigquery#tableDataInsertAllResponse"}"#)
+        .expect(1)
+        .create_async()
+        .await;
+    let merge = server
+        .mock("POST", "/bigquery/v2/projects/proj/queries")
+        .with_status(200)
+        .with_body(r#"{"jobReference":{"projectId":"proj","jobId":"m1"},"jobComplete":true,"totalBytesProcessed":"10"}"#)
+        .expect(1)
+        .create_async()
+        .await;
+    let s = sink(&server).await;
+    let upsert = |k: &str| InboundChange {
+        key: k.into(),
+        twenty_id: format!("t-{k}"),
+        kind: InboundChangeKind::Upsert {
+            data: json!({"canonical_name": k}),
+        },
+        twenty_updated_at: None,
+    };
+    let batch = ApplyBatch {
+        entity: "contacts".into(),
+        changes: vec![upsert("c1"), upsert("c2")],
+        state: StateCommit::new("contacts"),
+    };
+    s.apply(&batch).await.expect("applied after one retry");
+    busy.assert_async().await;
+    accepted.assert_async().await;
+    merge.assert_async().await;
+
+    // Busy every time: three attempts, then a temporary error, and no MERGE.
+    let mut server = Server::new_async().await;
+    let busy = server
+        .mock("POST", INSERT)
+        .with_status(503)
+        .with_body(BUSY)
+        .expect(3)
+        .create_async()
+        .await;
+    let merge = server
+        .mock("POST", "/bigquery/v2/projects/proj/queries")
+        .expect(0)
+        .create_async()
+        .await;
+    let s = sink(&server).await;
+    let err = s.apply(&batch).await.expect_err("busy throughout");
+    assert!(err.is_temporary(), "{err}");
+    assert_eq!(err.kind(), StoreErrorKind::Unavailable);
+    busy.assert_async().await;
+    merge.assert_async().await;
+}
+
 #[tokio::test]
 async fn refused_staged_rows_fail_the_apply_with_the_key() {
     let mut server = Server::new_async().await;
