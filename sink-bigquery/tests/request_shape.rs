@@ -37,6 +37,27 @@ fn bearer() -> Matcher {
     Matcher::Exact(format!("Bearer {TOKEN}"))
 }
 
+/// `tabledata.insertAll` into the contacts' staging table.
+const STAGING_INSERT: &str =
+    "/bigquery/v2/projects/proj/datasets/crm/tables/contacts__twenty_sync_staging/insertAll";
+
+/// A batch upserting the contacts `c1` and `c2` (a name each, no time).
+fn two_upserts() -> ApplyBatch {
+    let upsert = |k: &str| InboundChange {
+        key: k.into(),
+        twenty_id: format!("t-{k}"),
+        kind: InboundChangeKind::Upsert {
+            data: json!({"canonical_name": k}),
+        },
+        twenty_updated_at: None,
+    };
+    ApplyBatch {
+        entity: "contacts".into(),
+        changes: vec![upsert("c1"), upsert("c2")],
+        state: StateCommit::new("contacts"),
+    }
+}
+
 fn query_response(rows: serde_json::Value, bytes: &str) -> String {
     json!({
         "kind": "bigquery#queryResponse",
@@ -143,10 +164,7 @@ async fn setup_creates_the_dataset_and_tables_with_partitioning_and_clustering()
 async fn apply_streams_rows_with_insert_ids_then_merges_with_named_parameters() {
     let mut server = Server::new_async().await;
     let insert = server
-        .mock(
-            "POST",
-            "/bigquery/v2/projects/proj/datasets/crm/tables/contacts__twenty_sync_staging/insertAll",
-        )
+        .mock("POST", STAGING_INSERT)
         .match_header("authorization", bearer())
         .match_body(Matcher::AllOf(vec![
             Matcher::PartialJson(json!({
@@ -354,8 +372,6 @@ async fn server_errors_are_temporary_and_permission_errors_name_the_credentials_
 /// with a temporary error after three attempts, before any `MERGE`.
 #[tokio::test]
 async fn a_staged_chunk_answered_with_a_server_error_is_sent_again_with_the_same_insert_ids() {
-    const INSERT: &str =
-        "/bigquery/v2/projects/proj/datasets/crm/tables/contacts__twenty_sync_staging/insertAll";
     const BUSY: &str = r#"{"error":{"code":503,"message":"backend busy","errors":[{"reason":"backendError","message":"busy"}],"status":"UNAVAILABLE"}}"#;
     let mut server = Server::new_async().await;
     let same_ids = || {
@@ -365,7 +381,7 @@ async fn a_staged_chunk_answered_with_a_server_error_is_sent_again_with_the_same
         ])
     };
     let busy = server
-        .mock("POST", INSERT)
+        .mock("POST", STAGING_INSERT)
         .match_body(same_ids())
         .with_status(503)
         .with_body(BUSY)
@@ -373,7 +389,7 @@ async fn a_staged_chunk_answered_with_a_server_error_is_sent_again_with_the_same
         .create_async()
         .await;
     let accepted = server
-        .mock("POST", INSERT)
+        .mock("POST", STAGING_INSERT)
         .match_body(same_ids())
         .with_status(200)
         .with_body(r#"{"kind":"bigquery#tableDataInsertAllResponse"}"#)
@@ -388,19 +404,7 @@ async fn a_staged_chunk_answered_with_a_server_error_is_sent_again_with_the_same
         .create_async()
         .await;
     let s = sink(&server).await;
-    let upsert = |k: &str| InboundChange {
-        key: k.into(),
-        twenty_id: format!("t-{k}"),
-        kind: InboundChangeKind::Upsert {
-            data: json!({"canonical_name": k}),
-        },
-        twenty_updated_at: None,
-    };
-    let batch = ApplyBatch {
-        entity: "contacts".into(),
-        changes: vec![upsert("c1"), upsert("c2")],
-        state: StateCommit::new("contacts"),
-    };
+    let batch = two_upserts();
     s.apply(&batch).await.expect("applied after one retry");
     busy.assert_async().await;
     accepted.assert_async().await;
@@ -409,7 +413,7 @@ async fn a_staged_chunk_answered_with_a_server_error_is_sent_again_with_the_same
     // Busy every time: three attempts, then a temporary error, and no MERGE.
     let mut server = Server::new_async().await;
     let busy = server
-        .mock("POST", INSERT)
+        .mock("POST", STAGING_INSERT)
         .with_status(503)
         .with_body(BUSY)
         .expect(3)
@@ -432,10 +436,7 @@ async fn a_staged_chunk_answered_with_a_server_error_is_sent_again_with_the_same
 async fn refused_staged_rows_fail_the_apply_with_the_key() {
     let mut server = Server::new_async().await;
     server
-        .mock(
-            "POST",
-            "/bigquery/v2/projects/proj/datasets/crm/tables/contacts__twenty_sync_staging/insertAll",
-        )
+        .mock("POST", STAGING_INSERT)
         .with_status(200)
         .with_body(r#"{"insertErrors":[{"index":1,"errors":[{"reason":"invalid","message":"no such field: x"}]}]}"#)
         .create_async()
@@ -446,22 +447,7 @@ async fn refused_staged_rows_fail_the_apply_with_the_key() {
         .create_async()
         .await;
     let s = sink(&server).await;
-    let upsert = |k: &str| InboundChange {
-        key: k.into(),
-        twenty_id: format!("t-{k}"),
-        kind: InboundChangeKind::Upsert {
-            data: json!({"canonical_name": k}),
-        },
-        twenty_updated_at: None,
-    };
-    let err = s
-        .apply(&ApplyBatch {
-            entity: "contacts".into(),
-            changes: vec![upsert("c1"), upsert("c2")],
-            state: StateCommit::new("contacts"),
-        })
-        .await
-        .expect_err("refused rows");
+    let err = s.apply(&two_upserts()).await.expect_err("refused rows");
     assert_eq!(err.kind(), StoreErrorKind::Invalid);
     assert!(err.to_string().contains("key=c2"), "{err}");
     merge.assert_async().await;
