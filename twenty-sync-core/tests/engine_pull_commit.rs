@@ -939,3 +939,41 @@ async fn a_record_soft_deleted_during_the_live_walk_is_deleted_locally_by_the_ne
     assert!(source.inner.record(ENTITY, &st[0].local_key).is_none());
     assert_eq!(source.inner.records(ENTITY).len(), 29);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn both_walks_first_pages_are_requested_before_either_is_answered() {
+    // A short pull waits for one page request, not two in a row: the deleted walk's first page
+    // is requested with the live walk's. Each list request is held in the simulator until both
+    // have arrived (for at most 5 s); a deleted walk requested only after the live walk's first
+    // answer would keep the first request waiting out the 5 s.
+    let sim = sim(5).await;
+    let arrived = Arc::new((Mutex::new(0u64), std::sync::Condvar::new()));
+    let waited_out = Arc::new(Mutex::new(Vec::new()));
+    let (a, w) = (arrived.clone(), waited_out.clone());
+    sim.handle().set_page_hook(Some(Arc::new(
+        move |_h: &twenty_sim::SimHandle, _plural: &str, n: u64| {
+            let (count, both) = &*a;
+            let mut c = count.lock().unwrap();
+            *c += 1;
+            both.notify_all();
+            let (_c, timeout) = both
+                .wait_timeout_while(c, Duration::from_secs(5), |c| *c < 2)
+                .unwrap();
+            w.lock().unwrap().push((n, timeout.timed_out()));
+        },
+    )));
+    let (source, state) = (Recording::new(), MemoryState::new());
+    let report = engine(&sim, &source, &state, 1000)
+        .pull(RunOptions::new())
+        .await
+        .expect("the pull runs");
+    assert_eq!(report.status, RunStatus::Succeeded, "{}", report.summary());
+    assert_eq!(report.entities["contacts:pull"].created, 5);
+    let mut waited = waited_out.lock().unwrap().clone();
+    waited.sort();
+    assert_eq!(
+        waited,
+        [(1, false), (2, false)],
+        "two list requests (one per walk), each answered once the other had arrived"
+    );
+}

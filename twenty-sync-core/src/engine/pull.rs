@@ -67,10 +67,15 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 .then(WrittenFilter::new);
             Ok::<_, SyncError>((retry, written))
         };
-        // The live walk's first page is requested beside these reads: it depends only on the
-        // cursor read above.
-        let (prepared, live_first) =
-            tokio::join!(prepare, self.list_page(m, &walks, Walk::Live, None));
+        // The first page of each walk is requested beside these reads: their filters depend
+        // only on the cursor read above. A short pull (an incremental one) then waits for one
+        // page request, not two in a row; the deleted walk's page is kept until the live walk
+        // has ended (its failure is handled there, after the live walk's pages are committed).
+        let (prepared, live_first, deleted_first) = tokio::join!(
+            prepare,
+            self.list_page(m, &walks, Walk::Live, None),
+            self.list_page(m, &walks, Walk::Deleted, None)
+        );
         let (mut retry, mut written) = prepared?;
         let live_first = live_first?;
         // The walks stage pages; a committer beside them applies each full batch while they
@@ -84,6 +89,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 m,
                 &walks,
                 live_first,
+                deleted_first,
                 &mut cursor,
                 walk_start,
                 &mut retry,
@@ -118,10 +124,11 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
     /// `walk_start`. With `written` (the entity was empty on both sides), the live walk looks up
     /// only pages that may touch a record it wrote.
     ///
-    /// The deleted walk's first page is requested beside the live walk (its filter depends on
-    /// the cursor's watermark and deleted-walk progress only, which the live walk leaves
-    /// alone). The live walk's last pages stay staged into the deleted walk, so a short pull (an
-    /// incremental one, typically) commits its writes and its final cursor in one transaction.
+    /// `deleted_first` is the deleted walk's first page (or its request's failure), requested
+    /// with the live walk's first page (its filter depends on the cursor's watermark and
+    /// deleted-walk progress only, which the live walk leaves alone). The live walk's last pages
+    /// stay staged into the deleted walk, so a short pull (an incremental one, typically)
+    /// commits its writes and its final cursor in one transaction.
     #[allow(clippy::too_many_arguments)]
     async fn pull_walks(
         &self,
@@ -129,6 +136,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         m: &dyn EntityMapper,
         walks: &Walks,
         live_first: Page<Record>,
+        deleted_first: Result<Page<Record>, SyncError>,
         cursor: &mut PullCursor,
         walk_start: DateTime<Utc>,
         retry: &mut RetrySet,
@@ -176,9 +184,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             }
             Ok::<(), SyncError>(())
         };
-        let (live, deleted_first) =
-            tokio::join!(live, self.list_page(m, walks, Walk::Deleted, None));
-        live?;
+        live.await?;
         let deleted_first = match deleted_first {
             Ok(page) => page,
             Err(e) => {

@@ -289,52 +289,66 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
     /// Runs `mode` over the selected entities and returns the report and the plan (every write in
     /// a dry run or with [`RunOptions::keep_plan`], otherwise only their counts).
     ///
-    /// The report is saved with status `Running` first and again at the end. A run-level error
-    /// saves it with status `Failed` and the error, releases the leases and returns the error.
+    /// The report is saved with status `Running` first (while the leases are taken) and again at
+    /// the end (while they are released). A run-level error saves it with status `Failed` and
+    /// the error, releases the leases and returns the error.
     pub async fn run(&self, mode: RunMode, opts: RunOptions) -> Result<RunOutcome, SyncError> {
         let entities = self.select(&opts)?;
         let mut run = Run::new(mode, opts.dry_run).keeping_plan(opts.keep_plan);
         let span = tracing::info_span!("sync_run", run_id = %run.id, mode = mode.as_str(), dry_run = opts.dry_run);
         async {
-            self.state
-                .save_run(&run.report)
-                .await
-                .map_err(|e| SyncError::from_store("saving the run record", e).with_run(&run.id))?;
-            self.emit(ProgressEvent::RunStarted { run_id: run.id.clone() });
+            // The run record is saved while the leases are taken (neither waits for the other);
+            // a run whose record cannot be saved gives its leases back and does nothing.
+            let mut leases = Vec::new();
+            let (saved, leased) = tokio::join!(
+                self.state.save_run(&run.report),
+                self.take_leases(&run, &entities, &mut leases)
+            );
+            if let Err(e) = saved {
+                self.release_leases(&leases).await;
+                return Err(SyncError::from_store("saving the run record", e).with_run(&run.id));
+            }
+            self.emit(ProgressEvent::RunStarted {
+                run_id: run.id.clone(),
+            });
             let before = self.client.stats();
             let source_before = self.source.metrics();
-            let mut leases = Vec::new();
-            let result = self.run_entities(&mut run, &entities, &mut leases).await;
-            for lease in &leases {
-                if let Err(e) = self.state.release_lease(lease).await {
-                    tracing::warn!(scope = %lease.scope, error = %e, "could not release the lease; it will expire");
-                }
-            }
+            let result = match leased {
+                Ok(()) => self.run_entities(&mut run, &entities).await,
+                Err(e) => Err(e),
+            };
             let after = self.client.stats();
             run.report.source_metrics = self
                 .source
                 .metrics()
                 .into_iter()
                 .map(|(name, total)| {
-                    let spent = total.saturating_sub(source_before.get(&name).copied().unwrap_or(0));
+                    let spent =
+                        total.saturating_sub(source_before.get(&name).copied().unwrap_or(0));
                     (name, spent)
                 })
                 .collect();
             run.report.requests = after.requests.saturating_sub(before.requests);
             run.report.retries = after.retries.saturating_sub(before.retries);
-            run.report.throttled_ms = u64::try_from(
-                after.throttled.saturating_sub(before.throttled).as_millis(),
-            )
-            .unwrap_or(u64::MAX);
+            run.report.throttled_ms =
+                u64::try_from(after.throttled.saturating_sub(before.throttled).as_millis())
+                    .unwrap_or(u64::MAX);
             if let Err(e) = &result {
                 run.report.error = Some(e.to_string());
             }
             run.report.finish();
-            let saved = self.state.save_run(&run.report).await;
-            self.emit(ProgressEvent::RunFinished { run_id: run.id.clone() });
+            // The leases are released while the report is saved.
+            let (saved, ()) = tokio::join!(
+                self.state.save_run(&run.report),
+                self.release_leases(&leases)
+            );
+            self.emit(ProgressEvent::RunFinished {
+                run_id: run.id.clone(),
+            });
             tracing::info!(status = ?run.report.status, "run finished");
             result.map_err(|e| e.with_run(&run.id))?;
-            saved.map_err(|e| SyncError::from_store("saving the run report", e).with_run(&run.id))?;
+            saved
+                .map_err(|e| SyncError::from_store("saving the run report", e).with_run(&run.id))?;
             Ok(RunOutcome {
                 report: run.report,
                 plan: run.plan,
@@ -385,9 +399,11 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         }
     }
 
-    async fn run_entities(
+    /// Takes the lease of each of `entities` in turn into `leases` (none in a dry run); stops
+    /// at the first that cannot be taken, keeping those taken before it in `leases`.
+    async fn take_leases(
         &self,
-        run: &mut Run,
+        run: &Run,
         entities: &[Arc<dyn EntityMapper>],
         leases: &mut Vec<Lease>,
     ) -> Result<(), SyncError> {
@@ -396,6 +412,23 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 leases.push(self.take_lease(e.name()).await?);
             }
         }
+        Ok(())
+    }
+
+    /// Releases `leases`; one that cannot be released is logged and left to expire.
+    async fn release_leases(&self, leases: &[Lease]) {
+        for lease in leases {
+            if let Err(e) = self.state.release_lease(lease).await {
+                tracing::warn!(scope = %lease.scope, error = %e, "could not release the lease; it will expire");
+            }
+        }
+    }
+
+    async fn run_entities(
+        &self,
+        run: &mut Run,
+        entities: &[Arc<dyn EntityMapper>],
+    ) -> Result<(), SyncError> {
         for e in entities {
             let span = tracing::info_span!("entity", entity = e.name());
             async {
