@@ -20,6 +20,17 @@
 //!
 //! Every engine run is a child process of the harness (the hidden subcommand `__child`), so its
 //! peak RSS is the engine's own and not the in-process simulator's.
+//!
+//! Environment variables change what is measured (figures written under any of the last four are
+//! not the default's):
+//!
+//! - `BENCH_TARGETS=postgres|file|postgres,file`: the local sides of the pulls (default both);
+//! - `BENCH_PULL_COMMIT_RECORDS=<n>`: pulled records per local commit (default the engine's);
+//! - `BENCH_PLAN_OUT=<dir>`: keep every planned write (and the Postgres schemas) for inspection;
+//! - `BENCH_PUSH_WINDOW_MS=<ms>`: the push scenario's rate-limit window (default: about 15 s of
+//!   paced requests);
+//! - `BENCH_TWENTY_LATENCY_MS=<ms>`: the simulator answers each request after this long, as a
+//!   Twenty across a network would (default 0).
 
 /// The allocator the twenty-sync binaries ship with (see the examples crate), so the engine runs
 /// here as it does in the CLI.

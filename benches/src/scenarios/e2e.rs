@@ -19,13 +19,30 @@ use crate::env::{self, BoxError};
 /// Records per page and per applied batch in every pull (Twenty's largest page).
 pub const BATCH: usize = 200;
 
-/// A seeded simulator without rate limit.
+/// `BENCH_TWENTY_LATENCY_MS=<ms>`: the simulator waits this long before it handles each request,
+/// as a Twenty server across a network would (default 0: loopback only). For seeing how the
+/// engine's request pattern, not its local work, sets a run's time; the figures written then are
+/// not the default's.
+const LATENCY_VAR: &str = "BENCH_TWENTY_LATENCY_MS";
+
+/// A seeded simulator without rate limit (with the latency of [`LATENCY_VAR`], if set).
 pub async fn seeded_sim(people: usize) -> Result<(SimServer, f64), BoxError> {
+    let latency = match std::env::var(LATENCY_VAR) {
+        Ok(v) => Duration::from_millis(
+            v.parse()
+                .map_err(|_| format!("{LATENCY_VAR}: '{v}' is not a number of milliseconds"))?,
+        ),
+        Err(_) => Duration::ZERO,
+    };
     let t = Instant::now();
     let sim = SimServer::start(
         SimConfig::new(env::API_KEY)
             .seed_people(people)
-            .rate_limit(None),
+            .rate_limit(None)
+            .faults(twenty_sim::Faults {
+                latency,
+                ..twenty_sim::Faults::none()
+            }),
     )
     .await?;
     Ok((sim, t.elapsed().as_secs_f64()))
