@@ -356,14 +356,16 @@ pub(crate) async fn write_commit(
     let (states, audit_rows) = tokio::join!(biased; states, async { audit::encode(&commit.audit) });
     states.map_err(ctx)?;
     let audit_rows = audit_rows.map_err(ctx)?;
-    // The audit rows are sent beside the cursors and pending creates without waiting for their
-    // answers (pipelined: the server runs each statement in the order it was sent). The first
-    // failure aborts the transaction, so the other side's error is not reported.
-    let rest = write_cursors_and_pending(tx, sql, commit, redactor);
+    // The audit rows go out first, then the cursors and pending creates without waiting for the
+    // audit's answers (pipelined: the server runs each statement in the order it was sent).
+    // The first failure aborts the transaction and every statement after it fails with
+    // "transaction is aborted": the audit's error is checked first, and the cursors' statements
+    // each wait for the one before, so the error reported is always the one the server raised.
     let audited = audit::insert(tx, &sql.audit, &audit_rows, redactor);
-    let (rest, audited) = tokio::join!(rest, audited);
-    rest?;
+    let rest = write_cursors_and_pending(tx, sql, commit, redactor);
+    let (audited, rest) = tokio::join!(audited, rest);
     audited.map_err(ctx)?;
+    rest?;
     Ok(())
 }
 

@@ -85,9 +85,9 @@ async fn commit_writes_records_cursors_pending_and_audit_together() {
     );
 }
 
-/// The cursor and the audit rows of a commit are sent without waiting for each other's answer:
-/// whichever the server refuses, that refusal is the error reported (not the other statement's
-/// "transaction is aborted"), and nothing of the commit is kept.
+/// The audit rows, the cursor and the pending creates of a commit are sent without waiting for
+/// each other's answers: whichever the server refuses, that refusal is the error reported (not a
+/// later statement's "transaction is aborted"), and nothing of the commit is kept.
 #[tokio::test]
 async fn a_refused_cursor_or_audit_row_is_the_error_reported_and_the_commit_keeps_nothing() {
     let db = TestDb::new().await;
@@ -106,6 +106,13 @@ async fn a_refused_cursor_or_audit_row_is_the_error_reported_and_the_commit_keep
         c.upsert_records.push(RecordState::new("p-1", "tw-1"));
         c.cursors
             .push((SyncDirection::Pull, Checkpoint::new(checkpoint)));
+        // Sent after the audit row: it fails as "aborted" when the audit row is refused.
+        c.add_pending.push(PendingCreate {
+            local_key: "p-2".into(),
+            twenty_id: "tw-2".into(),
+            run_id: run.into(),
+            created_at: Utc.with_ymd_and_hms(2024, 5, 1, 0, 0, 0).unwrap(),
+        });
         c.audit.push(audit(run, "p-1", 1));
         c
     };
@@ -120,6 +127,7 @@ async fn a_refused_cursor_or_audit_row_is_the_error_reported_and_the_commit_keep
             None
         );
         assert!(sink.audit(&AuditQuery::default()).await.unwrap().is_empty());
+        assert!(sink.pending_creates("people").await.unwrap().is_empty());
     };
 
     let err = sink.commit(&commit("refused", "r1")).await.unwrap_err();
@@ -143,6 +151,7 @@ async fn a_refused_cursor_or_audit_row_is_the_error_reported_and_the_commit_keep
         Some(Checkpoint::new("c1"))
     );
     assert_eq!(sink.audit(&AuditQuery::default()).await.unwrap().len(), 1);
+    assert_eq!(sink.pending_creates("people").await.unwrap().len(), 1);
 }
 
 #[tokio::test]

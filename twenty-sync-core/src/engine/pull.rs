@@ -146,45 +146,41 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         // Staged pages not handed to the committer yet; a page that touches one of their
         // records again (in either walk) commits them first.
         let mut pending = PendingPull::new(m.name());
-        let live = async {
-            self.walk(
-                run,
-                m,
-                walks,
-                Walk::Live,
-                live_first,
-                cursor,
-                &mut pending,
-                retry,
-                commits,
-                written.as_deref_mut(),
-            )
-            .await?;
-            if run.dry_run {
-                // The records the dry run's push would have written, not seen in the walk: the
-                // real walk meets them at its end (their `updatedAt` is the push's).
-                let unseen: Vec<Record> = std::mem::take(&mut run.dry.unseen)
-                    .into_iter()
-                    .filter_map(|id| run.dry.records.get(&id).cloned())
-                    .map(Record::from)
-                    .collect();
-                for chunk in unseen.chunks(self.config.batch_size.max(1)) {
-                    self.stage_pull_page(
-                        run,
-                        m,
-                        chunk.to_vec(),
-                        Walk::Live,
-                        &mut pending,
-                        None,
-                        commits,
-                        written.as_deref_mut(),
-                    )
-                    .await?;
-                }
+        self.walk(
+            run,
+            m,
+            walks,
+            Walk::Live,
+            live_first,
+            cursor,
+            &mut pending,
+            retry,
+            commits,
+            written.as_deref_mut(),
+        )
+        .await?;
+        if run.dry_run {
+            // The records the dry run's push would have written, not seen in the walk: the
+            // real walk meets them at its end (their `updatedAt` is the push's).
+            let unseen: Vec<Record> = std::mem::take(&mut run.dry.unseen)
+                .into_iter()
+                .filter_map(|id| run.dry.records.get(&id).cloned())
+                .map(Record::from)
+                .collect();
+            for chunk in unseen.chunks(self.config.batch_size.max(1)) {
+                self.stage_pull_page(
+                    run,
+                    m,
+                    chunk.to_vec(),
+                    Walk::Live,
+                    &mut pending,
+                    None,
+                    commits,
+                    written.as_deref_mut(),
+                )
+                .await?;
             }
-            Ok::<(), SyncError>(())
-        };
-        live.await?;
+        }
         let deleted_first = match deleted_first {
             Ok(page) => page,
             Err(e) => {
