@@ -40,6 +40,24 @@ fn default_version() -> u32 {
 }
 
 /// Which way records flow for an entity or a rule.
+///
+/// ```
+/// use twenty_mapping::{compile, Direction, MappingFile, TransformRegistry};
+/// let file = MappingFile::from_toml_str(r#"
+/// [entities.contacts]
+/// twenty_object = "people"
+/// local_key = "id"
+/// direction = "push"
+/// [[entities.contacts.fields]]
+/// from = "email"
+/// to = "emails.primaryEmail"
+/// "#, "contacts.toml")?;
+/// assert_eq!(file.entities["contacts"].direction, Direction::Push);
+/// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+/// let contacts = mapping.entity("contacts").unwrap();
+/// assert!(contacts.direction().pushes() && !contacts.direction().pulls());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -54,16 +72,51 @@ pub enum Direction {
 
 impl Direction {
     /// True when records flow local → Twenty.
+    ///
+    /// ```
+    /// use twenty_mapping::Direction;
+    /// assert!(Direction::Push.pushes() && Direction::Both.pushes());
+    /// assert!(!Direction::Pull.pushes());
+    /// ```
     pub fn pushes(self) -> bool {
         matches!(self, Direction::Push | Direction::Both)
     }
     /// True when records flow Twenty → local.
+    ///
+    /// ```
+    /// use twenty_mapping::Direction;
+    /// assert!(Direction::Pull.pulls() && Direction::Both.pulls());
+    /// assert!(!Direction::Push.pulls());
+    /// ```
     pub fn pulls(self) -> bool {
         matches!(self, Direction::Pull | Direction::Both)
     }
 }
 
 /// How the sync core settles a field changed on both sides since the last sync.
+///
+/// ```
+/// use twenty_mapping::{compile, ConflictPolicy, MappingFile, TransformRegistry};
+/// let file = MappingFile::from_toml_str(r#"
+/// [entities.contacts]
+/// twenty_object = "people"
+/// local_key = "id"
+/// conflict = "newest_wins"
+/// [[entities.contacts.fields]]
+/// from = "email"
+/// to = "emails.primaryEmail"
+/// [[entities.contacts.fields]]
+/// from = "title"
+/// to = "jobTitle"
+/// conflict = "twenty_wins"
+/// "#, "contacts.toml")?;
+/// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+/// let contacts = mapping.entity("contacts").unwrap();
+/// let [email, title] = contacts.fields() else { panic!("two rules") };
+/// assert_eq!(contacts.field_conflict_policy(email), ConflictPolicy::NewestWins);
+/// assert_eq!(contacts.field_conflict_policy(title), ConflictPolicy::TwentyWins);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -77,6 +130,23 @@ pub enum ConflictPolicy {
 }
 
 /// Which side owns a field (informs the sync core's conflict handling).
+///
+/// ```
+/// use twenty_mapping::{compile, MappingFile, Owner, TransformRegistry};
+/// let file = MappingFile::from_toml_str(r#"
+/// [entities.contacts]
+/// twenty_object = "people"
+/// local_key = "id"
+/// [[entities.contacts.fields]]
+/// from = "title"
+/// to = "jobTitle"
+/// owner = "twenty"
+/// "#, "contacts.toml")?;
+/// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+/// let title = &mapping.entity("contacts").unwrap().fields()[0];
+/// assert_eq!(title.owner(), Owner::Twenty);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -90,6 +160,24 @@ pub enum Owner {
 }
 
 /// One entity: a local record type mapped to one Twenty object.
+///
+/// ```
+/// use twenty_mapping::{ConflictPolicy, Direction, MappingFile};
+/// let file = MappingFile::from_toml_str(r#"
+/// [entities.contacts]
+/// twenty_object = "people"
+/// local_key = "id"
+/// match_keys = ["emails.primaryEmail"]
+/// allow_push = ["emails"]
+/// "#, "contacts.toml")?;
+/// let contacts = &file.entities["contacts"];
+/// assert_eq!(contacts.match_keys, ["emails.primaryEmail"]);
+/// assert_eq!(contacts.allow_push.as_deref(), Some(&["emails".to_owned()][..]));
+/// // Defaults of the keys the file leaves out:
+/// assert_eq!((contacts.direction, contacts.conflict), (Direction::Both, ConflictPolicy::LocalWins));
+/// assert!(contacts.fields.is_empty() && contacts.allow_pull.is_none() && !contacts.redact_values);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EntityConfig {
@@ -136,6 +224,28 @@ fn default_conflict() -> ConflictPolicy {
 }
 
 /// A custom field the mapping needs in Twenty (created by `setup`, checked by `verify`).
+///
+/// ```
+/// use twenty_mapping::{compile, MappingFile, TransformRegistry};
+/// let file = MappingFile::from_toml_str(r#"
+/// [entities.contacts]
+/// twenty_object = "people"
+/// local_key = "id"
+/// [entities.contacts.custom_fields.relationshipCategory]
+/// type = "SELECT"
+/// options = ["FRIEND", "CLIENT"]
+/// [[entities.contacts.fields]]
+/// from = "relationship"
+/// to = "relationshipCategory"
+/// transforms = ["uppercase"]
+/// "#, "contacts.toml")?;
+/// let decl = &file.entities["contacts"].custom_fields["relationshipCategory"];
+/// assert_eq!((decl.field_type.as_str(), decl.options.len()), ("SELECT", 2));
+/// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+/// let needed = mapping.entity("contacts").unwrap().required_twenty_fields();
+/// assert_eq!(needed[0].label, "relationshipCategory"); // the label defaults to the name
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomFieldConfig {
@@ -157,6 +267,26 @@ pub struct CustomFieldConfig {
 }
 
 /// A field rule: a local path (or several) to a Twenty path through a pipeline of transforms.
+///
+/// ```
+/// use twenty_mapping::{MappingFile, Source};
+/// let file = MappingFile::from_toml_str(r#"
+/// [entities.contacts]
+/// twenty_object = "people"
+/// local_key = "id"
+/// [[entities.contacts.fields]]
+/// from = "email"
+/// to = "emails.primaryEmail"
+/// transforms = [{ name = "email", lowercase_local = true }]
+/// required = true
+/// "#, "contacts.toml")?;
+/// let rule = &file.entities["contacts"].fields[0];
+/// assert_eq!(rule.from, Some(Source::One("email".into())));
+/// assert_eq!(rule.to, "emails.primaryEmail");
+/// assert_eq!(rule.transforms[0].name, "email");
+/// assert!(rule.required && rule.inverse.is_none() && rule.default.is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FieldRule {
@@ -189,6 +319,28 @@ pub struct FieldRule {
 }
 
 /// One or several local source paths.
+///
+/// ```
+/// use serde_json::json;
+/// use twenty_mapping::{compile, MappingFile, Source, TransformRegistry};
+/// let file = MappingFile::from_toml_str(r#"
+/// [entities.contacts]
+/// twenty_object = "people"
+/// local_key = "id"
+/// [[entities.contacts.fields]]
+/// from = ["street", "town"]
+/// to = "city"
+/// transforms = [{ name = "concat", separator = ", " }]
+/// direction = "push"
+/// "#, "contacts.toml")?;
+/// let from = file.entities["contacts"].fields[0].from.clone();
+/// assert_eq!(from, Some(Source::Many(vec!["street".into(), "town".into()])));
+/// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+/// let out = mapping.entity("contacts").unwrap()
+///     .to_twenty(&json!({"id": 1, "street": "1 Main St", "town": "Leeds"}));
+/// assert_eq!(out.record, json!({"city": "1 Main St, Leeds"}));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Source {
@@ -200,6 +352,18 @@ pub enum Source {
 
 /// A transform in a pipeline: a bare name (`"trim"`) or a table with `name` and arguments
 /// (`{ name = "phone", default_region = "GB" }`).
+///
+/// ```
+/// use serde_json::json;
+/// use twenty_mapping::TransformSpec;
+/// let bare: TransformSpec = serde_json::from_value(json!("trim"))?;
+/// assert_eq!((bare.name.as_str(), bare.args.len()), ("trim", 0));
+/// let table: TransformSpec = serde_json::from_value(json!({"name": "phone", "default_region": "GB"}))?;
+/// assert_eq!(table.name, "phone");
+/// assert_eq!(table.args["default_region"], "GB");
+/// assert!(serde_json::from_value::<TransformSpec>(json!({"default_region": "GB"})).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "Value", into = "Value")]
 pub struct TransformSpec {
@@ -243,6 +407,21 @@ impl From<TransformSpec> for Value {
 
 impl MappingFile {
     /// Parses a TOML mapping file; `origin` names the file in error messages.
+    ///
+    /// ```
+    /// use twenty_mapping::MappingFile;
+    /// let file = MappingFile::from_toml_str(r#"
+    /// [entities.contacts]
+    /// twenty_object = "people"
+    /// local_key = "id"
+    /// "#, "contacts.toml")?;
+    /// assert_eq!(file.entities["contacts"].local_key, "id");
+    ///
+    /// let err = MappingFile::from_toml_str("[entities.contacts]\ntwenty_object = 42\n", "bad.toml")
+    ///     .unwrap_err();
+    /// assert_eq!((err.file.as_str(), err.line), ("bad.toml", 2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_toml_str(src: &str, origin: &str) -> Result<MappingFile, ConfigError> {
         toml::from_str(src).map_err(|e| {
             let (line, column) = e
@@ -254,6 +433,19 @@ impl MappingFile {
     }
 
     /// Parses a JSON mapping file; `origin` names the file in error messages.
+    ///
+    /// ```
+    /// use twenty_mapping::MappingFile;
+    /// let file = MappingFile::from_json_str(r#"{
+    ///   "entities": {"orgs": {"twenty_object": "companies", "local_key": "id",
+    ///                         "fields": [{"from": "name", "to": "name", "transforms": ["trim"]}]}}
+    /// }"#, "orgs.json")?;
+    /// assert_eq!(file.entities["orgs"].fields[0].to, "name");
+    ///
+    /// let err = MappingFile::from_json_str("{\n  \"entities\": 3\n}", "bad.json").unwrap_err();
+    /// assert_eq!((err.file.as_str(), err.line), ("bad.json", 2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_json_str(src: &str, origin: &str) -> Result<MappingFile, ConfigError> {
         serde_json::from_str(src).map_err(|e| {
             let message = strip_json_position(&e.to_string());
@@ -262,6 +454,20 @@ impl MappingFile {
     }
 
     /// Reads a mapping file, choosing the format by extension (`.toml` or `.json`).
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use twenty_mapping::MappingFile;
+    /// let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings");
+    /// let toml = MappingFile::from_path(&dir.join("contacts.toml"))?;
+    /// let json = MappingFile::from_path(&dir.join("organisations.json"))?;
+    /// assert!(toml.entities.contains_key("contacts"));
+    /// assert!(!json.entities.is_empty());
+    ///
+    /// let missing = MappingFile::from_path(Path::new("no/such/file.toml")).unwrap_err();
+    /// assert!(missing.message.starts_with("cannot read the mapping file"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_path(path: &Path) -> Result<MappingFile, ConfigError> {
         let origin = path.display().to_string();
         let src = std::fs::read_to_string(path).map_err(|e| {

@@ -26,20 +26,57 @@ use serde_json::{Map, Value};
 use xxhash_rust::xxh3::xxh3_128;
 
 /// The algorithm tag that starts the text form of a [`ContentHash`].
+///
+/// ```
+/// use twenty_mapping::{content_hash, CONTENT_HASH_TAG};
+/// let text = content_hash(&serde_json::json!({"city": "Paris"})).to_string();
+/// let digits = text.strip_prefix(CONTENT_HASH_TAG).unwrap();
+/// assert_eq!(digits.len(), 32);
+/// ```
 pub const CONTENT_HASH_TAG: &str = "xxh3-128:";
 
 /// XXH3-128 of a record's canonical encoding. Equal records hash equal whatever their key order.
+///
+/// ```
+/// use serde_json::json;
+/// use twenty_mapping::{content_hash, ContentHash};
+/// let stored = content_hash(&json!({"name": "Ada", "city": "Paris"}));
+/// // Its text form round-trips, through `parse` and through serde.
+/// assert_eq!(ContentHash::parse(&stored.to_string()), Some(stored));
+/// let json_text = serde_json::to_string(&stored)?;
+/// assert_eq!(serde_json::from_str::<ContentHash>(&json_text)?, stored);
+/// // Key order does not matter; content does.
+/// assert_eq!(content_hash(&json!({"city": "Paris", "name": "Ada"})), stored);
+/// assert_ne!(content_hash(&json!({"city": "Lyon", "name": "Ada"})), stored);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ContentHash([u8; 16]);
 
 impl ContentHash {
     /// The raw digest (big-endian bytes of the 128-bit hash).
+    ///
+    /// ```
+    /// use twenty_mapping::{content_hash, CONTENT_HASH_TAG};
+    /// let hash = content_hash(&serde_json::json!([1, 2, 3]));
+    /// let hex_digits: String = hash.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    /// assert_eq!(hash.to_string(), format!("{CONTENT_HASH_TAG}{hex_digits}"));
+    /// ```
     pub fn as_bytes(&self) -> &[u8; 16] {
         &self.0
     }
 
     /// Parses the text form (`xxh3-128:` and 32 lowercase hex digits). Returns `None` for
     /// anything else, including the untagged 64-digit SHA-256 hashes of earlier versions.
+    ///
+    /// ```
+    /// use twenty_mapping::{content_hash, ContentHash};
+    /// let hash = content_hash(&serde_json::json!({"a": 1}));
+    /// assert_eq!(ContentHash::parse(&hash.to_string()), Some(hash));
+    /// // A SHA-256 hash stored by an earlier version is not a current hash.
+    /// assert_eq!(ContentHash::parse(&"ab".repeat(32)), None);
+    /// assert_eq!(ContentHash::parse("xxh3-128:not-hex"), None);
+    /// ```
     pub fn parse(text: &str) -> Option<ContentHash> {
         let hex_part = text.strip_prefix(CONTENT_HASH_TAG)?;
         let mut out = [0u8; 16];
@@ -257,6 +294,13 @@ fn encode_sorted<const N: usize>(out: &mut Vec<u8>, map: &Map<String, Value>) {
 
 /// Writes the canonical JSON form of `v`: object keys sorted, compact (used by `json_encode`
 /// with `canonical = true`).
+///
+/// ```
+/// use serde_json::json;
+/// use twenty_mapping::canonical_json;
+/// let v = json!({"b": [1, {"z": null, "y": true}], "a": "x"});
+/// assert_eq!(canonical_json(&v), r#"{"a":"x","b":[1,{"y":true,"z":null}]}"#);
+/// ```
 pub fn canonical_json(v: &Value) -> String {
     let mut out = Vec::new();
     write_canonical(&mut out, v);

@@ -42,6 +42,14 @@ pub struct FieldPath {
 
 impl FieldPath {
     /// Parses a path; returns a message explaining the problem when the path is malformed.
+    ///
+    /// ```
+    /// use twenty_mapping::FieldPath;
+    /// assert!(FieldPath::parse("contact.emails[0].address").is_ok());
+    /// let err = FieldPath::parse("contact..email").unwrap_err();
+    /// assert_eq!(err, "path `contact..email` has an empty segment");
+    /// assert!(FieldPath::parse("tags[x]").is_err());
+    /// ```
     pub fn parse(text: &str) -> Result<FieldPath, String> {
         if text.is_empty() {
             return Err("path is empty".to_owned());
@@ -89,11 +97,25 @@ impl FieldPath {
     }
 
     /// The path as written in the mapping file.
+    ///
+    /// ```
+    /// use twenty_mapping::FieldPath;
+    /// let path = FieldPath::parse("name.firstName")?;
+    /// assert_eq!(path.as_str(), "name.firstName");
+    /// # Ok::<(), String>(())
+    /// ```
     pub fn as_str(&self) -> &str {
         &self.text
     }
 
     /// The first key of the path (the top-level field), if the path starts with a key.
+    ///
+    /// ```
+    /// use twenty_mapping::FieldPath;
+    /// assert_eq!(FieldPath::parse("name.firstName")?.root(), Some("name"));
+    /// assert_eq!(FieldPath::parse("tags[2]")?.root(), Some("tags"));
+    /// # Ok::<(), String>(())
+    /// ```
     pub fn root(&self) -> Option<&str> {
         match self.segments.first() {
             Some(Segment::Key(k)) => Some(k),
@@ -112,24 +134,59 @@ impl FieldPath {
     }
 
     /// The remaining keys after the root, joined with dots (`name.firstName` gives `firstName`).
+    ///
+    /// ```
+    /// use twenty_mapping::FieldPath;
+    /// assert_eq!(FieldPath::parse("address.addressCity")?.sub_path(), Some("addressCity"));
+    /// assert_eq!(FieldPath::parse("city")?.sub_path(), None);
+    /// # Ok::<(), String>(())
+    /// ```
     pub fn sub_path(&self) -> Option<&str> {
         let root = self.root()?;
         self.text.get(root.len() + 1..)
     }
 
     /// True when `self` equals `other` or one is a prefix of the other (they would overwrite each other).
+    ///
+    /// ```
+    /// use twenty_mapping::FieldPath;
+    /// let name = FieldPath::parse("name")?;
+    /// let first = FieldPath::parse("name.firstName")?;
+    /// let last = FieldPath::parse("name.lastName")?;
+    /// assert!(name.overlaps(&first) && first.overlaps(&name));
+    /// assert!(!first.overlaps(&last));
+    /// # Ok::<(), String>(())
+    /// ```
     pub fn overlaps(&self, other: &FieldPath) -> bool {
         let n = self.segments.len().min(other.segments.len());
         self.segments[..n] == other.segments[..n]
     }
 
     /// True when `self` is `other` or a prefix of it.
+    ///
+    /// ```
+    /// use twenty_mapping::FieldPath;
+    /// let name = FieldPath::parse("name")?;
+    /// let first = FieldPath::parse("name.firstName")?;
+    /// assert!(name.covers(&first) && name.covers(&name));
+    /// assert!(!first.covers(&name));
+    /// # Ok::<(), String>(())
+    /// ```
     pub fn covers(&self, other: &FieldPath) -> bool {
         self.segments.len() <= other.segments.len()
             && self.segments[..] == other.segments[..self.segments.len()]
     }
 
     /// Reads the value at this path; `None` when any step is missing.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_mapping::FieldPath;
+    /// let record = json!({"tags": ["vip", "new"], "name": {"firstName": "Ada"}});
+    /// assert_eq!(FieldPath::parse("tags[1]")?.get(&record), Some(&json!("new")));
+    /// assert_eq!(FieldPath::parse("name.lastName")?.get(&record), None);
+    /// # Ok::<(), String>(())
+    /// ```
     pub fn get<'v>(&self, value: &'v Value) -> Option<&'v Value> {
         get_in(&self.segments, value)
     }
@@ -157,6 +214,20 @@ impl FieldPath {
 
     /// Writes `new` at this path, creating objects and arrays on the way. When both the existing
     /// and the new value are objects they are merged (composite sub-fields written by several rules).
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_mapping::FieldPath;
+    /// let mut record = json!({});
+    /// FieldPath::parse("name.firstName")?.set(&mut record, json!("Ada"));
+    /// FieldPath::parse("name")?.set(&mut record, json!({"lastName": "Lovelace"})); // merged
+    /// FieldPath::parse("tags[1]")?.set(&mut record, json!("vip"));
+    /// assert_eq!(record, json!({
+    ///     "name": {"firstName": "Ada", "lastName": "Lovelace"},
+    ///     "tags": [null, "vip"]
+    /// }));
+    /// # Ok::<(), String>(())
+    /// ```
     pub fn set(&self, root: &mut Value, new: Value) {
         let mut current = root;
         for seg in &self.segments {

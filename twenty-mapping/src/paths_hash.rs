@@ -45,6 +45,13 @@ impl PathsHash {
     /// two, repeats, or is a prefix of another (`name` and `name.firstName`): the projection
     /// then depends on the order the paths are written in, and the caller hashes the projected
     /// record instead.
+    ///
+    /// ```
+    /// use twenty_mapping::PathsHash;
+    /// assert!(PathsHash::new(["city", "name.firstName", "name.lastName"]).is_some());
+    /// assert!(PathsHash::new(["name", "name.firstName"]).is_none()); // a prefix of another
+    /// assert!(PathsHash::new(["a.b.c"]).is_none()); // more than two keys
+    /// ```
     pub fn new<'a>(paths: impl IntoIterator<Item = &'a str>) -> Option<PathsHash> {
         // (top-level key, sub-key) of each path, in the given order.
         let mut parsed: Vec<(&str, Option<&str>)> = Vec::new();
@@ -94,6 +101,12 @@ impl PathsHash {
     }
 
     /// The number of paths; [`hash`](Self::hash) takes one value per path.
+    ///
+    /// ```
+    /// use twenty_mapping::PathsHash;
+    /// let hasher = PathsHash::new(["city", "name.firstName"]).unwrap();
+    /// assert_eq!(hasher.paths(), 2);
+    /// ```
     pub fn paths(&self) -> usize {
         self.paths
     }
@@ -104,6 +117,17 @@ impl PathsHash {
     ///
     /// # Panics
     /// When `values` holds fewer values than there are paths.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_mapping::{content_hash, PathsHash, FieldPath};
+    /// let record = json!({"id": 7, "city": null, "name": {"firstName": "Ada", "lastName": "L"}});
+    /// let paths = ["city", "name.firstName"];
+    /// let hasher = PathsHash::new(paths).unwrap();
+    /// let values: Vec<_> = paths.iter().map(|p| FieldPath::parse(p).unwrap().get(&record)).collect();
+    /// // The hash of the projection {"city": null, "name": {"firstName": "Ada"}}, never built.
+    /// assert_eq!(hasher.hash(&values), content_hash(&json!({"city": null, "name": {"firstName": "Ada"}})));
+    /// ```
     pub fn hash(&self, values: &[Option<&Value>]) -> ContentHash {
         assert!(
             values.len() >= self.paths,

@@ -13,6 +13,23 @@ use crate::template::{put_into_null, OutputTemplate};
 use crate::transform::TransformStep;
 
 /// A validated mapping, ready to apply to any number of records.
+///
+/// ```
+/// use twenty_mapping::{compile, MappingFile, TransformRegistry};
+/// let file = MappingFile::from_toml_str(r#"
+/// [entities.contacts]
+/// twenty_object = "people"
+/// local_key = "id"
+/// [[entities.contacts.fields]]
+/// from = "email"
+/// to = "emails.primaryEmail"
+/// "#, "contacts.toml")?;
+/// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+/// let contacts = mapping.entity("contacts").unwrap();
+/// let out = contacts.to_twenty(&serde_json::json!({"id": 1, "email": "ada@example.com"}));
+/// assert_eq!(out.record["emails"]["primaryEmail"], "ada@example.com");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct CompiledMapping {
     pub(crate) entities: BTreeMap<String, EntityPlan>,
@@ -20,17 +37,65 @@ pub struct CompiledMapping {
 
 impl CompiledMapping {
     /// The plan for a local entity name.
+    ///
+    /// ```
+    /// use twenty_mapping::{compile, MappingFile, TransformRegistry};
+    /// # let file = MappingFile::from_toml_str(r#"
+    /// # [entities.contacts]
+    /// # twenty_object = "people"
+    /// # local_key = "id"
+    /// # [[entities.contacts.fields]]
+    /// # from = "email"
+    /// # to = "emails.primaryEmail"
+    /// # "#, "contacts.toml")?;
+    /// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+    /// assert_eq!(mapping.entity("contacts").unwrap().twenty_object(), "people");
+    /// assert!(mapping.entity("invoices").is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn entity(&self, name: &str) -> Option<&EntityPlan> {
         self.entities.get(name)
     }
 
     /// All entity plans, by name.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use twenty_mapping::{compile, MappingFile, TransformRegistry};
+    /// let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/organisations.json");
+    /// let mapping = compile(&MappingFile::from_path(&path)?, &TransformRegistry::with_builtins(), None)?;
+    /// let objects: Vec<&str> = mapping.entities().map(|e| e.twenty_object()).collect();
+    /// assert_eq!(objects, ["people", "companies"]); // `members`, then `organisations`
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn entities(&self) -> impl Iterator<Item = &EntityPlan> {
         self.entities.values()
     }
 }
 
 /// A custom field a mapping needs in Twenty, for the CLI's `setup` (create) and `verify` (check).
+///
+/// ```
+/// use twenty_mapping::{compile, MappingFile, TransformRegistry};
+/// let file = MappingFile::from_toml_str(r#"
+/// [entities.contacts]
+/// twenty_object = "people"
+/// local_key = "id"
+/// [entities.contacts.custom_fields.tier]
+/// type = "SELECT"
+/// label = "Tier"
+/// options = ["GOLD", "SILVER"]
+/// [[entities.contacts.fields]]
+/// from = "tier"
+/// to = "tier"
+/// transforms = ["uppercase"]
+/// "#, "contacts.toml")?;
+/// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+/// let fields = mapping.entity("contacts").unwrap().required_twenty_fields();
+/// assert_eq!((fields[0].name.as_str(), fields[0].field_type.as_str()), ("tier", "SELECT"));
+/// assert_eq!((fields[0].label.as_str(), fields[0].options.len()), ("Tier", 2));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequiredField {
     /// Field name (camelCase).
@@ -64,6 +129,26 @@ impl RequiredField {
 }
 
 /// One entity's compiled rules.
+///
+/// ```
+/// use serde_json::json;
+/// use twenty_mapping::{compile, MappingFile, TransformRegistry};
+/// let file = MappingFile::from_toml_str(r#"
+/// [entities.contacts]
+/// twenty_object = "people"
+/// local_key = "id"
+/// [[entities.contacts.fields]]
+/// from = "full_name"
+/// to = "name"
+/// transforms = ["split_name"]
+/// "#, "contacts.toml")?;
+/// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+/// let contacts = mapping.entity("contacts").unwrap();
+/// let pushed = contacts.to_twenty(&json!({"id": 3, "full_name": "Ada Lovelace"}));
+/// assert_eq!(pushed.record, json!({"name": {"firstName": "Ada", "lastName": "Lovelace"}}));
+/// assert_eq!(contacts.to_local(&pushed.record).record, json!({"full_name": "Ada Lovelace"}));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct EntityPlan {
     pub(crate) name: String,
     pub(crate) twenty_object: String,
@@ -95,6 +180,30 @@ impl fmt::Debug for EntityPlan {
 }
 
 /// One compiled field rule.
+///
+/// ```
+/// use twenty_mapping::{compile, Direction, MappingFile, Owner, TransformRegistry};
+/// let file = MappingFile::from_toml_str(r#"
+/// [entities.contacts]
+/// twenty_object = "people"
+/// local_key = "id"
+/// [[entities.contacts.fields]]
+/// from = "email"
+/// to = "emails.primaryEmail"
+/// [[entities.contacts.fields]]
+/// from = ["first", "last"]
+/// to = "jobTitle"
+/// transforms = ["concat"]
+/// direction = "push"
+/// "#, "contacts.toml")?;
+/// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+/// let rule = &mapping.entity("contacts").unwrap().fields()[1];
+/// assert_eq!(rule.local_paths().collect::<Vec<_>>(), ["first", "last"]);
+/// assert_eq!((rule.twenty_path(), rule.direction()), ("jobTitle", Direction::Push));
+/// assert_eq!((rule.index(), rule.rule_path()), (1, "entities.contacts.fields[1]"));
+/// assert_eq!(rule.owner(), Owner::Both);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct FieldPlan {
     pub(crate) index: usize,
     pub(crate) rule_path: String,
@@ -128,46 +237,221 @@ impl fmt::Debug for FieldPlan {
 
 impl FieldPlan {
     /// The (first) local source path; empty for rules without a source (e.g. `constant`).
+    ///
+    /// ```
+    /// use twenty_mapping::{compile, MappingFile, TransformRegistry};
+    /// let file = MappingFile::from_toml_str(r#"
+    /// [entities.contacts]
+    /// twenty_object = "people"
+    /// local_key = "id"
+    /// [[entities.contacts.fields]]
+    /// from = "contact.email"
+    /// to = "emails.primaryEmail"
+    /// [[entities.contacts.fields]]
+    /// to = "city"
+    /// transforms = [{ name = "constant", value = "Paris" }]
+    /// direction = "push"
+    /// "#, "contacts.toml")?;
+    /// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+    /// let [email, city] = mapping.entity("contacts").unwrap().fields() else { panic!() };
+    /// assert_eq!(email.local_path(), "contact.email");
+    /// assert_eq!(city.local_path(), ""); // no source
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn local_path(&self) -> &str {
         self.local.first().map_or("", FieldPath::as_str)
     }
 
     /// All local source paths (several for combining rules).
+    ///
+    /// ```
+    /// use twenty_mapping::{compile, MappingFile, TransformRegistry};
+    /// let file = MappingFile::from_toml_str(r#"
+    /// [entities.contacts]
+    /// twenty_object = "people"
+    /// local_key = "id"
+    /// [[entities.contacts.fields]]
+    /// from = ["work_email", "home_email"]
+    /// to = "emails.primaryEmail"
+    /// transforms = ["coalesce"]
+    /// direction = "push"
+    /// "#, "contacts.toml")?;
+    /// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+    /// let rule = &mapping.entity("contacts").unwrap().fields()[0];
+    /// assert_eq!(rule.local_paths().collect::<Vec<_>>(), ["work_email", "home_email"]);
+    /// assert_eq!(rule.local_path(), "work_email");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn local_paths(&self) -> impl Iterator<Item = &str> {
         self.local.iter().map(FieldPath::as_str)
     }
 
     /// The Twenty target path.
+    ///
+    /// ```
+    /// use twenty_mapping::{compile, MappingFile, TransformRegistry};
+    /// # let file = MappingFile::from_toml_str(r#"
+    /// # [entities.contacts]
+    /// # twenty_object = "people"
+    /// # local_key = "id"
+    /// # [[entities.contacts.fields]]
+    /// # from = "first"
+    /// # to = "name.firstName"
+    /// # "#, "contacts.toml")?;
+    /// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+    /// let rule = &mapping.entity("contacts").unwrap().fields()[0];
+    /// assert_eq!((rule.local_path(), rule.twenty_path()), ("first", "name.firstName"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn twenty_path(&self) -> &str {
         self.twenty.as_str()
     }
 
     /// Which side owns the field.
+    ///
+    /// ```
+    /// use twenty_mapping::{compile, MappingFile, Owner, TransformRegistry};
+    /// # let file = MappingFile::from_toml_str(r#"
+    /// # [entities.contacts]
+    /// # twenty_object = "people"
+    /// # local_key = "id"
+    /// # [[entities.contacts.fields]]
+    /// # from = "email"
+    /// # to = "emails.primaryEmail"
+    /// # owner = "local"
+    /// # [[entities.contacts.fields]]
+    /// # from = "title"
+    /// # to = "jobTitle"
+    /// # "#, "contacts.toml")?;
+    /// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+    /// let [email, title] = mapping.entity("contacts").unwrap().fields() else { panic!() };
+    /// assert_eq!(email.owner(), Owner::Local); // `owner = "local"`
+    /// assert_eq!(title.owner(), Owner::Both); // the default
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn owner(&self) -> Owner {
         self.owner
     }
 
     /// The per-field conflict policy override, if any.
+    ///
+    /// ```
+    /// use twenty_mapping::{compile, ConflictPolicy, MappingFile, TransformRegistry};
+    /// # let file = MappingFile::from_toml_str(r#"
+    /// # [entities.contacts]
+    /// # twenty_object = "people"
+    /// # local_key = "id"
+    /// # [[entities.contacts.fields]]
+    /// # from = "email"
+    /// # to = "emails.primaryEmail"
+    /// # [[entities.contacts.fields]]
+    /// # from = "title"
+    /// # to = "jobTitle"
+    /// # conflict = "twenty_wins"
+    /// # "#, "contacts.toml")?;
+    /// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+    /// let [email, title] = mapping.entity("contacts").unwrap().fields() else { panic!() };
+    /// assert_eq!(email.conflict_policy(), None); // follows the entity
+    /// assert_eq!(title.conflict_policy(), Some(ConflictPolicy::TwentyWins));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn conflict_policy(&self) -> Option<ConflictPolicy> {
         self.conflict
     }
 
     /// Whether a record without this field is rejected.
+    ///
+    /// ```
+    /// use twenty_mapping::{compile, MappingFile, TransformRegistry};
+    /// # let file = MappingFile::from_toml_str(r#"
+    /// # [entities.contacts]
+    /// # twenty_object = "people"
+    /// # local_key = "id"
+    /// # [[entities.contacts.fields]]
+    /// # from = "email"
+    /// # to = "emails.primaryEmail"
+    /// # required = true
+    /// # [[entities.contacts.fields]]
+    /// # from = "title"
+    /// # to = "jobTitle"
+    /// # "#, "contacts.toml")?;
+    /// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+    /// let [email, title] = mapping.entity("contacts").unwrap().fields() else { panic!() };
+    /// assert!(email.required() && !title.required());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn required(&self) -> bool {
         self.required
     }
 
     /// The rule's effective direction.
+    ///
+    /// ```
+    /// use twenty_mapping::{compile, Direction, MappingFile, TransformRegistry};
+    /// # let file = MappingFile::from_toml_str(r#"
+    /// # [entities.contacts]
+    /// # twenty_object = "people"
+    /// # local_key = "id"
+    /// # [[entities.contacts.fields]]
+    /// # from = "email"
+    /// # to = "emails.primaryEmail"
+    /// # [[entities.contacts.fields]]
+    /// # from = "title"
+    /// # to = "jobTitle"
+    /// # direction = "pull"
+    /// # "#, "contacts.toml")?;
+    /// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+    /// let [email, title] = mapping.entity("contacts").unwrap().fields() else { panic!() };
+    /// assert_eq!(email.direction(), Direction::Both); // the entity's
+    /// assert_eq!(title.direction(), Direction::Pull); // `direction = "pull"`
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn direction(&self) -> Direction {
         self.direction
     }
 
     /// Index of the rule in the entity's `fields`.
+    ///
+    /// ```
+    /// use twenty_mapping::{compile, MappingFile, TransformRegistry};
+    /// # let file = MappingFile::from_toml_str(r#"
+    /// # [entities.contacts]
+    /// # twenty_object = "people"
+    /// # local_key = "id"
+    /// # [[entities.contacts.fields]]
+    /// # from = "email"
+    /// # to = "emails.primaryEmail"
+    /// # [[entities.contacts.fields]]
+    /// # from = "title"
+    /// # to = "jobTitle"
+    /// # "#, "contacts.toml")?;
+    /// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+    /// let title = mapping.entity("contacts").unwrap().fields().iter()
+    ///     .find(|f| f.twenty_path() == "jobTitle").unwrap();
+    /// assert_eq!(title.index(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn index(&self) -> usize {
         self.index
     }
 
     /// Where the rule is in the mapping file, e.g. `entities.contacts.fields[2]`.
+    ///
+    /// ```
+    /// use twenty_mapping::{compile, MappingFile, TransformRegistry};
+    /// # let file = MappingFile::from_toml_str(r#"
+    /// # [entities.contacts]
+    /// # twenty_object = "people"
+    /// # local_key = "id"
+    /// # [[entities.contacts.fields]]
+    /// # from = "email"
+    /// # to = "emails.primaryEmail"
+    /// # "#, "contacts.toml")?;
+    /// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+    /// let rule = &mapping.entity("contacts").unwrap().fields()[0];
+    /// assert_eq!(rule.rule_path(), "entities.contacts.fields[0]");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn rule_path(&self) -> &str {
         &self.rule_path
     }
@@ -175,6 +459,29 @@ impl FieldPlan {
 
 /// A mapped record and its per-field errors ([`content_hash`](Self::content_hash) hashes the
 /// record).
+///
+/// ```
+/// use serde_json::json;
+/// use twenty_mapping::{compile, MappingFile, TransformRegistry};
+/// # let file = MappingFile::from_toml_str(r#"
+/// # [entities.contacts]
+/// # twenty_object = "people"
+/// # local_key = "id"
+/// # [[entities.contacts.fields]]
+/// # from = "email"
+/// # to = "emails.primaryEmail"
+/// # transforms = ["email"]
+/// # [[entities.contacts.fields]]
+/// # from = "title"
+/// # to = "jobTitle"
+/// # "#, "contacts.toml")?;
+/// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+/// let contacts = mapping.entity("contacts").unwrap();
+/// let mapped = contacts.to_twenty(&json!({"id": 1, "email": "nope", "title": "CTO"}));
+/// assert_eq!(mapped.record, json!({"jobTitle": "CTO"})); // the good field still maps
+/// assert_eq!(mapped.errors.len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mapped {
     /// The converted record (only allowlisted fields).
@@ -185,11 +492,56 @@ pub struct Mapped {
 
 impl Mapped {
     /// True when a `required` rule failed: the record must not be written.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_mapping::{compile, MappingFile, TransformRegistry};
+    /// # let file = MappingFile::from_toml_str(r#"
+    /// # [entities.contacts]
+    /// # twenty_object = "people"
+    /// # local_key = "id"
+    /// # [[entities.contacts.fields]]
+    /// # from = "email"
+    /// # to = "emails.primaryEmail"
+    /// # transforms = ["email"]
+    /// # required = true
+    /// # [[entities.contacts.fields]]
+    /// # from = "phone"
+    /// # to = "phones"
+    /// # transforms = ["phone"]
+    /// # "#, "contacts.toml")?;
+    /// // `email` is required, `phone` is not.
+    /// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+    /// let contacts = mapping.entity("contacts").unwrap();
+    /// assert!(contacts.to_twenty(&json!({"id": 1, "phone": "+44 20 7946 0958"})).is_rejected());
+    /// let bad_phone = contacts.to_twenty(&json!({"id": 2, "email": "a@b.co", "phone": "12"}));
+    /// assert!(!bad_phone.is_rejected() && !bad_phone.is_clean());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_rejected(&self) -> bool {
         self.errors.iter().any(|e| e.required)
     }
 
     /// True when every rule converted cleanly.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_mapping::{compile, MappingFile, TransformRegistry};
+    /// # let file = MappingFile::from_toml_str(r#"
+    /// # [entities.contacts]
+    /// # twenty_object = "people"
+    /// # local_key = "id"
+    /// # [[entities.contacts.fields]]
+    /// # from = "email"
+    /// # to = "emails.primaryEmail"
+    /// # transforms = ["email"]
+    /// # "#, "contacts.toml")?;
+    /// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+    /// let contacts = mapping.entity("contacts").unwrap();
+    /// assert!(contacts.to_twenty(&json!({"id": 1, "email": "ada@example.com"})).is_clean());
+    /// assert!(!contacts.to_twenty(&json!({"id": 2, "email": "ada"})).is_clean());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_clean(&self) -> bool {
         self.errors.is_empty()
     }
@@ -296,36 +648,158 @@ fn absent(v: &Value) -> bool {
 
 impl EntityPlan {
     /// Local entity name.
+    ///
+    /// ```
+    /// use twenty_mapping::{compile, ConflictPolicy, Direction, MappingFile, TransformRegistry};
+    /// let file = MappingFile::from_toml_str(r#"
+    /// [entities.contacts]
+    /// twenty_object = "people"
+    /// local_key = "contact.id"
+    /// match_keys = ["emails.primaryEmail"]
+    /// [[entities.contacts.fields]]
+    /// from = "email"
+    /// to = "emails.primaryEmail"
+    /// "#, "contacts.toml")?;
+    /// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+    /// let contacts = mapping.entity("contacts").unwrap();
+    /// assert_eq!((contacts.name(), contacts.twenty_object()), ("contacts", "people"));
+    /// assert_eq!(contacts.local_key(), "contact.id");
+    /// assert_eq!(contacts.match_keys(), ["emails.primaryEmail"]);
+    /// assert_eq!(contacts.direction(), Direction::Both);
+    /// assert_eq!(contacts.conflict_policy(), ConflictPolicy::LocalWins);
+    /// assert_eq!(contacts.fields().len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// Twenty object, plural API name.
+    ///
+    /// ```
+    /// use twenty_mapping::{compile, MappingFile, TransformRegistry};
+    /// # let file = MappingFile::from_toml_str(r#"
+    /// # [entities.orgs]
+    /// # twenty_object = "companies"
+    /// # local_key = "id"
+    /// # [[entities.orgs.fields]]
+    /// # from = "name"
+    /// # to = "name"
+    /// # "#, "orgs.toml")?;
+    /// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+    /// assert_eq!(mapping.entity("orgs").unwrap().twenty_object(), "companies");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn twenty_object(&self) -> &str {
         &self.twenty_object
     }
 
     /// Path of the local record's key.
+    ///
+    /// ```
+    /// use twenty_mapping::{compile, MappingFile, TransformRegistry};
+    /// # let file = MappingFile::from_toml_str(r#"
+    /// # [entities.contacts]
+    /// # twenty_object = "people"
+    /// # local_key = "meta.uid"
+    /// # [[entities.contacts.fields]]
+    /// # from = "email"
+    /// # to = "emails.primaryEmail"
+    /// # "#, "contacts.toml")?;
+    /// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+    /// assert_eq!(mapping.entity("contacts").unwrap().local_key(), "meta.uid");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn local_key(&self) -> &str {
         self.local_key.as_str()
     }
 
     /// Twenty paths used to find an existing record.
+    ///
+    /// ```
+    /// use twenty_mapping::{compile, MappingFile, TransformRegistry};
+    /// # let file = MappingFile::from_toml_str(r#"
+    /// # [entities.contacts]
+    /// # twenty_object = "people"
+    /// # local_key = "id"
+    /// # match_keys = ["emails.primaryEmail"]
+    /// # [[entities.contacts.fields]]
+    /// # from = "email"
+    /// # to = "emails.primaryEmail"
+    /// # "#, "contacts.toml")?;
+    /// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+    /// assert_eq!(mapping.entity("contacts").unwrap().match_keys(), ["emails.primaryEmail"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn match_keys(&self) -> &[String] {
         &self.match_keys
     }
 
     /// Which way records flow.
+    ///
+    /// ```
+    /// use twenty_mapping::{compile, Direction, MappingFile, TransformRegistry};
+    /// # let file = MappingFile::from_toml_str(r#"
+    /// # [entities.contacts]
+    /// # twenty_object = "people"
+    /// # local_key = "id"
+    /// # direction = "push"
+    /// # [[entities.contacts.fields]]
+    /// # from = "email"
+    /// # to = "emails.primaryEmail"
+    /// # "#, "contacts.toml")?;
+    /// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+    /// let contacts = mapping.entity("contacts").unwrap();
+    /// assert_eq!(contacts.direction(), Direction::Push);
+    /// assert_eq!(contacts.fields()[0].direction(), Direction::Push); // inherited from the entity
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn direction(&self) -> Direction {
         self.direction
     }
 
     /// Entity-level default conflict policy.
+    ///
+    /// ```
+    /// use twenty_mapping::{compile, ConflictPolicy, MappingFile, TransformRegistry};
+    /// # let file = MappingFile::from_toml_str(r#"
+    /// # [entities.contacts]
+    /// # twenty_object = "people"
+    /// # local_key = "id"
+    /// # conflict = "newest_wins"
+    /// # [[entities.contacts.fields]]
+    /// # from = "email"
+    /// # to = "emails.primaryEmail"
+    /// # "#, "contacts.toml")?;
+    /// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+    /// assert_eq!(mapping.entity("contacts").unwrap().conflict_policy(), ConflictPolicy::NewestWins);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn conflict_policy(&self) -> ConflictPolicy {
         self.conflict
     }
 
     /// The compiled field rules, in file order.
+    ///
+    /// ```
+    /// use twenty_mapping::{compile, MappingFile, TransformRegistry};
+    /// # let file = MappingFile::from_toml_str(r#"
+    /// # [entities.contacts]
+    /// # twenty_object = "people"
+    /// # local_key = "id"
+    /// # [[entities.contacts.fields]]
+    /// # from = "email"
+    /// # to = "emails.primaryEmail"
+    /// # [[entities.contacts.fields]]
+    /// # from = "title"
+    /// # to = "jobTitle"
+    /// # "#, "contacts.toml")?;
+    /// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+    /// let targets: Vec<&str> = mapping.entity("contacts").unwrap().fields().iter()
+    ///     .map(|f| f.twenty_path()).collect();
+    /// assert_eq!(targets, ["emails.primaryEmail", "jobTitle"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn fields(&self) -> &[FieldPlan] {
         &self.fields
     }
@@ -361,6 +835,29 @@ impl EntityPlan {
 
     /// Whether a pull writes `field` locally: its direction pulls, it has an inverse, and
     /// `allow_pull` (if any) lets it in. See [`pushes`](Self::pushes) for an example.
+    ///
+    /// ```
+    /// use twenty_mapping::{compile, MappingFile, TransformRegistry};
+    /// # let file = MappingFile::from_toml_str(r#"
+    /// # [entities.contacts]
+    /// # twenty_object = "people"
+    /// # local_key = "id"
+    /// # allow_pull = ["email"]
+    /// # [[entities.contacts.fields]]
+    /// # from = "email"
+    /// # to = "emails.primaryEmail"
+    /// # [[entities.contacts.fields]]
+    /// # from = "title"
+    /// # to = "jobTitle"
+    /// # "#, "contacts.toml")?;
+    /// // `allow_pull = ["email"]`: only the email comes back from Twenty.
+    /// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+    /// let contacts = mapping.entity("contacts").unwrap();
+    /// let [email, title] = contacts.fields() else { panic!() };
+    /// assert!(contacts.pulls(email) && !contacts.pulls(title));
+    /// assert!(contacts.pushes(title));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pulls(&self, field: &FieldPlan) -> bool {
         self.pull_order
             .iter()
@@ -368,16 +865,80 @@ impl EntityPlan {
     }
 
     /// The effective conflict policy of a rule (its override or the entity default).
+    ///
+    /// ```
+    /// use twenty_mapping::{compile, ConflictPolicy, MappingFile, TransformRegistry};
+    /// # let file = MappingFile::from_toml_str(r#"
+    /// # [entities.contacts]
+    /// # twenty_object = "people"
+    /// # local_key = "id"
+    /// # conflict = "newest_wins"
+    /// # [[entities.contacts.fields]]
+    /// # from = "email"
+    /// # to = "emails.primaryEmail"
+    /// # [[entities.contacts.fields]]
+    /// # from = "title"
+    /// # to = "jobTitle"
+    /// # conflict = "local_wins"
+    /// # "#, "contacts.toml")?;
+    /// // Entity policy `newest_wins`; the `jobTitle` rule overrides it with `local_wins`.
+    /// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+    /// let contacts = mapping.entity("contacts").unwrap();
+    /// let [email, title] = contacts.fields() else { panic!() };
+    /// assert_eq!(contacts.field_conflict_policy(email), ConflictPolicy::NewestWins);
+    /// assert_eq!(contacts.field_conflict_policy(title), ConflictPolicy::LocalWins);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn field_conflict_policy(&self, field: &FieldPlan) -> ConflictPolicy {
         field.conflict.unwrap_or(self.conflict)
     }
 
     /// Custom fields the mapping declares, for `setup` / `verify`.
+    ///
+    /// ```
+    /// use twenty_mapping::{compile, MappingFile, TransformRegistry};
+    /// let file = MappingFile::from_toml_str(r#"
+    /// [entities.contacts]
+    /// twenty_object = "people"
+    /// local_key = "id"
+    /// [entities.contacts.custom_fields.llmContext]
+    /// type = "RAW_JSON"
+    /// description = "Context for assistants"
+    /// [[entities.contacts.fields]]
+    /// from = "context"
+    /// to = "llmContext"
+    /// "#, "contacts.toml")?;
+    /// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+    /// let needed = mapping.entity("contacts").unwrap().required_twenty_fields();
+    /// assert_eq!(needed.len(), 1);
+    /// assert_eq!((needed[0].name.as_str(), needed[0].field_type.as_str()), ("llmContext", "RAW_JSON"));
+    /// assert_eq!(needed[0].description.as_deref(), Some("Context for assistants"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn required_twenty_fields(&self) -> Vec<RequiredField> {
         self.required_fields.clone()
     }
 
     /// The local key of a record as text (strings as-is, numbers formatted); `None` when missing.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_mapping::{compile, MappingFile, TransformRegistry};
+    /// # let file = MappingFile::from_toml_str(r#"
+    /// # [entities.contacts]
+    /// # twenty_object = "people"
+    /// # local_key = "id"
+    /// # [[entities.contacts.fields]]
+    /// # from = "email"
+    /// # to = "emails.primaryEmail"
+    /// # "#, "contacts.toml")?;
+    /// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+    /// let contacts = mapping.entity("contacts").unwrap(); // local_key = "id"
+    /// assert_eq!(contacts.local_key_of(&json!({"id": 42})).as_deref(), Some("42"));
+    /// assert_eq!(contacts.local_key_of(&json!({"id": "c-7"})).as_deref(), Some("c-7"));
+    /// assert_eq!(contacts.local_key_of(&json!({"email": "a@b.co"})), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn local_key_of(&self, local: &Value) -> Option<String> {
         match self.local_key.get(local)? {
             Value::String(s) if !s.is_empty() => Some(s.clone()),
@@ -518,6 +1079,32 @@ impl EntityPlan {
 
     /// Converts a Twenty record to a local record (pull), running each rule's inverse.
     /// Only allowlisted local paths are written.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_mapping::{compile, MappingFile, TransformRegistry};
+    /// let file = MappingFile::from_toml_str(r#"
+    /// [entities.contacts]
+    /// twenty_object = "people"
+    /// local_key = "id"
+    /// [[entities.contacts.fields]]
+    /// from = "full_name"
+    /// to = "name"
+    /// transforms = ["split_name"]
+    /// [[entities.contacts.fields]]
+    /// from = "context"
+    /// to = "llmContext"
+    /// transforms = ["json_encode"]
+    /// "#, "contacts.toml")?;
+    /// let mapping = compile(&file, &TransformRegistry::with_builtins(), None)?;
+    /// let contacts = mapping.entity("contacts").unwrap();
+    /// let twenty = json!({"id": "a1b2", "name": {"firstName": "Ada", "lastName": "Lovelace"},
+    ///                     "llmContext": "{\"topics\":[\"math\"]}"});
+    /// let local = contacts.to_local(&twenty);
+    /// assert!(local.is_clean());
+    /// assert_eq!(local.record, json!({"full_name": "Ada Lovelace", "context": {"topics": ["math"]}}));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn to_local(&self, twenty: &Value) -> Mapped {
         // As in `to_twenty`: with a template, values go to slots and the record is built last.
         let template = self.pull_template.as_ref();

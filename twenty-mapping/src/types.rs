@@ -3,6 +3,15 @@
 use std::fmt;
 
 /// A Twenty field type (`FieldMetadataType`), as found in the metadata API.
+///
+/// ```
+/// use twenty_mapping::{standard_field_type, FieldType, ValueKind};
+/// let emails = standard_field_type("people", "emails").unwrap();
+/// assert_eq!(emails, FieldType::Emails);
+/// assert_eq!(emails.to_string(), "EMAILS");
+/// assert!(emails.accepts(ValueKind::Emails) && !emails.accepts(ValueKind::Text));
+/// assert_eq!(emails.sub_field_kind("primaryEmail"), Some(ValueKind::Text));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum FieldType {
@@ -97,6 +106,13 @@ impl FieldType {
     }
 
     /// The metadata type name, e.g. `"FULL_NAME"`.
+    ///
+    /// ```
+    /// use twenty_mapping::FieldType;
+    /// assert_eq!(FieldType::FullName.as_str(), "FULL_NAME");
+    /// assert_eq!(FieldType::parse("RICH_TEXT_V2").as_str(), "RICH_TEXT_V2");
+    /// assert_eq!(FieldType::parse("NEW_TYPE").as_str(), "NEW_TYPE");
+    /// ```
     pub fn as_str(&self) -> &str {
         match self {
             FieldType::Text => "TEXT",
@@ -129,6 +145,14 @@ impl FieldType {
 
     /// The kind of value a sub-field of this composite type holds (`FULL_NAME` + `firstName` gives
     /// text); `None` when the type has no such sub-field. `RAW_JSON` accepts any sub-path.
+    ///
+    /// ```
+    /// use twenty_mapping::{FieldType, ValueKind};
+    /// assert_eq!(FieldType::FullName.sub_field_kind("firstName"), Some(ValueKind::Text));
+    /// assert_eq!(FieldType::Currency.sub_field_kind("amountMicros"), Some(ValueKind::Number));
+    /// assert_eq!(FieldType::Emails.sub_field_kind("firstName"), None);
+    /// assert_eq!(FieldType::RawJson.sub_field_kind("any.path"), Some(ValueKind::Any));
+    /// ```
     pub fn sub_field_kind(&self, sub: &str) -> Option<ValueKind> {
         use ValueKind::*;
         let kind = match (self, sub) {
@@ -160,6 +184,14 @@ impl FieldType {
     }
 
     /// Whether a value of `kind` may be written to a field of this type.
+    ///
+    /// ```
+    /// use twenty_mapping::{FieldType, ValueKind};
+    /// assert!(FieldType::Number.accepts(ValueKind::Number));
+    /// assert!(!FieldType::Number.accepts(ValueKind::Text));
+    /// assert!(FieldType::MultiSelect.accepts(ValueKind::TextList));
+    /// assert!(FieldType::Boolean.accepts(ValueKind::Any)); // unknown kinds are never an error
+    /// ```
     pub fn accepts(&self, kind: ValueKind) -> bool {
         use ValueKind as K;
         match kind {
@@ -209,6 +241,15 @@ impl fmt::Display for FieldType {
 }
 
 /// The kind of JSON value a transform produces, used to type-check rules against target fields.
+///
+/// ```
+/// use serde_json::json;
+/// use twenty_mapping::{FieldType, ValueKind};
+/// let kind = ValueKind::of(&json!(["vip", "new"]));
+/// assert_eq!(kind, ValueKind::TextList);
+/// assert!(FieldType::MultiSelect.accepts(kind));
+/// assert_eq!(kind.to_string(), "list of text");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ValueKind {
@@ -240,6 +281,14 @@ pub enum ValueKind {
 
 impl ValueKind {
     /// Whether a value of this kind fits a slot expecting `expected` (a sub-field kind).
+    ///
+    /// ```
+    /// use twenty_mapping::ValueKind;
+    /// assert!(ValueKind::Text.fits(ValueKind::Text));
+    /// assert!(ValueKind::Number.fits(ValueKind::Json)); // JSON slots take anything
+    /// assert!(ValueKind::Any.fits(ValueKind::Number));
+    /// assert!(!ValueKind::Number.fits(ValueKind::Text));
+    /// ```
     pub fn fits(self, expected: ValueKind) -> bool {
         self == ValueKind::Any
             || expected == ValueKind::Any
@@ -248,6 +297,15 @@ impl ValueKind {
     }
 
     /// The kind of a concrete JSON value.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_mapping::ValueKind;
+    /// assert_eq!(ValueKind::of(&json!("Ada")), ValueKind::Text);
+    /// assert_eq!(ValueKind::of(&json!(4.5)), ValueKind::Number);
+    /// assert_eq!(ValueKind::of(&json!(["a", "b"])), ValueKind::TextList);
+    /// assert_eq!(ValueKind::of(&json!({"firstName": "Ada"})), ValueKind::Any);
+    /// ```
     pub fn of(value: &serde_json::Value) -> ValueKind {
         match value {
             serde_json::Value::String(_) => ValueKind::Text,

@@ -45,15 +45,54 @@ mod web;
 pub trait Transform: Send + Sync {
     /// Argument names this transform accepts; `None` accepts anything. Unknown arguments are
     /// reported by `compile`.
+    ///
+    /// ```
+    /// use serde_json::{json, Map};
+    /// use twenty_mapping::TransformRegistry;
+    /// let registry = TransformRegistry::with_builtins();
+    /// let phone = registry.get("phone").unwrap();
+    /// assert_eq!(phone.accepted_args(), Some(&["default_region", "output"][..]));
+    /// // Any other argument is refused before the transform is built.
+    /// let args = Map::from_iter([("region".to_owned(), json!("GB"))]);
+    /// let err = registry.build("phone", &args).err().unwrap();
+    /// assert!(err.contains("unknown argument(s) region"));
+    /// ```
     fn accepted_args(&self) -> Option<&[&str]> {
         None
     }
 
     /// Builds a step from the rule's arguments; `Err` is a compile error explaining the argument problem.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_mapping::{TransformArgs, TransformRegistry};
+    /// let registry = TransformRegistry::with_builtins();
+    /// let phone = registry.get("phone").unwrap();
+    /// let args = json!({"default_region": "FR"});
+    /// let step = phone.build(&TransformArgs::new(args.as_object().unwrap()))?;
+    /// assert_eq!(step.apply(json!("06 12 34 56 78"))?["primaryPhoneCallingCode"], "+33");
+    ///
+    /// let bad = json!({"default_region": 33});
+    /// assert!(phone.build(&TransformArgs::new(bad.as_object().unwrap())).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     fn build(&self, args: &TransformArgs<'_>) -> Result<Box<dyn TransformStep>, String>;
 }
 
 /// How a step is undone on pull (Twenty → local).
+///
+/// ```
+/// use serde_json::{json, Map};
+/// use twenty_mapping::{Inverse, TransformRegistry};
+/// let registry = TransformRegistry::with_builtins();
+/// let step = |name: &str| registry.build(name, &Map::new()).unwrap();
+/// assert!(matches!(step("trim").inverse(), Inverse::Identity));
+/// assert!(matches!(step("concat").inverse(), Inverse::OneWay));
+/// let Inverse::Step(join) = step("split_name").inverse() else { panic!("split_name inverts") };
+/// let full = join.apply(json!({"firstName": "Ada", "lastName": "Lovelace"}))?;
+/// assert_eq!(full, json!("Ada Lovelace"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub enum Inverse {
     /// The step is a normaliser: the Twenty value is already normal, pull passes it unchanged.
     Identity,
@@ -64,37 +103,159 @@ pub enum Inverse {
 }
 
 /// A compiled transform, applied to one value at a time.
+///
+/// ```
+/// use std::sync::Arc;
+/// use serde_json::{json, Value};
+/// use twenty_mapping::{compile, Inverse, MappingFile, Transform, TransformArgs, TransformError,
+///                      TransformRegistry, TransformStep, ValueKind};
+///
+/// /// Adds a prefix on push; removes it on pull.
+/// struct Prefix { prefix: String, add: bool }
+/// impl TransformStep for Prefix {
+///     fn output_kind(&self) -> ValueKind { ValueKind::Text }
+///     fn apply(&self, input: Value) -> Result<Value, TransformError> {
+///         let s = input.as_str().ok_or_else(|| TransformError::new("expected text"))?;
+///         Ok(Value::from(match self.add {
+///             true => format!("{}{s}", self.prefix),
+///             false => s.strip_prefix(&self.prefix).unwrap_or(s).to_owned(),
+///         }))
+///     }
+///     fn inverse(&self) -> Inverse {
+///         Inverse::Step(Box::new(Prefix { prefix: self.prefix.clone(), add: !self.add }))
+///     }
+/// }
+/// struct PrefixTransform;
+/// impl Transform for PrefixTransform {
+///     fn accepted_args(&self) -> Option<&[&str]> { Some(&["prefix"]) }
+///     fn build(&self, args: &TransformArgs<'_>) -> Result<Box<dyn TransformStep>, String> {
+///         Ok(Box::new(Prefix { prefix: args.required_str("prefix")?.to_owned(), add: true }))
+///     }
+/// }
+///
+/// let mut registry = TransformRegistry::with_builtins();
+/// registry.register("prefix", Arc::new(PrefixTransform));
+/// let file = MappingFile::from_toml_str(r#"
+/// [entities.contacts]
+/// twenty_object = "people"
+/// local_key = "id"
+/// [[entities.contacts.fields]]
+/// from = "source"
+/// to = "jobTitle"
+/// transforms = [{ name = "prefix", prefix = "app:" }]
+/// "#, "contacts.toml")?;
+/// let mapping = compile(&file, &registry, None)?;
+/// let contacts = mapping.entity("contacts").unwrap();
+/// let pushed = contacts.to_twenty(&json!({"id": 1, "source": "crm"}));
+/// assert_eq!(pushed.record, json!({"jobTitle": "app:crm"}));
+/// assert_eq!(contacts.to_local(&pushed.record).record, json!({"source": "crm"}));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait TransformStep: Send + Sync {
     /// The kind of value produced (for type-checking against the target field).
+    ///
+    /// ```
+    /// use serde_json::Map;
+    /// use twenty_mapping::{TransformRegistry, ValueKind};
+    /// let registry = TransformRegistry::with_builtins();
+    /// assert_eq!(registry.build("split_name", &Map::new())?.output_kind(), ValueKind::FullName);
+    /// assert_eq!(registry.build("trim", &Map::new())?.output_kind(), ValueKind::Text);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     fn output_kind(&self) -> ValueKind;
 
     /// Converts a value. Never receives `null` unless [`handles_null`](Self::handles_null) is true.
+    ///
+    /// ```
+    /// use serde_json::{json, Map};
+    /// use twenty_mapping::TransformRegistry;
+    /// let title_case = TransformRegistry::with_builtins().build("title_case", &Map::new())?;
+    /// assert_eq!(title_case.apply(json!("o'brien"))?, json!("O'Brien"));
+    /// assert!(title_case.apply(json!({"not": "text"})).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     fn apply(&self, input: Value) -> Result<Value, TransformError>;
 
     /// Converts a borrowed value (the first step of a pipeline reads the record in place). The
     /// default clones and calls [`apply`](Self::apply); steps that only read their input
     /// override it so mapping a record copies nothing it does not output.
+    ///
+    /// ```
+    /// use serde_json::{json, Map};
+    /// use twenty_mapping::TransformRegistry;
+    /// let email = TransformRegistry::with_builtins().build("email", &Map::new())?;
+    /// let record = json!({"email": " Ada@Example.COM "});
+    /// assert_eq!(email.apply_ref(&record["email"])?, json!("Ada@example.com"));
+    /// assert_eq!(record["email"], " Ada@Example.COM "); // the record is untouched
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     fn apply_ref(&self, input: &Value) -> Result<Value, TransformError> {
         self.apply(input.clone())
     }
 
     /// The inverse used on pull. Default: one-way.
+    ///
+    /// ```
+    /// use serde_json::{json, Map};
+    /// use twenty_mapping::{Inverse, TransformRegistry};
+    /// let registry = TransformRegistry::with_builtins();
+    /// let args = json!({"map": {"client": "CUSTOMER"}});
+    /// let value_map = registry.build("value_map", args.as_object().unwrap())?;
+    /// let Inverse::Step(back) = value_map.inverse() else { panic!("value_map inverts") };
+    /// assert_eq!(back.apply(json!("CUSTOMER"))?, json!("client"));
+    /// assert!(matches!(registry.build("concat", &Map::new())?.inverse(), Inverse::OneWay));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     fn inverse(&self) -> Inverse {
         Inverse::OneWay
     }
 
     /// Whether the step wants `null`/missing input (e.g. `default`, `constant`, `coalesce`).
+    ///
+    /// ```
+    /// use serde_json::{json, Map};
+    /// use twenty_mapping::TransformRegistry;
+    /// let registry = TransformRegistry::with_builtins();
+    /// let constant = registry.build("constant", json!({"value": "IMPORT"}).as_object().unwrap())?;
+    /// assert!(constant.handles_null());
+    /// assert_eq!(constant.apply(json!(null))?, json!("IMPORT"));
+    /// assert!(!registry.build("trim", &Map::new())?.handles_null()); // null skips it
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     fn handles_null(&self) -> bool {
         false
     }
 
     /// The values this step can produce when it is a closed set (SELECT options), for validation.
+    ///
+    /// ```
+    /// use serde_json::{json, Map};
+    /// use twenty_mapping::TransformRegistry;
+    /// let registry = TransformRegistry::with_builtins();
+    /// let args = json!({"map": {"client": "CUSTOMER", "friend": "FRIEND"}, "fallback": "OTHER"});
+    /// let select = registry.build("value_map", args.as_object().unwrap())?;
+    /// assert_eq!(select.output_values(), Some(vec!["CUSTOMER".into(), "FRIEND".into(), "OTHER".into()]));
+    /// assert_eq!(registry.build("trim", &Map::new())?.output_values(), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     fn output_values(&self) -> Option<Vec<String>> {
         None
     }
 }
 
 /// The arguments of one transform in a rule, with typed accessors that explain mistakes.
+///
+/// ```
+/// use serde_json::json;
+/// use twenty_mapping::TransformArgs;
+/// let table = json!({"default_region": "GB", "strict": true, "aliases": ["uk", "gb"]});
+/// let args = TransformArgs::new(table.as_object().unwrap());
+/// assert_eq!(args.required_str("default_region")?, "GB");
+/// assert!(args.bool_or("strict", false)?);
+/// assert_eq!(args.str_list("aliases")?, Some(vec!["uk".into(), "gb".into()]));
+/// assert_eq!(args.required_str("output").unwrap_err(), "missing required argument `output`");
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct TransformArgs<'a> {
     map: &'a Map<String, Value>,
@@ -102,21 +263,57 @@ pub struct TransformArgs<'a> {
 
 impl<'a> TransformArgs<'a> {
     /// Wraps an argument table.
+    ///
+    /// ```
+    /// use serde_json::Map;
+    /// use twenty_mapping::TransformArgs;
+    /// let empty = Map::new();
+    /// let args = TransformArgs::new(&empty);
+    /// assert_eq!(args.keys().count(), 0);
+    /// assert_eq!(args.bool_or("lowercase_local", false), Ok(false));
+    /// ```
     pub fn new(map: &'a Map<String, Value>) -> Self {
         TransformArgs { map }
     }
 
     /// The raw value of an argument.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_mapping::TransformArgs;
+    /// let table = json!({"value": 42});
+    /// let args = TransformArgs::new(table.as_object().unwrap());
+    /// assert_eq!(args.get("value"), Some(&json!(42)));
+    /// assert_eq!(args.get("other"), None);
+    /// ```
     pub fn get(&self, key: &str) -> Option<&'a Value> {
         self.map.get(key)
     }
 
     /// The argument names present.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_mapping::TransformArgs;
+    /// let table = json!({"map": {}, "fallback": "OTHER"});
+    /// let args = TransformArgs::new(table.as_object().unwrap());
+    /// assert_eq!(args.keys().collect::<Vec<_>>(), ["map", "fallback"]);
+    /// ```
     pub fn keys(&self) -> impl Iterator<Item = &'a str> {
         self.map.keys().map(String::as_str)
     }
 
     /// An optional string argument.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_mapping::TransformArgs;
+    /// let table = json!({"separator": " / ", "width": 3});
+    /// let args = TransformArgs::new(table.as_object().unwrap());
+    /// assert_eq!(args.str("separator"), Ok(Some(" / ")));
+    /// assert_eq!(args.str("missing"), Ok(None));
+    /// assert_eq!(args.str("width").unwrap_err(), "argument `width` must be a string, got 3");
+    /// ```
     pub fn str(&self, key: &str) -> Result<Option<&'a str>, String> {
         match self.map.get(key) {
             None => Ok(None),
@@ -126,12 +323,31 @@ impl<'a> TransformArgs<'a> {
     }
 
     /// A required string argument.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_mapping::TransformArgs;
+    /// let table = json!({"pattern": "^app:"});
+    /// let args = TransformArgs::new(table.as_object().unwrap());
+    /// assert_eq!(args.required_str("pattern"), Ok("^app:"));
+    /// assert_eq!(args.required_str("replacement").unwrap_err(), "missing required argument `replacement`");
+    /// ```
     pub fn required_str(&self, key: &str) -> Result<&'a str, String> {
         self.str(key)?
             .ok_or_else(|| format!("missing required argument `{key}`"))
     }
 
     /// An optional boolean argument with a default.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_mapping::TransformArgs;
+    /// let table = json!({"canonical": true, "strict": "yes"});
+    /// let args = TransformArgs::new(table.as_object().unwrap());
+    /// assert_eq!(args.bool_or("canonical", false), Ok(true));
+    /// assert_eq!(args.bool_or("lowercase_local", false), Ok(false)); // absent: the default
+    /// assert!(args.bool_or("strict", false).is_err());
+    /// ```
     pub fn bool_or(&self, key: &str, default: bool) -> Result<bool, String> {
         match self.map.get(key) {
             None => Ok(default),
@@ -143,6 +359,17 @@ impl<'a> TransformArgs<'a> {
     }
 
     /// An optional list of strings (a single string counts as a one-element list).
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_mapping::TransformArgs;
+    /// let table = json!({"formats": ["%d/%m/%Y", "%Y%m%d"], "format": "%Y", "bad": [1]});
+    /// let args = TransformArgs::new(table.as_object().unwrap());
+    /// assert_eq!(args.str_list("formats")?.unwrap().len(), 2);
+    /// assert_eq!(args.str_list("format")?, Some(vec!["%Y".to_owned()])); // one string, one item
+    /// assert!(args.str_list("bad").is_err());
+    /// # Ok::<(), String>(())
+    /// ```
     pub fn str_list(&self, key: &str) -> Result<Option<Vec<String>>, String> {
         match self.map.get(key) {
             None => Ok(None),
@@ -161,6 +388,17 @@ impl<'a> TransformArgs<'a> {
     }
 
     /// An optional table of string to string, in file order.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_mapping::TransformArgs;
+    /// let table = json!({"map": {"friend": "FRIEND", "client": "CLIENT"}, "bad": {"x": 1}});
+    /// let args = TransformArgs::new(table.as_object().unwrap());
+    /// let pairs = args.str_map("map")?.unwrap();
+    /// assert_eq!(pairs[0], ("friend".to_owned(), "FRIEND".to_owned())); // file order
+    /// assert!(args.str_map("bad").is_err());
+    /// # Ok::<(), String>(())
+    /// ```
     pub fn str_map(&self, key: &str) -> Result<Option<Vec<(String, String)>>, String> {
         match self.map.get(key) {
             None => Ok(None),
@@ -180,6 +418,29 @@ impl<'a> TransformArgs<'a> {
 }
 
 /// Transforms available to mappings, by name.
+///
+/// ```
+/// use std::sync::Arc;
+/// use twenty_mapping::{compile, FnTransform, MappingFile, TransformRegistry, ValueKind};
+/// let mut registry = TransformRegistry::with_builtins();
+/// registry.register("shout", Arc::new(FnTransform::new(ValueKind::Text, |v| {
+///     Ok(v.as_str().map(|s| format!("{s}!")).into())
+/// })));
+/// let file = MappingFile::from_toml_str(r#"
+/// [entities.contacts]
+/// twenty_object = "people"
+/// local_key = "id"
+/// [[entities.contacts.fields]]
+/// from = "title"
+/// to = "jobTitle"
+/// transforms = ["trim", "shout"]
+/// direction = "push"
+/// "#, "contacts.toml")?;
+/// let mapping = compile(&file, &registry, None)?;
+/// let out = mapping.entity("contacts").unwrap().to_twenty(&serde_json::json!({"id": 1, "title": " CTO "}));
+/// assert_eq!(out.record["jobTitle"], "CTO!");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Default)]
 pub struct TransformRegistry {
     transforms: HashMap<String, Arc<dyn Transform>>,
@@ -197,6 +458,16 @@ impl fmt::Debug for TransformRegistry {
 
 impl TransformRegistry {
     /// An empty registry (no built-ins).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use twenty_mapping::{FnTransform, TransformRegistry, ValueKind};
+    /// let mut registry = TransformRegistry::empty();
+    /// assert_eq!(registry.names().count(), 0);
+    /// registry.register("identity", Arc::new(FnTransform::new(ValueKind::Any, Ok)));
+    /// assert_eq!(registry.names().collect::<Vec<_>>(), ["identity"]);
+    /// assert!(registry.get("trim").is_none()); // no built-ins
+    /// ```
     pub fn empty() -> Self {
         Self::default()
     }
@@ -224,6 +495,20 @@ impl TransformRegistry {
     }
 
     /// Adds or replaces a transform under `name`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use serde_json::{json, Map};
+    /// use twenty_mapping::{FnTransform, TransformRegistry, ValueKind};
+    /// let mut registry = TransformRegistry::with_builtins();
+    /// // Replaces the built-in `trim` with one that also drops trailing dots.
+    /// registry.register("trim", Arc::new(FnTransform::new(ValueKind::Text, |v| {
+    ///     Ok(json!(v.as_str().unwrap_or_default().trim().trim_end_matches('.')))
+    /// })));
+    /// let trim = registry.build("trim", &Map::new())?;
+    /// assert_eq!(trim.apply(json!(" Acme Inc. "))?, json!("Acme Inc"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn register(
         &mut self,
         name: impl Into<String>,
@@ -234,16 +519,44 @@ impl TransformRegistry {
     }
 
     /// The transform registered under `name`.
+    ///
+    /// ```
+    /// use twenty_mapping::TransformRegistry;
+    /// let registry = TransformRegistry::with_builtins();
+    /// let email = registry.get("email").unwrap();
+    /// assert_eq!(email.accepted_args(), Some(&["lowercase_local"][..]));
+    /// assert!(registry.get("emial").is_none());
+    /// ```
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Transform>> {
         self.transforms.get(name)
     }
 
     /// All registered names (unordered).
+    ///
+    /// ```
+    /// use twenty_mapping::TransformRegistry;
+    /// let registry = TransformRegistry::with_builtins();
+    /// let mut names: Vec<&str> = registry.names().collect();
+    /// names.sort_unstable();
+    /// assert!(names.contains(&"json_encode") && names.contains(&"value_map"));
+    /// ```
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.transforms.keys().map(String::as_str)
     }
 
     /// Builds a step for `name` with `args`, checking argument names first.
+    ///
+    /// ```
+    /// use serde_json::{json, Map};
+    /// use twenty_mapping::TransformRegistry;
+    /// let registry = TransformRegistry::with_builtins();
+    /// let args = json!({"separator": " - "});
+    /// let concat = registry.build("concat", args.as_object().unwrap())?;
+    /// assert_eq!(concat.apply(json!(["Acme", "FR"]))?, json!("Acme - FR"));
+    /// let err = registry.build("concatenate", &Map::new()).err().unwrap();
+    /// assert!(err.starts_with("unknown transform `concatenate` (known: "));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn build(
         &self,
         name: &str,
@@ -280,6 +593,31 @@ type StepFn = dyn Fn(Value) -> Result<Value, TransformError> + Send + Sync;
 
 /// A custom transform from closures: the quickest way to plug application logic into a mapping.
 /// Without [`with_inverse`](FnTransform::with_inverse) it is one-way.
+///
+/// ```
+/// use std::sync::Arc;
+/// use serde_json::{json, Value};
+/// use twenty_mapping::{compile, FnTransform, MappingFile, TransformError, TransformRegistry, ValueKind};
+/// let cents = FnTransform::new(ValueKind::Number, |v: Value| {
+///     let n = v.as_f64().ok_or_else(|| TransformError::new("expected a number"))?;
+///     Ok(json!((n * 100.0).round() as i64))
+/// });
+/// let mut registry = TransformRegistry::with_builtins();
+/// registry.register("cents", Arc::new(cents));
+/// let file = MappingFile::from_toml_str(r#"
+/// [entities.deals]
+/// twenty_object = "opportunities"
+/// local_key = "id"
+/// [[entities.deals.fields]]
+/// from = "amount"
+/// to = "amount.amountMicros"
+/// transforms = ["cents"]
+/// "#, "deals.toml")?;
+/// // Without an inverse the transform is one-way: a rule that also pulls does not compile.
+/// let errors = compile(&file, &registry, None).unwrap_err();
+/// assert!(errors.contains("entities.deals.fields[0]", "inverse"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct FnTransform {
     kind: ValueKind,
@@ -289,6 +627,18 @@ pub struct FnTransform {
 
 impl FnTransform {
     /// A one-way transform producing values of `kind`.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_mapping::{FnTransform, TransformError, TransformStep, ValueKind};
+    /// let initials = FnTransform::new(ValueKind::Text, |v| {
+    ///     let s = v.as_str().ok_or_else(|| TransformError::new("expected text"))?;
+    ///     Ok(json!(s.split_whitespace().filter_map(|w| w.chars().next()).collect::<String>()))
+    /// });
+    /// assert_eq!(initials.apply(json!("Ada Lovelace"))?, json!("AL"));
+    /// assert_eq!(initials.output_kind(), ValueKind::Text);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(
         kind: ValueKind,
         forward: impl Fn(Value) -> Result<Value, TransformError> + Send + Sync + 'static,
@@ -301,6 +651,17 @@ impl FnTransform {
     }
 
     /// Declares how to undo the transform on pull.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_mapping::{FnTransform, Inverse, TransformStep, ValueKind};
+    /// let tenfold = FnTransform::new(ValueKind::Number, |v| Ok(json!(v.as_i64().unwrap_or(0) * 10)))
+    ///     .with_inverse(|v| Ok(json!(v.as_i64().unwrap_or(0) / 10)));
+    /// assert_eq!(tenfold.apply(json!(4))?, json!(40));
+    /// let Inverse::Step(back) = tenfold.inverse() else { panic!("declared an inverse") };
+    /// assert_eq!(back.apply(json!(40))?, json!(4));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_inverse(
         mut self,
         inverse: impl Fn(Value) -> Result<Value, TransformError> + Send + Sync + 'static,
