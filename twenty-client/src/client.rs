@@ -23,6 +23,20 @@ use crate::security;
 use crate::webhook::WebhooksHandler;
 
 /// Counters of a client (shared by all its clones).
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(3)).await?;
+/// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+/// use twenty_client::ClientStats;
+/// client.people().list().send().await?;
+/// let stats: ClientStats = client.stats();
+/// assert_eq!(stats.requests, 1);
+/// assert_eq!((stats.retries, stats.rate_limited_responses), (0, 0));
+/// # sim.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ClientStats {
     /// HTTP requests sent (including retries).
@@ -65,26 +79,29 @@ pub(crate) struct Inner {
 
 /// A Twenty REST client. Cheap to clone (an `Arc` inside); clones share the rate limiter, counters and key.
 ///
-/// ```no_run
-/// # async fn run() -> Result<(), twenty_client::Error> {
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(25)).await?;
+/// # let base_url = sim.base_url();
 /// use futures::TryStreamExt;
-/// use twenty_client::{Client, Filter, OrderBy};
+/// use twenty_client::{Client, OrderBy};
 ///
-/// let client = Client::builder(
-///     url::Url::parse("https://api.twenty.com/").unwrap(),
-///     secrecy::SecretString::from("my-api-key"),
-/// )
-/// .build()?;
+/// // `base_url` is the server root, e.g. https://api.twenty.com/ (here a local simulator).
+/// let client = Client::builder(base_url, secrecy::SecretString::from("sim-key"))
+///     .page_size(10)
+///     .build()?;
 /// let people: Vec<_> = client
 ///     .people()
 ///     .list()
-///     .filter(Filter::field("emails.primaryEmail").ilike("%@example.com"))
 ///     .order_by(OrderBy::asc("updatedAt").then_asc("id"))
 ///     .stream()
 ///     .try_collect()
 ///     .await?;
-/// println!("{} people", people.len());
-/// # Ok(()) }
+/// assert_eq!(people.len(), 25);
+/// assert_eq!(client.clone().stats().requests, 3, "three pages of 10, counted on every clone");
+/// # sim.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
 /// ```
 #[derive(Clone)]
 pub struct Client {
@@ -106,6 +123,20 @@ impl fmt::Debug for Client {
 
 impl Client {
     /// Start building a client for the server root `base_url` (e.g. `https://api.twenty.com/`).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(3)).await?;
+    /// use secrecy::SecretString;
+    /// use twenty_client::Client;
+    /// let client = Client::builder(sim.base_url(), SecretString::from("sim-key"))
+    ///     .page_size(200)
+    ///     .build()?;
+    /// assert_eq!(client.people().list().send().await?.records.len(), 3);
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn builder(base_url: Url, api_key: SecretString) -> ClientBuilder {
         ClientBuilder {
             base_url,
@@ -122,11 +153,42 @@ impl Client {
     }
 
     /// Records of any object (standard or custom) by its plural API name, as untyped [`Record`]s.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(3)).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// let page = client.records("people").list().limit(2).send().await?;
+    /// assert_eq!(page.records.len(), 2);
+    /// // Every field the server sent is kept, custom ones included.
+    /// assert!(page.records[0].get("emails.primaryEmail").is_some());
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn records(&self, object_plural: &str) -> RecordsHandler<Record> {
         RecordsHandler::new(self.clone(), object_plural)
     }
 
     /// Records of any object decoded into your own type `T`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(3)).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// #[serde(rename_all = "camelCase")]
+    /// struct Contact {
+    ///     id: String,
+    ///     job_title: Option<String>,
+    /// }
+    /// let page = client.records_as::<Contact>("people").list().send().await?;
+    /// assert_eq!(page.records.len(), 3);
+    /// assert!(page.records.iter().all(|c| !c.id.is_empty()));
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn records_as<T>(&self, object_plural: &str) -> RecordsHandler<T>
     where
         T: crate::model::Payload,
@@ -135,54 +197,226 @@ impl Client {
     }
 
     /// Typed records of a standard object.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::model::Company;
+    /// # sim.handle().insert_record("companies", serde_json::json!({"name": "Acme"}));
+    /// let companies = client.object::<Company>();
+    /// assert_eq!(companies.object(), "companies");
+    /// let page = companies.list().send().await?;
+    /// assert_eq!(page.records[0].name.as_deref(), Some("Acme"));
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn object<T: TwentyObject>(&self) -> RecordsHandler<T> {
         RecordsHandler::new(self.clone(), T::NAME_PLURAL)
     }
 
     /// `people`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::Filter;
+    /// # sim.handle().insert_record("people", serde_json::json!({"name": {"firstName": "Ada", "lastName": "Lovelace"}}));
+    /// let page = client
+    ///     .people()
+    ///     .list()
+    ///     .filter(Filter::field("name.lastName").eq("Lovelace"))
+    ///     .send()
+    ///     .await?;
+    /// let ada = &page.records[0];
+    /// assert_eq!(ada.name.as_ref().and_then(|n| n.first_name.as_deref()), Some("Ada"));
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn people(&self) -> RecordsHandler<Person> {
         self.object()
     }
     /// `companies`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::model::Company;
+    /// let acme = Company { name: Some("Acme".into()), ..Default::default() };
+    /// let saved = client.companies().create(&acme).send().await?;
+    /// assert!(saved.id.is_some());
+    /// assert_eq!(sim.handle().count("companies"), 1);
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn companies(&self) -> RecordsHandler<Company> {
         self.object()
     }
     /// `opportunities`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::model::Opportunity;
+    /// let deal = Opportunity { name: Some("Big deal".into()), stage: Some("NEW".into()), ..Default::default() };
+    /// let saved = client.opportunities().create(&deal).send().await?;
+    /// assert_eq!(saved.stage.as_deref(), Some("NEW"));
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn opportunities(&self) -> RecordsHandler<Opportunity> {
         self.object()
     }
     /// `tasks`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::model::Task;
+    /// let task = Task { title: Some("Call Ada".into()), ..Default::default() };
+    /// let saved = client.tasks().create(&task).send().await?;
+    /// let id = saved.id.as_deref().unwrap();
+    /// assert_eq!(client.tasks().get(id).send().await?.title.as_deref(), Some("Call Ada"));
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn tasks(&self) -> RecordsHandler<Task> {
         self.object()
     }
     /// `notes`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::model::Note;
+    /// let note = Note { title: Some("Met at the fair".into()), ..Default::default() };
+    /// client.notes().create(&note).send().await?;
+    /// let page = client.notes().list().send().await?;
+    /// assert_eq!(page.records[0].title.as_deref(), Some("Met at the fair"));
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn notes(&self) -> RecordsHandler<Note> {
         self.object()
     }
     /// `noteTargets`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::model::{Note, NoteTarget};
+    /// # let person_id = sim.handle().insert_record("people", serde_json::json!({}))["id"].as_str().unwrap().to_owned();
+    /// let note = client.notes().create(&Note { title: Some("Intro".into()), ..Default::default() }).send().await?;
+    /// // Twenty 2.21.0 names the person link `targetPersonId`; fields the model does not
+    /// // know travel in `extra`.
+    /// let mut link = NoteTarget { note_id: note.id.clone(), ..Default::default() };
+    /// link.extra.insert("targetPersonId".into(), person_id.clone().into());
+    /// let saved = client.note_targets().create(&link).send().await?;
+    /// assert_eq!(saved.note_id, note.id);
+    /// assert_eq!(saved.extra["targetPersonId"], person_id.as_str());
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn note_targets(&self) -> RecordsHandler<NoteTarget> {
         self.object()
     }
     /// `taskTargets`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::model::{Task, TaskTarget};
+    /// # let person_id = sim.handle().insert_record("people", serde_json::json!({}))["id"].as_str().unwrap().to_owned();
+    /// let task = client.tasks().create(&Task { title: Some("Follow up".into()), ..Default::default() }).send().await?;
+    /// let mut link = TaskTarget { task_id: task.id.clone(), ..Default::default() };
+    /// link.extra.insert("targetPersonId".into(), person_id.clone().into()); // 2.21.0 name
+    /// let saved = client.task_targets().create(&link).send().await?;
+    /// assert_eq!(saved.task_id, task.id);
+    /// assert_eq!(saved.extra["targetPersonId"], person_id.as_str());
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn task_targets(&self) -> RecordsHandler<TaskTarget> {
         self.object()
     }
     /// `workspaceMembers` (read them; members are managed in Twenty's UI).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(1)).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// let members = client.workspace_members().list().send().await?;
+    /// assert!(!members.records.is_empty());
+    /// assert!(members.records.iter().all(|m| m.user_email.is_some()));
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn workspace_members(&self) -> RecordsHandler<WorkspaceMember> {
         self.object()
     }
 
     /// The metadata (schema) API.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// let objects = client.metadata().objects().await?;
+    /// assert!(objects.iter().any(|o| o.name_plural == "people"));
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn metadata(&self) -> MetadataHandler {
         MetadataHandler::new(self.clone())
     }
 
     /// Webhook subscriptions.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// let hooks = client.webhooks().list().await?;
+    /// assert!(hooks.is_empty(), "a fresh workspace has no webhooks");
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn webhooks(&self) -> WebhooksHandler {
         WebhooksHandler::new(self.clone())
     }
 
     /// Counters so far.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(1)).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// let before = client.stats();
+    /// client.clone().people().list().send().await?;
+    /// let after = client.stats();
+    /// assert_eq!(after.requests, before.requests + 1);
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn stats(&self) -> ClientStats {
         let c = &self.inner.counters;
         ClientStats {
@@ -194,6 +428,21 @@ impl Client {
     }
 
     /// Replace the API key (rotation); affects every clone from the next request on.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// use secrecy::SecretString;
+    /// use twenty_client::{Client, ErrorKind};
+    /// let client = Client::builder(sim.base_url(), SecretString::from("old-key")).build()?;
+    /// let err = client.people().list().send().await.unwrap_err();
+    /// assert_eq!(err.kind(), &ErrorKind::Unauthorized);
+    /// client.set_api_key(SecretString::from("sim-key"));
+    /// client.people().list().send().await?;
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn set_api_key(&self, key: SecretString) {
         *self
             .inner
@@ -203,21 +452,64 @@ impl Client {
     }
 
     /// The base URL (server root).
+    ///
+    /// ```
+    /// let client = twenty_client::Client::builder(
+    ///     url::Url::parse("https://crm.example.com/")?,
+    ///     secrecy::SecretString::from("fake-key"),
+    /// )
+    /// .build()?;
+    /// assert_eq!(client.base_url().host_str(), Some("crm.example.com"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn base_url(&self) -> &Url {
         &self.inner.base_url
     }
 
     /// Configured page size for lists.
+    ///
+    /// ```
+    /// let client = twenty_client::Client::builder(
+    ///     url::Url::parse("https://crm.example.com/")?,
+    ///     secrecy::SecretString::from("fake-key"),
+    /// )
+    /// .page_size(200)
+    /// .build()?;
+    /// assert_eq!(client.page_size(), 200);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn page_size(&self) -> u32 {
         self.inner.page_size
     }
 
     /// Configured batch size for batch writes.
+    ///
+    /// ```
+    /// let client = twenty_client::Client::builder(
+    ///     url::Url::parse("https://crm.example.com/")?,
+    ///     secrecy::SecretString::from("fake-key"),
+    /// )
+    /// .batch_size(100)
+    /// .build()?;
+    /// assert_eq!(client.batch_size(), 100);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn batch_size(&self) -> usize {
         self.inner.batch_size
     }
 
     /// The rate limit currently applied (configured, or learned from the server's 429 answers).
+    ///
+    /// ```
+    /// use twenty_client::{Client, RateLimit};
+    /// let client = Client::builder(
+    ///     url::Url::parse("https://crm.example.com/")?,
+    ///     secrecy::SecretString::from("fake-key"),
+    /// )
+    /// .build()?;
+    /// assert_eq!(client.rate_limit(), Some(RateLimit::default()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn rate_limit(&self) -> Option<RateLimit> {
         self.inner.pacer.current()
     }
@@ -239,6 +531,22 @@ impl Client {
 }
 
 /// Builder of a [`Client`] (see [`Client::builder`]).
+///
+/// ```
+/// use std::time::Duration;
+/// use twenty_client::{Client, ClientBuilder, RetryPolicy};
+/// let builder: ClientBuilder = Client::builder(
+///     url::Url::parse("https://crm.example.com/")?,
+///     secrecy::SecretString::from("fake-key"),
+/// )
+/// .timeout(Duration::from_secs(60))
+/// .retry_policy(RetryPolicy::none())
+/// .batch_size(200);
+/// assert!(!format!("{builder:?}").contains("fake-key"), "the key is redacted");
+/// let client = builder.build()?;
+/// assert_eq!(client.batch_size(), 200);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ClientBuilder {
     base_url: Url,
     api_key: SecretString,
@@ -270,46 +578,178 @@ impl fmt::Debug for ClientBuilder {
 
 impl ClientBuilder {
     /// Whole-request timeout (default 30 s).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// use std::time::Duration;
+    /// use twenty_client::{Client, ErrorKind, RetryPolicy};
+    /// # sim.set_faults(twenty_sim::Faults { latency: Duration::from_millis(500), ..Default::default() });
+    /// // The server takes 500 ms to answer.
+    /// let client = Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key"))
+    ///     .timeout(Duration::from_millis(100))
+    ///     .retry_policy(RetryPolicy::none())
+    ///     .build()?;
+    /// let err = client.people().list().send().await.unwrap_err();
+    /// assert_eq!(err.kind(), &ErrorKind::Transport);
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
     /// Connect timeout (default 10 s).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// use std::time::Duration;
+    /// let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key"))
+    ///     .connect_timeout(Duration::from_secs(2))
+    ///     .build()?;
+    /// client.people().list().send().await?;
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
     /// `User-Agent` header.
+    ///
+    /// ```
+    /// let client = twenty_client::Client::builder(
+    ///     url::Url::parse("https://crm.example.com/")?,
+    ///     secrecy::SecretString::from("fake-key"),
+    /// )
+    /// .user_agent("acme-crm-sync/1.2")
+    /// .build()?;
+    /// assert!(format!("{client:?}").contains("acme-crm-sync/1.2"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn user_agent(mut self, ua: impl Into<String>) -> Self {
         self.user_agent = ua.into();
         self
     }
     /// Retry policy (default: 5 retries, 500 ms → 60 s with jitter).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// use std::time::Duration;
+    /// use twenty_client::{Client, RetryPolicy};
+    /// # sim.set_faults(twenty_sim::Faults { server_error_fraction: 1.0, ..Default::default() });
+    /// // Every answer is a 5xx here.
+    /// let client = Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key"))
+    ///     .retry_policy(RetryPolicy {
+    ///         max_retries: 2,
+    ///         initial_backoff: Duration::from_millis(1),
+    ///         ..RetryPolicy::default()
+    ///     })
+    ///     .build()?;
+    /// let err = client.people().list().send().await.unwrap_err();
+    /// assert!(err.is_temporary());
+    /// assert_eq!((client.stats().requests, client.stats().retries), (3, 2));
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
     }
     /// Client-side budget (default 100 requests / 60 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use twenty_client::{Client, RateLimit};
+    /// let budget = RateLimit::new(50, Duration::from_secs(60));
+    /// let client = Client::builder(
+    ///     url::Url::parse("https://crm.example.com/")?,
+    ///     secrecy::SecretString::from("fake-key"),
+    /// )
+    /// .rate_limit(budget)
+    /// .build()?;
+    /// assert_eq!(client.rate_limit(), Some(budget));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn rate_limit(mut self, limit: RateLimit) -> Self {
         self.rate_limit = Some(limit);
         self
     }
     /// No client-side budget up front; the client still learns one from the server's 429 answers.
+    ///
+    /// ```
+    /// let client = twenty_client::Client::builder(
+    ///     url::Url::parse("https://crm.example.com/")?,
+    ///     secrecy::SecretString::from("fake-key"),
+    /// )
+    /// .no_rate_limit()
+    /// .build()?;
+    /// assert_eq!(client.rate_limit(), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn no_rate_limit(mut self) -> Self {
         self.rate_limit = None;
         self
     }
     /// Records per list page, 1..=200 (default 60).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(5)).await?;
+    /// let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key"))
+    ///     .page_size(2)
+    ///     .build()?;
+    /// let page = client.people().list().send().await?;
+    /// assert_eq!(page.records.len(), 2);
+    /// assert!(page.page_info.has_next_page);
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn page_size(mut self, size: u32) -> Self {
         self.page_size = size;
         self
     }
     /// Records per batch write, 1..=200 (default 60, the safe maximum of older servers).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// use twenty_client::model::Company;
+    /// let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key"))
+    ///     .batch_size(2)
+    ///     .build()?;
+    /// let companies: Vec<Company> = ["A", "B", "C", "D", "E"]
+    ///     .map(|n| Company { name: Some(n.into()), ..Default::default() })
+    ///     .into();
+    /// assert_eq!(client.companies().create_many(companies).send().await?.len(), 5);
+    /// assert_eq!(client.stats().requests, 3, "batches of 2, 2 and 1");
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn batch_size(mut self, size: usize) -> Self {
         self.batch_size = size;
         self
     }
     /// Only these hosts may be contacted (checked before any request). Without it any host is allowed.
+    ///
+    /// ```
+    /// use twenty_client::{Client, ErrorKind};
+    /// let build = |base: &str| {
+    ///     Client::builder(url::Url::parse(base).unwrap(), secrecy::SecretString::from("fake-key"))
+    ///         .allowed_hosts(["API.Twenty.com"])
+    ///         .build()
+    /// };
+    /// assert!(build("https://api.twenty.com/").is_ok());
+    /// let err = build("https://crm.example.com/").unwrap_err();
+    /// assert_eq!(err.kind(), &ErrorKind::Config);
+    /// ```
     pub fn allowed_hosts(mut self, hosts: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.allowed_hosts = Some(
             hosts
@@ -321,6 +761,18 @@ impl ClientBuilder {
     }
 
     /// Validate the settings and build the client. No network traffic happens here.
+    ///
+    /// ```
+    /// use twenty_client::{Client, ErrorKind};
+    /// let base = url::Url::parse("https://crm.example.com/")?;
+    /// assert!(Client::builder(base.clone(), secrecy::SecretString::from("fake-key")).build().is_ok());
+    /// // Refused before any request: an empty key, user info in the URL.
+    /// let empty = Client::builder(base, secrecy::SecretString::from(" ")).build().unwrap_err();
+    /// assert_eq!(empty.kind(), &ErrorKind::Config);
+    /// let userinfo = url::Url::parse("https://user:pw@crm.example.com/")?;
+    /// assert!(Client::builder(userinfo, secrecy::SecretString::from("fake-key")).build().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn build(self) -> Result<Client, Error> {
         let op = "client.build";
         security::check_base_url(&self.base_url, self.allowed_hosts.as_deref())

@@ -42,6 +42,14 @@ pub struct RetryPolicy {
 
 impl RetryPolicy {
     /// No retries at all.
+    ///
+    /// ```
+    /// use twenty_client::RetryPolicy;
+    /// let p = RetryPolicy::none();
+    /// assert_eq!(p.max_retries, 0);
+    /// // Only the retry count changes; the backoff settings stay the defaults.
+    /// assert_eq!(p, RetryPolicy { max_retries: 0, ..RetryPolicy::default() });
+    /// ```
     pub fn none() -> Self {
         RetryPolicy {
             max_retries: 0,
@@ -95,6 +103,14 @@ pub struct RateLimit {
 
 impl RateLimit {
     /// `requests` per `per`. Zero values are raised to 1 request / 1 ms.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use twenty_client::RateLimit;
+    /// let rl = RateLimit::new(0, Duration::ZERO);
+    /// assert_eq!(rl.requests(), 1);
+    /// assert_eq!(rl.per(), Duration::from_millis(1));
+    /// ```
     pub fn new(requests: u32, per: Duration) -> Self {
         RateLimit {
             requests: requests.max(1),
@@ -103,16 +119,38 @@ impl RateLimit {
     }
 
     /// Requests allowed per window.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use twenty_client::RateLimit;
+    /// assert_eq!(RateLimit::new(300, Duration::from_secs(60)).requests(), 300);
+    /// assert_eq!(RateLimit::default().requests(), 100);
+    /// ```
     pub fn requests(&self) -> u32 {
         self.requests
     }
 
     /// Window length.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use twenty_client::RateLimit;
+    /// let rl = RateLimit::new(10, Duration::from_secs(1));
+    /// assert_eq!(rl.per(), Duration::from_secs(1));
+    /// ```
     pub fn per(&self) -> Duration {
         self.per
     }
 
     /// Interval between two requests when pacing evenly.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use twenty_client::RateLimit;
+    /// // Twenty's default budget, 100 per minute: one request every 600 ms.
+    /// assert_eq!(RateLimit::default().interval(), Duration::from_millis(600));
+    /// assert_eq!(RateLimit::new(4, Duration::from_secs(1)).interval(), Duration::from_millis(250));
+    /// ```
     pub fn interval(&self) -> Duration {
         self.per / self.requests
     }
@@ -125,10 +163,54 @@ impl Default for RateLimit {
 }
 
 /// Default records per list page (Twenty's default).
+///
+/// ```
+/// use twenty_client::{Client, DEFAULT_PAGE_SIZE};
+/// let client = Client::builder(
+///     url::Url::parse("http://127.0.0.1:3000/")?,
+///     secrecy::SecretString::from("fake-key"),
+/// )
+/// .build()?;
+/// assert_eq!(client.page_size(), DEFAULT_PAGE_SIZE);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const DEFAULT_PAGE_SIZE: u32 = 60;
 /// Largest page Twenty serves.
+///
+/// ```
+/// use twenty_client::{Client, ErrorKind, MAX_PAGE_SIZE};
+/// let builder = || Client::builder(
+///     url::Url::parse("http://127.0.0.1:3000/").unwrap(),
+///     secrecy::SecretString::from("fake-key"),
+/// );
+/// assert!(builder().page_size(MAX_PAGE_SIZE).build().is_ok());
+/// let err = builder().page_size(MAX_PAGE_SIZE + 1).build().unwrap_err();
+/// assert_eq!(err.kind(), &ErrorKind::Config);
+/// ```
 pub const MAX_PAGE_SIZE: u32 = 200;
 /// Default records per batch write (safe on old servers whose batch max is 60).
+///
+/// ```
+/// use twenty_client::{Client, DEFAULT_BATCH_SIZE};
+/// let client = Client::builder(
+///     url::Url::parse("http://127.0.0.1:3000/")?,
+///     secrecy::SecretString::from("fake-key"),
+/// )
+/// .build()?;
+/// assert_eq!(client.batch_size(), DEFAULT_BATCH_SIZE);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const DEFAULT_BATCH_SIZE: usize = 60;
 /// Largest batch newer Twenty servers accept.
+///
+/// ```
+/// use twenty_client::{Client, ErrorKind, MAX_BATCH_SIZE};
+/// let builder = || Client::builder(
+///     url::Url::parse("http://127.0.0.1:3000/").unwrap(),
+///     secrecy::SecretString::from("fake-key"),
+/// );
+/// assert!(builder().batch_size(MAX_BATCH_SIZE).build().is_ok());
+/// let err = builder().batch_size(MAX_BATCH_SIZE + 1).build().unwrap_err();
+/// assert_eq!(err.kind(), &ErrorKind::Config);
+/// ```
 pub const MAX_BATCH_SIZE: usize = 200;

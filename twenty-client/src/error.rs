@@ -14,6 +14,22 @@ use reqwest::StatusCode;
 pub(crate) const MAX_QUOTED_BODY: usize = 512;
 
 /// What went wrong, independent of which operation failed.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use twenty_client::{Client, ErrorKind};
+/// let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+/// let wrong_key = secrecy::SecretString::from("not-the-key");
+/// let client = Client::builder(sim.base_url(), wrong_key).build()?;
+/// let err = client.people().list().send().await.unwrap_err();
+/// match err.kind() {
+///     ErrorKind::Unauthorized => assert!(!err.is_temporary()),
+///     other => panic!("expected 401, got {other}"),
+/// }
+/// # sim.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -99,10 +115,28 @@ pub struct Error {
 }
 
 /// Result alias of this crate.
+///
+/// ```
+/// use twenty_client::{Error, Result};
+/// fn page_size(s: &str) -> Result<u32> {
+///     s.parse().map_err(|e| Error::config(format!("bad page size {s:?}: {e}")))
+/// }
+/// assert_eq!(page_size("60").unwrap(), 60);
+/// assert!(page_size("sixty").is_err());
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// A new error; temporary-ness follows from the kind (see [`Error::is_temporary`]).
+    ///
+    /// ```
+    /// use twenty_client::{Error, ErrorKind};
+    /// let err = Error::new(ErrorKind::Server { status: 503 }, "upstream unavailable");
+    /// assert!(err.is_temporary());
+    /// assert_eq!(err.to_string(), "server error 503: upstream unavailable [temporary]");
+    /// // 501 is an answer about the request itself: permanent.
+    /// assert!(!Error::new(ErrorKind::Server { status: 501 }, "").is_temporary());
+    /// ```
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         let temporary = default_temporary(&kind);
         Error {
@@ -116,37 +150,118 @@ impl Error {
     }
 
     /// A configuration error (permanent).
+    ///
+    /// ```
+    /// use twenty_client::{Error, ErrorKind};
+    /// let err = Error::config("page size 0 out of range");
+    /// assert_eq!(err.kind(), &ErrorKind::Config);
+    /// assert!(!err.is_temporary());
+    /// assert_eq!(err.message(), "page size 0 out of range");
+    /// ```
     pub fn config(message: impl Into<String>) -> Self {
         Error::new(ErrorKind::Config, message)
     }
 
     /// The kind of failure.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::ErrorKind;
+    /// // An object the workspace does not have: Twenty answers 400.
+    /// let err = client.records("unicorns").list().send().await.unwrap_err();
+    /// match err.kind() {
+    ///     ErrorKind::Validation { messages } => assert!(!messages.is_empty()),
+    ///     other => panic!("unexpected {other}"),
+    /// }
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn kind(&self) -> &ErrorKind {
         &self.kind
     }
 
     /// `true` when retrying the same request later may succeed (429, 500, 502/503/504, transport
     /// errors). Only idempotent requests are retried on it (see [`crate::RetryPolicy`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use twenty_client::{Error, ErrorKind};
+    /// let throttled = Error::new(ErrorKind::RateLimited { retry_after: None }, "HTTP 429");
+    /// assert!(throttled.is_temporary());
+    /// assert!(Error::new(ErrorKind::Transport, "connection reset").is_temporary());
+    /// assert!(!Error::new(ErrorKind::NotFound, "HTTP 404").is_temporary());
+    /// assert!(!Error::new(ErrorKind::Unauthorized, "HTTP 401").is_temporary());
+    /// ```
     pub fn is_temporary(&self) -> bool {
         self.temporary
     }
 
     /// The operation that failed, e.g. `"people.create_many"`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// let missing = "00000000-0000-4000-8000-000000000000";
+    /// let err = client.people().get(missing).send().await.unwrap_err();
+    /// assert_eq!(err.operation(), "records.get");
+    /// assert!(err.to_string().starts_with("records.get failed: not found"));
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn operation(&self) -> &'static str {
         self.operation
     }
 
     /// Context pairs: `("object", "people")`, `("id", "…")`, `("field", "…")` …
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// let missing = "00000000-0000-4000-8000-000000000000";
+    /// let err = client.people().get(missing).send().await.unwrap_err();
+    /// assert!(err.context().contains(&("object", "people".to_string())));
+    /// assert!(err.context().contains(&("id", missing.to_string())));
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn context(&self) -> &[(&'static str, String)] {
         &self.context
     }
 
     /// The human-readable message (bounded in size; never contains the API key).
+    ///
+    /// ```
+    /// use twenty_client::{Error, ErrorKind};
+    /// let err = Error::new(ErrorKind::NotFound, "HTTP 404: Record not found");
+    /// assert_eq!(err.message(), "HTTP 404: Record not found");
+    /// // A huge server body is cut, not quoted whole.
+    /// let big = Error::new(ErrorKind::Server { status: 502 }, "<html>".repeat(1000));
+    /// assert!(big.message().len() < 600 && big.message().contains("bytes omitted"));
+    /// ```
     pub fn message(&self) -> &str {
         &self.message
     }
 
     /// `retry_after` of a rate-limit error.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use twenty_client::{Error, ErrorKind};
+    /// let err = Error::new(
+    ///     ErrorKind::RateLimited { retry_after: Some(Duration::from_secs(3)) },
+    ///     "HTTP 429",
+    /// );
+    /// let wait = err.retry_after().unwrap_or(Duration::from_secs(1));
+    /// assert_eq!(wait, Duration::from_secs(3));
+    /// assert_eq!(Error::config("not a rate limit").retry_after(), None);
+    /// ```
     pub fn retry_after(&self) -> Option<Duration> {
         match &self.kind {
             ErrorKind::RateLimited { retry_after } => *retry_after,
@@ -155,24 +270,57 @@ impl Error {
     }
 
     /// Set the operation name.
+    ///
+    /// ```
+    /// use twenty_client::Error;
+    /// let err = Error::config("no mapping for field `city`").with_operation("sync.plan");
+    /// assert_eq!(err.operation(), "sync.plan");
+    /// assert_eq!(err.to_string(), "sync.plan failed: configuration error: no mapping for field `city`");
+    /// ```
     pub fn with_operation(mut self, operation: &'static str) -> Self {
         self.operation = operation;
         self
     }
 
     /// Add a context pair (value bounded in size).
+    ///
+    /// ```
+    /// use twenty_client::Error;
+    /// let err = Error::config("unknown field")
+    ///     .with_context("object", "people")
+    ///     .with_context("field", "favouriteColour");
+    /// assert_eq!(err.context()[1], ("field", "favouriteColour".to_string()));
+    /// assert!(err.to_string().ends_with("(object=people, field=favouriteColour)"));
+    /// ```
     pub fn with_context(mut self, key: &'static str, value: impl Into<String>) -> Self {
         self.context.push((key, bound(&value.into(), 128)));
         self
     }
 
     /// Attach the underlying cause.
+    ///
+    /// ```
+    /// use std::error::Error as _;
+    /// use twenty_client::Error;
+    /// let io = std::io::Error::new(std::io::ErrorKind::NotFound, "twenty.toml missing");
+    /// let err = Error::config("could not read the settings").with_source(io);
+    /// assert_eq!(err.source().map(|s| s.to_string()).as_deref(), Some("twenty.toml missing"));
+    /// ```
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Box::new(source));
         self
     }
 
     /// Override temporary-ness.
+    ///
+    /// ```
+    /// use twenty_client::{Error, ErrorKind};
+    /// // A decode error of a body cut off in transit is worth another try.
+    /// let err = Error::new(ErrorKind::Decode { path: "data.people[3]".into() }, "EOF")
+    ///     .set_temporary(true);
+    /// assert!(err.is_temporary());
+    /// assert!(err.to_string().ends_with("[temporary]"));
+    /// ```
     pub fn set_temporary(mut self, temporary: bool) -> Self {
         self.temporary = temporary;
         self

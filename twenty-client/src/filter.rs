@@ -15,6 +15,19 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use crate::error::Error;
 
 /// A filter value.
+///
+/// Conditions take anything that converts into one (`&str`, `String`, integers, `f64`, `bool`,
+/// `DateTime<Utc>`); each renders the way Twenty's parser expects.
+///
+/// ```
+/// use chrono::TimeZone;
+/// use twenty_client::{Filter, FilterValue};
+/// assert_eq!(FilterValue::from(42), FilterValue::Int(42));
+/// let since = chrono::Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+/// let f = Filter::field("updatedAt").gte(FilterValue::DateTime(since));
+/// assert_eq!(f.to_query_string(), r#"updatedAt[gte]:"2026-01-02T03:04:05.000Z""#);
+/// assert_eq!(Filter::field("idealCustomerProfile").eq(true).to_query_string(), "idealCustomerProfile[eq]:true");
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum FilterValue {
@@ -182,6 +195,17 @@ pub enum Filter {
 }
 
 /// Right-hand side of a condition.
+///
+/// ```
+/// use twenty_client::{ConditionValue, Filter, FilterValue};
+/// match Filter::field("stage").in_(["NEW", "MEETING"]) {
+///     Filter::Condition { field, op, value: ConditionValue::List(values) } => {
+///         assert_eq!((field.as_str(), op), ("stage", "in"));
+///         assert_eq!(values[1], FilterValue::from("MEETING"));
+///     }
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ConditionValue {
@@ -194,6 +218,13 @@ pub enum ConditionValue {
 }
 
 /// Start of a condition on one field: `Filter::field("name.firstName").eq("Ada")`.
+///
+/// ```
+/// use twenty_client::{FieldFilter, Filter};
+/// let city: FieldFilter = Filter::field("city");
+/// let f = Filter::or([city.clone().eq("Paris"), city.eq("Lyon")]);
+/// assert_eq!(f.to_query_string(), r#"or(city[eq]:"Paris",city[eq]:"Lyon")"#);
+/// ```
 #[derive(Debug, Clone)]
 pub struct FieldFilter {
     field: String,
@@ -217,27 +248,96 @@ impl FieldFilter {
     }
     ops! {
         /// `[eq]`
+        ///
+        /// ```
+        /// use twenty_client::Filter;
+        /// let f = Filter::field("name.firstName").eq("Ada");
+        /// assert_eq!(f.to_query_string(), r#"name.firstName[eq]:"Ada""#);
+        /// ```
         eq => "eq",
         /// `[neq]`
+        ///
+        /// ```
+        /// use twenty_client::Filter;
+        /// let f = Filter::field("status").neq("DONE");
+        /// assert_eq!(f.to_query_string(), r#"status[neq]:"DONE""#);
+        /// ```
         neq => "neq",
         /// `[gt]`
+        ///
+        /// ```
+        /// use twenty_client::Filter;
+        /// let f = Filter::field("employees").gt(10);
+        /// assert_eq!(f.to_query_string(), r#"employees[gt]:10"#);
+        /// ```
         gt => "gt",
         /// `[gte]`
+        ///
+        /// ```
+        /// use twenty_client::Filter;
+        /// let f = Filter::field("employees").gte(1000);
+        /// assert_eq!(f.to_query_string(), r#"employees[gte]:1000"#);
+        /// ```
         gte => "gte",
         /// `[lt]`
+        ///
+        /// ```
+        /// use twenty_client::Filter;
+        /// let f = Filter::field("score").lt(2.5);
+        /// assert_eq!(f.to_query_string(), r#"score[lt]:2.5"#);
+        /// ```
         lt => "lt",
         /// `[lte]`
+        ///
+        /// ```
+        /// use twenty_client::Filter;
+        /// let f = Filter::field("balance").lte(-3);
+        /// assert_eq!(f.to_query_string(), r#"balance[lte]:-3"#);
+        /// ```
         lte => "lte",
         /// `[startsWith]`
+        ///
+        /// ```
+        /// use twenty_client::Filter;
+        /// let f = Filter::field("name.lastName").starts_with("van ");
+        /// assert_eq!(f.to_query_string(), r#"name.lastName[startsWith]:"van ""#);
+        /// ```
         starts_with => "startsWith",
         /// `[endsWith]`
+        ///
+        /// ```
+        /// use twenty_client::Filter;
+        /// let f = Filter::field("emails.primaryEmail").ends_with("@example.com");
+        /// assert_eq!(f.to_query_string(), r#"emails.primaryEmail[endsWith]:"@example.com""#);
+        /// ```
         ends_with => "endsWith",
         /// `[like]` with `%` wildcards.
+        ///
+        /// ```
+        /// use twenty_client::Filter;
+        /// // `_` matches the apostrophe that cannot be sent inside a quoted value.
+        /// let f = Filter::field("name.lastName").like("O_Brien%");
+        /// assert_eq!(f.to_query_string(), r#"name.lastName[like]:"O_Brien%""#);
+        /// assert!(f.validate().is_ok());
+        /// ```
         like => "like",
         /// `[ilike]` (case-insensitive) with `%` wildcards.
+        ///
+        /// ```
+        /// use twenty_client::Filter;
+        /// let f = Filter::field("jobTitle").ilike("%engineer%");
+        /// assert_eq!(f.to_query_string(), r#"jobTitle[ilike]:"%engineer%""#);
+        /// ```
         ilike => "ilike",
     }
     /// `[in]:[a,b]`.
+    ///
+    /// ```
+    /// use twenty_client::Filter;
+    /// let f = Filter::field("id").in_(["a1", "b2"]);
+    /// assert_eq!(f.to_query_string(), r#"id[in]:["a1","b2"]"#);
+    /// assert_eq!(Filter::field("position").in_([1, 2]).to_query_string(), "position[in]:[1,2]");
+    /// ```
     pub fn in_<V: Into<FilterValue>>(self, values: impl IntoIterator<Item = V>) -> Filter {
         self.cond(
             "in",
@@ -245,6 +345,12 @@ impl FieldFilter {
         )
     }
     /// `[containsAny]:[a,b]` (multi-select / array fields).
+    ///
+    /// ```
+    /// use twenty_client::Filter;
+    /// let f = Filter::field("tags").contains_any(["VIP", "PARTNER"]);
+    /// assert_eq!(f.to_query_string(), r#"tags[containsAny]:["VIP","PARTNER"]"#);
+    /// ```
     pub fn contains_any<V: Into<FilterValue>>(self, values: impl IntoIterator<Item = V>) -> Filter {
         self.cond(
             "containsAny",
@@ -252,10 +358,22 @@ impl FieldFilter {
         )
     }
     /// `[is]:NULL`.
+    ///
+    /// ```
+    /// use twenty_client::Filter;
+    /// assert_eq!(Filter::field("deletedAt").is_null().to_query_string(), "deletedAt[is]:NULL");
+    /// ```
     pub fn is_null(self) -> Filter {
         self.cond("is", ConditionValue::Null(true))
     }
     /// `[is]:NOT_NULL`.
+    ///
+    /// ```
+    /// use twenty_client::Filter;
+    /// // The trash: soft-deleted records only.
+    /// let f = Filter::field("deletedAt").is_not_null();
+    /// assert_eq!(f.to_query_string(), "deletedAt[is]:NOT_NULL");
+    /// ```
     pub fn is_not_null(self) -> Filter {
         self.cond("is", ConditionValue::Null(false))
     }
@@ -263,30 +381,79 @@ impl FieldFilter {
 
 impl Filter {
     /// Begin a condition on `field` (dotted paths address composite sub-fields).
+    ///
+    /// ```
+    /// use twenty_client::Filter;
+    /// let f = Filter::field("address.addressCity").eq("Berlin");
+    /// assert_eq!(f.to_query_string(), r#"address.addressCity[eq]:"Berlin""#);
+    /// // Field paths are checked when the filter is validated (before any request).
+    /// assert!(Filter::field("bad field").eq("x").validate().is_err());
+    /// ```
     pub fn field(field: impl Into<String>) -> FieldFilter {
         FieldFilter {
             field: field.into(),
         }
     }
     /// All of `filters`.
+    ///
+    /// ```
+    /// use twenty_client::Filter;
+    /// let f = Filter::and([
+    ///     Filter::field("city").eq("Paris"),
+    ///     Filter::field("jobTitle").is_not_null(),
+    /// ]);
+    /// assert_eq!(f.to_query_string(), r#"and(city[eq]:"Paris",jobTitle[is]:NOT_NULL)"#);
+    /// // An empty and() is refused.
+    /// assert!(Filter::and([]).validate().is_err());
+    /// ```
     pub fn and(filters: impl IntoIterator<Item = Filter>) -> Filter {
         Filter::And(filters.into_iter().collect())
     }
     /// Any of `filters`.
+    ///
+    /// ```
+    /// use twenty_client::Filter;
+    /// let f = Filter::or([Filter::field("stage").eq("NEW"), Filter::field("stage").eq("MEETING")]);
+    /// assert_eq!(f.to_query_string(), r#"or(stage[eq]:"NEW",stage[eq]:"MEETING")"#);
+    /// ```
     pub fn or(filters: impl IntoIterator<Item = Filter>) -> Filter {
         Filter::Or(filters.into_iter().collect())
     }
     /// Negation of `filter`.
+    ///
+    /// ```
+    /// use twenty_client::Filter;
+    /// let f = Filter::not(Filter::field("status").eq("DONE"));
+    /// assert_eq!(f.to_query_string(), r#"not(status[eq]:"DONE")"#);
+    /// ```
     #[allow(clippy::should_implement_trait)]
     pub fn not(filter: Filter) -> Filter {
         Filter::Not(Box::new(filter))
     }
     /// Shorthand for `id[eq]:"<id>"`.
+    ///
+    /// ```
+    /// use twenty_client::Filter;
+    /// let id = "20202020-0000-4000-8000-000000000001";
+    /// assert_eq!(Filter::id(id), Filter::field("id").eq(id));
+    /// assert_eq!(Filter::id(id).to_query_string(), format!(r#"id[eq]:"{id}""#));
+    /// ```
     pub fn id(id: impl Into<String>) -> Filter {
         Filter::field("id").eq(id.into())
     }
 
     /// The `filter` query parameter value (before URL encoding).
+    ///
+    /// ```
+    /// use twenty_client::Filter;
+    /// // Values are quoted, so commas and parentheses survive Twenty's parser;
+    /// // a value with `"` is quoted with `'` instead.
+    /// assert_eq!(
+    ///     Filter::field("name").eq("Smith, John (CEO)").to_query_string(),
+    ///     r#"name[eq]:"Smith, John (CEO)""#
+    /// );
+    /// assert_eq!(Filter::field("name").eq(r#"the "best" co"#).to_query_string(), r#"name[eq]:'the "best" co'"#);
+    /// ```
     pub fn to_query_string(&self) -> String {
         let mut out = String::new();
         let mut problems = Vec::new();
@@ -295,6 +462,15 @@ impl Filter {
     }
 
     /// Check that every value survives Twenty's parser and field names are well formed.
+    ///
+    /// ```
+    /// use twenty_client::{ErrorKind, Filter};
+    /// // Twenty's parser has no escape character: a lone apostrophe cannot be sent.
+    /// let err = Filter::field("name.lastName").eq("O'Brien").validate().unwrap_err();
+    /// assert_eq!(err.kind(), &ErrorKind::Config);
+    /// // Match it with a wildcard instead.
+    /// assert!(Filter::field("name.lastName").like("O_Brien").validate().is_ok());
+    /// ```
     pub fn validate(&self) -> Result<(), Error> {
         let mut out = String::new();
         let mut problems = Vec::new();
@@ -361,6 +537,12 @@ impl Filter {
 }
 
 /// Sort direction as Twenty spells it.
+///
+/// ```
+/// use twenty_client::{Direction, OrderBy};
+/// let o = OrderBy::by("closeDate", Direction::AscNullsLast);
+/// assert_eq!(o.to_query_string(), "closeDate[AscNullsLast]");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Direction {
@@ -376,6 +558,12 @@ pub enum Direction {
 
 impl Direction {
     /// Wire name.
+    ///
+    /// ```
+    /// use twenty_client::Direction;
+    /// assert_eq!(Direction::DescNullsFirst.as_str(), "DescNullsFirst");
+    /// assert_eq!(Direction::AscNullsFirst.as_str(), "AscNullsFirst");
+    /// ```
     pub fn as_str(&self) -> &'static str {
         match self {
             Direction::AscNullsFirst => "AscNullsFirst",
@@ -400,33 +588,74 @@ pub struct OrderBy {
 
 impl OrderBy {
     /// Sort by `field` in `direction`.
+    ///
+    /// ```
+    /// use twenty_client::{Direction, OrderBy};
+    /// let o = OrderBy::by("amount.amountMicros", Direction::DescNullsFirst);
+    /// assert_eq!(o.to_query_string(), "amount.amountMicros[DescNullsFirst]");
+    /// ```
     pub fn by(field: impl Into<String>, direction: Direction) -> Self {
         OrderBy {
             keys: vec![(field.into(), direction)],
         }
     }
     /// Ascending (nulls first).
+    ///
+    /// ```
+    /// use twenty_client::OrderBy;
+    /// assert_eq!(OrderBy::asc("createdAt").to_query_string(), "createdAt[AscNullsFirst]");
+    /// ```
     pub fn asc(field: impl Into<String>) -> Self {
         OrderBy::by(field, Direction::AscNullsFirst)
     }
     /// Descending (nulls last).
+    ///
+    /// ```
+    /// use twenty_client::OrderBy;
+    /// assert_eq!(OrderBy::desc("updatedAt").to_query_string(), "updatedAt[DescNullsLast]");
+    /// ```
     pub fn desc(field: impl Into<String>) -> Self {
         OrderBy::by(field, Direction::DescNullsLast)
     }
     /// Then by `field` in `direction`.
+    ///
+    /// ```
+    /// use twenty_client::{Direction, OrderBy};
+    /// let o = OrderBy::desc("employees").then("name", Direction::AscNullsLast);
+    /// assert_eq!(o.to_query_string(), "employees[DescNullsLast],name[AscNullsLast]");
+    /// ```
     pub fn then(mut self, field: impl Into<String>, direction: Direction) -> Self {
         self.keys.push((field.into(), direction));
         self
     }
     /// Then ascending.
+    ///
+    /// ```
+    /// use twenty_client::OrderBy;
+    /// // A stable order for paging: by `updatedAt`, ties broken by `id`.
+    /// let o = OrderBy::asc("updatedAt").then_asc("id");
+    /// assert_eq!(o.to_query_string(), "updatedAt[AscNullsFirst],id[AscNullsFirst]");
+    /// ```
     pub fn then_asc(self, field: impl Into<String>) -> Self {
         self.then(field, Direction::AscNullsFirst)
     }
     /// Then descending.
+    ///
+    /// ```
+    /// use twenty_client::OrderBy;
+    /// let o = OrderBy::asc("stage").then_desc("amount.amountMicros");
+    /// assert_eq!(o.to_query_string(), "stage[AscNullsFirst],amount.amountMicros[DescNullsLast]");
+    /// ```
     pub fn then_desc(self, field: impl Into<String>) -> Self {
         self.then(field, Direction::DescNullsLast)
     }
     /// The `order_by` query value.
+    ///
+    /// ```
+    /// use twenty_client::OrderBy;
+    /// let o = OrderBy::desc("updatedAt").then_asc("id");
+    /// assert_eq!(o.to_query_string(), "updatedAt[DescNullsLast],id[AscNullsFirst]");
+    /// ```
     pub fn to_query_string(&self) -> String {
         self.keys
             .iter()

@@ -22,8 +22,10 @@ const METADATA_PAGE: u32 = 200;
 
 /// Entry point of the metadata API (`client.metadata()`).
 ///
-/// ```no_run
-/// # async fn run(client: twenty_client::Client) -> Result<(), twenty_client::Error> {
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+/// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
 /// use twenty_client::metadata::{FieldOption, FieldSpec, FieldType};
 /// let specs = [
 ///     FieldSpec::new("people", "externalId", FieldType::Text).label("External id"),
@@ -32,7 +34,10 @@ const METADATA_PAGE: u32 = 200;
 /// ];
 /// let report = client.metadata().ensure_fields(&specs).await?;
 /// assert!(report.mismatched.is_empty(), "{:?}", report.mismatched);
-/// # Ok(()) }
+/// assert_eq!(report.created.len(), 2);
+/// # sim.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
 /// ```
 #[derive(Debug, Clone)]
 pub struct MetadataHandler {
@@ -45,6 +50,19 @@ impl MetadataHandler {
     }
 
     /// Every object with its fields (`GET /rest/metadata/objects`, following cursors).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// let objects = client.metadata().objects().await?;
+    /// let people = objects.iter().find(|o| o.name_plural == "people").unwrap();
+    /// assert_eq!(people.name_singular, "person");
+    /// assert!(people.field("emails").is_some());
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn objects(&self) -> Result<Vec<ObjectMetadata>, Error> {
         let op = "metadata.objects";
         let mut out = Vec::new();
@@ -73,6 +91,22 @@ impl MetadataHandler {
     }
 
     /// One object by singular or plural name.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::ErrorKind;
+    /// use twenty_client::metadata::FieldType;
+    /// let person = client.metadata().object("person").await?; // or "people"
+    /// assert_eq!(person.name_plural, "people");
+    /// assert_eq!(person.field("emails").unwrap().field_type, FieldType::Emails);
+    /// let err = client.metadata().object("spaceships").await.unwrap_err();
+    /// assert_eq!(err.kind(), &ErrorKind::NotFound);
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn object(&self, name: &str) -> Result<ObjectMetadata, Error> {
         self.objects()
             .await?
@@ -87,6 +121,27 @@ impl MetadataHandler {
 
     /// Create a custom field (`POST /rest/metadata/fields`). The name is validated first; a duplicate
     /// name is [`ErrorKind::Conflict`] (409 on newer servers, 400 `METADATA_VALIDATION_ERROR` on 2.21.0).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::ErrorKind;
+    /// use twenty_client::metadata::{CreateField, FieldOption, FieldType};
+    /// let person = client.metadata().object("people").await?;
+    /// let tier = || CreateField::new(person.id.clone(), "loyaltyTier", "Loyalty tier", FieldType::Select)
+    ///     .options(vec![FieldOption::new("GOLD", "Gold"), FieldOption::new("SILVER", "Silver")]);
+    /// let created = client.metadata().create_field(tier()).await?;
+    /// assert_eq!((created.name.as_str(), created.field_type), ("loyaltyTier", FieldType::Select));
+    /// let again = client.metadata().create_field(tier()).await.unwrap_err();
+    /// assert_eq!(again.kind(), &ErrorKind::Conflict);
+    /// // Invalid names never reach the server.
+    /// let bad = CreateField::new(person.id.clone(), "loyalty_tier", "Tier", FieldType::Text);
+    /// assert_eq!(client.metadata().create_field(bad).await.unwrap_err().kind(), &ErrorKind::Config);
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn create_field(&self, field: CreateField) -> Result<FieldMetadata, Error> {
         let op = "metadata.create_field";
         validate_field_name(&field.name).map_err(|e| e.with_operation(op))?;
@@ -118,11 +173,45 @@ impl MetadataHandler {
 
     /// Create every declared field that is missing; report those present, and those that differ.
     /// Names are validated before any request. Existing fields are never modified.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::metadata::{FieldSpec, FieldType};
+    /// let specs = [FieldSpec::new("people", "externalRef", FieldType::Text).label("External ref")];
+    /// let first = client.metadata().ensure_fields(&specs).await?;
+    /// assert_eq!(first.created.len(), 1);
+    /// let second = client.metadata().ensure_fields(&specs).await?; // idempotent
+    /// assert!(second.created.is_empty() && second.already_present.len() == 1);
+    /// assert!(second.is_ok());
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn ensure_fields(&self, specs: &[FieldSpec]) -> Result<EnsureReport, Error> {
         self.reconcile(specs, true).await
     }
 
     /// Like [`MetadataHandler::ensure_fields`] but read-only: missing fields are reported, not created.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::metadata::{FieldSpec, FieldType};
+    /// let specs = [
+    ///     FieldSpec::new("people", "jobTitle", FieldType::Number), // TEXT on the server
+    ///     FieldSpec::new("people", "externalRef", FieldType::Text),
+    /// ];
+    /// let report = client.metadata().verify_fields(&specs).await?;
+    /// assert_eq!(report.mismatched[0].field.field, "jobTitle");
+    /// assert_eq!(report.missing[0].field, "externalRef"); // reported, not created
+    /// assert!(!report.is_ok() && report.created.is_empty());
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn verify_fields(&self, specs: &[FieldSpec]) -> Result<EnsureReport, Error> {
         self.reconcile(specs, false).await
     }

@@ -3,9 +3,22 @@
 use crate::error::Error;
 
 /// Longest identifier Postgres (and Twenty) accepts.
+///
+/// ```
+/// use twenty_client::metadata::{validate_field_name, MAX_NAME_LENGTH};
+/// assert!(validate_field_name(&"a".repeat(MAX_NAME_LENGTH)).is_ok());
+/// assert!(validate_field_name(&"a".repeat(MAX_NAME_LENGTH + 1)).is_err());
+/// ```
 pub const MAX_NAME_LENGTH: usize = 63;
 
 /// Names Twenty reserves (rejected for custom fields/objects).
+///
+/// ```
+/// use twenty_client::metadata::{validate_field_name, RESERVED_NAMES};
+/// assert!(RESERVED_NAMES.contains(&"currency"));
+/// assert!(validate_field_name("currency").is_err());
+/// assert!(validate_field_name("preferredCurrency").is_ok());
+/// ```
 pub const RESERVED_NAMES: &[&str] = &[
     "user",
     "users",

@@ -7,6 +7,16 @@
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// `FULL_NAME`: `{firstName, lastName}`.
+///
+/// ```
+/// use twenty_client::model::FullName;
+/// let name: FullName = serde_json::from_value(serde_json::json!({"firstName": "Ada", "lastName": ""}))?;
+/// assert_eq!(name.first_name.as_deref(), Some("Ada"));
+/// // Unset sub-fields are left out, so a PATCH touches only what is set.
+/// let patch = FullName { last_name: Some("Lovelace".into()), ..Default::default() };
+/// assert_eq!(serde_json::to_value(&patch)?, serde_json::json!({"lastName": "Lovelace"}));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FullName {
@@ -19,6 +29,20 @@ pub struct FullName {
 }
 
 /// `EMAILS`: primary email (unique on people) and additional ones.
+///
+/// ```
+/// use twenty_client::model::Emails;
+/// let emails: Emails = serde_json::from_value(serde_json::json!(
+///     {"primaryEmail": "ada@example.com", "additionalEmails": ["ada@work.example"]}
+/// ))?;
+/// assert_eq!(emails.additional_emails.as_deref(), Some(&["ada@work.example".to_owned()][..]));
+/// // Older servers send the list as a JSON string: it decodes the same.
+/// let old: Emails = serde_json::from_value(serde_json::json!(
+///     {"primaryEmail": "ada@example.com", "additionalEmails": "[\"ada@work.example\"]"}
+/// ))?;
+/// assert_eq!(old, emails);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Emails {
@@ -35,6 +59,16 @@ pub struct Emails {
 }
 
 /// One additional phone of [`Phones`].
+///
+/// ```
+/// use twenty_client::model::Phones;
+/// let phones: Phones = serde_json::from_value(serde_json::json!({"additionalPhones": [
+///     {"number": "612345678", "countryCode": "FR", "callingCode": "+33"}
+/// ]}))?;
+/// let other = &phones.additional_phones.unwrap()[0];
+/// assert_eq!((other.calling_code.as_deref(), other.number.as_deref()), (Some("+33"), Some("612345678")));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AdditionalPhone {
@@ -50,6 +84,21 @@ pub struct AdditionalPhone {
 }
 
 /// `PHONES`.
+///
+/// ```
+/// use twenty_client::model::Phones;
+/// let phones = Phones {
+///     primary_phone_number: Some("2079460958".into()),
+///     primary_phone_country_code: Some("GB".into()),
+///     primary_phone_calling_code: Some("+44".into()),
+///     ..Default::default()
+/// };
+/// let wire = serde_json::to_value(&phones)?;
+/// assert_eq!(wire["primaryPhoneCallingCode"], "+44");
+/// assert!(wire.get("additionalPhones").is_none());
+/// assert_eq!(serde_json::from_value::<Phones>(wire)?, phones);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Phones {
@@ -72,6 +121,17 @@ pub struct Phones {
 }
 
 /// One secondary link of [`Links`].
+///
+/// ```
+/// use twenty_client::model::Links;
+/// let links: Links = serde_json::from_value(serde_json::json!({
+///     "primaryLinkUrl": "https://acme.example",
+///     "secondaryLinks": [{"url": "https://blog.acme.example", "label": "Blog"}]
+/// }))?;
+/// let blog = &links.secondary_links.unwrap()[0];
+/// assert_eq!(blog.label.as_deref(), Some("Blog"));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LinkItem {
     /// URL.
@@ -83,6 +143,18 @@ pub struct LinkItem {
 }
 
 /// `LINKS` (company `domainName` is unique on `primaryLinkUrl`).
+///
+/// ```
+/// use twenty_client::model::{Company, Links};
+/// let acme = Company {
+///     name: Some("Acme".into()),
+///     domain_name: Some(Links { primary_link_url: Some("https://acme.example".into()), ..Default::default() }),
+///     ..Default::default()
+/// };
+/// let wire = serde_json::to_value(&acme)?;
+/// assert_eq!(wire["domainName"], serde_json::json!({"primaryLinkUrl": "https://acme.example"}));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Links {
@@ -102,6 +174,17 @@ pub struct Links {
 }
 
 /// `CURRENCY`: amount in micros (amount × 1,000,000) and ISO currency code.
+///
+/// ```
+/// use twenty_client::model::Currency;
+/// // Some servers send micros as a string: both forms decode.
+/// let deal: Currency = serde_json::from_value(serde_json::json!(
+///     {"amountMicros": "1500000000", "currencyCode": "EUR"}
+/// ))?;
+/// assert_eq!(deal.amount_micros, Some(1_500_000_000));
+/// assert_eq!(deal.amount(), Some(1500.0));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Currency {
@@ -119,12 +202,31 @@ pub struct Currency {
 
 impl Currency {
     /// Amount in whole units (`amount_micros / 1e6`).
+    ///
+    /// ```
+    /// use twenty_client::model::Currency;
+    /// let price = Currency { amount_micros: Some(19_990_000), currency_code: Some("USD".into()) };
+    /// assert_eq!(price.amount(), Some(19.99));
+    /// assert_eq!(Currency::default().amount(), None);
+    /// ```
     pub fn amount(&self) -> Option<f64> {
         self.amount_micros.map(|m| m as f64 / 1_000_000.0)
     }
 }
 
 /// `ADDRESS`.
+///
+/// ```
+/// use twenty_client::model::Address;
+/// let hq: Address = serde_json::from_value(serde_json::json!({
+///     "addressStreet1": "1 Rue de la Paix", "addressCity": "Paris",
+///     "addressCountry": "France", "addressLat": 48.869, "addressLng": 2.331
+/// }))?;
+/// assert_eq!(hq.address_city.as_deref(), Some("Paris"));
+/// assert_eq!(hq.address_lat, Some(48.869));
+/// assert!(hq.address_street2.is_none());
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Address {
@@ -155,6 +257,21 @@ pub struct Address {
 }
 
 /// `ACTOR` (`createdBy`/`updatedBy`; filled by the server on API writes).
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+/// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+/// use twenty_client::model::Person;
+/// let saved = client.people().create(&Person { job_title: Some("CFO".into()), ..Default::default() })
+///     .send().await?;
+/// // Filled by the server: an API key wrote this record.
+/// let actor = saved.created_by.unwrap();
+/// assert_eq!(actor.source.as_deref(), Some("API"));
+/// # sim.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Actor {
@@ -173,6 +290,18 @@ pub struct Actor {
 }
 
 /// `RICH_TEXT_V2`: BlockNote JSON (as a string) and/or Markdown.
+///
+/// ```
+/// use twenty_client::model::{Note, RichTextV2};
+/// let note = Note {
+///     title: Some("Call notes".into()),
+///     body_v2: Some(RichTextV2 { markdown: Some("**Renewal** in May".into()), blocknote: None }),
+///     ..Default::default()
+/// };
+/// let wire = serde_json::to_value(&note)?;
+/// assert_eq!(wire["bodyV2"], serde_json::json!({"markdown": "**Renewal** in May"}));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RichTextV2 {
@@ -185,6 +314,17 @@ pub struct RichTextV2 {
 }
 
 /// One entry of a `FILES` field.
+///
+/// ```
+/// use twenty_client::model::Person;
+/// let p: Person = serde_json::from_value(serde_json::json!({
+///     "id": "p1", "avatarFile": [{"fileId": "f1", "label": "ada.png", "extension": "png"}]
+/// }))?;
+/// let file = &p.avatar_file.as_ref().unwrap()[0];
+/// assert_eq!((file.file_id.as_deref(), file.label.as_deref()), (Some("f1"), Some("ada.png")));
+/// assert_eq!(file.extra["extension"], "png"); // kept for the round trip
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FileRef {

@@ -140,6 +140,26 @@ macro_rules! twenty_object {
 
 twenty_object! {
     /// A person (`people`). Unique on `emails.primaryEmail`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::model::{Emails, FullName, Person};
+    /// let ada = Person {
+    ///     name: Some(FullName { first_name: Some("Ada".into()), last_name: Some("Lovelace".into()) }),
+    ///     emails: Some(Emails { primary_email: Some("ada@example.com".into()), ..Default::default() }),
+    ///     job_title: Some("Mathematician".into()),
+    ///     ..Default::default()
+    /// };
+    /// let saved = client.people().create(&ada).send().await?;
+    /// let read = client.people().get(saved.id.as_deref().unwrap()).send().await?;
+    /// assert_eq!(read.job_title.as_deref(), Some("Mathematician"));
+    /// assert_eq!(read.emails.and_then(|e| e.primary_email).as_deref(), Some("ada@example.com"));
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     Person, "person", "people" {
         /// First and last name.
         name: FullName = "name",
@@ -166,6 +186,25 @@ twenty_object! {
 
 twenty_object! {
     /// A company (`companies`). Unique on `domainName.primaryLinkUrl`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::model::{Company, Links};
+    /// let acme = Company {
+    ///     name: Some("Acme".into()),
+    ///     domain_name: Some(Links { primary_link_url: Some("https://acme.example".into()), ..Default::default() }),
+    ///     employees: Some(40.0),
+    ///     ..Default::default()
+    /// };
+    /// let saved = client.companies().create(&acme).send().await?;
+    /// assert_eq!(saved.name.as_deref(), Some("Acme"));
+    /// assert_eq!(saved.employees, Some(40.0));
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     Company, "company", "companies" {
         /// Name.
         name: String = "name",
@@ -190,6 +229,25 @@ twenty_object! {
 
 twenty_object! {
     /// An opportunity (`opportunities`).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::model::{Currency, Opportunity};
+    /// let deal = Opportunity {
+    ///     name: Some("Acme renewal".into()),
+    ///     amount: Some(Currency { amount_micros: Some(12_000_000_000), currency_code: Some("EUR".into()) }),
+    ///     stage: Some("MEETING".into()),
+    ///     ..Default::default()
+    /// };
+    /// let saved = client.opportunities().create(&deal).send().await?;
+    /// assert_eq!(saved.amount.and_then(|a| a.amount()), Some(12_000.0));
+    /// assert_eq!(saved.stage.as_deref(), Some("MEETING"));
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     Opportunity, "opportunity", "opportunities" {
         /// Name.
         name: String = "name",
@@ -210,6 +268,22 @@ twenty_object! {
 
 twenty_object! {
     /// A task (`tasks`).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::model::Task;
+    /// let task = Task { title: Some("Send the contract".into()), status: Some("TODO".into()), ..Default::default() };
+    /// let saved = client.tasks().create(&task).send().await?;
+    /// let done = client.tasks()
+    ///     .update(saved.id.as_deref().unwrap(), serde_json::json!({"status": "DONE"})).send().await?;
+    /// assert_eq!(done.status.as_deref(), Some("DONE"));
+    /// assert_eq!(done.title.as_deref(), Some("Send the contract"));
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     Task, "task", "tasks" {
         /// Title.
         title: String = "title",
@@ -226,6 +300,20 @@ twenty_object! {
 
 twenty_object! {
     /// A note (`notes`).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::model::Note;
+    /// let saved = client.notes().create(&Note { title: Some("Kick-off".into()), ..Default::default() })
+    ///     .send().await?;
+    /// assert_eq!(saved.title.as_deref(), Some("Kick-off"));
+    /// assert!(saved.id.is_some() && saved.deleted_at.is_none());
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     Note, "note", "notes" {
         /// Title.
         title: String = "title",
@@ -237,6 +325,28 @@ twenty_object! {
 twenty_object! {
     /// Link between a note and a person/company/opportunity (`noteTargets`). Newer servers may use
     /// morph-style field names (`targetPerson…`); those stay in `extra`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::model::{Note, NoteTarget, Person};
+    /// let person = client.people().create(&Person::default()).send().await?;
+    /// let note = client.notes().create(&Note { title: Some("Met at a fair".into()), ..Default::default() })
+    ///     .send().await?;
+    /// // Twenty 2.21 names the person side `targetPersonId` (a morph relation): it goes in `extra`.
+    /// let link = NoteTarget {
+    ///     note_id: note.id.clone(),
+    ///     extra: serde_json::Map::from_iter([("targetPersonId".into(), person.id.clone().into())]),
+    ///     ..Default::default()
+    /// };
+    /// let saved = client.note_targets().create(&link).send().await?;
+    /// assert_eq!(saved.note_id, note.id);
+    /// assert_eq!(saved.extra["targetPersonId"].as_str(), person.id.as_deref());
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     NoteTarget, "noteTarget", "noteTargets" {
         /// Note id.
         note_id: String = "noteId",
@@ -251,6 +361,28 @@ twenty_object! {
 
 twenty_object! {
     /// Link between a task and a person/company/opportunity (`taskTargets`).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::model::{Company, Task, TaskTarget};
+    /// let acme = client.companies().create(&Company { name: Some("Acme".into()), ..Default::default() })
+    ///     .send().await?;
+    /// let task = client.tasks().create(&Task { title: Some("Call back".into()), ..Default::default() })
+    ///     .send().await?;
+    /// let link = TaskTarget {
+    ///     task_id: task.id.clone(),
+    ///     extra: serde_json::Map::from_iter([("targetCompanyId".into(), acme.id.clone().into())]),
+    ///     ..Default::default()
+    /// };
+    /// let saved = client.task_targets().create(&link).send().await?;
+    /// assert_eq!(saved.task_id, task.id);
+    /// assert_eq!(saved.extra["targetCompanyId"].as_str(), acme.id.as_deref());
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     TaskTarget, "taskTarget", "taskTargets" {
         /// Task id.
         task_id: String = "taskId",
@@ -265,6 +397,17 @@ twenty_object! {
 
 twenty_object! {
     /// A workspace member (`workspaceMembers`), read-only through this API.
+    ///
+    /// ```
+    /// use twenty_client::model::WorkspaceMember;
+    /// let member: WorkspaceMember = serde_json::from_value(serde_json::json!({
+    ///     "id": "wm-1", "name": {"firstName": "Tim", "lastName": "Apple"},
+    ///     "userEmail": "tim@example.com", "locale": "en", "timeZone": "Europe/Paris"
+    /// }))?;
+    /// assert_eq!(member.user_email.as_deref(), Some("tim@example.com"));
+    /// assert_eq!(member.name.and_then(|n| n.first_name).as_deref(), Some("Tim"));
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     WorkspaceMember, "workspaceMember", "workspaceMembers" {
         /// Name.
         name: FullName = "name",

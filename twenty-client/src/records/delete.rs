@@ -13,6 +13,20 @@ use crate::model::Payload;
 use crate::transport::Call;
 
 /// Builder of `DELETE /rest/{plural}/{id}` (`?soft_delete=true` for the trash).
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+/// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+/// # let id = sim.handle().insert_record("people", serde_json::json!({}))["id"].as_str().unwrap().to_owned();
+/// use twenty_client::records::DeleteRecord;
+/// let request: DeleteRecord = client.people().soft_delete(&id);
+/// assert_eq!(request.send().await?, id);
+/// assert!(sim.handle().record("people", &id).unwrap()["deletedAt"].is_string());
+/// # sim.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug)]
 pub struct DeleteRecord {
     client: Client,
@@ -31,6 +45,21 @@ impl DeleteRecord {
         }
     }
     /// Send; the id of the deleted record.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// # let id = sim.handle().insert_record("people", serde_json::json!({}))["id"].as_str().unwrap().to_owned();
+    /// use twenty_client::ErrorKind;
+    /// client.people().destroy(&id).send().await?;
+    /// // Deleting it again: there is nothing left.
+    /// let err = client.people().destroy(&id).send().await.unwrap_err();
+    /// assert_eq!(err.kind(), &ErrorKind::NotFound);
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn send(self) -> Result<String, Error> {
         let op = if self.soft {
             "records.soft_delete"
@@ -50,6 +79,20 @@ impl DeleteRecord {
 }
 
 /// Builder of `DELETE /rest/{plural}?filter=…` (`&soft_delete=true` for the trash).
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+/// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+/// # for s in ["DONE", "DONE", "TODO"] { sim.handle().insert_record("tasks", serde_json::json!({"status": s})); }
+/// use twenty_client::{records::DeleteMany, Filter};
+/// let request: DeleteMany = client.tasks().destroy_many(Filter::field("status").eq("DONE"));
+/// assert_eq!(request.send().await?.len(), 2);
+/// assert_eq!(sim.handle().count_with_deleted("tasks"), 1);
+/// # sim.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug)]
 pub struct DeleteMany {
     client: Client,
@@ -68,6 +111,23 @@ impl DeleteMany {
         }
     }
     /// Send; the ids of the deleted records.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// # let ids: Vec<String> = (0..3).map(|_| sim.handle().insert_record("notes", serde_json::json!({}))["id"].as_str().unwrap().to_owned()).collect();
+    /// use twenty_client::Filter;
+    /// let mut deleted = client.notes().soft_delete_many(Filter::field("id").in_(&ids[..2])).send().await?;
+    /// deleted.sort();
+    /// let mut expected = ids[..2].to_vec();
+    /// expected.sort();
+    /// assert_eq!(deleted, expected);
+    /// assert_eq!(sim.handle().count("notes"), 1);
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn send(self) -> Result<Vec<String>, Error> {
         let op = if self.soft {
             "records.soft_delete_many"
@@ -92,6 +152,20 @@ impl DeleteMany {
 }
 
 /// Builder of `PATCH /rest/restore/{plural}/{id}`.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+/// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+/// # let id = sim.handle().insert_record("people", serde_json::json!({}))["id"].as_str().unwrap().to_owned();
+/// use twenty_client::{model::Person, records::RestoreRecord};
+/// client.people().soft_delete(&id).send().await?;
+/// let request: RestoreRecord<Person> = client.people().restore(&id);
+/// assert_eq!(request.send().await?.id.as_deref(), Some(id.as_str()));
+/// # sim.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug)]
 pub struct RestoreRecord<T> {
     handler: RecordsHandler<T>,
@@ -107,6 +181,22 @@ impl<T: Payload> RestoreRecord<T> {
     }
     /// Send; the restored record. On servers whose by-id restore path answers 400 (2.21.0), the client
     /// retries once with `PATCH /rest/restore/{plural}?filter=id[eq]:"<id>"`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// # let id = sim.handle().insert_record("people", serde_json::json!({}))["id"].as_str().unwrap().to_owned();
+    /// use twenty_client::ErrorKind;
+    /// // Not in the trash: nothing to restore.
+    /// let err = client.people().restore(&id).send().await.unwrap_err();
+    /// assert_eq!(err.kind(), &ErrorKind::NotFound);
+    /// client.people().soft_delete(&id).send().await?;
+    /// assert!(client.people().restore(&id).send().await?.deleted_at.is_none());
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn send(self) -> Result<T, Error> {
         let op = "records.restore";
         let client = &self.handler.client;
@@ -140,6 +230,20 @@ impl<T: Payload> RestoreRecord<T> {
 }
 
 /// Builder of `PATCH /rest/restore/{plural}?filter=…`.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(2)).await?;
+/// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+/// use twenty_client::{model::Person, records::RestoreMany, Filter};
+/// client.people().soft_delete_many(Filter::field("deletedAt").is_null()).send().await?;
+/// let request: RestoreMany<Person> = client.people().restore_many(Filter::field("deletedAt").is_not_null());
+/// assert_eq!(request.send().await?.len(), 2);
+/// assert_eq!(sim.handle().count("people"), 2);
+/// # sim.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug)]
 pub struct RestoreMany<T> {
     handler: RecordsHandler<T>,
@@ -151,6 +255,23 @@ impl<T: Payload> RestoreMany<T> {
         RestoreMany { handler, filter }
     }
     /// Send; the restored records.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// # let id = sim.handle().insert_record("people", serde_json::json!({}))["id"].as_str().unwrap().to_owned();
+    /// use twenty_client::Filter;
+    /// client.people().soft_delete(&id).send().await?;
+    /// // Matches trashed records only: restoring a live one returns nothing.
+    /// let none = client.people().restore_many(Filter::field("deletedAt").is_null()).send().await?;
+    /// assert!(none.is_empty());
+    /// let restored = client.people().restore_many(Filter::id(id.clone())).send().await?;
+    /// assert_eq!(restored[0].id.as_deref(), Some(id.as_str()));
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn send(self) -> Result<Vec<T>, Error> {
         let op = "records.restore_many";
         self.filter.validate().map_err(|e| {

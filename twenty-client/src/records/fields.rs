@@ -20,6 +20,13 @@ use crate::record::Record;
 use crate::transport::decode;
 
 /// The fields every selection keeps: what identifies a record and orders a walk.
+///
+/// ```
+/// use twenty_client::records::{FieldSelection, ALWAYS_KEPT};
+/// let s = FieldSelection::new(["city"]);
+/// assert!(ALWAYS_KEPT.iter().all(|f| s.keeps(f)));
+/// assert!(ALWAYS_KEPT.contains(&"updatedAt"));
+/// ```
 pub const ALWAYS_KEPT: [&str; 4] = ["id", "createdAt", "updatedAt", "deletedAt"];
 
 /// Top-level fields to keep of each listed record ([`ALWAYS_KEPT`] included).
@@ -35,6 +42,13 @@ pub struct FieldSelection(Arc<[String]>);
 
 impl FieldSelection {
     /// `fields` (top-level names; a dotted path keeps its first segment) and [`ALWAYS_KEPT`].
+    ///
+    /// ```
+    /// use twenty_client::records::FieldSelection;
+    /// let s = FieldSelection::new(["name.firstName", "name.lastName", "city"]);
+    /// assert!(s.keeps("name"), "a dotted path keeps its top-level field");
+    /// assert_eq!(s.fields().count(), 4 + 2, "ALWAYS_KEPT, then name and city once each");
+    /// ```
     pub fn new<I, S>(fields: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -51,11 +65,26 @@ impl FieldSelection {
     }
 
     /// Whether records keep the top-level field `name`.
+    ///
+    /// ```
+    /// use twenty_client::records::FieldSelection;
+    /// let s = FieldSelection::new(["emails"]);
+    /// assert!(s.keeps("emails") && s.keeps("id"));
+    /// assert!(!s.keeps("emails.primaryEmail"), "only top-level names are kept or not");
+    /// assert!(!s.keeps("phones"));
+    /// ```
     pub fn keeps(&self, name: &str) -> bool {
         self.0.iter().any(|k| k == name)
     }
 
     /// The kept fields.
+    ///
+    /// ```
+    /// use twenty_client::records::FieldSelection;
+    /// let s = FieldSelection::new(["jobTitle"]);
+    /// let kept: Vec<&str> = s.fields().collect();
+    /// assert_eq!(kept, ["id", "createdAt", "updatedAt", "deletedAt", "jobTitle"]);
+    /// ```
     pub fn fields(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(String::as_str)
     }
@@ -64,8 +93,10 @@ impl FieldSelection {
 /// A list request whose records keep only a [`FieldSelection`]; made by
 /// [`ListRecords::keep_fields`].
 ///
-/// ```no_run
-/// # async fn run(client: twenty_client::Client) -> Result<(), twenty_client::Error> {
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(5)).await?;
+/// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
 /// use twenty_client::records::FieldSelection;
 /// let page = client
 ///     .records("people")
@@ -74,8 +105,11 @@ impl FieldSelection {
 ///     .keep_fields(FieldSelection::new(["name", "emails.primaryEmail"]))
 ///     .send()
 ///     .await?;
+/// assert_eq!(page.records.len(), 5);
 /// assert!(page.records.iter().all(|r| r.fields().get("searchVector").is_none()));
-/// # Ok(()) }
+/// # sim.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
 /// ```
 #[derive(Debug, Clone)]
 pub struct SelectedList {
@@ -86,6 +120,21 @@ pub struct SelectedList {
 impl ListRecords<Record> {
     /// Keeps only `selection` of each record (the others are skipped while the page is
     /// decoded). Twenty still sends every field: this saves the client's work, not the transfer.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(2)).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::records::FieldSelection;
+    /// let selection = FieldSelection::new(["jobTitle"]);
+    /// let list = client.records("people").list().keep_fields(selection.clone());
+    /// let page = list.send().await?;
+    /// assert!(page.records.iter().all(|r| r.fields().keys().all(|k| selection.keeps(k))));
+    /// assert!(page.records[0].get("jobTitle").is_some() && page.records[0].get("emails").is_none());
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn keep_fields(self, selection: FieldSelection) -> SelectedList {
         SelectedList {
             list: self,
@@ -96,6 +145,27 @@ impl ListRecords<Record> {
 
 impl SelectedList {
     /// Fetch one page.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::{records::FieldSelection, Filter};
+    /// # sim.handle().insert_record("people", serde_json::json!({"jobTitle": "CEO", "name": {"firstName": "Ola", "lastName": "Nordmann"}}));
+    /// let page = client
+    ///     .records("people")
+    ///     .list()
+    ///     .filter(Filter::field("name.lastName").eq("Nordmann"))
+    ///     .keep_fields(FieldSelection::new(["jobTitle"]))
+    ///     .send()
+    ///     .await?;
+    /// assert_eq!(page.total_count, Some(1));
+    /// assert_eq!(page.records[0].get("jobTitle"), Some(&serde_json::json!("CEO")));
+    /// assert!(page.records[0].get("name").is_none());
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn send(self) -> Result<Page<Record>, Error> {
         let call = self.list.call()?;
         let selection = self.selection;

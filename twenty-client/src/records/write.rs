@@ -22,6 +22,21 @@ fn body_of<T: Payload>(record: &T, op: &'static str) -> Result<(Vec<u8>, Option<
 }
 
 /// Builder of `POST /rest/{plural}` (one record).
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+/// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+/// use twenty_client::model::Company;
+/// use twenty_client::records::CreateRecord;
+/// let acme = Company { name: Some("Acme".into()), employees: Some(12.0), ..Default::default() };
+/// let request: CreateRecord<Company> = client.companies().create(&acme);
+/// let saved = request.send().await?;
+/// assert_eq!(saved.employees, Some(12.0));
+/// # sim.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug)]
 pub struct CreateRecord<T> {
     handler: RecordsHandler<T>,
@@ -39,12 +54,50 @@ impl<T: Payload> CreateRecord<T> {
     }
     /// `?upsert=true`: update the record matching on `id` or a unique field (reviving it if soft-deleted)
     /// instead of failing. Several matches give [`ErrorKind::Conflict`].
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::model::{Emails, Person};
+    /// let with_email = |title: &str| Person {
+    ///     emails: Some(Emails { primary_email: Some("ada@example.com".into()), additional_emails: None }),
+    ///     job_title: Some(title.into()),
+    ///     ..Default::default()
+    /// };
+    /// let first = client.people().create(&with_email("Analyst")).send().await?;
+    /// // Same unique email: the upsert updates the existing person.
+    /// let again = client.people().create(&with_email("Director")).upsert(true).send().await?;
+    /// assert_eq!(again.id, first.id);
+    /// assert_eq!(again.job_title.as_deref(), Some("Director"));
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn upsert(mut self, upsert: bool) -> Self {
         self.upsert = upsert;
         self
     }
     /// Send. A plain create is never retried after an ambiguous failure (it could create a duplicate);
     /// an upsert is.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::{model::{Emails, Person}, ErrorKind};
+    /// let ada = Person {
+    ///     emails: Some(Emails { primary_email: Some("ada@example.com".into()), additional_emails: None }),
+    ///     ..Default::default()
+    /// };
+    /// client.people().create(&ada).send().await?;
+    /// // A second plain create with the same unique email is refused.
+    /// let err = client.people().create(&ada).send().await.unwrap_err();
+    /// assert_eq!(err.kind(), &ErrorKind::Conflict);
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn send(self) -> Result<T, Error> {
         let op = if self.upsert {
             "records.upsert"
@@ -69,6 +122,22 @@ impl<T: Payload> CreateRecord<T> {
 }
 
 /// Builder of `POST /rest/batch/{plural}`, chunked to the client's batch size.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+/// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+/// use twenty_client::{model::Task, records::CreateMany};
+/// let tasks: Vec<Task> = (0..5)
+///     .map(|i| Task { title: Some(format!("Task {i}")), ..Default::default() })
+///     .collect();
+/// let request: CreateMany<Task> = client.tasks().create_many(tasks);
+/// assert_eq!(request.send().await?.len(), 5);
+/// assert_eq!(sim.handle().count("tasks"), 5);
+/// # sim.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug)]
 pub struct CreateMany<T> {
     handler: RecordsHandler<T>,
@@ -88,11 +157,45 @@ impl<T: Payload> CreateMany<T> {
         }
     }
     /// `?upsert=true` (see [`CreateRecord::upsert`]).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::model::Company;
+    /// let named = |n: &str| Company { name: Some(n.into()), ..Default::default() };
+    /// let saved = client.companies().create_many(vec![named("Acme"), named("Globex")]).send().await?;
+    /// // Re-sending with the ids updates the same records instead of creating new ones.
+    /// let again: Vec<Company> = saved
+    ///     .iter()
+    ///     .map(|c| Company { id: c.id.clone(), employees: Some(5.0), ..Default::default() })
+    ///     .collect();
+    /// let updated = client.companies().create_many(again).upsert(true).send().await?;
+    /// assert_eq!(updated[0].id, saved[0].id);
+    /// assert_eq!(updated[0].name.as_deref(), Some("Acme"), "fields not sent are kept");
+    /// assert_eq!(sim.handle().count("companies"), 2);
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn upsert(mut self, upsert: bool) -> Self {
         self.upsert = upsert;
         self
     }
     /// Override the chunk size for this call (1..=200).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::model::Note;
+    /// let notes: Vec<Note> = (0..7).map(|_| Note::default()).collect();
+    /// client.notes().create_many(notes).batch_size(3).send().await?;
+    /// assert_eq!(client.stats().requests, 3, "3 + 3 + 1");
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn batch_size(mut self, size: usize) -> Self {
         self.batch_size = size.clamp(1, crate::config::MAX_BATCH_SIZE);
         self
@@ -101,6 +204,25 @@ impl<T: Payload> CreateMany<T> {
     ///
     /// If a chunk fails, earlier chunks are already saved: the error's context says how many
     /// (`saved_before_failure`) and which input range failed.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::{model::{Emails, Person}, ErrorKind};
+    /// let person = |email: &str| Person {
+    ///     emails: Some(Emails { primary_email: Some(email.into()), additional_emails: None }),
+    ///     ..Default::default()
+    /// };
+    /// let batch = vec![person("a@example.com"), person("b@example.com"), person("a@example.com")];
+    /// // The third record clashes with the first one, in the second chunk.
+    /// let err = client.people().create_many(batch).batch_size(2).send().await.unwrap_err();
+    /// assert_eq!(err.kind(), &ErrorKind::Conflict);
+    /// assert!(err.context().contains(&("saved_before_failure", "2".to_string())));
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn send(self) -> Result<Vec<T>, Error> {
         let op = if self.upsert {
             "records.upsert_many"
@@ -137,6 +259,22 @@ impl<T: Payload> CreateMany<T> {
 }
 
 /// Builder of `PATCH /rest/{plural}/{id}`.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+/// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+/// # let id = sim.handle().insert_record("companies", serde_json::json!({"name": "Acme"}))["id"].as_str().unwrap().to_owned();
+/// use twenty_client::{model::Company, records::UpdateRecord};
+/// let request: UpdateRecord<Company> =
+///     client.companies().update(&id, serde_json::json!({"employees": 50}));
+/// let updated = request.send().await?;
+/// assert_eq!(updated.employees, Some(50.0));
+/// assert_eq!(updated.name.as_deref(), Some("Acme"));
+/// # sim.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug)]
 pub struct UpdateRecord<T> {
     handler: RecordsHandler<T>,
@@ -153,6 +291,20 @@ impl<T: Payload> UpdateRecord<T> {
         }
     }
     /// Send; the updated record.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// # let id = sim.handle().insert_record("people", serde_json::json!({"jobTitle": "CTO"}))["id"].as_str().unwrap().to_owned();
+    /// let before = client.people().get(&id).send().await?;
+    /// let after = client.people().update(&id, serde_json::json!({"jobTitle": "CEO"})).send().await?;
+    /// assert_eq!(after.job_title.as_deref(), Some("CEO"));
+    /// assert!(after.updated_at > before.updated_at);
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn send(self) -> Result<T, Error> {
         let url = self
             .handler
@@ -168,6 +320,21 @@ impl<T: Payload> UpdateRecord<T> {
 }
 
 /// Builder of `PATCH /rest/{plural}?filter=…`.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+/// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+/// # for s in ["TODO", "TODO", "DONE"] { sim.handle().insert_record("tasks", serde_json::json!({"status": s})); }
+/// use twenty_client::{model::Task, records::UpdateMany, Filter};
+/// let request: UpdateMany<Task> = client
+///     .tasks()
+///     .update_many(Filter::field("status").eq("TODO"), serde_json::json!({"status": "IN_PROGRESS"}));
+/// assert_eq!(request.send().await?.len(), 2);
+/// # sim.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug)]
 pub struct UpdateMany<T> {
     handler: RecordsHandler<T>,
@@ -188,6 +355,21 @@ impl<T: Payload> UpdateMany<T> {
         }
     }
     /// Send; the updated records.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::{ErrorKind, Filter};
+    /// let patch = serde_json::json!({"jobTitle": "CEO"});
+    /// // A filter that cannot be encoded is refused before any request.
+    /// let err = client.people().update_many(Filter::field("name.lastName").eq("O'Brien"), patch).send().await.unwrap_err();
+    /// assert_eq!(err.kind(), &ErrorKind::Config);
+    /// assert_eq!(client.stats().requests, 0);
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn send(self) -> Result<Vec<T>, Error> {
         let op = "records.update_many";
         self.filter.validate().map_err(|e| {
@@ -206,6 +388,21 @@ impl<T: Payload> UpdateMany<T> {
 }
 
 /// Builder of `POST /rest/{plural}/duplicates`.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+/// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+/// # for _ in 0..2 { sim.handle().insert_record("companies", serde_json::json!({"name": "Acme"})); }
+/// use twenty_client::{model::Company, records::FindDuplicates};
+/// let candidate = Company { name: Some("ACME".into()), ..Default::default() };
+/// let request: FindDuplicates<Company> = client.companies().find_duplicates(vec![candidate]);
+/// let pages = request.send().await?;
+/// assert_eq!(pages[0].total_count, Some(2));
+/// # sim.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug)]
 pub struct FindDuplicates<T> {
     handler: RecordsHandler<T>,
@@ -234,6 +431,23 @@ impl<T: Payload> FindDuplicates<T> {
         FindDuplicates { handler, body }
     }
     /// Send; one page of duplicates per input, in input order.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// # let h = sim.handle();
+    /// # let id = h.insert_record("companies", serde_json::json!({"name": "Acme"}))["id"].as_str().unwrap().to_owned();
+    /// # h.insert_record("companies", serde_json::json!({"name": "ACME"}));
+    /// # let unique = h.insert_record("companies", serde_json::json!({"name": "Globex"}))["id"].as_str().unwrap().to_owned();
+    /// let pages = client.companies().find_duplicates_by_ids([id, unique]).send().await?;
+    /// assert_eq!(pages.len(), 2);
+    /// assert_eq!(pages[0].records[0].name.as_deref(), Some("ACME"));
+    /// assert!(pages[1].records.is_empty());
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn send(self) -> Result<Vec<Page<T>>, Error> {
         let op = "records.find_duplicates";
         let body = self.body?;

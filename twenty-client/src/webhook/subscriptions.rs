@@ -12,6 +12,25 @@ use crate::metadata::unwrap_data;
 use crate::transport::{decode, Call};
 
 /// A webhook subscription.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+/// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+/// use twenty_client::webhook::CreateWebhook;
+/// let hook = client.webhooks().create(CreateWebhook {
+///     target_url: "https://example.com/twenty-hook".into(),
+///     operations: vec!["person.*".into()],
+///     description: None,
+///     secret: Some("fake-webhook-secret".into()),
+/// }).await?;
+/// assert_eq!(hook.target_url, "https://example.com/twenty-hook");
+/// assert_eq!(hook.operations, ["person.*"]);
+/// assert!(!format!("{hook:?}").contains("fake-webhook-secret")); // redacted in Debug
+/// # sim.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Webhook {
@@ -46,6 +65,20 @@ impl fmt::Debug for Webhook {
 }
 
 /// Body of a new subscription.
+///
+/// ```
+/// use twenty_client::webhook::CreateWebhook;
+/// let body = CreateWebhook {
+///     target_url: "https://example.com/twenty-hook".into(),
+///     operations: vec!["*.created".into(), "*.updated".into()],
+///     description: Some("ERP sync".into()),
+///     secret: Some("fake-webhook-secret".into()),
+/// };
+/// // The secret is sent to Twenty but never shown in logs.
+/// assert_eq!(serde_json::to_value(&body)?["secret"], "fake-webhook-secret");
+/// assert!(!format!("{body:?}").contains("fake-webhook-secret"));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateWebhook {
@@ -81,17 +114,23 @@ impl fmt::Debug for CreateWebhook {
 
 /// Webhook subscriptions (`client.webhooks()`).
 ///
-/// ```no_run
-/// # async fn run(client: twenty_client::Client) -> Result<(), twenty_client::Error> {
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+/// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
 /// use twenty_client::webhook::CreateWebhook;
 /// let hook = client.webhooks().create(CreateWebhook {
 ///     target_url: "https://example.com/twenty-hook".into(),
 ///     operations: vec!["person.*".into()],
 ///     description: Some("sync".into()),
-///     secret: Some("a-long-random-secret".into()),
+///     secret: Some("fake-webhook-secret".into()),
 /// }).await?;
+/// assert_eq!(client.webhooks().list().await?.len(), 1);
 /// client.webhooks().delete(&hook.id).await?;
-/// # Ok(()) }
+/// assert!(client.webhooks().list().await?.is_empty());
+/// # sim.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
 /// ```
 #[derive(Debug, Clone)]
 pub struct WebhooksHandler {
@@ -139,6 +178,24 @@ impl WebhooksHandler {
     }
 
     /// Create a subscription.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::webhook::CreateWebhook;
+    /// let hook = client.webhooks().create(CreateWebhook {
+    ///     target_url: "https://example.com/twenty-hook".into(),
+    ///     operations: vec!["company.created".into()],
+    ///     description: Some("new companies".into()),
+    ///     secret: Some("fake-webhook-secret".into()),
+    /// }).await?;
+    /// assert!(!hook.id.is_empty());
+    /// assert_eq!(hook.description.as_deref(), Some("new companies"));
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn create(&self, webhook: CreateWebhook) -> Result<Webhook, Error> {
         let op = "webhooks.create";
         let raw = self
@@ -149,6 +206,23 @@ impl WebhooksHandler {
     }
 
     /// All subscriptions.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::webhook::CreateWebhook;
+    /// assert!(client.webhooks().list().await?.is_empty());
+    /// # client.webhooks().create(CreateWebhook { target_url: "https://example.com/hook".into(),
+    /// #     operations: vec!["*.*".into()], description: None, secret: None }).await?;
+    /// // (after creating one subscription)
+    /// let hooks = client.webhooks().list().await?;
+    /// assert_eq!(hooks.len(), 1);
+    /// assert_eq!(hooks[0].operations, ["*.*"]);
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn list(&self) -> Result<Vec<Webhook>, Error> {
         let op = "webhooks.list";
         let raw = self.call_with_fallback(Method::GET, None, None, op).await?;
@@ -157,6 +231,22 @@ impl WebhooksHandler {
     }
 
     /// Delete a subscription.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::webhook::CreateWebhook;
+    /// let hook = client.webhooks().create(CreateWebhook {
+    ///     target_url: "https://example.com/hook".into(),
+    ///     operations: vec!["*.*".into()], description: None, secret: None,
+    /// }).await?;
+    /// client.webhooks().delete(&hook.id).await?;
+    /// assert!(client.webhooks().list().await?.is_empty());
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn delete(&self, id: &str) -> Result<(), Error> {
         self.call_with_fallback(Method::DELETE, Some(id), None, "webhooks.delete")
             .await

@@ -10,13 +10,79 @@ use serde::Deserialize;
 use sha2::Sha256;
 
 /// Header carrying the millisecond timestamp.
+///
+/// ```
+/// use reqwest::header::HeaderMap;
+/// use twenty_client::webhook::{WebhookVerifier, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+/// let body = br#"{"eventName":"person.updated","record":{"id":"p1"}}"#;
+/// # let now = chrono::Utc::now();
+/// # let ts = now.timestamp_millis().to_string();
+/// # let sig = twenty_sim::sign_webhook("fake-webhook-secret", &ts, body);
+/// # let mut headers = HeaderMap::new();
+/// # headers.insert(TIMESTAMP_HEADER, ts.parse()?);
+/// # headers.insert(SIGNATURE_HEADER, sig.parse()?);
+/// // `headers` as received with the delivery (names are case-insensitive):
+/// let timestamp = headers[TIMESTAMP_HEADER].to_str()?;
+/// let signature = headers[SIGNATURE_HEADER].to_str()?;
+/// let verifier = WebhookVerifier::new("fake-webhook-secret".into());
+/// let event = verifier.verify(timestamp, signature, body, chrono::Utc::now())?;
+/// assert_eq!(event.event_name, "person.updated");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const TIMESTAMP_HEADER: &str = "X-Twenty-Webhook-Timestamp";
 /// Header carrying the hex HMAC-SHA256 signature.
+///
+/// ```
+/// use twenty_client::webhook::{WebhookVerifier, SIGNATURE_HEADER};
+/// let body = br#"{"eventName":"person.created"}"#;
+/// // Twenty sends hex HMAC-SHA256 of "<timestamp>:<body>"; a "sha256=" prefix is accepted too.
+/// let sig = twenty_sim::sign_webhook("fake-webhook-secret", "1795379205180", body);
+/// let verifier = WebhookVerifier::new("fake-webhook-secret".into());
+/// assert!(verifier.verify_signature("1795379205180", &sig, body).is_ok());
+/// assert!(verifier.verify_signature("1795379205180", &format!("sha256={sig}"), body).is_ok());
+/// assert_eq!(SIGNATURE_HEADER.to_ascii_lowercase(), "x-twenty-webhook-signature");
+/// ```
 pub const SIGNATURE_HEADER: &str = "X-Twenty-Webhook-Signature";
 /// Header carrying a per-attempt nonce (not signed; do not dedupe on it).
+///
+/// ```
+/// use std::collections::HashSet;
+/// use reqwest::header::HeaderMap;
+/// use twenty_client::webhook::{WebhookVerifier, NONCE_HEADER};
+/// let body = br#"{"eventName":"person.created","record":{"id":"p1"}}"#;
+/// let ts = chrono::Utc::now().timestamp_millis().to_string();
+/// let sig = twenty_sim::sign_webhook("fake-webhook-secret", &ts, body);
+/// let verifier = WebhookVerifier::new("fake-webhook-secret".into());
+/// let mut seen = HashSet::new();
+/// for nonce in ["n-1", "n-2"] { // two delivery attempts of one event
+///     let mut headers = HeaderMap::new();
+///     headers.insert(NONCE_HEADER, nonce.parse()?);
+///     // The nonce is not signed: both attempts verify with the same signature...
+///     let event = verifier.verify(&ts, &sig, body, chrono::Utc::now())?;
+///     // ...so deduplicate on the event, never on the nonce.
+///     seen.insert((event.event_name, event.record["id"].to_string()));
+/// }
+/// assert_eq!(seen.len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const NONCE_HEADER: &str = "X-Twenty-Webhook-Nonce";
 
 /// Why a delivery was rejected.
+///
+/// ```
+/// use std::time::Duration;
+/// use twenty_client::webhook::{WebhookError, WebhookVerifier};
+/// let verifier = WebhookVerifier::new("fake-webhook-secret".into()).max_age(Duration::from_secs(60));
+/// let now = chrono::DateTime::from_timestamp_millis(1_795_379_205_180).unwrap();
+/// let body = b"{}";
+/// let sig = twenty_sim::sign_webhook("fake-webhook-secret", "1795379205180", body);
+/// assert_eq!(verifier.verify("yesterday", &sig, body, now), Err(WebhookError::BadTimestamp));
+/// assert_eq!(verifier.verify("1795379205180", "zz", body, now), Err(WebhookError::BadSignatureFormat));
+/// assert_eq!(verifier.verify("1795379205180", &sig, b"{ }", now), Err(WebhookError::SignatureMismatch));
+/// assert!(matches!(verifier.verify("1795379205180", &sig, body, now), Err(WebhookError::BadPayload(_))));
+/// assert_eq!(verifier.verify("1795379085180", &sig, body, now),
+///            Err(WebhookError::Stale { age_ms: 120_000, max_age_ms: 60_000 }));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum WebhookError {
@@ -45,6 +111,17 @@ pub enum WebhookError {
 }
 
 /// What happened to the record.
+///
+/// ```
+/// use twenty_client::webhook::{WebhookAction, WebhookEvent};
+/// let action = |name: &str| {
+///     let body = format!(r#"{{"eventName":"{name}","record":{{}}}}"#);
+///     WebhookEvent::parse(body.as_bytes()).unwrap().action
+/// };
+/// assert_eq!(action("person.created"), WebhookAction::Created);
+/// assert_eq!(action("company.destroyed"), WebhookAction::Destroyed);
+/// assert_eq!(action("person.merged"), WebhookAction::Other("merged".into()));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WebhookAction {
@@ -79,6 +156,21 @@ impl WebhookAction {
 }
 
 /// A verified webhook delivery.
+///
+/// ```
+/// use twenty_client::webhook::{WebhookAction, WebhookEvent};
+/// let body = br#"{
+///   "eventName": "person.updated", "objectMetadata": {"id": "om-1", "nameSingular": "person"},
+///   "workspaceId": "ws-1", "webhookId": "wh-1", "eventDate": "2026-11-22T19:46:37.441Z",
+///   "record": {"id": "p1", "deletedAt": "2026-11-22T19:46:37.441Z"}, "updatedFields": ["deletedAt"]
+/// }"#;
+/// let event = WebhookEvent::parse(body)?;
+/// assert_eq!((event.object_singular.as_str(), &event.action), ("person", &WebhookAction::Updated));
+/// assert_eq!(event.updated_fields.as_deref(), Some(&["deletedAt".to_owned()][..])); // a soft delete
+/// assert_eq!(event.object_metadata_id.as_deref(), Some("om-1"));
+/// assert!(event.event_date.is_some());
+/// # Ok::<(), twenty_client::webhook::WebhookError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebhookEvent {
     /// `person.updated` …
@@ -103,6 +195,15 @@ pub struct WebhookEvent {
 
 impl WebhookEvent {
     /// Parse a delivery body without verifying it (use [`WebhookVerifier::verify`] for untrusted input).
+    ///
+    /// ```
+    /// use twenty_client::webhook::{WebhookError, WebhookEvent};
+    /// let event = WebhookEvent::parse(br#"{"eventName":"company.created","record":{"id":"c1"}}"#)?;
+    /// assert_eq!(event.object_singular, "company"); // from the event name
+    /// assert_eq!(event.record["id"], "c1");
+    /// assert!(matches!(WebhookEvent::parse(b"not json"), Err(WebhookError::BadPayload(_))));
+    /// # Ok::<(), WebhookError>(())
+    /// ```
     pub fn parse(raw_body: &[u8]) -> Result<Self, WebhookError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
@@ -186,6 +287,16 @@ impl fmt::Debug for WebhookVerifier {
 
 impl WebhookVerifier {
     /// A verifier for the webhook's `secret`.
+    ///
+    /// ```
+    /// use twenty_client::webhook::{WebhookError, WebhookVerifier};
+    /// let verifier = WebhookVerifier::new("fake-webhook-secret".into());
+    /// let body = br#"{"eventName":"note.created"}"#;
+    /// let sig = twenty_sim::sign_webhook("fake-webhook-secret", "1795379205180", body);
+    /// assert_eq!(verifier.verify_signature("1795379205180", &sig, body), Ok(()));
+    /// let other = WebhookVerifier::new("another-fake-secret".into());
+    /// assert_eq!(other.verify_signature("1795379205180", &sig, body), Err(WebhookError::SignatureMismatch));
+    /// ```
     pub fn new(secret: SecretString) -> Self {
         WebhookVerifier {
             secret,
@@ -194,12 +305,35 @@ impl WebhookVerifier {
     }
 
     /// Largest accepted distance between the timestamp and `now` (default 5 minutes).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use twenty_client::webhook::{WebhookError, WebhookVerifier};
+    /// let body = br#"{"eventName":"person.created"}"#;
+    /// let sig = twenty_sim::sign_webhook("fake-webhook-secret", "1795379205180", body);
+    /// let ten_minutes_later = chrono::DateTime::from_timestamp_millis(1_795_379_805_180).unwrap();
+    /// let strict = WebhookVerifier::new("fake-webhook-secret".into()); // 5 minutes
+    /// assert!(matches!(strict.verify("1795379205180", &sig, body, ten_minutes_later), Err(WebhookError::Stale { .. })));
+    /// let lenient = strict.max_age(Duration::from_secs(15 * 60));
+    /// assert!(lenient.verify("1795379205180", &sig, body, ten_minutes_later).is_ok());
+    /// ```
     pub fn max_age(mut self, max_age: Duration) -> Self {
         self.max_age = max_age;
         self
     }
 
     /// Check the signature only (no timestamp age check).
+    ///
+    /// ```
+    /// use twenty_client::webhook::{WebhookError, WebhookVerifier};
+    /// let verifier = WebhookVerifier::new("fake-webhook-secret".into());
+    /// let body = br#"{"eventName":"person.deleted"}"#;
+    /// let sig = twenty_sim::sign_webhook("fake-webhook-secret", "1700000000000", body);
+    /// // Old timestamps pass: only the signature is checked.
+    /// assert_eq!(verifier.verify_signature("1700000000000", &sig, body), Ok(()));
+    /// assert_eq!(verifier.verify_signature("1700000000001", &sig, body), Err(WebhookError::SignatureMismatch));
+    /// assert_eq!(verifier.verify_signature("1700000000000", "abc", body), Err(WebhookError::BadSignatureFormat));
+    /// ```
     pub fn verify_signature(
         &self,
         timestamp_header: &str,
@@ -227,6 +361,20 @@ impl WebhookVerifier {
     }
 
     /// Verify a delivery and parse it. Pass the raw body bytes exactly as received.
+    ///
+    /// ```
+    /// use twenty_client::webhook::{WebhookAction, WebhookError, WebhookVerifier};
+    /// let verifier = WebhookVerifier::new("fake-webhook-secret".into());
+    /// let body = br#"{"eventName":"company.upserted","record":{"id":"c1","name":"Acme"}}"#;
+    /// let ts = chrono::Utc::now().timestamp_millis().to_string();
+    /// let sig = twenty_sim::sign_webhook("fake-webhook-secret", &ts, body);
+    /// let event = verifier.verify(&ts, &sig, body, chrono::Utc::now())?;
+    /// assert_eq!((event.object_singular.as_str(), event.action), ("company", WebhookAction::Upserted));
+    /// // A replay a day later is refused even though the signature is valid.
+    /// let tomorrow = chrono::Utc::now() + chrono::Duration::days(1);
+    /// assert!(matches!(verifier.verify(&ts, &sig, body, tomorrow), Err(WebhookError::Stale { .. })));
+    /// # Ok::<(), WebhookError>(())
+    /// ```
     pub fn verify(
         &self,
         timestamp_header: &str,
