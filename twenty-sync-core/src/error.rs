@@ -8,6 +8,21 @@ use std::fmt;
 
 /// What kind of failure a [`SourceOfTruth`](crate::SourceOfTruth), [`StateStore`](crate::StateStore)
 /// or [`SecretProvider`](crate::SecretProvider) ran into.
+///
+/// Callers branch on the kind, e.g. to tell a missing secret from a broken secret store:
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use twenty_sync_core::{InMemorySecrets, SecretProvider, StoreErrorKind};
+///
+/// let secrets = InMemorySecrets::new();
+/// let err = secrets.require("twenty-api-key").await.unwrap_err();
+/// match err.kind() {
+///     StoreErrorKind::NotFound => {} // tell the user how to provide it
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// # });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum StoreErrorKind {
@@ -49,6 +64,15 @@ pub struct StoreError {
 
 impl StoreError {
     /// A permanent error of `kind` with a message saying what failed and what to do.
+    ///
+    /// ```
+    /// use twenty_sync_core::{StoreError, StoreErrorKind};
+    ///
+    /// let err = StoreError::new(StoreErrorKind::Config, "table crm.contacts is missing; create it");
+    /// assert_eq!(err.kind(), StoreErrorKind::Config);
+    /// assert!(!err.is_temporary());
+    /// assert_eq!(err.to_string(), "Config: table crm.contacts is missing; create it");
+    /// ```
     pub fn new(kind: StoreErrorKind, message: impl Into<String>) -> Self {
         Self {
             kind,
@@ -60,39 +84,99 @@ impl StoreError {
     }
 
     /// Marks the error as temporary: the same call may succeed later.
+    ///
+    /// ```
+    /// use twenty_sync_core::{StoreError, StoreErrorKind};
+    ///
+    /// let err = StoreError::new(StoreErrorKind::Unavailable, "connection refused").temporary();
+    /// assert!(err.is_temporary());
+    /// assert_eq!(err.to_string(), "Unavailable (temporary): connection refused");
+    /// ```
     pub fn temporary(mut self) -> Self {
         self.temporary = true;
         self
     }
 
     /// Adds a `key=value` pair of context (entity, key, path, operation...).
+    ///
+    /// ```
+    /// use twenty_sync_core::{StoreError, StoreErrorKind};
+    ///
+    /// let err = StoreError::new(StoreErrorKind::Invalid, "bad record")
+    ///     .with_context("entity", "contacts")
+    ///     .with_context("key", "c-1");
+    /// assert_eq!(err.to_string(), "Invalid: bad record [entity=contacts, key=c-1]");
+    /// ```
     pub fn with_context(mut self, key: &'static str, value: impl Into<String>) -> Self {
         self.context.push((key, value.into()));
         self
     }
 
-    /// Attaches the underlying cause.
+    /// Attaches the underlying cause (shown after the message, and returned by
+    /// [`Error::source`](std::error::Error::source)).
+    ///
+    /// ```
+    /// use std::error::Error as _;
+    /// use twenty_sync_core::{StoreError, StoreErrorKind};
+    ///
+    /// let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "permission denied");
+    /// let err = StoreError::new(StoreErrorKind::Config, "cannot open state.json").with_source(io);
+    /// assert!(err.to_string().ends_with(": permission denied"));
+    /// assert_eq!(err.source().unwrap().to_string(), "permission denied");
+    /// ```
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Box::new(source));
         self
     }
 
     /// What kind of failure this is.
+    ///
+    /// ```
+    /// use twenty_sync_core::{StoreError, StoreErrorKind};
+    ///
+    /// let err = StoreError::new(StoreErrorKind::Conflict, "lease held by worker-2");
+    /// assert_eq!(err.kind(), StoreErrorKind::Conflict);
+    /// ```
     pub fn kind(&self) -> StoreErrorKind {
         self.kind
     }
 
     /// Whether trying again later may succeed.
+    ///
+    /// ```
+    /// use twenty_sync_core::{StoreError, StoreErrorKind};
+    ///
+    /// let busy = StoreError::new(StoreErrorKind::Unavailable, "too many connections").temporary();
+    /// let corrupt = StoreError::new(StoreErrorKind::Corrupt, "state.json is not JSON");
+    /// assert!(busy.is_temporary());
+    /// assert!(!corrupt.is_temporary());
+    /// ```
     pub fn is_temporary(&self) -> bool {
         self.temporary
     }
 
     /// The message, without context.
+    ///
+    /// ```
+    /// use twenty_sync_core::{StoreError, StoreErrorKind};
+    ///
+    /// let err = StoreError::new(StoreErrorKind::NotFound, "no such table").with_context("table", "t");
+    /// assert_eq!(err.message(), "no such table");
+    /// ```
     pub fn message(&self) -> &str {
         &self.message
     }
 
     /// The context pairs, in the order they were added.
+    ///
+    /// ```
+    /// use twenty_sync_core::{StoreError, StoreErrorKind};
+    ///
+    /// let err = StoreError::new(StoreErrorKind::Invalid, "bad key")
+    ///     .with_context("entity", "contacts")
+    ///     .with_context("key", "");
+    /// assert_eq!(err.context(), &[("entity", "contacts".to_owned()), ("key", String::new())]);
+    /// ```
     pub fn context(&self) -> &[(&'static str, String)] {
         &self.context
     }
@@ -140,4 +224,15 @@ impl std::error::Error for StoreError {
 }
 
 /// Result alias for the core traits.
+///
+/// ```
+/// use twenty_sync_core::{StoreError, StoreErrorKind, StoreResult};
+///
+/// fn parse_seq(raw: &str) -> StoreResult<u64> {
+///     raw.parse()
+///         .map_err(|_| StoreError::new(StoreErrorKind::Invalid, format!("{raw:?} is not a number")))
+/// }
+/// assert_eq!(parse_seq("42").unwrap(), 42);
+/// assert_eq!(parse_seq("x").unwrap_err().kind(), StoreErrorKind::Invalid);
+/// ```
 pub type StoreResult<T> = Result<T, StoreError>;

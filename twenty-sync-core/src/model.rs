@@ -8,6 +8,24 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Which way data flows: from Twenty to the local system (pull) or back (push).
+///
+/// Cursors are kept per entity *and* direction:
+///
+/// ```
+/// use twenty_sync_core::memory::MemoryState;
+/// use twenty_sync_core::{Checkpoint, StateCommit, StateStore, SyncDirection};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let state = MemoryState::new();
+/// let mut commit = StateCommit::new("contacts");
+/// commit.cursors.push((SyncDirection::Push, Checkpoint::new("17")));
+/// state.commit(&commit).await?;
+/// assert_eq!(state.cursor("contacts", SyncDirection::Push).await?, Some(Checkpoint::new("17")));
+/// assert_eq!(state.cursor("contacts", SyncDirection::Pull).await?, None);
+/// assert_eq!(serde_json::to_string(&SyncDirection::Push).unwrap(), r#""push""#);
+/// # Ok::<(), twenty_sync_core::StoreError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncDirection {
@@ -19,6 +37,14 @@ pub enum SyncDirection {
 
 impl SyncDirection {
     /// `"pull"` or `"push"`.
+    ///
+    /// ```
+    /// use twenty_sync_core::SyncDirection;
+    ///
+    /// let key = format!("contacts/{}", SyncDirection::Pull.as_str());
+    /// assert_eq!(key, "contacts/pull");
+    /// assert_eq!(SyncDirection::Push.as_str(), "push");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             SyncDirection::Pull => "pull",
@@ -44,17 +70,53 @@ pub struct Checkpoint(String);
 
 impl Checkpoint {
     /// Wraps a checkpoint value.
+    ///
+    /// ```
+    /// use twenty_sync_core::Checkpoint;
+    ///
+    /// // An outbox sequence number; stored as a plain JSON string.
+    /// let cp = Checkpoint::new(1042.to_string());
+    /// assert_eq!(serde_json::to_string(&cp).unwrap(), r#""1042""#);
+    /// ```
     pub fn new(value: impl Into<String>) -> Self {
         Checkpoint(value.into())
     }
 
     /// The raw value.
+    ///
+    /// ```
+    /// use twenty_sync_core::Checkpoint;
+    ///
+    /// // The source that made a checkpoint reads its own format back.
+    /// let cp = Checkpoint::new("1042");
+    /// let seq: u64 = cp.as_str().parse().unwrap();
+    /// assert_eq!(seq, 1042);
+    /// ```
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
 
 /// A record as the local system holds it (local shape), with its key.
+///
+/// What [`SourceOfTruth::get`](crate::SourceOfTruth::get) returns:
+///
+/// ```
+/// use serde_json::json;
+/// use twenty_sync_core::memory::MemorySource;
+/// use twenty_sync_core::{LocalRecord, SourceOfTruth};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let source = MemorySource::new();
+/// source.upsert("contacts", "c-1", json!({"name": "Ada"}));
+/// let got: Vec<LocalRecord> = source.get("contacts", &["c-1".into(), "c-9".into()]).await?;
+/// assert_eq!(got.len(), 1);
+/// assert_eq!(got[0].key, "c-1");
+/// assert_eq!(got[0].data["name"], "Ada");
+/// assert!(got[0].updated_at.is_some());
+/// # Ok::<(), twenty_sync_core::StoreError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LocalRecord {
     /// The local key (value of the mapping's `local_key` field).
@@ -67,6 +129,17 @@ pub struct LocalRecord {
 }
 
 /// What happened to a local record.
+///
+/// Serialised with an `op` tag:
+///
+/// ```
+/// use serde_json::json;
+/// use twenty_sync_core::LocalChangeKind;
+///
+/// let upsert = LocalChangeKind::Upsert { data: json!({"name": "Ada"}) };
+/// assert_eq!(serde_json::to_value(&upsert).unwrap(), json!({"op": "upsert", "data": {"name": "Ada"}}));
+/// assert_eq!(serde_json::to_value(LocalChangeKind::Delete).unwrap(), json!({"op": "delete"}));
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum LocalChangeKind {
@@ -80,6 +153,23 @@ pub enum LocalChangeKind {
 }
 
 /// One entry of a local change feed (the input of a push).
+///
+/// ```
+/// use futures::TryStreamExt;
+/// use serde_json::json;
+/// use twenty_sync_core::memory::MemorySource;
+/// use twenty_sync_core::{LocalChange, LocalChangeKind, SourceOfTruth};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let source = MemorySource::new();
+/// let after_upsert = source.upsert("contacts", "c-1", json!({"name": "Ada"}));
+/// source.delete("contacts", "c-2");
+/// let feed: Vec<LocalChange> = source.changes_since("contacts", None).await?.try_collect().await?;
+/// assert_eq!(feed[0].checkpoint, after_upsert);
+/// assert_eq!((feed[1].key.as_str(), &feed[1].kind), ("c-2", &LocalChangeKind::Delete));
+/// # Ok::<(), twenty_sync_core::StoreError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LocalChange {
     /// The local key of the changed record.
@@ -95,6 +185,16 @@ pub struct LocalChange {
 }
 
 /// What a pulled change does to the local record.
+///
+/// ```
+/// use serde_json::json;
+/// use twenty_sync_core::InboundChangeKind;
+///
+/// let trashed = InboundChangeKind::Delete { tombstone: true };
+/// assert_eq!(serde_json::to_value(&trashed).unwrap(), json!({"op": "delete", "tombstone": true}));
+/// let upsert: InboundChangeKind = serde_json::from_value(json!({"op": "upsert", "data": {"n": 1}})).unwrap();
+/// assert_eq!(upsert, InboundChangeKind::Upsert { data: json!({"n": 1}) });
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum InboundChangeKind {
@@ -111,6 +211,27 @@ pub enum InboundChangeKind {
 }
 
 /// One change coming from Twenty, already mapped to the local shape (the input of a pull apply).
+///
+/// ```
+/// use serde_json::json;
+/// use twenty_sync_core::memory::MemorySource;
+/// use twenty_sync_core::{ApplyBatch, InboundChange, InboundChangeKind, SourceOfTruth, StateCommit};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let source = MemorySource::new();
+/// source.upsert("people", "p-1", json!({"name": "Ada"}));
+/// let trashed = InboundChange {
+///     key: "p-1".into(),
+///     twenty_id: "tw-1".into(),
+///     kind: InboundChangeKind::Delete { tombstone: true },
+///     twenty_updated_at: Some(chrono::Utc::now()),
+/// };
+/// let batch = ApplyBatch { entity: "people".into(), changes: vec![trashed], state: StateCommit::new("people") };
+/// source.apply(&batch).await?;
+/// assert!(source.is_tombstoned("people", "p-1"));
+/// # Ok::<(), twenty_sync_core::StoreError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InboundChange {
     /// The local key the change applies to.
@@ -128,6 +249,22 @@ pub struct InboundChange {
 ///
 /// One row per (entity, local key). `twenty_id` is the ID map; the hashes and `twenty_updated_at`
 /// serve loop prevention ("this is the change we wrote") and conflict detection.
+///
+/// ```
+/// use twenty_sync_core::memory::MemoryState;
+/// use twenty_sync_core::{RecordState, StateCommit, StateStore};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let mut row = RecordState::new("c-1", "tw-1");
+/// row.twenty_hash = Some("9f86d081".into());
+/// let state = MemoryState::new();
+/// let mut commit = StateCommit::new("contacts");
+/// commit.upsert_records.push(row.clone());
+/// state.commit(&commit).await?;
+/// assert_eq!(state.records_by_twenty_id("contacts", &["tw-1".into()]).await?, vec![row]);
+/// # Ok::<(), twenty_sync_core::StoreError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordState {
     /// The local key.
@@ -179,6 +316,26 @@ impl RecordState {
 /// the intent *before* sending, and clears it when the result is committed. After a crash, a
 /// pending create is resolved by looking the id up in Twenty: found means adopt, missing means send
 /// again. Nothing is created twice.
+///
+/// ```
+/// use twenty_sync_core::memory::MemoryState;
+/// use twenty_sync_core::{PendingCreate, StateCommit, StateStore};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let state = MemoryState::new();
+/// let intent = PendingCreate {
+///     local_key: "c-1".into(),
+///     twenty_id: "0b8e2a6c-1f3d-4c1e-9a57-2d9f0e6b7c11".into(),
+///     run_id: "run-1".into(),
+///     created_at: chrono::Utc::now(),
+/// };
+/// let mut commit = StateCommit::new("contacts");
+/// commit.add_pending.push(intent.clone());
+/// state.commit(&commit).await?;
+/// assert_eq!(state.pending_creates("contacts").await?, vec![intent]);
+/// # Ok::<(), twenty_sync_core::StoreError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingCreate {
     /// The local key being created in Twenty.
@@ -196,6 +353,27 @@ pub struct PendingCreate {
 /// The engine builds one per batch and hands it to [`StateStore::commit`](crate::StateStore::commit)
 /// (or, for co-located stores, to [`SourceOfTruth::apply`](crate::SourceOfTruth::apply)). An
 /// implementation applies all of it or none of it.
+///
+/// ```
+/// use twenty_sync_core::memory::MemoryState;
+/// use twenty_sync_core::{Checkpoint, RecordState, StateCommit, StateStore, StateStoreExt, SyncDirection};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let state = MemoryState::new();
+/// let mut commit = StateCommit::new("contacts");
+/// commit.upsert_records.push(RecordState::new("c-1", "tw-1"));
+/// commit.cursors.push((SyncDirection::Pull, Checkpoint::new("2025-01-01T00:00:00Z")));
+/// state.commit(&commit).await?;
+///
+/// // Moving the record to a new local key: removals are applied before upserts.
+/// let mut commit = StateCommit::new("contacts");
+/// commit.remove_records.push("c-1".into());
+/// commit.upsert_records.push(RecordState::new("c-1b", "tw-1"));
+/// state.commit(&commit).await?;
+/// assert_eq!(state.record_by_twenty_id("contacts", "tw-1").await?.unwrap().local_key, "c-1b");
+/// # Ok::<(), twenty_sync_core::StoreError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StateCommit {
     /// The entity all of this belongs to.
@@ -222,6 +400,14 @@ pub struct StateCommit {
 
 impl StateCommit {
     /// An empty commit for `entity`.
+    ///
+    /// ```
+    /// use twenty_sync_core::StateCommit;
+    ///
+    /// let commit = StateCommit::new("contacts");
+    /// assert_eq!(commit.entity, "contacts");
+    /// assert!(commit.is_empty());
+    /// ```
     pub fn new(entity: impl Into<String>) -> Self {
         StateCommit {
             entity: entity.into(),
@@ -230,6 +416,15 @@ impl StateCommit {
     }
 
     /// Whether the commit changes nothing.
+    ///
+    /// ```
+    /// use twenty_sync_core::{StateCommit, SyncDirection, Checkpoint};
+    ///
+    /// let mut commit = StateCommit::new("contacts");
+    /// assert!(commit.is_empty());
+    /// commit.cursors.push((SyncDirection::Push, Checkpoint::new("3")));
+    /// assert!(!commit.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.upsert_records.is_empty()
             && self.remove_records.is_empty()
@@ -241,6 +436,34 @@ impl StateCommit {
 }
 
 /// A batch of pulled changes plus the state that records them as applied.
+///
+/// ```
+/// use serde_json::json;
+/// use twenty_sync_core::memory::{MemorySource, MemoryState};
+/// use twenty_sync_core::{
+///     ApplyBatch, InboundChange, InboundChangeKind, RecordState, SourceOfTruth, StateCommit,
+///     StateStore, StateWritten,
+/// };
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let (source, state) = (MemorySource::new(), MemoryState::new());
+/// let mut batch = ApplyBatch { entity: "people".into(), changes: vec![], state: StateCommit::new("people") };
+/// batch.changes.push(InboundChange {
+///     key: "p-1".into(),
+///     twenty_id: "tw-1".into(),
+///     kind: InboundChangeKind::Upsert { data: json!({"name": "Ada"}) },
+///     twenty_updated_at: None,
+/// });
+/// batch.state.upsert_records.push(RecordState::new("p-1", "tw-1"));
+/// // The engine's part: data first, then the state unless the source wrote it.
+/// if source.apply(&batch).await? == StateWritten::NotWritten {
+///     state.commit(&batch.state).await?;
+/// }
+/// assert_eq!(source.record("people", "p-1").unwrap().data["name"], "Ada");
+/// assert!(!state.known_empty("people").await?);
+/// # Ok::<(), twenty_sync_core::StoreError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApplyBatch {
     /// The local entity name.
@@ -254,6 +477,18 @@ pub struct ApplyBatch {
 }
 
 /// Whether a [`SourceOfTruth::apply`](crate::SourceOfTruth::apply) also wrote the batch's state.
+///
+/// ```
+/// use twenty_sync_core::memory::MemorySource;
+/// use twenty_sync_core::{ApplyBatch, SourceOfTruth, StateCommit, StateWritten};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// // The in-memory source is not a state store: the engine commits the state itself.
+/// let batch = ApplyBatch { entity: "people".into(), changes: vec![], state: StateCommit::new("people") };
+/// assert_eq!(MemorySource::new().apply(&batch).await?, StateWritten::NotWritten);
+/// # Ok::<(), twenty_sync_core::StoreError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StateWritten {
     /// The source wrote `batch.state` in the same transaction as the data (co-located store).
@@ -296,6 +531,14 @@ pub struct Linked {
 }
 
 /// The action an audit entry records.
+///
+/// ```
+/// use twenty_sync_core::AuditAction;
+///
+/// assert_eq!(serde_json::to_string(&AuditAction::Adopt).unwrap(), r#""adopt""#);
+/// let action: AuditAction = serde_json::from_str(r#""restore""#).unwrap();
+/// assert_eq!(action, AuditAction::Restore);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -317,6 +560,18 @@ pub enum AuditAction {
 }
 
 /// How an audited action ended.
+///
+/// ```
+/// use serde_json::json;
+/// use twenty_sync_core::AuditOutcome;
+///
+/// let failed = AuditOutcome::Failed("email is not valid".into());
+/// assert_eq!(
+///     serde_json::to_value(&failed).unwrap(),
+///     json!({"status": "failed", "reason": "email is not valid"})
+/// );
+/// assert_eq!(serde_json::to_value(AuditOutcome::Applied).unwrap(), json!({"status": "applied"}));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", content = "reason", rename_all = "snake_case")]
 pub enum AuditOutcome {
@@ -332,6 +587,36 @@ pub enum AuditOutcome {
 ///
 /// Never holds secrets; holds field *names* and content hashes, and field values only where the
 /// configuration allows (`detail`).
+///
+/// ```
+/// use twenty_sync_core::memory::MemoryState;
+/// use twenty_sync_core::{
+///     AuditAction, AuditEntry, AuditOutcome, AuditQuery, StateCommit, StateStore, SyncDirection,
+/// };
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let entry = AuditEntry {
+///     run_id: "run-1".into(),
+///     at: chrono::Utc::now(),
+///     entity: "contacts".into(),
+///     direction: SyncDirection::Push,
+///     local_key: Some("c-1".into()),
+///     twenty_id: Some("tw-1".into()),
+///     action: AuditAction::Update,
+///     changed_fields: vec!["jobTitle".into()],
+///     before_hash: Some("a1".into()),
+///     after_hash: Some("b2".into()),
+///     outcome: AuditOutcome::Applied,
+///     detail: None,
+/// };
+/// let state = MemoryState::new();
+/// let mut commit = StateCommit::new("contacts");
+/// commit.audit.push(entry.clone());
+/// state.commit(&commit).await?;
+/// assert_eq!(state.audit(&AuditQuery::default()).await?, vec![entry]);
+/// # Ok::<(), twenty_sync_core::StoreError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
     /// The run that did it.
@@ -367,6 +652,34 @@ pub struct AuditEntry {
 }
 
 /// A filter over the audit log. Empty fields match everything.
+///
+/// ```
+/// # use twenty_sync_core::{AuditAction, AuditEntry, AuditOutcome, SyncDirection, StateCommit, StateStore};
+/// # use twenty_sync_core::memory::MemoryState;
+/// use twenty_sync_core::AuditQuery;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// # let entry = |key: &str| AuditEntry { run_id: "run-1".into(), at: chrono::Utc::now(),
+/// #     entity: "contacts".into(), direction: SyncDirection::Pull, local_key: Some(key.into()),
+/// #     twenty_id: None, action: AuditAction::Create, changed_fields: vec![], before_hash: None,
+/// #     after_hash: None, outcome: AuditOutcome::Applied, detail: None };
+/// # let state = MemoryState::new();
+/// # let mut commit = StateCommit::new("contacts");
+/// # commit.audit = vec![entry("c-1"), entry("c-2"), entry("c-1")];
+/// # state.commit(&commit).await?;
+/// // The history of one record in one run:
+/// let query = AuditQuery {
+///     run_id: Some("run-1".into()),
+///     key: Some("c-1".into()),
+///     ..Default::default()
+/// };
+/// assert_eq!(state.audit(&query).await?.len(), 2);
+/// // Only the newest entry of the whole log:
+/// let last = state.audit(&AuditQuery { limit: Some(1), ..Default::default() }).await?;
+/// assert_eq!(last[0].local_key.as_deref(), Some("c-1"));
+/// # Ok::<(), twenty_sync_core::StoreError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditQuery {
     /// Only this run.
@@ -417,9 +730,18 @@ impl AuditQuery {
     /// Whether `entry` passes the filter (ignores `limit`). Implementations may use it directly.
     ///
     /// ```
+    /// # use twenty_sync_core::{AuditAction, AuditEntry, AuditOutcome, SyncDirection};
+    /// # let entry = AuditEntry { run_id: "run-1".into(), at: chrono::Utc::now(),
+    /// #     entity: "contacts".into(), direction: SyncDirection::Pull, local_key: Some("c-1".into()),
+    /// #     twenty_id: Some("tw-1".into()), action: AuditAction::Create, changed_fields: vec![],
+    /// #     before_hash: None, after_hash: None, outcome: AuditOutcome::Applied, detail: None };
     /// use twenty_sync_core::AuditQuery;
+    ///
     /// let q = AuditQuery { entity: Some("contacts".into()), ..Default::default() };
-    /// # let _ = q;
+    /// assert!(q.matches(&entry));
+    /// // `key` matches the local key or the Twenty id.
+    /// assert!(AuditQuery { key: Some("tw-1".into()), ..q.clone() }.matches(&entry));
+    /// assert!(!AuditQuery { entity: Some("companies".into()), ..q }.matches(&entry));
     /// ```
     pub fn matches(&self, entry: &AuditEntry) -> bool {
         self.run_id.as_ref().is_none_or(|r| *r == entry.run_id)
@@ -434,6 +756,23 @@ impl AuditQuery {
 }
 
 /// An exclusive, expiring claim on a scope (e.g. `"workspace/contacts"`), with a fencing token.
+///
+/// ```
+/// use std::time::Duration;
+/// use twenty_sync_core::memory::MemoryState;
+/// use twenty_sync_core::{Lease, StateStore};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let state = MemoryState::new();
+/// let lease: Lease = state.acquire_lease("ws/contacts", "worker-1", Duration::from_secs(60)).await?.unwrap();
+/// assert_eq!((lease.scope.as_str(), lease.holder.as_str()), ("ws/contacts", "worker-1"));
+/// assert!(lease.expires_at > chrono::Utc::now());
+/// state.release_lease(&lease).await?;
+/// let next = state.acquire_lease("ws/contacts", "worker-2", Duration::from_secs(60)).await?.unwrap();
+/// assert!(next.token > lease.token);
+/// # Ok::<(), twenty_sync_core::StoreError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
     /// What is claimed.

@@ -38,6 +38,33 @@ use twenty_mapping::{CompiledMapping, EntityPlan};
 use crate::engine::{ConflictPolicy, EntityMapper, FieldError, FieldOwner, FieldSpec, Mapped};
 
 /// An [`EntityMapper`] backed by one entity of a compiled mapping.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use twenty_mapping::{compile, MappingFile, TransformRegistry};
+/// # let file = MappingFile::from_toml_str(r#"
+/// # [entities.contacts]
+/// # twenty_object = "people"
+/// # local_key = "id"
+/// # [[entities.contacts.fields]]
+/// # from = "name"
+/// # to = "jobTitle"
+/// # [entities.pets]
+/// # twenty_object = "pets"
+/// # local_key = "id"
+/// # [[entities.pets.fields]]
+/// # from = "name"
+/// # to = "name"
+/// # "#, "mapping.toml").unwrap();
+/// # let mapping = Arc::new(compile(&file, &TransformRegistry::with_builtins(), None).unwrap());
+/// use twenty_sync_core::engine::EntityMapper;
+/// use twenty_sync_core::PlanMapper;
+///
+/// let contacts = PlanMapper::new(Arc::clone(&mapping), "contacts").unwrap();
+/// assert_eq!(contacts.twenty_object(), "people");
+/// let local = contacts.to_local(&serde_json::json!({"id": "tw-1", "jobTitle": "CTO"}));
+/// assert_eq!(local.value["name"], "CTO");
+/// ```
 #[derive(Clone)]
 pub struct PlanMapper {
     mapping: Arc<CompiledMapping>,
@@ -61,6 +88,32 @@ impl PlanMapper {
     /// The singular object name (used to route webhook events) is known for Twenty's standard
     /// objects; for custom objects it is guessed from the plural (`pets` → `pet`) unless given with
     /// [`with_singular`](Self::with_singular).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use twenty_mapping::{compile, MappingFile, TransformRegistry};
+    /// # let file = MappingFile::from_toml_str(r#"
+    /// # [entities.contacts]
+    /// # twenty_object = "people"
+    /// # local_key = "id"
+    /// # [[entities.contacts.fields]]
+    /// # from = "name"
+    /// # to = "jobTitle"
+    /// # [entities.pets]
+    /// # twenty_object = "pets"
+    /// # local_key = "id"
+    /// # [[entities.pets.fields]]
+    /// # from = "name"
+    /// # to = "name"
+    /// # "#, "mapping.toml").unwrap();
+    /// # let mapping = Arc::new(compile(&file, &TransformRegistry::with_builtins(), None).unwrap());
+    /// use twenty_sync_core::engine::EntityMapper;
+    /// use twenty_sync_core::PlanMapper;
+    ///
+    /// let pets = PlanMapper::new(Arc::clone(&mapping), "pets").unwrap();
+    /// assert_eq!(pets.twenty_object_singular(), "pet"); // guessed from "pets"
+    /// assert!(PlanMapper::new(mapping, "invoices").is_none());
+    /// ```
     pub fn new(mapping: Arc<CompiledMapping>, name: &str) -> Option<Self> {
         let plan = mapping.entity(name)?;
         let singular = singular_of(plan.twenty_object());
@@ -85,6 +138,31 @@ impl PlanMapper {
     }
 
     /// One mapper per entity of the mapping, in the mapping's order.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use twenty_mapping::{compile, MappingFile, TransformRegistry};
+    /// # let file = MappingFile::from_toml_str(r#"
+    /// # [entities.contacts]
+    /// # twenty_object = "people"
+    /// # local_key = "id"
+    /// # [[entities.contacts.fields]]
+    /// # from = "name"
+    /// # to = "jobTitle"
+    /// # [entities.pets]
+    /// # twenty_object = "pets"
+    /// # local_key = "id"
+    /// # [[entities.pets.fields]]
+    /// # from = "name"
+    /// # to = "name"
+    /// # "#, "mapping.toml").unwrap();
+    /// # let mapping = Arc::new(compile(&file, &TransformRegistry::with_builtins(), None).unwrap());
+    /// use twenty_sync_core::engine::EntityMapper;
+    /// use twenty_sync_core::PlanMapper;
+    ///
+    /// let names: Vec<String> = PlanMapper::all(&mapping).iter().map(|m| m.name().to_owned()).collect();
+    /// assert_eq!(names, ["contacts", "pets"]);
+    /// ```
     pub fn all(mapping: &Arc<CompiledMapping>) -> Vec<PlanMapper> {
         mapping
             .entities()
@@ -93,6 +171,33 @@ impl PlanMapper {
     }
 
     /// Overrides the singular object name (custom objects whose plural is irregular).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use twenty_mapping::{compile, MappingFile, TransformRegistry};
+    /// # let file = MappingFile::from_toml_str(r#"
+    /// # [entities.contacts]
+    /// # twenty_object = "people"
+    /// # local_key = "id"
+    /// # [[entities.contacts.fields]]
+    /// # from = "name"
+    /// # to = "jobTitle"
+    /// # [entities.pets]
+    /// # twenty_object = "geese"
+    /// # local_key = "id"
+    /// # [[entities.pets.fields]]
+    /// # from = "name"
+    /// # to = "name"
+    /// # "#, "mapping.toml").unwrap();
+    /// # let mapping = Arc::new(compile(&file, &TransformRegistry::with_builtins(), None).unwrap());
+    /// use twenty_sync_core::engine::EntityMapper;
+    /// use twenty_sync_core::PlanMapper;
+    ///
+    /// let geese = PlanMapper::new(mapping, "pets").unwrap();
+    /// assert_eq!(geese.twenty_object_singular(), "geese"); // no plain "s" to drop
+    /// let geese = geese.with_singular("goose");
+    /// assert_eq!(geese.twenty_object_singular(), "goose");
+    /// ```
     pub fn with_singular(mut self, singular: impl Into<String>) -> Self {
         self.singular = singular.into();
         self

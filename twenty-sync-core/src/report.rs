@@ -13,6 +13,14 @@ use serde::{Deserialize, Serialize};
 use crate::model::SyncDirection;
 
 /// What a run does.
+///
+/// ```
+/// use twenty_sync_core::{RunMode, RunReport};
+///
+/// let report = RunReport::new("run-1", RunMode::Sync, false);
+/// assert_eq!(report.mode, RunMode::Sync);
+/// assert_eq!(serde_json::to_string(&RunMode::Sync).unwrap(), r#""sync""#);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunMode {
@@ -26,6 +34,13 @@ pub enum RunMode {
 
 impl RunMode {
     /// `"pull"`, `"push"` or `"sync"`.
+    ///
+    /// ```
+    /// use twenty_sync_core::RunMode;
+    ///
+    /// assert_eq!(RunMode::Pull.as_str(), "pull");
+    /// assert_eq!(format!("{} run", RunMode::Sync.as_str()), "sync run");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             RunMode::Pull => "pull",
@@ -36,6 +51,19 @@ impl RunMode {
 }
 
 /// How a run ended (or that it has not).
+///
+/// ```
+/// use twenty_sync_core::{RecordFailure, RunMode, RunReport, RunStatus, SyncDirection};
+///
+/// let mut report = RunReport::new("run-1", RunMode::Push, false);
+/// assert_eq!(report.status, RunStatus::Running);
+/// report.push_failure("contacts", RecordFailure {
+///     entity: "contacts".into(), direction: SyncDirection::Push, local_key: Some("c-1".into()),
+///     twenty_id: None, field: None, reason: "rejected by Twenty".into(),
+/// });
+/// report.finish();
+/// assert_eq!(report.status, RunStatus::PartiallyFailed);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
@@ -50,6 +78,17 @@ pub enum RunStatus {
 }
 
 /// Counts for one entity in one run.
+///
+/// ```
+/// use twenty_sync_core::{EntityCounts, RunMode, RunReport};
+///
+/// let mut report = RunReport::new("run-1", RunMode::Pull, false);
+/// let counts: &mut EntityCounts = report.counts_mut("contacts");
+/// counts.seen += 10;
+/// counts.created += 2;
+/// counts.unchanged += 8;
+/// assert_eq!(report.entities["contacts"], EntityCounts { seen: 10, created: 2, unchanged: 8, ..Default::default() });
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntityCounts {
     /// Records read from the source side.
@@ -72,6 +111,14 @@ pub struct EntityCounts {
 
 impl EntityCounts {
     /// Adds `other` to `self`.
+    ///
+    /// ```
+    /// use twenty_sync_core::EntityCounts;
+    ///
+    /// let mut total = EntityCounts { created: 1, failed: 1, ..Default::default() };
+    /// total.add(&EntityCounts { created: 2, updated: 5, ..Default::default() });
+    /// assert_eq!((total.created, total.updated, total.failed), (3, 5, 1));
+    /// ```
     pub fn add(&mut self, other: &EntityCounts) {
         self.seen += other.seen;
         self.created += other.created;
@@ -85,6 +132,22 @@ impl EntityCounts {
 }
 
 /// One record that could not be synced, and why.
+///
+/// ```
+/// use twenty_sync_core::{RecordFailure, RunMode, RunReport, SyncDirection};
+///
+/// let mut report = RunReport::new("run-1", RunMode::Pull, false);
+/// report.push_failure("people", RecordFailure {
+///     entity: "people".into(),
+///     direction: SyncDirection::Pull,
+///     local_key: None,
+///     twenty_id: Some("tw-7".into()),
+///     field: Some("emails.primaryEmail".into()),
+///     reason: "not an email address".into(),
+/// });
+/// assert_eq!(report.failures[0].twenty_id.as_deref(), Some("tw-7"));
+/// assert!(report.summary().contains("field=emails.primaryEmail: not an email address"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordFailure {
     /// The local entity name.
@@ -191,6 +254,15 @@ pub struct RunReport {
 
 impl RunReport {
     /// A report for a run that starts now.
+    ///
+    /// ```
+    /// use twenty_sync_core::{RunMode, RunReport, RunStatus};
+    ///
+    /// let report = RunReport::new("run-1", RunMode::Pull, true);
+    /// assert_eq!((report.run_id.as_str(), report.dry_run), ("run-1", true));
+    /// assert_eq!(report.status, RunStatus::Running);
+    /// assert!(report.entities.is_empty() && report.finished_at.is_none());
+    /// ```
     pub fn new(run_id: impl Into<String>, mode: RunMode, dry_run: bool) -> Self {
         RunReport {
             run_id: run_id.into(),
@@ -211,17 +283,47 @@ impl RunReport {
     }
 
     /// The counts for `key` (created on first use).
+    ///
+    /// ```
+    /// use twenty_sync_core::{RunMode, RunReport};
+    ///
+    /// let mut report = RunReport::new("run-1", RunMode::Sync, false);
+    /// report.counts_mut("contacts/pull").updated += 1;
+    /// report.counts_mut("contacts/pull").updated += 1;
+    /// assert_eq!(report.entities["contacts/pull"].updated, 2);
+    /// ```
     pub fn counts_mut(&mut self, key: &str) -> &mut EntityCounts {
         self.entities.entry(key.to_owned()).or_default()
     }
 
     /// Records a failed record (and counts it).
+    ///
+    /// ```
+    /// use twenty_sync_core::{RecordFailure, RunMode, RunReport, SyncDirection};
+    ///
+    /// let mut report = RunReport::new("run-1", RunMode::Push, false);
+    /// report.push_failure("contacts", RecordFailure {
+    ///     entity: "contacts".into(), direction: SyncDirection::Push, local_key: Some("c-1".into()),
+    ///     twenty_id: None, field: None, reason: "duplicate email".into(),
+    /// });
+    /// assert_eq!(report.entities["contacts"].failed, 1);
+    /// assert_eq!(report.failures.len(), 1);
+    /// ```
     pub fn push_failure(&mut self, counts_key: &str, failure: RecordFailure) {
         self.counts_mut(counts_key).failed += 1;
         self.failures.push(failure);
     }
 
     /// Totals over all entities.
+    ///
+    /// ```
+    /// use twenty_sync_core::{RunMode, RunReport};
+    ///
+    /// let mut report = RunReport::new("run-1", RunMode::Pull, false);
+    /// report.counts_mut("contacts").created += 3;
+    /// report.counts_mut("companies").created += 2;
+    /// assert_eq!(report.totals().created, 5);
+    /// ```
     pub fn totals(&self) -> EntityCounts {
         let mut t = EntityCounts::default();
         for c in self.entities.values() {
@@ -233,6 +335,16 @@ impl RunReport {
     /// Sets `finished_at`, `duration_ms` and the status: `Failed` if `error` is set,
     /// `PartiallyFailed` if any record failed, `Succeeded` otherwise. A run never reports success
     /// while records failed.
+    ///
+    /// ```
+    /// use twenty_sync_core::{RunMode, RunReport, RunStatus};
+    ///
+    /// let mut report = RunReport::new("run-1", RunMode::Pull, false);
+    /// report.error = Some("Twenty is unreachable".into());
+    /// report.finish();
+    /// assert_eq!(report.status, RunStatus::Failed);
+    /// assert!(report.finished_at.is_some());
+    /// ```
     pub fn finish(&mut self) {
         let now = Utc::now();
         self.finished_at = Some(now);
@@ -248,6 +360,17 @@ impl RunReport {
     }
 
     /// A concise human summary: one line for the run, one per entity, one per failure.
+    ///
+    /// ```
+    /// use twenty_sync_core::{RunMode, RunReport};
+    ///
+    /// let mut report = RunReport::new("run-1", RunMode::Pull, true);
+    /// report.counts_mut("contacts").created = 3;
+    /// report.finish();
+    /// let summary = report.summary();
+    /// assert!(summary.starts_with("run run-1 (pull, dry run): Succeeded"));
+    /// assert!(summary.contains("contacts: seen 0, created 3,"));
+    /// ```
     pub fn summary(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(

@@ -28,14 +28,77 @@ use crate::model::{ApplyBatch, Checkpoint, Linked, LocalChange, LocalRecord, Sta
 /// - [`get`](Self::get) looks records up by local key; missing keys are simply absent from the
 ///   result.
 /// - [`known_empty`](Self::known_empty) says `true` only when the entity holds no record at all.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use futures::TryStreamExt;
+/// use serde_json::json;
+/// use twenty_sync_core::file::FileStore;
+/// use twenty_sync_core::memory::MemorySource;
+/// use twenty_sync_core::SourceOfTruth;
+///
+/// // Code written against the trait works with every source.
+/// async fn changed_keys(source: &dyn SourceOfTruth, entity: &str) -> twenty_sync_core::StoreResult<Vec<String>> {
+///     let feed: Vec<_> = source.changes_since(entity, None).await?.try_collect().await?;
+///     Ok(feed.into_iter().map(|c| c.key).collect())
+/// }
+///
+/// let memory = MemorySource::new();
+/// memory.upsert("contacts", "c-1", json!({"name": "Ada"}));
+/// let dir = tempfile::tempdir()?;
+/// let file = FileStore::open(dir.path())?;
+/// file.upsert("contacts", "c-1", json!({"name": "Ada"}))?;
+/// let sources: Vec<Arc<dyn SourceOfTruth>> = vec![Arc::new(memory), Arc::new(file)];
+/// for source in &sources {
+///     assert_eq!(changed_keys(source.as_ref(), "contacts").await?, ["c-1"]);
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[async_trait]
 pub trait SourceOfTruth: Send + Sync {
     /// A short description for logs and reports (no secrets), e.g. `"postgres table crm.contacts"`.
+    ///
+    /// ```
+    /// use twenty_sync_core::file::FileStore;
+    /// use twenty_sync_core::memory::MemorySource;
+    /// use twenty_sync_core::SourceOfTruth;
+    ///
+    /// assert_eq!(MemorySource::new().describe(), "in-memory source");
+    /// let dir = tempfile::tempdir()?;
+    /// let store = FileStore::open(dir.path())?;
+    /// assert_eq!(SourceOfTruth::describe(&store), format!("file store {}", dir.path().display()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     fn describe(&self) -> String;
 
     /// The local changes of `entity` after `checkpoint` (`None`: from the beginning), in order.
     ///
     /// The stream is bounded in memory: implementations fetch in pages, never the whole entity.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use futures::TryStreamExt;
+    /// use serde_json::json;
+    /// use twenty_sync_core::memory::MemorySource;
+    /// use twenty_sync_core::SourceOfTruth;
+    ///
+    /// let source = MemorySource::new();
+    /// source.upsert("contacts", "c-1", json!({"name": "Ada"}));
+    /// let mut feed = source.changes_since("contacts", None).await?;
+    /// let mut last = None;
+    /// while let Some(change) = feed.try_next().await? {
+    ///     last = Some(change.checkpoint); // a push commits this as its cursor
+    /// }
+    /// source.upsert("contacts", "c-2", json!({"name": "Alan"}));
+    /// // Resuming from the last checkpoint yields only what came after it.
+    /// let next: Vec<_> = source.changes_since("contacts", last.as_ref()).await?.try_collect().await?;
+    /// assert_eq!(next.len(), 1);
+    /// assert_eq!(next[0].key, "c-2");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     async fn changes_since(
         &self,
         entity: &str,
@@ -43,6 +106,32 @@ pub trait SourceOfTruth: Send + Sync {
     ) -> StoreResult<BoxStream<'static, StoreResult<LocalChange>>>;
 
     /// Applies a batch of pulled changes atomically (see the trait docs for the state contract).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use serde_json::json;
+    /// use twenty_sync_core::file::FileStore;
+    /// use twenty_sync_core::{ApplyBatch, InboundChange, InboundChangeKind, SourceOfTruth, StateCommit, StateWritten};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = FileStore::open(dir.path())?;
+    /// let change = |key: &str, kind| InboundChange {
+    ///     key: key.into(), twenty_id: format!("tw-{key}"), kind, twenty_updated_at: None,
+    /// };
+    /// let batch = ApplyBatch {
+    ///     entity: "people".into(),
+    ///     changes: vec![
+    ///         change("p-1", InboundChangeKind::Upsert { data: json!({"name": "Ada"}) }),
+    ///         change("p-2", InboundChangeKind::Delete { tombstone: false }),
+    ///     ],
+    ///     state: StateCommit::new("people"),
+    /// };
+    /// assert_eq!(store.apply(&batch).await?, StateWritten::NotWritten);
+    /// store.apply(&batch).await?; // idempotent
+    /// assert_eq!(store.local_records("people")?.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     async fn apply(&self, batch: &ApplyBatch) -> StoreResult<StateWritten>;
 
     /// [`apply`](Self::apply) for a shared batch: what the engine's pulls call. An
@@ -77,6 +166,22 @@ pub trait SourceOfTruth: Send + Sync {
     }
 
     /// The current local records with these keys (absent keys are left out).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use serde_json::json;
+    /// use twenty_sync_core::memory::MemorySource;
+    /// use twenty_sync_core::SourceOfTruth;
+    ///
+    /// let source = MemorySource::new();
+    /// source.upsert("contacts", "c-1", json!({"email": "ada@example.com"}));
+    /// source.upsert("contacts", "c-2", json!({"email": "alan@example.com"}));
+    /// let got = source.get("contacts", &["c-2".into(), "missing".into()]).await?;
+    /// assert_eq!(got.len(), 1);
+    /// assert_eq!(got[0].data["email"], "alan@example.com");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     async fn get(&self, entity: &str, keys: &[String]) -> StoreResult<Vec<LocalRecord>>;
 
     /// The record states of these Twenty ids, each with the live local record its local key

@@ -16,6 +16,19 @@ use crate::source::SourceOfTruth;
 use crate::state::StateStore;
 
 /// Runs every source check, each on its own entity (`conformance_<check>`).
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use twenty_sync_core::conformance;
+/// use twenty_sync_core::file::FileStore;
+///
+/// // The file store makes its own local edits: it is both the source and the editor.
+/// let dir = tempfile::tempdir()?;
+/// let store = FileStore::open(dir.path())?;
+/// conformance::source::run_all(&store, &store).await; // panics naming the rule a source breaks
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub async fn run_all(source: &dyn SourceOfTruth, editor: &dyn LocalEditor) {
     changes_come_in_order_and_resume_from_every_checkpoint(source, editor, "conformance_feed")
         .await;
@@ -83,6 +96,17 @@ async fn get(source: &dyn SourceOfTruth, entity: &str, keys: &[&str]) -> Vec<Loc
 
 /// The feed yields local changes in the order they were made, and resuming from the checkpoint
 /// of any change yields exactly the changes after it.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use twenty_sync_core::conformance::source::changes_come_in_order_and_resume_from_every_checkpoint;
+/// use twenty_sync_core::memory::MemorySource;
+///
+/// let source = MemorySource::new();
+/// changes_come_in_order_and_resume_from_every_checkpoint(&source, &source, "contacts").await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub async fn changes_come_in_order_and_resume_from_every_checkpoint(
     source: &dyn SourceOfTruth,
     editor: &dyn LocalEditor,
@@ -142,6 +166,17 @@ pub async fn changes_come_in_order_and_resume_from_every_checkpoint(
 }
 
 /// A local delete is a change of its own, and the record is gone from `get`.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use twenty_sync_core::conformance::source::deletions_appear_in_the_feed;
+/// use twenty_sync_core::memory::MemorySource;
+///
+/// let source = MemorySource::new();
+/// deletions_appear_in_the_feed(&source, &source, "contacts").await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub async fn deletions_appear_in_the_feed(
     source: &dyn SourceOfTruth,
     editor: &dyn LocalEditor,
@@ -182,6 +217,17 @@ pub async fn deletions_appear_in_the_feed(
 
 /// After a record changed twice, the feed's last change for it carries the latest data (the
 /// earlier change may or may not still be in the feed).
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use twenty_sync_core::conformance::source::latest_local_data_wins_in_the_feed;
+/// use twenty_sync_core::memory::MemorySource;
+///
+/// let source = MemorySource::new();
+/// latest_local_data_wins_in_the_feed(&source, &source, "contacts").await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub async fn latest_local_data_wins_in_the_feed(
     source: &dyn SourceOfTruth,
     editor: &dyn LocalEditor,
@@ -224,6 +270,17 @@ pub async fn latest_local_data_wins_in_the_feed(
 
 /// A change made while a feed is being read is in that feed or in the next one read from the
 /// last checkpoint seen: never lost.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use twenty_sync_core::conformance::source::changes_made_during_a_read_are_not_lost;
+/// use twenty_sync_core::memory::MemorySource;
+///
+/// let source = MemorySource::new();
+/// changes_made_during_a_read_are_not_lost(&source, &source, "contacts").await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub async fn changes_made_during_a_read_are_not_lost(
     source: &dyn SourceOfTruth,
     editor: &dyn LocalEditor,
@@ -276,6 +333,17 @@ pub async fn changes_made_during_a_read_are_not_lost(
 }
 
 /// `get` returns the current local records of the keys asked for and leaves unknown keys out.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use twenty_sync_core::conformance::source::get_returns_local_records_by_key;
+/// use twenty_sync_core::memory::MemorySource;
+///
+/// let source = MemorySource::new();
+/// get_returns_local_records_by_key(&source, &source, "contacts").await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub async fn get_returns_local_records_by_key(
     source: &dyn SourceOfTruth,
     editor: &dyn LocalEditor,
@@ -313,6 +381,17 @@ pub async fn get_returns_local_records_by_key(
 
 /// `apply` writes upserts in batch order (a later change of the same key wins) and `get` sees
 /// them.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use twenty_sync_core::conformance::source::apply_upserts_in_order;
+/// use twenty_sync_core::memory::MemorySource;
+///
+/// let source = MemorySource::new();
+/// apply_upserts_in_order(&source, "contacts").await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub async fn apply_upserts_in_order(source: &dyn SourceOfTruth, entity: &str) {
     let b = batch(
         entity,
@@ -360,6 +439,17 @@ pub async fn apply_upserts_in_order(source: &dyn SourceOfTruth, entity: &str) {
 }
 
 /// Applying the same batch twice leaves the same records as applying it once.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use twenty_sync_core::conformance::source::apply_is_idempotent;
+/// use twenty_sync_core::memory::MemorySource;
+///
+/// let source = MemorySource::new();
+/// apply_is_idempotent(&source, "contacts").await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub async fn apply_is_idempotent(source: &dyn SourceOfTruth, entity: &str) {
     let b = batch(
         entity,
@@ -387,6 +477,17 @@ pub async fn apply_is_idempotent(source: &dyn SourceOfTruth, entity: &str) {
 
 /// Deletes (with or without tombstone) make the record disappear from `get`; deleting an unknown
 /// key is not an error; an upsert after a tombstone brings the record back.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use twenty_sync_core::conformance::source::apply_deletes_and_tombstones;
+/// use twenty_sync_core::memory::MemorySource;
+///
+/// let source = MemorySource::new();
+/// apply_deletes_and_tombstones(&source, "contacts").await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub async fn apply_deletes_and_tombstones(source: &dyn SourceOfTruth, entity: &str) {
     ok(
         source
@@ -445,6 +546,17 @@ pub async fn apply_deletes_and_tombstones(source: &dyn SourceOfTruth, entity: &s
 /// Optional (not in [`run_all`]): changes applied from Twenty do not come back through
 /// `changes_since` as local changes. Sources whose change capture cannot tell them apart rely on
 /// the engine's content hashes instead and may skip this check.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use twenty_sync_core::conformance::source::applied_changes_are_not_echoed;
+/// use twenty_sync_core::memory::MemorySource;
+///
+/// let source = MemorySource::new();
+/// applied_changes_are_not_echoed(&source, &source, "contacts").await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub async fn applied_changes_are_not_echoed(
     source: &dyn SourceOfTruth,
     editor: &dyn LocalEditor,
@@ -480,6 +592,23 @@ pub async fn applied_changes_are_not_echoed(
 /// with each state the live record of its local key, or `None` when there is none. `state` is
 /// the store the source keeps its record states in (for a sink that is its own state store, the
 /// sink itself). A source answering `None` passes: the engine then makes the two reads.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use twenty_sync_core::conformance::source::linked_lookup_agrees_with_states_and_get;
+/// use twenty_sync_core::file::FileStore;
+/// use twenty_sync_core::memory::{MemorySource, MemoryState};
+///
+/// // A source that answers `None` (reads states separately) passes as well:
+/// let source = MemorySource::new();
+/// linked_lookup_agrees_with_states_and_get(&source, &MemoryState::new(), &source, "contacts").await;
+/// // The file store is its own state store.
+/// let dir = tempfile::tempdir()?;
+/// let store = FileStore::open(dir.path())?;
+/// linked_lookup_agrees_with_states_and_get(&store, &store, &store, "contacts").await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub async fn linked_lookup_agrees_with_states_and_get(
     source: &dyn SourceOfTruth,
     state: &dyn StateStore,

@@ -15,6 +15,19 @@ use crate::state::StateStore;
 use super::support::{at, ok};
 
 /// Runs every state check, each on its own entity (`conformance_<check>`) or lease scope.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use twenty_sync_core::conformance;
+/// use twenty_sync_core::file::FileStore;
+///
+/// // In a test of your store: start from an empty one.
+/// let dir = tempfile::tempdir()?;
+/// let store = FileStore::open(dir.path())?;
+/// conformance::state::run_all(&store).await; // panics naming the rule a store breaks
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub async fn run_all(store: &dyn StateStore) {
     record_states_by_local_key_and_twenty_id(store, "conformance_records").await;
     record_states_are_replaced_and_removed(store, "conformance_replace").await;
@@ -52,6 +65,20 @@ fn sorted(mut v: Vec<RecordState>) -> Vec<RecordState> {
 
 /// Record states are found by local key and by Twenty id, with every field as committed;
 /// unknown keys and ids are left out.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use twenty_sync_core::conformance::state::record_states_by_local_key_and_twenty_id;
+/// use twenty_sync_core::memory::MemoryState;
+///
+/// let state = MemoryState::new();
+/// // Checks can also be run one by one, on entity names the store has prepared.
+/// record_states_by_local_key_and_twenty_id(&state, "contacts").await;
+/// let found = twenty_sync_core::StateStore::records(&state, "contacts", &["a".into()]).await?;
+/// assert_eq!(found.len(), 1); // the check leaves its rows behind
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub async fn record_states_by_local_key_and_twenty_id(store: &dyn StateStore, entity: &str) {
     let a = state("a", "00000000-0000-4000-8000-00000000000a", 1);
     let mut b = state("b", "00000000-0000-4000-8000-00000000000b", 2);
@@ -102,6 +129,17 @@ pub async fn record_states_by_local_key_and_twenty_id(store: &dyn StateStore, en
 
 /// Upserting a local key again replaces its state (and its Twenty id mapping); removing it makes
 /// it disappear both ways.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use twenty_sync_core::conformance::state::record_states_are_replaced_and_removed;
+/// use twenty_sync_core::memory::MemoryState;
+///
+/// let state = MemoryState::new();
+/// record_states_are_replaced_and_removed(&state, "contacts").await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub async fn record_states_are_replaced_and_removed(store: &dyn StateStore, entity: &str) {
     let mut commit = StateCommit::new(entity);
     commit.upsert_records = vec![state("k", "id-old", 1)];
@@ -148,6 +186,17 @@ pub async fn record_states_are_replaced_and_removed(store: &dyn StateStore, enti
 /// A commit that cannot be applied in full (here: a Twenty id already mapped to another local
 /// key) fails with `Conflict` and leaves nothing behind: no record, cursor, pending create or
 /// audit entry of it.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use twenty_sync_core::conformance::state::commit_is_all_or_nothing;
+/// use twenty_sync_core::memory::MemoryState;
+///
+/// let state = MemoryState::new();
+/// commit_is_all_or_nothing(&state, "contacts").await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub async fn commit_is_all_or_nothing(store: &dyn StateStore, entity: &str) {
     let mut first = StateCommit::new(entity);
     first.upsert_records = vec![state("owner", "shared-id", 1)];
@@ -224,6 +273,17 @@ pub async fn commit_is_all_or_nothing(store: &dyn StateStore, entity: &str) {
 
 /// Removing the old local key and mapping its Twenty id to a new key in one commit is allowed
 /// (removals are applied before upserts).
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use twenty_sync_core::conformance::state::twenty_id_moves_when_old_key_removed_in_same_commit;
+/// use twenty_sync_core::memory::MemoryState;
+///
+/// let state = MemoryState::new();
+/// twenty_id_moves_when_old_key_removed_in_same_commit(&state, "contacts").await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub async fn twenty_id_moves_when_old_key_removed_in_same_commit(
     store: &dyn StateStore,
     entity: &str,
@@ -252,6 +312,18 @@ pub async fn twenty_id_moves_when_old_key_removed_in_same_commit(
 }
 
 /// Cursors are kept per entity and per direction, and move only through commits.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use twenty_sync_core::conformance::state::cursors_are_per_entity_and_direction;
+/// use twenty_sync_core::memory::MemoryState;
+///
+/// let state = MemoryState::new();
+/// // Two entities: cursors of one must not move the other's.
+/// cursors_are_per_entity_and_direction(&state, "contacts", "companies").await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub async fn cursors_are_per_entity_and_direction(
     store: &dyn StateStore,
     entity: &str,
@@ -297,6 +369,17 @@ pub async fn cursors_are_per_entity_and_direction(
 }
 
 /// Pending creates are recorded, listed per entity and removed by local key.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use twenty_sync_core::conformance::state::pending_creates_are_added_and_removed;
+/// use twenty_sync_core::memory::MemoryState;
+///
+/// let state = MemoryState::new();
+/// pending_creates_are_added_and_removed(&state, "contacts").await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub async fn pending_creates_are_added_and_removed(store: &dyn StateStore, entity: &str) {
     let p = |key: &str, n: i64| PendingCreate {
         local_key: key.to_owned(),
@@ -333,6 +416,17 @@ pub async fn pending_creates_are_added_and_removed(store: &dyn StateStore, entit
 }
 
 /// Runs are upserted by id and listed newest first (by `started_at`), at most `limit`.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use twenty_sync_core::conformance::state::runs_are_upserted_by_id_and_listed_newest_first;
+/// use twenty_sync_core::memory::MemoryState;
+///
+/// let state = MemoryState::new();
+/// runs_are_upserted_by_id_and_listed_newest_first(&state).await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub async fn runs_are_upserted_by_id_and_listed_newest_first(store: &dyn StateStore) {
     // Far in the future so that runs saved by other tests of the same store sort after these.
     let base = chrono::Utc::now() + chrono::Duration::days(3650);
@@ -409,6 +503,17 @@ fn audit_entry(run: &str, entity: &str, key: &str, secs: i64) -> AuditEntry {
 
 /// Audit entries are appended by commits and come back oldest first, filtered by run, entity,
 /// key (local key or Twenty id) and time; a limit keeps the newest entries.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use twenty_sync_core::conformance::state::audit_is_appended_and_filtered;
+/// use twenty_sync_core::memory::MemoryState;
+///
+/// let state = MemoryState::new();
+/// audit_is_appended_and_filtered(&state, "contacts").await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub async fn audit_is_appended_and_filtered(store: &dyn StateStore, entity: &str) {
     let e = |run: &str, key: &str, secs: i64| audit_entry(run, entity, key, secs);
     let mut failed = e("run-b", "k3", 13);
@@ -503,6 +608,17 @@ pub async fn audit_is_appended_and_filtered(store: &dyn StateStore, entity: &str
 
 /// A lease is exclusive while live, renewable by its holder with the same token, released only
 /// by the current holder, and a new holder gets a larger fencing token.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use twenty_sync_core::conformance::state::leases_are_exclusive_renewable_and_fenced;
+/// use twenty_sync_core::memory::MemoryState;
+///
+/// let state = MemoryState::new();
+/// leases_are_exclusive_renewable_and_fenced(&state, "workspace/contacts").await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub async fn leases_are_exclusive_renewable_and_fenced(store: &dyn StateStore, scope: &str) {
     let ttl = Duration::from_secs(60);
     let a = ok(
@@ -580,6 +696,17 @@ pub async fn leases_are_exclusive_renewable_and_fenced(store: &dyn StateStore, s
 
 /// A lease that is not renewed lapses after its ttl and the scope goes to the next holder with a
 /// larger token. (Sleeps about half a second.)
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use twenty_sync_core::conformance::state::leases_expire;
+/// use twenty_sync_core::memory::MemoryState;
+///
+/// let state = MemoryState::new();
+/// leases_expire(&state, "workspace/contacts").await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub async fn leases_expire(store: &dyn StateStore, scope: &str) {
     let a = ok(
         store

@@ -49,6 +49,14 @@ pub enum AuditValues {
 
 impl AuditValues {
     /// Records values of every changed field that does not look secret.
+    ///
+    /// ```
+    /// use twenty_sync_core::engine::AuditValues;
+    ///
+    /// let values = AuditValues::changed();
+    /// assert!(values.is_recorded("jobTitle"));
+    /// assert!(!values.is_recorded("user_password")); // looks secret: never recorded
+    /// ```
     pub fn changed() -> Self {
         AuditValues::Changed {
             secret_fields: BTreeSet::new(),
@@ -56,6 +64,14 @@ impl AuditValues {
     }
 
     /// Records values of changed fields except `secret_fields` (and fields that look secret).
+    ///
+    /// ```
+    /// use twenty_sync_core::engine::AuditValues;
+    ///
+    /// let values = AuditValues::changed_except(["ssn", "salary"]);
+    /// assert!(!values.is_recorded("salary"));
+    /// assert!(values.is_recorded("city"));
+    /// ```
     pub fn changed_except<I, S>(secret_fields: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -67,6 +83,15 @@ impl AuditValues {
     }
 
     /// Whether the value of field `path` would be recorded.
+    ///
+    /// ```
+    /// use twenty_sync_core::engine::AuditValues;
+    ///
+    /// assert!(!AuditValues::Off.is_recorded("city"));
+    /// let values = AuditValues::changed();
+    /// assert!(values.is_recorded("city"));
+    /// assert!(!values.is_recorded("oauth-Token")); // case and `-`/`_` are ignored
+    /// ```
     pub fn is_recorded(&self, path: &str) -> bool {
         match self {
             AuditValues::Off => false,

@@ -6,6 +6,32 @@ use std::time::Duration;
 use super::audit::AuditValues;
 
 /// What a local delete does in Twenty.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # use std::sync::Arc;
+/// # use twenty_sync_core::engine::*;
+/// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+/// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(0)).await?;
+/// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+/// # let contacts = twenty_sync_core::engine::FieldMap::new("contacts", "people", "person")
+/// #     .field("email", "emails.primaryEmail").field("first", "name.firstName").field("title", "jobTitle")
+/// #     .match_key("emails.primaryEmail");
+/// let source = MemorySource::new();
+/// let engine = SyncEngine::builder(client, source.clone(), MemoryState::new())
+///     .entity(Arc::new(contacts))
+///     .build()?;
+/// assert_eq!(engine.config().push_delete, PushDeleteMode::SoftDelete);
+/// source.upsert("contacts", "c1", serde_json::json!({"email": "ada@example.com"}));
+/// engine.push(RunOptions::new()).await?;
+/// source.delete("contacts", "c1");
+/// engine.push(RunOptions::new()).await?;
+/// // Soft deleted: gone from the lists, still in Twenty's trash.
+/// assert_eq!(sim.handle().count("people"), 0);
+/// assert_eq!(sim.handle().count_with_deleted("people"), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum PushDeleteMode {
@@ -19,6 +45,31 @@ pub enum PushDeleteMode {
 }
 
 /// What a delete in Twenty does locally.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # use std::sync::Arc;
+/// # use twenty_sync_core::engine::*;
+/// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+/// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(2)).await?;
+/// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+/// # let contacts = twenty_sync_core::engine::FieldMap::new("contacts", "people", "person")
+/// #     .field("email", "emails.primaryEmail").field("first", "name.firstName").field("title", "jobTitle")
+/// #     .match_key("emails.primaryEmail");
+/// let source = MemorySource::new();
+/// let engine = SyncEngine::builder(client, source.clone(), MemoryState::new())
+///     .entity(Arc::new(contacts))
+///     .build()?;
+/// assert_eq!(engine.config().pull_delete, PullDeleteMode::Delete);
+/// engine.pull(RunOptions::new()).await?;
+/// let id = sim.handle().records("people")[0]["id"].as_str().unwrap().to_owned();
+/// sim.handle().soft_delete_record("people", &id);
+/// engine.pull(RunOptions::new()).await?;
+/// assert!(source.record("contacts", &id).is_none());
+/// assert_eq!(source.records("contacts").len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum PullDeleteMode {
@@ -38,6 +89,33 @@ pub enum PullDeleteMode {
 /// record has no last-synced version, so there is no conflict to settle. Creates are recorded
 /// as write-ahead intents before they are sent in both strategies, so a crash between "Twenty
 /// wrote it" and "we recorded it" is recovered without a duplicate.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # use std::sync::Arc;
+/// # use twenty_sync_core::engine::*;
+/// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+/// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(0)).await?;
+/// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+/// # let contacts = twenty_sync_core::engine::FieldMap::new("contacts", "people", "person")
+/// #     .field("email", "emails.primaryEmail").field("first", "name.firstName").field("title", "jobTitle")
+/// #     .match_key("emails.primaryEmail");
+/// sim.handle().insert_record("people", serde_json::json!({"emails": {"primaryEmail": "ada@example.com"}}));
+/// let source = MemorySource::new();
+/// source.upsert("contacts", "c1", serde_json::json!({"email": "ada@example.com", "title": "CTO"}));
+/// let config = EngineConfig { match_strategy: MatchStrategy::Lookup, ..EngineConfig::default() };
+/// let engine = SyncEngine::builder(client, source, MemoryState::new())
+///     .entity(Arc::new(contacts))
+///     .config(config)
+///     .build()?;
+/// let report = engine.push(RunOptions::new()).await?;
+/// // The local record matched the existing person by email: linked, not duplicated.
+/// assert_eq!(report.entities["contacts:push"].adopted, 1);
+/// assert_eq!(sim.handle().count("people"), 1);
+/// assert_eq!(sim.handle().records("people")[0]["jobTitle"], "CTO");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum MatchStrategy {
@@ -100,6 +178,21 @@ impl MatchStrategy {
 }
 
 /// How an install is triggered.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # use std::sync::Arc;
+/// # use twenty_sync_core::engine::*;
+/// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+/// # let client = twenty_client::Client::builder("https://crm.example.com/".parse()?, secrecy::SecretString::from("fake-api-key")).build()?;
+/// let engine = SyncEngine::builder(client, MemorySource::new(), MemoryState::new()).build()?;
+/// // The default: webhooks for latency, polling for completeness.
+/// assert_eq!(engine.config().trigger, TriggerMode::WebhooksWithReconcile);
+/// let polling = EngineConfig { trigger: TriggerMode::PollingOnly, ..EngineConfig::default() };
+/// assert_ne!(polling.trigger, TriggerMode::default());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum TriggerMode {
@@ -112,6 +205,29 @@ pub enum TriggerMode {
 }
 
 /// Engine-wide options (set through [`SyncEngineBuilder`](super::SyncEngineBuilder)).
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # use std::sync::Arc;
+/// # use twenty_sync_core::engine::*;
+/// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+/// # let client = twenty_client::Client::builder("https://crm.example.com/".parse()?, secrecy::SecretString::from("fake-api-key")).build()?;
+/// use std::time::Duration;
+///
+/// let config = EngineConfig {
+///     batch_size: 200,
+///     overlap: Duration::from_secs(60),
+///     push_delete: PushDeleteMode::Ignore,
+///     ..EngineConfig::default()
+/// };
+/// let engine = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
+///     .config(config)
+///     .build()?;
+/// assert_eq!(engine.config().push_delete, PushDeleteMode::Ignore);
+/// assert_eq!(engine.config().pull_commit_records, 2000); // a default kept
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// Records per batch (page size of pulls, chunk size of pushes), 1..=200. Default 100.
@@ -155,6 +271,15 @@ pub struct EngineConfig {
 impl EngineConfig {
     /// The strategy configured for `entity` (its override, else `match_strategy`), not yet
     /// resolved (see [`MatchStrategy::resolve`]).
+    ///
+    /// ```
+    /// use twenty_sync_core::engine::{EngineConfig, MatchStrategy};
+    ///
+    /// let mut config = EngineConfig::default();
+    /// config.entity_match_strategy.insert("deals".into(), MatchStrategy::Lookup);
+    /// assert_eq!(config.match_strategy_for("deals"), MatchStrategy::Lookup);
+    /// assert_eq!(config.match_strategy_for("contacts"), MatchStrategy::Auto);
+    /// ```
     pub fn match_strategy_for(&self, entity: &str) -> MatchStrategy {
         self.entity_match_strategy
             .get(entity)
@@ -199,18 +324,64 @@ pub struct RunOptions {
 
 impl RunOptions {
     /// A real run over every entity.
+    ///
+    /// ```
+    /// use twenty_sync_core::engine::RunOptions;
+    ///
+    /// // Real writes, every entity, only the plan's counts kept.
+    /// let opts = RunOptions::new();
+    /// assert!(!opts.is_dry_run());
+    /// assert!(!opts.keeps_plan());
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Compute the plan only: nothing is written to Twenty, to the source, or to the state
     /// (except the run record, marked `dry_run`).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(3)).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// # let contacts = twenty_sync_core::engine::FieldMap::new("contacts", "people", "person")
+    /// #     .field("email", "emails.primaryEmail").field("first", "name.firstName").field("title", "jobTitle")
+    /// #     .match_key("emails.primaryEmail");
+    /// let source = MemorySource::new();
+    /// let engine = SyncEngine::builder(client, source.clone(), MemoryState::new())
+    ///     .entity(Arc::new(contacts))
+    ///     .build()?;
+    /// let report = engine.pull(RunOptions::new().dry_run(true)).await?;
+    /// assert_eq!(report.entities["contacts:pull"].created, 3); // what a real pull would do
+    /// assert!(source.records("contacts").is_empty()); // nothing was written
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn dry_run(mut self, dry_run: bool) -> Self {
         self.dry_run = dry_run;
         self
     }
 
     /// Restricts the run to this entity (call again to add more).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let client = twenty_client::Client::builder("https://crm.example.com/".parse()?, secrecy::SecretString::from("fake-api-key")).build()?;
+    /// let engine = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
+    ///     .entity(Arc::new(FieldMap::new("contacts", "people", "person")))
+    ///     .build()?;
+    /// // Only configured entities can be selected.
+    /// let err = engine.pull(RunOptions::new().entity("contacts").entity("deals")).await.unwrap_err();
+    /// assert_eq!(err.kind(), SyncErrorKind::Config);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn entity(mut self, name: impl Into<String>) -> Self {
         self.entities.get_or_insert_with(Vec::new).push(name.into());
         self
@@ -220,17 +391,55 @@ impl RunOptions {
     /// [`RunOutcome::plan`](super::RunOutcome::plan). Off by default: a real run keeps only the
     /// plan's counts, so its memory does not grow with the number of records it writes. A dry
     /// run always keeps its writes (they are its result).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(3)).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// # let contacts = twenty_sync_core::engine::FieldMap::new("contacts", "people", "person")
+    /// #     .field("email", "emails.primaryEmail").field("first", "name.firstName").field("title", "jobTitle")
+    /// #     .match_key("emails.primaryEmail");
+    /// use twenty_sync_core::RunMode;
+    ///
+    /// let engine = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
+    ///     .entity(Arc::new(contacts))
+    ///     .build()?;
+    /// let out = engine.run(RunMode::Pull, RunOptions::new().keep_plan(true)).await?;
+    /// assert_eq!(out.plan.writes.len(), 3);
+    /// assert!(out.plan.writes.iter().all(|w| w.action == PlannedAction::Create));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn keep_plan(mut self, keep: bool) -> Self {
         self.keep_plan = keep;
         self
     }
 
     /// Whether the run keeps every planned write (always true for a dry run).
+    ///
+    /// ```
+    /// use twenty_sync_core::engine::RunOptions;
+    ///
+    /// assert!(!RunOptions::new().keeps_plan());
+    /// assert!(RunOptions::new().keep_plan(true).keeps_plan());
+    /// assert!(RunOptions::new().dry_run(true).keeps_plan()); // a dry run's plan is its result
+    /// ```
     pub fn keeps_plan(&self) -> bool {
         self.keep_plan || self.dry_run
     }
 
     /// Whether this is a dry run.
+    ///
+    /// ```
+    /// use twenty_sync_core::engine::RunOptions;
+    ///
+    /// let preview = RunOptions::new().dry_run(true);
+    /// assert!(preview.is_dry_run());
+    /// assert!(!preview.dry_run(false).is_dry_run());
+    /// ```
     pub fn is_dry_run(&self) -> bool {
         self.dry_run
     }

@@ -13,6 +13,15 @@ use serde_json::Value;
 use super::mapper::{get_path, set_path, ConflictPolicy, EntityMapper, FieldOwner};
 
 /// Which side a field's value was taken from.
+///
+/// ```
+/// use twenty_sync_core::engine::{field_winner, ConflictPolicy, FieldOwner, Winner};
+/// # let at = |h: u32| chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 1, 1, h, 0, 0).single();
+///
+/// // Changed on both sides, newest wins: the local change is later.
+/// let w = field_winner(FieldOwner::Both, ConflictPolicy::NewestWins, at(11), at(10));
+/// assert_eq!(w, Winner::Local);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Winner {
     /// The local value was kept.
@@ -22,6 +31,19 @@ pub enum Winner {
 }
 
 /// The outcome of resolving one conflicting record.
+///
+/// ```
+/// use serde_json::json;
+/// use twenty_sync_core::engine::{resolve, FieldMap, Winner};
+/// # let at = |h: u32| chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 1, 1, h, 0, 0).single();
+///
+/// let map = FieldMap::new("contacts", "people", "person").field("title", "jobTitle").field("phone", "phone");
+/// let local = json!({"title": "CTO", "phone": "+1 555"});
+/// let twenty = json!({"title": "CEO", "phone": "+1 555"});
+/// let r = resolve(&map, &local, &twenty, at(9), at(10));
+/// assert_eq!(r.merged, json!({"title": "CEO", "phone": "+1 555"}));
+/// assert_eq!(r.fields, vec![("title".to_string(), Winner::Twenty)]);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resolution {
     /// The merged local record.
@@ -32,11 +54,32 @@ pub struct Resolution {
 
 impl Resolution {
     /// The local paths of the fields in conflict.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_sync_core::engine::{resolve, FieldMap};
+    ///
+    /// let map = FieldMap::new("contacts", "people", "person").field("title", "jobTitle").field("city", "city");
+    /// let r = resolve(&map, &json!({"title": "CTO", "city": "Oslo"}), &json!({"title": "CEO", "city": "Oslo"}), None, None);
+    /// assert_eq!(r.field_names(), vec!["title".to_string()]);
+    /// ```
     pub fn field_names(&self) -> Vec<String> {
         self.fields.iter().map(|(f, _)| f.clone()).collect()
     }
 
     /// A one-line account for the audit log, e.g. `title: twenty wins, phone: local wins`.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_sync_core::engine::{resolve, ConflictPolicy, FieldMap};
+    ///
+    /// let map = FieldMap::new("contacts", "people", "person")
+    ///     .field("title", "jobTitle")
+    ///     .field("phone", "phone")
+    ///     .field_policy("phone", ConflictPolicy::LocalWins);
+    /// let r = resolve(&map, &json!({"title": "CTO", "phone": "1"}), &json!({"title": "CEO", "phone": "2"}), None, None);
+    /// assert_eq!(r.describe(), "title: twenty wins, phone: local wins");
+    /// ```
     pub fn describe(&self) -> String {
         self.fields
             .iter()
@@ -53,6 +96,19 @@ impl Resolution {
 }
 
 /// Decides the winner of one field.
+///
+/// ```
+/// use twenty_sync_core::engine::{field_winner, ConflictPolicy, FieldOwner, Winner};
+/// # let at = |h: u32| chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 1, 1, h, 0, 0).single();
+///
+/// // Ownership beats the policy.
+/// assert_eq!(field_winner(FieldOwner::Local, ConflictPolicy::TwentyWins, None, None), Winner::Local);
+/// // Newest wins; Twenty wins ties and unknown times.
+/// let p = ConflictPolicy::NewestWins;
+/// assert_eq!(field_winner(FieldOwner::Both, p, at(11), at(10)), Winner::Local);
+/// assert_eq!(field_winner(FieldOwner::Both, p, at(10), at(10)), Winner::Twenty);
+/// assert_eq!(field_winner(FieldOwner::Both, p, None, at(10)), Winner::Twenty);
+/// ```
 pub fn field_winner(
     owner: FieldOwner,
     policy: ConflictPolicy,
@@ -75,6 +131,23 @@ pub fn field_winner(
 }
 
 /// Merges the current local record with Twenty's mapped record (local shape), field by field.
+///
+/// ```
+/// use serde_json::json;
+/// use twenty_sync_core::engine::{resolve, ConflictPolicy, FieldMap, FieldOwner, Winner};
+/// # let at = |h: u32| chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 1, 1, h, 0, 0).single();
+///
+/// let map = FieldMap::new("contacts", "people", "person")
+///     .field("title", "jobTitle")
+///     .owned_field("score", "score", FieldOwner::Local)
+///     .conflict_policy(ConflictPolicy::NewestWins);
+/// let local = json!({"title": "CTO", "score": 7, "notes": "kept"});
+/// let twenty = json!({"title": "CEO", "score": 3}); // mapped to the local shape
+/// let r = resolve(&map, &local, &twenty, at(9), at(10));
+/// // Twenty changed last and wins `title`; `score` is owned locally; unmapped fields stay.
+/// assert_eq!(r.merged, json!({"title": "CEO", "score": 7, "notes": "kept"}));
+/// assert_eq!(r.fields[1], ("score".to_string(), Winner::Local));
+/// ```
 pub fn resolve(
     mapper: &dyn EntityMapper,
     local: &Value,

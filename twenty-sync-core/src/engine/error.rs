@@ -5,6 +5,21 @@ use std::fmt;
 use crate::error::StoreError;
 
 /// What stopped a run.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # use std::sync::Arc;
+/// # use twenty_sync_core::engine::*;
+/// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+/// # let client = twenty_client::Client::builder("https://crm.example.com/".parse()?, secrecy::SecretString::from("fake-api-key")).build()?;
+/// let engine = SyncEngine::builder(client, MemorySource::new(), MemoryState::new()).build()?;
+/// match engine.pull(RunOptions::new().entity("contacts")).await {
+///     Err(e) if e.kind() == SyncErrorKind::Config => assert!(e.message().contains("unknown entity")),
+///     other => panic!("unexpected: {other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SyncErrorKind {
@@ -26,6 +41,14 @@ pub enum SyncErrorKind {
 }
 
 /// A run-level failure. The state is always left resumable: run again to continue.
+///
+/// ```
+/// use twenty_sync_core::engine::{SyncError, SyncErrorKind};
+///
+/// let e = SyncError::new(SyncErrorKind::LeaseHeld, "contacts is being synced by worker-2");
+/// assert!(e.is_temporary()); // run again later
+/// assert_eq!(e.to_string(), "sync LeaseHeld (temporary): contacts is being synced by worker-2");
+/// ```
 pub struct SyncError {
     kind: SyncErrorKind,
     message: String,
@@ -36,6 +59,15 @@ pub struct SyncError {
 
 impl SyncError {
     /// A new error.
+    ///
+    /// ```
+    /// use twenty_sync_core::engine::{SyncError, SyncErrorKind};
+    ///
+    /// let e = SyncError::new(SyncErrorKind::Config, "no entity configured");
+    /// assert_eq!(e.kind(), SyncErrorKind::Config);
+    /// assert!(!e.is_temporary());
+    /// assert_eq!(e.run_id(), None);
+    /// ```
     pub fn new(kind: SyncErrorKind, message: impl Into<String>) -> Self {
         SyncError {
             kind,
@@ -79,21 +111,78 @@ impl SyncError {
     }
 
     /// What went wrong.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let client = twenty_client::Client::builder("https://crm.example.com/".parse()?, secrecy::SecretString::from("fake-api-key")).build()?;
+    /// let err = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
+    ///     .config(EngineConfig { batch_size: 0, ..EngineConfig::default() })
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err.kind(), SyncErrorKind::Config);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn kind(&self) -> SyncErrorKind {
         self.kind
     }
 
     /// Whether running again later may succeed without changing anything.
+    ///
+    /// ```
+    /// use twenty_sync_core::engine::{SyncError, SyncErrorKind};
+    ///
+    /// let held = SyncError::new(SyncErrorKind::LeaseHeld, "another run holds the lease");
+    /// let misconfigured = SyncError::new(SyncErrorKind::Config, "unknown entity");
+    /// assert!(held.is_temporary());
+    /// assert!(!misconfigured.is_temporary());
+    /// ```
     pub fn is_temporary(&self) -> bool {
         self.temporary
     }
 
     /// The run that stopped (its report is saved with status `Failed`).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(2)).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// # let contacts = twenty_sync_core::engine::FieldMap::new("contacts", "people", "person")
+    /// #     .field("email", "emails.primaryEmail").field("first", "name.firstName").field("title", "jobTitle")
+    /// #     .match_key("emails.primaryEmail");
+    /// use twenty_sync_core::{RunStatus, StateStore};
+    ///
+    /// let state = MemoryState::new();
+    /// let engine = SyncEngine::builder(client, MemorySource::new(), state.clone())
+    ///     .entity(Arc::new(contacts))
+    ///     .build()?;
+    /// engine.failpoints().arm(failpoints::PULL_AFTER_SOURCE_APPLY, 1);
+    /// let err = engine.pull(RunOptions::new()).await.unwrap_err();
+    /// let run_id = err.run_id().expect("the run had started");
+    /// let report = state.run(run_id).await?.expect("its report is saved");
+    /// assert_eq!(report.status, RunStatus::Failed);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn run_id(&self) -> Option<&str> {
         self.run_id.as_deref()
     }
 
     /// The message.
+    ///
+    /// ```
+    /// use twenty_sync_core::engine::{SyncError, SyncErrorKind};
+    ///
+    /// let e = SyncError::new(SyncErrorKind::Store, "state store unreachable");
+    /// assert_eq!(e.message(), "state store unreachable");
+    /// assert!(e.to_string().ends_with(e.message()));
+    /// ```
     pub fn message(&self) -> &str {
         &self.message
     }

@@ -25,6 +25,17 @@ pub use twenty_mapping::ConflictPolicy;
 pub use twenty_mapping::Owner as FieldOwner;
 
 /// One mapped field: a dotted path on each side.
+///
+/// ```
+/// use twenty_sync_core::engine::{EntityMapper, FieldMap, FieldOwner};
+///
+/// let map = FieldMap::new("contacts", "people", "person")
+///     .owned_field("score", "leadScore", FieldOwner::Twenty);
+/// let spec = &map.fields()[0];
+/// assert_eq!((spec.local_path.as_str(), spec.twenty_path.as_str()), ("score", "leadScore"));
+/// assert_eq!(spec.owner, FieldOwner::Twenty);
+/// assert_eq!(spec.conflict_policy, None); // the entity's policy applies
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldSpec {
     /// Path in the local record, e.g. `email`.
@@ -38,6 +49,18 @@ pub struct FieldSpec {
 }
 
 /// A per-field mapping error: the record is reported as failed, the run goes on.
+///
+/// ```
+/// use serde_json::json;
+/// use twenty_sync_core::engine::{EntityMapper, FieldMap};
+///
+/// let map = FieldMap::new("contacts", "people", "person")
+///     .field("email", "emails.primaryEmail")
+///     .validate("email", |v| if v.is_string() { Ok(()) } else { Err("missing".into()) });
+/// let mapped = map.to_twenty(&json!({"first": "Ada"}));
+/// assert_eq!(mapped.errors[0].field, "email");
+/// assert_eq!(mapped.errors[0].reason, "missing");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
     /// The field (local path) that failed.
@@ -47,6 +70,16 @@ pub struct FieldError {
 }
 
 /// The result of mapping one record.
+///
+/// ```
+/// use serde_json::json;
+/// use twenty_sync_core::engine::{EntityMapper, FieldMap};
+///
+/// let map = FieldMap::new("contacts", "people", "person").field("first", "name.firstName");
+/// let mapped = map.to_twenty(&json!({"first": "Ada", "unmapped": 1}));
+/// assert_eq!(mapped.value, json!({"name": {"firstName": "Ada"}}));
+/// assert!(mapped.errors.is_empty()); // the record can be written
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mapped {
     /// The mapped value (only mapped fields, in the target shape).
@@ -56,24 +89,132 @@ pub struct Mapped {
 }
 
 /// The mapping of one entity, as the engine uses it.
+///
+/// ```
+/// use serde_json::{json, Value};
+/// use twenty_sync_core::engine::{ConflictPolicy, EntityMapper, FieldMap, FieldSpec, Mapped};
+///
+/// /// Contacts whose emails are lower-cased on their way to Twenty.
+/// #[derive(Debug)]
+/// struct Contacts(FieldMap);
+///
+/// impl EntityMapper for Contacts {
+///     fn to_twenty(&self, local: &Value) -> Mapped {
+///         let mut mapped = self.0.to_twenty(local);
+///         if let Some(Value::String(email)) = mapped.value.pointer_mut("/emails/primaryEmail") {
+///             *email = email.to_lowercase();
+///         }
+///         mapped
+///     }
+///     // ... the other methods delegate to the `FieldMap`.
+/// #     fn name(&self) -> &str { self.0.name() }
+/// #     fn twenty_object(&self) -> &str { self.0.twenty_object() }
+/// #     fn twenty_object_singular(&self) -> &str { self.0.twenty_object_singular() }
+/// #     fn match_keys(&self) -> &[String] { self.0.match_keys() }
+/// #     fn conflict_policy(&self) -> ConflictPolicy { EntityMapper::conflict_policy(&self.0) }
+/// #     fn fields(&self) -> &[FieldSpec] { self.0.fields() }
+/// #     fn to_local(&self, twenty: &Value) -> Mapped { self.0.to_local(twenty) }
+/// #     fn local_key_of(&self, local: &Value) -> Option<String> { self.0.local_key_of(local) }
+/// }
+///
+/// let m = Contacts(FieldMap::new("contacts", "people", "person").field("email", "emails.primaryEmail"));
+/// let out = m.to_twenty(&json!({"email": "Ada@Example.com"}));
+/// assert_eq!(out.value, json!({"emails": {"primaryEmail": "ada@example.com"}}));
+/// ```
 pub trait EntityMapper: Send + Sync + fmt::Debug {
     /// The entity name used for cursors, state, reports (e.g. `contacts`).
+    ///
+    /// ```
+    /// use twenty_sync_core::engine::{EntityMapper, FieldMap};
+    ///
+    /// let map = FieldMap::new("contacts", "people", "person");
+    /// assert_eq!(map.name(), "contacts"); // the key of its cursors, state and report counts
+    /// ```
     fn name(&self) -> &str;
     /// Twenty's plural object name (e.g. `people`), used in REST paths.
+    ///
+    /// ```
+    /// use twenty_sync_core::engine::{EntityMapper, FieldMap};
+    ///
+    /// let map = FieldMap::new("contacts", "people", "person");
+    /// assert_eq!(format!("/rest/{}", map.twenty_object()), "/rest/people");
+    /// ```
     fn twenty_object(&self) -> &str;
     /// Twenty's singular object name (e.g. `person`), used to route webhook events.
+    ///
+    /// ```
+    /// use twenty_sync_core::engine::{EntityMapper, FieldMap};
+    ///
+    /// let map = FieldMap::new("contacts", "people", "person");
+    /// // Webhook events are named `<singular>.<action>`.
+    /// assert!("person.updated".starts_with(map.twenty_object_singular()));
+    /// ```
     fn twenty_object_singular(&self) -> &str;
     /// Twenty paths that identify a record naturally (e.g. `emails.primaryEmail`).
+    ///
+    /// ```
+    /// use twenty_sync_core::engine::{EntityMapper, FieldMap};
+    ///
+    /// let map = FieldMap::new("contacts", "people", "person").match_key("emails.primaryEmail");
+    /// assert_eq!(map.match_keys(), ["emails.primaryEmail"]);
+    /// ```
     fn match_keys(&self) -> &[String];
     /// The entity-level conflict policy.
+    ///
+    /// ```
+    /// use twenty_sync_core::engine::{ConflictPolicy, EntityMapper, FieldMap};
+    ///
+    /// let map = FieldMap::new("contacts", "people", "person");
+    /// assert_eq!(EntityMapper::conflict_policy(&map), ConflictPolicy::TwentyWins); // FieldMap's default
+    /// let map = map.conflict_policy(ConflictPolicy::NewestWins);
+    /// assert_eq!(EntityMapper::conflict_policy(&map), ConflictPolicy::NewestWins);
+    /// ```
     fn conflict_policy(&self) -> ConflictPolicy;
     /// The mapped fields.
+    ///
+    /// ```
+    /// use twenty_sync_core::engine::{EntityMapper, FieldMap};
+    ///
+    /// let map = FieldMap::new("contacts", "people", "person")
+    ///     .field("email", "emails.primaryEmail")
+    ///     .field("first", "name.firstName");
+    /// let paths: Vec<&str> = map.fields().iter().map(|f| f.twenty_path.as_str()).collect();
+    /// assert_eq!(paths, ["emails.primaryEmail", "name.firstName"]);
+    /// ```
     fn fields(&self) -> &[FieldSpec];
     /// Maps a local record to Twenty's shape.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_sync_core::engine::{EntityMapper, FieldMap};
+    ///
+    /// let map = FieldMap::new("contacts", "people", "person").field("email", "emails.primaryEmail");
+    /// let mapped = map.to_twenty(&json!({"email": "ada@example.com"}));
+    /// assert_eq!(mapped.value, json!({"emails": {"primaryEmail": "ada@example.com"}}));
+    /// ```
     fn to_twenty(&self, local: &Value) -> Mapped;
     /// Maps a Twenty record to the local shape.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_sync_core::engine::{EntityMapper, FieldMap};
+    ///
+    /// let map = FieldMap::new("contacts", "people", "person").field("email", "emails.primaryEmail");
+    /// let twenty = json!({"id": "5f0c…", "emails": {"primaryEmail": "ada@example.com", "additionalEmails": []}});
+    /// assert_eq!(map.to_local(&twenty).value, json!({"email": "ada@example.com"}));
+    /// ```
     fn to_local(&self, twenty: &Value) -> Mapped;
     /// The local key of a mapped local value, if the mapping defines one.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_sync_core::engine::{EntityMapper, FieldMap};
+    ///
+    /// let map = FieldMap::new("contacts", "people", "person").local_key("id");
+    /// assert_eq!(map.local_key_of(&json!({"id": "c-42"})), Some("c-42".to_string()));
+    /// assert_eq!(map.local_key_of(&json!({"id": 42})), Some("42".to_string()));
+    /// assert_eq!(map.local_key_of(&json!({"name": "no key"})), None);
+    /// ```
     fn local_key_of(&self, local: &Value) -> Option<String>;
     /// The top-level Twenty fields [`to_local`](Self::to_local) reads, when the mapper knows
     /// them: a pull then keeps only these of each record it fetches (and `id`, `createdAt`,
@@ -107,6 +248,19 @@ pub(crate) fn top_level_fields<'a>(paths: impl IntoIterator<Item = &'a str>) -> 
 }
 
 /// A validation applied to one local value before it is sent to Twenty.
+///
+/// ```
+/// use std::sync::Arc;
+/// use serde_json::json;
+/// use twenty_sync_core::engine::Validator;
+///
+/// let has_at: Validator = Arc::new(|v| match v.as_str() {
+///     Some(s) if s.contains('@') => Ok(()),
+///     _ => Err("not an email address".into()),
+/// });
+/// assert!(has_at(&json!("ada@example.com")).is_ok());
+/// assert!(has_at(&json!("ada")).is_err());
+/// ```
 pub type Validator = Arc<dyn Fn(&Value) -> Result<(), String> + Send + Sync>;
 
 /// A straightforward [`EntityMapper`]: copies values between dotted paths.
@@ -152,6 +306,14 @@ impl fmt::Debug for FieldMap {
 
 impl FieldMap {
     /// A mapping of the local entity `name` to Twenty's object `plural` / `singular`.
+    ///
+    /// ```
+    /// use twenty_sync_core::engine::{EntityMapper, FieldMap};
+    ///
+    /// let map = FieldMap::new("accounts", "companies", "company");
+    /// assert_eq!((map.name(), map.twenty_object(), map.twenty_object_singular()), ("accounts", "companies", "company"));
+    /// assert!(map.fields().is_empty());
+    /// ```
     pub fn new(
         name: impl Into<String>,
         plural: impl Into<String>,
@@ -170,11 +332,29 @@ impl FieldMap {
     }
 
     /// Adds a field written by both sides.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_sync_core::engine::{EntityMapper, FieldMap, FieldOwner};
+    ///
+    /// let map = FieldMap::new("contacts", "people", "person").field("city", "address.addressCity");
+    /// assert_eq!(map.fields()[0].owner, FieldOwner::Both);
+    /// assert_eq!(map.to_local(&json!({"address": {"addressCity": "Oslo"}})).value, json!({"city": "Oslo"}));
+    /// ```
     pub fn field(self, local_path: &str, twenty_path: &str) -> Self {
         self.owned_field(local_path, twenty_path, FieldOwner::Both)
     }
 
     /// Adds a field with an owner.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_sync_core::engine::{EntityMapper, FieldMap, FieldOwner};
+    ///
+    /// let map = FieldMap::new("contacts", "people", "person")
+    ///     .owned_field("crm_score", "leadScore", FieldOwner::Twenty);
+    /// assert_eq!(map.fields()[0].owner, FieldOwner::Twenty); // pushes never send it
+    /// ```
     pub fn owned_field(mut self, local_path: &str, twenty_path: &str, owner: FieldOwner) -> Self {
         self.fields.push(FieldSpec {
             local_path: local_path.to_owned(),
@@ -186,6 +366,17 @@ impl FieldMap {
     }
 
     /// Sets the conflict policy of the field with this local path.
+    ///
+    /// ```
+    /// use twenty_sync_core::engine::{ConflictPolicy, EntityMapper, FieldMap};
+    ///
+    /// let map = FieldMap::new("contacts", "people", "person")
+    ///     .field("title", "jobTitle")
+    ///     .field("phone", "phones.primaryPhoneNumber")
+    ///     .field_policy("phone", ConflictPolicy::LocalWins);
+    /// assert_eq!(map.fields()[0].conflict_policy, None);
+    /// assert_eq!(map.fields()[1].conflict_policy, Some(ConflictPolicy::LocalWins));
+    /// ```
     pub fn field_policy(mut self, local_path: &str, policy: ConflictPolicy) -> Self {
         for f in &mut self.fields {
             if f.local_path == local_path {
@@ -196,6 +387,21 @@ impl FieldMap {
     }
 
     /// Adds a validation of the local value at `local_path` (mapping to Twenty fails on `Err`).
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_sync_core::engine::{EntityMapper, FieldMap};
+    ///
+    /// let map = FieldMap::new("contacts", "people", "person")
+    ///     .field("email", "emails.primaryEmail")
+    ///     .validate("email", |v| match v.as_str() {
+    ///         Some(s) if s.contains('@') => Ok(()),
+    ///         _ => Err("not an email address".into()),
+    ///     });
+    /// assert!(map.to_twenty(&json!({"email": "ada@example.com"})).errors.is_empty());
+    /// let bad = map.to_twenty(&json!({"email": "ada"}));
+    /// assert_eq!(bad.errors[0].reason, "not an email address");
+    /// ```
     pub fn validate(
         mut self,
         local_path: &str,
@@ -207,18 +413,46 @@ impl FieldMap {
     }
 
     /// The local path holding the record's key.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_sync_core::engine::{EntityMapper, FieldMap};
+    ///
+    /// let map = FieldMap::new("contacts", "people", "person").local_key("crm.id");
+    /// assert_eq!(map.local_key_of(&json!({"crm": {"id": "c-1"}})).as_deref(), Some("c-1"));
+    /// ```
     pub fn local_key(mut self, local_path: &str) -> Self {
         self.local_key = Some(local_path.to_owned());
         self
     }
 
     /// Adds a natural key (a Twenty path) used to adopt existing Twenty records.
+    ///
+    /// ```
+    /// use twenty_sync_core::engine::{EntityMapper, FieldMap};
+    ///
+    /// let map = FieldMap::new("contacts", "people", "person")
+    ///     .field("email", "emails.primaryEmail")
+    ///     .match_key("emails.primaryEmail");
+    /// assert_eq!(map.match_keys(), ["emails.primaryEmail"]);
+    /// ```
     pub fn match_key(mut self, twenty_path: &str) -> Self {
         self.match_keys.push(twenty_path.to_owned());
         self
     }
 
     /// Sets the entity-level conflict policy (default: [`ConflictPolicy::TwentyWins`]).
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_sync_core::engine::{resolve, ConflictPolicy, FieldMap};
+    ///
+    /// let map = FieldMap::new("contacts", "people", "person")
+    ///     .field("title", "jobTitle")
+    ///     .conflict_policy(ConflictPolicy::LocalWins);
+    /// let r = resolve(&map, &json!({"title": "CTO"}), &json!({"title": "CEO"}), None, None);
+    /// assert_eq!(r.merged, json!({"title": "CTO"}));
+    /// ```
     pub fn conflict_policy(mut self, policy: ConflictPolicy) -> Self {
         self.policy = policy;
         self
@@ -298,6 +532,15 @@ impl EntityMapper for FieldMap {
 }
 
 /// The value at a dotted path (`emails.primaryEmail`), if present.
+///
+/// ```
+/// use serde_json::json;
+/// use twenty_sync_core::engine::get_path;
+///
+/// let person = json!({"emails": {"primaryEmail": "ada@example.com"}});
+/// assert_eq!(get_path(&person, "emails.primaryEmail"), Some(&json!("ada@example.com")));
+/// assert_eq!(get_path(&person, "emails.other"), None);
+/// ```
 pub fn get_path<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
     let mut cur = value;
     for part in path.split('.') {
@@ -307,6 +550,17 @@ pub fn get_path<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
 }
 
 /// Sets the value at a dotted path, creating intermediate objects (non-objects are replaced).
+///
+/// ```
+/// use serde_json::json;
+/// use twenty_sync_core::engine::set_path;
+///
+/// let mut person = json!({"name": {"firstName": "Ada"}});
+/// set_path(&mut person, "name.lastName", json!("Lovelace"));
+/// set_path(&mut person, "emails.primaryEmail", json!("ada@example.com"));
+/// assert_eq!(person, json!({"name": {"firstName": "Ada", "lastName": "Lovelace"},
+///                           "emails": {"primaryEmail": "ada@example.com"}}));
+/// ```
 pub fn set_path(value: &mut Value, path: &str, new: Value) {
     let mut cur = value;
     let mut parts = path.split('.').peekable();

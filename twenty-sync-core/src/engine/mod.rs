@@ -67,36 +67,38 @@ pub use watermark::{PullCursor, Walk};
 /// [`RETRY_LIMIT`] keys per entity and direction; overflow is reported). A run-level failure
 /// returns a [`SyncError`] and leaves the state resumable.
 ///
-/// ```no_run
-/// # async fn demo(
-/// #     source: std::sync::Arc<dyn twenty_sync_core::SourceOfTruth>,
-/// #     state: std::sync::Arc<dyn twenty_sync_core::StateStore>,
-/// # ) -> Result<(), Box<dyn std::error::Error>> {
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// use std::sync::Arc;
 /// use secrecy::SecretString;
 /// use twenty_client::Client;
 /// use twenty_sync_core::engine::{FieldMap, RunOptions, SyncEngine};
+/// use twenty_sync_core::memory::{MemorySource, MemoryState};
+/// use twenty_sync_core::RunMode;
 ///
-/// let client = Client::builder(
-///     "https://crm.example.com/".parse()?,
-///     SecretString::from("api-key"),
-/// )
-/// .build()?;
+/// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("fake-api-key").seed_people(3)).await?;
+/// # let crm_url = sim.base_url();
+/// let client = Client::builder(crm_url, SecretString::from("fake-api-key")).build()?;
 /// let contacts = FieldMap::new("contacts", "people", "person")
 ///     .field("email", "emails.primaryEmail")
 ///     .field("first_name", "name.firstName")
 ///     .local_key("id")
 ///     .match_key("emails.primaryEmail");
-/// let engine = SyncEngine::builder(client, source, state)
+/// let source = MemorySource::new();
+/// source.upsert("contacts", "c1", serde_json::json!({"id": "c1", "email": "ada@example.com"}));
+/// let engine = SyncEngine::builder(client, source.clone(), MemoryState::new())
 ///     .entity(Arc::new(contacts))
 ///     .build()?;
 ///
 /// // Preview, then do it.
-/// let preview = engine.run(twenty_sync_core::RunMode::Sync, RunOptions::new().dry_run(true)).await?;
+/// let preview = engine.run(RunMode::Sync, RunOptions::new().dry_run(true)).await?;
 /// println!("would write {} records", preview.plan.writes.len());
+/// assert!(source.records("contacts").len() == 1);
 /// let report = engine.sync(RunOptions::new()).await?;
 /// println!("{}", report.summary());
-/// # Ok(()) }
+/// assert_eq!(source.records("contacts").len(), 4); // its own record and Twenty's three
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
 /// ```
 ///
 /// [`RunReport`]: crate::RunReport
@@ -166,6 +168,27 @@ impl ReplayCache {
 }
 
 /// Builds a [`SyncEngine`].
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use twenty_sync_core::engine::{FieldMap, PushDeleteMode, SyncEngine, SyncEngineBuilder};
+/// use twenty_sync_core::memory::{MemorySource, MemoryState};
+/// # let client = twenty_client::Client::builder("https://crm.example.com/".parse()?, secrecy::SecretString::from("fake-api-key")).build()?;
+///
+/// let builder: SyncEngineBuilder<MemorySource, MemoryState> =
+///     SyncEngine::builder(client, MemorySource::new(), MemoryState::new());
+/// let engine = builder
+///     .entity(Arc::new(FieldMap::new("contacts", "people", "person")))
+///     .batch_size(50)
+///     .push_delete(PushDeleteMode::Ignore)
+///     .lease(Duration::from_secs(300), "worker-1")
+///     .build()?;
+/// assert_eq!(engine.config().batch_size, 50);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct SyncEngineBuilder<S, T> {
     engine: SyncEngine<S, T>,
@@ -173,6 +196,24 @@ pub struct SyncEngineBuilder<S, T> {
 
 impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
     /// Starts building an engine over `client`, the local `source` and the `state` store.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::sync::Arc;
+    /// use secrecy::SecretString;
+    /// use twenty_client::Client;
+    /// use twenty_sync_core::engine::{FieldMap, SyncEngine};
+    /// use twenty_sync_core::memory::{MemorySource, MemoryState};
+    ///
+    /// let client = Client::builder("https://crm.example.com/".parse()?, SecretString::from("fake-api-key"))
+    ///     .build()?;
+    /// let engine = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
+    ///     .entity(Arc::new(FieldMap::new("contacts", "people", "person")))
+    ///     .build()?;
+    /// assert_eq!(engine.config().batch_size, 100);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn builder(client: Client, source: S, state: T) -> SyncEngineBuilder<S, T> {
         SyncEngineBuilder {
             engine: SyncEngine {
@@ -193,26 +234,128 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
     }
 
     /// The client.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(3)).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// # let contacts = twenty_sync_core::engine::FieldMap::new("contacts", "people", "person")
+    /// #     .field("email", "emails.primaryEmail").field("first", "name.firstName").field("title", "jobTitle")
+    /// #     .match_key("emails.primaryEmail");
+    /// let engine = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
+    ///     .entity(Arc::new(contacts))
+    ///     .build()?;
+    /// engine.pull(RunOptions::new()).await?;
+    /// // The engine's client counts the requests of every run.
+    /// assert!(engine.client().stats().requests > 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn client(&self) -> &Client {
         &self.client
     }
 
     /// The source of truth.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(3)).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// # let contacts = twenty_sync_core::engine::FieldMap::new("contacts", "people", "person")
+    /// #     .field("email", "emails.primaryEmail").field("first", "name.firstName").field("title", "jobTitle")
+    /// #     .match_key("emails.primaryEmail");
+    /// let engine = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
+    ///     .entity(Arc::new(contacts))
+    ///     .build()?;
+    /// engine.pull(RunOptions::new()).await?;
+    /// assert_eq!(engine.source().records("contacts").len(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn source(&self) -> &S {
         &self.source
     }
 
     /// The state store.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(3)).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// # let contacts = twenty_sync_core::engine::FieldMap::new("contacts", "people", "person")
+    /// #     .field("email", "emails.primaryEmail").field("first", "name.firstName").field("title", "jobTitle")
+    /// #     .match_key("emails.primaryEmail");
+    /// use twenty_sync_core::{RunStatus, StateStore};
+    ///
+    /// let engine = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
+    ///     .entity(Arc::new(contacts))
+    ///     .build()?;
+    /// let report = engine.pull(RunOptions::new()).await?;
+    /// let saved = engine.state().run(&report.run_id).await?.expect("the run is saved");
+    /// assert_eq!(saved.status, RunStatus::Succeeded);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn state(&self) -> &T {
         &self.state
     }
 
     /// The configuration.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let client = twenty_client::Client::builder("https://crm.example.com/".parse()?, secrecy::SecretString::from("fake-api-key")).build()?;
+    /// let engine = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
+    ///     .overlap(std::time::Duration::from_secs(60))
+    ///     .build()?;
+    /// let config = engine.config();
+    /// assert_eq!(config.overlap.as_secs(), 60);
+    /// assert_eq!(config.batch_size, 100); // the default
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn config(&self) -> &EngineConfig {
         &self.config
     }
 
     /// The failpoints of this engine (tests arm them to simulate crashes).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(3)).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// # let contacts = twenty_sync_core::engine::FieldMap::new("contacts", "people", "person")
+    /// #     .field("email", "emails.primaryEmail").field("first", "name.firstName").field("title", "jobTitle")
+    /// #     .match_key("emails.primaryEmail");
+    /// use twenty_sync_core::engine::failpoints::PULL_BEFORE_CURSOR_COMMIT;
+    ///
+    /// let engine = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
+    ///     .entity(Arc::new(contacts))
+    ///     .build()?;
+    /// engine.failpoints().arm(PULL_BEFORE_CURSOR_COMMIT, 1);
+    /// let err = engine.pull(RunOptions::new()).await.unwrap_err();
+    /// assert_eq!(err.kind(), SyncErrorKind::Failpoint);
+    /// // Running again resumes from the saved state.
+    /// engine.pull(RunOptions::new()).await?;
+    /// assert_eq!(engine.source().records("contacts").len(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn failpoints(&self) -> &Failpoints {
         &self.failpoints
     }
@@ -266,12 +409,46 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
 
 impl<S: SourceOfTruth, T: StateStore> SyncEngineBuilder<S, T> {
     /// Adds an entity mapping.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(10)).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// let people = FieldMap::new("contacts", "people", "person").field("email", "emails.primaryEmail");
+    /// let companies = FieldMap::new("accounts", "companies", "company").field("name", "name");
+    /// let engine = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
+    ///     .entity(Arc::new(people))
+    ///     .entity(Arc::new(companies))
+    ///     .build()?;
+    /// let report = engine.pull(RunOptions::new()).await?;
+    /// assert_eq!(report.entities["contacts:pull"].created, 10);
+    /// assert!(report.entities["accounts:pull"].created > 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn entity(mut self, mapper: Arc<dyn EntityMapper>) -> Self {
         self.engine.entities.push(mapper);
         self
     }
 
     /// Records per batch, clamped to 1..=200 (default 100).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let client = twenty_client::Client::builder("https://crm.example.com/".parse()?, secrecy::SecretString::from("fake-api-key")).build()?;
+    /// let engine = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
+    ///     .batch_size(500) // Twenty takes at most 200 records per request
+    ///     .build()?;
+    /// assert_eq!(engine.config().batch_size, 200);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn batch_size(mut self, n: usize) -> Self {
         self.engine.config.batch_size = n.clamp(1, 200);
         self
@@ -303,24 +480,110 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngineBuilder<S, T> {
     }
 
     /// Pull overlap window (default 5 minutes).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let client = twenty_client::Client::builder("https://crm.example.com/".parse()?, secrecy::SecretString::from("fake-api-key")).build()?;
+    /// use std::time::Duration;
+    ///
+    /// let engine = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
+    ///     .overlap(Duration::from_secs(30))
+    ///     .build()?;
+    /// // Each incremental pull starts 30 seconds before the last watermark.
+    /// let cursor = PullCursor::completed("2026-01-01T10:00:00Z".parse()?);
+    /// let from = cursor.lower_bound(Walk::Live, chrono::Duration::from_std(engine.config().overlap)?);
+    /// assert_eq!(from, Some("2026-01-01T09:59:30Z".parse()?));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn overlap(mut self, overlap: std::time::Duration) -> Self {
         self.engine.config.overlap = overlap;
         self
     }
 
     /// What a local delete does in Twenty (default soft delete).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(0)).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// # let contacts = twenty_sync_core::engine::FieldMap::new("contacts", "people", "person")
+    /// #     .field("email", "emails.primaryEmail").field("first", "name.firstName").field("title", "jobTitle")
+    /// #     .match_key("emails.primaryEmail");
+    /// let source = MemorySource::new();
+    /// let engine = SyncEngine::builder(client, source.clone(), MemoryState::new())
+    ///     .entity(Arc::new(contacts))
+    ///     .push_delete(PushDeleteMode::Destroy)
+    ///     .build()?;
+    /// source.upsert("contacts", "c1", serde_json::json!({"email": "ada@example.com"}));
+    /// engine.push(RunOptions::new()).await?;
+    /// source.delete("contacts", "c1");
+    /// engine.push(RunOptions::new()).await?;
+    /// // Destroyed: not even in Twenty's trash.
+    /// assert_eq!(sim.handle().count_with_deleted("people"), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn push_delete(mut self, mode: PushDeleteMode) -> Self {
         self.engine.config.push_delete = mode;
         self
     }
 
     /// What a Twenty delete does locally (default delete).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(1)).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// # let contacts = twenty_sync_core::engine::FieldMap::new("contacts", "people", "person")
+    /// #     .field("email", "emails.primaryEmail").field("first", "name.firstName").field("title", "jobTitle")
+    /// #     .match_key("emails.primaryEmail");
+    /// let source = MemorySource::new();
+    /// let engine = SyncEngine::builder(client, source.clone(), MemoryState::new())
+    ///     .entity(Arc::new(contacts))
+    ///     .pull_delete(PullDeleteMode::Tombstone)
+    ///     .build()?;
+    /// engine.pull(RunOptions::new()).await?;
+    /// let id = sim.handle().records("people")[0]["id"].as_str().unwrap().to_owned();
+    /// sim.handle().soft_delete_record("people", &id);
+    /// engine.pull(RunOptions::new()).await?;
+    /// // Kept locally, marked as deleted.
+    /// assert!(source.is_tombstoned("contacts", &id));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn pull_delete(mut self, mode: PullDeleteMode) -> Self {
         self.engine.config.pull_delete = mode;
         self
     }
 
     /// Lease time-to-live and holder id.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let client = twenty_client::Client::builder("https://crm.example.com/".parse()?, secrecy::SecretString::from("fake-api-key")).build()?;
+    /// use std::time::Duration;
+    ///
+    /// let engine = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
+    ///     .lease(Duration::from_secs(120), "worker-1")
+    ///     .build()?;
+    /// assert_eq!(engine.config().lease_ttl, Duration::from_secs(120));
+    /// assert_eq!(engine.config().holder_id, "worker-1");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn lease(mut self, ttl: std::time::Duration, holder_id: impl Into<String>) -> Self {
         self.engine.config.lease_ttl = ttl;
         self.engine.config.holder_id = holder_id.into();
@@ -328,24 +591,104 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngineBuilder<S, T> {
     }
 
     /// Trigger mode (default webhooks plus reconcile polling).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let client = twenty_client::Client::builder("https://crm.example.com/".parse()?, secrecy::SecretString::from("fake-api-key")).build()?;
+    /// let engine = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
+    ///     .trigger(TriggerMode::PollingOnly)
+    ///     .build()?;
+    /// assert_eq!(engine.config().trigger, TriggerMode::PollingOnly);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn trigger(mut self, mode: TriggerMode) -> Self {
         self.engine.config.trigger = mode;
         self
     }
 
     /// Largest accepted webhook age (default 5 minutes).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let client = twenty_client::Client::builder("https://crm.example.com/".parse()?, secrecy::SecretString::from("fake-api-key")).build()?;
+    /// use std::time::Duration;
+    ///
+    /// let engine = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
+    ///     .webhook_secret(secrecy::SecretString::from("fake-webhook-secret"))
+    ///     .webhook_max_age(Duration::from_secs(60))
+    ///     .build()?;
+    /// // A correctly signed delivery sent two minutes ago is too old.
+    /// let ts = (chrono::Utc::now().timestamp_millis() - 120_000).to_string();
+    /// let body = br#"{"eventName":"person.updated","objectMetadata":{"nameSingular":"person"},"record":{}}"#;
+    /// let sig = twenty_sim::sign_webhook("fake-webhook-secret", &ts, body);
+    /// let err = engine.handle_webhook(&ts, &sig, body).await.unwrap_err();
+    /// assert_eq!(err.kind(), SyncErrorKind::WebhookRejected);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn webhook_max_age(mut self, age: std::time::Duration) -> Self {
         self.engine.config.webhook_max_age = age;
         self
     }
 
     /// The webhook signing secret.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let client = twenty_client::Client::builder("https://crm.example.com/".parse()?, secrecy::SecretString::from("fake-api-key")).build()?;
+    /// let engine = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
+    ///     .webhook_secret(secrecy::SecretString::from("fake-webhook-secret"))
+    ///     .build()?;
+    /// let ts = chrono::Utc::now().timestamp_millis().to_string();
+    /// let body = br#"{"eventName":"company.created","objectMetadata":{"nameSingular":"company"},"record":{}}"#;
+    /// // Signed with another secret: rejected.
+    /// let forged = twenty_sim::sign_webhook("not-the-secret", &ts, body);
+    /// let err = engine.handle_webhook(&ts, &forged, body).await.unwrap_err();
+    /// assert_eq!(err.kind(), SyncErrorKind::WebhookRejected);
+    /// // Signed with the secret: accepted (and ignored, as no entity maps companies).
+    /// let signed = twenty_sim::sign_webhook("fake-webhook-secret", &ts, body);
+    /// let outcome = engine.handle_webhook(&ts, &signed, body).await?;
+    /// assert!(matches!(outcome, WebhookOutcome::Ignored(_)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn webhook_secret(mut self, secret: SecretString) -> Self {
         self.engine.webhook_secret = Some(secret);
         self
     }
 
     /// Resolve the webhook secret by name from the secret provider (at each delivery).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let client = twenty_client::Client::builder("https://crm.example.com/".parse()?, secrecy::SecretString::from("fake-api-key")).build()?;
+    /// use twenty_sync_core::InMemorySecrets;
+    ///
+    /// let secrets = InMemorySecrets::new().with_secret("twenty-webhook", "fake-webhook-secret");
+    /// let engine = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
+    ///     .secrets(Arc::new(secrets))
+    ///     .webhook_secret_name("twenty-webhook")
+    ///     .build()?;
+    /// let ts = chrono::Utc::now().timestamp_millis().to_string();
+    /// let body = br#"{"eventName":"company.created","objectMetadata":{"nameSingular":"company"},"record":{}}"#;
+    /// let sig = twenty_sim::sign_webhook("fake-webhook-secret", &ts, body);
+    /// assert!(matches!(engine.handle_webhook(&ts, &sig, body).await?, WebhookOutcome::Ignored(_)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn webhook_secret_name(mut self, name: impl Into<String>) -> Self {
         self.engine.webhook_secret_name = Some(name.into());
         self
@@ -353,6 +696,32 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngineBuilder<S, T> {
 
     /// The secret provider and the name of the API key: on a 401 the engine re-resolves the key
     /// once (rotation) before failing.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let contacts = twenty_sync_core::engine::FieldMap::new("contacts", "people", "person")
+    /// #     .field("email", "emails.primaryEmail").field("first", "name.firstName").field("title", "jobTitle")
+    /// #     .match_key("emails.primaryEmail");
+    /// use secrecy::SecretString;
+    /// use twenty_sync_core::InMemorySecrets;
+    ///
+    /// let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("rotated-key").seed_people(2)).await?;
+    /// // The client starts with a key Twenty no longer accepts ...
+    /// let client = twenty_client::Client::builder(sim.base_url(), SecretString::from("revoked-key")).build()?;
+    /// // ... and the secret provider holds the current one.
+    /// let secrets = InMemorySecrets::new().with_secret("twenty-api-key", "rotated-key");
+    /// let engine = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
+    ///     .entity(Arc::new(contacts))
+    ///     .api_key_secret(Arc::new(secrets), "twenty-api-key")
+    ///     .build()?;
+    /// let report = engine.pull(RunOptions::new()).await?;
+    /// assert_eq!(report.entities["contacts:pull"].created, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn api_key_secret(
         mut self,
         provider: Arc<dyn SecretProvider>,
@@ -364,12 +733,62 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngineBuilder<S, T> {
     }
 
     /// The secret provider (also used for the webhook secret name).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let client = twenty_client::Client::builder("https://crm.example.com/".parse()?, secrecy::SecretString::from("fake-api-key")).build()?;
+    /// use twenty_sync_core::InMemorySecrets;
+    ///
+    /// let secrets = Arc::new(InMemorySecrets::new());
+    /// let engine = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
+    ///     .secrets(secrets.clone())
+    ///     .webhook_secret_name("twenty-webhook")
+    ///     .build()?;
+    /// // The name is resolved at each delivery: not there yet, so the delivery is refused.
+    /// let err = engine.handle_webhook("0", "sig", b"{}").await.unwrap_err();
+    /// assert_eq!(err.kind(), SyncErrorKind::Config);
+    /// secrets.insert("twenty-webhook", "fake-webhook-secret");
+    /// let err = engine.handle_webhook("0", "sig", b"{}").await.unwrap_err();
+    /// assert_eq!(err.kind(), SyncErrorKind::WebhookRejected); // now checked, and forged
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn secrets(mut self, provider: Arc<dyn SecretProvider>) -> Self {
         self.engine.secrets = Some(provider);
         self
     }
 
     /// Where progress events go.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(3)).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// # let contacts = twenty_sync_core::engine::FieldMap::new("contacts", "people", "person")
+    /// #     .field("email", "emails.primaryEmail").field("first", "name.firstName").field("title", "jobTitle")
+    /// #     .match_key("emails.primaryEmail");
+    /// use std::sync::Mutex;
+    ///
+    /// let events = Arc::new(Mutex::new(Vec::new()));
+    /// let seen = events.clone();
+    /// let engine = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
+    ///     .entity(Arc::new(contacts))
+    ///     .progress(ProgressSink::new(move |e: &ProgressEvent| seen.lock().unwrap().push(e.clone())))
+    ///     .build()?;
+    /// engine.pull(RunOptions::new()).await?;
+    /// let events = events.lock().unwrap();
+    /// assert!(matches!(events.first(), Some(ProgressEvent::RunStarted { .. })));
+    /// assert!(matches!(events.last(), Some(ProgressEvent::RunFinished { .. })));
+    /// assert!(events.iter().any(|e| matches!(e, ProgressEvent::Written { count: 3, .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn progress(mut self, sink: ProgressSink) -> Self {
         self.engine.progress = Some(sink);
         self
@@ -377,24 +796,121 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngineBuilder<S, T> {
 
     /// Whether audit entries record before/after values of changed, non-secret fields (default:
     /// never; see [`AuditValues`]).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(1)).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// # let contacts = twenty_sync_core::engine::FieldMap::new("contacts", "people", "person")
+    /// #     .field("email", "emails.primaryEmail").field("first", "name.firstName").field("title", "jobTitle")
+    /// #     .match_key("emails.primaryEmail");
+    /// use twenty_sync_core::{AuditAction, AuditQuery, StateStore};
+    ///
+    /// let state = MemoryState::new();
+    /// let engine = SyncEngine::builder(client, MemorySource::new(), state.clone())
+    ///     .entity(Arc::new(contacts))
+    ///     .audit_values(AuditValues::changed())
+    ///     .build()?;
+    /// engine.pull(RunOptions::new()).await?;
+    /// let id = sim.handle().records("people")[0]["id"].as_str().unwrap().to_owned();
+    /// sim.handle().update_record("people", &id, serde_json::json!({"jobTitle": "CTO"}));
+    /// engine.pull(RunOptions::new()).await?;
+    ///
+    /// let audit = state.audit(&AuditQuery::default()).await?;
+    /// let update = audit.iter().find(|e| e.action == AuditAction::Update).expect("an update");
+    /// assert_eq!(update.field_values().unwrap()["title"]["after"], "CTO");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn audit_values(mut self, values: AuditValues) -> Self {
         self.engine.config.audit_values = values;
         self
     }
 
     /// Failpoints (tests).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(0)).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// # let contacts = twenty_sync_core::engine::FieldMap::new("contacts", "people", "person")
+    /// #     .field("email", "emails.primaryEmail").field("first", "name.firstName").field("title", "jobTitle")
+    /// #     .match_key("emails.primaryEmail");
+    /// use twenty_sync_core::engine::failpoints::{Failpoints, PUSH_AFTER_TWENTY_WRITE};
+    ///
+    /// let failpoints = Failpoints::new();
+    /// let source = MemorySource::new();
+    /// source.upsert("contacts", "c1", serde_json::json!({"email": "ada@example.com"}));
+    /// let engine = SyncEngine::builder(client, source, MemoryState::new())
+    ///     .entity(Arc::new(contacts))
+    ///     .failpoints(failpoints.clone())
+    ///     .build()?;
+    /// failpoints.arm(PUSH_AFTER_TWENTY_WRITE, 1);
+    /// assert!(engine.push(RunOptions::new()).await.is_err()); // "crashed" after writing to Twenty
+    /// engine.push(RunOptions::new()).await?;
+    /// assert_eq!(sim.handle().count("people"), 1); // resumed without a duplicate
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn failpoints(mut self, failpoints: Failpoints) -> Self {
         self.engine.failpoints = failpoints;
         self
     }
 
     /// Replaces the whole configuration.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let client = twenty_client::Client::builder("https://crm.example.com/".parse()?, secrecy::SecretString::from("fake-api-key")).build()?;
+    /// let config = EngineConfig { batch_size: 50, holder_id: "worker-1".into(), ..EngineConfig::default() };
+    /// let engine = SyncEngine::builder(client.clone(), MemorySource::new(), MemoryState::new())
+    ///     .config(config)
+    ///     .build()?;
+    /// assert_eq!(engine.config().batch_size, 50);
+    ///
+    /// // The whole configuration is checked by `build`.
+    /// let bad = EngineConfig { batch_size: 0, ..EngineConfig::default() };
+    /// let err = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
+    ///     .config(bad)
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err.kind(), SyncErrorKind::Config);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn config(mut self, config: EngineConfig) -> Self {
         self.engine.config = config;
         self
     }
 
     /// Checks the configuration and builds the engine.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let client = twenty_client::Client::builder("https://crm.example.com/".parse()?, secrecy::SecretString::from("fake-api-key")).build()?;
+    /// let contacts = Arc::new(FieldMap::new("contacts", "people", "person"));
+    /// let err = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
+    ///     .entity(contacts.clone())
+    ///     .entity(contacts)
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err.kind(), SyncErrorKind::Config);
+    /// assert!(err.message().contains("configured twice"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn build(mut self) -> Result<SyncEngine<S, T>, SyncError> {
         let mut names = HashSet::new();
         for e in &self.engine.entities {

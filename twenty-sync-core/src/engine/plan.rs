@@ -14,6 +14,30 @@ use super::mapper::get_path;
 use super::views::is_empty_value;
 
 /// The kind of a planned write.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # use std::sync::Arc;
+/// # use twenty_sync_core::engine::*;
+/// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+/// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(0)).await?;
+/// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+/// # let contacts = twenty_sync_core::engine::FieldMap::new("contacts", "people", "person")
+/// #     .field("email", "emails.primaryEmail").field("first", "name.firstName").field("title", "jobTitle")
+/// #     .match_key("emails.primaryEmail");
+/// use twenty_sync_core::RunMode;
+///
+/// sim.handle().insert_record("people", serde_json::json!({"emails": {"primaryEmail": "ada@example.com"}}));
+/// let source = MemorySource::new();
+/// source.upsert("contacts", "c1", serde_json::json!({"email": "ada@example.com"}));
+/// source.upsert("contacts", "c2", serde_json::json!({"email": "grace@example.com"}));
+/// let engine = SyncEngine::builder(client, source, MemoryState::new()).entity(Arc::new(contacts)).build()?;
+/// let plan = engine.run(RunMode::Push, RunOptions::new().dry_run(true)).await?.plan;
+/// assert_eq!(plan.count(PlannedAction::Adopt), 1); // ada exists in Twenty already
+/// assert_eq!(plan.count(PlannedAction::Create), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -31,6 +55,35 @@ pub enum PlannedAction {
 }
 
 /// One planned write.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # use std::sync::Arc;
+/// # use twenty_sync_core::engine::*;
+/// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+/// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(0)).await?;
+/// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+/// # let contacts = twenty_sync_core::engine::FieldMap::new("contacts", "people", "person")
+/// #     .field("email", "emails.primaryEmail").field("first", "name.firstName").field("title", "jobTitle")
+/// #     .match_key("emails.primaryEmail");
+/// use serde_json::json;
+/// use twenty_sync_core::{RunMode, SyncDirection};
+///
+/// let source = MemorySource::new();
+/// source.upsert("contacts", "c1", json!({"email": "ada@example.com", "title": "CTO"}));
+/// let engine = SyncEngine::builder(client, source.clone(), MemoryState::new()).entity(Arc::new(contacts)).build()?;
+/// engine.push(RunOptions::new()).await?;
+/// source.upsert("contacts", "c1", json!({"email": "ada@example.com", "title": "CEO"}));
+///
+/// let plan = engine.run(RunMode::Push, RunOptions::new().dry_run(true)).await?.plan;
+/// let w = &plan.writes[0];
+/// assert_eq!((w.direction, w.action), (SyncDirection::Push, PlannedAction::Update));
+/// assert_eq!(w.local_key, "c1");
+/// assert!(w.twenty_id.is_some());
+/// assert_eq!(w.changed_fields, ["jobTitle"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PlannedWrite {
     /// The entity.
@@ -48,6 +101,19 @@ pub struct PlannedWrite {
 }
 
 /// How many writes of one action a run made (or planned) for one entity and direction.
+///
+/// ```
+/// use twenty_sync_core::engine::{Plan, PlannedAction, PlannedWrite};
+/// use twenty_sync_core::SyncDirection;
+///
+/// let write = PlannedWrite { entity: "contacts".into(), direction: SyncDirection::Pull,
+///     action: PlannedAction::Update, local_key: "c1".into(), twenty_id: None, changed_fields: vec![] };
+/// let mut plan = Plan::default();
+/// plan.record(write.clone(), false);
+/// plan.record(write, false);
+/// let total = &plan.totals[0]; // a `PlanTotal`
+/// assert_eq!((total.entity.as_str(), total.action, total.writes), ("contacts", PlannedAction::Update, 2));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PlanTotal {
     /// The entity.
@@ -67,6 +133,19 @@ pub struct PlanTotal {
 /// [`RunOptions::keep_plan`](super::RunOptions::keep_plan): that way its memory does not grow with
 /// the number of records it writes. [`count`](Self::count) and [`is_empty`](Self::is_empty)
 /// answer from the totals, so they hold in both cases.
+///
+/// ```
+/// # use twenty_sync_core::engine::{Plan, PlannedAction, PlannedWrite};
+/// # use twenty_sync_core::SyncDirection;
+/// # let write = |key: &str, action| PlannedWrite { entity: "contacts".into(), direction: SyncDirection::Push,
+/// #     action, local_key: key.into(), twenty_id: None, changed_fields: vec![] };
+/// let mut plan = Plan::default();
+/// plan.record(write("c1", PlannedAction::Create), true);
+/// plan.record(write("c2", PlannedAction::Update), false); // counted, not kept
+/// assert_eq!(plan.writes.len(), 1);
+/// assert_eq!(plan.totals.len(), 2);
+/// assert_eq!(plan.count(PlannedAction::Update), 1);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     /// The writes, in the order they were decided (empty in a real run that did not keep them).
@@ -78,6 +157,19 @@ pub struct Plan {
 
 impl Plan {
     /// Counts `write`, and keeps it when `keep`.
+    ///
+    /// ```
+    /// # use twenty_sync_core::engine::{Plan, PlannedAction, PlannedWrite};
+    /// # use twenty_sync_core::SyncDirection;
+    /// # let write = |key: &str, action| PlannedWrite { entity: "contacts".into(), direction: SyncDirection::Push,
+    /// #     action, local_key: key.into(), twenty_id: None, changed_fields: vec![] };
+    /// let mut plan = Plan::default();
+    /// for key in ["c1", "c2", "c3"] {
+    ///     plan.record(write(key, PlannedAction::Create), false);
+    /// }
+    /// assert!(plan.writes.is_empty()); // memory stays flat
+    /// assert_eq!(plan.totals[0].writes, 3);
+    /// ```
     pub fn record(&mut self, write: PlannedWrite, keep: bool) {
         self.tally(&write.entity, write.direction, write.action);
         if keep {
@@ -107,6 +199,18 @@ impl Plan {
     }
 
     /// Number of writes of `action` (from the totals: right whether the writes were kept or not).
+    ///
+    /// ```
+    /// # use twenty_sync_core::engine::{Plan, PlannedAction, PlannedWrite};
+    /// # use twenty_sync_core::SyncDirection;
+    /// # let write = |key: &str, action| PlannedWrite { entity: "contacts".into(), direction: SyncDirection::Push,
+    /// #     action, local_key: key.into(), twenty_id: None, changed_fields: vec![] };
+    /// let mut plan = Plan::default();
+    /// plan.record(write("c1", PlannedAction::Create), true);
+    /// plan.record(write("c2", PlannedAction::Create), false);
+    /// assert_eq!(plan.count(PlannedAction::Create), 2); // kept or not
+    /// assert_eq!(plan.count(PlannedAction::Delete), 0);
+    /// ```
     pub fn count(&self, action: PlannedAction) -> usize {
         let n: u64 = self
             .totals
@@ -119,6 +223,20 @@ impl Plan {
 
     /// The kept writes sorted canonically (for comparing a dry run with a real run that kept
     /// its plan).
+    ///
+    /// ```
+    /// # use twenty_sync_core::engine::{Plan, PlannedAction, PlannedWrite};
+    /// # use twenty_sync_core::SyncDirection;
+    /// # let write = |key: &str, action| PlannedWrite { entity: "contacts".into(), direction: SyncDirection::Push,
+    /// #     action, local_key: key.into(), twenty_id: None, changed_fields: vec![] };
+    /// let (mut a, mut b) = (Plan::default(), Plan::default());
+    /// a.record(write("c1", PlannedAction::Create), true);
+    /// a.record(write("c2", PlannedAction::Create), true);
+    /// b.record(write("c2", PlannedAction::Create), true);
+    /// b.record(write("c1", PlannedAction::Create), true);
+    /// assert_ne!(a, b); // decided in another order ...
+    /// assert_eq!(a.sorted(), b.sorted()); // ... but the same writes
+    /// ```
     pub fn sorted(&self) -> Vec<PlannedWrite> {
         let mut w = self.writes.clone();
         w.sort();
@@ -126,6 +244,17 @@ impl Plan {
     }
 
     /// Whether nothing would be written (from the totals).
+    ///
+    /// ```
+    /// # use twenty_sync_core::engine::{Plan, PlannedAction, PlannedWrite};
+    /// # use twenty_sync_core::SyncDirection;
+    /// # let write = |key: &str, action| PlannedWrite { entity: "contacts".into(), direction: SyncDirection::Push,
+    /// #     action, local_key: key.into(), twenty_id: None, changed_fields: vec![] };
+    /// let mut plan = Plan::default();
+    /// assert!(plan.is_empty());
+    /// plan.record(write("c1", PlannedAction::Delete), false);
+    /// assert!(!plan.is_empty()); // even though no write was kept
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.totals.is_empty()
     }

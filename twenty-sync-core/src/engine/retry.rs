@@ -43,7 +43,29 @@ use super::SyncEngine;
 /// after resetting the cursor). Never silent.
 ///
 /// ```
-/// assert_eq!(twenty_sync_core::engine::RETRY_LIMIT, 1000);
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # use std::sync::Arc;
+/// # use twenty_sync_core::engine::*;
+/// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+/// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(0)).await?;
+/// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+/// use serde_json::json;
+///
+/// let contacts = FieldMap::new("contacts", "people", "person")
+///     .field("email", "emails.primaryEmail")
+///     .validate("email", |v| if v.as_str().is_some_and(|s| s.contains('@')) { Ok(()) } else { Err("not an email".into()) });
+/// let source = MemorySource::new();
+/// source.upsert("contacts", "c1", json!({"email": "ada"}));
+/// let engine = SyncEngine::builder(client, source.clone(), MemoryState::new()).entity(Arc::new(contacts)).build()?;
+/// assert_eq!(engine.push(RunOptions::new()).await?.failures.len(), 1);
+/// // Unchanged, but kept for retry (one of at most RETRY_LIMIT keys): the next push tries it again.
+/// let again = engine.push(RunOptions::new()).await?;
+/// assert!(again.failures.len() == 1 && again.failures.len() <= RETRY_LIMIT);
+/// source.upsert("contacts", "c1", json!({"email": "ada@example.com"}));
+/// assert!(engine.push(RunOptions::new()).await?.failures.is_empty());
+/// assert_eq!(sim.handle().count("people"), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
 /// ```
 pub const RETRY_LIMIT: usize = 1000;
 

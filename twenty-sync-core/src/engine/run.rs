@@ -26,6 +26,34 @@ use super::SyncEngine;
 /// A real run's plan holds only counts ([`Plan::totals`]) unless the run was started with
 /// [`RunOptions::keep_plan`]: one [`PlannedWrite`] per written record would make a run's memory
 /// grow with its size. A dry run's plan always lists every write.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # use std::sync::Arc;
+/// # use twenty_sync_core::engine::*;
+/// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+/// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(3)).await?;
+/// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+/// # let contacts = twenty_sync_core::engine::FieldMap::new("contacts", "people", "person")
+/// #     .field("email", "emails.primaryEmail").field("first", "name.firstName").field("title", "jobTitle")
+/// #     .match_key("emails.primaryEmail");
+/// use twenty_sync_core::RunMode;
+///
+/// let source = MemorySource::new();
+/// let engine = SyncEngine::builder(client, source.clone(), MemoryState::new())
+///     .entity(Arc::new(contacts))
+///     .build()?;
+/// let preview = engine.run(RunMode::Pull, RunOptions::new().dry_run(true)).await?;
+/// assert!(preview.report.dry_run);
+/// assert!(source.records("contacts").is_empty());
+///
+/// let done = engine.run(RunMode::Pull, RunOptions::new().keep_plan(true)).await?;
+/// // The dry run predicted the real run exactly.
+/// assert_eq!(preview.plan.sorted(), done.plan.sorted());
+/// assert_eq!(done.plan.count(PlannedAction::Create), 3);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunOutcome {
     /// The report (also saved in the state store).
@@ -271,17 +299,91 @@ impl Run {
 
 impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
     /// Pulls Twenty → local. Shorthand for [`run`](Self::run) with [`RunMode::Pull`].
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(3)).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// # let contacts = twenty_sync_core::engine::FieldMap::new("contacts", "people", "person")
+    /// #     .field("email", "emails.primaryEmail").field("first", "name.firstName").field("title", "jobTitle")
+    /// #     .match_key("emails.primaryEmail");
+    /// let source = MemorySource::new();
+    /// let engine = SyncEngine::builder(client, source.clone(), MemoryState::new())
+    ///     .entity(Arc::new(contacts))
+    ///     .build()?;
+    /// let report = engine.pull(RunOptions::new()).await?;
+    /// assert_eq!(report.entities["contacts:pull"].created, 3);
+    /// assert_eq!(source.records("contacts").len(), 3);
+    ///
+    /// // Nothing changed in Twenty: the next pull writes nothing.
+    /// let again = engine.pull(RunOptions::new()).await?;
+    /// assert_eq!(again.entities["contacts:pull"].created + again.entities["contacts:pull"].updated, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn pull(&self, opts: RunOptions) -> Result<RunReport, SyncError> {
         Ok(self.run(RunMode::Pull, opts).await?.report)
     }
 
     /// Pushes local → Twenty. Shorthand for [`run`](Self::run) with [`RunMode::Push`].
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(0)).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// # let contacts = twenty_sync_core::engine::FieldMap::new("contacts", "people", "person")
+    /// #     .field("email", "emails.primaryEmail").field("first", "name.firstName").field("title", "jobTitle")
+    /// #     .match_key("emails.primaryEmail");
+    /// use serde_json::json;
+    ///
+    /// let source = MemorySource::new();
+    /// source.upsert("contacts", "c1", json!({"email": "ada@example.com", "first": "Ada"}));
+    /// source.upsert("contacts", "c2", json!({"email": "grace@example.com", "first": "Grace"}));
+    /// let engine = SyncEngine::builder(client, source, MemoryState::new())
+    ///     .entity(Arc::new(contacts))
+    ///     .build()?;
+    /// let report = engine.push(RunOptions::new()).await?;
+    /// assert_eq!(report.entities["contacts:push"].created, 2);
+    /// assert_eq!(sim.handle().count("people"), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn push(&self, opts: RunOptions) -> Result<RunReport, SyncError> {
         Ok(self.run(RunMode::Push, opts).await?.report)
     }
 
     /// Bidirectional sync (push with conflict resolution, then pull). Shorthand for
     /// [`run`](Self::run) with [`RunMode::Sync`].
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(2)).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// # let contacts = twenty_sync_core::engine::FieldMap::new("contacts", "people", "person")
+    /// #     .field("email", "emails.primaryEmail").field("first", "name.firstName").field("title", "jobTitle")
+    /// #     .match_key("emails.primaryEmail");
+    /// let source = MemorySource::new();
+    /// source.upsert("contacts", "c1", serde_json::json!({"email": "ada@example.com", "first": "Ada"}));
+    /// let engine = SyncEngine::builder(client, source.clone(), MemoryState::new())
+    ///     .entity(Arc::new(contacts))
+    ///     .build()?;
+    /// let report = engine.sync(RunOptions::new()).await?;
+    /// assert!(report.failures.is_empty(), "{}", report.summary());
+    /// // Both sides now hold the local record and the two Twenty ones.
+    /// assert_eq!(sim.handle().count("people"), 3);
+    /// assert_eq!(source.records("contacts").len(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn sync(&self, opts: RunOptions) -> Result<RunReport, SyncError> {
         Ok(self.run(RunMode::Sync, opts).await?.report)
     }
@@ -292,6 +394,32 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
     /// The report is saved with status `Running` first (while the leases are taken) and again at
     /// the end (while they are released). A run-level error saves it with status `Failed` and
     /// the error, releases the leases and returns the error.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(0)).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// # let contacts = twenty_sync_core::engine::FieldMap::new("contacts", "people", "person")
+    /// #     .field("email", "emails.primaryEmail").field("first", "name.firstName").field("title", "jobTitle")
+    /// #     .match_key("emails.primaryEmail");
+    /// use twenty_sync_core::RunMode;
+    ///
+    /// let source = MemorySource::new();
+    /// source.upsert("contacts", "c1", serde_json::json!({"email": "ada@example.com"}));
+    /// let engine = SyncEngine::builder(client, source, MemoryState::new())
+    ///     .entity(Arc::new(contacts))
+    ///     .build()?;
+    /// let outcome = engine.run(RunMode::Push, RunOptions::new().dry_run(true)).await?;
+    /// assert_eq!(outcome.plan.writes.len(), 1);
+    /// assert_eq!(outcome.plan.writes[0].action, PlannedAction::Create);
+    /// assert_eq!(outcome.plan.writes[0].local_key, "c1");
+    /// assert_eq!(sim.handle().count("people"), 0); // a dry run writes nothing
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn run(&self, mode: RunMode, opts: RunOptions) -> Result<RunOutcome, SyncError> {
         let entities = self.select(&opts)?;
         let mut run = Run::new(mode, opts.dry_run).keeping_plan(opts.keep_plan);

@@ -26,6 +26,27 @@ use super::watermark::Walk;
 use super::SyncEngine;
 
 /// What [`SyncEngine::handle_webhook`] did with a verified delivery.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # use std::sync::Arc;
+/// # use twenty_sync_core::engine::*;
+/// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+/// # let client = twenty_client::Client::builder("https://crm.example.com/".parse()?, secrecy::SecretString::from("fake-api-key")).build()?;
+/// let engine = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
+///     .entity(Arc::new(FieldMap::new("contacts", "people", "person")))
+///     .webhook_secret(secrecy::SecretString::from("fake-webhook-secret"))
+///     .build()?;
+/// let ts = chrono::Utc::now().timestamp_millis().to_string();
+/// let body = br#"{"eventName":"opportunity.created","objectMetadata":{"nameSingular":"opportunity"},"record":{}}"#;
+/// let sig = twenty_sim::sign_webhook("fake-webhook-secret", &ts, body);
+/// match engine.handle_webhook(&ts, &sig, body).await? {
+///     WebhookOutcome::Ignored(why) => assert!(why.contains("opportunity")),
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum WebhookOutcome {
@@ -65,6 +86,40 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
     ///
     /// Forged, altered or stale deliveries are rejected with [`SyncErrorKind::WebhookRejected`]
     /// (answer 401/400 to the sender); nothing is written for them.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(1)).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// # let contacts = twenty_sync_core::engine::FieldMap::new("contacts", "people", "person")
+    /// #     .field("email", "emails.primaryEmail").field("first", "name.firstName").field("title", "jobTitle")
+    /// #     .match_key("emails.primaryEmail");
+    /// # fn delivery(event: &str, record: &serde_json::Value) -> Vec<u8> {
+    /// #     serde_json::to_vec(&serde_json::json!({"eventName": event, "webhookId": "wh-1",
+    /// #         "objectMetadata": {"id": "meta-person", "nameSingular": "person"}, "record": record})).unwrap()
+    /// # }
+    /// let source = MemorySource::new();
+    /// let engine = SyncEngine::builder(client, source.clone(), MemoryState::new())
+    ///     .entity(Arc::new(contacts))
+    ///     .webhook_secret(secrecy::SecretString::from("fake-webhook-secret"))
+    ///     .build()?;
+    /// let person = sim.handle().records("people")[0].clone();
+    /// let body = delivery("person.created", &person);
+    /// let ts = chrono::Utc::now().timestamp_millis().to_string();
+    /// let sig = twenty_sim::sign_webhook("fake-webhook-secret", &ts, &body);
+    ///
+    /// let outcome = engine.handle_webhook(&ts, &sig, &body).await?;
+    /// assert!(matches!(outcome, WebhookOutcome::Applied(_)));
+    /// assert_eq!(source.records("contacts").len(), 1);
+    /// // The same delivery again (a replay) is dropped.
+    /// let again = engine.handle_webhook(&ts, &sig, &body).await?;
+    /// assert_eq!(again, WebhookOutcome::Duplicate);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn handle_webhook(
         &self,
         timestamp_header: &str,
@@ -176,6 +231,32 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
 
     /// Runs `mode` every `interval` until `shutdown` completes; run errors are logged (and the
     /// next tick retries, resuming from the saved state). Returns how many runs succeeded.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(3)).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// # let contacts = twenty_sync_core::engine::FieldMap::new("contacts", "people", "person")
+    /// #     .field("email", "emails.primaryEmail").field("first", "name.firstName").field("title", "jobTitle")
+    /// #     .match_key("emails.primaryEmail");
+    /// use std::time::Duration;
+    /// use twenty_sync_core::RunMode;
+    ///
+    /// let source = MemorySource::new();
+    /// let engine = SyncEngine::builder(client, source.clone(), MemoryState::new())
+    ///     .entity(Arc::new(contacts))
+    ///     .build()?;
+    /// // Pull every 50 ms until the shutdown future completes (a signal, in a real service).
+    /// let shutdown = tokio::time::sleep(Duration::from_millis(200));
+    /// let runs = engine.run_polling(RunMode::Pull, Duration::from_millis(50), shutdown).await;
+    /// assert!(runs >= 1);
+    /// assert_eq!(source.records("contacts").len(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn run_polling(
         &self,
         mode: RunMode,

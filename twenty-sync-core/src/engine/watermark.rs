@@ -14,6 +14,17 @@ use serde::{Deserialize, Serialize};
 use crate::model::Checkpoint;
 
 /// Which of the two pull walks.
+///
+/// ```
+/// use chrono::Duration;
+/// use twenty_sync_core::engine::{PullCursor, Walk};
+/// # let t = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+///
+/// // The live walk got further than the deleted one before a crash.
+/// let cursor = PullCursor::completed(t("2026-01-01T10:00:00Z")).advanced(Walk::Live, t("2026-01-01T11:00:00Z"));
+/// assert_eq!(cursor.lower_bound(Walk::Live, Duration::zero()), Some(t("2026-01-01T11:00:00Z")));
+/// assert_eq!(cursor.lower_bound(Walk::Deleted, Duration::zero()), Some(t("2026-01-01T10:00:00Z")));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Walk {
     /// Records that are not soft-deleted.
@@ -23,6 +34,30 @@ pub enum Walk {
 }
 
 /// The decoded pull cursor.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # use std::sync::Arc;
+/// # use twenty_sync_core::engine::*;
+/// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+/// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(2)).await?;
+/// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+/// # let contacts = twenty_sync_core::engine::FieldMap::new("contacts", "people", "person")
+/// #     .field("email", "emails.primaryEmail").field("first", "name.firstName").field("title", "jobTitle")
+/// #     .match_key("emails.primaryEmail");
+/// use twenty_sync_core::{StateStore, SyncDirection};
+///
+/// let state = MemoryState::new();
+/// let engine = SyncEngine::builder(client, MemorySource::new(), state.clone()).entity(Arc::new(contacts)).build()?;
+/// let started = chrono::Utc::now();
+/// engine.pull(RunOptions::new()).await?;
+/// let stored = state.cursor("contacts", SyncDirection::Pull).await?;
+/// let cursor = PullCursor::decode(stored.as_ref());
+/// assert!(cursor.watermark.is_some_and(|w| w >= started));
+/// assert_eq!((cursor.live, cursor.deleted), (None, None)); // the pull completed
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PullCursor {
     /// Start time of the last completed pull (`None`: never completed, full pull).
@@ -38,6 +73,16 @@ pub struct PullCursor {
 
 impl PullCursor {
     /// Decodes a stored checkpoint (a bare RFC 3339 timestamp is accepted as a watermark).
+    ///
+    /// ```
+    /// use twenty_sync_core::engine::PullCursor;
+    /// use twenty_sync_core::Checkpoint;
+    /// # let t = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    ///
+    /// assert_eq!(PullCursor::decode(None), PullCursor::default()); // never pulled: a full pull
+    /// let bare = Checkpoint::new("2026-01-01T10:00:00Z");
+    /// assert_eq!(PullCursor::decode(Some(&bare)).watermark, Some(t("2026-01-01T10:00:00Z")));
+    /// ```
     pub fn decode(cp: Option<&Checkpoint>) -> PullCursor {
         let Some(cp) = cp else {
             return PullCursor::default();
@@ -54,11 +99,30 @@ impl PullCursor {
     }
 
     /// Encodes the cursor for the state store.
+    ///
+    /// ```
+    /// use twenty_sync_core::engine::{PullCursor, Walk};
+    /// # let t = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    ///
+    /// let cursor = PullCursor::completed(t("2026-01-01T10:00:00Z")).advanced(Walk::Deleted, t("2026-01-02T00:00:00Z"));
+    /// let checkpoint = cursor.encode();
+    /// assert_eq!(PullCursor::decode(Some(&checkpoint)), cursor);
+    /// ```
     pub fn encode(&self) -> Checkpoint {
         Checkpoint::new(serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned()))
     }
 
     /// The lower bound (`updatedAt >= bound`) of `walk`, or `None` for a full walk.
+    ///
+    /// ```
+    /// use chrono::Duration;
+    /// use twenty_sync_core::engine::{PullCursor, Walk};
+    /// # let t = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    ///
+    /// let cursor = PullCursor::completed(t("2026-01-01T10:00:00Z"));
+    /// assert_eq!(cursor.lower_bound(Walk::Live, Duration::minutes(5)), Some(t("2026-01-01T09:55:00Z")));
+    /// assert_eq!(PullCursor::default().lower_bound(Walk::Live, Duration::minutes(5)), None);
+    /// ```
     pub fn lower_bound(&self, walk: Walk, overlap: Duration) -> Option<DateTime<Utc>> {
         let progress = match walk {
             Walk::Live => self.live,
@@ -72,6 +136,17 @@ impl PullCursor {
     }
 
     /// The cursor after the records of `walk` up to `updated_at` are committed.
+    ///
+    /// ```
+    /// use twenty_sync_core::engine::{PullCursor, Walk};
+    /// # let t = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    ///
+    /// let cursor = PullCursor::default()
+    ///     .advanced(Walk::Live, t("2026-01-01T11:00:00Z"))
+    ///     .advanced(Walk::Live, t("2026-01-01T10:00:00Z")); // never moves backwards
+    /// assert_eq!(cursor.live, Some(t("2026-01-01T11:00:00Z")));
+    /// assert_eq!(cursor.deleted, None);
+    /// ```
     pub fn advanced(&self, walk: Walk, updated_at: DateTime<Utc>) -> PullCursor {
         let mut c = self.clone();
         let slot = match walk {
@@ -83,6 +158,18 @@ impl PullCursor {
     }
 
     /// The cursor after a successful pull that started at `walk_start`.
+    ///
+    /// ```
+    /// use twenty_sync_core::engine::{PullCursor, Walk};
+    /// # let t = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    ///
+    /// let during = PullCursor::default().advanced(Walk::Live, t("2026-01-01T10:30:00Z"));
+    /// assert!(during.live.is_some());
+    /// // The walk started at 10:00: records updated while it ran are read again next time.
+    /// let done = PullCursor::completed(t("2026-01-01T10:00:00Z"));
+    /// assert_eq!(done.watermark, Some(t("2026-01-01T10:00:00Z")));
+    /// assert_eq!(done.live, None);
+    /// ```
     pub fn completed(walk_start: DateTime<Utc>) -> PullCursor {
         PullCursor {
             watermark: Some(walk_start),

@@ -132,6 +132,23 @@ impl std::fmt::Debug for FileStore {
 impl FileStore {
     /// Opens the store in `dir`, creating the directory if needed, repairing a torn tail left by
     /// a crash and compacting data logs that are mostly dead lines.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use twenty_sync_core::file::FileStore;
+    /// use twenty_sync_core::StateStore;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = FileStore::open(dir.path().join("sync-state"))?;
+    /// assert!(store.dir().join("data").is_dir());
+    /// assert!(store.known_empty("contacts").await?);
+    /// // A path that is a file cannot hold a store; the error names the path.
+    /// std::fs::write(dir.path().join("a-file"), "x")?;
+    /// let err = FileStore::open(dir.path().join("a-file")).unwrap_err();
+    /// assert!(err.to_string().contains("a-file"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn open(dir: impl AsRef<Path>) -> StoreResult<Self> {
         let dir = dir.as_ref().to_path_buf();
         let data_dir = dir.join("data");
@@ -149,6 +166,15 @@ impl FileStore {
     }
 
     /// The directory of the store.
+    ///
+    /// ```
+    /// use twenty_sync_core::file::FileStore;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = FileStore::open(dir.path())?;
+    /// assert_eq!(store.dir(), dir.path());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn dir(&self) -> &Path {
         &self.inner.dir
     }
@@ -179,11 +205,38 @@ impl FileStore {
 
     /// Creates or replaces a local record (stamped now) and adds it to the local change feed.
     /// Returns the checkpoint right after the change.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_sync_core::file::FileStore;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = FileStore::open(dir.path())?;
+    /// let cp = store.upsert("contacts", "c-1", json!({"name": "Ada"}))?;
+    /// assert_eq!(store.head("contacts")?, Some(cp));
+    /// assert_eq!(store.local_records("contacts")?[0].data["name"], "Ada");
+    /// // Entity names become file names: path tricks are refused.
+    /// assert!(store.upsert("../etc", "x", json!({})).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn upsert(&self, entity: &str, key: &str, data: Value) -> StoreResult<Checkpoint> {
         self.upsert_at(entity, key, data, Utc::now())
     }
 
     /// Like [`upsert`](Self::upsert) with an explicit local `updated_at`.
+    ///
+    /// ```
+    /// use chrono::{TimeZone, Utc};
+    /// use serde_json::json;
+    /// use twenty_sync_core::file::FileStore;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = FileStore::open(dir.path())?;
+    /// let at = Utc.with_ymd_and_hms(2024, 5, 1, 9, 30, 0).unwrap();
+    /// store.upsert_at("contacts", "c-1", json!({"name": "Ada"}), at)?;
+    /// assert_eq!(store.local_records("contacts")?[0].updated_at, Some(at));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn upsert_at(
         &self,
         entity: &str,
@@ -195,6 +248,24 @@ impl FileStore {
     }
 
     /// Deletes a local record (stamped now) and adds the deletion to the local change feed.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use futures::TryStreamExt;
+    /// use serde_json::json;
+    /// use twenty_sync_core::file::FileStore;
+    /// use twenty_sync_core::{LocalChangeKind, SourceOfTruth};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = FileStore::open(dir.path())?;
+    /// store.upsert("contacts", "c-1", json!({"name": "Ada"}))?;
+    /// store.delete("contacts", "c-1")?;
+    /// assert!(store.local_records("contacts")?.is_empty());
+    /// let feed: Vec<_> = store.changes_since("contacts", None).await?.try_collect().await?;
+    /// assert_eq!(feed.last().unwrap().kind, LocalChangeKind::Delete);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn delete(&self, entity: &str, key: &str) -> StoreResult<Checkpoint> {
         self.local_edit(entity, key, Op::Delete, Utc::now())
     }
@@ -217,6 +288,21 @@ impl FileStore {
 
     /// The live (not deleted, not tombstoned) records of `entity`, ordered by key. Reads every
     /// record from disk: meant for small entities, tests and examples.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_sync_core::file::FileStore;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = FileStore::open(dir.path())?;
+    /// store.upsert("contacts", "c-2", json!({"name": "Alan"}))?;
+    /// store.upsert("contacts", "c-1", json!({"name": "Ada"}))?;
+    /// store.upsert("contacts", "c-3", json!({"name": "Grace"}))?;
+    /// store.delete("contacts", "c-3")?;
+    /// let keys: Vec<String> = store.local_records("contacts")?.into_iter().map(|r| r.key).collect();
+    /// assert_eq!(keys, ["c-1", "c-2"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn local_records(&self, entity: &str) -> StoreResult<Vec<LocalRecord>> {
         self.with_entity(entity, |log| {
             let keys = log.live_keys();
@@ -231,27 +317,107 @@ impl FileStore {
     }
 
     /// Whether `key` is kept as a tombstone (deleted in Twenty with `tombstone: true`).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use twenty_sync_core::file::FileStore;
+    /// use twenty_sync_core::{ApplyBatch, InboundChange, InboundChangeKind, SourceOfTruth, StateCommit};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = FileStore::open(dir.path())?;
+    /// let trashed = InboundChange {
+    ///     key: "p-1".into(), twenty_id: "tw-1".into(),
+    ///     kind: InboundChangeKind::Delete { tombstone: true }, twenty_updated_at: None,
+    /// };
+    /// store.apply(&ApplyBatch { entity: "people".into(), changes: vec![trashed], state: StateCommit::new("people") }).await?;
+    /// assert!(store.is_tombstoned("people", "p-1")?);
+    /// assert!(!store.is_tombstoned("people", "p-2")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn is_tombstoned(&self, entity: &str, key: &str) -> StoreResult<bool> {
         self.with_entity(entity, |log| log.is_tombstoned(key))
     }
 
     /// The checkpoint after the newest local change of `entity`, if any.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_sync_core::file::FileStore;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = FileStore::open(dir.path())?;
+    /// assert_eq!(store.head("contacts")?, None);
+    /// store.upsert("contacts", "c-1", json!({"name": "Ada"}))?;
+    /// let cp = store.delete("contacts", "c-1")?;
+    /// assert_eq!(store.head("contacts")?, Some(cp));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn head(&self, entity: &str) -> StoreResult<Option<Checkpoint>> {
         self.with_entity(entity, |log| Ok(log.head().map(seq_checkpoint)))
     }
 
     /// Rewrites the data log of `entity` keeping only the lines still needed (the latest line of
     /// every key and the latest local change of every key). Also done automatically on open.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_sync_core::file::FileStore;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = FileStore::open(dir.path())?;
+    /// for n in 0..5 {
+    ///     store.upsert("contacts", "c-1", json!({"version": n}))?;
+    /// }
+    /// assert_eq!(store.data_lines("contacts")?, 5);
+    /// store.compact("contacts")?;
+    /// assert_eq!(store.data_lines("contacts")?, 1);
+    /// assert_eq!(store.local_records("contacts")?[0].data["version"], 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn compact(&self, entity: &str) -> StoreResult<()> {
         self.with_entity(entity, |log| log.compact())
     }
 
     /// Number of lines in the data log of `entity` (live and superseded).
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_sync_core::file::FileStore;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = FileStore::open(dir.path())?;
+    /// assert_eq!(store.data_lines("contacts")?, 0);
+    /// store.upsert("contacts", "c-1", json!({"name": "Ada"}))?;
+    /// store.upsert("contacts", "c-1", json!({"name": "Ada L."}))?;
+    /// assert_eq!(store.data_lines("contacts")?, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn data_lines(&self, entity: &str) -> StoreResult<u64> {
         self.with_entity(entity, |log| Ok(log.line_count()))
     }
 
     /// Writes the state snapshot now and empties the journal (normally every 1000 commits).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use twenty_sync_core::file::FileStore;
+    /// use twenty_sync_core::{RecordState, StateCommit, StateStore, StateStoreExt};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = FileStore::open(dir.path())?;
+    /// let mut commit = StateCommit::new("contacts");
+    /// commit.upsert_records.push(RecordState::new("c-1", "tw-1"));
+    /// store.commit(&commit).await?;
+    /// store.snapshot()?;
+    /// assert!(dir.path().join("state.json").exists());
+    /// assert_eq!(std::fs::metadata(dir.path().join("journal.jsonl"))?.len(), 0);
+    /// drop(store);
+    /// let store = FileStore::open(dir.path())?;
+    /// assert!(store.record("contacts", "c-1").await?.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn snapshot(&self) -> StoreResult<()> {
         self.state().snapshot()
     }

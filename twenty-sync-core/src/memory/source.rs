@@ -89,6 +89,19 @@ pub struct MemorySource {
 
 impl MemorySource {
     /// An empty source.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use twenty_sync_core::memory::MemorySource;
+    /// use twenty_sync_core::SourceOfTruth;
+    ///
+    /// let source = MemorySource::new();
+    /// assert!(source.records("contacts").is_empty());
+    /// assert!(source.head("contacts").is_none());
+    /// assert!(source.known_empty("contacts").await?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
@@ -101,11 +114,33 @@ impl MemorySource {
 
     /// Creates or replaces a local record, stamped now, and records the change in the feed.
     /// Returns the checkpoint right after the change.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_sync_core::memory::MemorySource;
+    ///
+    /// let source = MemorySource::new();
+    /// let cp = source.upsert("contacts", "c-1", json!({"name": "Ada"}));
+    /// source.upsert("contacts", "c-1", json!({"name": "Ada Lovelace"}));
+    /// assert_eq!(source.record("contacts", "c-1").unwrap().data["name"], "Ada Lovelace");
+    /// assert_ne!(source.head("contacts").unwrap(), cp); // the feed moved on
+    /// ```
     pub fn upsert(&self, entity: &str, key: &str, data: Value) -> Checkpoint {
         self.upsert_at(entity, key, data, Utc::now())
     }
 
     /// Like [`upsert`](Self::upsert) with an explicit local `updated_at` (for `newest_wins` tests).
+    ///
+    /// ```
+    /// use chrono::{TimeZone, Utc};
+    /// use serde_json::json;
+    /// use twenty_sync_core::memory::MemorySource;
+    ///
+    /// let source = MemorySource::new();
+    /// let at = Utc.with_ymd_and_hms(2024, 5, 1, 9, 30, 0).unwrap();
+    /// source.upsert_at("contacts", "c-1", json!({"name": "Ada"}), at);
+    /// assert_eq!(source.record("contacts", "c-1").unwrap().updated_at, Some(at));
+    /// ```
     pub fn upsert_at(
         &self,
         entity: &str,
@@ -129,11 +164,45 @@ impl MemorySource {
 
     /// Deletes a local record (stamped now) and records the deletion in the feed, whether or not
     /// the record existed. Returns the checkpoint right after the change.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use futures::TryStreamExt;
+    /// use serde_json::json;
+    /// use twenty_sync_core::memory::MemorySource;
+    /// use twenty_sync_core::{LocalChangeKind, SourceOfTruth};
+    ///
+    /// let source = MemorySource::new();
+    /// source.upsert("contacts", "c-1", json!({"name": "Ada"}));
+    /// let cp = source.delete("contacts", "c-1");
+    /// assert!(source.record("contacts", "c-1").is_none());
+    /// let feed: Vec<_> = source.changes_since("contacts", None).await?.try_collect().await?;
+    /// assert_eq!(feed.last().unwrap().kind, LocalChangeKind::Delete);
+    /// assert_eq!(feed.last().unwrap().checkpoint, cp);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn delete(&self, entity: &str, key: &str) -> Checkpoint {
         self.delete_at(entity, key, Utc::now())
     }
 
     /// Like [`delete`](Self::delete) with an explicit local time.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use chrono::{TimeZone, Utc};
+    /// use futures::TryStreamExt;
+    /// use twenty_sync_core::memory::MemorySource;
+    /// use twenty_sync_core::SourceOfTruth;
+    ///
+    /// let source = MemorySource::new();
+    /// let at = Utc.with_ymd_and_hms(2024, 5, 1, 9, 30, 0).unwrap();
+    /// source.delete_at("contacts", "c-1", at);
+    /// let feed: Vec<_> = source.changes_since("contacts", None).await?.try_collect().await?;
+    /// assert_eq!(feed[0].updated_at, Some(at));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn delete_at(&self, entity: &str, key: &str, at: DateTime<Utc>) -> Checkpoint {
         let mut inner = self.lock();
         let seq = next_seq(&mut inner);
@@ -143,6 +212,17 @@ impl MemorySource {
     }
 
     /// The live (not tombstoned) records of `entity`, ordered by key.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_sync_core::memory::MemorySource;
+    ///
+    /// let source = MemorySource::new();
+    /// source.upsert("contacts", "c-2", json!({"name": "Alan"}));
+    /// source.upsert("contacts", "c-1", json!({"name": "Ada"}));
+    /// let keys: Vec<String> = source.records("contacts").into_iter().map(|r| r.key).collect();
+    /// assert_eq!(keys, ["c-1", "c-2"]);
+    /// ```
     pub fn records(&self, entity: &str) -> Vec<LocalRecord> {
         let inner = self.lock();
         inner
@@ -159,6 +239,16 @@ impl MemorySource {
     }
 
     /// One live record, if present and not tombstoned.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_sync_core::memory::MemorySource;
+    ///
+    /// let source = MemorySource::new();
+    /// source.upsert("contacts", "c-1", json!({"name": "Ada"}));
+    /// assert_eq!(source.record("contacts", "c-1").unwrap().data, json!({"name": "Ada"}));
+    /// assert!(source.record("contacts", "c-2").is_none());
+    /// ```
     pub fn record(&self, entity: &str, key: &str) -> Option<LocalRecord> {
         let inner = self.lock();
         let r = inner.entities.get(entity)?.records.get(key)?;
@@ -166,6 +256,25 @@ impl MemorySource {
     }
 
     /// Whether `key` is kept as a tombstone (deleted in Twenty with `tombstone: true`).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use serde_json::json;
+    /// use twenty_sync_core::memory::MemorySource;
+    /// use twenty_sync_core::{ApplyBatch, InboundChange, InboundChangeKind, SourceOfTruth, StateCommit};
+    ///
+    /// let source = MemorySource::new();
+    /// source.upsert("people", "p-1", json!({"name": "Ada"}));
+    /// let trashed = InboundChange {
+    ///     key: "p-1".into(), twenty_id: "tw-1".into(),
+    ///     kind: InboundChangeKind::Delete { tombstone: true }, twenty_updated_at: None,
+    /// };
+    /// source.apply(&ApplyBatch { entity: "people".into(), changes: vec![trashed], state: StateCommit::new("people") }).await?;
+    /// assert!(source.is_tombstoned("people", "p-1"));
+    /// assert!(source.record("people", "p-1").is_none()); // hidden from reads
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn is_tombstoned(&self, entity: &str, key: &str) -> bool {
         let inner = self.lock();
         inner
@@ -176,6 +285,16 @@ impl MemorySource {
     }
 
     /// The checkpoint after the newest change in the feed of `entity`, if any.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_sync_core::memory::MemorySource;
+    ///
+    /// let source = MemorySource::new();
+    /// assert_eq!(source.head("contacts"), None);
+    /// let cp = source.upsert("contacts", "c-1", json!({"name": "Ada"}));
+    /// assert_eq!(source.head("contacts"), Some(cp));
+    /// ```
     pub fn head(&self, entity: &str) -> Option<Checkpoint> {
         let inner = self.lock();
         let (seq, _) = inner.entities.get(entity)?.feed.last_key_value()?;

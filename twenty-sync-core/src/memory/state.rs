@@ -16,6 +16,22 @@ use crate::report::RunReport;
 use crate::state::StateStore;
 
 /// A source of "now" for lease expiry, replaceable in tests.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use chrono::{TimeZone, Utc};
+/// use twenty_sync_core::memory::{Clock, MemoryState};
+/// use twenty_sync_core::StateStore;
+///
+/// let frozen: Clock = Arc::new(|| Utc.with_ymd_and_hms(2025, 6, 1, 12, 0, 0).unwrap());
+/// let state = MemoryState::with_clock(frozen);
+/// let lease = state.acquire_lease("ws/contacts", "w-1", Duration::from_secs(60)).await?.unwrap();
+/// assert_eq!(lease.expires_at, Utc.with_ymd_and_hms(2025, 6, 1, 12, 1, 0).unwrap());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 #[derive(Debug, Default)]
@@ -66,6 +82,19 @@ impl Default for MemoryState {
 
 impl MemoryState {
     /// An empty state store using the system clock.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use twenty_sync_core::memory::MemoryState;
+    /// use twenty_sync_core::StateStore;
+    ///
+    /// let state = MemoryState::new();
+    /// assert!(state.known_empty("contacts").await?);
+    /// assert!(state.runs(10).await?.is_empty());
+    /// assert_eq!(state.audit_len(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn new() -> Self {
         Self::with_clock(Arc::new(Utc::now))
     }
@@ -104,6 +133,25 @@ impl MemoryState {
     }
 
     /// Number of audit entries stored (all entities).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use twenty_sync_core::memory::MemoryState;
+    /// use twenty_sync_core::{AuditAction, AuditEntry, AuditOutcome, StateCommit, StateStore, SyncDirection};
+    ///
+    /// let state = MemoryState::new();
+    /// let mut commit = StateCommit::new("contacts");
+    /// commit.audit.push(AuditEntry {
+    ///     run_id: "run-1".into(), at: chrono::Utc::now(), entity: "contacts".into(),
+    ///     direction: SyncDirection::Push, local_key: Some("c-1".into()), twenty_id: None,
+    ///     action: AuditAction::Create, changed_fields: vec![], before_hash: None, after_hash: None,
+    ///     outcome: AuditOutcome::Planned, detail: None,
+    /// });
+    /// state.commit(&commit).await?;
+    /// assert_eq!(state.audit_len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn audit_len(&self) -> usize {
         self.lock().audit.len()
     }

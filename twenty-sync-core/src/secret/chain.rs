@@ -54,16 +54,59 @@ pub struct SecretChain {
 
 impl SecretChain {
     /// An empty chain (resolves nothing until providers are added).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use twenty_sync_core::secret::SecretChain;
+    /// use twenty_sync_core::SecretProvider;
+    ///
+    /// let chain = SecretChain::new();
+    /// assert!(chain.is_empty());
+    /// assert!(chain.resolve("twenty-api-key").await?.is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Adds a provider after the ones already added.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use secrecy::ExposeSecret;
+    /// use twenty_sync_core::secret::{InMemorySecrets, SecretChain};
+    /// use twenty_sync_core::SecretProvider;
+    ///
+    /// let chain = SecretChain::new()
+    ///     .with(InMemorySecrets::new().with_secret("twenty-api-key", "fake-first"))
+    ///     .with(InMemorySecrets::new().with_secret("twenty-api-key", "fake-second"));
+    /// assert_eq!(chain.len(), 2);
+    /// assert_eq!(chain.require("twenty-api-key").await?.expose_secret(), "fake-first");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn with(self, provider: impl SecretProvider + 'static) -> Self {
         self.with_arc(Arc::new(provider))
     }
 
     /// Adds a shared provider after the ones already added.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use std::sync::Arc;
+    /// use secrecy::ExposeSecret;
+    /// use twenty_sync_core::secret::{InMemorySecrets, SecretChain};
+    /// use twenty_sync_core::SecretProvider;
+    ///
+    /// let shared: Arc<dyn SecretProvider> = Arc::new(InMemorySecrets::new().with_secret("k", "fake-v"));
+    /// let api_chain = SecretChain::new().with_arc(Arc::clone(&shared));
+    /// let webhook_chain = SecretChain::new().with_arc(shared);
+    /// assert_eq!(api_chain.require("k").await?.expose_secret(), "fake-v");
+    /// assert_eq!(webhook_chain.require("k").await?.expose_secret(), "fake-v");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn with_arc(mut self, provider: Arc<dyn SecretProvider>) -> Self {
         self.providers.push(provider);
         self
@@ -71,6 +114,22 @@ impl SecretChain {
 
     /// Names also tried for `secret`, in order, after `secret` itself. Calling it again for the
     /// same secret appends.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use secrecy::ExposeSecret;
+    /// use twenty_sync_core::secret::{InMemorySecrets, SecretChain};
+    /// use twenty_sync_core::SecretProvider;
+    ///
+    /// let chain = SecretChain::new()
+    ///     .with(InMemorySecrets::new().with_secret("TWENTY_API_KEY", "fake-key"))
+    ///     .alias("twenty-api-key", ["twenty_api_key"])
+    ///     .alias("twenty-api-key", ["TWENTY_API_KEY"]);
+    /// assert_eq!(chain.names_for("twenty-api-key"), ["twenty-api-key", "twenty_api_key", "TWENTY_API_KEY"]);
+    /// assert_eq!(chain.require("twenty-api-key").await?.expose_secret(), "fake-key");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn alias<I, S>(mut self, secret: impl Into<String>, aliases: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -82,6 +141,14 @@ impl SecretChain {
     }
 
     /// The names tried for `secret`, in order (no duplicates).
+    ///
+    /// ```
+    /// use twenty_sync_core::secret::SecretChain;
+    ///
+    /// let chain = SecretChain::new().alias("api-key", ["API_KEY", "api-key", "API_KEY"]);
+    /// assert_eq!(chain.names_for("api-key"), ["api-key", "API_KEY"]);
+    /// assert_eq!(chain.names_for("other"), ["other"]);
+    /// ```
     pub fn names_for(&self, secret: &str) -> Vec<String> {
         let mut names = vec![secret.to_owned()];
         for alias in self.aliases.get(secret).into_iter().flatten() {
@@ -93,11 +160,25 @@ impl SecretChain {
     }
 
     /// The number of providers in the chain.
+    ///
+    /// ```
+    /// use twenty_sync_core::secret::{EnvSecrets, FileSecrets, SecretChain};
+    ///
+    /// let chain = SecretChain::new().with(FileSecrets::dir("/run/secrets")).with(EnvSecrets::new());
+    /// assert_eq!(chain.len(), 2);
+    /// ```
     pub fn len(&self) -> usize {
         self.providers.len()
     }
 
     /// Whether the chain has no providers.
+    ///
+    /// ```
+    /// use twenty_sync_core::secret::{EnvSecrets, SecretChain};
+    ///
+    /// assert!(SecretChain::new().alias("a", ["b"]).is_empty()); // aliases are not providers
+    /// assert!(!SecretChain::new().with(EnvSecrets::new()).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.providers.is_empty()
     }

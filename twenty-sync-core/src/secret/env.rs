@@ -41,30 +41,94 @@ pub struct EnvSecrets {
 
 impl EnvSecrets {
     /// Looks each secret up under its exact name.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use secrecy::ExposeSecret;
+    /// use twenty_sync_core::secret::EnvSecrets;
+    /// use twenty_sync_core::SecretProvider;
+    ///
+    /// std::env::set_var("DOCTEST_ENV_NEW_KEY", "fake-key");
+    /// let env = EnvSecrets::new();
+    /// assert_eq!(env.require("DOCTEST_ENV_NEW_KEY").await?.expose_secret(), "fake-key");
+    /// assert!(env.resolve("doctest_env_new_key").await?.is_none()); // names are exact
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Prepends `prefix` to every variable name derived from a secret name (not to variables
     /// mapped explicitly with [`EnvSecrets::var`]).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use secrecy::ExposeSecret;
+    /// use twenty_sync_core::secret::EnvSecrets;
+    /// use twenty_sync_core::SecretProvider;
+    ///
+    /// std::env::set_var("DOCTEST_PREFIX_api_key", "fake-key");
+    /// let env = EnvSecrets::new().prefix("DOCTEST_PREFIX_");
+    /// assert_eq!(env.candidates("api_key"), ["DOCTEST_PREFIX_api_key"]);
+    /// assert_eq!(env.require("api_key").await?.expose_secret(), "fake-key");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
     }
 
     /// Also tries the `UPPER_SNAKE` form of each name after the exact one.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use secrecy::ExposeSecret;
+    /// use twenty_sync_core::secret::EnvSecrets;
+    /// use twenty_sync_core::SecretProvider;
+    ///
+    /// std::env::set_var("DOCTEST_SNAKE_TWENTY_API_KEY", "fake-key");
+    /// let env = EnvSecrets::new().prefix("DOCTEST_SNAKE_").upper_snake();
+    /// assert_eq!(env.require("twenty-api-key").await?.expose_secret(), "fake-key");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn upper_snake(mut self) -> Self {
         self.upper_snake = true;
         self
     }
 
     /// Reads secret `name` from variable `var` (and nothing else).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use secrecy::ExposeSecret;
+    /// use twenty_sync_core::secret::EnvSecrets;
+    /// use twenty_sync_core::SecretProvider;
+    ///
+    /// std::env::set_var("DOCTEST_VAR_CRM_TOKEN", "fake-key");
+    /// let env = EnvSecrets::new().upper_snake().var("twenty-api-key", "DOCTEST_VAR_CRM_TOKEN");
+    /// assert_eq!(env.candidates("twenty-api-key"), ["DOCTEST_VAR_CRM_TOKEN"]);
+    /// assert_eq!(env.require("twenty-api-key").await?.expose_secret(), "fake-key");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn var(mut self, name: impl Into<String>, var: impl Into<String>) -> Self {
         self.vars.insert(name.into(), var.into());
         self
     }
 
     /// The variables tried for `name`, in order.
+    ///
+    /// ```
+    /// use twenty_sync_core::secret::EnvSecrets;
+    ///
+    /// let env = EnvSecrets::new().upper_snake();
+    /// assert_eq!(env.candidates("webhook.secret"), ["webhook.secret", "WEBHOOK_SECRET"]);
+    /// // No duplicate when the name is already upper snake case.
+    /// assert_eq!(env.candidates("WEBHOOK_SECRET"), ["WEBHOOK_SECRET"]);
+    /// ```
     pub fn candidates(&self, name: &str) -> Vec<String> {
         if let Some(var) = self.vars.get(name) {
             return vec![var.clone()];

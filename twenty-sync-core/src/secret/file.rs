@@ -53,22 +53,84 @@ pub struct FileSecrets {
 impl FileSecrets {
     /// No directory and no files yet: add them with [`FileSecrets::with_dir`] and
     /// [`FileSecrets::file`].
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use twenty_sync_core::secret::FileSecrets;
+    /// use twenty_sync_core::SecretProvider;
+    ///
+    /// let files = FileSecrets::new();
+    /// assert_eq!(files.describe(), "files (none configured)");
+    /// assert!(files.resolve("twenty-api-key").await?.is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Secrets mounted in `dir`, one file per name (e.g. `/run/secrets`, `/var/run/secrets/twenty`).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use secrecy::ExposeSecret;
+    /// use twenty_sync_core::secret::FileSecrets;
+    /// use twenty_sync_core::SecretProvider;
+    ///
+    /// let mount = tempfile::tempdir()?;
+    /// std::fs::write(mount.path().join("webhook-secret"), "fake-whsec\n")?;
+    /// let files = FileSecrets::dir(mount.path());
+    /// assert_eq!(files.require("webhook-secret").await?.expose_secret(), "fake-whsec");
+    /// // Names never escape the directory.
+    /// assert!(files.resolve("../webhook-secret").await?.is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn dir(dir: impl Into<PathBuf>) -> Self {
         Self::new().with_dir(dir)
     }
 
     /// Also looks in `dir`, after the directories already added.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use secrecy::ExposeSecret;
+    /// use twenty_sync_core::secret::FileSecrets;
+    /// use twenty_sync_core::SecretProvider;
+    ///
+    /// let (first, second) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    /// std::fs::write(second.path().join("twenty-api-key"), "fake-from-second")?;
+    /// let files = FileSecrets::dir(first.path()).with_dir(second.path());
+    /// assert_eq!(files.require("twenty-api-key").await?.expose_secret(), "fake-from-second");
+    /// std::fs::write(first.path().join("twenty-api-key"), "fake-from-first")?;
+    /// assert_eq!(files.require("twenty-api-key").await?.expose_secret(), "fake-from-first");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn with_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.dirs.push(dir.into());
         self
     }
 
     /// Reads secret `name` from `path` (takes precedence over the directories).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use secrecy::ExposeSecret;
+    /// use twenty_sync_core::secret::FileSecrets;
+    /// use twenty_sync_core::{SecretProvider, StoreErrorKind};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// std::fs::write(dir.path().join("key.txt"), "fake-key")?;
+    /// let files = FileSecrets::new()
+    ///     .file("twenty-api-key", dir.path().join("key.txt"))
+    ///     .file("webhook-secret", dir.path().join("missing.txt"));
+    /// assert_eq!(files.require("twenty-api-key").await?.expose_secret(), "fake-key");
+    /// // A mapped file that is missing is a configuration error, not "not found".
+    /// assert_eq!(files.resolve("webhook-secret").await.unwrap_err().kind(), StoreErrorKind::Config);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn file(mut self, name: impl Into<String>, path: impl Into<PathBuf>) -> Self {
         self.files.insert(name.into(), path.into());
         self

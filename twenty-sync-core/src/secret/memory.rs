@@ -42,28 +42,94 @@ struct Inner {
 
 impl InMemorySecrets {
     /// An empty map.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use twenty_sync_core::secret::InMemorySecrets;
+    /// use twenty_sync_core::SecretProvider;
+    ///
+    /// let secrets = InMemorySecrets::new();
+    /// assert!(secrets.resolve("twenty-api-key").await?.is_none());
+    /// assert_eq!(secrets.describe(), "in-memory secrets (0)");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Adds (or replaces) a secret, builder style.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use secrecy::ExposeSecret;
+    /// use twenty_sync_core::secret::InMemorySecrets;
+    /// use twenty_sync_core::SecretProvider;
+    ///
+    /// let secrets = InMemorySecrets::new()
+    ///     .with_secret("twenty-api-key", "fake-key")
+    ///     .with_secret("webhook-secret", "fake-whsec");
+    /// assert_eq!(secrets.require("webhook-secret").await?.expose_secret(), "fake-whsec");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn with_secret(self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.insert(name, value);
         self
     }
 
     /// Adds or replaces a secret (visible to every clone).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use secrecy::ExposeSecret;
+    /// use twenty_sync_core::secret::InMemorySecrets;
+    /// use twenty_sync_core::SecretProvider;
+    ///
+    /// let secrets = InMemorySecrets::new();
+    /// let held_by_engine = secrets.clone();
+    /// secrets.insert("twenty-api-key", "fake-key-v2");
+    /// assert_eq!(held_by_engine.require("twenty-api-key").await?.expose_secret(), "fake-key-v2");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn insert(&self, name: impl Into<String>, value: impl Into<String>) {
         self.write()
             .insert(name.into(), SecretString::from(value.into()));
     }
 
     /// Removes a secret; `true` when it was there.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use twenty_sync_core::secret::InMemorySecrets;
+    /// use twenty_sync_core::SecretProvider;
+    ///
+    /// let secrets = InMemorySecrets::new().with_secret("twenty-api-key", "fake-key");
+    /// assert!(secrets.remove("twenty-api-key"));
+    /// assert!(!secrets.remove("twenty-api-key"));
+    /// assert!(secrets.resolve("twenty-api-key").await?.is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn remove(&self, name: &str) -> bool {
         self.write().remove(name).is_some()
     }
 
     /// How many times [`resolve`](SecretProvider::resolve) was called (on any clone).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use twenty_sync_core::secret::{InMemorySecrets, SecretChain};
+    /// use twenty_sync_core::SecretProvider;
+    ///
+    /// let secrets = InMemorySecrets::new().with_secret("TWENTY_API_KEY", "fake-key");
+    /// let chain = SecretChain::new().with(secrets.clone()).alias("twenty-api-key", ["TWENTY_API_KEY"]);
+    /// chain.require("twenty-api-key").await?;
+    /// assert_eq!(secrets.lookups(), 2); // the name itself, then the alias
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn lookups(&self) -> u64 {
         self.inner.lookups.load(Ordering::Relaxed)
     }

@@ -65,16 +65,80 @@ pub use memory::InMemorySecrets;
 /// (e.g. `"environment"`), never a value. A provider that does not know a name answers
 /// `Ok(None)`, so providers can be chained; errors are for failures (unreadable file, secret
 /// manager down).
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use async_trait::async_trait;
+/// use secrecy::{ExposeSecret, SecretString};
+/// use twenty_sync_core::{SecretProvider, StoreResult};
+///
+/// /// A provider of your own: here, secrets from a fixed table.
+/// #[derive(Debug)]
+/// struct Vault;
+///
+/// #[async_trait]
+/// impl SecretProvider for Vault {
+///     fn describe(&self) -> String {
+///         "vault".into()
+///     }
+///     async fn resolve(&self, name: &str) -> StoreResult<Option<SecretString>> {
+///         Ok((name == "twenty-api-key").then(|| SecretString::from("fake-key-123")))
+///     }
+/// }
+///
+/// assert_eq!(Vault.require("twenty-api-key").await?.expose_secret(), "fake-key-123");
+/// assert!(Vault.resolve("webhook-secret").await?.is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[async_trait]
 pub trait SecretProvider: Send + Sync + std::fmt::Debug {
     /// A short description for messages, e.g. `"environment variables"`.
+    ///
+    /// ```
+    /// use twenty_sync_core::secret::{EnvSecrets, FileSecrets, SecretChain};
+    /// use twenty_sync_core::SecretProvider;
+    ///
+    /// assert_eq!(EnvSecrets::new().describe(), "environment variables");
+    /// let chain = SecretChain::new().with(FileSecrets::dir("/run/secrets")).with(EnvSecrets::new());
+    /// assert_eq!(chain.describe(), "chain of [files in /run/secrets, environment variables]");
+    /// ```
     fn describe(&self) -> String;
 
     /// The secret called `name`, or `None` if this provider does not have it.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use secrecy::ExposeSecret;
+    /// use twenty_sync_core::secret::InMemorySecrets;
+    /// use twenty_sync_core::SecretProvider;
+    ///
+    /// let secrets = InMemorySecrets::new().with_secret("webhook-secret", "fake-whsec");
+    /// let found = secrets.resolve("webhook-secret").await?;
+    /// assert_eq!(found.unwrap().expose_secret(), "fake-whsec");
+    /// assert!(secrets.resolve("twenty-api-key").await?.is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     async fn resolve(&self, name: &str) -> StoreResult<Option<SecretString>>;
 
     /// The secret called `name`, or a [`StoreErrorKind::NotFound`] error naming the secret and
     /// this provider (never a value) and saying how to provide it.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use twenty_sync_core::secret::EnvSecrets;
+    /// use twenty_sync_core::{SecretProvider, StoreErrorKind};
+    ///
+    /// let env = EnvSecrets::new().prefix("DOCTEST_REQUIRE_");
+    /// let err = env.require("twenty-api-key").await.unwrap_err();
+    /// assert_eq!(err.kind(), StoreErrorKind::NotFound);
+    /// let text = err.to_string();
+    /// assert!(text.contains(r#"secret "twenty-api-key" was not found"#));
+    /// assert!(text.contains(r#"environment variables (prefix "DOCTEST_REQUIRE_")"#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     async fn require(&self, name: &str) -> StoreResult<SecretString> {
         match self.resolve(name).await? {
             Some(secret) => Ok(secret),

@@ -33,21 +33,35 @@ const DEFAULT_BASE_URL: &str = "https://secretmanager.googleapis.com";
 /// - The payload is base64-decoded, must be UTF-8, and trailing newlines are trimmed (secrets
 ///   added with `echo ... | gcloud secrets versions add --data-file=-` end with one).
 ///
-/// ```no_run
-/// use secrecy::SecretString;
-/// use twenty_sync_core::secret::{GcpCredentials, GcpSecretManager, ServiceAccountKey};
+/// ```
+/// use secrecy::ExposeSecret;
+/// use twenty_sync_core::secret::{GcpCredentials, GcpSecretManager};
 /// use twenty_sync_core::SecretProvider;
+/// use url::Url;
 ///
-/// # async fn run() -> Result<(), twenty_sync_core::StoreError> {
-/// // On Google Cloud: the instance's service account.
-/// let secrets = GcpSecretManager::new("my-project", GcpCredentials::metadata_server());
-/// let key = secrets.require("twenty-api-key").await?;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// // A local stand-in for the metadata server and Secret Manager. On Google Cloud it is simply
+/// // `GcpSecretManager::new("my-project", GcpCredentials::metadata_server())`.
+/// let mut google = mockito::Server::new_async().await;
+/// google.mock("GET", "/computeMetadata/v1/instance/service-accounts/default/token")
+///     .match_header("metadata-flavor", "Google")
+///     .with_body(r#"{"access_token": "fake-token", "expires_in": 3600}"#)
+///     .create_async().await;
+/// google.mock("GET", "/v1/projects/my-project/secrets/twenty-api-key/versions/latest:access")
+///     .match_header("authorization", "Bearer fake-token")
+///     .with_body(r#"{"payload": {"data": "ZmFrZS1rZXkK"}}"#) // base64 of "fake-key\n"
+///     .create_async().await;
+/// google.mock("GET", "/v1/projects/my-project/secrets/webhook-secret/versions/latest:access")
+///     .with_status(404)
+///     .create_async().await;
 ///
-/// // Elsewhere: a service-account key (its JSON itself read from a file or the environment).
-/// let json = SecretString::from(std::fs::read_to_string("/etc/sync/sa.json").unwrap());
-/// let creds = GcpCredentials::ServiceAccountKey(ServiceAccountKey::from_json(&json)?);
-/// let secrets = GcpSecretManager::new("my-project", creds);
-/// # Ok(()) }
+/// let base = Url::parse(&google.url())?;
+/// let secrets = GcpSecretManager::new("my-project", GcpCredentials::metadata_server_at(base.clone()))
+///     .with_base_url(base);
+/// assert_eq!(secrets.require("twenty-api-key").await?.expose_secret(), "fake-key");
+/// assert!(secrets.resolve("webhook-secret").await?.is_none()); // 404: the next provider may have it
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
 /// ```
 pub struct GcpSecretManager {
     project: String,
@@ -59,6 +73,19 @@ pub struct GcpSecretManager {
 
 impl GcpSecretManager {
     /// Secrets of `project` (id or number) with these credentials, on the public endpoint.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use twenty_sync_core::secret::{GcpCredentials, GcpSecretManager};
+    /// use twenty_sync_core::SecretProvider;
+    ///
+    /// let secrets = GcpSecretManager::new("my-project", GcpCredentials::metadata_server());
+    /// assert_eq!(secrets.describe(), "Google Secret Manager (project my-project)");
+    /// // Names Secret Manager cannot hold are answered locally, without a request.
+    /// assert!(secrets.resolve("twenty.api.key").await?.is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn new(project: impl Into<String>, credentials: GcpCredentials) -> Self {
         Self {
             project: project.into(),
@@ -70,18 +97,80 @@ impl GcpSecretManager {
     }
 
     /// Another Secret Manager endpoint (regional endpoint, emulator, test server).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use secrecy::{ExposeSecret, SecretString};
+    /// use twenty_sync_core::secret::{GcpCredentials, GcpSecretManager};
+    /// use twenty_sync_core::SecretProvider;
+    /// use url::Url;
+    ///
+    /// let mut emulator = mockito::Server::new_async().await;
+    /// emulator.mock("GET", "/v1/projects/p/secrets/twenty-api-key/versions/latest:access")
+    ///     .with_body(r#"{"payload": {"data": "ZmFrZS1rZXkK"}}"#)
+    ///     .create_async().await;
+    /// let token = GcpCredentials::AccessToken(SecretString::from("fake-token"));
+    /// let secrets = GcpSecretManager::new("p", token).with_base_url(Url::parse(&emulator.url())?);
+    /// assert_eq!(secrets.require("twenty-api-key").await?.expose_secret(), "fake-key");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn with_base_url(mut self, base_url: Url) -> Self {
         self.base_url = base_url;
         self
     }
 
     /// Reads this version (a number or an alias) instead of `latest`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use secrecy::{ExposeSecret, SecretString};
+    /// use twenty_sync_core::secret::{GcpCredentials, GcpSecretManager};
+    /// use twenty_sync_core::SecretProvider;
+    /// use url::Url;
+    ///
+    /// let mut google = mockito::Server::new_async().await;
+    /// google.mock("GET", "/v1/projects/p/secrets/twenty-api-key/versions/3:access")
+    ///     .with_body(r#"{"payload": {"data": "ZmFrZS1rZXktdjM="}}"#) // "fake-key-v3"
+    ///     .create_async().await;
+    /// let secrets = GcpSecretManager::new("p", GcpCredentials::AccessToken(SecretString::from("fake-token")))
+    ///     .with_base_url(Url::parse(&google.url())?)
+    ///     .with_version("3");
+    /// assert_eq!(secrets.require("twenty-api-key").await?.expose_secret(), "fake-key-v3");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn with_version(mut self, version: impl Into<String>) -> Self {
         self.version = version.into();
         self
     }
 
     /// Uses this HTTP client (proxies, custom roots) for Secret Manager and token requests.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use std::time::Duration;
+    /// use secrecy::{ExposeSecret, SecretString};
+    /// use twenty_sync_core::secret::{GcpCredentials, GcpSecretManager};
+    /// use twenty_sync_core::SecretProvider;
+    /// use url::Url;
+    ///
+    /// let mut google = mockito::Server::new_async().await;
+    /// google.mock("GET", "/v1/projects/p/secrets/webhook-secret/versions/latest:access")
+    ///     .match_header("user-agent", "twenty-sync-doc")
+    ///     .with_body(r#"{"payload": {"data": "ZmFrZS13aHNlYw=="}}"#) // "fake-whsec"
+    ///     .create_async().await;
+    /// let http = reqwest::Client::builder()
+    ///     .user_agent("twenty-sync-doc")
+    ///     .timeout(Duration::from_secs(5))
+    ///     .build()?;
+    /// let secrets = GcpSecretManager::new("p", GcpCredentials::AccessToken(SecretString::from("fake-token")))
+    ///     .with_base_url(Url::parse(&google.url())?)
+    ///     .with_http_client(http);
+    /// assert_eq!(secrets.require("webhook-secret").await?.expose_secret(), "fake-whsec");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn with_http_client(mut self, http: reqwest::Client) -> Self {
         self.http = http;
         self

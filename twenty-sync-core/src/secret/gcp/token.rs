@@ -55,6 +55,14 @@ pub enum GcpCredentials {
 impl GcpCredentials {
     /// The metadata server at `http://$GCE_METADATA_HOST` when that variable is set (as the
     /// Google client libraries do), else `http://metadata.google.internal`.
+    ///
+    /// ```
+    /// use twenty_sync_core::secret::GcpCredentials;
+    ///
+    /// std::env::set_var("GCE_METADATA_HOST", "127.0.0.1:8089"); // e.g. a metadata emulator
+    /// let creds = GcpCredentials::metadata_server();
+    /// assert!(matches!(&creds, GcpCredentials::MetadataServer { base_url } if base_url.as_str() == "http://127.0.0.1:8089/"));
+    /// ```
     pub fn metadata_server() -> Self {
         let host = std::env::var("GCE_METADATA_HOST")
             .ok()
@@ -66,6 +74,32 @@ impl GcpCredentials {
     }
 
     /// The metadata server at `base_url` (tests, proxies).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use secrecy::ExposeSecret;
+    /// use twenty_sync_core::secret::{GcpCredentials, GcpSecretManager};
+    /// use twenty_sync_core::SecretProvider;
+    /// use url::Url;
+    ///
+    /// let mut metadata = mockito::Server::new_async().await;
+    /// let token = metadata.mock("GET", "/computeMetadata/v1/instance/service-accounts/default/token")
+    ///     .with_body(r#"{"access_token": "fake-token", "expires_in": 3600}"#)
+    ///     .expect(1) // cached for the second read
+    ///     .create_async().await;
+    /// metadata.mock("GET", "/v1/projects/p/secrets/k/versions/latest:access")
+    ///     .with_body(r#"{"payload": {"data": "ZmFrZS1rZXkK"}}"#)
+    ///     .expect(2)
+    ///     .create_async().await;
+    /// let base = Url::parse(&metadata.url())?;
+    /// let secrets = GcpSecretManager::new("p", GcpCredentials::metadata_server_at(base.clone())).with_base_url(base);
+    /// for _ in 0..2 {
+    ///     assert_eq!(secrets.require("k").await?.expose_secret(), "fake-key");
+    /// }
+    /// token.assert_async().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn metadata_server_at(base_url: Url) -> Self {
         GcpCredentials::MetadataServer { base_url }
     }
@@ -100,6 +134,21 @@ impl fmt::Debug for GcpCredentials {
 
 /// A parsed service-account key (the JSON downloaded from the Cloud console). The private key
 /// is held only in parsed form and never printed.
+///
+/// ```
+/// # let pem = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/gcp_test_key.pem"))?;
+/// # let key_json = |token_uri: &str| secrecy::SecretString::from(serde_json::json!({
+/// #     "type": "service_account", "client_email": "sync@my-project.iam.gserviceaccount.com",
+/// #     "private_key_id": "fake-kid", "private_key": pem, "token_uri": token_uri,
+/// # }).to_string());
+/// use twenty_sync_core::secret::{GcpCredentials, ServiceAccountKey};
+///
+/// let key = ServiceAccountKey::from_json(&key_json("https://oauth2.googleapis.com/token"))?;
+/// assert_eq!(key.client_email(), "sync@my-project.iam.gserviceaccount.com");
+/// let debug = format!("{:?}", GcpCredentials::ServiceAccountKey(key));
+/// assert!(debug.contains("[redacted]") && !debug.contains("fake-kid") && !debug.contains("BEGIN"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct ServiceAccountKey {
     client_email: String,
@@ -123,6 +172,26 @@ impl ServiceAccountKey {
     /// PKCS#1 PEM, optional `private_key_id` and `token_uri`).
     ///
     /// Errors say which field is wrong and never quote the key.
+    ///
+    /// ```
+    /// # let pem = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/gcp_test_key.pem"))?;
+    /// # let key_json = |token_uri: &str| secrecy::SecretString::from(serde_json::json!({
+    /// #     "type": "service_account", "client_email": "sync@my-project.iam.gserviceaccount.com",
+    /// #     "private_key_id": "fake-kid", "private_key": pem, "token_uri": token_uri,
+    /// # }).to_string());
+    /// use secrecy::SecretString;
+    /// use twenty_sync_core::secret::ServiceAccountKey;
+    /// use twenty_sync_core::StoreErrorKind;
+    ///
+    /// let key = ServiceAccountKey::from_json(&key_json("https://oauth2.googleapis.com/token"))?;
+    /// assert_eq!(key.token_uri().as_str(), "https://oauth2.googleapis.com/token");
+    ///
+    /// let no_email = SecretString::from(r#"{"type": "service_account", "private_key": "fake"}"#);
+    /// let err = ServiceAccountKey::from_json(&no_email).unwrap_err();
+    /// assert_eq!(err.kind(), StoreErrorKind::Config);
+    /// assert!(err.to_string().contains("client_email is missing"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_json(json: &SecretString) -> StoreResult<Self> {
         let bad = |what: String| {
             StoreError::new(
@@ -163,17 +232,78 @@ impl ServiceAccountKey {
     }
 
     /// Exchanges JWTs at `token_uri` instead of the one in the key file.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let pem = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/gcp_test_key.pem"))?;
+    /// # let key_json = |token_uri: &str| secrecy::SecretString::from(serde_json::json!({
+    /// #     "type": "service_account", "client_email": "sync@my-project.iam.gserviceaccount.com",
+    /// #     "private_key_id": "fake-kid", "private_key": pem, "token_uri": token_uri,
+    /// # }).to_string());
+    /// use mockito::Matcher;
+    /// use secrecy::ExposeSecret;
+    /// use twenty_sync_core::secret::{GcpCredentials, GcpSecretManager, ServiceAccountKey};
+    /// use twenty_sync_core::SecretProvider;
+    /// use url::Url;
+    ///
+    /// let mut google = mockito::Server::new_async().await;
+    /// let grant = google.mock("POST", "/token")
+    ///     .match_body(Matcher::Regex("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer".into()))
+    ///     .with_body(r#"{"access_token": "fake-token", "expires_in": 3600}"#)
+    ///     .create_async().await;
+    /// google.mock("GET", "/v1/projects/p/secrets/k/versions/latest:access")
+    ///     .match_header("authorization", "Bearer fake-token")
+    ///     .with_body(r#"{"payload": {"data": "ZmFrZS1rZXkK"}}"#)
+    ///     .create_async().await;
+    /// let key = ServiceAccountKey::from_json(&key_json("https://oauth2.googleapis.com/token"))?
+    ///     .with_token_uri(Url::parse(&format!("{}/token", google.url()))?);
+    /// let secrets = GcpSecretManager::new("p", GcpCredentials::ServiceAccountKey(key))
+    ///     .with_base_url(Url::parse(&google.url())?);
+    /// assert_eq!(secrets.require("k").await?.expose_secret(), "fake-key");
+    /// grant.assert_async().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn with_token_uri(mut self, token_uri: Url) -> Self {
         self.token_uri = token_uri;
         self
     }
 
     /// The service account's e-mail address.
+    ///
+    /// ```
+    /// # let pem = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/gcp_test_key.pem"))?;
+    /// # let key_json = |token_uri: &str| secrecy::SecretString::from(serde_json::json!({
+    /// #     "type": "service_account", "client_email": "sync@my-project.iam.gserviceaccount.com",
+    /// #     "private_key_id": "fake-kid", "private_key": pem, "token_uri": token_uri,
+    /// # }).to_string());
+    /// use twenty_sync_core::secret::ServiceAccountKey;
+    ///
+    /// let key = ServiceAccountKey::from_json(&key_json("https://oauth2.googleapis.com/token"))?;
+    /// assert!(key.client_email().ends_with(".iam.gserviceaccount.com"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn client_email(&self) -> &str {
         &self.client_email
     }
 
     /// The endpoint JWTs are exchanged at.
+    ///
+    /// ```
+    /// # let pem = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/gcp_test_key.pem"))?;
+    /// # let key_json = |token_uri: &str| secrecy::SecretString::from(serde_json::json!({
+    /// #     "type": "service_account", "client_email": "sync@my-project.iam.gserviceaccount.com",
+    /// #     "private_key_id": "fake-kid", "private_key": pem, "token_uri": token_uri,
+    /// # }).to_string());
+    /// use twenty_sync_core::secret::ServiceAccountKey;
+    /// use url::Url;
+    ///
+    /// let key = ServiceAccountKey::from_json(&key_json("https://oauth2.googleapis.com/token"))?;
+    /// assert_eq!(key.token_uri().host_str(), Some("oauth2.googleapis.com"));
+    /// let key = key.with_token_uri(Url::parse("http://127.0.0.1:9/token")?);
+    /// assert_eq!(key.token_uri().as_str(), "http://127.0.0.1:9/token");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn token_uri(&self) -> &Url {
         &self.token_uri
     }
