@@ -67,6 +67,21 @@ impl Credentials {
     /// A service-account key resolved by `name` from `provider` (the secret holds the key JSON).
     ///
     /// Fails with [`StoreErrorKind::Config`] when the provider does not know the name.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use sink_bigquery::Credentials;
+    /// use twenty_sync_core::{InMemorySecrets, StoreErrorKind};
+    ///
+    /// let key_json = r#"{"type": "service_account", "project_id": "my-project"}"#; // fake, shortened
+    /// let secrets = InMemorySecrets::new().with_secret("bigquery-key", key_json);
+    /// let creds = Credentials::service_account_key_from(&secrets, "bigquery-key").await?;
+    /// assert!(matches!(creds, Credentials::ServiceAccountKey(_)));
+    /// let err = Credentials::service_account_key_from(&secrets, "other-key").await.unwrap_err();
+    /// assert_eq!(err.kind(), StoreErrorKind::Config);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn service_account_key_from(
         provider: &dyn SecretProvider,
         name: &str,
@@ -77,6 +92,21 @@ impl Credentials {
     }
 
     /// A static bearer token resolved by `name` from `provider`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use secrecy::ExposeSecret;
+    /// use sink_bigquery::Credentials;
+    /// use twenty_sync_core::InMemorySecrets;
+    ///
+    /// let secrets = InMemorySecrets::new().with_secret("bq-token", "ya29.fake-token");
+    /// let creds = Credentials::static_token_from(&secrets, "bq-token").await?;
+    /// let Credentials::StaticToken(token) = &creds else { panic!("a static token") };
+    /// assert_eq!(token.expose_secret(), "ya29.fake-token");
+    /// assert!(Credentials::static_token_from(&secrets, "missing").await.is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn static_token_from(
         provider: &dyn SecretProvider,
         name: &str,
@@ -85,6 +115,16 @@ impl Credentials {
     }
 
     /// A short description for logs (no secrets), e.g. `"service-account key file /etc/key.json"`.
+    ///
+    /// ```
+    /// use secrecy::SecretString;
+    /// use sink_bigquery::Credentials;
+    ///
+    /// let file = Credentials::ServiceAccountKeyFile("/etc/twenty-sync/key.json".into());
+    /// assert_eq!(file.describe(), "service-account key file /etc/twenty-sync/key.json");
+    /// let token = Credentials::StaticToken(SecretString::from("ya29.fake-token"));
+    /// assert!(!token.describe().contains("fake-token"));
+    /// ```
     pub fn describe(&self) -> String {
         match self {
             Credentials::ServiceAccountKeyFile(p) => {

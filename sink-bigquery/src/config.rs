@@ -14,6 +14,17 @@ use twenty_sync_core::{StoreError, StoreErrorKind, StoreResult};
 /// Aliases accepted when deserialising: `INTEGER` for `INT64`, `FLOAT` for `FLOAT64`, `BOOLEAN`
 /// for `BOOL`. GEOGRAPHY, RECORD and REPEATED columns are not supported: map nested values to a
 /// `JSON` column instead.
+///
+/// ```
+/// use sink_bigquery::BqType;
+///
+/// // Configuration files may use BigQuery's legacy names.
+/// let t: BqType = serde_json::from_value(serde_json::json!("INTEGER"))?;
+/// assert_eq!(t, BqType::Int64);
+/// assert_eq!(serde_json::to_value(t)?, "INT64");
+/// assert!(serde_json::from_value::<BqType>(serde_json::json!("GEOGRAPHY")).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[non_exhaustive]
@@ -49,6 +60,17 @@ pub enum BqType {
 
 impl BqType {
     /// The canonical type name BigQuery reports in a table's schema (`"INT64"`, `"JSON"`...).
+    ///
+    /// ```
+    /// use sink_bigquery::BqType;
+    ///
+    /// for t in [BqType::String, BqType::Float64, BqType::Timestamp, BqType::Json] {
+    ///     // The name written to configuration files is the canonical one.
+    ///     assert_eq!(serde_json::to_value(t)?, t.as_str());
+    /// }
+    /// assert_eq!(BqType::Bool.as_str(), "BOOL");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             BqType::String => "STRING",
@@ -67,6 +89,15 @@ impl BqType {
     }
 
     /// Whether `name` (as found in a table's schema, any alias) denotes this type.
+    ///
+    /// ```
+    /// use sink_bigquery::BqType;
+    ///
+    /// assert!(BqType::Int64.matches("INTEGER"));
+    /// assert!(BqType::Bool.matches("boolean"));
+    /// assert!(BqType::Float64.matches("FLOAT64"));
+    /// assert!(!BqType::Int64.matches("NUMERIC"));
+    /// ```
     pub fn matches(self, name: &str) -> bool {
         canonical_type_name(name) == self.as_str()
     }
@@ -85,6 +116,17 @@ pub(crate) fn canonical_type_name(name: &str) -> String {
 }
 
 /// One mapped column: a local field stored in a BigQuery column.
+///
+/// ```
+/// use sink_bigquery::{BqType, ColumnSpec};
+///
+/// let column: ColumnSpec = serde_json::from_value(serde_json::json!({
+///     "name": "notes", "field": "context.notes", "type": "STRING"
+/// }))?;
+/// assert_eq!(column, ColumnSpec::new("notes", BqType::String).with_field("context.notes"));
+/// assert!(!column.required, "NULLABLE by default");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ColumnSpec {
@@ -120,24 +162,60 @@ impl ColumnSpec {
     }
 
     /// Stores the local field at `path` (dotted for nested values) instead of the column's name.
+    ///
+    /// ```
+    /// use sink_bigquery::{BqType, ColumnSpec};
+    ///
+    /// let column = ColumnSpec::new("city", BqType::String).with_field("address.addressCity");
+    /// assert_eq!(column.name, "city");
+    /// assert_eq!(column.field_path(), "address.addressCity");
+    /// ```
     pub fn with_field(mut self, path: impl Into<String>) -> Self {
         self.field = Some(path.into());
         self
     }
 
     /// Marks the column `REQUIRED`.
+    ///
+    /// ```
+    /// use sink_bigquery::{BqType, ColumnSpec};
+    ///
+    /// let column = ColumnSpec::new("business_name", BqType::String).required();
+    /// assert!(column.required);
+    /// assert_eq!(serde_json::to_value(&column)?["required"], true);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn required(mut self) -> Self {
         self.required = true;
         self
     }
 
     /// The local field path this column stores.
+    ///
+    /// ```
+    /// use sink_bigquery::{BqType, ColumnSpec};
+    ///
+    /// assert_eq!(ColumnSpec::new("website", BqType::String).field_path(), "website");
+    /// let nested = ColumnSpec::new("tags", BqType::Json).with_field("context.tags");
+    /// assert_eq!(nested.field_path(), "context.tags");
+    /// ```
     pub fn field_path(&self) -> &str {
         self.field.as_deref().unwrap_or(&self.name)
     }
 }
 
 /// How deletions are recorded, for both directions.
+///
+/// ```
+/// use sink_bigquery::DeleteTracking;
+///
+/// assert_eq!(DeleteTracking::default(), DeleteTracking::Tombstone { column: "deleted_at".into() });
+/// let deletes: DeleteTracking = serde_json::from_value(serde_json::json!({
+///     "mode": "deletes_table", "table": "businesses_deleted"
+/// }))?;
+/// assert_eq!(deletes, DeleteTracking::DeletesTable { table: "businesses_deleted".into() });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
@@ -171,6 +249,15 @@ fn default_tombstone_column() -> String {
 }
 
 /// The key column's type: local keys are strings, stored as `STRING` or `INT64`.
+///
+/// ```
+/// use sink_bigquery::KeyType;
+///
+/// assert_eq!(KeyType::default(), KeyType::String);
+/// let key: KeyType = serde_json::from_value(serde_json::json!("INTEGER"))?;
+/// assert_eq!(key, KeyType::Int64);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[non_exhaustive]
@@ -185,6 +272,13 @@ pub enum KeyType {
 
 impl KeyType {
     /// The column type of the key.
+    ///
+    /// ```
+    /// use sink_bigquery::{BqType, KeyType};
+    ///
+    /// assert_eq!(KeyType::Int64.bq_type(), BqType::Int64);
+    /// assert_eq!(KeyType::String.bq_type().as_str(), "STRING");
+    /// ```
     pub fn bq_type(self) -> BqType {
         match self {
             KeyType::String => BqType::String,
@@ -194,6 +288,22 @@ impl KeyType {
 }
 
 /// One entity stored in one BigQuery table.
+///
+/// ```
+/// use sink_bigquery::{BqType, EntityTable, KeyType};
+///
+/// let table: EntityTable = serde_json::from_value(serde_json::json!({
+///     "entity": "contacts",
+///     "table": "contacts",
+///     "key_column": "contact_id",
+///     "updated_at_column": "updated_at",
+///     "columns": [{ "name": "canonical_name", "type": "STRING" }, { "name": "context", "type": "JSON" }]
+/// }))?;
+/// assert_eq!(table.key_type, KeyType::String);
+/// assert_eq!(table.columns[1].bq_type, BqType::Json);
+/// assert_eq!(table.tombstone_column(), Some("deleted_at"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EntityTable {
@@ -220,11 +330,38 @@ pub struct EntityTable {
 
 impl EntityTable {
     /// The local field holding the key in record data.
+    ///
+    /// ```
+    /// # let table = |extra: serde_json::Value| -> sink_bigquery::EntityTable {
+    /// #     let mut v = serde_json::json!({"entity": "contacts", "table": "contacts", "key_column": "contact_id", "updated_at_column": "updated_at", "columns": []});
+    /// #     v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    /// #     serde_json::from_value(v).unwrap()
+    /// # };
+    /// use serde_json::json;
+    ///
+    /// assert_eq!(table(json!({})).key_field(), "contact_id", "the key column by default");
+    /// assert_eq!(table(json!({"key_field": "id"})).key_field(), "id");
+    /// ```
     pub fn key_field(&self) -> &str {
         self.key_field.as_deref().unwrap_or(&self.key_column)
     }
 
     /// The tombstone column, when deletions are tracked by one.
+    ///
+    /// ```
+    /// # let table = |extra: serde_json::Value| -> sink_bigquery::EntityTable {
+    /// #     let mut v = serde_json::json!({"entity": "contacts", "table": "contacts", "key_column": "contact_id", "updated_at_column": "updated_at", "columns": []});
+    /// #     v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    /// #     serde_json::from_value(v).unwrap()
+    /// # };
+    /// use serde_json::json;
+    ///
+    /// assert_eq!(table(json!({})).tombstone_column(), Some("deleted_at"));
+    /// let removed = table(json!({"deletes": {"mode": "tombstone", "column": "removed_at"}}));
+    /// assert_eq!(removed.tombstone_column(), Some("removed_at"));
+    /// let separate = table(json!({"deletes": {"mode": "deletes_table", "table": "contacts_deleted"}}));
+    /// assert_eq!(separate.tombstone_column(), None);
+    /// ```
     pub fn tombstone_column(&self) -> Option<&str> {
         match &self.deletes {
             DeleteTracking::Tombstone { column } => Some(column),
@@ -233,6 +370,19 @@ impl EntityTable {
     }
 
     /// The deletes table, when deletions are tracked by one.
+    ///
+    /// ```
+    /// # let table = |extra: serde_json::Value| -> sink_bigquery::EntityTable {
+    /// #     let mut v = serde_json::json!({"entity": "contacts", "table": "contacts", "key_column": "contact_id", "updated_at_column": "updated_at", "columns": []});
+    /// #     v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    /// #     serde_json::from_value(v).unwrap()
+    /// # };
+    /// use serde_json::json;
+    ///
+    /// let separate = table(json!({"deletes": {"mode": "deletes_table", "table": "contacts_deleted"}}));
+    /// assert_eq!(separate.deletes_table(), Some("contacts_deleted"));
+    /// assert_eq!(table(json!({})).deletes_table(), None);
+    /// ```
     pub fn deletes_table(&self) -> Option<&str> {
         match &self.deletes {
             DeleteTracking::DeletesTable { table } => Some(table),
@@ -301,6 +451,26 @@ pub(crate) const RESERVED_PREFIX: &str = "_twenty_sync_";
 
 impl BigQueryConfig {
     /// A configuration with defaults for everything but the project, dataset and entities.
+    ///
+    /// ```
+    /// use sink_bigquery::{BigQueryConfig, BqType, ColumnSpec, DeleteTracking, EntityTable, KeyType};
+    ///
+    /// let contacts = EntityTable {
+    ///     entity: "contacts".into(),
+    ///     table: "contacts".into(),
+    ///     key_column: "contact_id".into(),
+    ///     key_type: KeyType::String,
+    ///     key_field: None,
+    ///     updated_at_column: "updated_at".into(),
+    ///     columns: vec![ColumnSpec::new("canonical_name", BqType::String)],
+    ///     deletes: DeleteTracking::default(),
+    /// };
+    /// let config = BigQueryConfig::new("my-project", "crm", vec![contacts]);
+    /// assert_eq!((config.safety_lag_secs, config.page_size), (120, 500));
+    /// assert_eq!(config.location, None);
+    /// config.validate()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(
         project_id: impl Into<String>,
         dataset: impl Into<String>,
@@ -318,21 +488,77 @@ impl BigQueryConfig {
     }
 
     /// The safety lag as a duration.
+    ///
+    /// ```
+    /// # let mut config: sink_bigquery::BigQueryConfig = serde_json::from_value(serde_json::json!({
+    /// #     "project_id": "my-project", "dataset": "crm",
+    /// #     "entities": [{"entity": "businesses", "table": "businesses", "key_column": "business_id",
+    /// #                   "updated_at_column": "updated_at", "columns": [{"name": "business_name", "type": "STRING"}]}]
+    /// # }))?;
+    /// use std::time::Duration;
+    ///
+    /// assert_eq!(config.safety_lag(), Duration::from_secs(120), "the default");
+    /// config.safety_lag_secs = 300;
+    /// assert_eq!(config.safety_lag(), Duration::from_secs(5 * 60));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn safety_lag(&self) -> Duration {
         Duration::from_secs(self.safety_lag_secs)
     }
 
     /// The mapping of `entity`, if configured.
+    ///
+    /// ```
+    /// # let config: sink_bigquery::BigQueryConfig = serde_json::from_value(serde_json::json!({
+    /// #     "project_id": "my-project", "dataset": "crm",
+    /// #     "entities": [{"entity": "businesses", "table": "businesses", "key_column": "business_id",
+    /// #                   "updated_at_column": "updated_at", "columns": [{"name": "business_name", "type": "STRING"}]}]
+    /// # }))?;
+    /// let businesses = config.entity("businesses").expect("configured");
+    /// assert_eq!(businesses.key_column, "business_id");
+    /// assert!(config.entity("contacts").is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn entity(&self, entity: &str) -> Option<&EntityTable> {
         self.entities.iter().find(|e| e.entity == entity)
     }
 
     /// The staging table name of an entity's table.
+    ///
+    /// ```
+    /// # let mut config: sink_bigquery::BigQueryConfig = serde_json::from_value(serde_json::json!({
+    /// #     "project_id": "my-project", "dataset": "crm",
+    /// #     "entities": [{"entity": "businesses", "table": "businesses", "key_column": "business_id",
+    /// #                   "updated_at_column": "updated_at", "columns": [{"name": "business_name", "type": "STRING"}]}]
+    /// # }))?;
+    /// let businesses = config.entity("businesses").unwrap();
+    /// assert_eq!(config.staging_table(businesses), "businesses__twenty_sync_staging");
+    /// config.staging_suffix = "_staging".into();
+    /// assert_eq!(config.staging_table(config.entity("businesses").unwrap()), "businesses_staging");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn staging_table(&self, table: &EntityTable) -> String {
         format!("{}{}", table.table, self.staging_suffix)
     }
 
     /// Checks names and consistency; the error names the entity and column at fault.
+    ///
+    /// ```
+    /// # let mut config: sink_bigquery::BigQueryConfig = serde_json::from_value(serde_json::json!({
+    /// #     "project_id": "my-project", "dataset": "crm",
+    /// #     "entities": [{"entity": "businesses", "table": "businesses", "key_column": "business_id",
+    /// #                   "updated_at_column": "updated_at", "columns": [{"name": "business_name", "type": "STRING"}]}]
+    /// # }))?;
+    /// use twenty_sync_core::StoreErrorKind;
+    ///
+    /// config.validate()?;
+    /// // A mapped column may not reuse the key column.
+    /// config.entities[0].columns.push(sink_bigquery::ColumnSpec::new("business_id", sink_bigquery::BqType::String));
+    /// let err = config.validate().unwrap_err();
+    /// assert_eq!(err.kind(), StoreErrorKind::Config);
+    /// assert!(err.to_string().contains("business_id"), "{err}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn validate(&self) -> StoreResult<()> {
         if self.project_id.is_empty()
             || !self

@@ -24,6 +24,21 @@ pub(crate) const DELETED_AT: &str = "deleted_at";
 pub(crate) const STAGING_RETENTION: Duration = Duration::from_secs(2 * 24 * 3600);
 
 /// Which of an entity's tables a schema belongs to.
+///
+/// ```
+/// use sink_bigquery::{SchemaReport, TableRole};
+///
+/// let report = SchemaReport {
+///     entity: "contacts".into(),
+///     table: "contacts__twenty_sync_staging".into(),
+///     role: TableRole::Staging,
+///     exists: false,
+///     differences: vec![],
+/// };
+/// assert_eq!(report.to_string(), "table `contacts__twenty_sync_staging` (staging of contacts): does not exist");
+/// assert_eq!(serde_json::to_value(TableRole::Deletes)?, "deletes");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -163,6 +178,19 @@ pub(crate) fn to_table(project: &str, dataset: &str, t: &ExpectedTable) -> Table
 }
 
 /// One way an existing table differs from what the mapping needs.
+///
+/// ```
+/// use sink_bigquery::SchemaDifference;
+///
+/// let d = SchemaDifference::WrongType {
+///     column: "business_name".into(),
+///     expected: "STRING".into(),
+///     actual: "INT64".into(),
+/// };
+/// assert_eq!(d.to_string(), "column `business_name` is INT64, expected STRING");
+/// assert_eq!(serde_json::to_value(&d)?["difference"], "wrong_type");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "difference", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -215,6 +243,21 @@ pub enum SchemaDifference {
 
 impl SchemaDifference {
     /// Whether the sink cannot work with the table as it is (as opposed to costing more).
+    ///
+    /// ```
+    /// use sink_bigquery::SchemaDifference;
+    ///
+    /// let missing = SchemaDifference::MissingColumn { column: "website".into(), expected_type: "STRING".into() };
+    /// assert!(missing.is_blocking());
+    /// // Another clustering only makes key lookups scan more.
+    /// let clustering = SchemaDifference::Clustering { expected: vec!["business_id".into()], actual: vec![] };
+    /// assert!(!clustering.is_blocking());
+    /// // A REQUIRED column where the mapping writes nulls would reject rows.
+    /// let mode = |actual: &str| SchemaDifference::WrongMode {
+    ///     column: "website".into(), expected: "NULLABLE".into(), actual: actual.into(),
+    /// };
+    /// assert!(mode("REQUIRED").is_blocking());
+    /// ```
     pub fn is_blocking(&self) -> bool {
         match self {
             SchemaDifference::MissingColumn { .. }
@@ -266,6 +309,23 @@ impl fmt::Display for SchemaDifference {
 }
 
 /// The result of checking one table against the mapping.
+///
+/// ```
+/// use sink_bigquery::{SchemaDifference, SchemaReport, TableRole};
+///
+/// let report = SchemaReport {
+///     entity: "businesses".into(),
+///     table: "businesses".into(),
+///     role: TableRole::Target,
+///     exists: true,
+///     differences: vec![SchemaDifference::Partitioning { expected: "updated_at".into(), actual: None }],
+/// };
+/// assert!(report.is_usable(), "a partitioning difference costs more but works");
+/// assert_eq!(
+///     report.to_string(),
+///     "table `businesses` (target of businesses); partitioned on nothing, expected on `updated_at`"
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SchemaReport {
     /// The entity the table belongs to.
@@ -282,6 +342,24 @@ pub struct SchemaReport {
 
 impl SchemaReport {
     /// Whether the sink can use the table (it exists and has no blocking difference).
+    ///
+    /// ```
+    /// use sink_bigquery::{SchemaDifference, SchemaReport, TableRole};
+    ///
+    /// let mut report = SchemaReport {
+    ///     entity: "contacts".into(),
+    ///     table: "contacts".into(),
+    ///     role: TableRole::Target,
+    ///     exists: true,
+    ///     differences: vec![],
+    /// };
+    /// assert!(report.is_usable());
+    /// report.differences.push(SchemaDifference::UnmappedRequiredColumn { column: "owner".into() });
+    /// assert!(!report.is_usable());
+    /// report.differences.clear();
+    /// report.exists = false;
+    /// assert!(!report.is_usable(), "a missing table must be created first");
+    /// ```
     pub fn is_usable(&self) -> bool {
         self.exists && !self.differences.iter().any(SchemaDifference::is_blocking)
     }

@@ -58,6 +58,24 @@ pub struct BigQuerySinkBuilder {
 
 impl BigQuerySinkBuilder {
     /// A builder with application default credentials and the real BigQuery endpoint.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let config: sink_bigquery::BigQueryConfig = serde_json::from_value(serde_json::json!({
+    /// #     "project_id": "my-project", "dataset": "crm",
+    /// #     "entities": [{"entity": "businesses", "table": "businesses", "key_column": "business_id",
+    /// #                   "updated_at_column": "updated_at", "columns": [{"name": "business_name", "type": "STRING"}]}]
+    /// # }))?;
+    /// use sink_bigquery::{BigQuerySinkBuilder, Credentials};
+    ///
+    /// let builder = BigQuerySinkBuilder::new(config);
+    /// assert!(format!("{builder:?}").contains("ApplicationDefault"));
+    /// // On a machine without Google Cloud credentials, pick others (here: an emulator's).
+    /// let sink = builder.credentials(Credentials::Anonymous).build().await?;
+    /// assert_eq!(sink.config().project_id, "my-project");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn new(config: BigQueryConfig) -> Self {
         BigQuerySinkBuilder {
             config,
@@ -69,6 +87,40 @@ impl BigQuerySinkBuilder {
     }
 
     /// Where access tokens come from (default: application default credentials).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let config: sink_bigquery::BigQueryConfig = serde_json::from_value(serde_json::json!({
+    /// #     "project_id": "my-project", "dataset": "crm",
+    /// #     "entities": [{"entity": "businesses", "table": "businesses", "key_column": "business_id",
+    /// #                   "updated_at_column": "updated_at", "columns": [{"name": "business_name", "type": "STRING"}]}]
+    /// # }))?;
+    /// # let mut server = mockito::Server::new_async().await;
+    /// # let not_found = r#"{"error":{"code":404,"message":"Not found","errors":[],"status":"NOT_FOUND"}}"#;
+    /// # let tables = "/bigquery/v2/projects/my-project/datasets/crm/tables";
+    /// use secrecy::SecretString;
+    /// use sink_bigquery::{BigQuerySink, Credentials};
+    ///
+    /// // Every request carries the token.
+    /// let target = server
+    ///     .mock("GET", format!("{tables}/businesses").as_str())
+    ///     .match_header("authorization", "Bearer ya29.fake-token")
+    ///     .with_status(404)
+    ///     .with_body(not_found)
+    ///     .create_async()
+    ///     .await;
+    /// # server.mock("GET", format!("{tables}/businesses__twenty_sync_staging").as_str()).with_status(404).with_body(not_found).create_async().await;
+    /// let sink = BigQuerySink::builder(config)
+    ///     .credentials(Credentials::StaticToken(SecretString::from("ya29.fake-token")))
+    ///     .base_url(format!("{}/bigquery/v2", server.url()))
+    ///     .build()
+    ///     .await?;
+    /// sink.verify().await?;
+    /// target.assert_async().await;
+    /// assert!(!format!("{sink:?}").contains("fake-token"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn credentials(mut self, credentials: Credentials) -> Self {
         self.credentials = credentials;
         self
@@ -76,6 +128,37 @@ impl BigQuerySinkBuilder {
 
     /// The REST base URL, up to and including `/bigquery/v2`
     /// (default `https://bigquery.googleapis.com/bigquery/v2`). For emulators and tests.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let config: sink_bigquery::BigQueryConfig = serde_json::from_value(serde_json::json!({
+    /// #     "project_id": "my-project", "dataset": "crm",
+    /// #     "entities": [{"entity": "businesses", "table": "businesses", "key_column": "business_id",
+    /// #                   "updated_at_column": "updated_at", "columns": [{"name": "business_name", "type": "STRING"}]}]
+    /// # }))?;
+    /// # let mut server = mockito::Server::new_async().await;
+    /// # let not_found = r#"{"error":{"code":404,"message":"Not found","errors":[],"status":"NOT_FOUND"}}"#;
+    /// # let tables = "/bigquery/v2/projects/my-project/datasets/crm/tables";
+    /// use sink_bigquery::{BigQuerySink, Credentials};
+    ///
+    /// let target = server
+    ///     .mock("GET", "/bigquery/v2/projects/my-project/datasets/crm/tables/businesses")
+    ///     .with_status(404)
+    ///     .with_body(not_found)
+    ///     .create_async()
+    ///     .await;
+    /// # server.mock("GET", format!("{tables}/businesses__twenty_sync_staging").as_str()).with_status(404).with_body(not_found).create_async().await;
+    /// let sink = BigQuerySink::builder(config)
+    ///     .credentials(Credentials::Anonymous)
+    ///     .base_url(format!("{}/bigquery/v2/", server.url())) // a trailing slash is dropped
+    ///     .build()
+    ///     .await?;
+    /// let reports = sink.verify().await?;
+    /// assert!(!reports[0].exists);
+    /// target.assert_async().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
         self.base_url = Some(url.into().trim_end_matches('/').to_owned());
         self
@@ -83,12 +166,74 @@ impl BigQuerySinkBuilder {
 
     /// The metadata server for [`Credentials::MetadataServer`] (default: `GCE_METADATA_HOST`,
     /// else `metadata.google.internal`).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let config: sink_bigquery::BigQueryConfig = serde_json::from_value(serde_json::json!({
+    /// #     "project_id": "my-project", "dataset": "crm",
+    /// #     "entities": [{"entity": "businesses", "table": "businesses", "key_column": "business_id",
+    /// #                   "updated_at_column": "updated_at", "columns": [{"name": "business_name", "type": "STRING"}]}]
+    /// # }))?;
+    /// # let mut server = mockito::Server::new_async().await;
+    /// # let not_found = r#"{"error":{"code":404,"message":"Not found","errors":[],"status":"NOT_FOUND"}}"#;
+    /// # let tables = "/bigquery/v2/projects/my-project/datasets/crm/tables";
+    /// use sink_bigquery::{BigQuerySink, Credentials};
+    ///
+    /// let token = server
+    ///     .mock("GET", "/computeMetadata/v1/instance/service-accounts/default/token")
+    ///     .match_header("metadata-flavor", "Google")
+    ///     .with_body(r#"{"access_token":"ya29.fake-metadata-token","expires_in":3599,"token_type":"Bearer"}"#)
+    ///     .create_async()
+    ///     .await;
+    /// server
+    ///     .mock("GET", mockito::Matcher::Regex(format!("^{tables}/")))
+    ///     .match_header("authorization", "Bearer ya29.fake-metadata-token")
+    ///     .with_status(404)
+    ///     .with_body(not_found)
+    ///     .create_async()
+    ///     .await;
+    /// let sink = BigQuerySink::builder(config)
+    ///     .credentials(Credentials::MetadataServer)
+    ///     .metadata_host(server.url())
+    ///     .base_url(format!("{}/bigquery/v2", server.url()))
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(sink.verify().await?.len(), 2);
+    /// token.assert_async().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn metadata_host(mut self, host: impl Into<String>) -> Self {
         self.metadata_host = Some(host.into());
         self
     }
 
     /// The timeout of each HTTP request (default 60 s).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let config: sink_bigquery::BigQueryConfig = serde_json::from_value(serde_json::json!({
+    /// #     "project_id": "my-project", "dataset": "crm",
+    /// #     "entities": [{"entity": "businesses", "table": "businesses", "key_column": "business_id",
+    /// #                   "updated_at_column": "updated_at", "columns": [{"name": "business_name", "type": "STRING"}]}]
+    /// # }))?;
+    /// use std::time::{Duration, Instant};
+    /// use sink_bigquery::{BigQuerySink, Credentials};
+    ///
+    /// // A server that accepts connections and never answers.
+    /// let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let sink = BigQuerySink::builder(config)
+    ///     .credentials(Credentials::Anonymous)
+    ///     .base_url(format!("http://{}/bigquery/v2", silent.local_addr()?))
+    ///     .timeout(Duration::from_millis(200))
+    ///     .build()
+    ///     .await?;
+    /// let started = Instant::now();
+    /// assert!(sink.verify().await.is_err());
+    /// assert!(started.elapsed() < Duration::from_secs(10));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -96,6 +241,26 @@ impl BigQuerySinkBuilder {
 
     /// Validates the configuration and prepares the client (no request is sent yet, except that
     /// application default credentials are located).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let config: sink_bigquery::BigQueryConfig = serde_json::from_value(serde_json::json!({
+    /// #     "project_id": "my-project", "dataset": "crm",
+    /// #     "entities": [{"entity": "businesses", "table": "businesses", "key_column": "business_id",
+    /// #                   "updated_at_column": "updated_at", "columns": [{"name": "business_name", "type": "STRING"}]}]
+    /// # }))?;
+    /// use sink_bigquery::{BigQuerySink, Credentials};
+    /// use twenty_sync_core::StoreErrorKind;
+    ///
+    /// let mut invalid = config.clone();
+    /// invalid.dataset = "crm-eu".into(); // dataset names take letters, digits and `_` only
+    /// let err = BigQuerySink::builder(invalid).credentials(Credentials::Anonymous).build().await.unwrap_err();
+    /// assert_eq!(err.kind(), StoreErrorKind::Config);
+    /// let sink = BigQuerySink::builder(config).credentials(Credentials::Anonymous).build().await?;
+    /// assert_eq!(sink.bytes_processed(), 0, "nothing sent yet");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn build(self) -> StoreResult<BigQuerySink> {
         self.config.validate()?;
         let http = reqwest::Client::builder()
@@ -196,6 +361,37 @@ impl BigQuerySinkBuilder {
 }
 
 /// What [`BigQuerySink::setup`] did.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let config: sink_bigquery::BigQueryConfig = serde_json::from_value(serde_json::json!({
+/// #     "project_id": "my-project", "dataset": "crm",
+/// #     "entities": [{"entity": "businesses", "table": "businesses", "key_column": "business_id",
+/// #                   "updated_at_column": "updated_at", "columns": [{"name": "business_name", "type": "STRING"}]}]
+/// # }))?;
+/// # let mut server = mockito::Server::new_async().await;
+/// # let not_found = r#"{"error":{"code":404,"message":"Not found","errors":[],"status":"NOT_FOUND"}}"#;
+/// # let tables = "/bigquery/v2/projects/my-project/datasets/crm/tables";
+/// # let sink = sink_bigquery::BigQuerySink::builder(config.clone())
+/// #     .credentials(sink_bigquery::Credentials::Anonymous)
+/// #     .base_url(format!("{}/bigquery/v2", server.url()))
+/// #     .build()
+/// #     .await?;
+/// server.mock("POST", "/bigquery/v2/projects/my-project/datasets")
+///     .with_body(r#"{"datasetReference":{"projectId":"my-project","datasetId":"crm"}}"#)
+///     .create_async().await;
+/// server.mock("GET", mockito::Matcher::Regex(format!("^{tables}/"))).with_status(404).with_body(not_found)
+///     .create_async().await;
+/// server.mock("POST", tables)
+///     .with_body(r#"{"tableReference":{"projectId":"my-project","datasetId":"crm","tableId":"t"},"schema":{"fields":[]}}"#)
+///     .create_async().await;
+/// let report = sink.setup().await?;
+/// assert!(report.dataset_created);
+/// assert_eq!(report.tables_created, ["businesses", "businesses__twenty_sync_staging"]);
+/// assert!(report.verified.is_empty(), "no table existed before");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SetupReport {
     /// Whether the dataset was created (`false`: it existed).
@@ -213,6 +409,51 @@ pub struct SetupReport {
 /// [`StateWritten::NotWritten`], so the engine commits the batch's state to its own
 /// [`StateStore`](twenty_sync_core::StateStore) right after the `MERGE` succeeded (a crash in
 /// between replays an idempotent batch).
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let config: sink_bigquery::BigQueryConfig = serde_json::from_value(serde_json::json!({
+/// #     "project_id": "my-project", "dataset": "crm",
+/// #     "entities": [{"entity": "businesses", "table": "businesses", "key_column": "business_id",
+/// #                   "updated_at_column": "updated_at", "columns": [{"name": "business_name", "type": "STRING"}]}]
+/// # }))?;
+/// # let mut server = mockito::Server::new_async().await;
+/// # let not_found = r#"{"error":{"code":404,"message":"Not found","errors":[],"status":"NOT_FOUND"}}"#;
+/// # let tables = "/bigquery/v2/projects/my-project/datasets/crm/tables";
+/// # let sink = sink_bigquery::BigQuerySink::builder(config.clone())
+/// #     .credentials(sink_bigquery::Credentials::Anonymous)
+/// #     .base_url(format!("{}/bigquery/v2", server.url()))
+/// #     .build()
+/// #     .await?;
+/// use futures::TryStreamExt;
+/// use twenty_sync_core::{LocalChangeKind, SourceOfTruth};
+///
+/// server.mock("POST", "/bigquery/v2/projects/my-project/queries")
+///     .with_body(serde_json::json!({
+///         "jobReference": {"projectId": "my-project", "jobId": "job-1"},
+///         "jobComplete": true,
+///         "totalBytesProcessed": "2048",
+///         "schema": {"fields": [
+///             {"name": "_twenty_sync_key", "type": "STRING"},
+///             {"name": "_twenty_sync_updated_at", "type": "TIMESTAMP"},
+///             {"name": "_twenty_sync_deleted", "type": "INTEGER"},
+///             {"name": "business_name", "type": "STRING"}
+///         ]},
+///         "rows": [{"f": [{"v": "b-1"}, {"v": "1767225600000000"}, {"v": "0"}, {"v": "Acme"}]}],
+///         "totalRows": "1"
+///     }).to_string())
+///     .create_async()
+///     .await;
+/// // Local changes for push: rows changed after the checkpoint (here: from the start).
+/// let changes: Vec<_> = sink.changes_since("businesses", None).await?.try_collect().await?;
+/// assert_eq!(changes.len(), 1);
+/// assert_eq!(changes[0].key, "b-1");
+/// let LocalChangeKind::Upsert { data } = &changes[0].kind else { panic!("an upsert") };
+/// assert_eq!(data["business_name"], "Acme");
+/// assert_eq!(sink.bytes_processed(), 2048);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub struct BigQuerySink {
     api: Arc<Api>,
     config: Arc<BigQueryConfig>,
@@ -234,17 +475,94 @@ impl fmt::Debug for BigQuerySink {
 
 impl BigQuerySink {
     /// A builder for `config`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let config: sink_bigquery::BigQueryConfig = serde_json::from_value(serde_json::json!({
+    /// #     "project_id": "my-project", "dataset": "crm",
+    /// #     "entities": [{"entity": "businesses", "table": "businesses", "key_column": "business_id",
+    /// #                   "updated_at_column": "updated_at", "columns": [{"name": "business_name", "type": "STRING"}]}]
+    /// # }))?;
+    /// use sink_bigquery::{BigQuerySink, Credentials};
+    ///
+    /// let sink = BigQuerySink::builder(config)
+    ///     .credentials(Credentials::Anonymous)
+    ///     .base_url("http://127.0.0.1:9050/bigquery/v2") // an emulator
+    ///     .build()
+    ///     .await?;
+    /// assert!(format!("{sink:?}").contains("127.0.0.1:9050"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn builder(config: BigQueryConfig) -> BigQuerySinkBuilder {
         BigQuerySinkBuilder::new(config)
     }
 
     /// The configuration in use.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let config: sink_bigquery::BigQueryConfig = serde_json::from_value(serde_json::json!({
+    /// #     "project_id": "my-project", "dataset": "crm",
+    /// #     "entities": [{"entity": "businesses", "table": "businesses", "key_column": "business_id",
+    /// #                   "updated_at_column": "updated_at", "columns": [{"name": "business_name", "type": "STRING"}]}]
+    /// # }))?;
+    /// # let server = mockito::Server::new_async().await;
+    /// # let sink = sink_bigquery::BigQuerySink::builder(config.clone())
+    /// #     .credentials(sink_bigquery::Credentials::Anonymous)
+    /// #     .base_url(format!("{}/bigquery/v2", server.url()))
+    /// #     .build()
+    /// #     .await?;
+    /// assert_eq!(sink.config().dataset, "crm");
+    /// let businesses = sink.config().entity("businesses").unwrap();
+    /// assert_eq!(sink.config().staging_table(businesses), "businesses__twenty_sync_staging");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn config(&self) -> &BigQueryConfig {
         &self.config
     }
 
     /// Bytes processed by every query this sink ran so far (`totalBytesProcessed`), for cost
     /// reporting; add it to the run report's summary.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let config: sink_bigquery::BigQueryConfig = serde_json::from_value(serde_json::json!({
+    /// #     "project_id": "my-project", "dataset": "crm",
+    /// #     "entities": [{"entity": "businesses", "table": "businesses", "key_column": "business_id",
+    /// #                   "updated_at_column": "updated_at", "columns": [{"name": "business_name", "type": "STRING"}]}]
+    /// # }))?;
+    /// # let mut server = mockito::Server::new_async().await;
+    /// # let not_found = r#"{"error":{"code":404,"message":"Not found","errors":[],"status":"NOT_FOUND"}}"#;
+    /// # let tables = "/bigquery/v2/projects/my-project/datasets/crm/tables";
+    /// # let sink = sink_bigquery::BigQuerySink::builder(config.clone())
+    /// #     .credentials(sink_bigquery::Credentials::Anonymous)
+    /// #     .base_url(format!("{}/bigquery/v2", server.url()))
+    /// #     .build()
+    /// #     .await?;
+    /// use twenty_sync_core::{ApplyBatch, InboundChange, InboundChangeKind, SourceOfTruth, StateCommit, StateWritten};
+    ///
+    /// server.mock("POST", format!("{tables}/businesses__twenty_sync_staging/insertAll").as_str())
+    ///     .with_body(r#"{"kind":"bigquery#tableDataInsertAllResponse"}"#)
+    ///     .create_async().await;
+    /// server.mock("POST", "/bigquery/v2/projects/my-project/queries")
+    ///     .with_body(r#"{"jobReference":{"projectId":"my-project","jobId":"merge-1"},"jobComplete":true,"totalBytesProcessed":"1024","numDmlAffectedRows":"1"}"#)
+    ///     .create_async().await;
+    /// let change = InboundChange {
+    ///     key: "b-1".into(),
+    ///     twenty_id: "tw-1".into(),
+    ///     kind: InboundChangeKind::Upsert { data: serde_json::json!({"business_name": "Acme"}) },
+    ///     twenty_updated_at: None,
+    /// };
+    /// let batch = ApplyBatch { entity: "businesses".into(), changes: vec![change], state: StateCommit::new("businesses") };
+    /// assert_eq!(sink.bytes_processed(), 0);
+    /// // The batch is staged, then merged by one query.
+    /// assert_eq!(sink.apply(&batch).await?, StateWritten::NotWritten);
+    /// assert_eq!(sink.bytes_processed(), 1024);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn bytes_processed(&self) -> u64 {
         self.api.bytes_processed()
     }
@@ -265,6 +583,45 @@ impl BigQuerySink {
     /// Creates the dataset and every missing table (target, staging, deletes) from the mapping,
     /// and verifies the tables that already exist. Fails with [`StoreErrorKind::Config`] when an
     /// existing table has a blocking difference; the message lists every difference.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let config: sink_bigquery::BigQueryConfig = serde_json::from_value(serde_json::json!({
+    /// #     "project_id": "my-project", "dataset": "crm",
+    /// #     "entities": [{"entity": "businesses", "table": "businesses", "key_column": "business_id",
+    /// #                   "updated_at_column": "updated_at", "columns": [{"name": "business_name", "type": "STRING"}]}]
+    /// # }))?;
+    /// # let mut server = mockito::Server::new_async().await;
+    /// # let not_found = r#"{"error":{"code":404,"message":"Not found","errors":[],"status":"NOT_FOUND"}}"#;
+    /// # let tables = "/bigquery/v2/projects/my-project/datasets/crm/tables";
+    /// # let sink = sink_bigquery::BigQuerySink::builder(config.clone())
+    /// #     .credentials(sink_bigquery::Credentials::Anonymous)
+    /// #     .base_url(format!("{}/bigquery/v2", server.url()))
+    /// #     .build()
+    /// #     .await?;
+    /// // The dataset exists (409); the target table exists with another type; staging is missing.
+    /// server.mock("POST", "/bigquery/v2/projects/my-project/datasets").with_status(409)
+    ///     .with_body(r#"{"error":{"code":409,"message":"Already Exists","errors":[],"status":"ALREADY_EXISTS"}}"#)
+    ///     .create_async().await;
+    /// server.mock("GET", format!("{tables}/businesses").as_str()).with_body(serde_json::json!({
+    ///     "tableReference": {"projectId": "my-project", "datasetId": "crm", "tableId": "businesses"},
+    ///     "schema": {"fields": [
+    ///         {"name": "business_id", "type": "STRING", "mode": "REQUIRED"},
+    ///         {"name": "updated_at", "type": "TIMESTAMP", "mode": "REQUIRED"},
+    ///         {"name": "business_name", "type": "INTEGER", "mode": "NULLABLE"},
+    ///         {"name": "deleted_at", "type": "TIMESTAMP", "mode": "NULLABLE"}
+    ///     ]},
+    ///     "timePartitioning": {"type": "DAY", "field": "updated_at"},
+    ///     "clustering": {"fields": ["business_id"]}
+    /// }).to_string()).create_async().await;
+    /// # server.mock("GET", format!("{tables}/businesses__twenty_sync_staging").as_str()).with_status(404).with_body(not_found).create_async().await;
+    /// # server.mock("POST", tables).with_body(r#"{"tableReference":{"projectId":"my-project","datasetId":"crm","tableId":"t"},"schema":{"fields":[]}}"#).create_async().await;
+    /// let err = sink.setup().await.unwrap_err();
+    /// assert_eq!(err.kind(), twenty_sync_core::StoreErrorKind::Config);
+    /// assert!(err.to_string().contains("column `business_name` is INT64, expected STRING"), "{err}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn setup(&self) -> StoreResult<SetupReport> {
         let dataset_created = self.api.create_dataset(&self.config.dataset).await?;
         let mut report = SetupReport {
@@ -309,6 +666,44 @@ impl BigQuerySink {
 
     /// Checks every table of the mapping without changing anything: one report per table,
     /// missing tables included.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let config: sink_bigquery::BigQueryConfig = serde_json::from_value(serde_json::json!({
+    /// #     "project_id": "my-project", "dataset": "crm",
+    /// #     "entities": [{"entity": "businesses", "table": "businesses", "key_column": "business_id",
+    /// #                   "updated_at_column": "updated_at", "columns": [{"name": "business_name", "type": "STRING"}]}]
+    /// # }))?;
+    /// # let mut server = mockito::Server::new_async().await;
+    /// # let not_found = r#"{"error":{"code":404,"message":"Not found","errors":[],"status":"NOT_FOUND"}}"#;
+    /// # let tables = "/bigquery/v2/projects/my-project/datasets/crm/tables";
+    /// # let sink = sink_bigquery::BigQuerySink::builder(config.clone())
+    /// #     .credentials(sink_bigquery::Credentials::Anonymous)
+    /// #     .base_url(format!("{}/bigquery/v2", server.url()))
+    /// #     .build()
+    /// #     .await?;
+    /// use sink_bigquery::{SchemaDifference, TableRole};
+    ///
+    /// server.mock("GET", format!("{tables}/businesses").as_str()).with_body(serde_json::json!({
+    ///     "tableReference": {"projectId": "my-project", "datasetId": "crm", "tableId": "businesses"},
+    ///     "schema": {"fields": [
+    ///         {"name": "business_id", "type": "STRING", "mode": "REQUIRED"},
+    ///         {"name": "updated_at", "type": "TIMESTAMP", "mode": "REQUIRED"},
+    ///         {"name": "business_name", "type": "STRING", "mode": "NULLABLE"},
+    ///         {"name": "deleted_at", "type": "TIMESTAMP", "mode": "NULLABLE"}
+    ///     ]},
+    ///     "timePartitioning": {"type": "DAY", "field": "updated_at"}
+    /// }).to_string()).create_async().await;
+    /// server.mock("GET", format!("{tables}/businesses__twenty_sync_staging").as_str())
+    ///     .with_status(404).with_body(not_found).create_async().await;
+    /// let reports = sink.verify().await?;
+    /// assert_eq!((reports[0].role, reports[0].exists), (TableRole::Target, true));
+    /// assert!(matches!(reports[0].differences[..], [SchemaDifference::Clustering { .. }]));
+    /// assert!(reports[0].is_usable(), "clustering only costs more");
+    /// assert_eq!((reports[1].role, reports[1].exists), (TableRole::Staging, false));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn verify(&self) -> StoreResult<Vec<SchemaReport>> {
         let mut out = Vec::new();
         for e in &self.config.entities {

@@ -34,6 +34,22 @@ use serde::{Deserialize, Serialize};
 /// The connection string is *not* part of it: it comes from a
 /// [`SecretProvider`](twenty_sync_core::SecretProvider) or is handed to the builder as a
 /// [`SecretString`](secrecy::SecretString).
+///
+/// ```
+/// use sink_postgres::SinkConfig;
+///
+/// // Every setting has a default; a configuration names what differs.
+/// let config: SinkConfig = toml::from_str(r#"
+///     state_schema = "crm_sync"
+///     page_size = 500
+/// "#)?;
+/// assert_eq!(config.state_schema, "crm_sync");
+/// assert_eq!(config.page_size, 500);
+/// assert_eq!(config.connection_secret, "DATABASE_URL");
+/// assert_eq!(config.max_connections, SinkConfig::default().max_connections);
+/// assert!(toml::from_str::<SinkConfig>("state_shema = \"typo\"").is_err(), "unknown keys are refused");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SinkConfig {
@@ -111,6 +127,18 @@ fn default_page_size() -> usize {
 ///   `prefer`): protects against passive eavesdropping only.
 /// - `require`: TLS, and the server certificate is verified against the roots below (and its
 ///   host name checked), i.e. as strict as libpq's `verify-full`. Use this for hosted databases.
+///
+/// ```
+/// use sink_postgres::SinkConfig;
+///
+/// let config: SinkConfig = toml::from_str(r#"
+///     [tls]
+///     ca_file = "/etc/ssl/certs/cloud-sql-ca.pem"
+/// "#)?;
+/// assert!(config.tls.webpki_roots, "the Mozilla roots stay trusted by default");
+/// assert_eq!(config.tls.ca_file.as_deref(), Some(std::path::Path::new("/etc/ssl/certs/cloud-sql-ca.pem")));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
@@ -136,6 +164,21 @@ fn default_true() -> bool {
 }
 
 /// How local changes of an entity are found for push.
+///
+/// ```
+/// use sink_postgres::{CaptureMode, EntityTable};
+///
+/// assert_eq!(CaptureMode::default(), CaptureMode::Outbox);
+/// let table: EntityTable = toml::from_str(r#"
+///     entity = "people"
+///     table = "people"
+///     key_column = "id"
+///     updated_at_column = "modified"
+///     capture = { mode = "updated_at", safety_window_secs = 30 }
+/// "#)?;
+/// assert_eq!(table.capture, CaptureMode::UpdatedAt { safety_window_secs: 30 });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
@@ -163,6 +206,16 @@ fn default_window() -> u64 {
 
 impl CaptureMode {
     /// The `updated_at` safety window, for [`CaptureMode::UpdatedAt`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sink_postgres::CaptureMode;
+    ///
+    /// let mode: CaptureMode = toml::from_str(r#"mode = "updated_at""#)?;
+    /// assert_eq!(mode.safety_window(), Some(Duration::from_secs(60)), "the default window");
+    /// assert_eq!(CaptureMode::Outbox.safety_window(), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn safety_window(&self) -> Option<Duration> {
         match self {
             CaptureMode::UpdatedAt { safety_window_secs } => {
@@ -176,6 +229,20 @@ impl CaptureMode {
 /// Column types of a default table created by the sink (`create = true`).
 ///
 /// For an existing table the sink reads the real column types from the catalog instead.
+///
+/// ```
+/// use sink_postgres::{ColumnMap, ColumnType};
+///
+/// // In configuration files, types are snake_case; `text` is the default.
+/// let column: ColumnMap = toml::from_str(r#"field = "tags"
+/// column = "tags"
+/// type = "text_array""#)?;
+/// assert_eq!(column.column_type, ColumnType::TextArray);
+/// let column: ColumnMap = toml::from_str(r#"field = "city"
+/// column = "city""#)?;
+/// assert_eq!(column.column_type, ColumnType::Text);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -206,6 +273,23 @@ pub enum ColumnType {
 
 impl ColumnType {
     /// The SQL type name used in `CREATE TABLE`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use sink_postgres::{quote_ident, ColumnType};
+    ///
+    /// let types = [ColumnType::Text, ColumnType::Numeric, ColumnType::Timestamptz, ColumnType::TextArray];
+    /// let columns: Vec<String> =
+    ///     types.iter().enumerate().map(|(i, t)| format!("{} {}", quote_ident(&format!("c{i}")), t.sql())).collect();
+    /// let ddl = format!("CREATE TEMP TABLE doc_types ({})", columns.join(", "));
+    /// assert_eq!(ddl, r#"CREATE TEMP TABLE doc_types ("c0" text, "c1" numeric, "c2" timestamptz, "c3" text[])"#);
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    /// # let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+    /// # tokio::spawn(connection);
+    /// client.batch_execute(&ddl).await?; // PostgreSQL accepts every type name
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn sql(self) -> &'static str {
         match self {
             ColumnType::Text => "text",
@@ -223,6 +307,14 @@ impl ColumnType {
 }
 
 /// One mapped field: which local field goes to which column.
+///
+/// ```
+/// use sink_postgres::{ColumnMap, ColumnType};
+///
+/// let column = ColumnMap::new("address.city", ColumnType::Text).column("city");
+/// assert_eq!((column.field.as_str(), column.column.as_str()), ("address.city", "city"));
+/// assert_eq!(column.column_type.sql(), "text");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ColumnMap {
@@ -237,6 +329,14 @@ pub struct ColumnMap {
 
 impl ColumnMap {
     /// Maps `field` to a column of the same name and type `column_type`.
+    ///
+    /// ```
+    /// use sink_postgres::{ColumnMap, ColumnType};
+    ///
+    /// let column = ColumnMap::new("email", ColumnType::Text);
+    /// assert_eq!(column.column, "email");
+    /// assert_eq!(column.column_type, ColumnType::Text);
+    /// ```
     pub fn new(field: impl Into<String>, column_type: ColumnType) -> Self {
         let field = field.into();
         ColumnMap {
@@ -247,6 +347,14 @@ impl ColumnMap {
     }
 
     /// Uses `column` as the column name instead of the field name.
+    ///
+    /// ```
+    /// use sink_postgres::{ColumnMap, ColumnType};
+    ///
+    /// let column = ColumnMap::new("emails.primaryEmail", ColumnType::Text).column("primary_email");
+    /// assert_eq!(column.field, "emails.primaryEmail");
+    /// assert_eq!(column.column, "primary_email");
+    /// ```
     pub fn column(mut self, column: impl Into<String>) -> Self {
         self.column = column.into();
         self
@@ -308,6 +416,16 @@ fn default_schema() -> String {
 
 impl EntityTable {
     /// A mapping of `entity` to `schema.table` keyed by `key_column`, with no columns yet.
+    ///
+    /// ```
+    /// use sink_postgres::{CaptureMode, EntityTable};
+    ///
+    /// let table = EntityTable::new("contacts", "crm", "contact", "contact_id");
+    /// assert_eq!((table.schema.as_str(), table.table.as_str()), ("crm", "contact"));
+    /// assert!(table.columns.is_empty());
+    /// assert!(!table.create, "an existing table is expected unless create(true)");
+    /// assert_eq!(table.capture, CaptureMode::Outbox);
+    /// ```
     pub fn new(
         entity: impl Into<String>,
         schema: impl Into<String>,
@@ -329,36 +447,88 @@ impl EntityTable {
     }
 
     /// Adds a mapped column.
+    ///
+    /// ```
+    /// use sink_postgres::{ColumnMap, ColumnType, EntityTable};
+    ///
+    /// let table = EntityTable::new("people", "crm", "people", "id")
+    ///     .column(ColumnMap::new("name", ColumnType::Jsonb))
+    ///     .column(ColumnMap::new("city", ColumnType::Text));
+    /// let names: Vec<&str> = table.columns.iter().map(|c| c.column.as_str()).collect();
+    /// assert_eq!(names, ["name", "city"]);
+    /// ```
     pub fn column(mut self, column: ColumnMap) -> Self {
         self.columns.push(column);
         self
     }
 
     /// Sets the local field name of the key (default: the key column's name).
+    ///
+    /// ```
+    /// use sink_postgres::EntityTable;
+    ///
+    /// let table = EntityTable::new("people", "crm", "people", "person_id").key_field("id");
+    /// assert_eq!(table.key_field_name(), "id");
+    /// assert_eq!(table.key_column, "person_id");
+    /// ```
     pub fn key_field(mut self, field: impl Into<String>) -> Self {
         self.key_field = Some(field.into());
         self
     }
 
     /// Sets the `updated_at` column.
+    ///
+    /// ```
+    /// use sink_postgres::{CaptureMode, EntityTable};
+    ///
+    /// // The updated-at column is what `CaptureMode::UpdatedAt` reads changes by.
+    /// let table = EntityTable::new("people", "crm", "people", "id")
+    ///     .updated_at_column("modified_at")
+    ///     .capture(CaptureMode::UpdatedAt { safety_window_secs: 60 });
+    /// assert_eq!(table.updated_at_column.as_deref(), Some("modified_at"));
+    /// ```
     pub fn updated_at_column(mut self, column: impl Into<String>) -> Self {
         self.updated_at_column = Some(column.into());
         self
     }
 
     /// Sets the tombstone (soft delete) column.
+    ///
+    /// ```
+    /// use sink_postgres::EntityTable;
+    ///
+    /// let table = EntityTable::new("people", "crm", "people", "id").tombstone_column("deleted_at");
+    /// assert_eq!(table.tombstone_column.as_deref(), Some("deleted_at"));
+    /// ```
     pub fn tombstone_column(mut self, column: impl Into<String>) -> Self {
         self.tombstone_column = Some(column.into());
         self
     }
 
     /// Whether the sink creates the table when it is missing.
+    ///
+    /// ```
+    /// use sink_postgres::EntityTable;
+    ///
+    /// let table = EntityTable::new("people", "crm", "people", "id");
+    /// assert!(!table.create);
+    /// assert!(table.create(true).create);
+    /// ```
     pub fn create(mut self, create: bool) -> Self {
         self.create = create;
         self
     }
 
     /// Sets the capture mode.
+    ///
+    /// ```
+    /// use sink_postgres::{CaptureMode, EntityTable};
+    ///
+    /// // A pull-only entity: no trigger, `changes_since` yields nothing.
+    /// let table = EntityTable::new("people", "crm", "people", "id").capture(CaptureMode::None);
+    /// assert_eq!(table.capture, CaptureMode::None);
+    /// assert_eq!(table.capture.safety_window(), None);
+    /// ```
     pub fn capture(mut self, capture: CaptureMode) -> Self {
         self.capture = capture;
         self
@@ -383,6 +553,15 @@ impl EntityTable {
     }
 
     /// The local field name of the key.
+    ///
+    /// ```
+    /// use sink_postgres::EntityTable;
+    ///
+    /// let table = EntityTable::new("people", "crm", "people", "id");
+    /// assert_eq!(table.key_field_name(), "id", "defaults to the key column");
+    /// let table = table.key_field("externalId");
+    /// assert_eq!(table.key_field_name(), "externalId");
+    /// ```
     pub fn key_field_name(&self) -> &str {
         self.key_field.as_deref().unwrap_or(&self.key_column)
     }

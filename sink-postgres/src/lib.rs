@@ -32,12 +32,15 @@
 //!   a [`SecretProvider`](twenty_sync_core::SecretProvider)); it is redacted from every error and
 //!   never shown by `Debug`.
 //!
-//! ```no_run
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! # let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+//! # let state = format!("doc_{}", uuid::Uuid::new_v4().simple());
+//! # let data = format!("{state}_data");
 //! use std::sync::Arc;
 //! use sink_postgres::{PostgresSink, SinkConfig};
-//! use twenty_sync_core::{SourceOfTruth, StateStore};
+//! use twenty_sync_core::{InMemorySecrets, SecretProvider, SourceOfTruth, StateStore};
 //!
-//! # async fn run(secrets: Arc<dyn twenty_sync_core::SecretProvider>) -> Result<(), twenty_sync_core::StoreError> {
 //! let config: SinkConfig = toml::from_str(r#"
 //!     state_schema = "twenty_sync"
 //!     [[entity]]
@@ -46,12 +49,20 @@
 //!     key_column = "id"
 //!     create = true
 //!     columns = [{ field = "name", column = "name", type = "jsonb" }]
-//! "#).expect("valid config");
+//! "#)?;
+//! # let mut config = config;
+//! # config.state_schema = state.clone();
+//! # config.entities[0].schema = data.clone();
+//! let secrets: Arc<dyn SecretProvider> =
+//!     Arc::new(InMemorySecrets::new().with_secret("DATABASE_URL", url)); // or EnvSecrets, ...
 //! let sink = PostgresSink::builder(config).secret_provider(secrets).build().await?;
 //! let source: Arc<dyn SourceOfTruth> = Arc::new(sink.clone());
-//! let state: Arc<dyn StateStore> = Arc::new(sink);
-//! # let _ = (source, state);
-//! # Ok(()) }
+//! let state_store: Arc<dyn StateStore> = Arc::new(sink.clone());
+//! assert!(source.known_empty("people").await?);
+//! assert!(state_store.known_empty("people").await?);
+//! # sink.pool().get().await?.batch_execute(&format!("DROP SCHEMA IF EXISTS {data} CASCADE; DROP SCHEMA IF EXISTS {state} CASCADE")).await?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
 //! ```
 #![warn(missing_docs)]
 

@@ -12,6 +12,16 @@ use crate::error::Redactor;
 use crate::ident::{quote_ident, quote_literal};
 
 /// One embedded migration.
+///
+/// ```
+/// use sink_postgres::MIGRATIONS;
+///
+/// for migration in MIGRATIONS {
+///     assert!(!migration.name.is_empty());
+///     // Templates are rendered for the configured state schema.
+///     assert!(migration.sql.contains("{{schema}}"), "migration {}", migration.version);
+/// }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Migration {
     /// Version number: applied in increasing order, recorded in `schema_migrations`.
@@ -23,6 +33,31 @@ pub struct Migration {
 }
 
 /// All migrations, oldest first.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+/// # let state = format!("doc_{}", uuid::Uuid::new_v4().simple());
+/// # let data = format!("{state}_data");
+/// use sink_postgres::MIGRATIONS;
+///
+/// let versions: Vec<i32> = MIGRATIONS.iter().map(|m| m.version).collect();
+/// assert!(versions.windows(2).all(|w| w[0] < w[1]));
+/// # use secrecy::SecretString;
+/// # use sink_postgres::{PostgresSink, SinkConfig};
+/// let sink = PostgresSink::builder(SinkConfig { state_schema: state.clone(), ..SinkConfig::default() })
+///     .connection_string(SecretString::from(url))
+///     .build()
+///     .await?;
+/// // Building the sink applied every migration, recorded in the state schema.
+/// let client = sink.pool().get().await?;
+/// let rows = client.query(&format!("SELECT version FROM {state}.schema_migrations ORDER BY 1"), &[]).await?;
+/// let applied: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
+/// assert_eq!(applied, versions);
+/// # sink.pool().get().await?.batch_execute(&format!("DROP SCHEMA IF EXISTS {data} CASCADE; DROP SCHEMA IF EXISTS {state} CASCADE")).await?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,

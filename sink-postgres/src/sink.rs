@@ -51,26 +51,40 @@ impl Inner {
 /// ([`StateWritten::Written`]), so data and sync state can never disagree after a crash. Cheap to
 /// clone; hand the same value (or clones, or `Arc`s) to the engine as source and as state store.
 ///
-/// Build one with [`PostgresSink::builder`]:
+/// Build one with [`PostgresSink::builder`] (a hosted database takes a connection string with
+/// `sslmode=require`, see [`TlsConfig`]):
 ///
-/// ```no_run
-/// use sink_postgres::{PostgresSink, SinkConfig, EntityTable, ColumnMap, ColumnType};
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+/// # let state = format!("doc_{}", uuid::Uuid::new_v4().simple());
+/// # let data = format!("{state}_data");
 /// use secrecy::SecretString;
+/// use serde_json::json;
+/// use sink_postgres::{ColumnMap, ColumnType, EntityTable, PostgresSink, SinkConfig};
+/// use twenty_sync_core::{ApplyBatch, InboundChange, InboundChangeKind, SourceOfTruth, StateCommit, StateWritten};
 ///
-/// # async fn run() -> Result<(), twenty_sync_core::StoreError> {
 /// let sink = PostgresSink::builder(SinkConfig::default())
-///     .connection_string(SecretString::from("postgres://sync@db.internal/crm?sslmode=require"))
-///     .entity(
-///         EntityTable::new("people", "crm", "people", "id")
-///             .column(ColumnMap::new("name", ColumnType::Jsonb))
-///             .create(true),
-///     )
+///     .connection_string(SecretString::from(url)) // e.g. postgres://sync@127.0.0.1/crm
+///     .state_schema(&state)
+///     .entity(EntityTable::new("people", &data, "people", "id")
+///         .column(ColumnMap::new("name", ColumnType::Jsonb))
+///         .create(true))
 ///     .build()
 ///     .await?;
-/// let source = sink.clone(); // SourceOfTruth
-/// let state = sink;          // StateStore, same database and pool
-/// # let _ = (source, state);
-/// # Ok(()) }
+/// let change = InboundChange {
+///     key: "p-1".into(),
+///     twenty_id: "6f1c2c62-0000-4000-8000-000000000001".into(),
+///     kind: InboundChangeKind::Upsert { data: json!({"name": {"firstName": "Ada"}}) },
+///     twenty_updated_at: None,
+/// };
+/// let batch = ApplyBatch { entity: "people".into(), changes: vec![change], state: StateCommit::new("people") };
+/// assert_eq!(sink.apply(&batch).await?, StateWritten::Written);
+/// let rows = sink.get("people", &["p-1".to_owned()]).await?;
+/// assert_eq!(rows[0].data["name"]["firstName"], "Ada");
+/// # sink.pool().get().await?.batch_execute(&format!("DROP SCHEMA IF EXISTS {data} CASCADE; DROP SCHEMA IF EXISTS {state} CASCADE")).await?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
 /// ```
 #[derive(Clone)]
 pub struct PostgresSink {
@@ -92,6 +106,27 @@ enum ConnectionSource {
 }
 
 /// Builds a [`PostgresSink`]: connection, pool, migrations, tables and capture triggers.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+/// # let state = format!("doc_{}", uuid::Uuid::new_v4().simple());
+/// # let data = format!("{state}_data");
+/// use secrecy::SecretString;
+/// use sink_postgres::{PostgresSink, SinkConfig};
+///
+/// let builder = PostgresSink::builder(SinkConfig::default())
+///     .connection_string(SecretString::from(url))
+///     .state_schema(&state)
+///     .max_connections(4);
+/// // Debug shows the settings, never the connection string.
+/// assert!(format!("{builder:?}").contains("connection string (redacted)"));
+/// let sink = builder.build().await?;
+/// assert_eq!(sink.state_schema(), state);
+/// # sink.pool().get().await?.batch_execute(&format!("DROP SCHEMA IF EXISTS {data} CASCADE; DROP SCHEMA IF EXISTS {state} CASCADE")).await?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub struct PostgresSinkBuilder {
     config: SinkConfig,
     connection: Option<ConnectionSource>,
@@ -114,6 +149,23 @@ impl std::fmt::Debug for PostgresSinkBuilder {
 
 impl PostgresSinkBuilder {
     /// Uses this connection string (URL or `key=value` form; `sslmode` picks TLS).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use secrecy::SecretString;
+    /// use sink_postgres::{PostgresSink, SinkConfig};
+    ///
+    /// // Nothing listens on port 1: the error says so without showing the password.
+    /// let url = SecretString::from("postgres://sync:fake-password@127.0.0.1:1/crm?sslmode=disable");
+    /// let err = PostgresSink::builder(SinkConfig::default())
+    ///     .connection_string(url)
+    ///     .build()
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(!err.to_string().contains("fake-password"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn connection_string(mut self, url: SecretString) -> Self {
         self.connection = Some(ConnectionSource::Url(url));
         self
@@ -121,18 +173,94 @@ impl PostgresSinkBuilder {
 
     /// Resolves the connection string from `provider`, under the name in
     /// [`SinkConfig::connection_secret`] (default `DATABASE_URL`).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    /// # let state = format!("doc_{}", uuid::Uuid::new_v4().simple());
+    /// # let data = format!("{state}_data");
+    /// use std::sync::Arc;
+    /// use sink_postgres::{PostgresSink, SinkConfig};
+    /// use twenty_sync_core::InMemorySecrets;
+    ///
+    /// let secrets = InMemorySecrets::new().with_secret("DATABASE_URL", url.as_str());
+    /// let config = SinkConfig { state_schema: state.clone(), ..SinkConfig::default() };
+    /// let sink = PostgresSink::builder(config.clone())
+    ///     .secret_provider(Arc::new(secrets.clone()))
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(secrets.lookups(), 1);
+    /// // A secret missing from the provider is a configuration error naming it.
+    /// let missing = SinkConfig { connection_secret: "CRM_DB".into(), ..config };
+    /// let err = PostgresSink::builder(missing).secret_provider(Arc::new(secrets)).build().await.unwrap_err();
+    /// assert!(err.to_string().contains("CRM_DB"));
+    /// # sink.pool().get().await?.batch_execute(&format!("DROP SCHEMA IF EXISTS {data} CASCADE; DROP SCHEMA IF EXISTS {state} CASCADE")).await?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn secret_provider(mut self, provider: Arc<dyn SecretProvider>) -> Self {
         self.connection = Some(ConnectionSource::Provider(provider));
         self
     }
 
     /// Adds an entity -> table mapping.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    /// # let state = format!("doc_{}", uuid::Uuid::new_v4().simple());
+    /// # let data = format!("{state}_data");
+    /// use secrecy::SecretString;
+    /// use sink_postgres::{ColumnMap, ColumnType, EntityTable, PostgresSink, SinkConfig};
+    ///
+    /// let sink = PostgresSink::builder(SinkConfig::default())
+    ///     .connection_string(SecretString::from(url))
+    ///     .state_schema(&state)
+    ///     .entity(EntityTable::new("people", &data, "people", "id")
+    ///         .column(ColumnMap::new("name", ColumnType::Text))
+    ///         .create(true))
+    ///     .build()
+    ///     .await?;
+    /// let client = sink.pool().get().await?;
+    /// let table: Option<String> =
+    ///     client.query_one(&format!("SELECT to_regclass('{data}.people')::text"), &[]).await?.get(0);
+    /// assert!(table.is_some(), "the default table was created");
+    /// assert!(sink.apply_stats("people").is_some());
+    /// # sink.pool().get().await?.batch_execute(&format!("DROP SCHEMA IF EXISTS {data} CASCADE; DROP SCHEMA IF EXISTS {state} CASCADE")).await?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn entity(mut self, table: EntityTable) -> Self {
         self.config.entities.push(table);
         self
     }
 
     /// Sets the state schema name.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    /// # let state = format!("doc_{}", uuid::Uuid::new_v4().simple());
+    /// # let data = format!("{state}_data");
+    /// use secrecy::SecretString;
+    /// use sink_postgres::{PostgresSink, SinkConfig};
+    ///
+    /// let sink = PostgresSink::builder(SinkConfig::default())
+    ///     .connection_string(SecretString::from(url))
+    ///     .state_schema(&state)
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(sink.state_schema(), state);
+    /// let client = sink.pool().get().await?;
+    /// let found: i64 = client
+    ///     .query_one("SELECT count(*) FROM pg_namespace WHERE nspname = $1", &[&state])
+    ///     .await?
+    ///     .get(0);
+    /// assert_eq!(found, 1, "the state schema was created");
+    /// # sink.pool().get().await?.batch_execute(&format!("DROP SCHEMA IF EXISTS {data} CASCADE; DROP SCHEMA IF EXISTS {state} CASCADE")).await?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn state_schema(mut self, schema: impl Into<String>) -> Self {
         self.config.state_schema = schema.into();
         self
@@ -140,18 +268,98 @@ impl PostgresSinkBuilder {
 
     /// Sets the pool size (at least 2 lets a pull look up its next pages while it commits; the
     /// sink opens two connections at [`build`](Self::build)).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    /// # let state = format!("doc_{}", uuid::Uuid::new_v4().simple());
+    /// # let data = format!("{state}_data");
+    /// use secrecy::SecretString;
+    /// use sink_postgres::{PostgresSink, SinkConfig};
+    ///
+    /// let sink = PostgresSink::builder(SinkConfig::default())
+    ///     .connection_string(SecretString::from(url))
+    ///     .state_schema(&state)
+    ///     .max_connections(2)
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(sink.pool().status().max_size, 2);
+    /// # sink.pool().get().await?.batch_execute(&format!("DROP SCHEMA IF EXISTS {data} CASCADE; DROP SCHEMA IF EXISTS {state} CASCADE")).await?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn max_connections(mut self, n: usize) -> Self {
         self.config.max_connections = n;
         self
     }
 
     /// Sets the page size of change feeds.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    /// # let state = format!("doc_{}", uuid::Uuid::new_v4().simple());
+    /// # let data = format!("{state}_data");
+    /// use futures::TryStreamExt;
+    /// use secrecy::SecretString;
+    /// use sink_postgres::{ColumnMap, ColumnType, EntityTable, PostgresSink, SinkConfig};
+    /// use twenty_sync_core::SourceOfTruth;
+    ///
+    /// let sink = PostgresSink::builder(SinkConfig::default())
+    ///     .connection_string(SecretString::from(url))
+    ///     .state_schema(&state)
+    ///     .entity(EntityTable::new("people", &data, "people", "id")
+    ///         .column(ColumnMap::new("name", ColumnType::Text))
+    ///         .create(true))
+    ///     .page_size(2)
+    ///     .build()
+    ///     .await?;
+    /// // Rows written by the application itself are captured for push.
+    /// let client = sink.pool().get().await?;
+    /// client.batch_execute(&format!("INSERT INTO {data}.people (id, name) VALUES ('a', 'A'), ('b', 'B'), ('c', 'C')")).await?;
+    /// // The feed reads pages of two rows, and yields every change. It reads a change once every
+    /// // transaction older than it has ended (so it never skips a write still in flight): on a
+    /// // busy server the insert may take a moment to show.
+    /// # let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    /// let changes = loop {
+    ///     let changes: Vec<_> = sink.changes_since("people", None).await?.try_collect().await?;
+    ///     if changes.len() == 3 || std::time::Instant::now() > deadline {
+    ///         break changes;
+    ///     }
+    ///     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    /// };
+    /// let keys: Vec<&str> = changes.iter().map(|c| c.key.as_str()).collect();
+    /// assert_eq!(keys, ["a", "b", "c"]);
+    /// # sink.pool().get().await?.batch_execute(&format!("DROP SCHEMA IF EXISTS {data} CASCADE; DROP SCHEMA IF EXISTS {state} CASCADE")).await?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn page_size(mut self, n: usize) -> Self {
         self.config.page_size = n;
         self
     }
 
     /// Sets the TLS options.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    /// use secrecy::SecretString;
+    /// use sink_postgres::{PostgresSink, SinkConfig, TlsConfig};
+    ///
+    /// let tls = TlsConfig { webpki_roots: false, ca_file: Some("/nonexistent/private-ca.pem".into()) };
+    /// let url = format!("{url}{}sslmode=require", if url.contains('?') { '&' } else { '?' });
+    /// // With `sslmode=require`, the CA file is read when the sink is built.
+    /// let err = PostgresSink::builder(SinkConfig::default())
+    ///     .connection_string(SecretString::from(url))
+    ///     .tls(tls)
+    ///     .build()
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains("/nonexistent/private-ca.pem"), "{err}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn tls(mut self, tls: TlsConfig) -> Self {
         self.config.tls = tls;
         self
@@ -159,6 +367,28 @@ impl PostgresSinkBuilder {
 
     /// Commits pulled batches without waiting for the WAL flush; see
     /// [`SinkConfig::async_pull_commit`] for the trade-off. Default `false`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    /// # let state = format!("doc_{}", uuid::Uuid::new_v4().simple());
+    /// # let data = format!("{state}_data");
+    /// use secrecy::SecretString;
+    /// use sink_postgres::{PostgresSink, SinkConfig};
+    ///
+    /// let builder = || {
+    ///     PostgresSink::builder(SinkConfig::default())
+    ///         .connection_string(SecretString::from(url.clone()))
+    ///         .state_schema(&state)
+    ///         .async_pull_commit(true)
+    /// };
+    /// // Only allowed when the batch's state is written with its data.
+    /// assert!(builder().write_state_on_apply(false).build().await.is_err());
+    /// let sink = builder().build().await?;
+    /// # sink.pool().get().await?.batch_execute(&format!("DROP SCHEMA IF EXISTS {data} CASCADE; DROP SCHEMA IF EXISTS {state} CASCADE")).await?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn async_pull_commit(mut self, yes: bool) -> Self {
         self.config.async_pull_commit = yes;
         self
@@ -166,6 +396,34 @@ impl PostgresSinkBuilder {
 
     /// Whether [`SourceOfTruth::apply`] writes the batch's state in the same transaction
     /// (default `true`). Set `false` only when the engine's `StateStore` is *not* this sink.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    /// # let state = format!("doc_{}", uuid::Uuid::new_v4().simple());
+    /// # let data = format!("{state}_data");
+    /// # use twenty_sync_core::{ApplyBatch, InboundChange, InboundChangeKind, StateCommit};
+    /// # let upsert = |key: &str, name: &str| InboundChange { key: key.into(), twenty_id: format!("tw-{key}"), kind: InboundChangeKind::Upsert { data: serde_json::json!({"name": name}) }, twenty_updated_at: None };
+    /// # let batch = |changes: Vec<InboundChange>| ApplyBatch { entity: "people".into(), changes, state: StateCommit::new("people") };
+    /// use twenty_sync_core::{SourceOfTruth, StateWritten};
+    /// # use secrecy::SecretString;
+    /// # use sink_postgres::{ColumnMap, ColumnType, EntityTable, PostgresSink, SinkConfig};
+    ///
+    /// let sink = PostgresSink::builder(SinkConfig::default())
+    ///     .connection_string(SecretString::from(url))
+    ///     .state_schema(&state)
+    ///     .entity(EntityTable::new("people", &data, "people", "id")
+    ///         .column(ColumnMap::new("name", ColumnType::Text))
+    ///         .create(true))
+    ///     .write_state_on_apply(false)
+    ///     .build()
+    ///     .await?;
+    /// let written = sink.apply(&batch(vec![upsert("p-1", "Ada")])).await?;
+    /// assert_eq!(written, StateWritten::NotWritten, "the engine commits the state elsewhere");
+    /// # sink.pool().get().await?.batch_execute(&format!("DROP SCHEMA IF EXISTS {data} CASCADE; DROP SCHEMA IF EXISTS {state} CASCADE")).await?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn write_state_on_apply(mut self, yes: bool) -> Self {
         self.write_state_on_apply = yes;
         self
@@ -174,6 +432,31 @@ impl PostgresSinkBuilder {
     /// Connects, migrates the state schema, checks (or creates) every entity's table and installs
     /// the capture triggers, all under one setup lock (concurrent starts are safe). A second
     /// pooled connection opens meanwhile, when `max_connections` allows two.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    /// # let state = format!("doc_{}", uuid::Uuid::new_v4().simple());
+    /// # let data = format!("{state}_data");
+    /// use secrecy::SecretString;
+    /// use sink_postgres::{EntityTable, PostgresSink, SinkConfig};
+    ///
+    /// // Settings are checked before connecting.
+    /// let no_url = PostgresSink::builder(SinkConfig::default()).build().await;
+    /// assert!(no_url.is_err());
+    /// let builder = || {
+    ///     PostgresSink::builder(SinkConfig::default())
+    ///         .connection_string(SecretString::from(url.clone()))
+    ///         .state_schema(&state)
+    /// };
+    /// // An existing table is checked against the catalog: a missing one is an error naming it.
+    /// let missing = builder().entity(EntityTable::new("people", &data, "people", "id")).build().await;
+    /// assert!(missing.unwrap_err().to_string().contains("people"));
+    /// let sink = builder().build().await?;
+    /// # sink.pool().get().await?.batch_execute(&format!("DROP SCHEMA IF EXISTS {data} CASCADE; DROP SCHEMA IF EXISTS {state} CASCADE")).await?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn build(self) -> StoreResult<PostgresSink> {
         let cfg = self.config;
         let url = match self.connection {
@@ -290,8 +573,35 @@ async fn setup(
 /// How a [`PostgresSink`] wrote one entity's pulled rows ([`PostgresSink::apply_stats`]).
 ///
 /// ```
-/// let stats = sink_postgres::ApplyStats::default();
-/// assert_eq!(stats.copied_rows + stats.upserted_rows, 0);
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+/// # let state = format!("doc_{}", uuid::Uuid::new_v4().simple());
+/// # let data = format!("{state}_data");
+/// # use twenty_sync_core::{ApplyBatch, InboundChange, InboundChangeKind, StateCommit};
+/// # let upsert = |key: &str, name: &str| InboundChange { key: key.into(), twenty_id: format!("tw-{key}"), kind: InboundChangeKind::Upsert { data: serde_json::json!({"name": name}) }, twenty_updated_at: None };
+/// # let batch = |changes: Vec<InboundChange>| ApplyBatch { entity: "people".into(), changes, state: StateCommit::new("people") };
+/// # use secrecy::SecretString;
+/// # use sink_postgres::{ColumnMap, ColumnType, EntityTable, PostgresSink, SinkConfig};
+/// # let sink = PostgresSink::builder(SinkConfig::default())
+/// #     .connection_string(SecretString::from(url.clone()))
+/// #     .state_schema(&state)
+/// #     .entity(EntityTable::new("people", &data, "people", "id").column(ColumnMap::new("name", ColumnType::Text)).create(true))
+/// #     .build()
+/// #     .await?;
+/// use twenty_sync_core::SourceOfTruth;
+///
+/// // A first batch of rows new to an empty table goes in by COPY...
+/// sink.apply(&batch(vec![upsert("p-1", "Ada"), upsert("p-2", "Grace")])).await?;
+/// let stats = sink.apply_stats("people").unwrap();
+/// assert_eq!((stats.copied_rows, stats.upserted_rows), (2, 0));
+/// // ...changes to rows already there by an upsert.
+/// sink.apply(&batch(vec![upsert("p-1", "Ada Lovelace")])).await?;
+/// let stats = sink.apply_stats("people").unwrap();
+/// assert_eq!(stats.copied_rows + stats.upserted_rows, 3);
+/// assert!(stats.upserted_rows >= 1);
+/// # sink.pool().get().await?.batch_execute(&format!("DROP SCHEMA IF EXISTS {data} CASCADE; DROP SCHEMA IF EXISTS {state} CASCADE")).await?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -313,6 +623,25 @@ pub struct ApplyStats {
 
 impl PostgresSink {
     /// A builder from non-secret settings; give it a connection string or a secret provider.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    /// # let state = format!("doc_{}", uuid::Uuid::new_v4().simple());
+    /// # let data = format!("{state}_data");
+    /// use secrecy::SecretString;
+    /// use sink_postgres::{PostgresSink, SinkConfig};
+    ///
+    /// let config: SinkConfig = toml::from_str(&format!(r#"state_schema = "{state}""#))?;
+    /// let sink = PostgresSink::builder(config)
+    ///     .connection_string(SecretString::from(url))
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(sink.state_schema(), state);
+    /// # sink.pool().get().await?.batch_execute(&format!("DROP SCHEMA IF EXISTS {data} CASCADE; DROP SCHEMA IF EXISTS {state} CASCADE")).await?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn builder(config: SinkConfig) -> PostgresSinkBuilder {
         PostgresSinkBuilder {
             config,
@@ -322,6 +651,31 @@ impl PostgresSink {
     }
 
     /// The connection pool (for the application's own queries).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    /// # let state = format!("doc_{}", uuid::Uuid::new_v4().simple());
+    /// # let data = format!("{state}_data");
+    /// # use secrecy::SecretString;
+    /// # use sink_postgres::{ColumnMap, ColumnType, EntityTable, PostgresSink, SinkConfig};
+    /// # let sink = PostgresSink::builder(SinkConfig::default())
+    /// #     .connection_string(SecretString::from(url.clone()))
+    /// #     .state_schema(&state)
+    /// #     .entity(EntityTable::new("people", &data, "people", "id").column(ColumnMap::new("name", ColumnType::Text)).create(true))
+    /// #     .build()
+    /// #     .await?;
+    /// let client = sink.pool().get().await?;
+    /// client.execute(&format!("INSERT INTO {data}.people (id, name) VALUES ('p-1', 'Ada')"), &[]).await?;
+    /// let name: String = client
+    ///     .query_one(&format!("SELECT name FROM {data}.people WHERE id = $1"), &[&"p-1"])
+    ///     .await?
+    ///     .get(0);
+    /// assert_eq!(name, "Ada");
+    /// # sink.pool().get().await?.batch_execute(&format!("DROP SCHEMA IF EXISTS {data} CASCADE; DROP SCHEMA IF EXISTS {state} CASCADE")).await?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn pool(&self) -> &Pool {
         &self.inner.pool
     }
@@ -333,11 +687,53 @@ impl PostgresSink {
     }
 
     /// The state schema's name.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    /// # let state = format!("doc_{}", uuid::Uuid::new_v4().simple());
+    /// # let data = format!("{state}_data");
+    /// use secrecy::SecretString;
+    /// use sink_postgres::{quote_ident, PostgresSink, SinkConfig};
+    ///
+    /// let sink = PostgresSink::builder(SinkConfig { state_schema: state.clone(), ..SinkConfig::default() })
+    ///     .connection_string(SecretString::from(url))
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(sink.state_schema(), state);
+    /// // For the application's own queries of the sync state:
+    /// let sql = format!("SELECT count(*) FROM {}.record_state", quote_ident(sink.state_schema()));
+    /// let n: i64 = sink.pool().get().await?.query_one(&sql, &[]).await?.get(0);
+    /// assert_eq!(n, 0);
+    /// # sink.pool().get().await?.batch_execute(&format!("DROP SCHEMA IF EXISTS {data} CASCADE; DROP SCHEMA IF EXISTS {state} CASCADE")).await?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn state_schema(&self) -> &str {
         &self.inner.state_schema
     }
 
     /// Applies any migrations not yet applied; returns their versions (empty: up to date).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    /// # let state = format!("doc_{}", uuid::Uuid::new_v4().simple());
+    /// # let data = format!("{state}_data");
+    /// use secrecy::SecretString;
+    /// use sink_postgres::{PostgresSink, SinkConfig};
+    ///
+    /// let sink = PostgresSink::builder(SinkConfig::default())
+    ///     .connection_string(SecretString::from(url))
+    ///     .state_schema(&state)
+    ///     .build()
+    ///     .await?;
+    /// // `build` already migrated the state schema: nothing left to apply.
+    /// assert_eq!(sink.migrate().await?, Vec::<i32>::new());
+    /// # sink.pool().get().await?.batch_execute(&format!("DROP SCHEMA IF EXISTS {data} CASCADE; DROP SCHEMA IF EXISTS {state} CASCADE")).await?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn migrate(&self) -> StoreResult<Vec<i32>> {
         let inner = &self.inner;
         let mut client = inner.client().await?;
@@ -358,12 +754,34 @@ impl PostgresSink {
     /// `INSERT ... ON CONFLICT DO UPDATE`. Once a COPY meets a row that is already in the table,
     /// the sink upserts that entity's batches for the rest of its life.
     ///
-    /// ```no_run
-    /// # async fn run(sink: sink_postgres::PostgresSink) {
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    /// # let state = format!("doc_{}", uuid::Uuid::new_v4().simple());
+    /// # let data = format!("{state}_data");
+    /// # use twenty_sync_core::{ApplyBatch, InboundChange, InboundChangeKind, StateCommit};
+    /// # let upsert = |key: &str, name: &str| InboundChange { key: key.into(), twenty_id: format!("tw-{key}"), kind: InboundChangeKind::Upsert { data: serde_json::json!({"name": name}) }, twenty_updated_at: None };
+    /// # let batch = |changes: Vec<InboundChange>| ApplyBatch { entity: "people".into(), changes, state: StateCommit::new("people") };
+    /// # use secrecy::SecretString;
+    /// # use sink_postgres::{ColumnMap, ColumnType, EntityTable, PostgresSink, SinkConfig};
+    /// # let sink = PostgresSink::builder(SinkConfig::default())
+    /// #     .connection_string(SecretString::from(url.clone()))
+    /// #     .state_schema(&state)
+    /// #     .entity(EntityTable::new("people", &data, "people", "id").column(ColumnMap::new("name", ColumnType::Text)).create(true))
+    /// #     .build()
+    /// #     .await?;
+    /// use twenty_sync_core::SourceOfTruth;
+    ///
+    /// assert_eq!(sink.apply_stats("people").unwrap().copied_rows, 0);
+    /// sink.apply(&batch(vec![upsert("p-1", "Ada")])).await?;
     /// if let Some(stats) = sink.apply_stats("people") {
     ///     println!("{} copied, {} upserted", stats.copied_rows, stats.upserted_rows);
+    ///     assert_eq!(stats.copied_rows + stats.upserted_rows, 1);
     /// }
-    /// # }
+    /// assert!(sink.apply_stats("companies").is_none(), "no table configured");
+    /// # sink.pool().get().await?.batch_execute(&format!("DROP SCHEMA IF EXISTS {data} CASCADE; DROP SCHEMA IF EXISTS {state} CASCADE")).await?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
     /// ```
     pub fn apply_stats(&self, entity: &str) -> Option<ApplyStats> {
         let t = self.inner.tables.get(entity)?;
@@ -390,6 +808,42 @@ impl PostgresSink {
     }
 
     /// (Re)installs the outbox trigger of `entity`'s table.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    /// # let state = format!("doc_{}", uuid::Uuid::new_v4().simple());
+    /// # let data = format!("{state}_data");
+    /// # use secrecy::SecretString;
+    /// # use sink_postgres::{ColumnMap, ColumnType, EntityTable, PostgresSink, SinkConfig};
+    /// # let sink = PostgresSink::builder(SinkConfig::default())
+    /// #     .connection_string(SecretString::from(url.clone()))
+    /// #     .state_schema(&state)
+    /// #     .entity(EntityTable::new("people", &data, "people", "id").column(ColumnMap::new("name", ColumnType::Text)).create(true))
+    /// #     .build()
+    /// #     .await?;
+    /// use futures::TryStreamExt;
+    /// use twenty_sync_core::SourceOfTruth;
+    ///
+    /// assert_eq!(sink.remove_capture("people").await?, 1);
+    /// sink.install_capture("people").await?;
+    /// let client = sink.pool().get().await?;
+    /// client.execute(&format!("INSERT INTO {data}.people (id, name) VALUES ('p-1', 'Ada')"), &[]).await?;
+    /// // The feed shows a change once every transaction older than it has ended.
+    /// # let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    /// let changes = loop {
+    ///     let changes: Vec<_> = sink.changes_since("people", None).await?.try_collect().await?;
+    ///     if !changes.is_empty() || std::time::Instant::now() > deadline {
+    ///         break changes;
+    ///     }
+    ///     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    /// };
+    /// assert_eq!(changes.len(), 1, "the reinstalled trigger captured the insert");
+    /// assert!(sink.install_capture("companies").await.is_err(), "no table configured");
+    /// # sink.pool().get().await?.batch_execute(&format!("DROP SCHEMA IF EXISTS {data} CASCADE; DROP SCHEMA IF EXISTS {state} CASCADE")).await?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn install_capture(&self, entity: &str) -> StoreResult<()> {
         let info = self.table(entity)?.clone();
         let inner = &self.inner;
@@ -407,6 +861,33 @@ impl PostgresSink {
 
     /// Removes the outbox trigger from `entity`'s table (teardown). Returns how many triggers
     /// were dropped. Rows already in the outbox stay readable.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    /// # let state = format!("doc_{}", uuid::Uuid::new_v4().simple());
+    /// # let data = format!("{state}_data");
+    /// # use secrecy::SecretString;
+    /// # use sink_postgres::{ColumnMap, ColumnType, EntityTable, PostgresSink, SinkConfig};
+    /// # let sink = PostgresSink::builder(SinkConfig::default())
+    /// #     .connection_string(SecretString::from(url.clone()))
+    /// #     .state_schema(&state)
+    /// #     .entity(EntityTable::new("people", &data, "people", "id").column(ColumnMap::new("name", ColumnType::Text)).create(true))
+    /// #     .build()
+    /// #     .await?;
+    /// let client = sink.pool().get().await?;
+    /// let triggers = format!(
+    ///     "SELECT count(*) FROM pg_trigger WHERE tgrelid = '{data}.people'::regclass AND NOT tgisinternal"
+    /// );
+    /// assert_eq!(client.query_one(&triggers, &[]).await?.get::<_, i64>(0), 1);
+    /// assert_eq!(sink.remove_capture("people").await?, 1);
+    /// assert_eq!(sink.remove_capture("people").await?, 0, "already removed");
+    /// // No trigger is left on the table: its writes are no longer captured.
+    /// assert_eq!(client.query_one(&triggers, &[]).await?.get::<_, i64>(0), 0);
+    /// # sink.pool().get().await?.batch_execute(&format!("DROP SCHEMA IF EXISTS {data} CASCADE; DROP SCHEMA IF EXISTS {state} CASCADE")).await?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn remove_capture(&self, entity: &str) -> StoreResult<u32> {
         let info = self.table(entity)?.clone();
         let inner = &self.inner;
@@ -432,6 +913,30 @@ impl PostgresSink {
 
     /// Removes this state schema's capture triggers from every table (full teardown before
     /// dropping the state schema). Returns how many triggers were dropped.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    /// # let state = format!("doc_{}", uuid::Uuid::new_v4().simple());
+    /// # let data = format!("{state}_data");
+    /// # use secrecy::SecretString;
+    /// # use sink_postgres::{ColumnMap, ColumnType, EntityTable, PostgresSink, SinkConfig};
+    /// # let sink = PostgresSink::builder(SinkConfig::default())
+    /// #     .connection_string(SecretString::from(url.clone()))
+    /// #     .state_schema(&state)
+    /// #     .entity(EntityTable::new("people", &data, "people", "id").column(ColumnMap::new("name", ColumnType::Text)).create(true))
+    /// #     .build()
+    /// #     .await?;
+    /// // Teardown: first the triggers on the data tables, then the state schema itself.
+    /// assert_eq!(sink.remove_all_capture().await?, 1);
+    /// let client = sink.pool().get().await?;
+    /// client.batch_execute(&format!("DROP SCHEMA {state} CASCADE")).await?;
+    /// // The data table is untouched and writable without the sink's functions.
+    /// client.execute(&format!("INSERT INTO {data}.people (id, name) VALUES ('p-1', 'Ada')"), &[]).await?;
+    /// # sink.pool().get().await?.batch_execute(&format!("DROP SCHEMA IF EXISTS {data} CASCADE; DROP SCHEMA IF EXISTS {state} CASCADE")).await?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn remove_all_capture(&self) -> StoreResult<u32> {
         let inner = &self.inner;
         let client = inner.client().await?;

@@ -6,6 +6,17 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 /// Which Twenty server version the simulator imitates where versions differ.
+///
+/// Parses from the names the `twenty-sim` binary accepts (`v2_21`, `newest`, `legacy`, ...).
+///
+/// ```
+/// use twenty_sim::ServerFlavor;
+///
+/// assert_eq!(ServerFlavor::default(), ServerFlavor::V2_21);
+/// assert_eq!("latest".parse::<ServerFlavor>(), Ok(ServerFlavor::Newest));
+/// assert_eq!("1.18".parse::<ServerFlavor>(), Ok(ServerFlavor::Legacy));
+/// assert!("v3".parse::<ServerFlavor>().is_err());
+/// ```
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ServerFlavor {
@@ -23,6 +34,13 @@ pub enum ServerFlavor {
 
 impl ServerFlavor {
     /// Largest accepted batch for `POST /rest/batch/{plural}`.
+    ///
+    /// ```
+    /// use twenty_sim::ServerFlavor;
+    ///
+    /// assert_eq!(ServerFlavor::V2_21.max_batch(), 200);
+    /// assert_eq!(ServerFlavor::Legacy.max_batch(), 60);
+    /// ```
     pub fn max_batch(self) -> usize {
         match self {
             ServerFlavor::Legacy => 60,
@@ -31,6 +49,26 @@ impl ServerFlavor {
     }
 
     /// Largest page size; bigger `limit` values are clamped to it.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use twenty_sim::{ServerFlavor, SimConfig, SimServer};
+    ///
+    /// let flavor = ServerFlavor::Legacy;
+    /// assert_eq!(flavor.max_page(), 60);
+    /// let server = SimServer::start(SimConfig::new("key").seed_people(100).flavor(flavor)).await?;
+    /// let body: serde_json::Value = reqwest::Client::new()
+    ///     .get(server.base_url().join("rest/people?limit=500")?)
+    ///     .bearer_auth("key")
+    ///     .send()
+    ///     .await?
+    ///     .json()
+    ///     .await?;
+    /// assert_eq!(body["data"]["people"].as_array().map(Vec::len), Some(flavor.max_page()));
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn max_page(self) -> usize {
         match self {
             ServerFlavor::Legacy => 60,
@@ -54,6 +92,26 @@ impl std::str::FromStr for ServerFlavor {
 }
 
 /// A token-bucket rate limit: `requests` tokens refilled evenly over `window`.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use std::time::Duration;
+/// use twenty_sim::{RateLimitConfig, SimConfig, SimServer};
+///
+/// let limit = RateLimitConfig { requests: 2, window: Duration::from_secs(60) };
+/// let server = SimServer::start(SimConfig::new("key").rate_limit(Some(limit))).await?;
+/// let url = server.base_url().join("rest/people")?;
+/// let http = reqwest::Client::new();
+/// let mut statuses = Vec::new();
+/// for _ in 0..3 {
+///     statuses.push(http.get(url.clone()).bearer_auth("key").send().await?.status().as_u16());
+/// }
+/// assert_eq!(statuses, [200, 200, 429]);
+/// assert_eq!(server.stats().rate_limited, 1);
+/// server.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimitConfig {
     /// Bucket capacity (requests allowed per window).
@@ -64,6 +122,15 @@ pub struct RateLimitConfig {
 
 impl RateLimitConfig {
     /// Twenty's default API-key budget: 100 requests per 60 seconds.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use twenty_sim::RateLimitConfig;
+    ///
+    /// let limit = RateLimitConfig::twenty_default();
+    /// assert_eq!((limit.requests, limit.window), (100, Duration::from_secs(60)));
+    /// assert_eq!(limit, RateLimitConfig::default());
+    /// ```
     pub fn twenty_default() -> Self {
         RateLimitConfig {
             requests: 100,
@@ -82,6 +149,20 @@ impl Default for RateLimitConfig {
 ///
 /// Fractions are probabilities in `0.0..=1.0` applied independently per authenticated request,
 /// in this order: dropped connection, 429, 5xx, truncated body, malformed JSON body.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use twenty_sim::{Faults, SimConfig, SimServer};
+///
+/// let faults = Faults { server_error_fraction: 1.0, ..Faults::none() };
+/// let server = SimServer::start(SimConfig::new("key").faults(faults)).await?;
+/// let url = server.base_url().join("rest/people")?;
+/// let resp = reqwest::Client::new().get(url).bearer_auth("key").send().await?;
+/// assert!([500, 502, 503, 504].contains(&resp.status().as_u16()));
+/// server.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Faults {
     /// Fraction of requests answered with a synthetic 429 (same body as a real throttle).
@@ -100,12 +181,42 @@ pub struct Faults {
 
 impl Faults {
     /// No faults at all (the default).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use twenty_sim::Faults;
+    ///
+    /// let faults = Faults::none();
+    /// assert_eq!(faults, Faults::default());
+    /// assert_eq!(faults.drop_fraction + faults.server_error_fraction + faults.rate_limit_fraction, 0.0);
+    /// assert_eq!(faults.latency, Duration::ZERO);
+    /// ```
     pub fn none() -> Self {
         Self::default()
     }
 }
 
 /// Configuration of a [`crate::SimServer`]; build it with [`SimConfig::new`] and the builder methods.
+///
+/// `Debug` never shows the API key.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use twenty_sim::{ServerFlavor, SimConfig, SimServer};
+///
+/// let config = SimConfig::new("fake-api-key")
+///     .seed_people(20)
+///     .rng_seed(7)
+///     .flavor(ServerFlavor::Newest)
+///     .rate_limit(None);
+/// assert!(!format!("{config:?}").contains("fake-api-key"));
+/// let server = SimServer::start(config).await?;
+/// assert_eq!(server.handle().flavor(), ServerFlavor::Newest);
+/// assert_eq!(server.handle().count("people"), 20);
+/// server.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone)]
 pub struct SimConfig {
     pub(crate) api_key: SecretString,
@@ -133,6 +244,23 @@ impl fmt::Debug for SimConfig {
 impl SimConfig {
     /// A configuration accepting `Authorization: Bearer <api_key>`, with no seeded data, flavour
     /// [`ServerFlavor::V2_21`], Twenty's default rate limit (100 per 60 s) and no faults.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use twenty_sim::{SimConfig, SimServer};
+    ///
+    /// let server = SimServer::start(SimConfig::new("fake-api-key")).await?;
+    /// let url = server.base_url().join("rest/people")?;
+    /// let http = reqwest::Client::new();
+    /// let ok = http.get(url.clone()).bearer_auth("fake-api-key").send().await?;
+    /// assert_eq!(ok.status(), 200);
+    /// let wrong = http.get(url).bearer_auth("another-key").send().await?;
+    /// assert!(wrong.status().is_client_error());
+    /// assert_eq!(server.handle().count("people"), 0);
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn new(api_key: impl Into<String>) -> Self {
         SimConfig {
             api_key: SecretString::from(api_key.into()),
@@ -146,36 +274,129 @@ impl SimConfig {
     }
 
     /// Seed `n` people; companies (≈ n/10), opportunities, tasks, notes and their targets are derived.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use twenty_sim::{SimConfig, SimServer};
+    ///
+    /// let server = SimServer::start(SimConfig::new("key").seed_people(100)).await?;
+    /// let handle = server.handle();
+    /// assert_eq!(handle.count("people"), 100);
+    /// assert!(handle.count("companies") > 0);
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn seed_people(mut self, n: usize) -> Self {
         self.seed_people = n;
         self
     }
 
     /// Seed of the RNG used for seeding data and for fault injection.
+    ///
+    /// The same seed gives the same data.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use twenty_sim::{SimConfig, SimServer};
+    ///
+    /// let names = |server: &SimServer| -> Vec<serde_json::Value> {
+    ///     server.handle().records("people").into_iter().map(|p| p["name"].clone()).collect()
+    /// };
+    /// let a = SimServer::start(SimConfig::new("key").seed_people(30).rng_seed(7)).await?;
+    /// let b = SimServer::start(SimConfig::new("key").seed_people(30).rng_seed(7)).await?;
+    /// assert_eq!(names(&a), names(&b));
+    /// a.shutdown().await;
+    /// b.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn rng_seed(mut self, seed: u64) -> Self {
         self.rng_seed = seed;
         self
     }
 
     /// The server version to imitate.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use twenty_sim::{ServerFlavor, SimConfig, SimServer};
+    ///
+    /// let server = SimServer::start(SimConfig::new("key").flavor(ServerFlavor::Legacy)).await?;
+    /// let url = server.base_url().join("rest/people/not-a-uuid")?;
+    /// let resp = reqwest::Client::new().get(url).bearer_auth("key").send().await?;
+    /// assert_eq!(resp.status(), 400);
+    /// let body: serde_json::Value = resp.json().await?;
+    /// // Legacy servers answer with a `message` string, not a `messages` array.
+    /// assert_eq!(body["message"], "'not-a-uuid' is not a valid UUID");
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn flavor(mut self, flavor: ServerFlavor) -> Self {
         self.flavor = flavor;
         self
     }
 
     /// The rate limit, or `None` for unlimited.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use twenty_sim::{SimConfig, SimServer};
+    ///
+    /// let server = SimServer::start(SimConfig::new("key").rate_limit(None)).await?;
+    /// let url = server.base_url().join("rest/people?limit=1")?;
+    /// let http = reqwest::Client::new();
+    /// for _ in 0..120 {
+    ///     // More than Twenty's 100 requests per minute, never throttled.
+    ///     assert_eq!(http.get(url.clone()).bearer_auth("key").send().await?.status(), 200);
+    /// }
+    /// assert_eq!(server.stats().rate_limited, 0);
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn rate_limit(mut self, rate_limit: Option<RateLimitConfig>) -> Self {
         self.rate_limit = rate_limit;
         self
     }
 
     /// Faults to inject from the first request on.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use twenty_sim::{Faults, SimConfig, SimServer};
+    ///
+    /// let faults = Faults { drop_fraction: 1.0, ..Faults::none() };
+    /// let server = SimServer::start(SimConfig::new("key").faults(faults)).await?;
+    /// let url = server.base_url().join("rest/people")?;
+    /// let sent = reqwest::Client::new().get(url).bearer_auth("key").send().await;
+    /// assert!(sent.is_err(), "the connection is closed without an answer");
+    /// assert_eq!(server.stats().dropped, 1);
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn faults(mut self, faults: Faults) -> Self {
         self.faults = faults;
         self
     }
 
     /// Name of the API key, shown in `createdBy.name` of records written through the API.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use serde_json::json;
+    /// use twenty_sim::{SimConfig, SimServer};
+    ///
+    /// let server = SimServer::start(SimConfig::new("key").api_key_name("crm-sync")).await?;
+    /// let person = server.handle().insert_record("people", json!({"name": {"firstName": "Ada"}}));
+    /// assert_eq!(person["createdBy"]["source"], "API");
+    /// assert_eq!(person["createdBy"]["name"], "crm-sync");
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn api_key_name(mut self, name: impl Into<String>) -> Self {
         self.api_key_name = name.into();
         self

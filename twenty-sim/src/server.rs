@@ -20,6 +20,24 @@ use crate::store::parse_id;
 use crate::webhooks::{deliveries, run_dispatcher, Delivery};
 
 /// Request counters of a simulator.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use twenty_sim::{SimConfig, SimServer};
+///
+/// let server = SimServer::start(SimConfig::new("key")).await?;
+/// let http = reqwest::Client::new();
+/// http.get(server.base_url().join("rest/people")?).bearer_auth("key").send().await?;
+/// http.get(server.base_url().join("rest/people")?).send().await?; // no API key
+/// let stats = server.stats();
+/// assert_eq!(stats.requests, 2);
+/// assert_eq!(stats.by_status[&200], 1);
+/// assert_eq!(stats.by_route["GET /rest/{plural}"], 2);
+/// assert_eq!((stats.rate_limited, stats.dropped), (0, 0));
+/// server.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SimStats {
     /// All requests received (including rejected ones).
@@ -36,6 +54,30 @@ pub struct SimStats {
 
 /// Called after each list page is computed, with the object plural and the number of list
 /// requests served so far; use it to change data "while the client pages".
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use serde_json::json;
+/// use twenty_sim::{PageHook, SimConfig, SimHandle, SimServer};
+///
+/// let server = SimServer::start(SimConfig::new("key")).await?;
+/// let handle = server.handle();
+/// let hook: PageHook = Arc::new(|h: &SimHandle, plural: &str, n: u64| {
+///     if plural == "people" && n == 1 {
+///         h.insert_record("people", json!({"name": {"firstName": "Late"}}));
+///     }
+/// });
+/// handle.set_page_hook(Some(hook));
+/// let url = server.base_url().join("rest/people")?;
+/// let body: serde_json::Value =
+///     reqwest::Client::new().get(url).bearer_auth("key").send().await?.json().await?;
+/// assert_eq!(body["totalCount"], 0, "the page was computed before the hook ran");
+/// assert_eq!(handle.count("people"), 1);
+/// server.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub type PageHook = Arc<dyn Fn(&SimHandle, &str, u64) + Send + Sync>;
 
 pub(crate) struct Shared {
@@ -82,6 +124,20 @@ impl Shared {
 
 /// A running simulator. Dropping it without [`SimServer::shutdown`] leaves the server task running
 /// until the runtime stops.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use twenty_sim::{SimConfig, SimServer};
+///
+/// let server = SimServer::start(SimConfig::new("key").seed_people(5)).await?;
+/// let url = server.base_url().join("rest/companies")?;
+/// let resp = reqwest::Client::new().get(url).bearer_auth("key").send().await?;
+/// assert_eq!(resp.status(), 200);
+/// assert_eq!(server.stats().requests, 1);
+/// server.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub struct SimServer {
     addr: SocketAddr,
     handle: SimHandle,
@@ -98,6 +154,26 @@ impl std::fmt::Debug for SimServer {
 }
 
 /// A cheap, cloneable handle to inspect and change a running simulator.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use serde_json::json;
+/// use twenty_sim::{SimConfig, SimServer};
+///
+/// let server = SimServer::start(SimConfig::new("key")).await?;
+/// let handle = server.handle();
+/// let created = handle.insert_record("companies", json!({"name": "Acme"}));
+/// let id = created["id"].as_str().unwrap();
+/// // A record made through the handle is visible through the API, and the other way round.
+/// let url = server.base_url().join(&format!("rest/companies/{id}"))?;
+/// let body: serde_json::Value =
+///     reqwest::Client::new().get(url).bearer_auth("key").send().await?.json().await?;
+/// assert_eq!(body["data"]["company"]["name"], "Acme");
+/// assert_eq!(handle.stats().requests, 1);
+/// server.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone)]
 pub struct SimHandle {
     pub(crate) shared: Arc<Shared>,
@@ -304,6 +380,20 @@ impl SimServer {
     }
 
     /// Start on a given address.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use std::net::SocketAddr;
+    /// use twenty_sim::{SimConfig, SimServer};
+    ///
+    /// let addr: SocketAddr = "127.0.0.1:0".parse()?; // port 0: any free port
+    /// let server = SimServer::start_on(SimConfig::new("key"), addr).await?;
+    /// assert!(server.local_addr().ip().is_loopback());
+    /// assert_ne!(server.local_addr().port(), 0);
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn start_on(config: SimConfig, addr: SocketAddr) -> std::io::Result<SimServer> {
         let mut db = Db::new(config.api_key_name.clone());
         if config.seed_people > 0 {
@@ -348,37 +438,143 @@ impl SimServer {
     }
 
     /// Base URL, e.g. `http://127.0.0.1:PORT/`; clients append `rest/...`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use twenty_sim::{SimConfig, SimServer};
+    ///
+    /// let server = SimServer::start(SimConfig::new("key")).await?;
+    /// let base = server.base_url();
+    /// assert_eq!(base.port(), Some(server.local_addr().port()));
+    /// let resp = reqwest::Client::new()
+    ///     .get(base.join("rest/metadata/objects")?)
+    ///     .bearer_auth("key")
+    ///     .send()
+    ///     .await?;
+    /// assert_eq!(resp.status(), 200);
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn base_url(&self) -> url::Url {
         url::Url::parse(&format!("http://{}/", self.addr))
             .expect("a socket address forms a valid URL")
     }
 
     /// The bound address.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use twenty_sim::{SimConfig, SimServer};
+    ///
+    /// let server = SimServer::start(SimConfig::new("key")).await?;
+    /// let addr = server.local_addr();
+    /// // Usable by clients that want a host and port rather than a URL.
+    /// let stream = tokio::net::TcpStream::connect(addr).await?;
+    /// assert_eq!(stream.peer_addr()?, addr);
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// A handle to inspect and change the running simulator.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use twenty_sim::{SimConfig, SimServer};
+    ///
+    /// let server = SimServer::start(SimConfig::new("key").seed_people(3)).await?;
+    /// let handle = server.handle();
+    /// let moved = handle.clone(); // cheap to clone and to move into tasks
+    /// let count = tokio::spawn(async move { moved.count("people") }).await?;
+    /// assert_eq!(count, 3);
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn handle(&self) -> SimHandle {
         self.handle.clone()
     }
 
     /// Shorthand for `self.handle().set_faults(f)`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use twenty_sim::{Faults, SimConfig, SimServer};
+    ///
+    /// let server = SimServer::start(SimConfig::new("key")).await?;
+    /// let url = server.base_url().join("rest/people")?;
+    /// let http = reqwest::Client::new();
+    /// server.set_faults(Faults { rate_limit_fraction: 1.0, ..Faults::none() });
+    /// assert_eq!(http.get(url.clone()).bearer_auth("key").send().await?.status(), 429);
+    /// server.set_faults(Faults::none());
+    /// assert_eq!(http.get(url).bearer_auth("key").send().await?.status(), 200);
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn set_faults(&self, f: Faults) {
         self.handle.set_faults(f);
     }
 
     /// Shorthand for `self.handle().set_rate_limit(r)`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use std::time::Duration;
+    /// use twenty_sim::{RateLimitConfig, SimConfig, SimServer};
+    ///
+    /// let server = SimServer::start(SimConfig::new("key").rate_limit(None)).await?;
+    /// server.set_rate_limit(Some(RateLimitConfig { requests: 1, window: Duration::from_secs(60) }));
+    /// let url = server.base_url().join("rest/people")?;
+    /// let http = reqwest::Client::new();
+    /// assert_eq!(http.get(url.clone()).bearer_auth("key").send().await?.status(), 200);
+    /// assert_eq!(http.get(url).bearer_auth("key").send().await?.status(), 429);
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn set_rate_limit(&self, r: Option<RateLimitConfig>) {
         self.handle.set_rate_limit(r);
     }
 
     /// Shorthand for `self.handle().stats()`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use twenty_sim::{SimConfig, SimServer};
+    ///
+    /// let server = SimServer::start(SimConfig::new("key")).await?;
+    /// let url = server.base_url().join("rest/people/not-a-uuid")?;
+    /// reqwest::Client::new().get(url).bearer_auth("key").send().await?;
+    /// let stats = server.stats();
+    /// assert_eq!(stats, server.handle().stats());
+    /// assert_eq!(stats.by_status.get(&400), Some(&1));
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn stats(&self) -> SimStats {
         self.handle.stats()
     }
 
     /// Stop accepting connections and wait for the server task.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use twenty_sim::{SimConfig, SimServer};
+    ///
+    /// let server = SimServer::start(SimConfig::new("key")).await?;
+    /// let url = server.base_url().join("rest/people")?;
+    /// server.shutdown().await;
+    /// let http = reqwest::Client::new();
+    /// assert!(http.get(url).bearer_auth("key").send().await.is_err(), "nobody listens any more");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn shutdown(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
@@ -395,6 +591,24 @@ impl SimServer {
 
 impl SimHandle {
     /// Replace the injected faults (takes effect on the next request).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use std::time::{Duration, Instant};
+    /// use twenty_sim::{Faults, SimConfig, SimServer};
+    ///
+    /// let server = SimServer::start(SimConfig::new("key")).await?;
+    /// let handle = server.handle();
+    /// handle.set_faults(Faults { latency: Duration::from_millis(100), ..Faults::none() });
+    /// let started = Instant::now();
+    /// let url = server.base_url().join("rest/people")?;
+    /// let resp = reqwest::Client::new().get(url).bearer_auth("key").send().await?;
+    /// assert_eq!(resp.status(), 200);
+    /// assert!(started.elapsed() >= Duration::from_millis(100));
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn set_faults(&self, f: Faults) {
         if let Ok(mut s) = self.shared.faults.lock() {
             s.faults = f;
@@ -402,6 +616,24 @@ impl SimHandle {
     }
 
     /// Replace the rate limit (a fresh, full bucket) or remove it with `None`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use std::time::Duration;
+    /// use twenty_sim::{RateLimitConfig, SimConfig, SimServer};
+    ///
+    /// let limit = RateLimitConfig { requests: 1, window: Duration::from_secs(60) };
+    /// let server = SimServer::start(SimConfig::new("key").rate_limit(Some(limit))).await?;
+    /// let url = server.base_url().join("rest/people")?;
+    /// let http = reqwest::Client::new();
+    /// http.get(url.clone()).bearer_auth("key").send().await?;
+    /// assert_eq!(http.get(url.clone()).bearer_auth("key").send().await?.status(), 429);
+    /// server.handle().set_rate_limit(None);
+    /// assert_eq!(http.get(url).bearer_auth("key").send().await?.status(), 200);
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn set_rate_limit(&self, r: Option<RateLimitConfig>) {
         if let Ok(mut b) = self.shared.rate.lock() {
             *b = r.map(Bucket::new);
@@ -409,6 +641,27 @@ impl SimHandle {
     }
 
     /// Install or remove the hook called after every list page.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    /// use twenty_sim::{SimConfig, SimServer};
+    ///
+    /// let server = SimServer::start(SimConfig::new("key")).await?;
+    /// let pages = Arc::new(AtomicU64::new(0));
+    /// let seen = pages.clone();
+    /// server.handle().set_page_hook(Some(Arc::new(move |_, _, n| seen.store(n, Ordering::SeqCst))));
+    /// let (url, http) = (server.base_url().join("rest/people")?, reqwest::Client::new());
+    /// http.get(url.clone()).bearer_auth("key").send().await?;
+    /// assert_eq!(pages.load(Ordering::SeqCst), 1);
+    /// server.handle().set_page_hook(None);
+    /// http.get(url).bearer_auth("key").send().await?;
+    /// assert_eq!(pages.load(Ordering::SeqCst), 1, "the hook is gone");
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn set_page_hook(&self, hook: Option<PageHook>) {
         if let Ok(mut h) = self.shared.page_hook.write() {
             *h = hook;
@@ -416,11 +669,40 @@ impl SimHandle {
     }
 
     /// The flavour being simulated.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use twenty_sim::{ServerFlavor, SimConfig, SimServer};
+    ///
+    /// let server = SimServer::start(SimConfig::new("key").flavor(ServerFlavor::Legacy)).await?;
+    /// let handle = server.handle();
+    /// assert_eq!(handle.flavor(), ServerFlavor::Legacy);
+    /// assert_eq!(handle.flavor().max_batch(), 60);
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn flavor(&self) -> ServerFlavor {
         self.shared.flavor
     }
 
     /// A snapshot of the request counters.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use twenty_sim::{SimConfig, SimServer};
+    ///
+    /// let server = SimServer::start(SimConfig::new("key")).await?;
+    /// let handle = server.handle();
+    /// let url = server.base_url().join("rest/people")?;
+    /// reqwest::Client::new().get(url).bearer_auth("key").send().await?;
+    /// let snapshot = handle.stats();
+    /// assert_eq!(snapshot.requests, 1);
+    /// assert_eq!(snapshot.by_status[&200], 1);
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn stats(&self) -> SimStats {
         self.shared
             .stats
@@ -430,6 +712,22 @@ impl SimHandle {
     }
 
     /// Reset the request counters.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use twenty_sim::{SimConfig, SimServer, SimStats};
+    ///
+    /// let server = SimServer::start(SimConfig::new("key")).await?;
+    /// let handle = server.handle();
+    /// let url = server.base_url().join("rest/people")?;
+    /// reqwest::Client::new().get(url).bearer_auth("key").send().await?;
+    /// assert_eq!(handle.stats().requests, 1);
+    /// handle.reset_stats();
+    /// assert_eq!(handle.stats(), SimStats::default());
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn reset_stats(&self) {
         if let Ok(mut s) = self.shared.stats.lock() {
             *s = SimStats::default();
@@ -437,6 +735,23 @@ impl SimHandle {
     }
 
     /// Every record of an object, including soft-deleted ones, in id order (empty if unknown).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use twenty_sim::{SimConfig, SimServer};
+    ///
+    /// let server = SimServer::start(SimConfig::new("key").seed_people(10)).await?;
+    /// let handle = server.handle();
+    /// let people = handle.records("people");
+    /// assert_eq!(people.len(), 10);
+    /// let first = people[0]["id"].as_str().unwrap().to_owned();
+    /// handle.soft_delete_record("people", &first);
+    /// assert_eq!(handle.records("people").len(), 10, "soft-deleted records are kept");
+    /// assert!(handle.records("no-such-object").is_empty());
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn records(&self, plural: &str) -> Vec<Value> {
         let db = self.shared.db.read().unwrap_or_else(|e| e.into_inner());
         db.tables
@@ -446,6 +761,23 @@ impl SimHandle {
     }
 
     /// One record by id, including soft-deleted ones.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use serde_json::json;
+    /// use twenty_sim::{SimConfig, SimServer};
+    ///
+    /// let server = SimServer::start(SimConfig::new("key")).await?;
+    /// let handle = server.handle();
+    /// let id = handle.insert_record("companies", json!({"name": "Acme"}))["id"].as_str().unwrap().to_owned();
+    /// assert_eq!(handle.record("companies", &id).unwrap()["name"], "Acme");
+    /// handle.soft_delete_record("companies", &id);
+    /// assert!(handle.record("companies", &id).unwrap()["deletedAt"].is_string());
+    /// assert!(handle.record("companies", "not-a-uuid").is_none());
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn record(&self, plural: &str, id: &str) -> Option<Value> {
         let db = self.shared.db.read().unwrap_or_else(|e| e.into_inner());
         let id = parse_id(id)?;
@@ -453,12 +785,46 @@ impl SimHandle {
     }
 
     /// Number of records of an object that are not soft-deleted.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use serde_json::json;
+    /// use twenty_sim::{SimConfig, SimServer};
+    ///
+    /// let server = SimServer::start(SimConfig::new("key")).await?;
+    /// let handle = server.handle();
+    /// assert_eq!(handle.count("people"), 0);
+    /// let id = handle.insert_record("people", json!({"name": {"firstName": "Ada"}}))["id"].as_str().unwrap().to_owned();
+    /// assert_eq!(handle.count("people"), 1);
+    /// handle.soft_delete_record("people", &id);
+    /// assert_eq!(handle.count("people"), 0);
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn count(&self, plural: &str) -> usize {
         let db = self.shared.db.read().unwrap_or_else(|e| e.into_inner());
         db.tables.get(plural).map(|t| t.live).unwrap_or(0)
     }
 
     /// Number of records including soft-deleted ones.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use serde_json::json;
+    /// use twenty_sim::{SimConfig, SimServer};
+    ///
+    /// let server = SimServer::start(SimConfig::new("key")).await?;
+    /// let handle = server.handle();
+    /// let id = handle.insert_record("people", json!({"name": {"firstName": "Ada"}}))["id"].as_str().unwrap().to_owned();
+    /// handle.soft_delete_record("people", &id);
+    /// assert_eq!((handle.count("people"), handle.count_with_deleted("people")), (0, 1));
+    /// handle.destroy_record("people", &id);
+    /// assert_eq!(handle.count_with_deleted("people"), 0);
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn count_with_deleted(&self, plural: &str) -> usize {
         let db = self.shared.db.read().unwrap_or_else(|e| e.into_inner());
         db.tables.get(plural).map(|t| t.rows.len()).unwrap_or(0)
@@ -479,6 +845,21 @@ impl SimHandle {
     /// # Panics
     /// When the object is unknown or the record is invalid (a test-setup error); use
     /// [`SimHandle::try_insert_record`] to get the error instead.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use serde_json::json;
+    /// use twenty_sim::{SimConfig, SimServer};
+    ///
+    /// let server = SimServer::start(SimConfig::new("key")).await?;
+    /// let person = server.handle().insert_record("people", json!({"name": {"firstName": "Ada", "lastName": "Lovelace"}}));
+    /// assert!(person["id"].is_string());
+    /// assert_eq!(person["createdAt"], person["updatedAt"]);
+    /// assert_eq!(person["name"]["lastName"], "Lovelace");
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn insert_record(&self, plural: &str, record: Value) -> Value {
         match self.try_insert_record(plural, record) {
             Ok(v) => v,
@@ -487,36 +868,144 @@ impl SimHandle {
     }
 
     /// Create a record, returning Twenty's error message on failure.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use serde_json::json;
+    /// use twenty_sim::{SimConfig, SimServer};
+    ///
+    /// let server = SimServer::start(SimConfig::new("key")).await?;
+    /// let handle = server.handle();
+    /// let email = json!({"emails": {"primaryEmail": "ada@example.com"}});
+    /// assert!(handle.try_insert_record("people", email.clone()).is_ok());
+    /// let duplicate = handle.try_insert_record("people", email);
+    /// assert!(duplicate.is_err(), "primary emails are unique");
+    /// assert!(handle.try_insert_record("starships", json!({})).is_err());
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn try_insert_record(&self, plural: &str, record: Value) -> Result<Value, String> {
         self.write(|db| db.create_one(plural, &record, false))
     }
 
     /// Patch a record as if through `PATCH /rest/{plural}/{id}` (touches `updatedAt`, fires
     /// webhooks). `None` when the record does not exist, is soft-deleted or the patch is invalid.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use serde_json::json;
+    /// use twenty_sim::{SimConfig, SimServer};
+    ///
+    /// let server = SimServer::start(SimConfig::new("key")).await?;
+    /// let handle = server.handle();
+    /// let before = handle.insert_record("people", json!({"jobTitle": "Engineer"}));
+    /// let id = before["id"].as_str().unwrap();
+    /// let after = handle.update_record("people", id, json!({"jobTitle": "CTO"})).unwrap();
+    /// assert_eq!(after["jobTitle"], "CTO");
+    /// assert_ne!(after["updatedAt"], before["updatedAt"]);
+    /// handle.soft_delete_record("people", id);
+    /// assert!(handle.update_record("people", id, json!({"jobTitle": "CEO"})).is_none());
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn update_record(&self, plural: &str, id: &str, patch: Value) -> Option<Value> {
         let id = parse_id(id)?;
         self.write(|db| db.update_one(plural, id, &patch)).ok()
     }
 
     /// Soft-delete a record (sets `deletedAt` = `updatedAt`). `None` if absent or already deleted.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use serde_json::json;
+    /// use twenty_sim::{SimConfig, SimServer};
+    ///
+    /// let server = SimServer::start(SimConfig::new("key")).await?;
+    /// let handle = server.handle();
+    /// let id = handle.insert_record("companies", json!({"name": "Acme"}))["id"].as_str().unwrap().to_owned();
+    /// let deleted = handle.soft_delete_record("companies", &id).unwrap();
+    /// assert_eq!(deleted["deletedAt"], deleted["updatedAt"]);
+    /// assert!(handle.soft_delete_record("companies", &id).is_none(), "already deleted");
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn soft_delete_record(&self, plural: &str, id: &str) -> Option<Value> {
         let id = parse_id(id)?;
         self.write(|db| db.delete_one(plural, id, true)).ok()
     }
 
     /// Destroy a record for good. Returns whether it existed.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use serde_json::json;
+    /// use twenty_sim::{SimConfig, SimServer};
+    ///
+    /// let server = SimServer::start(SimConfig::new("key")).await?;
+    /// let handle = server.handle();
+    /// let id = handle.insert_record("companies", json!({"name": "Acme"}))["id"].as_str().unwrap().to_owned();
+    /// assert!(handle.destroy_record("companies", &id));
+    /// assert!(handle.record("companies", &id).is_none());
+    /// assert!(!handle.destroy_record("companies", &id), "already gone");
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn destroy_record(&self, plural: &str, id: &str) -> bool {
         let Some(id) = parse_id(id) else { return false };
         self.write(|db| db.delete_one(plural, id, false)).is_ok()
     }
 
     /// Restore a soft-deleted record. `None` if absent or not deleted.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use serde_json::json;
+    /// use twenty_sim::{SimConfig, SimServer};
+    ///
+    /// let server = SimServer::start(SimConfig::new("key")).await?;
+    /// let handle = server.handle();
+    /// let id = handle.insert_record("companies", json!({"name": "Acme"}))["id"].as_str().unwrap().to_owned();
+    /// assert!(handle.restore_record("companies", &id).is_none(), "not deleted");
+    /// handle.soft_delete_record("companies", &id);
+    /// let restored = handle.restore_record("companies", &id).unwrap();
+    /// assert!(restored["deletedAt"].is_null());
+    /// assert_eq!(handle.count("companies"), 1);
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn restore_record(&self, plural: &str, id: &str) -> Option<Value> {
         let id = parse_id(id)?;
         self.write(|db| db.restore_one(plural, id)).ok()
     }
 
     /// The registered webhooks (as `GET /rest/metadata/webhooks` lists them).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use serde_json::json;
+    /// use twenty_sim::{SimConfig, SimServer};
+    ///
+    /// let server = SimServer::start(SimConfig::new("key")).await?;
+    /// assert!(server.handle().webhooks().is_empty());
+    /// let resp = reqwest::Client::new()
+    ///     .post(server.base_url().join("rest/metadata/webhooks")?)
+    ///     .bearer_auth("key")
+    ///     .json(&json!({"targetUrl": "http://127.0.0.1:9/hook", "operations": ["person.created"]}))
+    ///     .send()
+    ///     .await?;
+    /// assert_eq!(resp.status(), 201);
+    /// let hooks = server.handle().webhooks();
+    /// assert_eq!(hooks.len(), 1);
+    /// assert_eq!(hooks[0]["targetUrl"], "http://127.0.0.1:9/hook");
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn webhooks(&self) -> Vec<Value> {
         let db = self.shared.db.read().unwrap_or_else(|e| e.into_inner());
         db.webhooks.iter().cloned().map(Value::Object).collect()

@@ -28,9 +28,18 @@ use crate::store::parse_id;
 /// Hex HMAC-SHA256 of `"<timestamp>:" + body` with the webhook secret, as Twenty signs deliveries
 /// (`X-Twenty-Webhook-Signature`).
 ///
+/// A receiver recomputes the signature from the `X-Twenty-Webhook-Timestamp` header and the raw
+/// body, and compares it with `X-Twenty-Webhook-Signature`:
+///
 /// ```
-/// let sig = twenty_sim::sign_webhook("s3cr3t-webhook", "1795379205180", b"{}");
-/// assert_eq!(sig.len(), 64);
+/// use twenty_sim::sign_webhook;
+///
+/// let body = br#"{"eventName":"person.created"}"#;
+/// let sig = sign_webhook("fake-webhook-secret", "1795379205180", body);
+/// assert_eq!(sig.len(), 64); // hex of an HMAC-SHA256
+/// assert_eq!(sig, sign_webhook("fake-webhook-secret", "1795379205180", body));
+/// assert_ne!(sig, sign_webhook("fake-webhook-secret", "1795379205181", body), "the timestamp is signed too");
+/// assert_ne!(sig, sign_webhook("other-secret", "1795379205180", body));
 /// ```
 pub fn sign_webhook(secret: &str, timestamp: &str, body: &[u8]) -> String {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
