@@ -7,18 +7,42 @@ use std::path::Path;
 use crate::error::{StoreError, StoreErrorKind, StoreResult};
 
 /// Maps an I/O error on `path` during `operation` to a [`StoreError`] saying what to check.
+///
+/// A path that is not a usable directory (missing rights, a read-only file system, a file where a
+/// directory should be) is a configuration error; an interrupted or timed-out call is temporary;
+/// anything else (a full disk, a failing device) leaves the store unavailable.
 pub(crate) fn io_error(operation: &str, path: &Path, err: std::io::Error) -> StoreError {
-    let kind = match err.kind() {
-        std::io::ErrorKind::NotFound => StoreErrorKind::NotFound,
-        std::io::ErrorKind::PermissionDenied => StoreErrorKind::Config,
-        _ => StoreErrorKind::Unavailable,
+    use std::io::ErrorKind as Io;
+    let (kind, hint) = match err.kind() {
+        Io::NotFound => (
+            StoreErrorKind::NotFound,
+            "check that the store's directory exists",
+        ),
+        Io::PermissionDenied
+        | Io::ReadOnlyFilesystem
+        | Io::NotADirectory
+        | Io::IsADirectory
+        | Io::AlreadyExists => (
+            StoreErrorKind::Config,
+            "check that the path is a directory (not a file) this process may write",
+        ),
+        Io::Interrupted | Io::TimedOut | Io::WouldBlock => {
+            (StoreErrorKind::Unavailable, "it may succeed if tried again")
+        }
+        _ => (
+            StoreErrorKind::Unavailable,
+            "check that the disk is not full and the file system is healthy",
+        ),
     };
-    StoreError::new(
-        kind,
-        format!("could not {operation}; check that the directory exists, is writable and the disk is not full"),
-    )
-    .with_context("path", path.display().to_string())
-    .with_source(err)
+    let temporary = matches!(err.kind(), Io::Interrupted | Io::TimedOut | Io::WouldBlock);
+    let error = StoreError::new(kind, format!("could not {operation}; {hint}"))
+        .with_context("path", path.display().to_string())
+        .with_source(err);
+    if temporary {
+        error.temporary()
+    } else {
+        error
+    }
 }
 
 /// Flushes a directory entry change (create, rename) to disk. A no-op where directories cannot be
@@ -190,4 +214,69 @@ pub(crate) fn corrupt(path: &Path, offset: u64, err: serde_json::Error) -> Store
     .with_context("path", path.display().to_string())
     .with_context("offset", offset.to_string())
     .with_source(err)
+}
+
+#[cfg(test)]
+mod io_error_tests {
+    use std::io::{Error, ErrorKind};
+    use std::path::Path;
+
+    use super::io_error;
+    use crate::error::StoreErrorKind;
+
+    #[test]
+    fn a_path_that_is_not_a_usable_directory_is_a_config_error_that_names_it() {
+        for kind in [
+            ErrorKind::PermissionDenied,
+            ErrorKind::ReadOnlyFilesystem,
+            ErrorKind::NotADirectory,
+            ErrorKind::IsADirectory,
+            ErrorKind::AlreadyExists,
+        ] {
+            let e = io_error(
+                "open the journal",
+                Path::new("/data/store"),
+                Error::from(kind),
+            );
+            assert_eq!(e.kind(), StoreErrorKind::Config, "{kind:?}");
+            assert!(!e.is_temporary(), "{kind:?}");
+            assert!(e.to_string().contains("could not open the journal"), "{e}");
+            assert!(e.to_string().contains("/data/store"), "{e}");
+        }
+    }
+
+    #[test]
+    fn interrupted_calls_are_temporary_and_a_full_disk_is_not() {
+        let e = io_error(
+            "append",
+            Path::new("j"),
+            Error::from(ErrorKind::Interrupted),
+        );
+        assert_eq!(
+            (e.kind(), e.is_temporary()),
+            (StoreErrorKind::Unavailable, true)
+        );
+        let e = io_error(
+            "append",
+            Path::new("j"),
+            Error::from(ErrorKind::StorageFull),
+        );
+        assert_eq!(
+            (e.kind(), e.is_temporary()),
+            (StoreErrorKind::Unavailable, false)
+        );
+        assert!(e.to_string().contains("disk is not full"), "{e}");
+        let e = io_error("read", Path::new("j"), Error::from(ErrorKind::NotFound));
+        assert_eq!(e.kind(), StoreErrorKind::NotFound);
+    }
+
+    #[test]
+    fn opening_a_store_where_a_file_stands_is_a_config_error() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, b"x").expect("write");
+        let e = crate::file::FileStore::open(&file).expect_err("a file is not a store directory");
+        assert_eq!(e.kind(), StoreErrorKind::Config, "{e}");
+        assert!(e.to_string().contains("not-a-dir"), "{e}");
+    }
 }

@@ -142,9 +142,10 @@ impl FileStore {
     /// let store = FileStore::open(dir.path().join("sync-state"))?;
     /// assert!(store.dir().join("data").is_dir());
     /// assert!(store.known_empty("contacts").await?);
-    /// // A path that is a file cannot hold a store; the error names the path.
+    /// // A path that is a file cannot hold a store: a configuration error that names the path.
     /// std::fs::write(dir.path().join("a-file"), "x")?;
     /// let err = FileStore::open(dir.path().join("a-file")).unwrap_err();
+    /// assert_eq!(err.kind(), twenty_sync_core::StoreErrorKind::Config);
     /// assert!(err.to_string().contains("a-file"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// # }).unwrap();
