@@ -49,7 +49,7 @@ pub use mapper::{
     content_hash, get_path, set_path, ConflictPolicy, EntityMapper, FieldError, FieldMap,
     FieldOwner, FieldSpec, Mapped, Validator,
 };
-pub use plan::{field_diff, Plan, PlannedAction, PlannedWrite};
+pub use plan::{field_diff, Plan, PlanTotal, PlannedAction, PlannedWrite};
 pub use progress::{ProgressEvent, ProgressSink};
 pub use retry::RETRY_LIMIT;
 pub use run::RunOutcome;

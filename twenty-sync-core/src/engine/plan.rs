@@ -103,7 +103,7 @@ pub struct PlannedWrite {
 /// How many writes of one action a run made (or planned) for one entity and direction.
 ///
 /// ```
-/// use twenty_sync_core::engine::{Plan, PlannedAction, PlannedWrite};
+/// use twenty_sync_core::engine::{Plan, PlanTotal, PlannedAction, PlannedWrite};
 /// use twenty_sync_core::SyncDirection;
 ///
 /// let write = PlannedWrite { entity: "contacts".into(), direction: SyncDirection::Pull,
@@ -111,7 +111,7 @@ pub struct PlannedWrite {
 /// let mut plan = Plan::default();
 /// plan.record(write.clone(), false);
 /// plan.record(write, false);
-/// let total = &plan.totals[0]; // a `PlanTotal`
+/// let total: &PlanTotal = &plan.totals[0];
 /// assert_eq!((total.entity.as_str(), total.action, total.writes), ("contacts", PlannedAction::Update, 2));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
