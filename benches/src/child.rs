@@ -289,10 +289,7 @@ async fn serve<S: SourceOfTruth + 'static, T: StateStore + 'static>(
         .batch_size(task.batch_size);
     // `BENCH_PULL_COMMIT_RECORDS=<n>`: pulled records per local commit instead of the engine's
     // default (for comparing commit sizes; the figures written then are not the default's).
-    if let Some(n) = std::env::var(PULL_COMMIT_VAR)
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
+    if let Some(n) = env::number(PULL_COMMIT_VAR)? {
         builder = builder.pull_commit_records(n);
     }
     let engine = builder.build()?;

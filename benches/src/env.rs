@@ -26,6 +26,21 @@ pub fn database_url() -> String {
     std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned())
 }
 
+/// The number in the environment variable `name`, if it is set: a harness setting such as
+/// `BENCH_PULL_COMMIT_RECORDS`. A value that is not such a number is an error naming the
+/// variable, not a silent default.
+pub fn number<T: std::str::FromStr>(name: &str) -> Result<Option<T>, BoxError> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{name}: '{v}' is not a whole number").into()),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(format!("{name} is not valid UTF-8").into()),
+    }
+}
+
 /// The compiled benchmark mapping.
 pub fn mapping() -> Result<Arc<CompiledMapping>, BoxError> {
     let file = MappingFile::from_toml_str(MAPPING_TOML, "benches/people.toml")?;

@@ -386,10 +386,7 @@ async fn run(plan: Plan, command: &str) -> Result<(), BoxError> {
         // One batch upsert per chunk (no natural-key lookup: `MatchStrategy::Auto` upserts people).
         let expected = people.div_ceil(batch) + 2;
         let paced = expected.saturating_sub(95).max(10) as f64;
-        let window = match std::env::var("BENCH_PUSH_WINDOW_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-        {
+        let window = match env::number("BENCH_PUSH_WINDOW_MS")? {
             Some(ms) => Duration::from_millis(ms),
             None => Duration::from_secs_f64((15.0 * 100.0 / paced).clamp(1.0, 60.0)),
         };

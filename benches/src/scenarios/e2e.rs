@@ -27,13 +27,7 @@ const LATENCY_VAR: &str = "BENCH_TWENTY_LATENCY_MS";
 
 /// A seeded simulator without rate limit (with the latency of [`LATENCY_VAR`], if set).
 pub async fn seeded_sim(people: usize) -> Result<(SimServer, f64), BoxError> {
-    let latency = match std::env::var(LATENCY_VAR) {
-        Ok(v) => Duration::from_millis(
-            v.parse()
-                .map_err(|_| format!("{LATENCY_VAR}: '{v}' is not a number of milliseconds"))?,
-        ),
-        Err(_) => Duration::ZERO,
-    };
+    let latency = Duration::from_millis(env::number(LATENCY_VAR)?.unwrap_or(0));
     let t = Instant::now();
     let sim = SimServer::start(
         SimConfig::new(env::API_KEY)
