@@ -265,7 +265,7 @@ pub enum ColumnType {
     /// `uuid` (UUID, RELATION ids).
     Uuid,
     /// `jsonb` (composites: FULL_NAME, EMAILS, PHONES, LINKS, CURRENCY, ADDRESS, ACTOR,
-    /// RICH_TEXT; RAW_JSON).
+    /// RICH_TEXT and RICH_TEXT_V2; RAW_JSON).
     Jsonb,
     /// `text[]` (MULTI_SELECT, ARRAY).
     TextArray,

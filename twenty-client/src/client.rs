@@ -319,13 +319,15 @@ impl Client {
     /// use twenty_client::model::{Note, NoteTarget};
     /// # let person_id = sim.handle().insert_record("people", serde_json::json!({}))["id"].as_str().unwrap().to_owned();
     /// let note = client.notes().create(&Note { title: Some("Intro".into()), ..Default::default() }).send().await?;
-    /// // Twenty 2.21.0 names the person link `targetPersonId`; fields the model does not
-    /// // know travel in `extra`.
-    /// let mut link = NoteTarget { note_id: note.id.clone(), ..Default::default() };
-    /// link.extra.insert("targetPersonId".into(), person_id.clone().into());
+    /// // Twenty 2.21.0 names the person link `targetPersonId` (`personId` before 2.x).
+    /// let link = NoteTarget {
+    ///     note_id: note.id.clone(),
+    ///     target_person_id: Some(person_id.clone()),
+    ///     ..Default::default()
+    /// };
     /// let saved = client.note_targets().create(&link).send().await?;
     /// assert_eq!(saved.note_id, note.id);
-    /// assert_eq!(saved.extra["targetPersonId"], person_id.as_str());
+    /// assert_eq!(saved.target_person_id.as_deref(), Some(person_id.as_str()));
     /// # sim.shutdown().await;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// # }).unwrap();
@@ -342,11 +344,14 @@ impl Client {
     /// use twenty_client::model::{Task, TaskTarget};
     /// # let person_id = sim.handle().insert_record("people", serde_json::json!({}))["id"].as_str().unwrap().to_owned();
     /// let task = client.tasks().create(&Task { title: Some("Follow up".into()), ..Default::default() }).send().await?;
-    /// let mut link = TaskTarget { task_id: task.id.clone(), ..Default::default() };
-    /// link.extra.insert("targetPersonId".into(), person_id.clone().into()); // 2.21.0 name
+    /// let link = TaskTarget {
+    ///     task_id: task.id.clone(),
+    ///     target_person_id: Some(person_id.clone()), // 2.21.0 name
+    ///     ..Default::default()
+    /// };
     /// let saved = client.task_targets().create(&link).send().await?;
     /// assert_eq!(saved.task_id, task.id);
-    /// assert_eq!(saved.extra["targetPersonId"], person_id.as_str());
+    /// assert_eq!(saved.target_person_id.as_deref(), Some(person_id.as_str()));
     /// # sim.shutdown().await;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// # }).unwrap();

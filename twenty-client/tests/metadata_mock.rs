@@ -207,3 +207,96 @@ async fn verify_fields_never_writes_and_reports_missing_and_missing_options() {
         .contains("missing on the server: REMOTE_WORK"));
     assert_eq!(report.already_present.len(), 1);
 }
+
+/// The rich-text composite is `RICH_TEXT` on 2.21.0 (its metadata types `notes.bodyV2` so, and its
+/// OpenAPI enumerates no `RICH_TEXT_V2`): a field declared `RICH_TEXT_V2` is created under the
+/// server's name, and the standard `bodyV2` matches the declaration instead of being reported as
+/// mismatched.
+#[tokio::test]
+async fn a_declared_rich_text_v2_takes_the_name_2_21_gives_the_composite() {
+    let mut server = mockito::Server::new_async().await;
+    let objects = mount_objects(&mut server).await;
+    let create = server
+        .mock("POST", "/rest/metadata/fields")
+        .match_body(Matcher::PartialJson(json!({
+            "objectMetadataId": PERSON_ID, "type": "RICH_TEXT", "name": "biography"
+        })))
+        .with_status(201)
+        .with_body(capture_body("edge-cases/214_q7_create_text_field.json"))
+        .expect(1)
+        .create_async()
+        .await;
+    let specs = [
+        FieldSpec::new("people", "biography", FieldType::RichTextV2),
+        FieldSpec::new("notes", "bodyV2", FieldType::RichTextV2),
+        FieldSpec::new("tasks", "bodyV2", FieldType::RichText),
+        FieldSpec::new("tasks", "title", FieldType::RichTextV2),
+    ];
+    let report = client(&server.url())
+        .metadata()
+        .ensure_fields(&specs)
+        .await
+        .expect("report");
+    objects.assert_async().await;
+    create.assert_async().await;
+    assert_eq!(report.created.len(), 1, "{report:?}");
+    let present: Vec<_> = report
+        .already_present
+        .iter()
+        .map(|f| format!("{}.{}", f.object, f.field))
+        .collect();
+    assert_eq!(present, ["notes.bodyV2", "tasks.bodyV2"]);
+    assert_eq!(report.mismatched.len(), 1, "{report:?}");
+    assert_eq!(
+        report.mismatched[0].reason,
+        "type is TEXT on the server, declared RICH_TEXT_V2 (RICH_TEXT on this server)"
+    );
+}
+
+/// A server that still names the composite `RICH_TEXT_V2` (before 2.x) gets that name, and a
+/// declared `RICH_TEXT` there is its legacy plain-text type, not the composite.
+#[tokio::test]
+async fn a_server_that_names_the_composite_rich_text_v2_gets_that_name() {
+    let mut server = mockito::Server::new_async().await;
+    let objects = server
+        .mock("GET", "/rest/metadata/objects")
+        .match_query(Matcher::Exact("limit=200".into()))
+        .with_body(
+            json!({"data": {"objects": [
+                {"id": "n1", "nameSingular": "note", "namePlural": "notes",
+                 "fields": [{"id": "f1", "name": "bodyV2", "type": "RICH_TEXT_V2"},
+                            {"id": "f2", "name": "body", "type": "RICH_TEXT"}]},
+                {"id": PERSON_ID, "nameSingular": "person", "namePlural": "people", "fields": []}
+            ]}, "pageInfo": {"hasNextPage": false}})
+            .to_string(),
+        )
+        .create_async()
+        .await;
+    let create = server
+        .mock("POST", "/rest/metadata/fields")
+        .match_body(Matcher::PartialJson(json!({
+            "objectMetadataId": PERSON_ID, "type": "RICH_TEXT_V2", "name": "biography"
+        })))
+        .with_status(201)
+        .with_body(capture_body("edge-cases/214_q7_create_text_field.json"))
+        .expect(1)
+        .create_async()
+        .await;
+    let specs = [
+        FieldSpec::new("people", "biography", FieldType::RichTextV2),
+        FieldSpec::new("notes", "body", FieldType::RichTextV2),
+    ];
+    let report = client(&server.url())
+        .metadata()
+        .ensure_fields(&specs)
+        .await
+        .expect("report");
+    objects.assert_async().await;
+    create.assert_async().await;
+    assert_eq!(report.created.len(), 1, "{report:?}");
+    assert_eq!(report.mismatched.len(), 1, "{report:?}");
+    assert_eq!(
+        report.mismatched[0].reason,
+        "type is RICH_TEXT on the server, declared RICH_TEXT_V2"
+    );
+}

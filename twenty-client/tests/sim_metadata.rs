@@ -86,6 +86,61 @@ async fn ensure_fields_is_idempotent_and_new_fields_are_writable() {
     server.shutdown().await;
 }
 
+/// 2.21.0 creates the rich-text composite as `RICH_TEXT` and refuses `RICH_TEXT_V2`:
+/// `ensure_fields` reads the server's name off `notes.bodyV2`, and the field it creates holds
+/// Markdown.
+#[tokio::test]
+async fn a_rich_text_v2_declaration_is_created_as_the_composite_2_21_knows() {
+    let (server, client) = start(ServerFlavor::V2_21).await;
+    let person = client.metadata().object("person").await.expect("person");
+    let refused = client
+        .metadata()
+        .create_field(CreateField::new(
+            person.id.clone(),
+            "oldName",
+            "Old name",
+            FieldType::RichTextV2,
+        ))
+        .await
+        .expect_err("2.21.0 has no RICH_TEXT_V2");
+    assert!(refused.to_string().contains("RICH_TEXT_V2"), "{refused}");
+
+    let spec = [FieldSpec::new("people", "biography", FieldType::RichTextV2)];
+    let first = client
+        .metadata()
+        .ensure_fields(&spec)
+        .await
+        .expect("ensure");
+    assert_eq!(first.created.len(), 1, "{first:?}");
+    let again = client
+        .metadata()
+        .verify_fields(&spec)
+        .await
+        .expect("verify");
+    assert!(
+        again.is_ok() && again.already_present.len() == 1,
+        "{again:?}"
+    );
+    let created = client.metadata().object("people").await.expect("people");
+    assert_eq!(
+        created.field("biography").map(|f| &f.field_type),
+        Some(&FieldType::RichText)
+    );
+
+    let rec = Record::from(serde_json::json!({"biography": {"markdown": "Wrote *the* notes"}}));
+    let saved = client
+        .records("people")
+        .create(&rec)
+        .send()
+        .await
+        .expect("write the composite");
+    assert_eq!(
+        saved.get("biography").and_then(|v| v.get("markdown")),
+        Some(&serde_json::json!("Wrote *the* notes"))
+    );
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn duplicate_fields_are_conflicts_in_every_flavour() {
     for flavor in [ServerFlavor::V2_21, ServerFlavor::Newest] {

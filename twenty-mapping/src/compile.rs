@@ -299,7 +299,7 @@ impl<'a> EntityCompiler<'a> {
             }
         }
         if let Some(existing) = self.object.and_then(|o| o.field(name)) {
-            if FieldType::parse(&existing.field_type) != ft {
+            if !FieldType::parse(&existing.field_type).is_same_type(&ft) {
                 self.err(
                     format!("{path}.type"),
                     format!(

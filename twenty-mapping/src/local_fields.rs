@@ -225,7 +225,7 @@ fn twenty_side(ft: Option<&FieldType>, sub: Option<&str>) -> (LocalKind, Value) 
         };
     }
     match ft {
-        FieldType::Text | FieldType::RichText => (K::Text, json!("Sample")),
+        FieldType::Text => (K::Text, json!("Sample")),
         FieldType::Select => (K::Text, json!("SAMPLE")),
         FieldType::Rating => (K::Text, json!("RATING_3")),
         FieldType::Number | FieldType::Position => (K::Float, json!(2.5)),
@@ -266,7 +266,9 @@ fn twenty_side(ft: Option<&FieldType>, sub: Option<&str>) -> (LocalKind, Value) 
             K::Json,
             json!({"source": "API", "name": "sync", "workspaceMemberId": null}),
         ),
-        FieldType::RichTextV2 => (K::Json, json!({"blocknote": null, "markdown": "x"})),
+        FieldType::RichText | FieldType::RichTextV2 => {
+            (K::Json, json!({"blocknote": null, "markdown": "x"}))
+        }
         _ => (K::Json, json!({"sample": true})),
     }
 }

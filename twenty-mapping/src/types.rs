@@ -57,9 +57,13 @@ pub enum FieldType {
     Address,
     /// `ACTOR`
     Actor,
-    /// `RICH_TEXT`
+    /// `RICH_TEXT`: the rich-text composite `{blocknote, markdown}` as Twenty 2.x names it
+    /// (2.21.0's metadata types `notes.bodyV2` so). Servers before 2.x called the composite
+    /// `RICH_TEXT_V2` and used `RICH_TEXT` for a legacy plain-text body; the mapping follows the
+    /// newest servers, so the two names are [the same type](FieldType::is_same_type).
     RichText,
-    /// `RICH_TEXT_V2`
+    /// `RICH_TEXT_V2`: the rich-text composite `{blocknote, markdown}` as servers before 2.x name
+    /// it; the same type as [`FieldType::RichText`].
     RichTextV2,
     /// `FILES`
     Files,
@@ -143,6 +147,21 @@ impl FieldType {
         }
     }
 
+    /// Whether a field of type `self` and one of type `other` hold the same values: equal types,
+    /// and the two names of the rich-text composite (`RICH_TEXT` on Twenty 2.x, `RICH_TEXT_V2`
+    /// before).
+    ///
+    /// ```
+    /// use twenty_mapping::FieldType;
+    /// assert!(FieldType::RichTextV2.is_same_type(&FieldType::parse("RICH_TEXT")));
+    /// assert!(FieldType::Text.is_same_type(&FieldType::Text));
+    /// assert!(!FieldType::RichText.is_same_type(&FieldType::Text));
+    /// ```
+    pub fn is_same_type(&self, other: &FieldType) -> bool {
+        let rich = |t: &FieldType| matches!(t, FieldType::RichText | FieldType::RichTextV2);
+        self == other || (rich(self) && rich(other))
+    }
+
     /// The kind of value a sub-field of this composite type holds (`FULL_NAME` + `firstName` gives
     /// text); `None` when the type has no such sub-field. `RAW_JSON` accepts any sub-path.
     ///
@@ -175,7 +194,7 @@ impl FieldType {
                 | "addressState" | "addressCountry",
             ) => Text,
             (FieldType::Address, "addressLat" | "addressLng") => Number,
-            (FieldType::RichTextV2, "blocknote" | "markdown") => Text,
+            (FieldType::RichText | FieldType::RichTextV2, "blocknote" | "markdown") => Text,
             (FieldType::Actor, "source" | "name" | "workspaceMemberId") => Text,
             (FieldType::Actor, "context") => Any,
             _ => return None,
@@ -206,7 +225,6 @@ impl FieldType {
                     | FieldType::Rating
                     | FieldType::RawJson
                     | FieldType::Numeric
-                    | FieldType::RichText
                     | FieldType::Array
                     | FieldType::Relation
                     | FieldType::Other(_)

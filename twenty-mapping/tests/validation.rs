@@ -236,6 +236,62 @@ type = "TEXT"
     );
 }
 
+/// Twenty 2.21.0 types the rich-text composite `RICH_TEXT` (its metadata for `notes.bodyV2`);
+/// servers before 2.x called it `RICH_TEXT_V2`. A mapping compiled against a 2.x schema writes its
+/// sub-fields, and a custom field declared under either name matches the workspace's.
+#[test]
+fn the_rich_text_composite_has_the_same_rules_under_both_names() {
+    let schema: TwentySchema = serde_json::from_value(json!({"objects": [{
+        "name_singular": "note", "name_plural": "notes",
+        "fields": [
+            {"name": "title", "field_type": "TEXT"},
+            {"name": "bodyV2", "field_type": "RICH_TEXT"},
+            {"name": "summary", "field_type": "RICH_TEXT"}
+        ]
+    }]}))
+    .unwrap();
+    let src = r#"
+[entities.n]
+twenty_object = "notes"
+local_key = "id"
+[entities.n.custom_fields.summary]
+type = "RICH_TEXT_V2"
+[[entities.n.fields]]
+from = "text"
+to = "bodyV2.markdown"
+[[entities.n.fields]]
+from = "short"
+to = "summary.markdown"
+transforms = ["trim"]
+"#;
+    let file = MappingFile::from_toml_str(src, "notes.toml").unwrap();
+    let mapping = compile(&file, &builtins(), Some(&schema)).expect("compiles against 2.x names");
+    let plan = mapping.entity("n").unwrap();
+    let out = plan.to_twenty(&json!({"text": "Met *Ada*", "short": "  intro  "}));
+    assert!(out.is_clean(), "{:?}", out.errors);
+    assert_eq!(
+        out.record,
+        json!({"bodyV2": {"markdown": "Met *Ada*"}, "summary": {"markdown": "intro"}})
+    );
+
+    // A plain string is no value for the composite, whatever the server calls it.
+    let src = r#"
+[entities.n]
+twenty_object = "notes"
+local_key = "id"
+[[entities.n.fields]]
+from = "text"
+to = "bodyV2"
+transforms = ["trim"]
+"#;
+    let file = MappingFile::from_toml_str(src, "notes.toml").unwrap();
+    let errors = compile(&file, &builtins(), Some(&schema)).unwrap_err();
+    assert!(
+        errors.contains("entities.n.fields[0].transforms", "RICH_TEXT"),
+        "{errors}"
+    );
+}
+
 #[test]
 fn custom_transforms_are_usable_by_name_and_one_way_unless_inverse_given() {
     let src = r#"

@@ -68,7 +68,10 @@ const RESERVED: &[&str] = &[
     "aggregate",
 ];
 
-/// Field types accepted by `POST /rest/metadata/fields`.
+/// Field types accepted by `POST /rest/metadata/fields`. As on 2.21.0, whose metadata OpenAPI
+/// enumerates `RICH_TEXT` and no `RICH_TEXT_V2`: the rich-text composite (`{blocknote, markdown}`,
+/// which older servers called `RICH_TEXT_V2`) is created as `RICH_TEXT`, and `RICH_TEXT_V2` is
+/// refused.
 const CREATABLE_TYPES: &[&str] = &[
     "TEXT",
     "NUMBER",
@@ -88,7 +91,7 @@ const CREATABLE_TYPES: &[&str] = &[
     "ADDRESS",
     "UUID",
     "ARRAY",
-    "RICH_TEXT_V2",
+    "RICH_TEXT",
     "FILES",
 ];
 

@@ -309,7 +309,7 @@ active = { type = "BOOLEAN" }
 bornAt = { type = "DATE_TIME" }
 birthday = { type = "DATE" }
 ref = { type = "UUID" }
-notes = { type = "RICH_TEXT" }
+notes = { type = "RICH_TEXT" } # the same composite as bio, as Twenty 2.x names it
 files = { type = "FILES" }
 
 [[entities.people.fields]]
@@ -417,7 +417,7 @@ fn twenty_person(born_at: &str) -> Value {
         "bornAt": born_at,
         "birthday": "1815-12-10",
         "ref": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
-        "notes": "<p>legacy rich text</p>",
+        "notes": {"blocknote": "[]", "markdown": "2.x *rich* text"},
         "files": [{"fileId": "5d4c1f9a-0000-4000-8000-00000000f11e", "label": "cv.pdf",
                    "extension": "pdf"}]
     })
@@ -464,7 +464,7 @@ async fn every_twenty_field_type_round_trips_through_the_table_derived_from_the_
             ("born_at", Timestamptz),
             ("birthday", Date),
             ("ref", Uuid),
-            ("notes", Text),
+            ("notes", Jsonb),
             ("files", Jsonb),
         ],
         "column types derived from the mapping"

@@ -237,8 +237,10 @@ impl MetadataHandler {
             }
         }
         let objects = self.objects().await.map_err(|e| e.with_operation(op))?;
+        let composite = composite_rich_text(&objects);
         let mut report = EnsureReport::default();
         for spec in specs {
+            let wanted = in_server_names(&spec.field_type, composite.as_ref());
             let fref = FieldRef {
                 object: spec.object.clone(),
                 field: spec.name.clone(),
@@ -254,7 +256,7 @@ impl MetadataHandler {
                 continue;
             };
             match object.field(&spec.name) {
-                Some(existing) => match compare(spec, existing) {
+                Some(existing) => match compare(spec, &wanted, existing) {
                     Some(reason) => report.mismatched.push(FieldMismatch {
                         field: fref,
                         reason,
@@ -267,7 +269,7 @@ impl MetadataHandler {
                         object.id.clone(),
                         spec.name.clone(),
                         spec.label.clone(),
-                        spec.field_type.clone(),
+                        wanted,
                     );
                     if spec.field_type.has_options() {
                         body = body.options(spec.options.clone());
@@ -295,11 +297,39 @@ impl MetadataHandler {
     }
 }
 
-fn compare(spec: &FieldSpec, existing: &FieldMetadata) -> Option<String> {
-    if existing.field_type != spec.field_type {
+/// The name this server gives the rich-text composite (`{blocknote, markdown}`), read off the
+/// standard field that has it on every version (`bodyV2` of notes and tasks): `RICH_TEXT` on 2.x
+/// (2.21.0's metadata), `RICH_TEXT_V2` before. `None` when neither object says.
+fn composite_rich_text(objects: &[ObjectMetadata]) -> Option<FieldType> {
+    objects
+        .iter()
+        .filter(|o| o.name_plural == "notes" || o.name_plural == "tasks")
+        .filter_map(|o| o.field("bodyV2"))
+        .map(|f| f.field_type.clone())
+        .find(|t| matches!(t, FieldType::RichText | FieldType::RichTextV2))
+}
+
+/// The type to create, or to expect, for a field declared `declared` on a server whose
+/// rich-text composite is named `composite`: a declared composite takes the server's name (a
+/// `RICH_TEXT_V2` declaration is created as `RICH_TEXT` on 2.x, which refuses the old name);
+/// every other type is its own name.
+fn in_server_names(declared: &FieldType, composite: Option<&FieldType>) -> FieldType {
+    match (declared, composite) {
+        (FieldType::RichTextV2, Some(name)) => name.clone(),
+        _ => declared.clone(),
+    }
+}
+
+fn compare(spec: &FieldSpec, wanted: &FieldType, existing: &FieldMetadata) -> Option<String> {
+    if &existing.field_type != wanted {
+        let declared = if wanted == &spec.field_type {
+            spec.field_type.to_string()
+        } else {
+            format!("{} ({wanted} on this server)", spec.field_type)
+        };
         return Some(format!(
-            "type is {} on the server, declared {}",
-            existing.field_type, spec.field_type
+            "type is {} on the server, declared {declared}",
+            existing.field_type
         ));
     }
     if spec.field_type.has_options() {

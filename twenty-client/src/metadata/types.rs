@@ -54,7 +54,13 @@ pub enum FieldType {
     Relation,
     /// `ARRAY`
     Array,
-    /// `RICH_TEXT_V2`
+    /// `RICH_TEXT`. On Twenty 2.x (captured on 2.21.0) the rich-text composite
+    /// `{blocknote, markdown}`, which older servers called `RICH_TEXT_V2`; on v1 servers a legacy
+    /// plain-text field. [`MetadataHandler::ensure_fields`](crate::metadata::MetadataHandler::ensure_fields)
+    /// treats the two names of the composite as one type, as the server it talks to names it.
+    RichText,
+    /// `RICH_TEXT_V2`: the rich-text composite `{blocknote, markdown}` as servers before 2.x name
+    /// it (2.21.0 calls it `RICH_TEXT` and refuses this name).
     RichTextV2,
     /// `ACTOR`
     Actor,
@@ -84,6 +90,7 @@ const NAMES: &[(&str, FieldType)] = &[
     ("UUID", FieldType::Uuid),
     ("RELATION", FieldType::Relation),
     ("ARRAY", FieldType::Array),
+    ("RICH_TEXT", FieldType::RichText),
     ("RICH_TEXT_V2", FieldType::RichTextV2),
     ("ACTOR", FieldType::Actor),
     ("FILES", FieldType::Files),

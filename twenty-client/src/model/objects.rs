@@ -323,8 +323,10 @@ twenty_object! {
 }
 
 twenty_object! {
-    /// Link between a note and a person/company/opportunity (`noteTargets`). Newer servers may use
-    /// morph-style field names (`targetPerson…`); those stay in `extra`.
+    /// Link between a note and a person/company/opportunity (`noteTargets`). Twenty 2.x names the
+    /// linked record's column after its morph relation (`targetPersonId`, captured on 2.21.0); older
+    /// servers named it `personId`. Both are typed: set the one your server has (the other one is
+    /// refused with a 400 that names the field).
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -334,15 +336,21 @@ twenty_object! {
     /// let person = client.people().create(&Person::default()).send().await?;
     /// let note = client.notes().create(&Note { title: Some("Met at a fair".into()), ..Default::default() })
     ///     .send().await?;
-    /// // Twenty 2.21 names the person side `targetPersonId` (a morph relation): it goes in `extra`.
+    /// // Twenty 2.21 names the person side `targetPersonId` (a morph relation).
     /// let link = NoteTarget {
     ///     note_id: note.id.clone(),
-    ///     extra: serde_json::Map::from_iter([("targetPersonId".into(), person.id.clone().into())]),
+    ///     target_person_id: person.id.clone(),
     ///     ..Default::default()
     /// };
     /// let saved = client.note_targets().create(&link).send().await?;
     /// assert_eq!(saved.note_id, note.id);
-    /// assert_eq!(saved.extra["targetPersonId"].as_str(), person.id.as_deref());
+    /// assert_eq!(saved.target_person_id, person.id);
+    /// assert!(saved.extra.get("targetPersonId").is_none(), "typed, not left in extra");
+    ///
+    /// // The name of servers before 2.x is refused by this one, naming the field.
+    /// let old_style = NoteTarget { note_id: note.id.clone(), person_id: person.id.clone(), ..Default::default() };
+    /// let err = client.note_targets().create(&old_style).send().await.unwrap_err();
+    /// assert!(err.to_string().contains("personId"), "{err}");
     /// # sim.shutdown().await;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// # }).unwrap();
@@ -350,11 +358,18 @@ twenty_object! {
     NoteTarget, "noteTarget", "noteTargets" {
         /// Note id.
         note_id: String = "noteId",
-        /// Person id.
+        /// Person id on Twenty 2.x (`targetPersonId`, the join column of the morph relation
+        /// `targetPerson`; captured on 2.21.0).
+        target_person_id: String = "targetPersonId",
+        /// Company id on Twenty 2.x (`targetCompanyId`).
+        target_company_id: String = "targetCompanyId",
+        /// Opportunity id on Twenty 2.x (`targetOpportunityId`).
+        target_opportunity_id: String = "targetOpportunityId",
+        /// Person id on servers before the morph relations (`personId`); 2.x answers 400 for it.
         person_id: String = "personId",
-        /// Company id.
+        /// Company id on servers before the morph relations (`companyId`).
         company_id: String = "companyId",
-        /// Opportunity id.
+        /// Opportunity id on servers before the morph relations (`opportunityId`).
         opportunity_id: String = "opportunityId",
     }
 }
@@ -373,12 +388,12 @@ twenty_object! {
     ///     .send().await?;
     /// let link = TaskTarget {
     ///     task_id: task.id.clone(),
-    ///     extra: serde_json::Map::from_iter([("targetCompanyId".into(), acme.id.clone().into())]),
+    ///     target_company_id: acme.id.clone(), // `companyId` on servers before 2.x
     ///     ..Default::default()
     /// };
     /// let saved = client.task_targets().create(&link).send().await?;
     /// assert_eq!(saved.task_id, task.id);
-    /// assert_eq!(saved.extra["targetCompanyId"].as_str(), acme.id.as_deref());
+    /// assert_eq!(saved.target_company_id, acme.id);
     /// # sim.shutdown().await;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// # }).unwrap();
@@ -386,11 +401,18 @@ twenty_object! {
     TaskTarget, "taskTarget", "taskTargets" {
         /// Task id.
         task_id: String = "taskId",
-        /// Person id.
+        /// Person id on Twenty 2.x (`targetPersonId`, the join column of the morph relation
+        /// `targetPerson`; captured on 2.21.0).
+        target_person_id: String = "targetPersonId",
+        /// Company id on Twenty 2.x (`targetCompanyId`).
+        target_company_id: String = "targetCompanyId",
+        /// Opportunity id on Twenty 2.x (`targetOpportunityId`).
+        target_opportunity_id: String = "targetOpportunityId",
+        /// Person id on servers before the morph relations (`personId`); 2.x answers 400 for it.
         person_id: String = "personId",
-        /// Company id.
+        /// Company id on servers before the morph relations (`companyId`).
         company_id: String = "companyId",
-        /// Opportunity id.
+        /// Opportunity id on servers before the morph relations (`opportunityId`).
         opportunity_id: String = "opportunityId",
     }
 }
@@ -458,10 +480,12 @@ mod tests {
             json!({"title": "t", "bodyV2": {"blocknote": "[]", "markdown": "m"}}),
         ));
         roundtrip::<NoteTarget>(with(
-            json!({"noteId": "n", "personId": "p", "companyId": "c", "opportunityId": "o"}),
+            json!({"noteId": "n", "personId": "p", "companyId": "c", "opportunityId": "o",
+            "targetPersonId": "tp", "targetCompanyId": "tc", "targetOpportunityId": "to"}),
         ));
         roundtrip::<TaskTarget>(with(
-            json!({"taskId": "n", "personId": "p", "companyId": "c", "opportunityId": "o"}),
+            json!({"taskId": "n", "personId": "p", "companyId": "c", "opportunityId": "o",
+            "targetPersonId": "tp", "targetCompanyId": "tc", "targetOpportunityId": "to"}),
         ));
         roundtrip::<WorkspaceMember>(with(
             json!({"name": {"firstName": "a", "lastName": "b"}, "userEmail": "e",
