@@ -153,6 +153,52 @@ async fn setup_is_idempotent_and_verify_exit_codes_follow_readiness() {
     assert!(out.stdout.contains("verify: ready"), "{}", out.stdout);
 }
 
+/// `verify` also compiles the mapping against the workspace's own schema: a target this workspace
+/// lacks (the simulator is 2.21.0's demo workspace, which has no `people.city`) and a select value
+/// it does not offer are reported with their rule's path, before any run writes a record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_reports_rules_that_do_not_fit_the_workspace() {
+    let env = Env::start(3).await;
+    assert_eq!(env.run(&["setup"], &[]).await.code, 0);
+    let mapping = format!(
+        "{}\n[[entities.contacts.fields]]\nfrom = \"town\"\nto = \"city\"\n\n\
+         [[entities.contacts.fields]]\nfrom = \"pref\"\nto = \"workPreference\"\n\
+         transforms = [{{ name = \"value_map\", map = {{ home = \"REMOTE\" }} }}]\n",
+        examples::cli::demo::DEMO_MAPPING
+    );
+    std::fs::write(env.dir.path().join("contacts.toml"), mapping).unwrap();
+
+    let out = env.run(&["verify"], &[]).await;
+    assert_eq!(out.code, 4, "{}{}", out.stdout, out.stderr);
+    for line in [
+        "MAPPING   entities.contacts.fields[5].to: field `city` does not exist on `people`",
+        "MAPPING   entities.contacts.fields[6].transforms: the pipeline produces text but `workPreference` is a MULTI_SELECT field",
+        "MAPPING   entities.contacts.fields[6].transforms[0]: `REMOTE` is not an option of `workPreference` (options: ON_SITE, HYBRID, REMOTE_WORK)",
+        "verify: NOT ready (0 missing, 0 mismatched, 3 problems of the mapping with this workspace)",
+    ] {
+        assert!(out.stdout.contains(line), "no `{line}` in:\n{}", out.stdout);
+    }
+
+    let v = env.run(&["--json", "verify"], &[]).await.json();
+    assert_eq!(v["ready"], false);
+    let paths: Vec<&str> = v["mapping"]
+        .as_array()
+        .expect("mapping problems")
+        .iter()
+        .map(|p| p["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "entities.contacts.fields[5].to",
+            "entities.contacts.fields[6].transforms",
+            "entities.contacts.fields[6].transforms[0]"
+        ],
+        "{v}"
+    );
+    assert_eq!(v["missing"], json!([]), "setup created the declared field");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_push_sync_with_dry_runs_status_and_audit() {
     let env = Env::start(12).await;

@@ -52,6 +52,7 @@ pub mod secret;
 mod sharded;
 pub mod source;
 pub mod state;
+pub mod workspace;
 
 pub use engine::{RunOptions, SyncEngine, SyncError, SyncErrorKind};
 pub use error::{StoreError, StoreErrorKind, StoreResult};

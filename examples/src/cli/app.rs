@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
-use twenty_client::metadata::{FieldOption, FieldSpec, FieldType};
+use twenty_client::metadata::FieldSpec;
 use twenty_client::{Client, RateLimit, RetryPolicy};
-use twenty_mapping::{compile, CompiledMapping, MappingFile, RequiredField, TransformRegistry};
+use twenty_mapping::{
+    compile, CompileError, CompiledMapping, MappingFile, TransformRegistry, TwentySchema,
+};
 use twenty_sync_core::engine::{EngineConfig, ProgressSink, PullDeleteMode, PushDeleteMode};
 use twenty_sync_core::file::FileStore;
 use twenty_sync_core::secret::{EnvSecrets, FileSecrets, SecretChain};
@@ -188,30 +190,35 @@ pub fn mapping(cfg: &Config) -> Result<Arc<CompiledMapping>, CliError> {
     Ok(Arc::new(compiled))
 }
 
-/// The custom fields (and select options) a mapping needs in Twenty, for `setup` / `verify`.
+/// What is wrong with the mapping file for this workspace: it compiles on its own (see
+/// [`mapping`]), and this compiles it again against the workspace's schema (targets the workspace
+/// lacks, values of the wrong kind, select values that are not options). Declared custom fields
+/// are left to [`required_fields`] and the metadata API's verification, which say whether they
+/// are missing or differ; their problems are not repeated here.
+pub fn mapping_problems(
+    cfg: &Config,
+    schema: &TwentySchema,
+) -> Result<Vec<CompileError>, CliError> {
+    let path = cfg.mapping_path()?;
+    let file = MappingFile::from_path(&path).map_err(|e| {
+        CliError::Config(cfg.error("mapping", format!("the mapping file is not valid: {e}")))
+    })?;
+    Ok(
+        match compile(&file, &TransformRegistry::with_builtins(), Some(schema)) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors
+                .errors
+                .into_iter()
+                .filter(|e| !e.path.contains(".custom_fields."))
+                .collect(),
+        },
+    )
+}
+
+/// The custom fields (and select options) a mapping needs in Twenty, for `setup` / `verify`
+/// (the apps' [`mapping_field_specs`](crate::apps::common::mapping_field_specs)).
 pub fn required_fields(mapping: &CompiledMapping) -> Vec<FieldSpec> {
-    let mut specs = Vec::new();
-    for plan in mapping.entities() {
-        for f in plan.required_twenty_fields() {
-            let mut spec = FieldSpec::new(
-                plan.twenty_object(),
-                f.name.clone(),
-                FieldType::parse(&f.field_type),
-            )
-            .label(f.label.clone())
-            .unique(f.unique)
-            .options(
-                f.options
-                    .iter()
-                    .map(|v| FieldOption::new(v.clone(), RequiredField::option_label(v))),
-            );
-            if let Some(d) = &f.description {
-                spec = spec.description(d.clone());
-            }
-            specs.push(spec);
-        }
-    }
-    specs
+    crate::apps::common::mapping_field_specs(mapping)
 }
 
 /// The local side of the configured sink.

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use twenty_client::metadata::{EnsureReport, FieldSpec};
 use twenty_client::Client;
+use twenty_sync_core::workspace::read_workspace_schema;
 use twenty_sync_core::{AuditQuery, RunMode, RunOptions, RunReport, RunStatus, StateStore};
 
 use super::app::{self, CliError, Engine, Stores};
@@ -225,8 +226,9 @@ async fn sink_verify(
     Ok((serde_json::Value::Null, true))
 }
 
-/// `verify`: reports missing and mismatched fields and options (and sink tables); exit status
-/// [`ExitStatus::NotReady`] when anything is missing.
+/// `verify`: reports missing and mismatched fields and options, the mapping's rules that do not
+/// fit the workspace's schema, and the sink's tables; exit status [`ExitStatus::NotReady`] when
+/// anything is missing or does not fit.
 pub async fn verify(
     cfg: &Config,
     client: &Client,
@@ -239,8 +241,12 @@ pub async fn verify(
         client.metadata().verify_fields(&specs).await.map_err(|e| {
             CliError::failed(format!("reading the workspace schema from Twenty: {e}"))
         })?;
+    let schema = read_workspace_schema(client)
+        .await
+        .map_err(|e| CliError::failed(format!("reading the workspace schema from Twenty: {e}")))?;
+    let problems = app::mapping_problems(cfg, &schema)?;
     let (sink, sink_ready) = sink_verify(stores, out).await?;
-    let ready = report.is_ok() && sink_ready;
+    let ready = report.is_ok() && problems.is_empty() && sink_ready;
     for f in &report.already_present {
         out.line(format!("  ok        {}", field_name(f)));
     }
@@ -257,21 +263,29 @@ pub async fn verify(
             m.reason
         ));
     }
+    for p in &problems {
+        out.result(format!("  MAPPING   {}: {}", p.path, p.message));
+    }
     out.result(if ready {
         format!(
-            "verify: ready ({} custom fields as declared)",
+            "verify: ready ({} custom fields as declared; the mapping fits the workspace)",
             report.already_present.len()
         )
     } else {
         format!(
-            "verify: NOT ready ({} missing, {} mismatched)",
+            "verify: NOT ready ({} missing, {} mismatched, {} problems of the mapping with this workspace)",
             report.missing.len(),
-            report.mismatched.len()
+            report.mismatched.len(),
+            problems.len()
         )
     });
     let mut body = ensure_json(&report);
     body["command"] = json!("verify");
     body["ready"] = json!(ready);
+    body["mapping"] = problems
+        .iter()
+        .map(|p| json!({"path": p.path, "message": p.message}))
+        .collect();
     body["sink"] = sink;
     out.json(&body);
     Ok(if ready {
