@@ -177,21 +177,34 @@ impl MatchStrategy {
     }
 }
 
-/// How an install is triggered.
+/// How an install is triggered: whether [`SyncEngine::handle_webhook`](super::SyncEngine::handle_webhook)
+/// applies deliveries, or ignores them because polls alone bring changes in.
 ///
 /// ```
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// # use std::sync::Arc;
 /// # use twenty_sync_core::engine::*;
 /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
 /// # let client = twenty_client::Client::builder("https://crm.example.com/".parse()?, secrecy::SecretString::from("fake-api-key")).build()?;
-/// let engine = SyncEngine::builder(client, MemorySource::new(), MemoryState::new()).build()?;
+/// let contacts = Arc::new(FieldMap::new("contacts", "people", "person").field("title", "jobTitle"));
+/// let engine = SyncEngine::builder(client.clone(), MemorySource::new(), MemoryState::new())
+///     .entity(contacts.clone())
+///     .build()?;
 /// // The default: webhooks for latency, polling for completeness.
 /// assert_eq!(engine.config().trigger, TriggerMode::WebhooksWithReconcile);
-/// let polling = EngineConfig { trigger: TriggerMode::PollingOnly, ..EngineConfig::default() };
-/// assert_ne!(polling.trigger, TriggerMode::default());
-/// # Ok(())
-/// # }
+///
+/// // Polling only: deliveries are ignored unread, and no webhook secret is needed.
+/// let polling = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
+///     .entity(contacts)
+///     .trigger(TriggerMode::PollingOnly)
+///     .build()?;
+/// let body = br#"{"eventName":"person.created","objectMetadata":{"nameSingular":"person"},"record":{}}"#;
+/// match polling.handle_webhook("1767225600000", "not-checked", body).await? {
+///     WebhookOutcome::Ignored(why) => assert!(why.contains("PollingOnly"), "{why}"),
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -253,7 +266,7 @@ pub struct EngineConfig {
     pub lease_ttl: Duration,
     /// Lease holder id (default: a random id per engine).
     pub holder_id: String,
-    /// Trigger mode.
+    /// Whether webhook deliveries are applied or ignored (see [`TriggerMode`]).
     pub trigger: TriggerMode,
     /// Largest accepted webhook age. Default 5 minutes.
     pub webhook_max_age: Duration,

@@ -590,7 +590,8 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngineBuilder<S, T> {
         self
     }
 
-    /// Trigger mode (default webhooks plus reconcile polling).
+    /// Whether [`SyncEngine::handle_webhook`] applies deliveries (the default, with reconcile
+    /// polling for completeness) or ignores them ([`TriggerMode::PollingOnly`]).
     ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {

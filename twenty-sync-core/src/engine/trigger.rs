@@ -19,7 +19,7 @@ use crate::report::{RunMode, RunReport};
 use crate::source::SourceOfTruth;
 use crate::state::StateStore;
 
-use super::config::RunOptions;
+use super::config::{RunOptions, TriggerMode};
 use super::error::{SyncError, SyncErrorKind};
 use super::run::Run;
 use super::watermark::Walk;
@@ -85,7 +85,10 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
     /// `X-Twenty-Webhook-Signature` headers and the body bytes exactly as received).
     ///
     /// Forged, altered or stale deliveries are rejected with [`SyncErrorKind::WebhookRejected`]
-    /// (answer 401/400 to the sender); nothing is written for them.
+    /// (answer 401/400 to the sender); nothing is written for them. An engine configured
+    /// [`TriggerMode::PollingOnly`] ignores every delivery, unread
+    /// ([`WebhookOutcome::Ignored`]): it needs no webhook secret, and its polls stay the only
+    /// writers.
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -126,6 +129,12 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         signature_header: &str,
         raw_body: &[u8],
     ) -> Result<WebhookOutcome, SyncError> {
+        if self.config.trigger == TriggerMode::PollingOnly {
+            return Ok(WebhookOutcome::Ignored(
+                "webhooks are off (TriggerMode::PollingOnly): the next poll picks the change up"
+                    .into(),
+            ));
+        }
         let verifier =
             WebhookVerifier::new(self.webhook_secret().await?).max_age(self.config.webhook_max_age);
         let event = verifier
