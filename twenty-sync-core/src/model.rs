@@ -57,14 +57,17 @@ impl SyncDirection {
 ///
 /// A [`SourceOfTruth`](crate::SourceOfTruth) hands one out with every [`LocalChange`] (an outbox
 /// sequence number, a file offset, an `updated_at` + key pair...) and gets it back as "changes
-/// since"; the engine uses its own for the pull watermark. Callers never look inside.
+/// since"; the engine uses its own for the pull watermark. Callers never look inside, and it has
+/// no order: `"9"` and `"42"` would compare as text, not as positions, so only the source that
+/// produced two checkpoints can say which comes first.
 ///
 /// ```
 /// use twenty_sync_core::Checkpoint;
 /// let cp = Checkpoint::new("42");
 /// assert_eq!(cp.as_str(), "42");
+/// assert_ne!(cp, Checkpoint::new("042")); // equal only when the same text
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Checkpoint(String);
 

@@ -17,7 +17,7 @@ fn map(policy: ConflictPolicy) -> FieldMap {
         .field("first", "name.firstName")
         .field("title", "jobTitle")
         .match_key("emails.primaryEmail")
-        .conflict_policy(policy)
+        .on_conflict(policy)
 }
 
 struct Setup {
@@ -178,7 +178,7 @@ async fn owned_fields_are_only_written_by_their_owner() {
         .field("email", "emails.primaryEmail")
         .owned_field("first", "name.firstName", FieldOwner::Local)
         .owned_field("title", "jobTitle", FieldOwner::Twenty)
-        .conflict_policy(ConflictPolicy::LocalWins);
+        .on_conflict(ConflictPolicy::LocalWins);
     let (s, engine) = conflicting(m, true).await;
     engine.sync(RunOptions::new()).await.expect("sync");
     // first is owned locally: Twenty's edit is overwritten; title is owned by Twenty: the

@@ -40,7 +40,7 @@ impl EntityMapper for Normalising {
         self.0.match_keys()
     }
     fn conflict_policy(&self) -> ConflictPolicy {
-        EntityMapper::conflict_policy(&self.0)
+        self.0.conflict_policy()
     }
     fn fields(&self) -> &[FieldSpec] {
         self.0.fields()

@@ -224,7 +224,7 @@ impl EntityMapper for Flaky {
         self.inner.match_keys()
     }
     fn conflict_policy(&self) -> ConflictPolicy {
-        EntityMapper::conflict_policy(&self.inner)
+        self.inner.conflict_policy()
     }
     fn fields(&self) -> &[FieldSpec] {
         self.inner.fields()

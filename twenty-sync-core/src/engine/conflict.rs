@@ -140,7 +140,7 @@ pub fn field_winner(
 /// let map = FieldMap::new("contacts", "people", "person")
 ///     .field("title", "jobTitle")
 ///     .owned_field("score", "score", FieldOwner::Local)
-///     .conflict_policy(ConflictPolicy::NewestWins);
+///     .on_conflict(ConflictPolicy::NewestWins);
 /// let local = json!({"title": "CTO", "score": 7, "notes": "kept"});
 /// let twenty = json!({"title": "CEO", "score": 3}); // mapped to the local shape
 /// let r = resolve(&map, &local, &twenty, at(9), at(10));
@@ -226,7 +226,7 @@ mod tests {
         let map = FieldMap::new("c", "people", "person")
             .field("a", "a")
             .field("b", "b")
-            .conflict_policy(ConflictPolicy::TwentyWins)
+            .on_conflict(ConflictPolicy::TwentyWins)
             .field_policy("b", ConflictPolicy::LocalWins);
         let r = resolve(
             &map,

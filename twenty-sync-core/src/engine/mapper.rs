@@ -111,7 +111,7 @@ pub struct Mapped {
 /// #     fn twenty_object(&self) -> &str { self.0.twenty_object() }
 /// #     fn twenty_object_singular(&self) -> &str { self.0.twenty_object_singular() }
 /// #     fn match_keys(&self) -> &[String] { self.0.match_keys() }
-/// #     fn conflict_policy(&self) -> ConflictPolicy { EntityMapper::conflict_policy(&self.0) }
+/// #     fn conflict_policy(&self) -> ConflictPolicy { self.0.conflict_policy() }
 /// #     fn fields(&self) -> &[FieldSpec] { self.0.fields() }
 /// #     fn to_local(&self, twenty: &Value) -> Mapped { self.0.to_local(twenty) }
 /// #     fn local_key_of(&self, local: &Value) -> Option<String> { self.0.local_key_of(local) }
@@ -165,9 +165,9 @@ pub trait EntityMapper: Send + Sync + fmt::Debug {
     /// use twenty_sync_core::engine::{ConflictPolicy, EntityMapper, FieldMap};
     ///
     /// let map = FieldMap::new("contacts", "people", "person");
-    /// assert_eq!(EntityMapper::conflict_policy(&map), ConflictPolicy::TwentyWins); // FieldMap's default
-    /// let map = map.conflict_policy(ConflictPolicy::NewestWins);
-    /// assert_eq!(EntityMapper::conflict_policy(&map), ConflictPolicy::NewestWins);
+    /// assert_eq!(map.conflict_policy(), ConflictPolicy::TwentyWins); // FieldMap's default
+    /// let map = map.on_conflict(ConflictPolicy::NewestWins);
+    /// assert_eq!(map.conflict_policy(), ConflictPolicy::NewestWins);
     /// ```
     fn conflict_policy(&self) -> ConflictPolicy;
     /// The mapped fields.
@@ -441,7 +441,8 @@ impl FieldMap {
         self
     }
 
-    /// Sets the entity-level conflict policy (default: [`ConflictPolicy::TwentyWins`]).
+    /// Sets the entity-level conflict policy (default: [`ConflictPolicy::TwentyWins`]), which
+    /// [`EntityMapper::conflict_policy`] then returns.
     ///
     /// ```
     /// use serde_json::json;
@@ -449,11 +450,11 @@ impl FieldMap {
     ///
     /// let map = FieldMap::new("contacts", "people", "person")
     ///     .field("title", "jobTitle")
-    ///     .conflict_policy(ConflictPolicy::LocalWins);
+    ///     .on_conflict(ConflictPolicy::LocalWins);
     /// let r = resolve(&map, &json!({"title": "CTO"}), &json!({"title": "CEO"}), None, None);
     /// assert_eq!(r.merged, json!({"title": "CTO"}));
     /// ```
-    pub fn conflict_policy(mut self, policy: ConflictPolicy) -> Self {
+    pub fn on_conflict(mut self, policy: ConflictPolicy) -> Self {
         self.policy = policy;
         self
     }
