@@ -61,7 +61,8 @@ pub struct SinkConfig {
     /// `SecretProvider`. Default `DATABASE_URL`.
     #[serde(default = "default_secret_name")]
     pub connection_secret: String,
-    /// Largest number of pooled connections. Default 8.
+    /// Largest number of pooled connections. Default 8; with 3 or more a pull commits two
+    /// batches at once.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
     /// Rows fetched per query when reading local changes. Default 1000.

@@ -266,8 +266,10 @@ impl PostgresSinkBuilder {
         self
     }
 
-    /// Sets the pool size (at least 2 lets a pull look up its next pages while it commits; the
-    /// sink opens two connections at [`build`](Self::build)).
+    /// Sets the pool size (default 8). At least 2 lets a pull look up its next pages while it
+    /// commits, at least 3 lets it commit two batches at once
+    /// ([`concurrent_applies`](twenty_sync_core::SourceOfTruth::concurrent_applies)); the sink
+    /// opens up to three connections at [`build`](Self::build).
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -430,8 +432,8 @@ impl PostgresSinkBuilder {
     }
 
     /// Connects, migrates the state schema, checks (or creates) every entity's table and installs
-    /// the capture triggers, all under one setup lock (concurrent starts are safe). A second
-    /// pooled connection opens meanwhile, when `max_connections` allows two.
+    /// the capture triggers, all under one setup lock (concurrent starts are safe). Two more
+    /// pooled connections open meanwhile, as far as `max_connections` allows.
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -502,18 +504,22 @@ impl PostgresSinkBuilder {
         let (pg, redactor) = connect::parse(&url)?;
         let pool = connect::pool(pg, &cfg.tls, cfg.max_connections, &redactor)?;
         let mut client = pool.get().await.map_err(|e| redactor.pool(&e))?;
-        // A second connection opens while the setup runs on the first: a pull reads its next
-        // pages on one while it commits on the other, and would otherwise wait inside its
-        // first run for the second to open (TLS included). Where it cannot open now, the pool
-        // tries again when a second connection is needed.
-        let spare = async {
-            if cfg.max_connections >= 2 {
-                pool.get().await.ok()
-            } else {
-                None
+        // Two more connections open while the setup runs on the first: a pull reads its next
+        // pages on one while it commits on the others (two batches at once, see
+        // `concurrent_applies`), and would otherwise wait inside its first run for them to open
+        // (TLS included). Where one cannot open now, the pool tries again when it is needed.
+        let spare = |needs: usize| {
+            let pool = &pool;
+            async move {
+                if cfg.max_connections >= needs {
+                    pool.get().await.ok()
+                } else {
+                    None
+                }
             }
         };
-        let (tables, _spare) = tokio::join!(setup(&mut client, &cfg, &redactor), spare);
+        let (tables, _second, _third) =
+            tokio::join!(setup(&mut client, &cfg, &redactor), spare(2), spare(3));
         let tables = tables?;
         drop(client);
         Ok(PostgresSink {
@@ -1004,6 +1010,18 @@ impl SourceOfTruth for PostgresSink {
     /// 2026-12-06 17:45).
     fn commits_early(&self) -> bool {
         true
+    }
+
+    /// Two pulled batches at once, each a transaction on its own pooled connection, when the
+    /// pool holds at least three connections (the third serves the pull's lookups meanwhile).
+    /// Their rows never collide (the engine keeps batches that touch the same record apart);
+    /// they meet only on the cursor's row, which each updates last.
+    fn concurrent_applies(&self) -> usize {
+        if self.inner.pool.status().max_size >= 3 {
+            2
+        } else {
+            1
+        }
     }
 
     async fn changes_since(

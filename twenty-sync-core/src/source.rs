@@ -261,6 +261,26 @@ pub trait SourceOfTruth: Send + Sync {
         false
     }
 
+    /// How many pulled batches the engine may have this source apply at once (at least 1, the
+    /// default). More than one is right for a source whose [`apply_shared`](Self::apply_shared)
+    /// runs each batch as its own transaction on its own connection, and whose batches never
+    /// block each other: a pull then commits one batch while the next is being written, where
+    /// a single commit is a chain of waits on one connection. The engine keeps the pull cursor
+    /// behind every batch not yet acknowledged, acknowledges batches in order, and never hands
+    /// over a batch that touches a record of one in flight, so batches applied side by side
+    /// commit the same records as one after the other. The Postgres sink says 2 when its pool
+    /// allows it; the in-memory source, the file store and the BigQuery sink keep 1.
+    ///
+    /// ```
+    /// use twenty_sync_core::memory::MemorySource;
+    /// use twenty_sync_core::SourceOfTruth;
+    ///
+    /// assert_eq!(MemorySource::new().concurrent_applies(), 1);
+    /// ```
+    fn concurrent_applies(&self) -> usize {
+        1
+    }
+
     /// Running totals of what this source has cost so far, by name (e.g.
     /// `"bigquery_bytes_processed"`). The engine puts each run's difference into
     /// [`RunReport::source_metrics`](crate::RunReport::source_metrics). Defaults to none.
@@ -316,6 +336,10 @@ impl<T: SourceOfTruth + ?Sized> SourceOfTruth for Arc<T> {
 
     fn commits_early(&self) -> bool {
         (**self).commits_early()
+    }
+
+    fn concurrent_applies(&self) -> usize {
+        (**self).concurrent_applies()
     }
 
     fn metrics(&self) -> BTreeMap<String, u64> {

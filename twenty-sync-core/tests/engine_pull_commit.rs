@@ -1,8 +1,9 @@
 //! Pull commits: pages are staged and committed together (`pull_commit_records`), and a page that
 //! touches a staged record again is decided against committed state (the staged pages are
 //! committed first), so no batch ever holds two changes or two states of one record. A full
-//! batch is applied while the walk goes on with the next pages (one batch in flight), and a
-//! batch that fails stops the pull before any later batch is applied. At the start of a pull
+//! batch is applied while the walk goes on with the next pages (one batch in flight, or two
+//! where the source takes two at once), and a batch that fails stops the pull before any later
+//! batch is applied (with two at once, no cursor past it is written). At the start of a pull
 //! (until it has handed over one batch's worth of writes) a committer with nothing to do takes
 //! what is staged, so a pull shorter than a batch is applied while it reads on. Into an entity empty on
 //! both sides, pages are looked up only when they may touch a record the pull wrote.
@@ -40,6 +41,9 @@ struct Applied {
 /// Runs once, on the `get` call with this number (1-based).
 type GetHook = (usize, Box<dyn FnOnce() + Send>);
 
+/// Holds the `apply` call with this number (1-based) until the permit is given.
+type ApplyHold = (usize, Arc<tokio::sync::Notify>);
+
 /// A [`MemorySource`] that records every applied batch, can run a hook on the `n`-th `get`
 /// (to change Twenty in the middle of a walk), hold its first `apply` until released, and fail
 /// its `n`-th `apply`.
@@ -60,6 +64,10 @@ struct Recording {
     tells_emptiness: bool,
     /// Whether it says its commits are costly (`commits_early` false: full batches only).
     costly_commits: bool,
+    /// The `apply` call (1-based) that waits for a permit before it writes anything.
+    hold_apply: Arc<Mutex<Option<ApplyHold>>>,
+    /// What it answers to `concurrent_applies`.
+    concurrent: usize,
 }
 
 impl Recording {
@@ -75,6 +83,16 @@ impl Recording {
             on_apply: Arc::default(),
             tells_emptiness: false,
             costly_commits: false,
+            hold_apply: Arc::default(),
+            concurrent: 1,
+        }
+    }
+
+    /// A recording source that takes two batches at once.
+    fn two_at_once() -> Self {
+        Recording {
+            concurrent: 2,
+            ..Recording::new()
         }
     }
 
@@ -117,6 +135,16 @@ impl SourceOfTruth for Recording {
             *a
         };
         let hold = self.hold_first_apply.lock().unwrap().take();
+        if let Some(release) = hold {
+            release.notified().await;
+        }
+        let hold = {
+            let mut slot = self.hold_apply.lock().unwrap();
+            match slot.as_ref() {
+                Some((at, _)) if *at == n => slot.take().map(|(_, r)| r),
+                _ => None,
+            }
+        };
         if let Some(release) = hold {
             release.notified().await;
         }
@@ -186,6 +214,10 @@ impl SourceOfTruth for Recording {
 
     fn commits_early(&self) -> bool {
         !self.costly_commits && self.inner.commits_early()
+    }
+
+    fn concurrent_applies(&self) -> usize {
+        self.concurrent
     }
 
     fn metrics(&self) -> BTreeMap<String, u64> {
@@ -585,6 +617,119 @@ async fn a_failed_batch_stops_the_pull_before_any_later_batch_and_a_rerun_resume
         state.cursor(ENTITY, SyncDirection::Pull).await.unwrap(),
         Some(cursor)
     );
+}
+
+/// A source that takes two batches at once, whose second apply (pages 2) is held until the
+/// third (pages 3-4, handed over while the second is in flight) has written.
+fn hold_second_apply_until_the_third_wrote(source: &Recording) {
+    let release = Arc::new(tokio::sync::Notify::new());
+    *source.hold_apply.lock().unwrap() = Some((2, release.clone()));
+    *source.on_apply.lock().unwrap() = Some((3, Box::new(move || release.notify_one())));
+}
+
+#[tokio::test]
+async fn two_batches_at_once_and_the_later_writes_no_cursor_past_the_earlier() {
+    // Batches of 14 with two in flight: the first two pages of 7 go alone (the start of the
+    // pull), then full batches. The second apply is held until the third has written: a pull
+    // with one batch in flight would never hand the third over, and would hang. The third,
+    // handed over while the second was in flight, must not move the cursor past it; the last
+    // batch, handed over with nothing in flight, writes the completed pull's cursor.
+    let sim = sim(45).await;
+    let (source, state) = (Recording::two_at_once(), MemoryState::new());
+    hold_second_apply_until_the_third_wrote(&source);
+    let report = tokio::time::timeout(
+        Duration::from_secs(30),
+        engine(&sim, &source, &state, 14).pull(RunOptions::new()),
+    )
+    .await
+    .expect("the third batch was applied while the second was held")
+    .expect("pull");
+    assert_eq!(report.status, RunStatus::Succeeded, "{}", report.summary());
+    assert_eq!(report.entities["contacts:pull"].created, 45);
+    let applied = source.applied();
+    // In the order they wrote: the first page, then pages 3-4 before page 2.
+    let sizes: Vec<usize> = applied.iter().map(|a| a.changes.len()).collect();
+    assert_eq!(sizes[..3], [7, 14, 7], "{applied:?}");
+    assert!(
+        applied[0].cursor.is_some(),
+        "nothing in flight: its own cursor"
+    );
+    assert_eq!(
+        applied[1].cursor, None,
+        "handed over while page 2 was in flight, which had not been acknowledged: {applied:?}"
+    );
+    assert_eq!(sizes.iter().sum::<usize>(), 45);
+    assert_no_repeats(&applied);
+    assert_eq!(local_emails(&source.inner), twenty_emails(&sim));
+    let last = applied.last().unwrap().cursor.clone();
+    assert!(
+        last.is_some(),
+        "the last batch writes the cursor of the completed pull"
+    );
+    assert_eq!(
+        state.cursor(ENTITY, SyncDirection::Pull).await.unwrap(),
+        last
+    );
+    // Nothing changed in Twenty: the next pull finds nothing to write.
+    let again = engine(&sim, &source, &state, 14)
+        .pull(RunOptions::new())
+        .await
+        .expect("pull again");
+    assert_eq!(
+        again.entities["contacts:pull"].created,
+        0,
+        "{}",
+        again.summary()
+    );
+    assert_eq!(
+        again.entities["contacts:pull"].updated,
+        0,
+        "{}",
+        again.summary()
+    );
+}
+
+#[tokio::test]
+async fn a_failed_batch_with_a_later_one_applied_leaves_the_cursor_before_it_and_a_rerun_completes()
+{
+    // As above, but the held second apply (page 2) fails after the third (pages 3-4) has
+    // written. The cursor must stay where the first batch left it: a cursor past page 2 would
+    // make the next pull skip it. The rerun reads from there and writes page 2's people; pages
+    // 3-4 are there already.
+    let sim = sim(45).await;
+    let (source, state) = (Recording::two_at_once(), MemoryState::new());
+    hold_second_apply_until_the_third_wrote(&source);
+    *source.fail_apply.lock().unwrap() = Some(2);
+    let err = tokio::time::timeout(
+        Duration::from_secs(30),
+        engine(&sim, &source, &state, 14).pull(RunOptions::new()),
+    )
+    .await
+    .expect("no hang")
+    .expect_err("the failed apply fails the pull");
+    assert!(err.to_string().contains("apply 2 failed"), "{err}");
+    let applied = source.applied();
+    let sizes: Vec<usize> = applied.iter().map(|a| a.changes.len()).collect();
+    assert_eq!(sizes, [7, 14], "{applied:?}");
+    assert_eq!(
+        state.cursor(ENTITY, SyncDirection::Pull).await.unwrap(),
+        applied[0].cursor,
+        "the cursor stays after the last batch before the failed one"
+    );
+
+    *source.fail_apply.lock().unwrap() = None;
+    let report = engine(&sim, &source, &state, 14)
+        .pull(RunOptions::new())
+        .await
+        .expect("the rerun pulls the rest");
+    assert_eq!(report.status, RunStatus::Succeeded, "{}", report.summary());
+    assert_eq!(
+        report.entities["contacts:pull"].created,
+        45 - 7 - 14,
+        "{}",
+        report.summary()
+    );
+    assert_eq!(local_emails(&source.inner), twenty_emails(&sim));
 }
 
 /// The first person, changed in Twenty right after the first batch is applied: it moves to the

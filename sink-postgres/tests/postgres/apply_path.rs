@@ -366,15 +366,22 @@ async fn a_shared_batch_applies_on_its_own_task_as_apply_does_and_stops_when_dro
     assert_eq!(rows("z").await, 1);
 }
 
-/// The sink opens a second connection while its setup runs on the first, so a pull's first run
-/// finds one for its lookups while it commits on the other; with one connection allowed, it
-/// keeps to one.
+/// The sink opens two more connections while its setup runs on the first, so a pull's first run
+/// finds one for its lookups while it commits two batches on the others (`concurrent_applies`);
+/// with fewer allowed, it opens as many as allowed, and takes two batches at once only with
+/// three.
 #[tokio::test]
-async fn a_second_connection_opens_during_the_setup_when_the_pool_allows_two() {
+async fn spare_connections_open_during_the_setup_as_far_as_the_pool_allows() {
     let db = TestDb::new().await;
     let sink = db.build(db.builder()).await;
     let status = sink.pool().status();
+    assert_eq!((status.size, status.available), (3, 3), "{status:?}");
+    assert_eq!(sink.concurrent_applies(), 2);
+
+    let two = db.build(db.builder().max_connections(2)).await;
+    let status = two.pool().status();
     assert_eq!((status.size, status.available), (2, 2), "{status:?}");
+    assert_eq!(two.concurrent_applies(), 1);
 
     let single = db.build(db.builder().max_connections(1)).await;
     let status = single.pool().status();

@@ -249,8 +249,10 @@ pub struct EngineConfig {
     /// transaction): pages are mapped one by one as they arrive and committed, with the cursor,
     /// once this many records are to be written (or at the end of a walk). Larger batches cost
     /// the local store fewer commits (each with its fixed cost: a WAL flush and a COPY statement
-    /// in PostgreSQL) and hold more in memory (two batches: one staged, one being applied); a
-    /// crash re-reads at most two batches. Until a pull has handed over this many writes, the
+    /// in PostgreSQL) and hold more in memory (one staged, plus one being applied, or two where
+    /// the source applies two at once,
+    /// [`SourceOfTruth::concurrent_applies`](crate::SourceOfTruth::concurrent_applies)); a
+    /// crash re-reads at most those. Until a pull has handed over this many writes, the
     /// pages staged so far also go whenever the source has no batch to apply, if its commits
     /// cost about their size ([`SourceOfTruth::commits_early`](crate::SourceOfTruth::commits_early)),
     /// so a pull shorter than a batch (an incremental one) is applied while it is still

@@ -9,6 +9,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use futures::stream::{FuturesOrdered, StreamExt};
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use twenty_client::records::FieldSelection;
@@ -80,7 +82,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         let live_first = live_first?;
         // The walks stage pages; a committer beside them applies each full batch while they
         // go on with the next pages (see `pull_commits`).
-        let (commits, committer) = PullCommits::pipelined();
+        let (commits, committer) = PullCommits::pipelined(self.source.concurrent_applies());
         let dry_run = run.dry_run;
         let walked = async {
             let mut commits = commits;
@@ -1003,7 +1005,12 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         let pipeline = match commits {
             PullCommits::Inline => None,
             PullCommits::Pipelined(p) => {
-                p.settle(retry.as_deref_mut()).await?;
+                if wait {
+                    // Nothing in flight: this batch writes its own cursor.
+                    p.settle(retry.as_deref_mut()).await?;
+                } else {
+                    p.make_room(retry.as_deref_mut()).await?;
+                }
                 Some(p)
             }
         };
@@ -1028,6 +1035,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     failed,
                     twenty_ids: staged.twenty_ids,
                     keys: staged.keys,
+                    cursor_after: None,
                 };
                 p.send(batch, in_flight).await?;
                 if wait {
@@ -1038,15 +1046,26 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         Ok(())
     }
 
-    /// The committer of a pipelined pull: applies each batch handed over, in order, and
-    /// acknowledges it; stops at the first that fails (so no later cursor is committed past it)
-    /// or when the walk drops its end of the pipeline.
+    /// The committer of a pipelined pull: applies the batches handed over, up to `end.depth`
+    /// of them at once, and acknowledges each in the order they came; stops at the first that
+    /// fails (no cursor past it is ever committed, see `pull_commits`) or once the walk has
+    /// dropped its end of the pipeline and every batch is acknowledged.
     async fn run_committer(&self, dry_run: bool, entity: &str, mut end: CommitterEnd) {
-        while let Some(batch) = end.jobs.recv().await {
-            let outcome = self.commit_pull_page(dry_run, entity, batch).await;
-            let failed = outcome.is_err();
-            if end.acks.send(outcome).await.is_err() || failed {
-                break;
+        let mut applying = FuturesOrdered::new();
+        let mut open = true;
+        loop {
+            tokio::select! {
+                job = end.jobs.recv(), if open && applying.len() < end.depth => match job {
+                    Some(batch) => applying.push_back(self.commit_pull_page(dry_run, entity, batch)),
+                    None => open = false,
+                },
+                Some(outcome) = applying.next(), if !applying.is_empty() => {
+                    let failed = outcome.is_err();
+                    if end.acks.send(outcome).await.is_err() || failed {
+                        break;
+                    }
+                }
+                else => break,
             }
         }
     }

@@ -1,19 +1,31 @@
 //! Where a pull's decided pages are committed: at once (webhooks, the retry pass), or by a
-//! committer that applies one batch while the walk fetches, maps and looks up the next.
+//! committer that applies batches while the walk fetches, maps and looks up the next.
 //!
 //! The committer runs concurrently with the walk in the same task (`tokio::join!`), so it
 //! borrows the engine like the walk does. It hands each batch to the store as an
 //! `Arc<ApplyBatch>` ([`SourceOfTruth::apply_shared`](crate::SourceOfTruth::apply_shared)), so a
-//! store can apply it from a task of its own while the walk keeps this one busy. At most one
-//! batch is in flight: the walk hands batch *k* over only after batch *k - 1* is acknowledged,
-//! so memory stays bounded by two batches, and a batch that fails stops the committer before
-//! any later batch (whose cursor is further on) is applied. Batches are full once a pull is
-//! under way; at its start the walk hands over what it has staged whenever the committer would
-//! otherwise wait ([`PullCommits::takes_early_batch`]). A page that touches a record of the
-//! batch in flight (same Twenty id, or a new record with the same local key) waits for it, so
-//! every page is still decided against committed state.
+//! store can apply it from a task of its own while the walk keeps this one busy. At most
+//! `depth` batches are in flight (the source's
+//! [`concurrent_applies`](crate::SourceOfTruth::concurrent_applies), 1 unless it can apply
+//! batches side by side), so memory stays bounded by `depth + 1` batches, and they are
+//! acknowledged in the order they were handed over.
+//!
+//! **The cursor never gets ahead of an unacknowledged batch.** A batch handed over while an
+//! earlier one is still in flight does not write its own cursor: that earlier batch may still
+//! fail, and a cursor past it would make the next pull skip its pages. It writes instead the
+//! cursor after the last acknowledged batch (when no commit wrote it yet), and its own cursor
+//! is written by a later commit once it is acknowledged. A crash therefore re-reads at most
+//! the batches that were in flight; a pull's last batch is handed over with nothing in flight
+//! and writes the cursor of the completed pull. With one batch in flight, every batch writes
+//! its own cursor, and a batch that fails stops the committer before any later batch.
+//!
+//! Batches are full once a pull is under way; at its start the walk hands over what it has
+//! staged whenever the committer would otherwise wait ([`PullCommits::takes_early_batch`]). A
+//! page that touches a record of a batch in flight (same Twenty id, or a new record with the
+//! same local key) waits for every batch in flight, so every page is still decided against
+//! committed state.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet, VecDeque};
 
 use tokio::sync::mpsc;
 
@@ -40,13 +52,22 @@ pub(super) struct InFlight {
     pub(super) twenty_ids: HashSet<String>,
     /// Local keys the batch writes (data or state).
     pub(super) keys: HashSet<String>,
+    /// The cursor after the batch's pages, when the batch's own commit does not write it (an
+    /// earlier batch was in flight when it was handed over): a later commit writes it once this
+    /// batch is acknowledged. Set by [`Pipeline::send`].
+    pub(super) cursor_after: Option<PullCursor>,
 }
 
 /// The walk's end of a commit pipeline.
 pub(super) struct Pipeline {
     jobs: mpsc::Sender<StagedBatch>,
     acks: mpsc::Receiver<Result<(), SyncError>>,
-    in_flight: Option<InFlight>,
+    /// The batches handed over and not acknowledged yet, oldest first.
+    in_flight: VecDeque<InFlight>,
+    /// How many batches may be in flight at once.
+    depth: usize,
+    /// The cursor after the last acknowledged batch, when no commit has written it yet.
+    unwritten_cursor: Option<PullCursor>,
     /// Writes (changes or state rows, whichever a batch has more of) handed over so far.
     handed_writes: usize,
 }
@@ -55,6 +76,8 @@ pub(super) struct Pipeline {
 pub(super) struct CommitterEnd {
     pub(super) jobs: mpsc::Receiver<StagedBatch>,
     pub(super) acks: mpsc::Sender<Result<(), SyncError>>,
+    /// How many batches the committer applies at once.
+    pub(super) depth: usize,
 }
 
 /// How [`flush_pull`](super::SyncEngine) commits what a walk staged.
@@ -66,28 +89,33 @@ pub(super) enum PullCommits {
 }
 
 impl PullCommits {
-    /// A pipeline with one batch in flight at most, and the committer's end of it.
-    pub(super) fn pipelined() -> (PullCommits, CommitterEnd) {
+    /// A pipeline with at most `depth` batches in flight (at least one), and the committer's
+    /// end of it.
+    pub(super) fn pipelined(depth: usize) -> (PullCommits, CommitterEnd) {
+        let depth = depth.max(1);
         let (jobs_tx, jobs_rx) = mpsc::channel(1);
-        let (acks_tx, acks_rx) = mpsc::channel(1);
+        let (acks_tx, acks_rx) = mpsc::channel(depth);
         (
             PullCommits::Pipelined(Pipeline {
                 jobs: jobs_tx,
                 acks: acks_rx,
-                in_flight: None,
+                in_flight: VecDeque::with_capacity(depth),
+                depth,
+                unwritten_cursor: None,
                 handed_writes: 0,
             }),
             CommitterEnd {
                 jobs: jobs_rx,
                 acks: acks_tx,
+                depth,
             },
         )
     }
 
     /// Whether what is staged should go to the committer before it makes a full batch of
     /// `commit_size` writes: while the pull has handed over fewer writes than that in all, a
-    /// committer that has nothing to do takes what there is (no batch in flight, or the one in
-    /// flight acknowledged already). A short pull, an incremental one typically, then has its
+    /// committer that has nothing to do takes what there is (every batch in flight
+    /// acknowledged already). A short pull, an incremental one typically, then has its
     /// writes applied while its later pages are read, instead of all of them after the walk; a
     /// long one pays a few smaller commits at its start and then commits full batches. Never
     /// for inline commits. (The walk asks only where the source says its commits cost about
@@ -96,43 +124,69 @@ impl PullCommits {
         match self {
             PullCommits::Inline => false,
             PullCommits::Pipelined(p) => {
-                p.handed_writes < commit_size && (p.in_flight.is_none() || !p.acks.is_empty())
+                // Idle: every batch in flight is acknowledged already.
+                p.handed_writes < commit_size && p.acks.len() >= p.in_flight.len()
             }
         }
     }
 
-    /// Whether the batch in flight holds the Twenty id `id`.
+    /// Whether a batch in flight holds the Twenty id `id`.
     pub(super) fn in_flight_has_id(&self, id: &str) -> bool {
         match self {
-            PullCommits::Pipelined(Pipeline {
-                in_flight: Some(f), ..
-            }) => f.twenty_ids.contains(id),
-            _ => false,
+            PullCommits::Pipelined(p) => p.in_flight.iter().any(|f| f.twenty_ids.contains(id)),
+            PullCommits::Inline => false,
         }
     }
 
-    /// Whether the batch in flight writes the local key `key`.
+    /// Whether a batch in flight writes the local key `key`.
     pub(super) fn in_flight_has_key(&self, key: &str) -> bool {
         match self {
-            PullCommits::Pipelined(Pipeline {
-                in_flight: Some(f), ..
-            }) => f.keys.contains(key),
-            _ => false,
+            PullCommits::Pipelined(p) => p.in_flight.iter().any(|f| f.keys.contains(key)),
+            PullCommits::Inline => false,
         }
     }
 }
 
 impl Pipeline {
-    /// Waits until the batch in flight (if any) is committed, and records its outcome in the
-    /// retry set. Returns the committer's error when the batch failed.
-    pub(super) async fn settle(&mut self, retry: Option<&mut RetrySet>) -> Result<(), SyncError> {
-        let Some(done) = self.in_flight.take() else {
+    /// Waits until every batch in flight is committed, and records their outcomes in the retry
+    /// set. Returns the committer's error when a batch failed.
+    pub(super) async fn settle(
+        &mut self,
+        mut retry: Option<&mut RetrySet>,
+    ) -> Result<(), SyncError> {
+        while !self.in_flight.is_empty() {
+            self.settle_oldest(retry.as_deref_mut()).await?;
+        }
+        Ok(())
+    }
+
+    /// Takes in the batches already acknowledged, then waits until there is room for one more
+    /// batch in flight. (A batch handed over with nothing in flight writes its own cursor.)
+    pub(super) async fn make_room(
+        &mut self,
+        mut retry: Option<&mut RetrySet>,
+    ) -> Result<(), SyncError> {
+        while !self.in_flight.is_empty() && !self.acks.is_empty() {
+            self.settle_oldest(retry.as_deref_mut()).await?;
+        }
+        while self.in_flight.len() >= self.depth {
+            self.settle_oldest(retry.as_deref_mut()).await?;
+        }
+        Ok(())
+    }
+
+    async fn settle_oldest(&mut self, retry: Option<&mut RetrySet>) -> Result<(), SyncError> {
+        let Some(done) = self.in_flight.pop_front() else {
             return Ok(());
         };
         match self.acks.recv().await {
             Some(Ok(())) => {
                 if let Some(retry) = retry {
                     retry.absorb(done.processed.iter(), &done.failed);
+                }
+                if done.cursor_after.is_some() {
+                    // Everything up to the end of this batch is committed now.
+                    self.unwritten_cursor = done.cursor_after;
                 }
                 Ok(())
             }
@@ -141,17 +195,29 @@ impl Pipeline {
         }
     }
 
-    /// Hands `batch` to the committer. Call [`settle`](Self::settle) first: one batch in flight.
+    /// Hands `batch` to the committer. Call [`make_room`](Self::make_room) (or
+    /// [`settle`](Self::settle)) first. With a batch still in flight, `batch` writes the cursor
+    /// after the last acknowledged batch instead of its own (see the module's documentation).
     pub(super) async fn send(
         &mut self,
-        batch: StagedBatch,
-        in_flight: InFlight,
+        mut batch: StagedBatch,
+        mut in_flight: InFlight,
     ) -> Result<(), SyncError> {
-        debug_assert!(self.in_flight.is_none(), "one batch in flight at most");
+        debug_assert!(self.in_flight.len() < self.depth, "room for the batch");
+        if self.in_flight.is_empty() {
+            // Every earlier batch is committed: this one may write its own cursor.
+            let acknowledged = self.unwritten_cursor.take();
+            if batch.cursor.is_none() {
+                batch.cursor = acknowledged;
+            }
+        } else {
+            in_flight.cursor_after = batch.cursor.take();
+            batch.cursor = self.unwritten_cursor.take();
+        }
         let writes = batch.changes.len().max(batch.commit.upsert_records.len());
         self.jobs.send(batch).await.map_err(|_| committer_gone())?;
         self.handed_writes = self.handed_writes.saturating_add(writes);
-        self.in_flight = Some(in_flight);
+        self.in_flight.push_back(in_flight);
         Ok(())
     }
 }
