@@ -155,7 +155,8 @@ async fn setup_is_idempotent_and_verify_exit_codes_follow_readiness() {
 
 /// `verify` also compiles the mapping against the workspace's own schema: a target this workspace
 /// lacks (the simulator is 2.21.0's demo workspace, which has no `people.city`) and a select value
-/// it does not offer are reported with their rule's path, before any run writes a record.
+/// it does not offer are reported with their rule's path, before any run writes a record. The
+/// workspace's objects are read once for this and for the declared fields.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_reports_rules_that_do_not_fit_the_workspace() {
     let env = Env::start(3).await;
@@ -179,8 +180,11 @@ async fn verify_reports_rules_that_do_not_fit_the_workspace() {
         assert!(out.stdout.contains(line), "no `{line}` in:\n{}", out.stdout);
     }
 
+    env.sim.handle().reset_stats();
     let v = env.run(&["--json", "verify"], &[]).await.json();
     assert_eq!(v["ready"], false);
+    let reads = env.sim.stats().by_route["GET /rest/metadata/objects"];
+    assert_eq!(reads, 1, "one read of the objects serves both checks");
     let paths: Vec<&str> = v["mapping"]
         .as_array()
         .expect("mapping problems")

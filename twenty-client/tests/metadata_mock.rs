@@ -208,6 +208,23 @@ async fn verify_fields_never_writes_and_reports_missing_and_missing_options() {
     assert_eq!(report.already_present.len(), 1);
 }
 
+/// A `POST /rest/metadata/fields` that must come once, creating `people.biography` as `field_type`.
+async fn expect_biography_created_as(
+    server: &mut mockito::ServerGuard,
+    field_type: &str,
+) -> mockito::Mock {
+    server
+        .mock("POST", "/rest/metadata/fields")
+        .match_body(Matcher::PartialJson(json!({
+            "objectMetadataId": PERSON_ID, "type": field_type, "name": "biography"
+        })))
+        .with_status(201)
+        .with_body(capture_body("edge-cases/214_q7_create_text_field.json"))
+        .expect(1)
+        .create_async()
+        .await
+}
+
 /// The rich-text composite is `RICH_TEXT` on 2.21.0 (its metadata types `notes.bodyV2` so, and its
 /// OpenAPI enumerates no `RICH_TEXT_V2`): a field declared `RICH_TEXT_V2` is created under the
 /// server's name, and the standard `bodyV2` matches the declaration instead of being reported as
@@ -216,16 +233,7 @@ async fn verify_fields_never_writes_and_reports_missing_and_missing_options() {
 async fn a_declared_rich_text_v2_takes_the_name_2_21_gives_the_composite() {
     let mut server = mockito::Server::new_async().await;
     let objects = mount_objects(&mut server).await;
-    let create = server
-        .mock("POST", "/rest/metadata/fields")
-        .match_body(Matcher::PartialJson(json!({
-            "objectMetadataId": PERSON_ID, "type": "RICH_TEXT", "name": "biography"
-        })))
-        .with_status(201)
-        .with_body(capture_body("edge-cases/214_q7_create_text_field.json"))
-        .expect(1)
-        .create_async()
-        .await;
+    let create = expect_biography_created_as(&mut server, "RICH_TEXT").await;
     let specs = [
         FieldSpec::new("people", "biography", FieldType::RichTextV2),
         FieldSpec::new("notes", "bodyV2", FieldType::RichTextV2),
@@ -272,16 +280,7 @@ async fn a_server_that_names_the_composite_rich_text_v2_gets_that_name() {
         )
         .create_async()
         .await;
-    let create = server
-        .mock("POST", "/rest/metadata/fields")
-        .match_body(Matcher::PartialJson(json!({
-            "objectMetadataId": PERSON_ID, "type": "RICH_TEXT_V2", "name": "biography"
-        })))
-        .with_status(201)
-        .with_body(capture_body("edge-cases/214_q7_create_text_field.json"))
-        .expect(1)
-        .create_async()
-        .await;
+    let create = expect_biography_created_as(&mut server, "RICH_TEXT_V2").await;
     let specs = [
         FieldSpec::new("people", "biography", FieldType::RichTextV2),
         FieldSpec::new("notes", "body", FieldType::RichTextV2),

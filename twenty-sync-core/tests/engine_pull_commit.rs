@@ -619,31 +619,43 @@ async fn a_failed_batch_stops_the_pull_before_any_later_batch_and_a_rerun_resume
     );
 }
 
-/// A source that takes two batches at once, whose second apply (pages 2) is held until the
-/// third (pages 3-4, handed over while the second is in flight) has written.
-fn hold_second_apply_until_the_third_wrote(source: &Recording) {
+/// 45 people pulled in batches of 14 into a source that takes two batches at once, whose second
+/// apply (page 2) is held until the third (pages 3-4, handed over while the second is in flight)
+/// has written; with `fail_second`, the held apply then fails. A pull that would hand the third
+/// over only after the second is acknowledged hangs: it fails after 30 s instead.
+async fn pull_with_the_second_apply_held(
+    fail_second: bool,
+) -> (
+    SimServer,
+    Recording,
+    MemoryState,
+    Result<RunReport, twenty_sync_core::SyncError>,
+) {
+    let sim = sim(45).await;
+    let (source, state) = (Recording::two_at_once(), MemoryState::new());
     let release = Arc::new(tokio::sync::Notify::new());
     *source.hold_apply.lock().unwrap() = Some((2, release.clone()));
     *source.on_apply.lock().unwrap() = Some((3, Box::new(move || release.notify_one())));
+    if fail_second {
+        *source.fail_apply.lock().unwrap() = Some(2);
+    }
+    let result = tokio::time::timeout(
+        Duration::from_secs(30),
+        engine(&sim, &source, &state, 14).pull(RunOptions::new()),
+    )
+    .await
+    .expect("the third batch was applied while the second was held");
+    (sim, source, state, result)
 }
 
 #[tokio::test]
 async fn two_batches_at_once_and_the_later_writes_no_cursor_past_the_earlier() {
     // Batches of 14 with two in flight: the first two pages of 7 go alone (the start of the
-    // pull), then full batches. The second apply is held until the third has written: a pull
-    // with one batch in flight would never hand the third over, and would hang. The third,
+    // pull), then full batches. The second apply is held until the third has written. The third,
     // handed over while the second was in flight, must not move the cursor past it; the last
     // batch, handed over with nothing in flight, writes the completed pull's cursor.
-    let sim = sim(45).await;
-    let (source, state) = (Recording::two_at_once(), MemoryState::new());
-    hold_second_apply_until_the_third_wrote(&source);
-    let report = tokio::time::timeout(
-        Duration::from_secs(30),
-        engine(&sim, &source, &state, 14).pull(RunOptions::new()),
-    )
-    .await
-    .expect("the third batch was applied while the second was held")
-    .expect("pull");
+    let (sim, source, state, report) = pull_with_the_second_apply_held(false).await;
+    let report = report.expect("pull");
     assert_eq!(report.status, RunStatus::Succeeded, "{}", report.summary());
     assert_eq!(report.entities["contacts:pull"].created, 45);
     let applied = source.applied();
@@ -696,17 +708,8 @@ async fn a_failed_batch_with_a_later_one_applied_leaves_the_cursor_before_it_and
     // written. The cursor must stay where the first batch left it: a cursor past page 2 would
     // make the next pull skip it. The rerun reads from there and writes page 2's people; pages
     // 3-4 are there already.
-    let sim = sim(45).await;
-    let (source, state) = (Recording::two_at_once(), MemoryState::new());
-    hold_second_apply_until_the_third_wrote(&source);
-    *source.fail_apply.lock().unwrap() = Some(2);
-    let err = tokio::time::timeout(
-        Duration::from_secs(30),
-        engine(&sim, &source, &state, 14).pull(RunOptions::new()),
-    )
-    .await
-    .expect("no hang")
-    .expect_err("the failed apply fails the pull");
+    let (sim, source, state, result) = pull_with_the_second_apply_held(true).await;
+    let err = result.expect_err("the failed apply fails the pull");
     assert!(err.to_string().contains("apply 2 failed"), "{err}");
     let applied = source.applied();
     let sizes: Vec<usize> = applied.iter().map(|a| a.changes.len()).collect();

@@ -177,42 +177,43 @@ pub async fn client(cfg: &Config, secrets: &dyn SecretProvider) -> Result<Client
 
 /// Reads and compiles the mapping file.
 pub fn mapping(cfg: &Config) -> Result<Arc<CompiledMapping>, CliError> {
+    compile_mapping(cfg, &mapping_file(cfg)?).map(Arc::new)
+}
+
+/// Reads the mapping file, for a command that compiles it more than one way (see
+/// [`compile_mapping`] and [`mapping_problems`]).
+pub fn mapping_file(cfg: &Config) -> Result<MappingFile, CliError> {
     let path = cfg.mapping_path()?;
-    let file = MappingFile::from_path(&path).map_err(|e| {
+    MappingFile::from_path(&path).map_err(|e| {
         CliError::Config(cfg.error("mapping", format!("the mapping file is not valid: {e}")))
-    })?;
-    let compiled = compile(&file, &TransformRegistry::with_builtins(), None).map_err(|e| {
+    })
+}
+
+/// Compiles the mapping file on its own (without a workspace's schema).
+pub fn compile_mapping(cfg: &Config, file: &MappingFile) -> Result<CompiledMapping, CliError> {
+    let path = cfg.mapping_path()?;
+    compile(file, &TransformRegistry::with_builtins(), None).map_err(|e| {
         CliError::Config(cfg.error(
             "mapping",
             format!("the mapping file {} does not compile: {e}", path.display()),
         ))
-    })?;
-    Ok(Arc::new(compiled))
+    })
 }
 
 /// What is wrong with the mapping file for this workspace: it compiles on its own (see
-/// [`mapping`]), and this compiles it again against the workspace's schema (targets the workspace
-/// lacks, values of the wrong kind, select values that are not options). Declared custom fields
-/// are left to [`required_fields`] and the metadata API's verification, which say whether they
-/// are missing or differ; their problems are not repeated here.
-pub fn mapping_problems(
-    cfg: &Config,
-    schema: &TwentySchema,
-) -> Result<Vec<CompileError>, CliError> {
-    let path = cfg.mapping_path()?;
-    let file = MappingFile::from_path(&path).map_err(|e| {
-        CliError::Config(cfg.error("mapping", format!("the mapping file is not valid: {e}")))
-    })?;
-    Ok(
-        match compile(&file, &TransformRegistry::with_builtins(), Some(schema)) {
-            Ok(_) => Vec::new(),
-            Err(errors) => errors
-                .errors
-                .into_iter()
-                .filter(|e| !e.path.contains(".custom_fields."))
-                .collect(),
-        },
-    )
+/// [`compile_mapping`]), and this compiles it again against the workspace's schema (targets the
+/// workspace lacks, values of the wrong kind, select values that are not options). Declared
+/// custom fields are left to [`required_fields`] and the metadata API's verification, which say
+/// whether they are missing or differ; their problems are not repeated here.
+pub fn mapping_problems(file: &MappingFile, schema: &TwentySchema) -> Vec<CompileError> {
+    match compile(file, &TransformRegistry::with_builtins(), Some(schema)) {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors
+            .errors
+            .into_iter()
+            .filter(|e| !e.path.contains(".custom_fields."))
+            .collect(),
+    }
 }
 
 /// The custom fields (and select options) a mapping needs in Twenty, for `setup` / `verify`

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use twenty_client::metadata::{EnsureReport, FieldSpec};
+use twenty_client::metadata::{verify_fields_in, EnsureReport, FieldSpec};
 use twenty_client::Client;
-use twenty_sync_core::workspace::read_workspace_schema;
+use twenty_sync_core::workspace::workspace_schema;
 use twenty_sync_core::{AuditQuery, RunMode, RunOptions, RunReport, RunStatus, StateStore};
 
 use super::app::{self, CliError, Engine, Stores};
@@ -235,16 +235,16 @@ pub async fn verify(
     stores: Option<&Stores>,
     out: &Output,
 ) -> Result<ExitStatus, CliError> {
-    let mapping = app::mapping(cfg)?;
-    let specs = app::required_fields(&mapping);
-    let report =
-        client.metadata().verify_fields(&specs).await.map_err(|e| {
+    let file = app::mapping_file(cfg)?;
+    let specs = app::required_fields(&app::compile_mapping(cfg, &file)?);
+    // One read of the workspace's objects serves both checks.
+    let objects =
+        client.metadata().objects().await.map_err(|e| {
             CliError::failed(format!("reading the workspace schema from Twenty: {e}"))
         })?;
-    let schema = read_workspace_schema(client)
-        .await
-        .map_err(|e| CliError::failed(format!("reading the workspace schema from Twenty: {e}")))?;
-    let problems = app::mapping_problems(cfg, &schema)?;
+    let report = verify_fields_in(&objects, &specs)
+        .map_err(|e| CliError::failed(format!("checking the declared custom fields: {e}")))?;
+    let problems = app::mapping_problems(&file, &workspace_schema(&objects));
     let (sink, sink_ready) = sink_verify(stores, out).await?;
     let ready = report.is_ok() && problems.is_empty() && sink_ready;
     for f in &report.already_present {

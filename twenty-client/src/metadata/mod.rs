@@ -2,9 +2,11 @@
 //! `ensure_fields` / `verify_fields` for an app's declared custom fields.
 
 mod names;
+mod reconcile;
 mod types;
 
 pub use names::{validate_field_name, MAX_NAME_LENGTH, RESERVED_NAMES};
+pub use reconcile::verify_fields_in;
 pub use types::{
     CreateField, EnsureReport, FieldMetadata, FieldMismatch, FieldOption, FieldRef, FieldSpec,
     FieldType, ObjectMetadata,
@@ -16,6 +18,7 @@ use crate::client::Client;
 use crate::envelope::ListEnvelope;
 use crate::error::{Error, ErrorKind};
 use crate::transport::{decode, Call};
+use reconcile::Finding;
 
 /// Page size used when listing metadata objects.
 const METADATA_PAGE: u32 = 200;
@@ -194,6 +197,7 @@ impl MetadataHandler {
     }
 
     /// Like [`MetadataHandler::ensure_fields`] but read-only: missing fields are reported, not created.
+    /// To check objects already read, see [`verify_fields_in`].
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -222,138 +226,45 @@ impl MetadataHandler {
         } else {
             "metadata.verify_fields"
         };
-        for spec in specs {
-            validate_field_name(&spec.name).map_err(|e| {
-                e.with_operation(op)
-                    .with_context("object", spec.object.clone())
-            })?;
-            if spec.field_type.has_options() && spec.options.is_empty() {
-                return Err(Error::config(format!(
-                    "{} field `{}` needs at least one option",
-                    spec.field_type, spec.name
-                ))
-                .with_operation(op)
-                .with_context("field", spec.name.clone()));
-            }
-        }
+        reconcile::validate_specs(specs).map_err(|e| e.with_operation(op))?;
         let objects = self.objects().await.map_err(|e| e.with_operation(op))?;
-        let composite = composite_rich_text(&objects);
         let mut report = EnsureReport::default();
-        for spec in specs {
-            let wanted = in_server_names(&spec.field_type, composite.as_ref());
-            let fref = FieldRef {
-                object: spec.object.clone(),
-                field: spec.name.clone(),
+        for (spec, finding) in reconcile::findings(&objects, specs) {
+            let (object, wanted) = match finding {
+                Finding::Missing { object, wanted } if create => (object, wanted),
+                other => {
+                    other.record(spec, &mut report);
+                    continue;
+                }
             };
-            let Some(object) = objects
-                .iter()
-                .find(|o| o.name_plural == spec.object || o.name_singular == spec.object)
-            else {
-                report.mismatched.push(FieldMismatch {
-                    field: fref,
-                    reason: format!("object `{}` does not exist in this workspace", spec.object),
-                });
-                continue;
-            };
-            match object.field(&spec.name) {
-                Some(existing) => match compare(spec, &wanted, existing) {
-                    Some(reason) => report.mismatched.push(FieldMismatch {
-                        field: fref,
-                        reason,
-                    }),
-                    None => report.already_present.push(fref),
-                },
-                None if !create => report.missing.push(fref),
-                None => {
-                    let mut body = CreateField::new(
-                        object.id.clone(),
-                        spec.name.clone(),
-                        spec.label.clone(),
-                        wanted,
-                    );
-                    if spec.field_type.has_options() {
-                        body = body.options(spec.options.clone());
-                    }
-                    body.description = spec.description.clone();
-                    if spec.unique {
-                        body.is_unique = Some(true);
-                    }
-                    match self.create_field(body).await {
-                        Ok(_) => report.created.push(fref),
-                        // Created concurrently by someone else: it exists now.
-                        Err(e) if e.kind() == &ErrorKind::Conflict => {
-                            report.already_present.push(fref)
-                        }
-                        Err(e) => {
-                            return Err(e
-                                .with_operation(op)
-                                .with_context("object", spec.object.clone()))
-                        }
-                    }
+            let mut body = CreateField::new(
+                object.id.clone(),
+                spec.name.clone(),
+                spec.label.clone(),
+                wanted,
+            );
+            if spec.field_type.has_options() {
+                body = body.options(spec.options.clone());
+            }
+            body.description = spec.description.clone();
+            if spec.unique {
+                body.is_unique = Some(true);
+            }
+            match self.create_field(body).await {
+                Ok(_) => report.created.push(reconcile::field_ref(spec)),
+                // Created concurrently by someone else: it exists now.
+                Err(e) if e.kind() == &ErrorKind::Conflict => {
+                    report.already_present.push(reconcile::field_ref(spec))
+                }
+                Err(e) => {
+                    return Err(e
+                        .with_operation(op)
+                        .with_context("object", spec.object.clone()))
                 }
             }
         }
         Ok(report)
     }
-}
-
-/// The name this server gives the rich-text composite (`{blocknote, markdown}`), read off the
-/// standard field that has it on every version (`bodyV2` of notes and tasks): `RICH_TEXT` on 2.x
-/// (2.21.0's metadata), `RICH_TEXT_V2` before. `None` when neither object says.
-fn composite_rich_text(objects: &[ObjectMetadata]) -> Option<FieldType> {
-    objects
-        .iter()
-        .filter(|o| o.name_plural == "notes" || o.name_plural == "tasks")
-        .filter_map(|o| o.field("bodyV2"))
-        .map(|f| f.field_type.clone())
-        .find(|t| matches!(t, FieldType::RichText | FieldType::RichTextV2))
-}
-
-/// The type to create, or to expect, for a field declared `declared` on a server whose
-/// rich-text composite is named `composite`: a declared composite takes the server's name (a
-/// `RICH_TEXT_V2` declaration is created as `RICH_TEXT` on 2.x, which refuses the old name);
-/// every other type is its own name.
-fn in_server_names(declared: &FieldType, composite: Option<&FieldType>) -> FieldType {
-    match (declared, composite) {
-        (FieldType::RichTextV2, Some(name)) => name.clone(),
-        _ => declared.clone(),
-    }
-}
-
-fn compare(spec: &FieldSpec, wanted: &FieldType, existing: &FieldMetadata) -> Option<String> {
-    if &existing.field_type != wanted {
-        let declared = if wanted == &spec.field_type {
-            spec.field_type.to_string()
-        } else {
-            format!("{} ({wanted} on this server)", spec.field_type)
-        };
-        return Some(format!(
-            "type is {} on the server, declared {declared}",
-            existing.field_type
-        ));
-    }
-    if spec.field_type.has_options() {
-        let have: Vec<&str> = existing
-            .options
-            .iter()
-            .flatten()
-            .map(|o| o.value.as_str())
-            .collect();
-        let missing: Vec<&str> = spec
-            .options
-            .iter()
-            .map(|o| o.value.as_str())
-            .filter(|v| !have.contains(v))
-            .collect();
-        if !missing.is_empty() {
-            return Some(format!(
-                "options missing on the server: {} (server has: {})",
-                missing.join(", "),
-                have.join(", ")
-            ));
-        }
-    }
-    None
 }
 
 /// `{"data": {"<key>": X}}` → `X`; anything else unchanged.
