@@ -619,11 +619,13 @@ async fn a_failed_batch_stops_the_pull_before_any_later_batch_and_a_rerun_resume
     );
 }
 
-/// 45 people pulled in batches of 14 into a source that takes two batches at once, whose second
-/// apply (page 2) is held until the third (pages 3-4, handed over while the second is in flight)
-/// has written; with `fail_second`, the held apply then fails. A pull that would hand the third
-/// over only after the second is acknowledged hangs: it fails after 30 s instead.
+/// `people` pulled in pages of 7 and batches of `commit` into a source that takes two batches
+/// at once, whose second apply is held until the third (handed over while the second is in
+/// flight) has written; with `fail_second`, the held apply then fails. A pull that would hand
+/// the third over only after the second is acknowledged hangs: it fails after 30 s instead.
 async fn pull_with_the_second_apply_held(
+    people: usize,
+    commit: usize,
     fail_second: bool,
 ) -> (
     SimServer,
@@ -631,7 +633,7 @@ async fn pull_with_the_second_apply_held(
     MemoryState,
     Result<RunReport, twenty_sync_core::SyncError>,
 ) {
-    let sim = sim(45).await;
+    let sim = sim(people).await;
     let (source, state) = (Recording::two_at_once(), MemoryState::new());
     let release = Arc::new(tokio::sync::Notify::new());
     *source.hold_apply.lock().unwrap() = Some((2, release.clone()));
@@ -641,7 +643,7 @@ async fn pull_with_the_second_apply_held(
     }
     let result = tokio::time::timeout(
         Duration::from_secs(30),
-        engine(&sim, &source, &state, 14).pull(RunOptions::new()),
+        engine(&sim, &source, &state, commit).pull(RunOptions::new()),
     )
     .await
     .expect("the third batch was applied while the second was held");
@@ -652,9 +654,9 @@ async fn pull_with_the_second_apply_held(
 async fn two_batches_at_once_and_the_later_writes_no_cursor_past_the_earlier() {
     // Batches of 14 with two in flight: the first two pages of 7 go alone (the start of the
     // pull), then full batches. The second apply is held until the third has written. The third,
-    // handed over while the second was in flight, must not move the cursor past it; the last
-    // batch, handed over with nothing in flight, writes the completed pull's cursor.
-    let (sim, source, state, report) = pull_with_the_second_apply_held(false).await;
+    // handed over while the second was in flight, must not move the cursor past it; the
+    // completed pull's cursor is written once every batch is acknowledged.
+    let (sim, source, state, report) = pull_with_the_second_apply_held(45, 14, false).await;
     let report = report.expect("pull");
     assert_eq!(report.status, RunStatus::Succeeded, "{}", report.summary());
     assert_eq!(report.entities["contacts:pull"].created, 45);
@@ -673,28 +675,19 @@ async fn two_batches_at_once_and_the_later_writes_no_cursor_past_the_earlier() {
     assert_eq!(sizes.iter().sum::<usize>(), 45);
     assert_no_repeats(&applied);
     assert_eq!(local_emails(&source.inner), twenty_emails(&sim));
-    let last = applied.last().unwrap().cursor.clone();
-    assert!(
-        last.is_some(),
-        "the last batch writes the cursor of the completed pull"
-    );
-    assert_eq!(
-        state.cursor(ENTITY, SyncDirection::Pull).await.unwrap(),
-        last
-    );
-    // Nothing changed in Twenty: the next pull finds nothing to write.
+    // The completed pull's cursor is written (by the last batch, or on its own after it when
+    // it went beside another): nothing changed in Twenty, so the next pull reads nothing.
+    assert!(state
+        .cursor(ENTITY, SyncDirection::Pull)
+        .await
+        .unwrap()
+        .is_some());
     let again = engine(&sim, &source, &state, 14)
         .pull(RunOptions::new())
         .await
         .expect("pull again");
     assert_eq!(
-        again.entities["contacts:pull"].created,
-        0,
-        "{}",
-        again.summary()
-    );
-    assert_eq!(
-        again.entities["contacts:pull"].updated,
+        again.entities["contacts:pull"].seen,
         0,
         "{}",
         again.summary()
@@ -708,7 +701,7 @@ async fn a_failed_batch_with_a_later_one_applied_leaves_the_cursor_before_it_and
     // written. The cursor must stay where the first batch left it: a cursor past page 2 would
     // make the next pull skip it. The rerun reads from there and writes page 2's people; pages
     // 3-4 are there already.
-    let (sim, source, state, result) = pull_with_the_second_apply_held(true).await;
+    let (sim, source, state, result) = pull_with_the_second_apply_held(45, 14, true).await;
     let err = result.expect_err("the failed apply fails the pull");
     assert!(err.to_string().contains("apply 2 failed"), "{err}");
     let applied = source.applied();
@@ -733,6 +726,44 @@ async fn a_failed_batch_with_a_later_one_applied_leaves_the_cursor_before_it_and
         report.summary()
     );
     assert_eq!(local_emails(&source.inner), twenty_emails(&sim));
+}
+
+#[tokio::test]
+async fn the_last_batch_goes_beside_one_in_flight_and_the_completed_cursor_follows_both() {
+    // 20 people in pages of 7, batches of 7: page 1, page 2 (held until the third has written),
+    // then the last page of 6 with the end of the pull. The last batch does not wait for page 2:
+    // it goes beside it, so it may not write the completed pull's cursor past it. That cursor
+    // is committed on its own once both are acknowledged, so the next pull reads nothing again.
+    let (sim, source, state, report) = pull_with_the_second_apply_held(20, 7, false).await;
+    let report = report.expect("pull");
+    assert_eq!(report.status, RunStatus::Succeeded, "{}", report.summary());
+    assert_eq!(report.entities["contacts:pull"].created, 20);
+    let applied = source.applied();
+    let sizes: Vec<usize> = applied.iter().map(|a| a.changes.len()).collect();
+    assert_eq!(
+        sizes,
+        [7, 6, 7],
+        "the last batch wrote before page 2: {applied:?}"
+    );
+    assert_eq!(
+        applied[1].cursor, None,
+        "handed over beside page 2, the last batch writes no cursor past it: {applied:?}"
+    );
+    let cursor = state.cursor(ENTITY, SyncDirection::Pull).await.unwrap();
+    assert!(
+        cursor.is_some() && cursor != applied[0].cursor,
+        "{cursor:?}"
+    );
+    let again = engine(&sim, &source, &state, 7)
+        .pull(RunOptions::new())
+        .await
+        .expect("pull again");
+    assert_eq!(
+        again.entities["contacts:pull"].seen,
+        0,
+        "the completed pull's cursor was written: {}",
+        again.summary()
+    );
 }
 
 /// The first person, changed in Twenty right after the first batch is applied: it moves to the

@@ -122,8 +122,8 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
 
     /// The two walks of a pull (live records from `live_first` on, then soft-deleted ones) from
     /// `cursor`, each page staged and each full batch handed to `commits`. Returns once
-    /// everything staged is committed, the last batch with the cursor of a pull completed at
-    /// `walk_start`. With `written` (the entity was empty on both sides), the live walk looks up
+    /// everything staged is committed, and the cursor of a pull completed at `walk_start` with
+    /// it. With `written` (the entity was empty on both sides), the live walk looks up
     /// only pages that may touch a record it wrote.
     ///
     /// `deleted_first` is the deleted walk's first page (or its request's failure), requested
@@ -988,8 +988,10 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
     /// Commits the staged pages of `pending` (data and state in one batch, with the cursor of
     /// the last staged page) through `commits`, storing their failures in the retry set first so
     /// that the cursor never moves past a failure that is not recorded. Through a pipeline, the
-    /// batch in flight is settled first (one in flight at most), and with `wait` so is this one;
-    /// without, it is applied while the caller goes on. Nothing is written in dry runs.
+    /// batch goes once there is room for it in flight; with `wait`, this returns when it and
+    /// every batch before it are committed, and the cursor after it written (by its own commit
+    /// when nothing else was in flight, else by a commit of the cursor alone); without, it is
+    /// applied while the caller goes on. Nothing is written in dry runs.
     async fn flush_pull(
         &self,
         run: &mut Run,
@@ -1005,10 +1007,12 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         let pipeline = match commits {
             PullCommits::Inline => None,
             PullCommits::Pipelined(p) => {
-                if wait {
-                    // Nothing in flight: this batch writes its own cursor.
+                if wait && staged.changes.is_empty() && staged.commit.is_empty() {
+                    // A cursor alone: written once everything in flight is committed.
                     p.settle(retry.as_deref_mut()).await?;
                 } else {
+                    // Even a last batch goes beside those in flight; its cursor is written
+                    // below once all of them are acknowledged.
                     p.make_room(retry.as_deref_mut()).await?;
                 }
                 Some(p)
@@ -1040,6 +1044,16 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 p.send(batch, in_flight).await?;
                 if wait {
                     p.settle(retry).await?;
+                    if let Some(cursor) = p.take_unwritten_cursor() {
+                        // The batch went beside another, so its commit could not write the
+                        // cursor after it: everything up to there is committed now.
+                        let alone = StagedBatch {
+                            changes: Vec::new(),
+                            commit: StateCommit::new(m.name()),
+                            cursor: Some(cursor),
+                        };
+                        self.commit_pull_page(run.dry_run, m.name(), alone).await?;
+                    }
                 }
             }
         }

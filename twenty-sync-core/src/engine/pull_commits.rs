@@ -15,9 +15,10 @@
 //! fail, and a cursor past it would make the next pull skip its pages. It writes instead the
 //! cursor after the last acknowledged batch (when no commit wrote it yet), and its own cursor
 //! is written by a later commit once it is acknowledged. A crash therefore re-reads at most
-//! the batches that were in flight; a pull's last batch is handed over with nothing in flight
-//! and writes the cursor of the completed pull. With one batch in flight, every batch writes
-//! its own cursor, and a batch that fails stops the committer before any later batch.
+//! the batches that were in flight. A pull's last batch also goes beside those in flight: once
+//! every batch is acknowledged, the completed pull's cursor is committed on its own when that
+//! batch could not write it. With one batch in flight, every batch writes its own cursor, and a
+//! batch that fails stops the committer before any later batch.
 //!
 //! Batches are full once a pull is under way; at its start the walk hands over what it has
 //! staged whenever the committer would otherwise wait ([`PullCommits::takes_early_batch`]). A
@@ -173,6 +174,13 @@ impl Pipeline {
             self.settle_oldest(retry.as_deref_mut()).await?;
         }
         Ok(())
+    }
+
+    /// The cursor after the last acknowledged batch when no commit has written it yet: after
+    /// [`settle`](Self::settle), the cursor of a batch that was handed over beside another,
+    /// for the caller to commit on its own.
+    pub(super) fn take_unwritten_cursor(&mut self) -> Option<PullCursor> {
+        self.unwritten_cursor.take()
     }
 
     async fn settle_oldest(&mut self, retry: Option<&mut RetrySet>) -> Result<(), SyncError> {
