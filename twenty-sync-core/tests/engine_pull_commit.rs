@@ -4,7 +4,7 @@
 //! batch is applied while the walk goes on with the next pages (one batch in flight, or two
 //! where the source takes two at once), and a batch that fails stops the pull before any later
 //! batch is applied (with two at once, no cursor past it is written). At the start of a pull
-//! (until it has handed over one batch's worth of writes) a committer with nothing to do takes
+//! (until it has handed over one batch's worth of writes) a committer with room for a batch takes
 //! what is staged, so a pull shorter than a batch is applied while it reads on. Into an entity empty on
 //! both sides, pages are looked up only when they may touch a record the pull wrote.
 
@@ -322,7 +322,7 @@ fn assert_no_repeats(applied: &[Applied]) {
 #[tokio::test]
 async fn pages_are_committed_together_up_to_the_configured_size() {
     // 45 people in pages of 7 (7 pages), committed by 20 writes. Until the pull has handed over
-    // 20 writes, a page goes alone to a committer that has nothing to do (the memory source
+    // 20 writes, a page goes alone to a committer with room for it (the memory source
     // applies a batch at once): pages 1, 2 and 3. Then pages 4–6 together (21), and the last
     // page at the end of the walk.
     let (sim, source, _state, report) = pull_fresh(45, 20).await;
@@ -620,13 +620,14 @@ async fn a_failed_batch_stops_the_pull_before_any_later_batch_and_a_rerun_resume
 }
 
 /// `people` pulled in pages of 7 and batches of `commit` into a source that takes two batches
-/// at once, whose second apply is held until the third (handed over while the second is in
-/// flight) has written; with `fail_second`, the held apply then fails. A pull that would hand
-/// the third over only after the second is acknowledged hangs: it fails after 30 s instead.
-async fn pull_with_the_second_apply_held(
+/// at once, whose apply number `held` is held until the next one (handed over while the held one
+/// is in flight) has written; with `fail_held`, the held apply then fails. A pull that would hand
+/// the next over only after the held one is acknowledged hangs: it fails after 30 s instead.
+async fn pull_with_an_apply_held(
     people: usize,
     commit: usize,
-    fail_second: bool,
+    held: usize,
+    fail_held: bool,
 ) -> (
     SimServer,
     Recording,
@@ -636,17 +637,17 @@ async fn pull_with_the_second_apply_held(
     let sim = sim(people).await;
     let (source, state) = (Recording::two_at_once(), MemoryState::new());
     let release = Arc::new(tokio::sync::Notify::new());
-    *source.hold_apply.lock().unwrap() = Some((2, release.clone()));
-    *source.on_apply.lock().unwrap() = Some((3, Box::new(move || release.notify_one())));
-    if fail_second {
-        *source.fail_apply.lock().unwrap() = Some(2);
+    *source.hold_apply.lock().unwrap() = Some((held, release.clone()));
+    *source.on_apply.lock().unwrap() = Some((held + 1, Box::new(move || release.notify_one())));
+    if fail_held {
+        *source.fail_apply.lock().unwrap() = Some(held);
     }
     let result = tokio::time::timeout(
         Duration::from_secs(30),
         engine(&sim, &source, &state, commit).pull(RunOptions::new()),
     )
     .await
-    .expect("the third batch was applied while the second was held");
+    .expect("the next batch was applied while the held one waited");
     (sim, source, state, result)
 }
 
@@ -656,7 +657,7 @@ async fn two_batches_at_once_and_the_later_writes_no_cursor_past_the_earlier() {
     // pull), then full batches. The second apply is held until the third has written. The third,
     // handed over while the second was in flight, must not move the cursor past it; the
     // completed pull's cursor is written once every batch is acknowledged.
-    let (sim, source, state, report) = pull_with_the_second_apply_held(45, 14, false).await;
+    let (sim, source, state, report) = pull_with_an_apply_held(45, 14, 2, false).await;
     let report = report.expect("pull");
     assert_eq!(report.status, RunStatus::Succeeded, "{}", report.summary());
     assert_eq!(report.entities["contacts:pull"].created, 45);
@@ -701,7 +702,7 @@ async fn a_failed_batch_with_a_later_one_applied_leaves_the_cursor_before_it_and
     // written. The cursor must stay where the first batch left it: a cursor past page 2 would
     // make the next pull skip it. The rerun reads from there and writes page 2's people; pages
     // 3-4 are there already.
-    let (sim, source, state, result) = pull_with_the_second_apply_held(45, 14, true).await;
+    let (sim, source, state, result) = pull_with_an_apply_held(45, 14, 2, true).await;
     let err = result.expect_err("the failed apply fails the pull");
     assert!(err.to_string().contains("apply 2 failed"), "{err}");
     let applied = source.applied();
@@ -729,12 +730,28 @@ async fn a_failed_batch_with_a_later_one_applied_leaves_the_cursor_before_it_and
 }
 
 #[tokio::test]
+async fn at_the_start_of_a_pull_a_page_goes_beside_a_batch_in_flight() {
+    // 21 people in pages of 7, batches of 14, two at once; the first apply (page 1) is held until
+    // the second has written. At the start of a pull a page goes as soon as there is room beside
+    // the batch in flight, without waiting for its acknowledgement: page 2 alone, then page 3
+    // with the end of the pull. (Waiting for page 1, pages 2 and 3 would make one batch of 14.)
+    let (sim, source, _state, report) = pull_with_an_apply_held(21, 14, 1, false).await;
+    let report = report.expect("pull");
+    assert_eq!(report.entities["contacts:pull"].created, 21);
+    let applied = source.applied();
+    let sizes: Vec<usize> = applied.iter().map(|a| a.changes.len()).collect();
+    assert_eq!(sizes, [7, 7, 7], "{applied:?}");
+    assert_no_repeats(&applied);
+    assert_eq!(local_emails(&source.inner), twenty_emails(&sim));
+}
+
+#[tokio::test]
 async fn the_last_batch_goes_beside_one_in_flight_and_the_completed_cursor_follows_both() {
     // 20 people in pages of 7, batches of 7: page 1, page 2 (held until the third has written),
     // then the last page of 6 with the end of the pull. The last batch does not wait for page 2:
     // it goes beside it, so it may not write the completed pull's cursor past it. That cursor
     // is committed on its own once both are acknowledged, so the next pull reads nothing again.
-    let (sim, source, state, report) = pull_with_the_second_apply_held(20, 7, false).await;
+    let (sim, source, state, report) = pull_with_an_apply_held(20, 7, 2, false).await;
     let report = report.expect("pull");
     assert_eq!(report.status, RunStatus::Succeeded, "{}", report.summary());
     assert_eq!(report.entities["contacts:pull"].created, 20);

@@ -269,7 +269,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     pending.cursor = Some(p.clone());
                 }
                 // At the start of a pull, while more pages follow, what is staged also goes to a
-                // committer that has nothing to do (see `takes_early_batch`), where the source's
+                // committer with room for it (see `takes_early_batch`), where the source's
                 // commits cost about their size (`SourceOfTruth::commits_early`); the last page
                 // of the live walk stays staged into the deleted walk as ever.
                 let early = commits_early
@@ -1145,7 +1145,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
 /// Pulled pages decided but not committed yet: a walk commits them together (one
 /// [`ApplyBatch`]) once they hold [`EngineConfig::pull_commit_records`] writes, at the end of the
 /// walk, before a page that touches one of their records again, and, at the start of a pull,
-/// whenever the committer has nothing to do (`PullCommits::takes_early_batch`).
+/// whenever the committer has room for another batch (`PullCommits::takes_early_batch`).
 ///
 /// [`EngineConfig::pull_commit_records`]: super::EngineConfig::pull_commit_records
 struct PendingPull {

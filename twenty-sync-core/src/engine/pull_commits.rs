@@ -21,7 +21,7 @@
 //! batch that fails stops the committer before any later batch.
 //!
 //! Batches are full once a pull is under way; at its start the walk hands over what it has
-//! staged whenever the committer would otherwise wait ([`PullCommits::takes_early_batch`]). A
+//! staged whenever the committer has room for it ([`PullCommits::takes_early_batch`]). A
 //! page that touches a record of a batch in flight (same Twenty id, or a new record with the
 //! same local key) waits for every batch in flight, so every page is still decided against
 //! committed state.
@@ -115,7 +115,8 @@ impl PullCommits {
 
     /// Whether what is staged should go to the committer before it makes a full batch of
     /// `commit_size` writes: while the pull has handed over fewer writes than that in all, a
-    /// committer that has nothing to do takes what there is (every batch in flight
+    /// committer with room for another batch takes what there is (fewer unacknowledged
+    /// batches in flight than it applies at once; with one at a time, every batch in flight
     /// acknowledged already). A short pull, an incremental one typically, then has its
     /// writes applied while its later pages are read, instead of all of them after the walk; a
     /// long one pays a few smaller commits at its start and then commits full batches. Never
@@ -125,8 +126,9 @@ impl PullCommits {
         match self {
             PullCommits::Inline => false,
             PullCommits::Pipelined(p) => {
-                // Idle: every batch in flight is acknowledged already.
-                p.handed_writes < commit_size && p.acks.len() >= p.in_flight.len()
+                // Room: fewer batches in flight and not yet acknowledged than `depth`.
+                p.handed_writes < commit_size
+                    && p.in_flight.len().saturating_sub(p.acks.len()) < p.depth
             }
         }
     }
