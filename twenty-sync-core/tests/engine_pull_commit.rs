@@ -302,6 +302,11 @@ fn change_first_walked_at_second_get(
     first
 }
 
+/// How many changes each applied batch carried, in the order they were written.
+fn batch_sizes(applied: &[Applied]) -> Vec<usize> {
+    applied.iter().map(|a| a.changes.len()).collect()
+}
+
 fn assert_no_repeats(applied: &[Applied]) {
     for (i, a) in applied.iter().enumerate() {
         let changes: HashSet<&String> = a.changes.iter().collect();
@@ -327,7 +332,7 @@ async fn pages_are_committed_together_up_to_the_configured_size() {
     // page at the end of the walk.
     let (sim, source, _state, report) = pull_fresh(45, 20).await;
     assert_eq!(report.entities["contacts:pull"].created, 45);
-    let sizes: Vec<usize> = source.applied().iter().map(|a| a.changes.len()).collect();
+    let sizes = batch_sizes(&source.applied());
     assert_eq!(sizes, vec![7, 7, 7, 21, 3], "{:?}", source.applied());
     assert!(source.applied().iter().all(|a| a.cursor_moved));
     assert_no_repeats(&source.applied());
@@ -336,7 +341,7 @@ async fn pages_are_committed_together_up_to_the_configured_size() {
 
     // Page by page (size 1): one batch per page, as before pages were staged.
     let (_sim, source, _state, _report) = pull_fresh(15, 1).await;
-    let sizes: Vec<usize> = source.applied().iter().map(|a| a.changes.len()).collect();
+    let sizes = batch_sizes(&source.applied());
     assert_eq!(sizes, vec![7, 7, 1]);
 }
 
@@ -355,7 +360,7 @@ async fn a_source_whose_commits_are_costly_gets_full_batches_only() {
         .await
         .expect("pull");
     assert_eq!(report.status, RunStatus::Succeeded, "{}", report.summary());
-    let sizes: Vec<usize> = source.applied().iter().map(|a| a.changes.len()).collect();
+    let sizes = batch_sizes(&source.applied());
     assert_eq!(sizes, vec![21, 21, 3], "{:?}", source.applied());
     assert_eq!(local_emails(&source.inner), twenty_emails(&sim));
 }
@@ -538,7 +543,7 @@ async fn a_new_record_with_a_staged_local_key_reads_the_committed_record() {
     assert_eq!(report.status, RunStatus::Succeeded, "{}", report.summary());
     let applied = source.applied();
     assert_no_repeats(&applied);
-    let sizes: Vec<usize> = applied.iter().map(|a| a.changes.len()).collect();
+    let sizes = batch_sizes(&applied);
     assert_eq!(sizes, vec![7, 2], "{applied:?}");
     let c = &report.entities["contacts:pull"];
     assert_eq!((c.created, c.updated), (8, 1), "{}", report.summary());
@@ -566,7 +571,7 @@ async fn a_full_batch_is_applied_while_the_walk_reads_the_next_pages() {
     .expect("pull");
     assert_eq!(report.status, RunStatus::Succeeded, "{}", report.summary());
     assert_eq!(report.entities["contacts:pull"].created, 45);
-    let sizes: Vec<usize> = source.applied().iter().map(|a| a.changes.len()).collect();
+    let sizes = batch_sizes(&source.applied());
     assert_eq!(sizes, vec![7, 14, 14, 10], "{:?}", source.applied());
     assert_no_repeats(&source.applied());
     assert_eq!(local_emails(&source.inner), twenty_emails(&sim));
@@ -591,7 +596,7 @@ async fn a_failed_batch_stops_the_pull_before_any_later_batch_and_a_rerun_resume
         3,
         "no apply after the failed one"
     );
-    let sizes: Vec<usize> = source.applied().iter().map(|a| a.changes.len()).collect();
+    let sizes = batch_sizes(&source.applied());
     assert_eq!(sizes, vec![7, 7]);
     assert_eq!(source.inner.records(ENTITY).len(), 14);
     let cursor = state
@@ -651,6 +656,26 @@ async fn pull_with_an_apply_held(
     (sim, source, state, result)
 }
 
+/// With nothing changed in Twenty, a next pull (batches of `commit`) reads no record at all: the
+/// pull before it wrote the completed pull's cursor, not one behind it.
+async fn assert_next_pull_reads_nothing(
+    sim: &SimServer,
+    source: &Recording,
+    state: &MemoryState,
+    commit: usize,
+) {
+    let again = engine(sim, source, state, commit)
+        .pull(RunOptions::new())
+        .await
+        .expect("pull again");
+    assert_eq!(
+        again.entities["contacts:pull"].seen,
+        0,
+        "the completed pull's cursor was written: {}",
+        again.summary()
+    );
+}
+
 #[tokio::test]
 async fn two_batches_at_once_and_the_later_writes_no_cursor_past_the_earlier() {
     // Batches of 14 with two in flight: the first two pages of 7 go alone (the start of the
@@ -663,7 +688,7 @@ async fn two_batches_at_once_and_the_later_writes_no_cursor_past_the_earlier() {
     assert_eq!(report.entities["contacts:pull"].created, 45);
     let applied = source.applied();
     // In the order they wrote: the first page, then pages 3-4 before page 2.
-    let sizes: Vec<usize> = applied.iter().map(|a| a.changes.len()).collect();
+    let sizes = batch_sizes(&applied);
     assert_eq!(sizes[..3], [7, 14, 7], "{applied:?}");
     assert!(
         applied[0].cursor.is_some(),
@@ -683,16 +708,7 @@ async fn two_batches_at_once_and_the_later_writes_no_cursor_past_the_earlier() {
         .await
         .unwrap()
         .is_some());
-    let again = engine(&sim, &source, &state, 14)
-        .pull(RunOptions::new())
-        .await
-        .expect("pull again");
-    assert_eq!(
-        again.entities["contacts:pull"].seen,
-        0,
-        "{}",
-        again.summary()
-    );
+    assert_next_pull_reads_nothing(&sim, &source, &state, 14).await;
 }
 
 #[tokio::test]
@@ -706,7 +722,7 @@ async fn a_failed_batch_with_a_later_one_applied_leaves_the_cursor_before_it_and
     let err = result.expect_err("the failed apply fails the pull");
     assert!(err.to_string().contains("apply 2 failed"), "{err}");
     let applied = source.applied();
-    let sizes: Vec<usize> = applied.iter().map(|a| a.changes.len()).collect();
+    let sizes = batch_sizes(&applied);
     assert_eq!(sizes, [7, 14], "{applied:?}");
     assert_eq!(
         state.cursor(ENTITY, SyncDirection::Pull).await.unwrap(),
@@ -739,7 +755,7 @@ async fn at_the_start_of_a_pull_a_page_goes_beside_a_batch_in_flight() {
     let report = report.expect("pull");
     assert_eq!(report.entities["contacts:pull"].created, 21);
     let applied = source.applied();
-    let sizes: Vec<usize> = applied.iter().map(|a| a.changes.len()).collect();
+    let sizes = batch_sizes(&applied);
     assert_eq!(sizes, [7, 7, 7], "{applied:?}");
     assert_no_repeats(&applied);
     assert_eq!(local_emails(&source.inner), twenty_emails(&sim));
@@ -756,7 +772,7 @@ async fn the_last_batch_goes_beside_one_in_flight_and_the_completed_cursor_follo
     assert_eq!(report.status, RunStatus::Succeeded, "{}", report.summary());
     assert_eq!(report.entities["contacts:pull"].created, 20);
     let applied = source.applied();
-    let sizes: Vec<usize> = applied.iter().map(|a| a.changes.len()).collect();
+    let sizes = batch_sizes(&applied);
     assert_eq!(
         sizes,
         [7, 6, 7],
@@ -771,16 +787,7 @@ async fn the_last_batch_goes_beside_one_in_flight_and_the_completed_cursor_follo
         cursor.is_some() && cursor != applied[0].cursor,
         "{cursor:?}"
     );
-    let again = engine(&sim, &source, &state, 7)
-        .pull(RunOptions::new())
-        .await
-        .expect("pull again");
-    assert_eq!(
-        again.entities["contacts:pull"].seen,
-        0,
-        "the completed pull's cursor was written: {}",
-        again.summary()
-    );
+    assert_next_pull_reads_nothing(&sim, &source, &state, 7).await;
 }
 
 /// The first person, changed in Twenty right after the first batch is applied: it moves to the

@@ -253,7 +253,7 @@ pub struct EngineConfig {
     /// the source applies two at once,
     /// [`SourceOfTruth::concurrent_applies`](crate::SourceOfTruth::concurrent_applies)); a
     /// crash re-reads at most those. Until a pull has handed over this many writes, the
-    /// pages staged so far also go whenever the source has no batch to apply, if its commits
+    /// pages staged so far also go whenever the source has room for another batch, if its commits
     /// cost about their size ([`SourceOfTruth::commits_early`](crate::SourceOfTruth::commits_early)),
     /// so a pull shorter than a batch (an incremental one) is applied while it is still
     /// reading. Default 2000.
