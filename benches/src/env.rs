@@ -2,7 +2,8 @@
 //! server, the work directory and the default table of the benchmark entity.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use sink_postgres::{quote_ident, ColumnType, EntityTable};
 use twenty_mapping::{compile, CompiledMapping, MappingFile, TransformRegistry};
@@ -21,9 +22,46 @@ pub const MAPPING_TOML: &str = include_str!("../people.toml");
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
-/// `DATABASE_URL`, or the local server at 127.0.0.1:5432.
+/// The variable that puts a delaying relay between the harness's processes and Postgres.
+const PG_LATENCY_VAR: &str = "BENCH_POSTGRES_LATENCY_US";
+
+/// The relay's connection string, once [`delay_postgres`] has started one.
+static RELAYED_URL: OnceLock<String> = OnceLock::new();
+
+/// The Postgres server's connection string: through the relay of [`delay_postgres`] if it
+/// runs, else `DATABASE_URL`, else the local server at 127.0.0.1:5432. Child runs are given it
+/// as their `DATABASE_URL`.
 pub fn database_url() -> String {
+    if let Some(url) = RELAYED_URL.get() {
+        return url.clone();
+    }
     std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned())
+}
+
+/// With `BENCH_POSTGRES_LATENCY_US=<µs>` set, starts a relay that delays everything between
+/// this process's children (and itself) and the Postgres server by that long each way, as a
+/// server across a network would (see [`crate::relay`]); returns the delay. Called once, by the
+/// harness before its scenarios (never by a child run).
+pub fn delay_postgres() -> Result<Option<Duration>, BoxError> {
+    let Some(us) = number::<u64>(PG_LATENCY_VAR)? else {
+        return Ok(None);
+    };
+    let mut url = url::Url::parse(&database_url())
+        .map_err(|e| format!("{PG_LATENCY_VAR} needs DATABASE_URL in URL form: {e}"))?;
+    let target = url
+        .socket_addrs(|| Some(5432))?
+        .into_iter()
+        .next()
+        .ok_or("DATABASE_URL names no address to relay to")?;
+    let delay = Duration::from_micros(us);
+    let relay = crate::relay::start(target, delay)?;
+    url.set_host(Some("127.0.0.1"))?;
+    url.set_port(Some(relay.port()))
+        .map_err(|()| "DATABASE_URL cannot take the relay's port")?;
+    RELAYED_URL
+        .set(url.into())
+        .map_err(|_| "the Postgres relay was started twice")?;
+    Ok(Some(delay))
 }
 
 /// The number in the environment variable `name`, if it is set: a harness setting such as

@@ -21,7 +21,7 @@
 //! Every engine run is a child process of the harness (the hidden subcommand `__child`), so its
 //! peak RSS is the engine's own and not the in-process simulator's.
 //!
-//! Environment variables change what is measured (figures written under any of the last four are
+//! Environment variables change what is measured (figures written under any of the last five are
 //! not the default's):
 //!
 //! - `BENCH_TARGETS=postgres|file|postgres,file`: the local sides of the pulls (default both);
@@ -30,7 +30,9 @@
 //! - `BENCH_PUSH_WINDOW_MS=<ms>`: the push scenario's rate-limit window (default: about 15 s of
 //!   paced requests);
 //! - `BENCH_TWENTY_LATENCY_MS=<ms>`: the simulator answers each request after this long, as a
-//!   Twenty across a network would (default 0).
+//!   Twenty across a network would (default 0);
+//! - `BENCH_POSTGRES_LATENCY_US=<µs>`: everything between the engine (and dlt) and Postgres is
+//!   delayed this long each way by a relay in the harness, as across a network (default none).
 
 /// The allocator the twenty-sync binaries ship with (see the examples crate), so the engine runs
 /// here as it does in the CLI.
@@ -41,6 +43,7 @@ mod child;
 mod env;
 mod machine;
 mod plot;
+mod relay;
 mod results;
 mod scenarios;
 
@@ -100,10 +103,17 @@ async fn main() -> ExitCode {
             }
         };
     }
-    let outcome = match parse(&args) {
-        Ok(Parsed::Paging(n)) => paging(n).await,
-        Ok(Parsed::Plan(plan)) => run(plan, &args.join(" ")).await,
-        Err(e) => Err(e),
+    let outcome = match (parse(&args), env::delay_postgres()) {
+        (Err(e), _) | (_, Err(e)) => Err(e),
+        (Ok(parsed), Ok(delay)) => {
+            if let Some(d) = delay {
+                eprintln!("Postgres reached through a relay adding {d:?} each way");
+            }
+            match parsed {
+                Parsed::Paging(n) => paging(n).await,
+                Parsed::Plan(plan) => run(plan, &args.join(" ")).await,
+            }
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
