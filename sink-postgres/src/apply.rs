@@ -5,8 +5,10 @@
 //! The transaction sets `twenty_sync.applying = 'on'` (`SET LOCAL`), which the capture trigger
 //! checks, so pulled changes are not captured as local changes (no sync loop).
 //!
-//! Per batch: the settings, then one statement per table written, the first sent behind the
-//! settings without waiting for their answer (pipelined on the connection). On the COPY
+//! Per batch: the settings, then one statement per table written, each sent without waiting for
+//! the answers to those before it (pipelined on the connection; the sink sends the batch's state
+//! behind them the same way), except around a COPY, which nothing may follow on its connection
+//! until its answer. On the COPY
 //! path rows are converted as they are written (borrowing the batch's strings), so the server
 //! works on the first rows while the client converts the rest. No staging
 //! table: a temporary table per batch wrote the catalog every time, and one kept per connection
@@ -219,7 +221,11 @@ async fn copy_new_rows(
         Err(CopyStop::Db(e)) if e.code().is_some() => {
             tx.batch_execute(&format!("ROLLBACK TO SAVEPOINT {COPY_SAVEPOINT}"))
                 .await
-                .map_err(|e| redactor.db("returning from a failed copy of new rows", &e))?;
+                .map_err(|e| {
+                    redactor
+                        .db("returning from a failed copy of new rows", &e)
+                        .with_context("entity", table.entity())
+                })?;
             if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
                 table.fresh.store(false, Ordering::Relaxed);
             }
@@ -231,7 +237,9 @@ async fn copy_new_rows(
             );
             Ok(false)
         }
-        Err(CopyStop::Db(e)) => Err(redactor.db("copying new rows", &e)),
+        Err(CopyStop::Db(e)) => Err(redactor
+            .db("copying new rows", &e)
+            .with_context("entity", table.entity())),
     }
 }
 
@@ -273,86 +281,159 @@ async fn worth_copying(
     Ok(!there)
 }
 
-/// Writes the data part of `batch` inside `tx`. Returns whether the batch wrote new rows only,
-/// all by one COPY (so its record states are almost surely new as well).
-pub(crate) async fn apply_data(
+/// The data part of one batch, planned: what it writes per key, and whether its rows go in by
+/// the COPY of new rows ([`DataWrite::prepare`]); then written ([`DataWrite::write`]).
+pub(crate) struct DataWrite<'a> {
+    table: &'a TableInfo,
+    plan: Plan<'a>,
+    copy: Option<&'a CopyIn>,
+}
+
+impl<'a> DataWrite<'a> {
+    /// Plans the data part of `batch`. Whether its rows try the COPY is decided here (the first
+    /// batch of a sink may probe its first row first, see [`worth_copying`]).
+    pub(crate) async fn prepare(
+        tx: &Transaction<'_>,
+        table: &'a TableInfo,
+        batch: &'a ApplyBatch,
+        redactor: &Redactor,
+    ) -> StoreResult<Self> {
+        let plan = plan(&batch.changes, table.tombstone.is_some());
+        let copy = match &table.copy {
+            Some(copy)
+                if !plan.upserts.is_empty()
+                    && worth_copying(tx, table, plan.upserts[0], redactor)
+                        .await
+                        .map_err(|e| e.with_context("entity", table.entity()))? =>
+            {
+                Some(copy)
+            }
+            _ => None,
+        };
+        Ok(Self { table, plan, copy })
+    }
+
+    /// Whether the rows try the COPY of new rows. While a COPY is in progress nothing else may be
+    /// sent on its connection; otherwise every statement of [`write`](Self::write) is sent at its
+    /// first poll, and statements sent after them on the same transaction need not wait for
+    /// their answers.
+    pub(crate) fn copies(&self) -> bool {
+        self.copy.is_some()
+    }
+
+    /// Writes the data part inside `tx`. Returns whether the batch wrote new rows only, all by one
+    /// COPY (so its record states are almost surely new as well).
+    pub(crate) async fn write(
+        &self,
+        tx: &Transaction<'_>,
+        durability: Durability,
+        redactor: &Redactor,
+    ) -> StoreResult<bool> {
+        let table = self.table;
+        let ctx = |e: StoreError| e.with_context("entity", table.entity());
+        let Some(copy) = self.copy else {
+            // Pipelined: the settings, the rows and the deletes are all sent at once (the server
+            // runs them in the order sent). The first failure aborts the transaction and every
+            // statement after it fails with "transaction is aborted"; the errors are checked in
+            // the order sent, so the one reported is the one the server raised.
+            let (settings, rows, deletes) = tokio::join!(
+                biased;
+                tx.batch_execute(prelude(durability)),
+                upsert_rows(tx, table, &self.plan.upserts, redactor),
+                self.delete_rows(tx, redactor)
+            );
+            settings.map_err(|e| ctx(redactor.db("marking the transaction as an apply", &e)))?;
+            rows?;
+            deletes?;
+            return Ok(false);
+        };
+        // The savepoint of the COPY goes in the same round trip as the settings, and the COPY
+        // behind them without waiting for their answer. A failed setting fails what follows it,
+        // so its error is the one reported.
+        let settings = format!("{}; SAVEPOINT {COPY_SAVEPOINT}", prelude(durability));
+        let rows_written = async {
+            let copied = copy_new_rows(tx, table, copy, &self.plan.upserts, redactor).await?;
+            let n = self.plan.upserts.len() as u64;
+            if copied {
+                table.stats.copied_rows.fetch_add(n, Ordering::Relaxed);
+            } else {
+                upsert_rows(tx, table, &self.plan.upserts, redactor).await?;
+            }
+            Ok::<bool, StoreError>(copied)
+        };
+        let (settings_done, copied) = tokio::join!(tx.batch_execute(&settings), rows_written);
+        settings_done.map_err(|e| ctx(redactor.db("marking the transaction as an apply", &e)))?;
+        let copied = copied?;
+        self.delete_rows(tx, redactor).await?;
+        Ok(copied && self.plan.deletes.is_empty() && self.plan.tombstones.is_empty())
+    }
+
+    /// Deletes the rows of the batch's deletes and marks those of its tombstones; both
+    /// statements are sent at the first poll.
+    async fn delete_rows(&self, tx: &Transaction<'_>, redactor: &Redactor) -> StoreResult<()> {
+        let (plan, table) = (&self.plan, self.table);
+        let db = |what: &str, e: &tokio_postgres::Error| {
+            redactor.db(what, e).with_context("entity", table.entity())
+        };
+        let deleted = async {
+            if plan.deletes.is_empty() {
+                return Ok(());
+            }
+            tx.execute_typed(&table.sql.delete, &[(&plan.deletes, Type::TEXT_ARRAY)])
+                .await
+                .map(drop)
+                .map_err(|e| db("deleting rows", &e))
+        };
+        let marked = async {
+            match (&table.sql.tombstone, plan.tombstones.is_empty()) {
+                (Some(stmt), false) => tx
+                    .execute_typed(stmt, &[(&plan.tombstones, Type::TEXT_ARRAY)])
+                    .await
+                    .map(drop)
+                    .map_err(|e| db("marking rows deleted", &e)),
+                _ => Ok(()),
+            }
+        };
+        let (deleted, marked) = tokio::join!(biased; deleted, marked);
+        deleted?;
+        marked
+    }
+}
+
+/// Upserts `upserts` by one statement, sent at the first poll once every row is converted (a
+/// value that does not fit its column fails before anything is sent).
+async fn upsert_rows(
     tx: &Transaction<'_>,
     table: &TableInfo,
-    batch: &ApplyBatch,
-    durability: Durability,
+    upserts: &[&InboundChange],
     redactor: &Redactor,
-) -> StoreResult<bool> {
-    let ctx = |e: StoreError| e.with_context("entity", table.entity());
-    let plan = plan(&batch.changes, table.tombstone.is_some());
-    let copy = match &table.copy {
-        Some(copy)
-            if !plan.upserts.is_empty()
-                && worth_copying(tx, table, plan.upserts[0], redactor)
-                    .await
-                    .map_err(ctx)? =>
-        {
-            Some(copy)
-        }
-        _ => None,
-    };
-    // The savepoint of a COPY goes in the same round trip as the settings.
-    let settings = match copy {
-        Some(_) => format!("{}; SAVEPOINT {COPY_SAVEPOINT}", prelude(durability)),
-        None => prelude(durability).to_owned(),
-    };
-    let settings_sent = tx.batch_execute(&settings);
-
-    // Whether every upsert went in by the COPY (all rows new to the table).
-    let rows_written = async {
-        if plan.upserts.is_empty() {
-            return Ok(false);
-        }
-        let n = plan.upserts.len() as u64;
-        let copied = match copy {
-            Some(copy) => copy_new_rows(tx, table, copy, &plan.upserts, redactor)
-                .await
-                .map_err(ctx)?,
-            None => false,
-        };
-        if copied {
-            table.stats.copied_rows.fetch_add(n, Ordering::Relaxed);
-        } else {
-            // Convert everything first: a bad value fails before the statement is sent.
-            let mut rows = Vec::with_capacity(plan.upserts.len());
-            for c in &plan.upserts {
-                rows.push(row_cells(table, c)?);
-            }
-            let cols = columns(table, rows);
-            // Sent with its parameter types: one round trip, no statement to prepare first.
-            let params: Vec<(&(dyn ToSql + Sync), Type)> = cols
-                .iter()
-                .zip(std::iter::once(&table.key).chain(table.columns.iter()))
-                .map(|(c, col)| (c as &(dyn ToSql + Sync), param_array_type(col.kind)))
-                .collect();
-            tx.execute_typed(&table.sql.upsert, &params)
-                .await
-                .map_err(|e| ctx(redactor.db("upserting rows", &e)))?;
-            table.stats.upserted_rows.fetch_add(n, Ordering::Relaxed);
-        }
-        Ok::<bool, StoreError>(copied)
-    };
-    // Pipelined: the rows' first statement is sent behind the settings without waiting for
-    // their answer (the server runs them in order). A failed setting fails what follows it, so
-    // its error is the one reported.
-    let (settings_done, copied) = tokio::join!(settings_sent, rows_written);
-    settings_done.map_err(|e| ctx(redactor.db("marking the transaction as an apply", &e)))?;
-    let copied = copied?;
-    if !plan.deletes.is_empty() {
-        tx.execute_typed(&table.sql.delete, &[(&plan.deletes, Type::TEXT_ARRAY)])
-            .await
-            .map_err(|e| ctx(redactor.db("deleting rows", &e)))?;
+) -> StoreResult<()> {
+    if upserts.is_empty() {
+        return Ok(());
     }
-    if let (false, Some(sql)) = (plan.tombstones.is_empty(), &table.sql.tombstone) {
-        tx.execute_typed(sql, &[(&plan.tombstones, Type::TEXT_ARRAY)])
-            .await
-            .map_err(|e| ctx(redactor.db("marking rows deleted", &e)))?;
+    let mut rows = Vec::with_capacity(upserts.len());
+    for c in upserts {
+        rows.push(row_cells(table, c)?);
     }
-    Ok(copied && plan.deletes.is_empty() && plan.tombstones.is_empty())
+    let cols = columns(table, rows);
+    // Sent with its parameter types: one round trip, no statement to prepare first.
+    let params: Vec<(&(dyn ToSql + Sync), Type)> = cols
+        .iter()
+        .zip(std::iter::once(&table.key).chain(table.columns.iter()))
+        .map(|(c, col)| (c as &(dyn ToSql + Sync), param_array_type(col.kind)))
+        .collect();
+    tx.execute_typed(&table.sql.upsert, &params)
+        .await
+        .map_err(|e| {
+            redactor
+                .db("upserting rows", &e)
+                .with_context("entity", table.entity())
+        })?;
+    table
+        .stats
+        .upserted_rows
+        .fetch_add(upserts.len() as u64, Ordering::Relaxed);
+    Ok(())
 }
 
 /// `rows` sorted by `key` (byte order), for a COPY of rows new to a table. Each insert's way down

@@ -980,14 +980,28 @@ impl PostgresSink {
             .transaction()
             .await
             .map_err(|e| inner.redactor.db("starting the apply transaction", &e))?;
-        let new_rows =
-            apply::apply_data(&tx, &table, batch, inner.pull_durability, &inner.redactor).await?;
-        let written = if inner.write_state_on_apply {
+        let (durability, redactor) = (inner.pull_durability, &inner.redactor);
+        let data = apply::DataWrite::prepare(&tx, &table, batch, redactor).await?;
+        let written = if !inner.write_state_on_apply {
+            data.write(&tx, durability, redactor).await?;
+            StateWritten::NotWritten
+        } else if data.copies() {
+            // Nothing may follow a COPY on the connection before its answer.
+            let new_rows = data.write(&tx, durability, redactor).await?;
             let new_states = new_rows.then_some(&table.new_states);
-            write_commit(&tx, &inner.sql, &batch.state, &inner.redactor, new_states).await?;
+            write_commit(&tx, &inner.sql, &batch.state, redactor, new_states).await?;
             StateWritten::Written
         } else {
-            StateWritten::NotWritten
+            // The state's statements go out behind the data's without waiting for their
+            // answers; the data's statements are sent first, so their error is checked first.
+            let (data, state) = tokio::join!(
+                biased;
+                data.write(&tx, durability, redactor),
+                write_commit(&tx, &inner.sql, &batch.state, redactor, None)
+            );
+            data?;
+            state?;
+            StateWritten::Written
         };
         tx.commit().await.map_err(|e| {
             inner

@@ -303,11 +303,17 @@ fn record_state_error(redactor: &Redactor, e: &tokio_postgres::Error) -> StoreEr
 /// Writes `commit` inside `tx`. Each statement is sent with its parameter types
 /// (`execute_typed`: one round trip, the unnamed statement) rather than prepared first; with
 /// `new_states` still fresh, the record states go in by a binary COPY instead (see
-/// [`NewStates`]).
+/// [`NewStates`]). Without a COPY every statement is sent without waiting for the answers to
+/// those before it (pipelined); statements the caller sent earlier in `tx` need not have been
+/// answered either.
 /// Removals run before upserts (record states and pending creates); upserts are deduplicated by
 /// local key (the last one wins). A commit that would map one Twenty
 /// id to two local keys fails with `Conflict` (unique constraint) and, being one transaction,
 /// changes nothing.
+///
+/// The first failure aborts the transaction, and every statement sent after it fails with
+/// "transaction is aborted": errors are checked in the order the statements were sent, so the
+/// error reported is always the one the server raised.
 pub(crate) async fn write_commit(
     tx: &Transaction<'_>,
     sql: &StateSql,
@@ -317,56 +323,94 @@ pub(crate) async fn write_commit(
 ) -> StoreResult<()> {
     let entity = &commit.entity;
     let ctx = |e: StoreError| e.with_context("entity", entity.clone());
-    if !commit.remove_records.is_empty() {
-        tx.execute_typed(
-            &sql.remove_records,
-            &[
-                (entity, Type::TEXT),
-                (&commit.remove_records, Type::TEXT_ARRAY),
-            ],
-        )
-        .await
-        .map_err(|e| ctx(redactor.db("removing record states", &e)))?;
+    let mut last: HashMap<&str, &RecordState> = HashMap::new();
+    let mut order = Vec::new();
+    for r in &commit.upsert_records {
+        if last.insert(&r.local_key, r).is_none() {
+            order.push(r.local_key.as_str());
+        }
     }
+    let rows: Vec<&RecordState> = order.iter().map(|k| last[k]).collect();
+    let fresh = new_states.filter(|n| n.fresh.load(Ordering::Relaxed));
+    // The removals, then the states (a COPY or an upsert) sent behind them without waiting for
+    // their answer.
     let states = async {
-        if commit.upsert_records.is_empty() {
-            return Ok(());
-        }
-        let mut last: HashMap<&str, &RecordState> = HashMap::new();
-        let mut order = Vec::new();
-        for r in &commit.upsert_records {
-            if last.insert(&r.local_key, r).is_none() {
-                order.push(r.local_key.as_str());
+        let written = async {
+            if rows.is_empty() {
+                return Ok(());
             }
-        }
-        let rows: Vec<&RecordState> = order.iter().map(|k| last[k]).collect();
-        let copied = match new_states {
-            Some(n) if n.fresh.load(Ordering::Relaxed) => {
-                copy_new_states(tx, sql, entity, &rows, n, redactor).await?
+            let copied = match fresh {
+                Some(n) => copy_new_states(tx, sql, entity, &rows, n, redactor).await?,
+                None => false,
+            };
+            if !copied {
+                upsert_states(tx, sql, entity, &rows, redactor).await?;
             }
-            _ => false,
+            Ok(())
         };
-        if !copied {
-            upsert_states(tx, sql, entity, &rows, redactor).await?;
-        }
-        Ok(())
+        let (removed, written) =
+            tokio::join!(biased; remove_records(tx, sql, commit, redactor), written);
+        removed.and(written).map_err(ctx)
     };
-    // The audit rows are serialised while the server writes the record states (the statement is
-    // sent at the first poll of `states`, before `encode` runs); the states' error wins.
-    let (states, audit_rows) = tokio::join!(biased; states, async { audit::encode(&commit.audit) });
-    states.map_err(ctx)?;
-    let audit_rows = audit_rows.map_err(ctx)?;
-    // The audit rows go out first, then the cursors and pending creates without waiting for the
-    // audit's answers (pipelined: the server runs each statement in the order it was sent).
-    // The first failure aborts the transaction and every statement after it fails with
-    // "transaction is aborted": the audit's error is checked first, and the cursors' statements
-    // each wait for the one before, so the error reported is always the one the server raised.
-    let audited = audit::insert(tx, &sql.audit, &audit_rows, redactor);
-    let rest = write_cursors_and_pending(tx, sql, commit, redactor);
-    let (audited, rest) = tokio::join!(audited, rest);
-    audited.map_err(ctx)?;
-    rest?;
-    Ok(())
+    if fresh.is_some() {
+        // Nothing else may be sent on the connection until the COPY's answer: the audit rows
+        // are serialised meanwhile, and go out after it.
+        let (states, audit_rows) =
+            tokio::join!(biased; states, async { audit::encode(&commit.audit) });
+        states?;
+        let audit_rows = audit_rows.map_err(ctx)?;
+        return write_audit_and_rest(tx, sql, commit, &audit_rows, redactor).await;
+    }
+    // No COPY: the audit rows are serialised while the server writes the states, and go out
+    // with the rest behind them without waiting for the states' answer.
+    let rest = async {
+        let audit_rows = audit::encode(&commit.audit).map_err(ctx)?;
+        write_audit_and_rest(tx, sql, commit, &audit_rows, redactor).await
+    };
+    let (states, rest) = tokio::join!(biased; states, rest);
+    states?;
+    rest
+}
+
+/// Removes the record states `commit` removes (nothing to send when there are none); the
+/// statement is sent at the first poll.
+async fn remove_records(
+    tx: &Transaction<'_>,
+    sql: &StateSql,
+    commit: &StateCommit,
+    redactor: &Redactor,
+) -> StoreResult<()> {
+    if commit.remove_records.is_empty() {
+        return Ok(());
+    }
+    tx.execute_typed(
+        &sql.remove_records,
+        &[
+            (&commit.entity, Type::TEXT),
+            (&commit.remove_records, Type::TEXT_ARRAY),
+        ],
+    )
+    .await
+    .map(drop)
+    .map_err(|e| redactor.db("removing record states", &e))
+}
+
+/// The audit rows of `commit`, then its cursors and pending creates, sent behind the audit rows
+/// without waiting for their answer; the audit's error is checked first.
+async fn write_audit_and_rest(
+    tx: &Transaction<'_>,
+    sql: &StateSql,
+    commit: &StateCommit,
+    audit_rows: &[audit::BatchRow<'_>],
+    redactor: &Redactor,
+) -> StoreResult<()> {
+    let (audited, rest) = tokio::join!(
+        biased;
+        audit::insert(tx, &sql.audit, audit_rows, redactor),
+        write_cursors_and_pending(tx, sql, commit, redactor)
+    );
+    audited.map_err(|e| e.with_context("entity", commit.entity.clone()))?;
+    rest
 }
 
 /// The cursors (and the outbox pruning a push cursor allows) and pending creates of `commit`.

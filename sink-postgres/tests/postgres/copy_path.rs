@@ -492,3 +492,72 @@ async fn a_new_sink_over_a_filled_table_upserts_its_first_batch_without_a_doomed
             .collect::<Vec<_>>()
     );
 }
+
+/// Once a table is not fresh, a batch's statements (settings, rows, record states, audit rows,
+/// cursor) go out without waiting for each other's answers. Whichever of them the server refuses,
+/// the error reported is the one it raised, not a later statement's "transaction is aborted",
+/// and nothing of the batch is kept; the sink then applies the next batch as usual.
+#[tokio::test]
+async fn a_pipelined_batch_reports_the_failure_the_server_raised_and_keeps_nothing() {
+    let db = TestDb::new().await;
+    let data = db.data_schema();
+    people_sink(&db)
+        .await
+        .apply(&batch(
+            vec![person("a", "Ada", 1), person("b", "Bo", 2)],
+            "c1",
+        ))
+        .await
+        .unwrap();
+    // A later run's sink over the filled table: its batches are upserted, no COPY.
+    let sink = people_sink(&db).await;
+    let pg = admin().await;
+    pg.batch_execute(&format!(
+        "ALTER TABLE \"{data}\".people ADD CONSTRAINT n_not_negative CHECK (n >= 0)"
+    ))
+    .await
+    .unwrap();
+
+    // The rows are refused: their error, not that of the states sent behind them.
+    let err = sink
+        .apply(&batch(vec![person("a", "Ada", -1)], "c2"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("upserting rows"), "{err}");
+    assert!(err.to_string().contains("n_not_negative"), "{err}");
+
+    // The states are refused (`c` would take `b`'s Twenty id): their error, not that of the
+    // audit rows or the cursor sent behind them.
+    let mut taken = person("c", "Cy", 3);
+    taken.twenty_id = "tw-b".into();
+    let err = sink
+        .apply(&batch(vec![person("a", "Ada 2", 10), taken], "c3"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::Conflict, "{err}");
+    assert!(err.to_string().contains("second local key"), "{err}");
+
+    let kept = || async {
+        (
+            people_rows(&pg, &data).await,
+            sink.cursor("people", SyncDirection::Pull).await.unwrap(),
+        )
+    };
+    let first = vec![("a".into(), "Ada".into(), 1), ("b".into(), "Bo".into(), 2)];
+    assert_eq!(kept().await, (first, Some(Checkpoint::new("c1"))));
+    assert_eq!(
+        sink.records("people", &["c".into()]).await.unwrap(),
+        vec![],
+        "no state of the refused batches"
+    );
+
+    sink.apply(&batch(vec![person("a", "Ada 3", 30)], "c4"))
+        .await
+        .unwrap();
+    let after = vec![
+        ("a".into(), "Ada 3".into(), 30),
+        ("b".into(), "Bo".into(), 2),
+    ];
+    assert_eq!(kept().await, (after, Some(Checkpoint::new("c4"))));
+    assert_eq!(sink.apply_stats("people").unwrap().copied_rows, 0);
+}
