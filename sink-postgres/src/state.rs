@@ -11,7 +11,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 use tokio_postgres::Row;
 use twenty_sync_core::{
-    PendingCreate, RecordState, StateCommit, StoreError, StoreErrorKind, StoreResult, SyncDirection,
+    RecordState, StateCommit, StoreError, StoreErrorKind, StoreResult, SyncDirection,
 };
 
 use crate::apply::in_key_order;
@@ -323,14 +323,7 @@ pub(crate) async fn write_commit(
 ) -> StoreResult<()> {
     let entity = &commit.entity;
     let ctx = |e: StoreError| e.with_context("entity", entity.clone());
-    let mut last: HashMap<&str, &RecordState> = HashMap::new();
-    let mut order = Vec::new();
-    for r in &commit.upsert_records {
-        if last.insert(&r.local_key, r).is_none() {
-            order.push(r.local_key.as_str());
-        }
-    }
-    let rows: Vec<&RecordState> = order.iter().map(|k| last[k]).collect();
+    let rows = last_per_key(&commit.upsert_records, |r| &r.local_key);
     let fresh = new_states.filter(|n| n.fresh.load(Ordering::Relaxed));
     // The removals, then the states (a COPY or an upsert) sent behind them without waiting for
     // their answer.
@@ -370,6 +363,19 @@ pub(crate) async fn write_commit(
     let (states, rest) = tokio::join!(biased; states, rest);
     states?;
     rest
+}
+
+/// The last of `items` for each key, in the order each key first appears (one row per key: a
+/// statement may not touch a row twice).
+fn last_per_key<T>(items: &[T], key: impl Fn(&T) -> &str) -> Vec<&T> {
+    let mut last: HashMap<&str, &T> = HashMap::with_capacity(items.len());
+    let mut order = Vec::with_capacity(items.len());
+    for item in items {
+        if last.insert(key(item), item).is_none() {
+            order.push(key(item));
+        }
+    }
+    order.iter().map(|k| last[k]).collect()
 }
 
 /// Removes the record states `commit` removes (nothing to send when there are none); the
@@ -461,14 +467,7 @@ async fn write_cursors_and_pending(
         .map_err(|e| ctx(redactor.db("resolving pending creates", &e)))?;
     }
     if !commit.add_pending.is_empty() {
-        let mut last: HashMap<&str, &PendingCreate> = HashMap::new();
-        let mut order = Vec::new();
-        for p in &commit.add_pending {
-            if last.insert(&p.local_key, p).is_none() {
-                order.push(p.local_key.as_str());
-            }
-        }
-        let rows: Vec<&PendingCreate> = order.iter().map(|k| last[k]).collect();
+        let rows = last_per_key(&commit.add_pending, |p| &p.local_key);
         let keys: Vec<&str> = rows.iter().map(|p| p.local_key.as_str()).collect();
         let ids: Vec<&str> = rows.iter().map(|p| p.twenty_id.as_str()).collect();
         let runs: Vec<&str> = rows.iter().map(|p| p.run_id.as_str()).collect();
@@ -519,6 +518,13 @@ mod tests {
 
     use crate::test_db::database_url;
     use crate::{ColumnType, EntityTable, PostgresSink, SinkConfig};
+
+    #[test]
+    fn the_last_item_of_each_key_is_kept_where_the_key_first_appeared() {
+        let items = [("b", 1), ("a", 1), ("b", 2), ("c", 1), ("a", 2), ("b", 3)];
+        let kept: Vec<&(&str, i32)> = super::last_per_key(&items, |i| i.0);
+        assert_eq!(kept, [&("b", 3), &("a", 2), &("c", 1)]);
+    }
 
     /// The largest `actual rows x loops` of any plan node reading a table or an index.
     fn rows_read(plan: &Value) -> f64 {
