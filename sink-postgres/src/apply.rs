@@ -222,9 +222,12 @@ async fn copy_new_rows(
             tx.batch_execute(&format!("ROLLBACK TO SAVEPOINT {COPY_SAVEPOINT}"))
                 .await
                 .map_err(|e| {
-                    redactor
-                        .db("returning from a failed copy of new rows", &e)
-                        .with_context("entity", table.entity())
+                    db_error(
+                        redactor,
+                        table,
+                        "returning from a failed copy of new rows",
+                        &e,
+                    )
                 })?;
             if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
                 table.fresh.store(false, Ordering::Relaxed);
@@ -237,9 +240,7 @@ async fn copy_new_rows(
             );
             Ok(false)
         }
-        Err(CopyStop::Db(e)) => Err(redactor
-            .db("copying new rows", &e)
-            .with_context("entity", table.entity())),
+        Err(CopyStop::Db(e)) => Err(db_error(redactor, table, "copying new rows", &e)),
     }
 }
 
@@ -269,7 +270,14 @@ async fn worth_copying(
     let there: bool = tx
         .query_one(&table.sql.key_exists, &[&key])
         .await
-        .map_err(|e| redactor.db("checking whether the first row of the batch is there", &e))?
+        .map_err(|e| {
+            db_error(
+                redactor,
+                table,
+                "checking whether the first row of the batch is there",
+                &e,
+            )
+        })?
         .get(0);
     if there {
         table.fresh.store(false, Ordering::Relaxed);
@@ -302,9 +310,7 @@ impl<'a> DataWrite<'a> {
         let copy = match &table.copy {
             Some(copy)
                 if !plan.upserts.is_empty()
-                    && worth_copying(tx, table, plan.upserts[0], redactor)
-                        .await
-                        .map_err(|e| e.with_context("entity", table.entity()))? =>
+                    && worth_copying(tx, table, plan.upserts[0], redactor).await? =>
             {
                 Some(copy)
             }
@@ -330,7 +336,9 @@ impl<'a> DataWrite<'a> {
         redactor: &Redactor,
     ) -> StoreResult<bool> {
         let table = self.table;
-        let ctx = |e: StoreError| e.with_context("entity", table.entity());
+        let settings_error = |e: tokio_postgres::Error| {
+            db_error(redactor, table, "marking the transaction as an apply", &e)
+        };
         let Some(copy) = self.copy else {
             // Pipelined: the settings, the rows and the deletes are all sent at once (the server
             // runs them in the order sent). The first failure aborts the transaction and every
@@ -342,7 +350,7 @@ impl<'a> DataWrite<'a> {
                 upsert_rows(tx, table, &self.plan.upserts, redactor),
                 self.delete_rows(tx, redactor)
             );
-            settings.map_err(|e| ctx(redactor.db("marking the transaction as an apply", &e)))?;
+            settings.map_err(settings_error)?;
             rows?;
             deletes?;
             return Ok(false);
@@ -362,7 +370,7 @@ impl<'a> DataWrite<'a> {
             Ok::<bool, StoreError>(copied)
         };
         let (settings_done, copied) = tokio::join!(tx.batch_execute(&settings), rows_written);
-        settings_done.map_err(|e| ctx(redactor.db("marking the transaction as an apply", &e)))?;
+        settings_done.map_err(settings_error)?;
         let copied = copied?;
         self.delete_rows(tx, redactor).await?;
         Ok(copied && self.plan.deletes.is_empty() && self.plan.tombstones.is_empty())
@@ -372,9 +380,6 @@ impl<'a> DataWrite<'a> {
     /// statements are sent at the first poll.
     async fn delete_rows(&self, tx: &Transaction<'_>, redactor: &Redactor) -> StoreResult<()> {
         let (plan, table) = (&self.plan, self.table);
-        let db = |what: &str, e: &tokio_postgres::Error| {
-            redactor.db(what, e).with_context("entity", table.entity())
-        };
         let deleted = async {
             if plan.deletes.is_empty() {
                 return Ok(());
@@ -382,7 +387,7 @@ impl<'a> DataWrite<'a> {
             tx.execute_typed(&table.sql.delete, &[(&plan.deletes, Type::TEXT_ARRAY)])
                 .await
                 .map(drop)
-                .map_err(|e| db("deleting rows", &e))
+                .map_err(|e| db_error(redactor, table, "deleting rows", &e))
         };
         let marked = async {
             match (&table.sql.tombstone, plan.tombstones.is_empty()) {
@@ -390,7 +395,7 @@ impl<'a> DataWrite<'a> {
                     .execute_typed(stmt, &[(&plan.tombstones, Type::TEXT_ARRAY)])
                     .await
                     .map(drop)
-                    .map_err(|e| db("marking rows deleted", &e)),
+                    .map_err(|e| db_error(redactor, table, "marking rows deleted", &e)),
                 _ => Ok(()),
             }
         };
@@ -398,6 +403,16 @@ impl<'a> DataWrite<'a> {
         deleted?;
         marked
     }
+}
+
+/// The error of a statement on `table` that the server refused while `what`, naming its entity.
+fn db_error(
+    redactor: &Redactor,
+    table: &TableInfo,
+    what: &str,
+    e: &tokio_postgres::Error,
+) -> StoreError {
+    redactor.db(what, e).with_context("entity", table.entity())
 }
 
 /// Upserts `upserts` by one statement, sent at the first poll once every row is converted (a
@@ -424,11 +439,7 @@ async fn upsert_rows(
         .collect();
     tx.execute_typed(&table.sql.upsert, &params)
         .await
-        .map_err(|e| {
-            redactor
-                .db("upserting rows", &e)
-                .with_context("entity", table.entity())
-        })?;
+        .map_err(|e| db_error(redactor, table, "upserting rows", &e))?;
     table
         .stats
         .upserted_rows
