@@ -16,9 +16,9 @@ use std::hint::black_box;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use serde_json::{json, Value};
-use twenty_mapping::{compile, MappingFile, TransformRegistry};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use serde_json::{Value, json};
+use twenty_mapping::{MappingFile, TransformRegistry, compile};
 
 const REALISTIC: &str = r#"
 [entities.contacts]
@@ -411,9 +411,9 @@ fn bench_mapping(c: &mut Criterion) {
     let contacts = realistic.entity("contacts").expect("entity exists");
     let people = simple_mapping.entity("people").expect("entity exists");
 
-    let mut gen = Gen(0x5EED);
-    let persons: Vec<Value> = (0..RECORDS).map(|i| person(&mut gen, i)).collect();
-    let simples: Vec<Value> = (0..RECORDS).map(|i| simple(&mut gen, i)).collect();
+    let mut rng = Gen(0x5EED);
+    let persons: Vec<Value> = (0..RECORDS).map(|i| person(&mut rng, i)).collect();
+    let simples: Vec<Value> = (0..RECORDS).map(|i| simple(&mut rng, i)).collect();
     let pushed_persons: Vec<Value> = persons
         .iter()
         .map(|p| {

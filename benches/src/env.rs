@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use sink_postgres::{quote_ident, ColumnType, EntityTable};
-use twenty_mapping::{compile, CompiledMapping, MappingFile, TransformRegistry};
+use sink_postgres::{ColumnType, EntityTable, quote_ident};
+use twenty_mapping::{CompiledMapping, MappingFile, TransformRegistry, compile};
 
 /// A boxed error: the harness reports what failed and stops.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

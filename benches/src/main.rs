@@ -56,8 +56,7 @@ use scenarios::peer::PeerRun;
 use scenarios::push::PushRun;
 use scenarios::sink::SinkRun;
 
-const USAGE: &str =
-    "usage: benches <all | paging [N] | pull [N ...] | incremental [N ...] | bidi [N] | \
+const USAGE: &str = "usage: benches <all | paging [N] | pull [N ...] | incremental [N ...] | bidi [N] | \
                      peer [N] | push [N [BATCH]] | sink [N]>";
 
 /// Pull sizes of `all`.
@@ -754,7 +753,11 @@ fn report(f: &Figures, command: &str, total: f64) -> Result<(), BoxError> {
             plan = x.real.planned,
             untouched = x.checked_untouched,
             mismatch = x.plan_mismatches,
-            exact = if x.plan_mismatches == 0 { " (the dry run predicted the real run exactly)" } else { "" },
+            exact = if x.plan_mismatches == 0 {
+                " (the dry run predicted the real run exactly)"
+            } else {
+                ""
+            },
         );
         write("bidi", &b)?;
     }
@@ -874,7 +877,9 @@ fn report(f: &Figures, command: &str, total: f64) -> Result<(), BoxError> {
     if command == "all" {
         write(
             "all",
-            &format!("## Whole run\n\n{head}\n\nEvery scenario above ran in this one command, in {total:.0} s.\n"),
+            &format!(
+                "## Whole run\n\n{head}\n\nEvery scenario above ran in this one command, in {total:.0} s.\n"
+            ),
         )?;
     }
     Ok(())

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use examples::admin::{serve, AdminState};
+use examples::admin::{AdminState, serve};
 use examples::cli::app::Engine;
 use reqwest::StatusCode;
 use secrecy::SecretString;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use twenty_client::Client;
 use twenty_sim::{Faults, SimConfig, SimServer};
@@ -232,10 +232,12 @@ async fn sync_runs_in_the_background_answers_409_while_running_and_reports_are_s
     // Bad requests.
     let (status, body) = f.post("/sync", Some(TOKEN), json!({"mode": "both"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("pull, push or sync"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("pull, push or sync")
+    );
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use clap::Parser;
-use examples::apps::assistant::{run, Assistant, AssistantConfig, Cli};
+use examples::apps::assistant::{Assistant, AssistantConfig, Cli, run};
 use secrecy::SecretString;
 use serde_json::json;
 use twenty_client::Client;

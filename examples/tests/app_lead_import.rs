@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use examples::apps::leads::{run, Cli};
+use examples::apps::leads::{Cli, run};
 use secrecy::SecretString;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use twenty_client::Client;
 use twenty_sim::{SimConfig, SimServer};
 

@@ -2,9 +2,9 @@
 //! run; normalised values land in Twenty; existing people are adopted; re-runs are no-ops.
 
 use clap::Parser;
-use examples::apps::org_members::{run, Cli};
+use examples::apps::org_members::{Cli, run};
 use secrecy::SecretString;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use twenty_client::Client;
 use twenty_sim::{SimConfig, SimServer};
 use twenty_sync_core::engine::PlannedAction;

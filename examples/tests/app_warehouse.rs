@@ -5,13 +5,13 @@
 #![cfg(feature = "postgres")]
 
 use clap::Parser;
-use examples::apps::warehouse::{insert_sample_rows, open_warehouse, run, Cli, WarehouseConfig};
+use examples::apps::warehouse::{Cli, WarehouseConfig, insert_sample_rows, open_warehouse, run};
 use secrecy::SecretString;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use twenty_client::Client;
 use twenty_sim::{SimConfig, SimServer};
-use twenty_sync_core::engine::PlannedAction;
 use twenty_sync_core::SyncDirection;
+use twenty_sync_core::engine::PlannedAction;
 
 const KEY: &str = "warehouse-test-key";
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -111,13 +111,15 @@ async fn warehouse_rows_mirror_into_twenty_and_edits_flow_both_ways() {
     .unwrap();
     assert_eq!(sim.handle().count("people"), people);
     assert_eq!(sim.handle().count("companies"), 0);
-    assert!(client
-        .metadata()
-        .object("people")
-        .await
-        .unwrap()
-        .field("llmContext")
-        .is_none());
+    assert!(
+        client
+            .metadata()
+            .object("people")
+            .await
+            .unwrap()
+            .field("llmContext")
+            .is_none()
+    );
     let creates = dry
         .plan
         .writes

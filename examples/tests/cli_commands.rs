@@ -3,10 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use twenty_sim::{SimConfig, SimServer};
-use twenty_sync_core::file::FileStore;
 use twenty_sync_core::StateStore;
+use twenty_sync_core::file::FileStore;
 
 const KEY: &str = "cli-test-key-5f3a9c";
 const BIN: &str = env!("CARGO_BIN_EXE_twenty-sync");

@@ -35,7 +35,7 @@ use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use twenty_sim::{SimConfig, SimServer};
 
 const KEY: &str = "crash-harness-key-3f9a";

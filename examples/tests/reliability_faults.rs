@@ -11,12 +11,12 @@
 //! `cargo test -p examples --test reliability_faults -- --nocapture` prints the figures per row.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use twenty_client::{Client, RetryPolicy};
 use twenty_sim::{Faults, PageHook, RateLimitConfig, SimConfig, SimServer};
 use twenty_sync_core::engine::{FieldMap, RunOptions, SyncEngine, SyncError};

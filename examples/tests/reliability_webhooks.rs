@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use secrecy::SecretString;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use twenty_client::{Client, RetryPolicy};
-use twenty_sim::{sign_webhook, SimConfig, SimServer};
+use twenty_sim::{SimConfig, SimServer, sign_webhook};
 use twenty_sync_core::engine::{FieldMap, SyncEngine, SyncErrorKind, WebhookOutcome};
 use twenty_sync_core::memory::{MemorySource, MemoryState};
 use twenty_sync_core::{AuditQuery, StateStore};

@@ -1,10 +1,11 @@
 //! The BigQuery REST calls the sink makes, on top of `gcp-bigquery-client`, with one place that
 //! maps failures to [`StoreError`]s and one counter of bytes processed.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use gcp_bigquery_client::Client;
 use gcp_bigquery_client::error::BQError;
 use gcp_bigquery_client::model::data_format_options::DataFormatOptions;
 use gcp_bigquery_client::model::dataset::Dataset;
@@ -18,7 +19,6 @@ use gcp_bigquery_client::model::query_response::QueryResponse;
 use gcp_bigquery_client::model::table::Table;
 use gcp_bigquery_client::model::table_data_insert_all_request::TableDataInsertAllRequest;
 use gcp_bigquery_client::model::table_row::TableRow;
-use gcp_bigquery_client::Client;
 use serde_json::Value;
 use twenty_sync_core::{StoreError, StoreErrorKind, StoreResult};
 
@@ -369,11 +369,7 @@ impl Api {
             ),
         };
         let err = StoreError::new(kind, message).with_context("operation", operation);
-        if temporary {
-            err.temporary()
-        } else {
-            err
-        }
+        if temporary { err.temporary() } else { err }
     }
 }
 
@@ -409,11 +405,7 @@ fn job_error(errors: &[ErrorProto]) -> StoreError {
         ),
     )
     .with_context("operation", "jobs.query");
-    if temporary {
-        err.temporary()
-    } else {
-        err
-    }
+    if temporary { err.temporary() } else { err }
 }
 
 fn is_rate_limit(e: &std::collections::HashMap<String, String>) -> bool {

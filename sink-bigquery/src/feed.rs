@@ -10,7 +10,7 @@ use twenty_sync_core::{
 };
 
 use crate::api::{Api, Param, QueryRows};
-use crate::codec::{decode_cell, decode_ts, set_path, FeedPosition};
+use crate::codec::{FeedPosition, decode_cell, decode_ts, set_path};
 use crate::config::{BigQueryConfig, EntityTable, KeyType};
 use crate::load::ts_param;
 use crate::sql::{self, D, K, U};

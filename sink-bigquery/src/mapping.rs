@@ -167,7 +167,7 @@ impl BigQueryConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use twenty_mapping::{compile, MappingFile, TransformRegistry};
+    use twenty_mapping::{MappingFile, TransformRegistry, compile};
 
     fn plan_of(toml: &str) -> CompiledMapping {
         let file = MappingFile::from_toml_str(toml, "t.toml").unwrap();

@@ -11,7 +11,7 @@ use gcp_bigquery_client::model::table_schema::TableSchema;
 use gcp_bigquery_client::model::time_partitioning::TimePartitioning;
 use serde::Serialize;
 
-use crate::config::{canonical_type_name, BigQueryConfig, BqType, EntityTable};
+use crate::config::{BigQueryConfig, BqType, EntityTable, canonical_type_name};
 
 /// Staging-table bookkeeping columns.
 pub(crate) const OP: &str = "_twenty_sync_op";

@@ -16,10 +16,10 @@ use twenty_sync_core::{
 };
 
 use crate::api::{Api, DEFAULT_TIMEOUT};
-use crate::auth::{redact, Credentials, MetadataServerAuth, StaticTokenAuth};
+use crate::auth::{Credentials, MetadataServerAuth, StaticTokenAuth, redact};
 use crate::codec::FeedPosition;
 use crate::config::{BigQueryConfig, EntityTable};
-use crate::schema::{compare, expected_tables, to_table, SchemaReport};
+use crate::schema::{SchemaReport, compare, expected_tables, to_table};
 use crate::{feed, load};
 
 /// Builds a [`BigQuerySink`]: configuration, credentials, and (for emulators and tests) the REST

@@ -6,7 +6,7 @@ mod common;
 
 use async_trait::async_trait;
 use chrono::{Duration, Utc};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sink_bigquery::{
     BigQueryConfig, BigQuerySink, BqType, ColumnSpec, DeleteTracking, EntityTable,
 };

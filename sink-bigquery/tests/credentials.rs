@@ -43,12 +43,14 @@ fn config() -> BigQueryConfig {
     let mut c = BigQueryConfig::new(
         "proj",
         "crm",
-        vec![serde_json::from_value(serde_json::json!({
-            "entity": "businesses", "table": "businesses",
-            "key_column": "business_id", "updated_at_column": "updated_at",
-            "columns": [{"name": "business_name", "type": "STRING"}]
-        }))
-        .expect("entity")],
+        vec![
+            serde_json::from_value(serde_json::json!({
+                "entity": "businesses", "table": "businesses",
+                "key_column": "business_id", "updated_at_column": "updated_at",
+                "columns": [{"name": "business_name", "type": "STRING"}]
+            }))
+            .expect("entity"),
+        ],
     );
     c.safety_lag_secs = 0;
     c

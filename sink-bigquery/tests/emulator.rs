@@ -6,7 +6,7 @@ mod common;
 
 use chrono::{DateTime, Duration, Utc};
 use futures::TryStreamExt;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sink_bigquery::{SchemaDifference, TableRole};
 use twenty_sync_core::{
     ApplyBatch, Checkpoint, InboundChange, InboundChangeKind, LocalChange, LocalChangeKind,
@@ -261,9 +261,11 @@ async fn the_feed_pages_in_updated_at_then_key_order_resumes_and_holds_back_rece
         ["c3", "c4", "c5"],
         "resumes right after c2 (same timestamp as c1)"
     );
-    assert!(feed(&s, "contacts", Some(&all[4].checkpoint))
-        .await
-        .is_empty());
+    assert!(
+        feed(&s, "contacts", Some(&all[4].checkpoint))
+            .await
+            .is_empty()
+    );
 
     // Without a lag the recent row is visible, after the others.
     let eager = sink(&emu.base_url, config(&ds, 0, 2)).await;
@@ -331,11 +333,12 @@ async fn pulled_deletes_set_tombstones_remove_rows_or_fill_the_deletes_table() {
     );
     s.apply(&deletes).await.expect("apply deletes");
     s.apply(&deletes).await.expect("replay deletes");
-    assert!(s
-        .get("contacts", &["c1".into(), "c2".into()])
-        .await
-        .expect("get")
-        .is_empty());
+    assert!(
+        s.get("contacts", &["c1".into(), "c2".into()])
+            .await
+            .expect("get")
+            .is_empty()
+    );
     assert_eq!(
         count_rows(&emu.base_url, &ds, "contacts").await,
         1,
@@ -485,7 +488,7 @@ async fn deletes_table_mode_is_atomic_a_failing_second_merge_rolls_back_the_firs
 }
 
 fn compiled(toml: &str) -> twenty_mapping::CompiledMapping {
-    use twenty_mapping::{compile, MappingFile, TransformRegistry};
+    use twenty_mapping::{MappingFile, TransformRegistry, compile};
     let file = MappingFile::from_toml_str(toml, "mapping.toml").expect("the mapping parses");
     compile(&file, &TransformRegistry::with_builtins(), None).expect("the mapping compiles")
 }

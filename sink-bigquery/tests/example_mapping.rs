@@ -14,10 +14,12 @@ fn the_example_mapping_parses_and_validates() {
     config.validate().expect("the example is valid");
     let contacts = config.entity("contacts").expect("contacts");
     assert_eq!(contacts.key_column, "contact_id");
-    assert!(contacts
-        .columns
-        .iter()
-        .any(|c| c.name == "context" && c.bq_type == BqType::Json));
+    assert!(
+        contacts
+            .columns
+            .iter()
+            .any(|c| c.name == "context" && c.bq_type == BqType::Json)
+    );
     let businesses = config.entity("businesses").expect("businesses");
     assert_eq!(
         businesses.deletes,
@@ -43,7 +45,7 @@ fn the_readme_mapping_is_the_example_file() {
 }
 
 fn example_twenty_mapping() -> twenty_mapping::CompiledMapping {
-    use twenty_mapping::{compile, MappingFile, TransformRegistry};
+    use twenty_mapping::{MappingFile, TransformRegistry, compile};
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/twenty-mapping.toml");
     let text = std::fs::read_to_string(path).expect("the example exists");
     let file = MappingFile::from_toml_str(&text, path).expect("the mapping parses");

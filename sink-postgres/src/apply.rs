@@ -36,8 +36,8 @@ use twenty_sync_core::{
 };
 
 use crate::error::Redactor;
-use crate::table::{param_array_type, CopyIn, TableInfo};
-use crate::value::{get_path, to_cell, Cell, Kind};
+use crate::table::{CopyIn, TableInfo, param_array_type};
+use crate::value::{Cell, Kind, get_path, to_cell};
 
 /// What the batch does per key once repeats are collapsed (the last change of a key wins).
 struct Plan<'a> {

@@ -78,8 +78,8 @@ fn verified(
     config: &TlsConfig,
     provider: Arc<rustls::crypto::CryptoProvider>,
 ) -> StoreResult<tokio_postgres_rustls::MakeRustlsConnect> {
-    use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
 
     let mut roots = rustls::RootCertStore::empty();
     if config.webpki_roots {

@@ -84,5 +84,5 @@ mod value;
 
 pub use config::{CaptureMode, ColumnMap, ColumnType, EntityTable, SinkConfig, TlsConfig};
 pub use ident::{quote_ident, quote_qualified};
-pub use migrate::{Migration, MIGRATIONS};
+pub use migrate::{MIGRATIONS, Migration};
 pub use sink::{ApplyStats, PostgresSink, PostgresSinkBuilder};

@@ -112,7 +112,7 @@ impl EntityTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use twenty_mapping::{compile, MappingFile, TransformRegistry};
+    use twenty_mapping::{MappingFile, TransformRegistry, compile};
 
     fn plan_of(toml: &str) -> twenty_mapping::CompiledMapping {
         let file = MappingFile::from_toml_str(toml, "t.toml").unwrap();

@@ -1,8 +1,8 @@
 //! [`PostgresSink`]: one value that is both the [`SourceOfTruth`] and the [`StateStore`].
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,9 +21,9 @@ use twenty_sync_core::{
 
 use crate::capture;
 use crate::config::{CaptureMode, EntityTable, SinkConfig, TlsConfig};
-use crate::error::{config, Redactor};
+use crate::error::{Redactor, config};
 use crate::ident::quote_ident;
-use crate::state::{record_from_row, record_from_row_at, write_commit, StateSql};
+use crate::state::{StateSql, record_from_row, record_from_row_at, write_commit};
 use crate::table::{self, DecodedRow, TableInfo};
 use crate::{apply, audit, connect, migrate};
 
@@ -477,7 +477,7 @@ impl PostgresSinkBuilder {
                 return Err(config(
                     "postgres: no connection string; call connection_string() or \
                      secret_provider() on the builder",
-                ))
+                ));
             }
         };
         if cfg.async_pull_commit && !self.write_state_on_apply {

@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
+use tokio_postgres::Row;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
-use tokio_postgres::Row;
 use twenty_sync_core::{
     RecordState, StateCommit, StoreError, StoreErrorKind, StoreResult, SyncDirection,
 };
@@ -46,8 +46,7 @@ pub(crate) struct StateSql {
 }
 
 /// The columns of a record state, in the order [`record_from_row`] reads them.
-pub(crate) const RECORD_COLS: &str =
-    "r.local_key, r.twenty_id, r.twenty_hash, r.local_hash, r.twenty_updated_at, r.local_updated_at, r.deleted";
+pub(crate) const RECORD_COLS: &str = "r.local_key, r.twenty_id, r.twenty_hash, r.local_hash, r.twenty_updated_at, r.local_updated_at, r.deleted";
 
 impl StateSql {
     pub(crate) fn new(schema: &str) -> Self {
@@ -509,7 +508,7 @@ pub(crate) fn record_from_row_at(row: &Row, at: usize) -> RecordState {
 #[cfg(test)]
 mod tests {
     use secrecy::SecretString;
-    use serde_json::{json, Value};
+    use serde_json::{Value, json};
     use tokio_postgres::types::ToSql;
     use twenty_sync_core::{
         ApplyBatch, InboundChange, InboundChangeKind, RecordState, SourceOfTruth, StateCommit,

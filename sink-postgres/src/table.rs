@@ -11,10 +11,10 @@ use tokio_postgres::{Row, Transaction};
 use twenty_sync_core::{LocalRecord, StoreError, StoreErrorKind, StoreResult};
 
 use crate::config::{CaptureMode, EntityTable};
-use crate::error::{config, Redactor};
+use crate::error::{Redactor, config};
 use crate::ident::{quote_ident, quote_literal, quote_qualified};
 use crate::state::{NewStates, RECORD_COLS};
-use crate::value::{format_timestamp, set_path, Cell, Kind};
+use crate::value::{Cell, Kind, format_timestamp, set_path};
 
 /// One resolved column.
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@ use std::error::Error as StdError;
 use bytes::BytesMut;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use serde_json::Value;
-use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 /// How the sink encodes and decodes a column, from its catalog type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

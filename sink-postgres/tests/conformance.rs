@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
-use sink_postgres::{quote_ident, ColumnType, EntityTable, PostgresSink};
+use sink_postgres::{ColumnType, EntityTable, PostgresSink, quote_ident};
 use twenty_sync_core::conformance::{self, LocalEditor};
 use twenty_sync_core::{SourceOfTruth, StoreError, StoreErrorKind, StoreResult};
 
-use common::{admin, TestDb};
+use common::{TestDb, admin};
 
 const ENTITIES: &[&str] = &[
     "conformance_feed",
@@ -175,14 +175,16 @@ async fn a_sink_that_leaves_the_record_states_to_the_engine_does_not_read_them()
     ));
     let sink = db.build(builder).await;
     let ids = vec!["tw-1".to_owned()];
-    assert!(sink
-        .linked_by_twenty_id("conformance_linked_apart", &ids)
-        .await
-        .unwrap()
-        .is_none());
-    assert!(sink
-        .linked_by_twenty_id("not_configured", &ids)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(
+        sink.linked_by_twenty_id("conformance_linked_apart", &ids)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        sink.linked_by_twenty_id("not_configured", &ids)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

@@ -8,13 +8,13 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sink_postgres::{quote_qualified, ColumnType, EntityTable, PostgresSink};
+use sink_postgres::{ColumnType, EntityTable, PostgresSink, quote_qualified};
 use twenty_client::Client;
 use twenty_sim::{SimConfig, SimServer};
 use twenty_sync_core::engine::{FieldMap, RunOptions, SyncEngine};
 use twenty_sync_core::{RunStatus, StateStore, SyncDirection};
 
-use common::{admin, TestDb};
+use common::{TestDb, admin};
 
 const KEY: &str = "sink-postgres-e2e-key";
 
@@ -82,11 +82,12 @@ async fn pull_from_twenty_into_postgres_then_push_a_local_insert_back() {
         .map(|r| r.get(0))
         .collect();
     assert_eq!(local, twenty_emails(&sim));
-    assert!(sink
-        .cursor("contacts", SyncDirection::Pull)
-        .await
-        .unwrap()
-        .is_some());
+    assert!(
+        sink.cursor("contacts", SyncDirection::Pull)
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert!(
         sink.run(&report.run_id).await.unwrap().is_some(),
         "run saved in Postgres"

@@ -8,12 +8,12 @@ mod common;
 use std::sync::Arc;
 
 use serde_json::json;
-use sink_postgres::{quote_qualified, ColumnType, EntityTable, PostgresSink};
+use sink_postgres::{ColumnType, EntityTable, PostgresSink, quote_qualified};
 use twenty_sim::{SimConfig, SimServer};
 use twenty_sync_core::engine::RunOptions;
 use twenty_sync_core::{RunMode, RunStatus};
 
-use common::{admin, mapped_engine, sim_client, TestDb};
+use common::{TestDb, admin, mapped_engine, sim_client};
 
 const KEY: &str = "sink-postgres-null-fields-key";
 

@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::config::{
-    RateLimit, RetryPolicy, DEFAULT_BATCH_SIZE, DEFAULT_PAGE_SIZE, MAX_BATCH_SIZE, MAX_PAGE_SIZE,
+    DEFAULT_BATCH_SIZE, DEFAULT_PAGE_SIZE, MAX_BATCH_SIZE, MAX_PAGE_SIZE, RateLimit, RetryPolicy,
 };
 use crate::error::Error;
 use crate::metadata::MetadataHandler;

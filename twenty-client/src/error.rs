@@ -7,8 +7,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
 
 /// Longest excerpt of a server body quoted in an error message.
 pub(crate) const MAX_QUOTED_BODY: usize = 512;

@@ -686,10 +686,12 @@ mod tests {
 
     #[test]
     fn unencodable_values_are_refused() {
-        assert!(Filter::field("name")
-            .eq(r#"O'Brien "x""#)
-            .validate()
-            .is_err());
+        assert!(
+            Filter::field("name")
+                .eq(r#"O'Brien "x""#)
+                .validate()
+                .is_err()
+        );
         // A lone apostrophe inside double quotes flips the parser's single-quote state: refused.
         assert!(Filter::field("name").eq("O'Brien").validate().is_err());
         assert!(Filter::field("name").like("O_Brien").validate().is_ok());

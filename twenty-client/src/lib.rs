@@ -62,7 +62,7 @@ pub mod webhook;
 
 pub use client::{Client, ClientBuilder, ClientStats};
 pub use config::{
-    RateLimit, RetryPolicy, DEFAULT_BATCH_SIZE, DEFAULT_PAGE_SIZE, MAX_BATCH_SIZE, MAX_PAGE_SIZE,
+    DEFAULT_BATCH_SIZE, DEFAULT_PAGE_SIZE, MAX_BATCH_SIZE, MAX_PAGE_SIZE, RateLimit, RetryPolicy,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use filter::{ConditionValue, Direction, FieldFilter, Filter, FilterValue, OrderBy};

@@ -35,12 +35,12 @@ pub(crate) fn check_base_url(url: &Url, allowed_hosts: Option<&[String]>) -> Res
         "http" => {
             return Err(Error::config(format!(
                 "refusing plain http to non-loopback host `{host}`: use https (http is only allowed for 127.0.0.1/::1/localhost)"
-            )))
+            )));
         }
         other => {
             return Err(Error::config(format!(
                 "unsupported URL scheme `{other}`: use https"
-            )))
+            )));
         }
     }
     if url.query().is_some() || url.fragment().is_some() {

@@ -3,8 +3,8 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Method;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use serde::de::DeserializeOwned;
 use url::Url;
 
@@ -80,7 +80,10 @@ impl Client {
     }
 
     /// [`send_raw`](Self::send_raw) without copying the body out of the response buffer.
-    async fn send_bytes(&self, call: &Call) -> Result<impl AsRef<[u8]> + Into<Vec<u8>>, Error> {
+    async fn send_bytes(
+        &self,
+        call: &Call,
+    ) -> Result<impl AsRef<[u8]> + Into<Vec<u8>> + use<>, Error> {
         let inner = &self.inner;
         if let Some(host) = call.url.host_str() {
             security::check_allowed(host, inner.allowed_hosts.as_deref())

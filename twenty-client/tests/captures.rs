@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{capture, capture_body, capture_status, client, CAPTURES};
+use common::{CAPTURES, capture, capture_body, capture_status, client};
 use mockito::Matcher;
 use twenty_client::metadata::{FieldType, ObjectMetadata};
 use twenty_client::model::{Company, Opportunity, Person};
@@ -150,11 +150,13 @@ fn captured_metadata_objects_and_fields_decode() {
             person.field("emails").map(|f| &f.field_type),
             Some(&FieldType::Emails)
         );
-        assert!(objects
-            .iter()
-            .flat_map(|o| &o.fields)
-            .any(|f| f.field_type == FieldType::Select
-                && f.options.as_ref().is_some_and(|o| !o.is_empty())));
+        assert!(
+            objects
+                .iter()
+                .flat_map(|o| &o.fields)
+                .any(|f| f.field_type == FieldType::Select
+                    && f.options.as_ref().is_some_and(|o| !o.is_empty()))
+        );
     }
 }
 
@@ -273,10 +275,11 @@ async fn validation_errors_carry_the_server_messages() {
     }
     assert!(!err.is_temporary());
     assert_eq!(err.operation(), "records.get");
-    assert!(err
-        .context()
-        .iter()
-        .any(|(k, v)| *k == "object" && v == "people"));
+    assert!(
+        err.context()
+            .iter()
+            .any(|(k, v)| *k == "object" && v == "people")
+    );
 }
 
 #[tokio::test]
@@ -286,8 +289,8 @@ async fn openapi_error_examples_with_the_older_message_shape_map() {
     )
     .expect("json");
     for (status, expected) in [(400usize, "error message"), (401, "Token invalid.")] {
-        let example = &doc["components"]["responses"][status.to_string()]["content"]
-            ["application/json"]["schema"]["example"];
+        let example = &doc["components"]["responses"][status.to_string()]["content"]["application/json"]
+            ["schema"]["example"];
         assert!(example.is_object(), "example {status} present");
         let mut server = mockito::Server::new_async().await;
         let _m = server

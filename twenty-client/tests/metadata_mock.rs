@@ -2,11 +2,11 @@
 
 mod common;
 
-use common::{capture, capture_body, client, KEY};
+use common::{KEY, capture, capture_body, client};
 use mockito::Matcher;
 use serde_json::json;
-use twenty_client::metadata::{CreateField, FieldOption, FieldSpec, FieldType};
 use twenty_client::ErrorKind;
+use twenty_client::metadata::{CreateField, FieldOption, FieldSpec, FieldType};
 
 const PERSON_ID: &str = "2e303e88-0f7c-4eca-b492-e366b849416b";
 
@@ -202,9 +202,11 @@ async fn verify_fields_never_writes_and_reports_missing_and_missing_options() {
     // 2.21.0 capture: workPreference has ON_SITE, HYBRID, REMOTE_WORK.
     assert_eq!(report.mismatched.len(), 1, "{report:?}");
     assert!(report.mismatched[0].reason.contains("PLATINUM"));
-    assert!(!report.mismatched[0]
-        .reason
-        .contains("missing on the server: REMOTE_WORK"));
+    assert!(
+        !report.mismatched[0]
+            .reason
+            .contains("missing on the server: REMOTE_WORK")
+    );
     assert_eq!(report.already_present.len(), 1);
 }
 

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{capture_body, client, KEY, UA};
+use common::{KEY, UA, capture_body, client};
 use futures::TryStreamExt;
 use mockito::Matcher;
 use serde_json::json;

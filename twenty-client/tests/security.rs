@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{builder, KEY};
+use common::{KEY, builder};
 use mockito::Matcher;
 use secrecy::SecretString;
 use twenty_client::{Client, ErrorKind};

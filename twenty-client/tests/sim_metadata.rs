@@ -179,13 +179,15 @@ async fn webhook_subscriptions_work_on_current_and_legacy_paths() {
         let listed = client.webhooks().list().await.expect("list");
         assert!(listed.iter().any(|h| h.id == hook.id), "{flavor:?}");
         client.webhooks().delete(&hook.id).await.expect("delete");
-        assert!(client
-            .webhooks()
-            .list()
-            .await
-            .expect("list")
-            .iter()
-            .all(|h| h.id != hook.id));
+        assert!(
+            client
+                .webhooks()
+                .list()
+                .await
+                .expect("list")
+                .iter()
+                .all(|h| h.id != hook.id)
+        );
         server.shutdown().await;
     }
 }

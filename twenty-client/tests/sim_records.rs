@@ -160,9 +160,11 @@ async fn batch_upsert_chunks_and_update_many_by_filter() {
         .await
         .expect("update many");
     assert_eq!(updated.len(), 2);
-    assert!(updated
-        .iter()
-        .all(|p| p.job_title.as_deref() == Some("Lyon")));
+    assert!(
+        updated
+            .iter()
+            .all(|p| p.job_title.as_deref() == Some("Lyon"))
+    );
     server.shutdown().await;
 }
 

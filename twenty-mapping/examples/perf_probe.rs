@@ -6,7 +6,7 @@
 use std::hint::black_box;
 
 use serde_json::json;
-use twenty_mapping::{compile, content_hash, MappingFile, TransformRegistry};
+use twenty_mapping::{MappingFile, TransformRegistry, compile, content_hash};
 
 /// Thread CPU time in seconds (utime + stime from /proc, 100 Hz ticks).
 fn cpu_seconds() -> f64 {

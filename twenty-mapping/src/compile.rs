@@ -12,7 +12,7 @@ use crate::schema::{SchemaObject, TwentySchema};
 use crate::template::OutputTemplate;
 use crate::transform::{Inverse, TransformRegistry, TransformStep};
 use crate::types::{
-    is_known_standard_object, standard_field_type, standard_select_options, FieldType, ValueKind,
+    FieldType, ValueKind, is_known_standard_object, standard_field_type, standard_select_options,
 };
 
 /// Default length of value excerpts in field errors.
@@ -637,7 +637,12 @@ impl<'a> EntityCompiler<'a> {
             };
             let written = fields.iter().any(|f| f.twenty.covers(&parsed));
             if self.config.direction.pushes() && !written {
-                self.err(path, format!("match key `{key}` is not written by any rule, so records cannot be matched"));
+                self.err(
+                    path,
+                    format!(
+                        "match key `{key}` is not written by any rule, so records cannot be matched"
+                    ),
+                );
             } else if let (Some(obj), Some(root)) = (self.object, parsed.root()) {
                 if obj.field(root).is_none() && !self.config.custom_fields.contains_key(root) {
                     self.err(

@@ -93,13 +93,13 @@ pub use config::{
     Source, TransformSpec,
 };
 pub use error::{CompileError, CompileErrors, ConfigError, FieldError, TransformError};
-pub use hash::{canonical_json, content_hash, ContentHash, CONTENT_HASH_TAG};
+pub use hash::{CONTENT_HASH_TAG, ContentHash, canonical_json, content_hash};
 pub use local_fields::{LocalField, LocalKind};
 pub use path::FieldPath;
 pub use paths_hash::PathsHash;
 pub use plan::{CompiledMapping, EntityPlan, FieldPlan, Mapped, RequiredField};
 pub use schema::{SchemaField, SchemaObject, TwentySchema};
 pub use transform::{
-    apply_builtin, FnTransform, Inverse, Transform, TransformArgs, TransformRegistry, TransformStep,
+    FnTransform, Inverse, Transform, TransformArgs, TransformRegistry, TransformStep, apply_builtin,
 };
-pub use types::{standard_field_type, FieldType, ValueKind};
+pub use types::{FieldType, ValueKind, standard_field_type};

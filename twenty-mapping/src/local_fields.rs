@@ -9,12 +9,12 @@
 //! into one string holds [`LocalKind::Text`], not [`LocalKind::Json`]. Nested values (composite
 //! fields, RAW_JSON, lists of objects) are [`LocalKind::Json`].
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::path::FieldPath;
 use crate::plan::EntityPlan;
 use crate::schema::TwentySchema;
-use crate::types::{standard_field_type, FieldType, ValueKind};
+use crate::types::{FieldType, ValueKind, standard_field_type};
 
 /// The kind of value a local field holds, as far as the plan tells. A store maps each kind to a
 /// column type of its own (`Json` to whatever keeps any JSON value exactly).
@@ -296,7 +296,7 @@ fn probed(value: &Value, sample: &Value, twenty: LocalKind) -> LocalKind {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{compile, CompiledMapping, MappingFile, TransformRegistry};
+    use crate::{CompiledMapping, MappingFile, TransformRegistry, compile};
 
     fn plan_of(toml: &str) -> CompiledMapping {
         let file = MappingFile::from_toml_str(toml, "t.toml").unwrap();

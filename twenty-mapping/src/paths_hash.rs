@@ -8,8 +8,8 @@
 
 use serde_json::Value;
 
-use crate::hash::{encode, encode_object_header, encoded_key, hash_encoding, patch_object_len};
 use crate::ContentHash;
+use crate::hash::{encode, encode_object_header, encoded_key, hash_encoding, patch_object_len};
 
 /// What one top-level key of the projection holds, with keys in byte order.
 #[derive(Debug, Clone)]
@@ -175,7 +175,7 @@ mod tests {
     use super::*;
     use crate::content_hash;
     use proptest::prelude::*;
-    use serde_json::{json, Map};
+    use serde_json::{Map, json};
 
     /// The projection the paths describe, built by writing each present value at its path in
     /// order (objects created on the way), as the sync engine's views do.

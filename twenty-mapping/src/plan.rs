@@ -6,10 +6,10 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use crate::config::{ConflictPolicy, Direction, Owner};
-use crate::error::{excerpt, FieldError, TransformError};
-use crate::hash::{content_hash, ContentHash};
+use crate::error::{FieldError, TransformError, excerpt};
+use crate::hash::{ContentHash, content_hash};
 use crate::path::{FieldPath, PositionHint};
-use crate::template::{put_into_null, OutputTemplate};
+use crate::template::{OutputTemplate, put_into_null};
 use crate::transform::TransformStep;
 
 /// A validated mapping, ready to apply to any number of records.
@@ -1172,7 +1172,7 @@ impl EntityPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{compile, MappingFile, TransformRegistry};
+    use crate::{MappingFile, TransformRegistry, compile};
     use serde_json::json;
 
     /// An entity whose first rule writes `name.firstName`, then `city`, then `name.lastName`,

@@ -1,7 +1,7 @@
 //! Strategies shared by the crate's property tests.
 
 use proptest::prelude::*;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// The JSON scalars other than strings, each equally likely: null, booleans, the whole `u64`
 /// and `i64` ranges, and finite floats. Tests add the strings, keys and nesting they need

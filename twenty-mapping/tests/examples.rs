@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde_json::json;
 use twenty_mapping::{
-    compile, CompiledMapping, ConflictPolicy, Direction, MappingFile, Owner, TransformRegistry,
+    CompiledMapping, ConflictPolicy, Direction, MappingFile, Owner, TransformRegistry, compile,
 };
 
 fn load(name: &str) -> CompiledMapping {
@@ -139,10 +139,11 @@ fn contacts_example_reports_bad_fields_without_dropping_the_record() {
     assert!(email.required && out.is_rejected());
     assert_eq!(email.rule, "entities.contacts.fields[1]");
     assert_eq!(email.excerpt.as_deref(), Some("grace at navy"));
-    assert!(out
-        .errors
-        .iter()
-        .any(|e| e.field == "phones" && e.reason.contains("phone")));
+    assert!(
+        out.errors
+            .iter()
+            .any(|e| e.field == "phones" && e.reason.contains("phone"))
+    );
 }
 
 #[test]

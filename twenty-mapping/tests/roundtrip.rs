@@ -1,8 +1,8 @@
 //! Property tests: for invertible rules, local → Twenty → local is the identity on valid inputs.
 
 use proptest::prelude::*;
-use serde_json::{json, Map, Value};
-use twenty_mapping::{compile, CompiledMapping, MappingFile, TransformRegistry};
+use serde_json::{Map, Value, json};
+use twenty_mapping::{CompiledMapping, MappingFile, TransformRegistry, compile};
 
 const MAPPING: &str = r#"
 [entities.people]

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use twenty_mapping::{
-    compile, FnTransform, MappingFile, TransformError, TransformRegistry, TwentySchema, ValueKind,
+    FnTransform, MappingFile, TransformError, TransformRegistry, TwentySchema, ValueKind, compile,
 };
 
 fn builtins() -> TransformRegistry {
@@ -321,11 +321,12 @@ transforms = ["shout"]
     registry.register(
         "shout",
         Arc::new(shout.with_inverse(|v| {
-            Ok(json!(v
-                .as_str()
-                .unwrap_or("")
-                .trim_end_matches('!')
-                .to_lowercase()))
+            Ok(json!(
+                v.as_str()
+                    .unwrap_or("")
+                    .trim_end_matches('!')
+                    .to_lowercase()
+            ))
         })),
     );
     let mapping = compile(&file, &registry, None).unwrap();

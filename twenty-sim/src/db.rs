@@ -3,13 +3,13 @@
 
 use std::collections::HashMap;
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
 use crate::filter::{Filter, RowView};
 use crate::input::{apply_input, search_vector};
-use crate::schema::{standard_objects, ObjectMeta};
-use crate::store::{fmt_id, fmt_ms, parse_id, Clock, Table};
+use crate::schema::{ObjectMeta, standard_objects};
+use crate::store::{Clock, Table, fmt_id, fmt_ms, parse_id};
 
 /// A record event (`person.created`, ...) for webhook deliveries.
 #[derive(Debug, Clone)]
@@ -155,8 +155,15 @@ impl Db {
                 return Err(ApiError::bad(format!(
                     "Multiple records found matching the unique fields of the {} to upsert ({}): {}. Make the input match a single record.",
                     table.meta.singular,
-                    std::iter::once("id".to_string()).chain(table.meta.unique_paths()).collect::<Vec<_>>().join(", "),
-                    matches.iter().map(|m| fmt_id(*m)).collect::<Vec<_>>().join(", ")
+                    std::iter::once("id".to_string())
+                        .chain(table.meta.unique_paths())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    matches
+                        .iter()
+                        .map(|m| fmt_id(*m))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
             if let Some(id) = matches.first().copied() {

@@ -2,8 +2,8 @@
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use http::{header, HeaderValue, StatusCode};
-use serde_json::{json, Value};
+use http::{HeaderValue, StatusCode, header};
+use serde_json::{Value, json};
 
 use crate::config::ServerFlavor;
 

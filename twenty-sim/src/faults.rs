@@ -168,7 +168,9 @@ pub(crate) fn server_error(status: u16) -> Response {
     };
     let mut r = json_response(
         status,
-        format!("<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n<center><h1>{status} {reason}</h1></center>\r\n</body>\r\n</html>\r\n"),
+        format!(
+            "<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n<center><h1>{status} {reason}</h1></center>\r\n</body>\r\n</html>\r\n"
+        ),
     );
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,

@@ -6,8 +6,8 @@ use std::cmp::Ordering;
 
 use serde_json::{Map, Value};
 
-use crate::schema::{composite_subfields, get_path, ObjectMeta};
-use crate::store::{fmt_id, parse_ms, Row};
+use crate::schema::{ObjectMeta, composite_subfields, get_path};
+use crate::store::{Row, fmt_id, parse_ms};
 
 /// Comparison operators accepted by the REST parser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -391,11 +391,7 @@ fn eval_cond(c: &Cond, view: &mut RowView<'_>) -> bool {
     match c.op {
         Op::Is => {
             let is_null = v.is_null();
-            if first == "NULL" {
-                is_null
-            } else {
-                !is_null
-            }
+            if first == "NULL" { is_null } else { !is_null }
         }
         _ if v.is_null() => false,
         Op::Eq => compare(c.kind, &v, time, first) == Some(Ordering::Equal),

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
-use crate::schema::{composite_subfields, FieldMeta, ObjectMeta};
+use crate::schema::{FieldMeta, ObjectMeta, composite_subfields};
 use crate::store::{fmt_ms, parse_id, parse_ms};
 
 /// Columns the server manages itself; client values are ignored.
@@ -211,7 +211,7 @@ pub(crate) fn apply_input(
                         );
                     }
                     None => {
-                        return Err(ApiError::bad(format!("'{}' is not a valid UUID", show(v))))
+                        return Err(ApiError::bad(format!("'{}' is not a valid UUID", show(v))));
                     }
                 }
             }

@@ -7,9 +7,9 @@ use std::ops::Bound;
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use crate::filter::{path_kind, Filter, Kind, RowView};
-use crate::schema::{get_path, ObjectMeta};
-use crate::store::{fmt_id, parse_id, parse_ms, Row, Table};
+use crate::filter::{Filter, Kind, RowView, path_kind};
+use crate::schema::{ObjectMeta, get_path};
+use crate::store::{Row, Table, fmt_id, parse_id, parse_ms};
 
 /// Sort direction of one `order_by` item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,9 +41,11 @@ pub(crate) fn parse_order_by(meta: &ObjectMeta, s: &str) -> Result<Vec<(String, 
                     "AscNullsLast" => Dir::AscNullsLast,
                     "DescNullsFirst" => Dir::DescNullsFirst,
                     "DescNullsLast" => Dir::DescNullsLast,
-                    other => return Err(format!(
-                        "'order_by' direction '{other}' invalid. Allowed values are 'AscNullsFirst', 'AscNullsLast', 'DescNullsFirst', 'DescNullsLast'. eg: ?order_by=field_1[AscNullsFirst],field_2[DescNullsLast],field_3"
-                    )),
+                    other => {
+                        return Err(format!(
+                            "'order_by' direction '{other}' invalid. Allowed values are 'AscNullsFirst', 'AscNullsLast', 'DescNullsFirst', 'DescNullsLast'. eg: ?order_by=field_1[AscNullsFirst],field_2[DescNullsLast],field_3"
+                        ));
+                    }
                 };
                 (&item[..i], dir)
             }
@@ -118,11 +120,7 @@ fn cmp_keys(order: &[(String, Dir)], a: &(Vec<Value>, u128), b: &(Vec<Value>, u1
             }
             _ => {
                 let o = cmp_values(x, y);
-                if dir.desc() {
-                    o.reverse()
-                } else {
-                    o
-                }
+                if dir.desc() { o.reverse() } else { o }
             }
         };
         if o != Ordering::Equal {

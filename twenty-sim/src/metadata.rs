@@ -5,12 +5,12 @@ use std::sync::Arc;
 use axum::extract::Request;
 use axum::response::Response;
 use http::Method;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::config::ServerFlavor;
-use crate::error::{json_response, ApiError};
+use crate::error::{ApiError, json_response};
 use crate::routes::read_json;
-use crate::schema::{field_from_json, APPLICATION_ID, WORKSPACE_ID};
+use crate::schema::{APPLICATION_ID, WORKSPACE_ID, field_from_json};
 use crate::server::Shared;
 use crate::store::fmt_ms;
 
@@ -150,20 +150,31 @@ fn page(
 pub(crate) async fn route(shared: &Arc<Shared>, req: Request, segs: &[&str]) -> Response {
     let flavor = shared.flavor;
     let r = match segs {
-        ["webhooks", rest @ ..] if flavor != ServerFlavor::Legacy => crate::webhooks::routes(shared, req, rest).await,
+        ["webhooks", rest @ ..] if flavor != ServerFlavor::Legacy => {
+            crate::webhooks::routes(shared, req, rest).await
+        }
         ["objects"] if req.method() == Method::GET => {
             let q = query(&req);
             let db = shared.db.read().unwrap_or_else(|e| e.into_inner());
             let mut objs: Vec<&crate::store::Table> = db.tables.values().collect();
             objs.sort_by(|a, b| b.meta.id.cmp(&a.meta.id));
-            page(objs.iter().map(|t| t.meta.to_json()).collect(), "objects", &q)
+            page(
+                objs.iter().map(|t| t.meta.to_json()).collect(),
+                "objects",
+                &q,
+            )
         }
         ["objects", id] if req.method() == Method::GET => {
             let db = shared.db.read().unwrap_or_else(|e| e.into_inner());
             db.tables
                 .values()
                 .find(|t| t.meta.id == *id)
-                .map(|t| json_response(200, json!({"data": {"object": t.meta.to_json()}}).to_string()))
+                .map(|t| {
+                    json_response(
+                        200,
+                        json!({"data": {"object": t.meta.to_json()}}).to_string(),
+                    )
+                })
                 .ok_or_else(|| ApiError::with_status(404, "Object metadata not found"))
         }
         ["fields"] if req.method() == Method::GET => {

@@ -6,15 +6,15 @@ use std::sync::Arc;
 use axum::extract::Request;
 use axum::response::Response;
 use http::Method;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::config::ServerFlavor;
-use crate::error::{json_response, malformed_json, ApiError};
+use crate::error::{ApiError, json_response, malformed_json};
 use crate::filter::Filter;
-use crate::list::{parse_order_by, select, ListQuery};
+use crate::list::{ListQuery, parse_order_by, select};
 use crate::schema::Relation;
 use crate::server::Shared;
-use crate::store::{parse_id, Table};
+use crate::store::{Table, parse_id};
 
 pub(crate) type Query = HashMap<String, String>;
 
@@ -374,7 +374,7 @@ fn list(shared: &Arc<Shared>, plural: &str, q: &Query) -> Result<Response, ApiEr
         Some(d) => {
             return Err(ApiError::bad(format!(
                 "'depth={d}' parameter invalid. Allowed values are 0, 1"
-            )))
+            )));
         }
     };
     let filter = parse_filter(shared, plural, q)?;

@@ -1,7 +1,7 @@
 //! The workspace schema: standard objects (from a real 2.21.0 `/rest/metadata/objects` answer)
 //! plus custom fields created at run time, and the record shape each field type produces.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 /// The 2.21.0 metadata of the simulated standard objects (trimmed to the objects served).
 const STANDARD_OBJECTS: &str = include_str!("schema/standard_objects.json");

@@ -2,7 +2,7 @@
 
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::db::Db;
 use crate::input::search_vector;

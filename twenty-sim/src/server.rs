@@ -4,20 +4,20 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 
+use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
-use axum::Router;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{Faults, RateLimitConfig, ServerFlavor, SimConfig};
 use crate::db::{Db, Event};
 use crate::error::json_response;
-use crate::faults::{server_error, too_many_requests, Bucket, Fault, FaultState};
+use crate::faults::{Bucket, Fault, FaultState, server_error, too_many_requests};
 use crate::net::{ConnInfo, KillableListener};
 use crate::store::parse_id;
-use crate::webhooks::{deliveries, run_dispatcher, Delivery};
+use crate::webhooks::{Delivery, deliveries, run_dispatcher};
 
 /// Request counters of a simulator.
 ///

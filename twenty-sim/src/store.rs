@@ -3,13 +3,13 @@
 //! about a gigabyte and keyset paging costs O(log n + page).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use serde_json::{Map, Value};
 
-use crate::schema::{get_path, ObjectMeta};
+use crate::schema::{ObjectMeta, get_path};
 
 /// Format epoch milliseconds the way Twenty does (`2026-11-22T19:47:34.381Z`).
 pub(crate) fn fmt_ms(ms: i64) -> String {

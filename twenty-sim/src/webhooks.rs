@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use rand::RngCore;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use sha2::Sha256;
 use tokio::sync::mpsc;
 
@@ -17,7 +17,7 @@ use http::{HeaderValue, Method};
 
 use crate::config::ServerFlavor;
 use crate::db::Event;
-use crate::error::{json_response, ApiError};
+use crate::error::{ApiError, json_response};
 use crate::routes::read_json;
 use crate::schema::APPLICATION_ID;
 use crate::schema::WORKSPACE_ID;
@@ -195,7 +195,10 @@ pub(crate) async fn routes(
     match (req.method().clone(), segs) {
         (Method::GET, []) => {
             let db = shared.db.read().unwrap_or_else(|e| e.into_inner());
-            Ok(json_response(200, Value::Array(db.webhooks.iter().cloned().map(Value::Object).collect()).to_string()))
+            Ok(json_response(
+                200,
+                Value::Array(db.webhooks.iter().cloned().map(Value::Object).collect()).to_string(),
+            ))
         }
         (Method::GET, [id]) => {
             let db = shared.db.read().unwrap_or_else(|e| e.into_inner());
@@ -210,15 +213,32 @@ pub(crate) async fn routes(
                 Ok(b) => b,
                 Err(r) => return Ok(r),
             };
-            let target = body.get("targetUrl").and_then(Value::as_str).unwrap_or_default().to_string();
+            let target = body
+                .get("targetUrl")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             let parsed = url::Url::parse(&target)
                 .map_err(|e| ApiError::bad(format!("Invalid targetUrl '{target}': {e}")))?;
             if !matches!(parsed.scheme(), "http" | "https") {
-                return Err(ApiError::bad(format!("Invalid targetUrl '{target}': the scheme must be http or https")));
+                return Err(ApiError::bad(format!(
+                    "Invalid targetUrl '{target}': the scheme must be http or https"
+                )));
             }
             let operations = match body.get("operations") {
-                Some(Value::Array(ops)) if !ops.is_empty() && ops.iter().all(|o| o.as_str().is_some_and(|s| s.contains('.'))) => Value::Array(ops.clone()),
-                _ => return Err(ApiError::bad("'operations' must be a non-empty array like [\"person.created\", \"*.updated\"]")),
+                Some(Value::Array(ops))
+                    if !ops.is_empty()
+                        && ops
+                            .iter()
+                            .all(|o| o.as_str().is_some_and(|s| s.contains('.'))) =>
+                {
+                    Value::Array(ops.clone())
+                }
+                _ => {
+                    return Err(ApiError::bad(
+                        "'operations' must be a non-empty array like [\"person.created\", \"*.updated\"]",
+                    ));
+                }
             };
             let id = match body.get("id").and_then(Value::as_str) {
                 Some(i) if parse_id(i).is_some() => i.to_string(),
@@ -238,7 +258,10 @@ pub(crate) async fn routes(
             w.insert("id".into(), json!(id));
             w.insert("targetUrl".into(), json!(target));
             w.insert("operations".into(), operations);
-            w.insert("description".into(), body.get("description").cloned().unwrap_or(Value::Null));
+            w.insert(
+                "description".into(),
+                body.get("description").cloned().unwrap_or(Value::Null),
+            );
             w.insert("secret".into(), json!(secret));
             w.insert("workspaceId".into(), json!(WORKSPACE_ID));
             w.insert("applicationId".into(), json!(APPLICATION_ID));
@@ -256,9 +279,14 @@ pub(crate) async fn routes(
                 return Err(ApiError::with_status(404, "Webhook not found"));
             }
             let mut r = json_response(200, "true".into());
-            r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            r.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
             Ok(r)
         }
-        _ => Err(ApiError::bad("Unsupported webhook request: use GET/POST /rest/metadata/webhooks or GET/DELETE /rest/metadata/webhooks/{id}")),
+        _ => Err(ApiError::bad(
+            "Unsupported webhook request: use GET/POST /rest/metadata/webhooks or GET/DELETE /rest/metadata/webhooks/{id}",
+        )),
     }
 }

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{captured_body, Sim, KEY};
+use common::{KEY, Sim, captured_body};
 use serde_json::Value;
 use twenty_sim::{Faults, RateLimitConfig, ServerFlavor, SimConfig};
 

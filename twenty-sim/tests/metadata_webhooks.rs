@@ -9,9 +9,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::post;
-use common::{capture, captured_body, keys, Sim};
-use serde_json::{json, Value};
-use twenty_sim::{sign_webhook, ServerFlavor};
+use common::{Sim, capture, captured_body, keys};
+use serde_json::{Value, json};
+use twenty_sim::{ServerFlavor, sign_webhook};
 
 async fn person_object_id(sim: &Sim) -> String {
     let (_, objs) = sim.get("/rest/metadata/objects").await;

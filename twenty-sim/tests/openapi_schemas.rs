@@ -7,8 +7,8 @@
 
 mod common;
 
-use common::{captured_body, Sim};
-use serde_json::{json, Value};
+use common::{Sim, captured_body};
+use serde_json::{Value, json};
 
 fn openapi() -> Value {
     let path = concat!(
@@ -34,8 +34,8 @@ fn strip_nulls(v: &Value) -> Value {
 
 /// A validator for the 200 response of `GET /{plural}` (refs resolved inside the document).
 fn list_validator(doc: &Value, plural: &str) -> jsonschema::Validator {
-    let schema = &doc["paths"][format!("/{plural}")]["get"]["responses"]["200"]["content"]
-        ["application/json"]["schema"];
+    let schema = &doc["paths"][format!("/{plural}")]["get"]["responses"]["200"]["content"]["application/json"]
+        ["schema"];
     assert!(schema.is_object(), "no list schema for {plural}");
     let mut root = schema.clone();
     root["components"] = doc["components"].clone();

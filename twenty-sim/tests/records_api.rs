@@ -4,9 +4,9 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{captured_body, enc, keys, Sim};
+use common::{Sim, captured_body, enc, keys};
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn error_bodies_equal_the_captured_ones() {
@@ -367,7 +367,9 @@ async fn create_get_update_and_delete_round_trip_with_captured_envelopes() {
     assert_eq!(s, 400);
     assert_eq!(
         e["messages"][0],
-        format!("Query path '/rest/restore/people/{id}' invalid. Valid examples: /rest/companies/id or /rest/companies or /rest/batch/companies")
+        format!(
+            "Query path '/rest/restore/people/{id}' invalid. Valid examples: /rest/companies/id or /rest/companies or /rest/batch/companies"
+        )
     );
     let (s, r) = sim
         .call(

@@ -392,7 +392,14 @@ impl RunReport {
             let _ = writeln!(
                 s,
                 "  {entity}: seen {}, created {}, updated {}, deleted {}, unchanged {}, adopted {}, conflicted {}, failed {}",
-                c.seen, c.created, c.updated, c.deleted, c.unchanged, c.adopted, c.conflicted, c.failed
+                c.seen,
+                c.created,
+                c.updated,
+                c.deleted,
+                c.unchanged,
+                c.adopted,
+                c.conflicted,
+                c.failed
             );
         }
         if let Some(e) = &self.error {

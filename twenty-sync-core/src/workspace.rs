@@ -7,8 +7,8 @@
 //! the workspace does not offer would fail record by record at run time instead. This module
 //! builds that schema from the workspace itself.
 
-use twenty_client::metadata::{FieldMetadata, FieldType, ObjectMetadata};
 use twenty_client::Client;
+use twenty_client::metadata::{FieldMetadata, FieldType, ObjectMetadata};
 use twenty_mapping::{SchemaField, SchemaObject, TwentySchema};
 
 /// The schema of `objects` as a mapping sees it: every active field by name, with its type, its
@@ -158,9 +158,11 @@ mod tests {
             people.field("companyId").map(|f| f.field_type.as_str()),
             Some("UUID")
         );
-        assert!(people
-            .field("emails")
-            .is_some_and(|f| f.field_type == "EMAILS"));
+        assert!(
+            people
+                .field("emails")
+                .is_some_and(|f| f.field_type == "EMAILS")
+        );
         assert!(
             people.field("whatsapp").is_some(),
             "a custom field of the workspace"

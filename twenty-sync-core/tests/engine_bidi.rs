@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use engine_support::*;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use twenty_sync_core::engine::{ConflictPolicy, FieldMap, FieldOwner, RunOptions, SyncEngine};
 use twenty_sync_core::memory::{MemorySource, MemoryState};
 use twenty_sync_core::{AuditAction, AuditQuery, RunMode, StateStore, StateStoreExt};

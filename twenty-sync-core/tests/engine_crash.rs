@@ -5,7 +5,7 @@ mod engine_support;
 
 use engine_support::*;
 use serde_json::json;
-use twenty_sync_core::engine::{failpoints, RunOptions, SyncErrorKind};
+use twenty_sync_core::engine::{RunOptions, SyncErrorKind, failpoints};
 use twenty_sync_core::memory::{MemorySource, MemoryState};
 
 /// Twenty has 5 seeded people plus one that matches a local record; the source has 10 records

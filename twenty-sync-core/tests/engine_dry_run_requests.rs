@@ -11,9 +11,9 @@ use serde_json::json;
 use std::sync::Arc;
 use twenty_sim::SimServer;
 
+use twenty_sync_core::RunMode;
 use twenty_sync_core::engine::{EngineConfig, MatchStrategy, RunOptions, SyncEngine};
 use twenty_sync_core::memory::{MemorySource, MemoryState};
-use twenty_sync_core::RunMode;
 
 /// The support engine with the lookup strategy (this file's subject); shadows the glob import.
 fn engine(sim: &SimServer, source: &MemorySource, state: &MemoryState) -> Engine {

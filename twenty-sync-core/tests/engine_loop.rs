@@ -119,7 +119,7 @@ async fn a_pull_after_a_push_does_not_rewrite_values_twenty_normalised() {
 /// is pushed as an E.164 composite and maps back as `+1 415-555-0100`-style text.
 #[tokio::test]
 async fn the_quickstart_phone_rule_does_not_bring_a_push_back_on_pull() {
-    use twenty_mapping::{compile, MappingFile, TransformRegistry};
+    use twenty_mapping::{MappingFile, TransformRegistry, compile};
     use twenty_sync_core::PlanMapper;
     let file = MappingFile::from_toml_str(
         r#"

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use engine_support::*;
 use serde_json::json;
-use twenty_mapping::{compile, MappingFile, TransformRegistry};
+use twenty_mapping::{MappingFile, TransformRegistry, compile};
 use twenty_sync_core::engine::{RunOptions, SyncEngine};
 use twenty_sync_core::memory::{MemorySource, MemoryState};
 use twenty_sync_core::{PlanMapper, RunStatus, StateStore};

@@ -24,11 +24,13 @@ async fn full_pull_copies_every_record_and_sets_the_cursor() {
     assert_eq!((c.seen, c.created, c.failed), (23, 23, 0));
     assert_eq!(source.records(ENTITY).len(), 23);
     assert_eq!(local_emails(&source), twenty_emails(&sim));
-    assert!(state
-        .cursor(ENTITY, SyncDirection::Pull)
-        .await
-        .unwrap()
-        .is_some());
+    assert!(
+        state
+            .cursor(ENTITY, SyncDirection::Pull)
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert_linked(&sim, &source, &state).await;
     let saved = state.run(&report.run_id).await.unwrap().expect("run saved");
     assert_eq!(saved.status, RunStatus::Succeeded);
@@ -233,8 +235,8 @@ impl StateStore for RunRecordRefused {
 }
 
 #[tokio::test]
-async fn the_run_record_is_saved_while_the_lease_is_taken_and_a_refused_record_gives_the_lease_back(
-) {
+async fn the_run_record_is_saved_while_the_lease_is_taken_and_a_refused_record_gives_the_lease_back()
+ {
     let sim = sim(3).await;
     let (source, state) = (MemorySource::new(), RunRecordRefused::default());
     let engine = SyncEngine::builder(client(&sim), source.clone(), state.clone())
@@ -254,9 +256,11 @@ async fn the_run_record_is_saved_while_the_lease_is_taken_and_a_refused_record_g
     assert!(source.records(ENTITY).is_empty(), "the run did nothing");
     // The lease taken beside the refused record was given back: another holder takes it now.
     let scope = format!("{}#{ENTITY}", sim.base_url());
-    assert!(state
-        .acquire_lease(&scope, "someone-else", Duration::from_secs(60))
-        .await
-        .unwrap()
-        .is_some());
+    assert!(
+        state
+            .acquire_lease(&scope, "someone-else", Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_some()
+    );
 }

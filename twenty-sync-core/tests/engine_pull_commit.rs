@@ -703,11 +703,13 @@ async fn two_batches_at_once_and_the_later_writes_no_cursor_past_the_earlier() {
     assert_eq!(local_emails(&source.inner), twenty_emails(&sim));
     // The completed pull's cursor is written (by the last batch, or on its own after it when
     // it went beside another): nothing changed in Twenty, so the next pull reads nothing.
-    assert!(state
-        .cursor(ENTITY, SyncDirection::Pull)
-        .await
-        .unwrap()
-        .is_some());
+    assert!(
+        state
+            .cursor(ENTITY, SyncDirection::Pull)
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert_next_pull_reads_nothing(&sim, &source, &state, 14).await;
 }
 
@@ -984,8 +986,8 @@ async fn records_of_one_page_that_map_to_one_local_key_are_decided_one_after_the
 }
 
 #[tokio::test]
-async fn a_changed_record_whose_local_key_a_staged_page_gave_to_another_is_decided_after_that_page_commits(
-) {
+async fn a_changed_record_whose_local_key_a_staged_page_gave_to_another_is_decided_after_that_page_commits()
+ {
     // Locals keyed by last name. B ("Bea Old") is pulled. Then, in Twenty, a new person N
     // ("Newcomer Old") comes, and B's last name changes to "Moved". In pages of one, the live
     // walk stages N onto B's local record (same key) first; B's page then finds its record state
@@ -1096,8 +1098,8 @@ async fn a_failed_page_request_keeps_the_pages_staged_before_it_for_the_next_pul
 }
 
 #[tokio::test]
-async fn a_record_soft_deleted_during_the_live_walk_is_deleted_locally_by_the_next_pull_at_the_latest(
-) {
+async fn a_record_soft_deleted_during_the_live_walk_is_deleted_locally_by_the_next_pull_at_the_latest()
+ {
     // The deleted walk's first page is requested while the live walk runs: a record of the
     // first live page, soft-deleted in Twenty after that page was decided, may miss this pull's
     // deleted walk; its `deletedAt` is after the pull started, so the next pull deletes it.

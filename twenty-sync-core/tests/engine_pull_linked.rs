@@ -4,13 +4,13 @@
 
 mod engine_support;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use engine_support::*;
 use futures::stream::BoxStream;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use twenty_sim::SimServer;
 use twenty_sync_core::engine::{RunOptions, SyncEngine};
 use twenty_sync_core::memory::{MemorySource, MemoryState};

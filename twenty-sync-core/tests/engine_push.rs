@@ -130,9 +130,11 @@ async fn mapping_failures_are_listed_and_the_rest_is_written() {
     assert!(r.summary().contains("not an email address"));
     assert_eq!(sim.handle().count("people"), 1);
     let audit = state.audit(&AuditQuery::default()).await.unwrap();
-    assert!(audit
-        .iter()
-        .any(|a| a.action == AuditAction::Fail && a.local_key.as_deref() == Some("bad")));
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == AuditAction::Fail && a.local_key.as_deref() == Some("bad"))
+    );
     assert_eq!(
         state.run(&r.run_id).await.unwrap().unwrap().status,
         RunStatus::PartiallyFailed

@@ -8,10 +8,10 @@ mod engine_support;
 use std::sync::Arc;
 
 use engine_support::*;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use twenty_sim::SimServer;
 use twenty_sync_core::engine::{
-    failpoints, EngineConfig, MatchStrategy, PlannedAction, RunOptions, SyncEngine, SyncErrorKind,
+    EngineConfig, MatchStrategy, PlannedAction, RunOptions, SyncEngine, SyncErrorKind, failpoints,
 };
 use twenty_sync_core::memory::{MemorySource, MemoryState};
 use twenty_sync_core::{RunMode, StateStoreExt};
@@ -270,9 +270,11 @@ async fn a_second_local_record_with_a_linked_email_fails_and_leaves_the_first_in
         "{}",
         report.summary()
     );
-    assert!(report.failures[0]
-        .reason
-        .contains("already linked to local key `l-1`"));
+    assert!(
+        report.failures[0]
+            .reason
+            .contains("already linked to local key `l-1`")
+    );
     let tw: Value = sim.handle().record("people", &first.twenty_id).unwrap();
     assert_eq!(
         tw["name"]["firstName"], "First",

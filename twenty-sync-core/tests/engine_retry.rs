@@ -3,11 +3,11 @@
 
 mod engine_support;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use engine_support::*;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use twenty_sync_core::engine::{
     ConflictPolicy, EntityMapper, FieldError, FieldMap, FieldSpec, Mapped, RunOptions, SyncEngine,
 };
@@ -299,11 +299,13 @@ async fn a_pulled_record_that_fails_mapping_is_pulled_once_mapping_works() {
     let c = &report.entities["contacts:pull"];
     assert_eq!((c.created, c.failed), (1, 0), "{}", report.summary());
     assert_eq!(local_emails(&source), twenty_emails(&sim));
-    assert!(state
-        .record_by_twenty_id(ENTITY, &bad_id)
-        .await
-        .unwrap()
-        .is_some());
+    assert!(
+        state
+            .record_by_twenty_id(ENTITY, &bad_id)
+            .await
+            .unwrap()
+            .is_some()
+    );
     let report = engine.pull(RunOptions::new()).await.expect("quiet pull");
     let c = &report.entities["contacts:pull"];
     assert_eq!(

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sink_postgres::quote_qualified;
 use twenty_sim::{SimConfig, SimServer};
 use twenty_sync_core::engine::PlannedWrite;

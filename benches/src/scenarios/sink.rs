@@ -18,8 +18,8 @@ use std::time::Instant;
 
 use chrono::Utc;
 use secrecy::SecretString;
-use serde_json::{json, Value};
-use sink_postgres::{quote_qualified, PostgresSink, SinkConfig};
+use serde_json::{Value, json};
+use sink_postgres::{PostgresSink, SinkConfig, quote_qualified};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use twenty_sync_core::engine::EngineConfig;

@@ -12,8 +12,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::handlers::error;
 use super::AdminState;
+use super::handlers::error;
 
 /// Whether `presented` equals `expected`, in time independent of both.
 ///

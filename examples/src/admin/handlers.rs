@@ -1,12 +1,12 @@
 //! The JSON endpoints of the admin server.
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use twenty_sync_core::{AuditQuery, RunMode, RunReport, RunStatus, StateStore};
 
 use super::{AdminState, StartError};
@@ -149,8 +149,10 @@ pub(crate) async fn sync(State(state): State<AdminState>, body: axum::body::Byte
                 return error(
                     StatusCode::BAD_REQUEST,
                     "bad_request",
-                    format!("expected {{\"mode\": \"pull\"|\"push\"|\"sync\", \"dry_run\": true|false}}: {e}"),
-                )
+                    format!(
+                        "expected {{\"mode\": \"pull\"|\"push\"|\"sync\", \"dry_run\": true|false}}: {e}"
+                    ),
+                );
             }
         }
     };
@@ -163,7 +165,7 @@ pub(crate) async fn sync(State(state): State<AdminState>, body: axum::body::Byte
                 StatusCode::BAD_REQUEST,
                 "bad_request",
                 format!("unknown mode {other:?}; expected pull, push or sync"),
-            )
+            );
         }
     };
     let dry_run = req.dry_run.unwrap_or(false);

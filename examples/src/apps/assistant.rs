@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use twenty_client::{Client, Filter, OrderBy, Record};
 use twenty_sync_core::engine::{content_hash, field_diff, get_path, set_path};
 use twenty_sync_core::file::FileStore;

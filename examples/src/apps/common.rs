@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 use twenty_client::metadata::{EnsureReport, FieldOption, FieldSpec, FieldType};
 use twenty_client::{Client, RateLimit};
-use twenty_mapping::{compile, CompiledMapping, MappingFile, RequiredField, TransformRegistry};
+use twenty_mapping::{CompiledMapping, MappingFile, RequiredField, TransformRegistry, compile};
 use twenty_sim::{SimConfig, SimServer};
 
 /// An error of an app: what failed (with the record, field or file at fault) and why.

@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use twenty_client::metadata::{FieldOption, FieldSpec, FieldType};
 use twenty_client::{Client, Filter, OrderBy, Record};
 use twenty_mapping::{CompiledMapping, EntityPlan, RequiredField};
@@ -40,8 +40,8 @@ use twenty_sync_core::engine::{field_diff, get_path, set_path};
 
 use super::assistant::task_target_person_field;
 use super::common::{
-    describe_ensure, ensure_fields, field_spec, load_mapping, shipped, stable_uuid, AppError,
-    AppResult, Context, TwentyArgs,
+    AppError, AppResult, Context, TwentyArgs, describe_ensure, ensure_fields, field_spec,
+    load_mapping, shipped, stable_uuid,
 };
 
 const ENTITY: &str = "leads";

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use futures::TryStreamExt;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use twenty_client::{Client, Filter};
 use twenty_mapping::CompiledMapping;
 use twenty_sync_core::engine::{EntityMapper, Plan, PlannedAction};
@@ -34,8 +34,8 @@ use twenty_sync_core::{
 };
 
 use super::common::{
-    describe_ensure, ensure_fields, load_mapping, mapping_field_specs, shipped, AppError,
-    AppResult, Context, TwentyArgs,
+    AppError, AppResult, Context, TwentyArgs, describe_ensure, ensure_fields, load_mapping,
+    mapping_field_specs, shipped,
 };
 
 /// Command line of the `org-members` binary.

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use futures::TryStreamExt;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use twenty_client::{Client, Filter};
 use twenty_sync_core::engine::{EntityMapper, Plan, PlannedAction};
 use twenty_sync_core::{
@@ -31,11 +31,11 @@ use twenty_sync_core::{
     SyncEngine,
 };
 
-use twenty_mapping::{canonical_json, FnTransform, TransformError, TransformRegistry, ValueKind};
+use twenty_mapping::{FnTransform, TransformError, TransformRegistry, ValueKind, canonical_json};
 
 use super::common::{
-    describe_ensure, ensure_fields, load_mapping_with, mapping_field_specs, shipped, AppError,
-    AppResult, Context, TwentyArgs,
+    AppError, AppResult, Context, TwentyArgs, describe_ensure, ensure_fields, load_mapping_with,
+    mapping_field_specs, shipped,
 };
 
 /// Which warehouse holds the data.
@@ -265,15 +265,20 @@ async fn open_bigquery(config: &WarehouseConfig) -> AppResult<Warehouse> {
         "application_default" => Credentials::ApplicationDefault,
         "metadata_server" => Credentials::MetadataServer,
         "key_file" => {
-            let path = auth.get("key_file").and_then(toml::Value::as_str).ok_or_else(|| {
-                AppError::msg("[bigquery_auth] mode = \"key_file\" needs key_file = \"/path/key.json\"")
-            })?;
+            let path = auth
+                .get("key_file")
+                .and_then(toml::Value::as_str)
+                .ok_or_else(|| {
+                    AppError::msg(
+                        "[bigquery_auth] mode = \"key_file\" needs key_file = \"/path/key.json\"",
+                    )
+                })?;
             Credentials::ServiceAccountKeyFile(PathBuf::from(path))
         }
         other => {
             return Err(AppError::msg(format!(
                 "[bigquery_auth] mode = {other:?}: expected application_default, key_file or metadata_server"
-            )))
+            )));
         }
     };
     let describe = format!("bigquery dataset {}.{}", bq.project_id, bq.dataset);
@@ -386,7 +391,7 @@ pub async fn run(
                 plan: Plan::default(),
                 fields,
                 links_made: 0,
-            })
+            });
         }
         Command::Push => RunMode::Push,
         Command::Pull => RunMode::Pull,

@@ -4,7 +4,7 @@
 //! `cargo run -p examples --bin assistant -- --sim follow-ups --days 30`
 
 use clap::Parser;
-use examples::apps::assistant::{run, Cli};
+use examples::apps::assistant::{Cli, run};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {

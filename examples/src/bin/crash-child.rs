@@ -33,15 +33,15 @@
 
 #[cfg(feature = "postgres")]
 mod child {
-    use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::Duration;
 
     use secrecy::SecretString;
     use sink_postgres::{ColumnType, EntityTable, PostgresSink, SinkConfig};
     use twenty_client::{Client, RetryPolicy};
     use twenty_sync_core::engine::{
-        failpoints, FieldMap, ProgressEvent, ProgressSink, RunOptions, SyncEngine, SyncErrorKind,
+        FieldMap, ProgressEvent, ProgressSink, RunOptions, SyncEngine, SyncErrorKind, failpoints,
     };
 
     /// The entity name used by the harness.

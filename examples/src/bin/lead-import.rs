@@ -5,7 +5,7 @@
 //! `cargo run -p examples --bin lead-import -- --sim import examples/apps/leads/leads.csv --dry-run`
 
 use clap::Parser;
-use examples::apps::leads::{run, Cli, Command};
+use examples::apps::leads::{Cli, Command, run};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {

@@ -4,7 +4,7 @@
 //! `cargo run -p examples --bin org-members -- --sim --dry-run`
 
 use clap::Parser;
-use examples::apps::org_members::{problems_summary, run, Cli};
+use examples::apps::org_members::{Cli, problems_summary, run};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -41,7 +41,9 @@ async fn main() -> std::process::ExitCode {
                 partial = true;
             }
             if out.prediction_held() == Some(false) {
-                eprintln!("note: the run did not do exactly what the dry run predicted (Twenty changed in between?)");
+                eprintln!(
+                    "note: the run did not do exactly what the dry run predicted (Twenty changed in between?)"
+                );
             }
             if partial {
                 std::process::ExitCode::from(3)

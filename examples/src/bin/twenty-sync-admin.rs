@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use examples::admin::{serve, AdminState};
+use examples::admin::{AdminState, serve};
 use examples::cli::app::{self, CliError};
 use examples::config::Config;
 use secrecy::SecretString;

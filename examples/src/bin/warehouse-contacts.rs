@@ -5,7 +5,7 @@
 //! `cargo run -p examples --bin warehouse-contacts -- --sim demo` (needs DATABASE_URL)
 
 use clap::Parser;
-use examples::apps::warehouse::{main_with, Cli};
+use examples::apps::warehouse::{Cli, main_with};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {

@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use twenty_client::metadata::FieldSpec;
 use twenty_client::{Client, RateLimit, RetryPolicy};
 use twenty_mapping::{
-    compile, CompileError, CompiledMapping, MappingFile, TransformRegistry, TwentySchema,
+    CompileError, CompiledMapping, MappingFile, TransformRegistry, TwentySchema, compile,
 };
 use twenty_sync_core::engine::{EngineConfig, ProgressSink, PullDeleteMode, PushDeleteMode};
 use twenty_sync_core::file::FileStore;

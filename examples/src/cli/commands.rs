@@ -5,14 +5,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use twenty_client::metadata::{verify_fields_in, EnsureReport, FieldSpec};
 use twenty_client::Client;
+use twenty_client::metadata::{EnsureReport, FieldSpec, verify_fields_in};
 use twenty_sync_core::workspace::workspace_schema;
 use twenty_sync_core::{AuditQuery, RunMode, RunOptions, RunReport, RunStatus, StateStore};
 
+use super::ExitStatus;
 use super::app::{self, CliError, Engine, Stores};
 use super::output::{self, Output};
-use super::ExitStatus;
 use crate::config::Config;
 
 /// What `pull` / `push` / `sync` / `watch` run.
@@ -441,7 +441,7 @@ pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
         _ => {
             return Err(format!(
                 "`{s}`: unknown unit `{unit}`; expected s, m, h or d (e.g. 15m)"
-            ))
+            ));
         }
     };
     Ok(Utc::now() - chrono::Duration::seconds(secs))

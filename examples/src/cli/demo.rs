@@ -26,10 +26,10 @@ use twenty_sync_core::file::FileStore;
 use twenty_sync_core::secret::InMemorySecrets;
 use twenty_sync_core::{AuditQuery, PlanMapper, RunMode, SecretProvider, StateStore};
 
+use super::ExitStatus;
 use super::app::{self, CliError, Stores};
 use super::commands::{self, RunRequest};
 use super::output::{self, Output};
-use super::ExitStatus;
 use crate::config::Config;
 
 /// The demo mapping, embedded so the demo runs from any directory.

@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
-use twenty_sync_core::engine::WebhookOutcome;
 use twenty_sync_core::SyncErrorKind;
+use twenty_sync_core::engine::WebhookOutcome;
 
 use super::app::{CliError, Engine};
 

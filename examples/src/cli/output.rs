@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
-use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 use twenty_sync_core::engine::{Plan, ProgressEvent, ProgressSink};
 use twenty_sync_core::{AuditEntry, AuditOutcome, EntityCounts, RunReport, RunStatus};
 

@@ -23,7 +23,7 @@ fn mode_of(cfg: &Config, args: &WatchArgs) -> Result<RunMode, CliError> {
                     crate::config::Origin::Flag("--mode".into()),
                     "schedule.mode",
                     format!("`{other}` is not a mode; expected pull, push or sync"),
-                )))
+                )));
             }
         },
     };

@@ -46,7 +46,7 @@ use serde::Deserialize;
 mod overrides;
 mod sections;
 
-pub use overrides::{Origin, Override, CONFIG_ENV, DEFAULT_FILE, ENV_PREFIX, ENV_VARS};
+pub use overrides::{CONFIG_ENV, DEFAULT_FILE, ENV_PREFIX, ENV_VARS, Origin, Override};
 pub use sections::*;
 
 /// A configuration error: where, which key, and what is expected.
@@ -320,7 +320,9 @@ impl Config {
                 s.parse::<SocketAddr>().map_err(|e| {
                     self.error(
                         "webhook.listen",
-                        format!("`{s}` is not an address ({e}); expected IP:PORT such as 127.0.0.1:8080"),
+                        format!(
+                            "`{s}` is not an address ({e}); expected IP:PORT such as 127.0.0.1:8080"
+                        ),
                     )
                 })
             })
@@ -473,7 +475,7 @@ fn set_key(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<(),
                 return Err(format!(
                     "`{}` is not a table, so `{key}` cannot be set",
                     parts[..=i].join(".")
-                ))
+                ));
             }
         };
     }

@@ -5,7 +5,7 @@ pub mod emulator;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sink_bigquery::{
     BigQueryConfig, BigQuerySink, BqType, ColumnSpec, Credentials, DeleteTracking, EntityTable,
 };

@@ -7,7 +7,7 @@ use twenty_sync_core::{
     Checkpoint, SourceOfTruth, StateCommit, StateStore, StoreErrorKind, SyncDirection,
 };
 
-use crate::common::{admin, pulled_batch as batch, pulled_upsert as upsert, TestDb};
+use crate::common::{TestDb, admin, pulled_batch as batch, pulled_upsert as upsert};
 
 /// A table whose trigger records the `synchronous_commit` of each write into `modes`, and the
 /// same on the state schema's cursor table.
@@ -239,11 +239,12 @@ async fn one_connection_applies_several_entities_and_recovers_from_a_rejected_ba
         sink.cursor("typed", SyncDirection::Pull).await.unwrap(),
         Some(Checkpoint::new("after"))
     );
-    assert!(sink
-        .records("typed", &["ok".into()])
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        sink.records("typed", &["ok".into()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use twenty_sync_core::{
     SourceOfTruth, StateCommit, StateStore, SyncDirection,
 };
 
-use crate::common::{admin, TestDb};
+use crate::common::{TestDb, admin};
 
 fn items(db: &TestDb) -> EntityTable {
     EntityTable::new("items", db.data_schema(), "items", "id")

@@ -11,7 +11,7 @@ use twenty_sync_core::{
     StoreErrorKind, SyncDirection,
 };
 
-use crate::common::{admin, pulled_batch, pulled_upsert as upsert, TestDb};
+use crate::common::{TestDb, admin, pulled_batch, pulled_upsert as upsert};
 
 fn batch(changes: Vec<InboundChange>, cursor: &str) -> ApplyBatch {
     pulled_batch("people", changes, cursor)

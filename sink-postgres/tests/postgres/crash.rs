@@ -7,7 +7,7 @@ use twenty_sync_core::{
     InboundChangeKind, RecordState, SourceOfTruth, StateCommit, StateStore, SyncDirection,
 };
 
-use crate::common::{admin, TestDb};
+use crate::common::{TestDb, admin};
 
 fn batch(n: usize) -> ApplyBatch {
     let mut state = StateCommit::new("people");
@@ -132,11 +132,12 @@ async fn a_connection_killed_mid_batch_leaves_nothing_and_the_batch_resumes() {
         .unwrap()
         .get(0);
     assert_eq!(pre, -1);
-    assert!(sink
-        .records("people", &["p-0001".into()])
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        sink.records("people", &["p-0001".into()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(sink.audit(&AuditQuery::default()).await.unwrap().is_empty());
     assert_eq!(
         sink.cursor("people", SyncDirection::Pull).await.unwrap(),

@@ -7,7 +7,7 @@ use twenty_sync_core::{
     StoreErrorKind,
 };
 
-use crate::common::{admin, database_url, TestDb};
+use crate::common::{TestDb, admin, database_url};
 
 #[tokio::test]
 async fn hostile_identifiers_from_config_are_quoted_not_executed() {

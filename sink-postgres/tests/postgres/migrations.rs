@@ -1,10 +1,10 @@
 use chrono::{TimeZone, Utc};
-use sink_postgres::{quote_ident, ColumnMap, ColumnType, EntityTable, MIGRATIONS};
+use sink_postgres::{ColumnMap, ColumnType, EntityTable, MIGRATIONS, quote_ident};
 use twenty_sync_core::{
     AuditAction, AuditEntry, AuditOutcome, AuditQuery, StateStore, SyncDirection,
 };
 
-use crate::common::{admin, TestDb};
+use crate::common::{TestDb, admin};
 
 fn people(db: &TestDb) -> EntityTable {
     EntityTable::new("people", db.data_schema(), "people", "id")
@@ -53,12 +53,16 @@ async fn applying_migrations_twice_is_a_no_op() {
                 .unwrap_or_default()
         }
     };
-    assert!(options(db.state_schema(), "record_state")
-        .await
-        .contains(&"fillfactor=90".to_owned()));
-    assert!(options(db.data_schema(), "people")
-        .await
-        .contains(&"fillfactor=90".to_owned()));
+    assert!(
+        options(db.state_schema(), "record_state")
+            .await
+            .contains(&"fillfactor=90".to_owned())
+    );
+    assert!(
+        options(db.data_schema(), "people")
+            .await
+            .contains(&"fillfactor=90".to_owned())
+    );
 }
 
 #[tokio::test]

@@ -1,11 +1,11 @@
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sink_postgres::{ColumnType, EntityTable};
 use twenty_sync_core::{
     ApplyBatch, Checkpoint, InboundChange, InboundChangeKind, RecordState, SourceOfTruth,
     StateCommit, StateStore, StateWritten, SyncDirection,
 };
 
-use crate::common::{admin, TestDb};
+use crate::common::{TestDb, admin};
 
 /// One column per Twenty field type, in the local shape a mapping produces.
 fn every_type_table(db: &TestDb) -> EntityTable {
@@ -426,7 +426,7 @@ fn twenty_person(born_at: &str) -> Value {
 #[tokio::test]
 async fn every_twenty_field_type_round_trips_through_the_table_derived_from_the_mapping() {
     use sink_postgres::ColumnType::*;
-    use twenty_mapping::{compile, MappingFile, TransformRegistry};
+    use twenty_mapping::{MappingFile, TransformRegistry, compile};
 
     let file = MappingFile::from_toml_str(EVERY_TYPE_MAPPING, "every_type.toml").unwrap();
     let mapping = compile(&file, &TransformRegistry::with_builtins(), None)

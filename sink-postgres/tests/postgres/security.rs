@@ -5,7 +5,7 @@ use secrecy::SecretString;
 use sink_postgres::{PostgresSink, SinkConfig};
 use twenty_sync_core::{SecretProvider, StateStore, StoreErrorKind, StoreResult};
 
-use crate::common::{database_url, TestDb};
+use crate::common::{TestDb, database_url};
 
 const PASSWORD: &str = "Pw-4711-Unmistakable-Secret";
 

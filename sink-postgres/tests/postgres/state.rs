@@ -73,11 +73,12 @@ async fn commit_writes_records_cursors_pending_and_audit_together() {
     c2.cursors
         .push((SyncDirection::Pull, Checkpoint::new("c2")));
     sink.commit(&c2).await.unwrap();
-    assert!(sink
-        .records("people", &["p-2".into()])
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        sink.records("people", &["p-2".into()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(sink.pending_creates("people").await.unwrap().is_empty());
     assert_eq!(
         sink.cursor("people", SyncDirection::Pull).await.unwrap(),
@@ -117,11 +118,12 @@ async fn a_refused_cursor_or_audit_row_is_the_error_reported_and_the_commit_keep
         c
     };
     let nothing_kept = || async {
-        assert!(sink
-            .records("people", &["p-1".into()])
-            .await
-            .unwrap()
-            .is_empty());
+        assert!(
+            sink.records("people", &["p-1".into()])
+                .await
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(
             sink.cursor("people", SyncDirection::Pull).await.unwrap(),
             None
@@ -302,11 +304,12 @@ async fn audit_limits_and_filters_are_exact_across_many_batch_rows() {
             Some(7)
         )
     );
-    assert!(sink
-        .audit(&q(&|q| q.key = Some("nobody".into())))
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        sink.audit(&q(&|q| q.key = Some("nobody".into())))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -319,11 +322,12 @@ async fn leases_are_exclusive_renewable_and_fenced() {
         .await
         .unwrap()
         .unwrap();
-    assert!(sink
-        .acquire_lease("ws/people", "b", ttl)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(
+        sink.acquire_lease("ws/people", "b", ttl)
+            .await
+            .unwrap()
+            .is_none()
+    );
     let renewed = sink
         .acquire_lease("ws/people", "a", ttl)
         .await
@@ -332,11 +336,12 @@ async fn leases_are_exclusive_renewable_and_fenced() {
     assert_eq!(renewed.token, a.token, "renewal keeps the token");
     assert!(renewed.expires_at >= a.expires_at);
     // Other scopes are independent: workers split the entities.
-    assert!(sink
-        .acquire_lease("ws/companies", "b", ttl)
-        .await
-        .unwrap()
-        .is_some());
+    assert!(
+        sink.acquire_lease("ws/companies", "b", ttl)
+            .await
+            .unwrap()
+            .is_some()
+    );
 
     sink.release_lease(&a).await.unwrap();
     let b = sink
@@ -350,11 +355,12 @@ async fn leases_are_exclusive_renewable_and_fenced() {
     );
     // Releasing a stale lease does nothing.
     sink.release_lease(&a).await.unwrap();
-    assert!(sink
-        .acquire_lease("ws/people", "a", ttl)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(
+        sink.acquire_lease("ws/people", "a", ttl)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // An expired lease can be taken over.
     let short = sink

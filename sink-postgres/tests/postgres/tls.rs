@@ -7,7 +7,7 @@
 use secrecy::SecretString;
 use sink_postgres::{PostgresSink, SinkConfig, TlsConfig};
 
-use crate::common::{admin, database_url, TestDb};
+use crate::common::{TestDb, admin, database_url};
 
 /// `Some(certificate file)` when the server has TLS on, else prints why and gives `None`.
 async fn server_tls() -> Option<String> {

@@ -5,7 +5,7 @@ mod names;
 mod reconcile;
 mod types;
 
-pub use names::{validate_field_name, MAX_NAME_LENGTH, RESERVED_NAMES};
+pub use names::{MAX_NAME_LENGTH, RESERVED_NAMES, validate_field_name};
 pub use reconcile::verify_fields_in;
 pub use types::{
     CreateField, EnsureReport, FieldMetadata, FieldMismatch, FieldOption, FieldRef, FieldSpec,
@@ -17,7 +17,7 @@ use reqwest::Method;
 use crate::client::Client;
 use crate::envelope::ListEnvelope;
 use crate::error::{Error, ErrorKind};
-use crate::transport::{decode, Call};
+use crate::transport::{Call, decode};
 use reconcile::Finding;
 
 /// Page size used when listing metadata objects.
@@ -259,7 +259,7 @@ impl MetadataHandler {
                 Err(e) => {
                     return Err(e
                         .with_operation(op)
-                        .with_context("object", spec.object.clone()))
+                        .with_context("object", spec.object.clone()));
                 }
             }
         }

@@ -13,8 +13,8 @@ pub use objects::{
 };
 
 use chrono::{DateTime, Utc};
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// Anything that can travel as a record body: the typed objects, [`crate::Record`], or your own types.
 ///

@@ -9,10 +9,10 @@ use chrono::{DateTime, Utc};
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::TwentyObject;
 use super::composite::{
     Actor, Address, Currency, Emails, FileRef, FullName, Links, Phones, RichTextV2,
 };
-use super::TwentyObject;
 
 /// A map key, borrowed from the input when possible.
 pub(crate) struct Key<'de>(Cow<'de, str>);

@@ -9,7 +9,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 pub use delete::{DeleteMany, DeleteRecord, RestoreMany, RestoreRecord};
-pub use fields::{FieldSelection, SelectedList, ALWAYS_KEPT};
+pub use fields::{ALWAYS_KEPT, FieldSelection, SelectedList};
 pub use list::{GetRecord, ListRecords, Page, PageInfo};
 pub use write::{CreateMany, CreateRecord, FindDuplicates, UpdateMany, UpdateRecord};
 

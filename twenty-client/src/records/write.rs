@@ -8,7 +8,7 @@ use crate::envelope::Data;
 use crate::error::{Error, ErrorKind};
 use crate::filter::Filter;
 use crate::model::Payload;
-use crate::transport::{decode, Call};
+use crate::transport::{Call, decode};
 
 fn body_of<T: Payload>(record: &T, op: &'static str) -> Result<(Vec<u8>, Option<String>), Error> {
     let value = serde_json::to_value(record).map_err(|e| {

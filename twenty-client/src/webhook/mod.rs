@@ -9,6 +9,6 @@ mod verify;
 
 pub use subscriptions::{CreateWebhook, Webhook, WebhooksHandler};
 pub use verify::{
-    WebhookAction, WebhookError, WebhookEvent, WebhookVerifier, NONCE_HEADER, SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
+    NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookAction, WebhookError, WebhookEvent,
+    WebhookVerifier,
 };

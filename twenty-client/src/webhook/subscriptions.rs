@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use crate::client::Client;
 use crate::error::{Error, ErrorKind};
 use crate::metadata::unwrap_data;
-use crate::transport::{decode, Call};
+use crate::transport::{Call, decode};
 
 /// A webhook subscription.
 ///

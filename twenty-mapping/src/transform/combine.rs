@@ -18,7 +18,7 @@
 
 use serde_json::Value;
 
-use super::{builtin, Inverse, TransformArgs, TransformRegistry, TransformStep};
+use super::{Inverse, TransformArgs, TransformRegistry, TransformStep, builtin};
 use crate::error::TransformError;
 use crate::types::ValueKind;
 
@@ -122,7 +122,7 @@ fn scalar_text(v: &Value, out: &mut String) -> Result<(), TransformError> {
         _ => {
             return Err(TransformError::new(
                 "cannot put an object or array into text",
-            ))
+            ));
         }
     }
     Ok(())

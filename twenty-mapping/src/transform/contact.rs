@@ -21,11 +21,11 @@ use phonenumber::country::Id;
 use serde_json::Value;
 
 use super::fixed_object::FixedObject;
-use super::phone_fast::{fast_parse, DefaultRegion, PhoneParts};
+use super::phone_fast::{DefaultRegion, PhoneParts, fast_parse};
 
 use super::{
-    builtin, json_type_name, small_map_get, text_ref, Inverse, TransformArgs, TransformRegistry,
-    TransformStep,
+    Inverse, TransformArgs, TransformRegistry, TransformStep, builtin, json_type_name,
+    small_map_get, text_ref,
 };
 use crate::error::TransformError;
 use crate::types::ValueKind;
@@ -263,7 +263,7 @@ fn build_phone(args: &TransformArgs<'_>) -> Result<Box<dyn TransformStep>, Strin
         other => {
             return Err(format!(
                 "`output` must be \"phones\" or \"e164\", got \"{other}\""
-            ))
+            ));
         }
     };
     Ok(Box::new(Phone {
@@ -568,8 +568,10 @@ mod tests {
             .as_object()
             .cloned()
             .unwrap();
-        assert!(TransformRegistry::with_builtins()
-            .build("phone", &map)
-            .is_err());
+        assert!(
+            TransformRegistry::with_builtins()
+                .build("phone", &map)
+                .is_err()
+        );
     }
 }

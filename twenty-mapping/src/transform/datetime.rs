@@ -22,7 +22,7 @@ use chrono::{
 use chrono_tz::Tz;
 use serde_json::Value;
 
-use super::{builtin, json_type_name, Inverse, TransformArgs, TransformRegistry, TransformStep};
+use super::{Inverse, TransformArgs, TransformRegistry, TransformStep, builtin, json_type_name};
 use crate::error::TransformError;
 use crate::types::ValueKind;
 
@@ -105,7 +105,7 @@ fn build(args: &TransformArgs<'_>) -> Result<Box<dyn TransformStep>, String> {
         Some(other) => {
             return Err(format!(
                 "`epoch` must be \"seconds\" or \"millis\", got {other:?}"
-            ))
+            ));
         }
     };
     Ok(Box::new(DateTimeStep {
@@ -204,7 +204,7 @@ impl TransformStep for DateTimeStep {
                         " or a number"
                     },
                     json_type_name(other)
-                )))
+                )));
             }
         };
         Ok(Value::String(self.render(dt)))

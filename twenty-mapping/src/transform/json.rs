@@ -18,7 +18,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{builtin, json_parse, json_type_name, Inverse, TransformRegistry, TransformStep};
+use super::{Inverse, TransformRegistry, TransformStep, builtin, json_parse, json_type_name};
 use crate::error::TransformError;
 use crate::hash::canonical_json;
 use crate::types::ValueKind;

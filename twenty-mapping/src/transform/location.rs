@@ -16,7 +16,7 @@ use std::str::FromStr;
 use phonenumber::country::Id;
 use serde_json::{Map, Value};
 
-use super::{builtin, json_type_name, Inverse, TransformArgs, TransformRegistry, TransformStep};
+use super::{Inverse, TransformArgs, TransformRegistry, TransformStep, builtin, json_type_name};
 use crate::error::TransformError;
 use crate::types::ValueKind;
 
@@ -197,7 +197,7 @@ impl TransformStep for Location {
                 return Err(TransformError::new(format!(
                     "location expects text or an object, got {}",
                     json_type_name(other)
-                )))
+                )));
             }
         };
         let country = country.or_else(|| self.default_country.clone());

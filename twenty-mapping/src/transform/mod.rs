@@ -299,7 +299,7 @@ impl<'a> TransformArgs<'a> {
     /// let args = TransformArgs::new(table.as_object().unwrap());
     /// assert_eq!(args.keys().collect::<Vec<_>>(), ["map", "fallback"]);
     /// ```
-    pub fn keys(&self) -> impl Iterator<Item = &'a str> {
+    pub fn keys(&self) -> impl Iterator<Item = &'a str> + use<'a> {
         self.map.keys().map(String::as_str)
     }
 

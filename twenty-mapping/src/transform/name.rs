@@ -21,7 +21,7 @@ use super::fixed_object::FixedObject;
 
 use super::text::{is_collapsed, is_particle};
 use super::{
-    builtin, json_type_name, small_map_get, text_ref, Inverse, TransformRegistry, TransformStep,
+    Inverse, TransformRegistry, TransformStep, builtin, json_type_name, small_map_get, text_ref,
 };
 use crate::error::TransformError;
 use crate::types::ValueKind;
@@ -181,7 +181,7 @@ impl TransformStep for JoinName {
                 return Err(TransformError::new(format!(
                     "join_name expects {{firstName, lastName}}, got {}",
                     json_type_name(other)
-                )))
+                )));
             }
         };
         let (first, last) = (first.trim(), last.trim());

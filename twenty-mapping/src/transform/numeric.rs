@@ -15,7 +15,7 @@
 
 use serde_json::{Map, Number, Value};
 
-use super::{builtin, json_type_name, Inverse, TransformArgs, TransformRegistry, TransformStep};
+use super::{Inverse, TransformArgs, TransformRegistry, TransformStep, builtin, json_type_name};
 use crate::error::TransformError;
 use crate::types::ValueKind;
 
@@ -241,7 +241,7 @@ fn build_money(args: &TransformArgs<'_>) -> Result<Box<dyn TransformStep>, Strin
         other => {
             return Err(format!(
                 "`output` must be \"currency\" or \"micros\", got {other:?}"
-            ))
+            ));
         }
     };
     Ok(Box::new(Money {
@@ -342,7 +342,7 @@ impl TransformStep for Money {
                 return Err(TransformError::new(format!(
                     "money expects a number, text or {{amount, currency}}, got {}",
                     json_type_name(other)
-                )))
+                )));
             }
         };
         Ok(match self.output {

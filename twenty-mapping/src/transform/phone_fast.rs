@@ -19,7 +19,7 @@ use std::str::FromStr;
 use std::sync::OnceLock;
 
 use phonenumber::country::Id;
-use phonenumber::metadata::{Descriptor, Metadata, DATABASE};
+use phonenumber::metadata::{DATABASE, Descriptor, Metadata};
 use regex::{Regex, RegexBuilder};
 
 /// E.164 parts of a valid number.

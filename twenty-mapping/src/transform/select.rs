@@ -21,7 +21,7 @@ use serde_json::Value;
 use super::lookup::Lookup;
 use super::text::{collapse_whitespace, collapse_whitespace_ref};
 use super::{
-    builtin, json_type_name, text_ref, Inverse, TransformArgs, TransformRegistry, TransformStep,
+    Inverse, TransformArgs, TransformRegistry, TransformStep, builtin, json_type_name, text_ref,
 };
 use crate::error::TransformError;
 use crate::types::ValueKind;
@@ -281,7 +281,7 @@ impl TransformStep for Tags {
                             return Err(TransformError::new(format!(
                                 "tags expects text items, got {}",
                                 json_type_name(other)
-                            )))
+                            )));
                         }
                     }
                 }
@@ -290,7 +290,7 @@ impl TransformStep for Tags {
                 return Err(TransformError::new(format!(
                     "tags expects a list or comma-separated text, got {}",
                     json_type_name(other)
-                )))
+                )));
             }
         }
         Ok(Value::Array(out))
@@ -396,7 +396,7 @@ fn build_job_title(args: &TransformArgs<'_>) -> Result<Box<dyn TransformStep>, S
         other => {
             return Err(format!(
                 "`case` must be \"title\" or \"keep\", got {other:?}"
-            ))
+            ));
         }
     };
     Ok(Box::new(JobTitle { synonyms, case }))

@@ -18,7 +18,7 @@ use regex::Regex;
 use serde_json::Value;
 
 use super::{
-    builtin, into_text, text_ref, Inverse, TransformArgs, TransformRegistry, TransformStep,
+    Inverse, TransformArgs, TransformRegistry, TransformStep, builtin, into_text, text_ref,
 };
 use crate::error::TransformError;
 use crate::types::ValueKind;
@@ -52,11 +52,7 @@ impl TransformStep for TextOp {
         let out = match self {
             TextOp::Trim => {
                 let t = s.trim();
-                if t.len() == s.len() {
-                    s
-                } else {
-                    t.to_owned()
-                }
+                if t.len() == s.len() { s } else { t.to_owned() }
             }
             TextOp::Collapse => collapse_whitespace(s),
             TextOp::Lower => {
@@ -389,8 +385,10 @@ mod tests {
     #[test]
     fn regex_replace_rejects_invalid_patterns_at_build_time() {
         let map = json!({"pattern": "("}).as_object().cloned().unwrap();
-        assert!(TransformRegistry::with_builtins()
-            .build("regex_replace", &map)
-            .is_err());
+        assert!(
+            TransformRegistry::with_builtins()
+                .build("regex_replace", &map)
+                .is_err()
+        );
     }
 }

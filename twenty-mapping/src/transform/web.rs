@@ -14,7 +14,7 @@
 
 use serde_json::Value;
 
-use super::{builtin, text_ref, Inverse, TransformRegistry, TransformStep};
+use super::{Inverse, TransformRegistry, TransformStep, builtin, text_ref};
 use crate::error::TransformError;
 use crate::types::ValueKind;
 

@@ -4,10 +4,10 @@
 //! numbers. Each check panics with a message naming the broken rule. See the [module docs](super).
 
 use futures::{StreamExt, TryStreamExt};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use super::support::{at, contains, ok};
 use super::LocalEditor;
+use super::support::{at, contains, ok};
 use crate::model::{
     ApplyBatch, Checkpoint, InboundChange, InboundChangeKind, LocalChange, LocalChangeKind,
     LocalRecord, RecordState, StateCommit,

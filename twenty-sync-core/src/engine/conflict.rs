@@ -10,7 +10,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::mapper::{get_path, set_path, ConflictPolicy, EntityMapper, FieldOwner};
+use super::mapper::{ConflictPolicy, EntityMapper, FieldOwner, get_path, set_path};
 
 /// Which side a field's value was taken from.
 ///

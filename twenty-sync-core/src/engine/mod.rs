@@ -41,15 +41,15 @@ pub(crate) fn audit_values_marker() -> &'static str {
 pub use config::{
     EngineConfig, MatchStrategy, PullDeleteMode, PushDeleteMode, RunOptions, TriggerMode,
 };
-pub use conflict::{field_winner, resolve, Resolution, Winner};
+pub use conflict::{Resolution, Winner, field_winner, resolve};
 pub use error::{SyncError, SyncErrorKind};
 pub use failpoints::Failpoints;
 pub(crate) use mapper::top_level_fields;
 pub use mapper::{
-    content_hash, get_path, set_path, ConflictPolicy, EntityMapper, FieldError, FieldMap,
-    FieldOwner, FieldSpec, Mapped, Validator,
+    ConflictPolicy, EntityMapper, FieldError, FieldMap, FieldOwner, FieldSpec, Mapped, Validator,
+    content_hash, get_path, set_path,
 };
-pub use plan::{field_diff, Plan, PlanTotal, PlannedAction, PlannedWrite};
+pub use plan::{Plan, PlanTotal, PlannedAction, PlannedWrite, field_diff};
 pub use progress::{ProgressEvent, ProgressSink};
 pub use retry::RETRY_LIMIT;
 pub use run::RunOutcome;

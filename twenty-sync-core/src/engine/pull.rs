@@ -24,12 +24,13 @@ use crate::report::RunMode;
 use crate::source::SourceOfTruth;
 use crate::state::StateStore;
 
+use super::SyncEngine;
 use super::config::PullDeleteMode;
 use super::conflict::resolve;
 use super::error::{SyncError, SyncErrorKind};
 use super::failpoints;
-use super::mapper::{get_path, set_path, EntityMapper, FieldOwner};
-use super::plan::{field_diff, PlannedAction};
+use super::mapper::{EntityMapper, FieldOwner, get_path, set_path};
+use super::plan::{PlannedAction, field_diff};
 use super::progress::ProgressEvent;
 use super::pull_commits::{CommitterEnd, InFlight, PullCommits, StagedBatch};
 use super::retry::RetrySet;
@@ -37,7 +38,6 @@ use super::run::{Decision, Run};
 use super::views::{local_hash, twenty_hash, twenty_hash_sparse};
 use super::watermark::{PullCursor, Walk};
 use super::written::WrittenFilter;
-use super::SyncEngine;
 
 const DIR: SyncDirection = SyncDirection::Pull;
 
@@ -188,7 +188,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             Err(e) => {
                 return Err(self
                     .keep_staged_on_failed_page(run, m, &mut pending, retry, commits, e)
-                    .await)
+                    .await);
             }
         };
         self.walk(
@@ -310,7 +310,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                         Err(e) => {
                             return Err(self
                                 .keep_staged_on_failed_page(run, m, pending, retry, commits, e)
-                                .await)
+                                .await);
                         }
                     };
                 }

@@ -29,9 +29,9 @@ use crate::report::RecordFailure;
 use crate::source::SourceOfTruth;
 use crate::state::StateStore;
 
+use super::SyncEngine;
 use super::error::SyncError;
 use super::run::Run;
-use super::SyncEngine;
 
 /// The most failed records kept for retry per entity and direction.
 ///
@@ -186,7 +186,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                              retried only when they change)",
                             dir.as_str()
                         ),
-                    ))
+                    ));
                 }
             },
         };

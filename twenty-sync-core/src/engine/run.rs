@@ -13,12 +13,12 @@ use crate::report::{RunMode, RunReport};
 use crate::source::SourceOfTruth;
 use crate::state::StateStore;
 
+use super::SyncEngine;
 use super::config::RunOptions;
 use super::error::{SyncError, SyncErrorKind};
 use super::mapper::EntityMapper;
 use super::plan::{Plan, PlannedAction, PlannedWrite};
 use super::progress::ProgressEvent;
-use super::SyncEngine;
 
 /// What a run returns: its report and the plan of its writes (executed, or only planned in a
 /// dry run).
@@ -521,7 +521,9 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             Ok(Some(lease)) => Ok(lease),
             Ok(None) => Err(SyncError::new(
                 SyncErrorKind::LeaseHeld,
-                format!("another run holds the lease on `{scope}`; wait for it to finish (or for its lease to expire) and run again"),
+                format!(
+                    "another run holds the lease on `{scope}`; wait for it to finish (or for its lease to expire) and run again"
+                ),
             )),
             Err(e) => Err(SyncError::from_store("taking the lease", e)),
         }

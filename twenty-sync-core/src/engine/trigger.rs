@@ -12,18 +12,18 @@ use std::time::Duration;
 
 use chrono::Utc;
 use secrecy::SecretString;
-use twenty_client::webhook::{WebhookAction, WebhookVerifier};
 use twenty_client::Record;
+use twenty_client::webhook::{WebhookAction, WebhookVerifier};
 
 use crate::report::{RunMode, RunReport};
 use crate::source::SourceOfTruth;
 use crate::state::StateStore;
 
+use super::SyncEngine;
 use super::config::{RunOptions, TriggerMode};
 use super::error::{SyncError, SyncErrorKind};
 use super::run::Run;
 use super::watermark::Walk;
-use super::SyncEngine;
 
 /// What [`SyncEngine::handle_webhook`] did with a verified delivery.
 ///
@@ -172,7 +172,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 return Ok(WebhookOutcome::Ignored(format!(
                     "event `{}` is not handled",
                     event.event_name
-                )))
+                )));
             }
         };
         let record_id = event

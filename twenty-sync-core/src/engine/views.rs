@@ -13,7 +13,7 @@
 
 use serde_json::{Map, Value};
 
-use super::mapper::{content_hash, get_path, set_path, EntityMapper, FieldOwner, FieldSpec};
+use super::mapper::{EntityMapper, FieldOwner, FieldSpec, content_hash, get_path, set_path};
 
 /// The local fields a pull may write, in local shape. A `null` field is left out like a
 /// missing one: a table stores both as NULL and reads them back as `null`, so a record the pull

@@ -32,7 +32,7 @@ impl WrittenFilter {
     }
 
     /// The bit positions of `item` (double hashing of one 64-bit hash).
-    fn positions(item: &str) -> impl Iterator<Item = u64> {
+    fn positions(item: &str) -> impl Iterator<Item = u64> + use<> {
         // SipHash with fixed keys: the same positions for the same item within a run (the
         // filter lives for one pull).
         let mut h = std::hash::DefaultHasher::new();

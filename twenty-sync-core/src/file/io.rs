@@ -38,11 +38,7 @@ pub(crate) fn io_error(operation: &str, path: &Path, err: std::io::Error) -> Sto
     let error = StoreError::new(kind, format!("could not {operation}; {hint}"))
         .with_context("path", path.display().to_string())
         .with_source(err);
-    if temporary {
-        error.temporary()
-    } else {
-        error
-    }
+    if temporary { error.temporary() } else { error }
 }
 
 /// Flushes a directory entry change (create, rename) to disk. A no-op where directories cannot be

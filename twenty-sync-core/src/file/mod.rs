@@ -472,7 +472,9 @@ fn entity_path(dir: &Path, entity: &str) -> StoreResult<PathBuf> {
     if !ok {
         return Err(StoreError::new(
             StoreErrorKind::Config,
-            format!("entity name {entity:?} cannot be a file name; use ASCII letters, digits, '_', '-' and '.'"),
+            format!(
+                "entity name {entity:?} cannot be a file name; use ASCII letters, digits, '_', '-' and '.'"
+            ),
         ));
     }
     Ok(dir.join("data").join(format!("{entity}.jsonl")))

@@ -18,8 +18,8 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
 use super::io::{
-    append_durably, corrupt, io_error, open_append, read_lines, replace_atomically_with, tmp_path,
-    truncate_to, WriteError,
+    WriteError, append_durably, corrupt, io_error, open_append, read_lines,
+    replace_atomically_with, tmp_path, truncate_to,
 };
 use crate::error::{StoreError, StoreErrorKind, StoreResult};
 use crate::memory::state_data::{LeaseSlot, StateData};

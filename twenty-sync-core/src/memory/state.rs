@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::state_data::{newest, StateData};
+use super::state_data::{StateData, newest};
 use crate::error::StoreResult;
 use crate::model::{
     AuditEntry, AuditQuery, Checkpoint, Lease, PendingCreate, RecordState, StateCommit,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use secrecy::SecretString;
 
-use super::{not_found, SecretProvider};
+use super::{SecretProvider, not_found};
 use crate::error::StoreResult;
 
 /// Tries several providers in order and, per secret, several alias names in order, so an install

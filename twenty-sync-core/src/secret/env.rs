@@ -1,6 +1,7 @@
 //! [`EnvSecrets`]: secrets from environment variables.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fmt;
 
 use async_trait::async_trait;
@@ -48,7 +49,8 @@ impl EnvSecrets {
     /// use twenty_sync_core::secret::EnvSecrets;
     /// use twenty_sync_core::SecretProvider;
     ///
-    /// std::env::set_var("DOCTEST_ENV_NEW_KEY", "fake-key");
+    /// // SAFETY: a doctest runs in a process of its own; no other thread reads the environment.
+    /// unsafe { std::env::set_var("DOCTEST_ENV_NEW_KEY", "fake-key") };
     /// let env = EnvSecrets::new();
     /// assert_eq!(env.require("DOCTEST_ENV_NEW_KEY").await?.expose_secret(), "fake-key");
     /// assert!(env.resolve("doctest_env_new_key").await?.is_none()); // names are exact
@@ -68,7 +70,8 @@ impl EnvSecrets {
     /// use twenty_sync_core::secret::EnvSecrets;
     /// use twenty_sync_core::SecretProvider;
     ///
-    /// std::env::set_var("DOCTEST_PREFIX_api_key", "fake-key");
+    /// // SAFETY: a doctest runs in a process of its own; no other thread reads the environment.
+    /// unsafe { std::env::set_var("DOCTEST_PREFIX_api_key", "fake-key") };
     /// let env = EnvSecrets::new().prefix("DOCTEST_PREFIX_");
     /// assert_eq!(env.candidates("api_key"), ["DOCTEST_PREFIX_api_key"]);
     /// assert_eq!(env.require("api_key").await?.expose_secret(), "fake-key");
@@ -88,7 +91,8 @@ impl EnvSecrets {
     /// use twenty_sync_core::secret::EnvSecrets;
     /// use twenty_sync_core::SecretProvider;
     ///
-    /// std::env::set_var("DOCTEST_SNAKE_TWENTY_API_KEY", "fake-key");
+    /// // SAFETY: a doctest runs in a process of its own; no other thread reads the environment.
+    /// unsafe { std::env::set_var("DOCTEST_SNAKE_TWENTY_API_KEY", "fake-key") };
     /// let env = EnvSecrets::new().prefix("DOCTEST_SNAKE_").upper_snake();
     /// assert_eq!(env.require("twenty-api-key").await?.expose_secret(), "fake-key");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -107,7 +111,8 @@ impl EnvSecrets {
     /// use twenty_sync_core::secret::EnvSecrets;
     /// use twenty_sync_core::SecretProvider;
     ///
-    /// std::env::set_var("DOCTEST_VAR_CRM_TOKEN", "fake-key");
+    /// // SAFETY: a doctest runs in a process of its own; no other thread reads the environment.
+    /// unsafe { std::env::set_var("DOCTEST_VAR_CRM_TOKEN", "fake-key") };
     /// let env = EnvSecrets::new().upper_snake().var("twenty-api-key", "DOCTEST_VAR_CRM_TOKEN");
     /// assert_eq!(env.candidates("twenty-api-key"), ["DOCTEST_VAR_CRM_TOKEN"]);
     /// assert_eq!(env.require("twenty-api-key").await?.expose_secret(), "fake-key");
@@ -176,12 +181,24 @@ impl SecretProvider for EnvSecrets {
     }
 
     async fn resolve(&self, name: &str) -> StoreResult<Option<SecretString>> {
+        self.resolve_with(name, |var| std::env::var_os(var))
+    }
+}
+
+impl EnvSecrets {
+    /// [`resolve`](SecretProvider::resolve) reading variables through `lookup` instead of the
+    /// process environment (the unit tests' environment, which they never write).
+    fn resolve_with(
+        &self,
+        name: &str,
+        lookup: impl Fn(&str) -> Option<OsString>,
+    ) -> StoreResult<Option<SecretString>> {
         for var in self.candidates(name) {
             // `var_os` may panic on these; no such variable can exist anyway.
             if var.is_empty() || var.contains(['=', '\0']) {
                 continue;
             }
-            let Some(value) = std::env::var_os(&var) else {
+            let Some(value) = lookup(&var) else {
                 continue;
             };
             if value.is_empty() {
@@ -208,20 +225,32 @@ impl SecretProvider for EnvSecrets {
 mod tests {
     use super::*;
     use secrecy::ExposeSecret;
+    use std::ffi::OsStr;
 
-    // Each test uses its own variable names: tests run in parallel in one process.
+    /// An environment of `vars` only (the tests never write the process's own: other tests of
+    /// this binary read it on other threads).
+    fn env_of(vars: &[(&str, &OsStr)]) -> impl Fn(&str) -> Option<OsString> + use<> {
+        let vars: BTreeMap<String, OsString> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |var| vars.get(var).cloned()
+    }
 
-    #[tokio::test]
-    async fn exact_name_then_upper_snake_with_prefix() {
-        std::env::set_var("TSC_ENV_T1_API_KEY", "snake-value");
-        let env = EnvSecrets::new().prefix("TSC_ENV_T1_");
-        assert!(env.resolve("api-key").await.unwrap().is_none());
+    #[test]
+    fn exact_name_then_upper_snake_with_prefix() {
+        let only_snake = env_of(&[("T1_API_KEY", OsStr::new("snake-value"))]);
+        let env = EnvSecrets::new().prefix("T1_");
+        assert!(env.resolve_with("api-key", &only_snake).unwrap().is_none());
         let env = env.upper_snake();
-        let got = env.resolve("api-key").await.unwrap().unwrap();
+        let got = env.resolve_with("api-key", &only_snake).unwrap().unwrap();
         assert_eq!(got.expose_secret(), "snake-value");
 
-        std::env::set_var("TSC_ENV_T1_api-key", "exact-value");
-        let got = env.resolve("api-key").await.unwrap().unwrap();
+        let both = env_of(&[
+            ("T1_API_KEY", OsStr::new("snake-value")),
+            ("T1_api-key", OsStr::new("exact-value")),
+        ]);
+        let got = env.resolve_with("api-key", &both).unwrap().unwrap();
         assert_eq!(
             got.expose_secret(),
             "exact-value",
@@ -229,47 +258,58 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn explicit_variable_overrides_derived_names() {
-        std::env::set_var("TSC_ENV_T2_TOKEN", "mapped");
-        std::env::set_var("TSC_ENV_T2_NAME", "derived");
-        let env = EnvSecrets::new().var("TSC_ENV_T2_NAME", "TSC_ENV_T2_TOKEN");
-        let got = env.resolve("TSC_ENV_T2_NAME").await.unwrap().unwrap();
+    #[test]
+    fn explicit_variable_overrides_derived_names() {
+        let vars = env_of(&[
+            ("T2_TOKEN", OsStr::new("mapped")),
+            ("T2_NAME", OsStr::new("derived")),
+        ]);
+        let env = EnvSecrets::new().var("T2_NAME", "T2_TOKEN");
+        let got = env.resolve_with("T2_NAME", &vars).unwrap().unwrap();
         assert_eq!(got.expose_secret(), "mapped");
     }
 
-    #[tokio::test]
-    async fn empty_and_impossible_names_are_unset() {
-        std::env::set_var("TSC_ENV_T3_EMPTY", "");
+    #[test]
+    fn empty_and_impossible_names_are_unset() {
+        let vars = env_of(&[
+            ("T3_EMPTY", OsStr::new("")),
+            ("", OsStr::new("x")),
+            ("a=b", OsStr::new("x")),
+            ("nul\0", OsStr::new("x")),
+        ]);
         let env = EnvSecrets::new();
-        assert!(env.resolve("TSC_ENV_T3_EMPTY").await.unwrap().is_none());
-        assert!(env.resolve("").await.unwrap().is_none());
-        assert!(env.resolve("a=b").await.unwrap().is_none());
-        assert!(env.resolve("nul\0").await.unwrap().is_none());
+        for name in ["T3_EMPTY", "", "a=b", "nul\0"] {
+            assert!(env.resolve_with(name, &vars).unwrap().is_none(), "{name:?}");
+        }
+    }
+
+    /// The process environment itself, read-only: `PATH` is set wherever the tests run.
+    #[tokio::test]
+    async fn resolve_reads_the_process_environment() {
+        let path = std::env::var("PATH").expect("PATH is set for the tests");
+        let got = EnvSecrets::new().resolve("PATH").await.unwrap().unwrap();
+        assert_eq!(got.expose_secret(), path);
     }
 
     #[cfg(unix)]
-    #[tokio::test]
-    async fn non_utf8_value_is_an_error_naming_the_variable_not_the_value() {
+    #[test]
+    fn non_utf8_value_is_an_error_naming_the_variable_not_the_value() {
         use std::os::unix::ffi::OsStrExt;
-        let value = std::ffi::OsStr::from_bytes(b"secret-\xff-bytes");
-        std::env::set_var("TSC_ENV_T4_BAD", value);
-        let err = EnvSecrets::new()
-            .resolve("TSC_ENV_T4_BAD")
-            .await
-            .unwrap_err();
+        let vars = env_of(&[("T4_BAD", OsStr::from_bytes(b"secret-\xff-bytes"))]);
+        let err = EnvSecrets::new().resolve_with("T4_BAD", &vars).unwrap_err();
         assert_eq!(err.kind(), StoreErrorKind::Invalid);
         let text = format!("{err} {err:?}");
-        assert!(text.contains("TSC_ENV_T4_BAD"), "{text}");
+        assert!(text.contains("T4_BAD"), "{text}");
         assert!(!text.contains("secret-"), "{text}");
     }
 
     #[test]
     fn debug_shows_names_only() {
-        std::env::set_var("TSC_ENV_T5_SHOWN", "hidden-value-5");
-        let env = EnvSecrets::new().var("x", "TSC_ENV_T5_SHOWN");
+        // `PATH` is set (and not empty) wherever the tests run.
+        let value = std::env::var("PATH").expect("PATH is set for the tests");
+        let env = EnvSecrets::new().var("x", "PATH");
         let debug = format!("{env:?}");
-        assert!(debug.contains("TSC_ENV_T5_SHOWN"));
-        assert!(!debug.contains("hidden-value-5"));
+        assert!(debug.contains("\"PATH\""), "{debug}");
+        assert!(!debug.contains(&value), "{debug}");
     }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use secrecy::SecretString;
 
-use super::{trim_trailing_newlines, SecretProvider};
+use super::{SecretProvider, trim_trailing_newlines};
 use crate::error::{StoreError, StoreErrorKind, StoreResult};
 
 /// Files larger than this are not secrets (a wrong path pointing at a log, a disk image...).
@@ -169,7 +169,7 @@ fn read_secret_file(name: &str, path: &Path) -> StoreResult<Option<SecretString>
                     "cannot open the file of secret {name:?}: {e}; check its permissions for the \
                      user running the sync"
                 ),
-            ))
+            ));
         }
     };
     let mut bytes = Vec::new();

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use twenty_client::{Client, RetryPolicy};
 use twenty_sim::{SimConfig, SimServer};
+use twenty_sync_core::StateStoreExt;
 use twenty_sync_core::engine::{FieldMap, SyncEngine};
 use twenty_sync_core::memory::{MemorySource, MemoryState};
-use twenty_sync_core::StateStoreExt;
 
 pub const KEY: &str = "engine-test-key";
 pub const ENTITY: &str = "contacts";

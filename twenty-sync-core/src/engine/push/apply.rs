@@ -70,7 +70,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     return Err(SyncError::from_twenty(
                         &format!("creating {} record(s) in Twenty", creates.len()),
                         e,
-                    ))
+                    ));
                 }
                 Err(e) => {
                     tracing::warn!(entity, error = %e, "batch create rejected; retrying one by one to isolate the bad records");
@@ -92,7 +92,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                                 return Err(SyncError::from_twenty(
                                     "creating a record in Twenty",
                                     e,
-                                ))
+                                ));
                             }
                             Err(e) => {
                                 // It may exist after all (e.g. the batch half-succeeded): look.
@@ -179,7 +179,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                                 return Err(SyncError::from_twenty(
                                     "updating a record in Twenty",
                                     e,
-                                ))
+                                ));
                             }
                             Err(e) => {
                                 failed += 1;

@@ -53,7 +53,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             Ok(_) => *written += 1,
             Err(e) if matches!(e.kind(), ErrorKind::NotFound) => {}
             Err(e) if is_run_level(&e) => {
-                return Err(SyncError::from_twenty("deleting a record in Twenty", e))
+                return Err(SyncError::from_twenty("deleting a record in Twenty", e));
             }
             Err(e) => {
                 *failed += 1;

@@ -46,18 +46,18 @@ use crate::state::StateStore;
 
 use crate::report::RunMode;
 
+use super::SyncEngine;
 use super::audit::with_values;
 use super::config::{MatchStrategy, PushDeleteMode};
 use super::conflict::resolve;
 use super::error::SyncError;
 use super::failpoints;
-use super::mapper::{content_hash, get_path, EntityMapper};
-use super::plan::{field_diff, PlannedAction};
+use super::mapper::{EntityMapper, content_hash, get_path};
+use super::plan::{PlannedAction, field_diff};
 use super::progress::ProgressEvent;
 use super::retry::RetrySet;
 use super::run::{Decision, Run};
 use super::views::{local_hash, patch_of, push_view, twenty_hash};
-use super::SyncEngine;
 
 const DIR: SyncDirection = SyncDirection::Push;
 

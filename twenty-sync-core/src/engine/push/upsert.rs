@@ -103,7 +103,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 return Err(SyncError::from_twenty(
                     &format!("upserting {} record(s) in Twenty", items.len()),
                     e,
-                ))
+                ));
             }
             Err(e) => {
                 tracing::warn!(entity, error = %e, "batch upsert rejected; retrying one by one to isolate the bad records");
@@ -120,7 +120,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     match one {
                         Ok(r) => out.push(Some(r)),
                         Err(e) if is_run_level(&e) => {
-                            return Err(SyncError::from_twenty("upserting a record in Twenty", e))
+                            return Err(SyncError::from_twenty("upserting a record in Twenty", e));
                         }
                         Err(e) => {
                             *failed += 1;

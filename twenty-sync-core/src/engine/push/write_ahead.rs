@@ -107,7 +107,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                         return Err(SyncError::from_twenty(
                             "checking a pending create in Twenty",
                             e,
-                        ))
+                        ));
                     }
                 }
                 commit.remove_pending.push(p.local_key.clone());

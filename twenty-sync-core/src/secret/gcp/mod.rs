@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
-use super::{trim_trailing_newlines, SecretProvider};
+use super::{SecretProvider, trim_trailing_newlines};
 use crate::error::{StoreError, StoreErrorKind, StoreResult};
 
 mod token;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use ring::rand::SystemRandom;
-use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
+use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tokio::sync::Mutex;
@@ -59,7 +59,9 @@ impl GcpCredentials {
     /// ```
     /// use twenty_sync_core::secret::GcpCredentials;
     ///
-    /// std::env::set_var("GCE_METADATA_HOST", "127.0.0.1:8089"); // e.g. a metadata emulator
+    /// // e.g. a metadata emulator.
+    /// // SAFETY: a doctest runs in a process of its own; no other thread reads the environment.
+    /// unsafe { std::env::set_var("GCE_METADATA_HOST", "127.0.0.1:8089") };
     /// let creds = GcpCredentials::metadata_server();
     /// assert!(matches!(&creds, GcpCredentials::MetadataServer { base_url } if base_url.as_str() == "http://127.0.0.1:8089/"));
     /// ```
@@ -196,7 +198,9 @@ impl ServiceAccountKey {
         let bad = |what: String| {
             StoreError::new(
                 StoreErrorKind::Config,
-                format!("invalid service-account key: {what}; use the JSON key file downloaded from the Cloud console"),
+                format!(
+                    "invalid service-account key: {what}; use the JSON key file downloaded from the Cloud console"
+                ),
             )
         };
         let file: KeyFile = serde_json::from_str(json.expose_secret()).map_err(|e| {
