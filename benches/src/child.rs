@@ -36,6 +36,8 @@ const KEY_VAR: &str = "BENCH_TWENTY_API_KEY";
 const PLAN_OUT_VAR: &str = "BENCH_PLAN_OUT";
 /// Overrides [`EngineConfig::pull_commit_records`](twenty_sync_core::engine::EngineConfig::pull_commit_records).
 const PULL_COMMIT_VAR: &str = "BENCH_PULL_COMMIT_RECORDS";
+/// Overrides [`EngineConfig::overlap`](twenty_sync_core::engine::EngineConfig::overlap), in ms.
+const OVERLAP_VAR: &str = "BENCH_OVERLAP_MS";
 
 /// Where the engine keeps local data and state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -293,6 +295,10 @@ async fn serve<S: SourceOfTruth + 'static, T: StateStore + 'static>(
     // default (for comparing commit sizes; the figures written then are not the default's).
     if let Some(n) = env::number(PULL_COMMIT_VAR)? {
         builder = builder.pull_commit_records(n);
+    }
+    // `BENCH_OVERLAP_MS=<ms>`: the pull overlap instead of the engine's default (see main.rs).
+    if let Some(ms) = env::number(OVERLAP_VAR)? {
+        builder = builder.overlap(Duration::from_millis(ms));
     }
     let engine = builder.build()?;
     let setup_secs = setup_started.elapsed().as_secs_f64();

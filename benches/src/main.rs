@@ -21,7 +21,7 @@
 //! Every engine run is a child process of the harness (the hidden subcommand `__child`), so its
 //! peak RSS is the engine's own and not the in-process simulator's.
 //!
-//! Environment variables change what is measured (figures written under any of the last five are
+//! Environment variables change what is measured (figures written under any but the first are
 //! not the default's):
 //!
 //! - `BENCH_TARGETS=postgres|file|postgres,file`: the local sides of the pulls (default both);
@@ -32,7 +32,12 @@
 //! - `BENCH_TWENTY_LATENCY_MS=<ms>`: the simulator answers each request after this long, as a
 //!   Twenty across a network would (default 0);
 //! - `BENCH_POSTGRES_LATENCY_US=<µs>`: everything between the engine (and dlt) and Postgres is
-//!   delayed this long each way by a relay in the harness, as across a network (default none).
+//!   delayed this long each way by a relay in the harness, as across a network (default none);
+//! - `BENCH_CHANGES=same|fresh`: each incremental pull follows a change of the same 1% (default),
+//!   or of a 1% no earlier round changed;
+//! - `BENCH_OVERLAP_MS=<ms>`: the engine's pull overlap (default its 5 minutes); the harness then
+//!   waits after each change until the change is older than the overlap by the simulator's clock
+//!   (which moves 1 ms per write), so a pull never reads an earlier round's change again.
 
 /// The allocator the twenty-sync binaries ship with (see the examples crate), so the engine runs
 /// here as it does in the CLI.
@@ -255,6 +260,52 @@ struct Figures {
 /// Incremental pulls per local side in the `incremental` scenario (the median is quoted).
 const INCREMENTAL_RUNS: usize = 5;
 
+/// The 1% of `ids` changed before the `round`-th incremental pull of one N (`BENCH_CHANGES`):
+/// the same 1% every round, or (`fresh`) one no other round changes.
+struct Changes<'a> {
+    ids: &'a [String],
+    fresh: bool,
+    /// How long to wait after a change before pulling (`BENCH_OVERLAP_MS`).
+    settle: Option<Duration>,
+}
+
+impl<'a> Changes<'a> {
+    fn from_env(ids: &'a [String]) -> Result<Changes<'a>, BoxError> {
+        let fresh = match std::env::var("BENCH_CHANGES").as_deref() {
+            Err(std::env::VarError::NotPresent) | Ok("same") => false,
+            Ok("fresh") => true,
+            _ => return Err("BENCH_CHANGES: expected `same` or `fresh`".into()),
+        };
+        let per_round = ids.len().div_ceil(100);
+        // The simulator's clock moves 1 ms per write: the last change of a round is that far
+        // ahead of real time.
+        let settle = env::number::<u64>("BENCH_OVERLAP_MS")?
+            .map(|ms| Duration::from_millis(ms + per_round as u64 + 500));
+        Ok(Changes { ids, fresh, settle })
+    }
+
+    /// Every 100th id from an offset of its own per round (disjoint for rounds below 31).
+    fn round(&self, round: usize) -> Vec<&'a String> {
+        let offset = if self.fresh { 7 + 3 * round } else { 7 };
+        self.ids.iter().skip(offset).step_by(100).collect()
+    }
+
+    /// Changes round `round`'s 1% in Twenty (as `label`), then waits [`Changes::settle`].
+    async fn apply(
+        &self,
+        sim: &twenty_sim::SimServer,
+        round: usize,
+        label: &str,
+    ) -> Result<usize, BoxError> {
+        let changed = self.round(round);
+        e2e::change_in_twenty(sim, &changed, &format!("{label} {round}"))?;
+        if let Some(settle) = self.settle {
+            tokio::time::sleep(settle).await;
+        }
+        Ok(changed.len())
+    }
+}
+
 /// Scenario 2 at one N into one local side.
 struct IncrementalPoint {
     people: usize,
@@ -451,17 +502,16 @@ async fn incremental_rounds(
         Some((pg, _)) => e2e::pulled_ids(pg).await?,
         None => e2e::twenty_ids(sim),
     };
-    let changed: Vec<&String> = ids.iter().skip(7).step_by(100).collect();
+    let changes = Changes::from_env(&ids)?;
     // A pull of a few tens of milliseconds moves with the machine's noise: it is run
     // INCREMENTAL_RUNS times, each after its own change of the same 1%, and the median is quoted
     // (every run is listed next to it).
     let mut runs: Vec<Vec<Incremental>> = keep.iter().map(|_| Vec::new()).collect();
     for round in 1..=INCREMENTAL_RUNS {
         let t = Instant::now();
-        e2e::change_in_twenty(sim, &changed, &format!("Changed title {round}"))?;
+        let changed = changes.apply(sim, round, "Changed title").await?;
         eprintln!(
-            "          changed {} people in Twenty in {:.1} s",
-            changed.len(),
+            "          changed {changed} people in Twenty in {:.1} s",
             t.elapsed().as_secs_f64()
         );
         for ((local, full), runs) in keep.iter().zip(&mut runs) {
@@ -470,7 +520,7 @@ async fn incremental_rounds(
                 started.elapsed().as_secs_f64(),
                 local.target.name()
             );
-            let inc = e2e::incremental_pull(sim, local, changed.len()).await?;
+            let inc = e2e::incremental_pull(sim, local, changed).await?;
             eprintln!(
                 "          {:.3} s ({:.2}% of the full pull; store opened in {:.1} s)",
                 inc.outcome.secs,
@@ -480,7 +530,7 @@ async fn incremental_rounds(
             runs.push(inc);
         }
     }
-    let resident = resident_rounds(sim, keep, &changed, started).await?;
+    let resident = resident_rounds(sim, keep, &changes, started).await?;
     Ok(keep
         .iter()
         .zip(runs)
@@ -496,13 +546,13 @@ async fn incremental_rounds(
 }
 
 /// The second half of scenario 2: one engine process per local side in `keep` stays up and
-/// pulls after each of 1 + [`INCREMENTAL_RUNS`] changes of `changed` in Twenty, as a polling
+/// pulls after each of 1 + [`INCREMENTAL_RUNS`] more rounds of `changes` in Twenty, as a polling
 /// engine (`twenty-sync watch`, the admin server) does. Its first pull pays for what a new
 /// process pays (connections, the server's caches of them); the others are the steady state.
 async fn resident_rounds(
     sim: &twenty_sim::SimServer,
     keep: &[(Local, PullPoint)],
-    changed: &[&String],
+    changes: &Changes<'_>,
     started: Instant,
 ) -> Result<Vec<ResidentRuns>, BoxError> {
     let mut processes = Vec::with_capacity(keep.len());
@@ -511,7 +561,9 @@ async fn resident_rounds(
     }
     let mut runs: Vec<Vec<Incremental>> = keep.iter().map(|_| Vec::new()).collect();
     for round in 0..=INCREMENTAL_RUNS {
-        e2e::change_in_twenty(sim, changed, &format!("Polled title {round}"))?;
+        let changed = changes
+            .apply(sim, INCREMENTAL_RUNS + 1 + round, "Polled title")
+            .await?;
         for (((local, full), process), runs) in keep.iter().zip(&mut processes).zip(&mut runs) {
             eprintln!(
                 "[{:>5.0} s] incremental pull into {} by a resident engine ({})",
@@ -523,7 +575,7 @@ async fn resident_rounds(
                     format!("polling, {round} of {INCREMENTAL_RUNS}")
                 }
             );
-            let inc = e2e::checked_incremental(local, changed.len(), process.run().await?)?;
+            let inc = e2e::checked_incremental(local, changed, process.run().await?)?;
             eprintln!(
                 "          {:.3} s ({:.2}% of the full pull)",
                 inc.outcome.secs,
