@@ -259,6 +259,16 @@ pub struct EngineConfig {
     /// reading. Default 2000.
     pub pull_commit_records: usize,
     /// How far before the watermark each pull starts again. Default 5 minutes.
+    ///
+    /// The watermark is the engine's own clock at the start of the previous pull, so the overlap
+    /// covers the difference between this host's clock and the clock of Twenty's database, and
+    /// Twenty transactions that commit after the previous pull read past their `updatedAt`.
+    /// It has a price: every pull reads again what changed in Twenty in the overlap before the
+    /// previous pull started (counted `unchanged`, not written), and spends requests on it. An
+    /// engine polling every minute under the default reads about six times the records that
+    /// changed since its previous pull (see `benches/RESULTS.md`, 2026-12-07). With both clocks
+    /// kept in step by NTP, a shorter overlap (say 30 seconds) still leaves a margin for slow
+    /// transactions and saves most of those reads.
     pub overlap: Duration,
     /// Local deletes in Twenty.
     pub push_delete: PushDeleteMode,

@@ -479,7 +479,8 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngineBuilder<S, T> {
         self
     }
 
-    /// Pull overlap window (default 5 minutes).
+    /// Pull overlap window (default 5 minutes): each pull reads again what changed in it before
+    /// the previous pull started (see [`EngineConfig::overlap`] for what it covers and costs).
     ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
