@@ -6,9 +6,9 @@
 //! [`Outcome`], with the peak resident set size read from `/proc/self/status` (`VmHWM`).
 //!
 //! A [`Resident`] child (`benches __child '<task JSON>' --resident`) opens the store and builds
-//! the engine once, then runs the task each time the parent writes a line to its standard input,
-//! printing each outcome as a line, until its input closes: an engine that stays up between
-//! runs, as `twenty-sync watch` and the admin server do.
+//! the engine once, prints [`READY`], then runs the task each time the parent writes a line to
+//! its standard input, printing each outcome as a line, until its input closes: an engine that
+//! stays up between runs, as `twenty-sync watch` and the admin server do.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -31,6 +31,8 @@ use crate::machine;
 pub const SUBCOMMAND: &str = "__child";
 /// The argument after the task that makes the child [`Resident`].
 pub const RESIDENT_ARG: &str = "--resident";
+/// The line a [`Resident`] child prints once its store is open and its engine built.
+const READY: &str = "ready";
 const KEY_VAR: &str = "BENCH_TWENTY_API_KEY";
 /// Names a directory that receives every planned write of each run (see [`write_plan`]).
 const PLAN_OUT_VAR: &str = "BENCH_PLAN_OUT";
@@ -177,8 +179,10 @@ pub struct Resident {
 }
 
 impl Resident {
-    /// Starts a resident child for `task`; it opens the store before its first run.
-    pub fn start(task: &Task) -> Result<Resident, BoxError> {
+    /// Starts a resident child for `task` and waits until it has opened the store and built its
+    /// engine (so that opening one store, the file store's taking seconds of CPU at a million
+    /// records, never runs beside another child's pull).
+    pub async fn start(task: &Task) -> Result<Resident, BoxError> {
         let mut process = tokio::process::Command::new(std::env::current_exe()?)
             .arg(SUBCOMMAND)
             .arg(serde_json::to_string(task)?)
@@ -198,10 +202,25 @@ impl Resident {
             .stdout
             .take()
             .ok_or("the resident child has no stdout")?;
+        let mut output = tokio::io::BufReader::new(output).lines();
+        match output.next_line().await? {
+            Some(line) if line == READY => {}
+            Some(line) => {
+                return Err(
+                    format!("the resident child printed {line:?} instead of {READY:?}").into(),
+                );
+            }
+            None => {
+                return Err(
+                    "the resident child ended before its store was open; see its error above"
+                        .into(),
+                );
+            }
+        }
         Ok(Resident {
             process,
             input,
-            output: tokio::io::BufReader::new(output).lines(),
+            output,
         })
     }
 
@@ -307,6 +326,7 @@ async fn serve<S: SourceOfTruth + 'static, T: StateStore + 'static>(
         println!("{}", serde_json::to_string(&outcome)?);
         return Ok(());
     }
+    println!("{READY}");
     let mut input = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     while input.next_line().await?.is_some() {
         let outcome = run(task, &engine, setup_secs).await?;

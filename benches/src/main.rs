@@ -557,7 +557,7 @@ async fn resident_rounds(
 ) -> Result<Vec<ResidentRuns>, BoxError> {
     let mut processes = Vec::with_capacity(keep.len());
     for (local, _) in keep {
-        processes.push(e2e::resident_puller(sim, local)?);
+        processes.push(e2e::resident_puller(sim, local).await?);
     }
     let mut runs: Vec<Vec<Incremental>> = keep.iter().map(|_| Vec::new()).collect();
     for round in 0..=INCREMENTAL_RUNS {

@@ -251,8 +251,8 @@ pub async fn incremental_pull(
 
 /// An engine process that pulls into `local` each time it is asked ([`Resident::run`]), as a
 /// polling engine does: the store is opened once, before its first pull.
-pub fn resident_puller(sim: &SimServer, local: &Local) -> Result<Resident, BoxError> {
-    Resident::start(&local.task(sim, RunMode::Pull, false))
+pub async fn resident_puller(sim: &SimServer, local: &Local) -> Result<Resident, BoxError> {
+    Resident::start(&local.task(sim, RunMode::Pull, false)).await
 }
 
 /// The incremental pull that ended with `outcome`, after `changed` records changed in Twenty;
