@@ -957,3 +957,48 @@ async fn paging(people: usize) -> Result<(), BoxError> {
     write("paging", &body)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::{Changes, INCREMENTAL_RUNS};
+
+    fn ids(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("{i:08}")).collect()
+    }
+
+    #[test]
+    fn the_same_one_percent_is_changed_every_round_by_default() {
+        let ids = ids(10_000);
+        let changes = Changes {
+            ids: &ids,
+            fresh: false,
+            settle: None,
+        };
+        let first = changes.round(0);
+        assert_eq!(first.len(), 100);
+        for round in 1..=2 * INCREMENTAL_RUNS + 1 {
+            assert_eq!(changes.round(round), first, "round {round}");
+        }
+    }
+
+    #[test]
+    fn fresh_rounds_change_one_percent_each_and_never_the_same_record() {
+        let ids = ids(10_000);
+        let changes = Changes {
+            ids: &ids,
+            fresh: true,
+            settle: None,
+        };
+        let mut seen = HashSet::new();
+        // Every round the scenario runs: the new processes' and the resident engine's.
+        for round in 0..=2 * INCREMENTAL_RUNS + 1 {
+            let changed = changes.round(round);
+            assert_eq!(changed.len(), 100, "round {round}");
+            for id in changed {
+                assert!(seen.insert(id), "{id} changed again in round {round}");
+            }
+        }
+    }
+}
