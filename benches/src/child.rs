@@ -38,8 +38,9 @@ const KEY_VAR: &str = "BENCH_TWENTY_API_KEY";
 const PLAN_OUT_VAR: &str = "BENCH_PLAN_OUT";
 /// Overrides [`EngineConfig::pull_commit_records`](twenty_sync_core::engine::EngineConfig::pull_commit_records).
 const PULL_COMMIT_VAR: &str = "BENCH_PULL_COMMIT_RECORDS";
-/// Overrides [`EngineConfig::overlap`](twenty_sync_core::engine::EngineConfig::overlap), in ms.
-const OVERLAP_VAR: &str = "BENCH_OVERLAP_MS";
+/// Overrides [`EngineConfig::overlap`](twenty_sync_core::engine::EngineConfig::overlap), in ms
+/// (the harness also reads it, to wait out the overlap after each change).
+pub const OVERLAP_VAR: &str = "BENCH_OVERLAP_MS";
 
 /// Where the engine keeps local data and state.
 #[derive(Debug, Clone, Serialize, Deserialize)]

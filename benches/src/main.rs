@@ -271,15 +271,17 @@ struct Changes<'a> {
 
 impl<'a> Changes<'a> {
     fn from_env(ids: &'a [String]) -> Result<Changes<'a>, BoxError> {
-        let fresh = match std::env::var("BENCH_CHANGES").as_deref() {
-            Err(std::env::VarError::NotPresent) | Ok("same") => false,
-            Ok("fresh") => true,
-            _ => return Err("BENCH_CHANGES: expected `same` or `fresh`".into()),
+        let fresh = match std::env::var("BENCH_CHANGES") {
+            Err(std::env::VarError::NotPresent) => false,
+            Ok(v) if v == "same" => false,
+            Ok(v) if v == "fresh" => true,
+            Ok(v) => return Err(format!("BENCH_CHANGES={v:?}: expected `same` or `fresh`").into()),
+            Err(e) => return Err(format!("BENCH_CHANGES: {e}").into()),
         };
         let per_round = ids.len().div_ceil(100);
         // The simulator's clock moves 1 ms per write: the last change of a round is that far
         // ahead of real time.
-        let settle = env::number::<u64>("BENCH_OVERLAP_MS")?
+        let settle = env::number::<u64>(child::OVERLAP_VAR)?
             .map(|ms| Duration::from_millis(ms + per_round as u64 + 500));
         Ok(Changes { ids, fresh, settle })
     }
@@ -968,14 +970,18 @@ mod tests {
         (0..n).map(|i| format!("{i:08}")).collect()
     }
 
+    fn changes(ids: &[String], fresh: bool) -> Changes<'_> {
+        Changes {
+            ids,
+            fresh,
+            settle: None,
+        }
+    }
+
     #[test]
     fn the_same_one_percent_is_changed_every_round_by_default() {
         let ids = ids(10_000);
-        let changes = Changes {
-            ids: &ids,
-            fresh: false,
-            settle: None,
-        };
+        let changes = changes(&ids, false);
         let first = changes.round(0);
         assert_eq!(first.len(), 100);
         for round in 1..=2 * INCREMENTAL_RUNS + 1 {
@@ -986,11 +992,7 @@ mod tests {
     #[test]
     fn fresh_rounds_change_one_percent_each_and_never_the_same_record() {
         let ids = ids(10_000);
-        let changes = Changes {
-            ids: &ids,
-            fresh: true,
-            settle: None,
-        };
+        let changes = changes(&ids, true);
         let mut seen = HashSet::new();
         // Every round the scenario runs: the new processes' and the resident engine's.
         for round in 0..=2 * INCREMENTAL_RUNS + 1 {

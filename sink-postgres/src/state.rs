@@ -305,6 +305,7 @@ fn record_state_error(redactor: &Redactor, e: &tokio_postgres::Error) -> StoreEr
 /// [`NewStates`]). Without a COPY every statement is sent without waiting for the answers to
 /// those before it (pipelined); statements the caller sent earlier in `tx` need not have been
 /// answered either.
+///
 /// Removals run before upserts (record states and pending creates); upserts are deduplicated by
 /// local key (the last one wins). A commit that would map one Twenty
 /// id to two local keys fails with `Conflict` (unique constraint) and, being one transaction,
