@@ -2,12 +2,13 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use crate::clock::ServerClock;
 use crate::config::{
     DEFAULT_BATCH_SIZE, DEFAULT_PAGE_SIZE, MAX_BATCH_SIZE, MAX_PAGE_SIZE, RateLimit, RetryPolicy,
 };
@@ -71,6 +72,8 @@ pub(crate) struct Inner {
     pub(crate) retry: RetryPolicy,
     pub(crate) pacer: Pacer,
     pub(crate) counters: Counters,
+    /// What the latest response's `Date` header said of the server's clock.
+    pub(crate) server_clock: Mutex<Option<ServerClock>>,
     pub(crate) page_size: u32,
     pub(crate) batch_size: usize,
     pub(crate) allowed_hosts: Option<Vec<String>>,
@@ -430,6 +433,43 @@ impl Client {
             rate_limited_responses: c.rate_limited.load(Ordering::Relaxed),
             throttled: Duration::from_nanos(c.throttled_nanos.load(Ordering::Relaxed)),
         }
+    }
+
+    /// What the latest response's `Date` header said of the server's clock against this host's
+    /// (`None` before the first answer, or if the server sends no `Date`).
+    ///
+    /// The sync engine's pull watermark is this host's clock, while Twenty stamps `updatedAt` by
+    /// its own: a server far behind this host can hide changes from an incremental pull, which
+    /// is why the engine warns about it in its run report.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key").seed_people(1)).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// assert!(client.server_clock().is_none());
+    /// client.people().list().send().await?;
+    /// let clock = client.server_clock().expect("the simulator sends a Date header");
+    /// // The simulator runs on this host's clock.
+    /// assert_eq!(clock.behind_at_least(), std::time::Duration::ZERO);
+    /// assert_eq!(clock.ahead_at_least(), std::time::Duration::ZERO);
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn server_clock(&self) -> Option<ServerClock> {
+        *self
+            .inner
+            .server_clock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn observe_server_clock(&self, clock: ServerClock) {
+        *self
+            .inner
+            .server_clock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(clock);
     }
 
     /// Replace the API key (rotation); affects every clone from the next request on.
@@ -818,6 +858,7 @@ impl ClientBuilder {
                 retry: self.retry,
                 pacer: Pacer::new(self.rate_limit),
                 counters: Counters::default(),
+                server_clock: Mutex::new(None),
                 page_size: self.page_size,
                 batch_size: self.batch_size,
                 allowed_hosts: self.allowed_hosts,

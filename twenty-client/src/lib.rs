@@ -47,6 +47,7 @@
 #![warn(missing_docs)]
 
 mod client;
+mod clock;
 mod config;
 mod envelope;
 mod error;
@@ -61,6 +62,7 @@ mod transport;
 pub mod webhook;
 
 pub use client::{Client, ClientBuilder, ClientStats};
+pub use clock::ServerClock;
 pub use config::{
     DEFAULT_BATCH_SIZE, DEFAULT_PAGE_SIZE, MAX_BATCH_SIZE, MAX_PAGE_SIZE, RateLimit, RetryPolicy,
 };

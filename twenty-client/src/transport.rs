@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::client::Client;
+use crate::clock::ServerClock;
 use crate::error::{self, Error, ErrorKind};
 use crate::pacer;
 use crate::security;
@@ -105,10 +106,16 @@ impl Client {
                     .body(body.clone());
             }
             tracing::debug!(method = %call.method, url = %call.url, attempt = attempts.all, "twenty request");
+            let sent = chrono::Utc::now();
             let (err, safe_to_resend) = match req.send().await {
                 Ok(resp) => {
                     let status = resp.status();
                     let headers = resp.headers().clone();
+                    if let Some(clock) =
+                        ServerClock::from_headers(&headers, sent, chrono::Utc::now())
+                    {
+                        self.observe_server_clock(clock);
+                    }
                     match resp.bytes().await {
                         Err(e) => (call.decorate(error::from_transport(e)), false),
                         Ok(body) => {

@@ -160,6 +160,60 @@ fn captured_metadata_objects_and_fields_decode() {
     }
 }
 
+/// The `Date` header of real 2.21.0 answers, a list and a 429, bounds the server's clock: those
+/// servers answered on 2026-11-22, so replayed now they are weeks behind this host's clock.
+#[tokio::test]
+async fn captured_date_headers_bound_the_servers_clock() {
+    for (name, path) in [
+        ("10_people_list_limit5.json", "/rest/people"),
+        ("90_rate_limit_429.json", "/rest/people"),
+    ] {
+        let c = capture(name);
+        let date = c["response"]["headers"]["Date"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name} has a Date header"))
+            .to_owned();
+        let mut server = mockito::Server::new_async().await;
+        let _m = server
+            .mock("GET", path)
+            .match_query(Matcher::Any)
+            .with_status(capture_status(name))
+            .with_header("content-type", "application/json")
+            .with_header("date", &date)
+            .with_body(capture_body(name))
+            .expect_at_least(1)
+            .create_async()
+            .await;
+        let client = common::builder(&server.url())
+            .retry_policy(twenty_client::RetryPolicy::none())
+            .build()
+            .expect("client");
+        assert!(client.server_clock().is_none(), "{name}: no answer yet");
+        let before = chrono::Utc::now();
+        let _ = client.people().list().send().await;
+        let clock = client.server_clock().expect("a clock from the Date header");
+        let captured = chrono::DateTime::parse_from_rfc2822(&date)
+            .expect("date")
+            .to_utc();
+        // Written at `date` (whole seconds), between sending at or after `before` and `observed_at`.
+        assert!(clock.observed_at >= before, "{name}");
+        assert_eq!(clock.offset_min, captured - clock.observed_at, "{name}");
+        let least = (before - captured - chrono::TimeDelta::seconds(1))
+            .to_std()
+            .expect("captured in the past");
+        let most = (clock.observed_at - captured).to_std().expect("past");
+        assert!(
+            (least..=most).contains(&clock.behind_at_least()),
+            "{name}: {clock:?} not within {least:?}..={most:?}"
+        );
+        assert!(
+            clock.behind_at_least() > std::time::Duration::from_secs(86_400),
+            "{name}"
+        );
+        assert_eq!(clock.ahead_at_least(), std::time::Duration::ZERO, "{name}");
+    }
+}
+
 /// Each captured error answer maps to the expected kind and keeps the server's message.
 #[tokio::test]
 async fn every_captured_error_maps_to_its_kind() {
