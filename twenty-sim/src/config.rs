@@ -226,6 +226,7 @@ pub struct SimConfig {
     pub(crate) rate_limit: Option<RateLimitConfig>,
     pub(crate) faults: Faults,
     pub(crate) api_key_name: String,
+    pub(crate) clock_offset: chrono::TimeDelta,
 }
 
 impl fmt::Debug for SimConfig {
@@ -237,6 +238,7 @@ impl fmt::Debug for SimConfig {
             .field("flavor", &self.flavor)
             .field("rate_limit", &self.rate_limit)
             .field("faults", &self.faults)
+            .field("clock_offset", &self.clock_offset)
             .finish()
     }
 }
@@ -270,6 +272,7 @@ impl SimConfig {
             rate_limit: Some(RateLimitConfig::twenty_default()),
             faults: Faults::default(),
             api_key_name: "twenty-sim".to_string(),
+            clock_offset: chrono::TimeDelta::zero(),
         }
     }
 
@@ -400,6 +403,44 @@ impl SimConfig {
     pub fn api_key_name(mut self, name: impl Into<String>) -> Self {
         self.api_key_name = name.into();
         self
+    }
+
+    /// Run the server's clock `offset` away from this host's (negative: behind), as a Twenty
+    /// whose host clock is off: every `createdAt`, `updatedAt` and `deletedAt` it stamps, its
+    /// webhooks' `eventDate` and signed timestamp, and the `Date` header of its answers follow
+    /// that clock. Default: zero.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use chrono::{DateTime, TimeDelta, Utc};
+    /// use serde_json::json;
+    /// use twenty_sim::{SimConfig, SimServer};
+    ///
+    /// let config = SimConfig::new("key").clock_offset(TimeDelta::minutes(-10));
+    /// let server = SimServer::start(config).await?;
+    /// let person = server.handle().insert_record("people", json!({"name": {"firstName": "Ada"}}));
+    /// let stamped: DateTime<Utc> = person["updatedAt"].as_str().unwrap().parse()?;
+    /// assert!(Utc::now() - stamped > TimeDelta::minutes(9));
+    /// let answer = reqwest::Client::new()
+    ///     .get(server.base_url().join("rest/people")?)
+    ///     .bearer_auth("key")
+    ///     .send()
+    ///     .await?;
+    /// let date = answer.headers()["date"].to_str()?;
+    /// let date = DateTime::parse_from_rfc2822(date)?.to_utc();
+    /// assert!(Utc::now() - date > TimeDelta::minutes(9));
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn clock_offset(mut self, offset: chrono::TimeDelta) -> Self {
+        self.clock_offset = offset;
+        self
+    }
+
+    /// [`clock_offset`](Self::clock_offset) in milliseconds.
+    pub(crate) fn clock_offset_ms(&self) -> i64 {
+        self.clock_offset.num_milliseconds()
     }
 
     pub(crate) fn key_matches(&self, presented: &str) -> bool {

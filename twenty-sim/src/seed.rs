@@ -162,7 +162,7 @@ pub(crate) fn seed(db: &mut Db, n: usize, seed: u64) {
     let n_notes = (n / 20).max(1);
     let total = 5 + n + n_companies + n_opps + 2 * (n_tasks + n_notes);
     // Timestamps: one distinct millisecond per record, ending a day ago.
-    let mut ts = chrono::Utc::now().timestamp_millis() - 86_400_000 - total as i64 * 7;
+    let mut ts = db.clock.now_ms() - 86_400_000 - total as i64 * 7;
 
     let members = [
         ("Tim", "Apple"),

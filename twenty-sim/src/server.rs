@@ -8,6 +8,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
@@ -16,7 +17,7 @@ use crate::db::{Db, Event};
 use crate::error::json_response;
 use crate::faults::{Bucket, Fault, FaultState, server_error, too_many_requests};
 use crate::net::{ConnInfo, KillableListener};
-use crate::store::parse_id;
+use crate::store::{Clock, parse_id};
 use crate::webhooks::{Delivery, deliveries, run_dispatcher};
 
 /// Request counters of a simulator.
@@ -98,7 +99,7 @@ impl Shared {
         if events.is_empty() || db.webhooks.is_empty() {
             return;
         }
-        let d = deliveries(&db.webhooks, events);
+        let d = deliveries(&db.webhooks, events, db.clock.now_ms());
         if !d.is_empty() {
             let _ = self.deliveries.send(d);
         }
@@ -258,7 +259,13 @@ async fn pipeline(
         s.requests += 1;
         *s.by_route.entry(label).or_default() += 1;
     }
-    let resp = handle_request(&shared, &conn, req).await;
+    let mut resp = handle_request(&shared, &conn, req).await;
+    // The server's own clock, as Twenty's (Express) answers carry it; hyper would add this
+    // host's.
+    let date = http_date(Utc::now() + shared.config.clock_offset);
+    if let Ok(value) = http::HeaderValue::from_str(&date) {
+        resp.headers_mut().insert(http::header::DATE, value);
+    }
     let status = resp.status().as_u16();
     if let Ok(mut s) = shared.stats.lock() {
         if resp.extensions().get::<Dropped>().is_some() {
@@ -275,6 +282,11 @@ async fn pipeline(
 
 #[derive(Clone, Copy)]
 struct Dropped;
+
+/// An HTTP date (RFC 9110's IMF-fixdate), e.g. `Sun, 22 Nov 2026 19:47:34 GMT`.
+fn http_date(at: DateTime<Utc>) -> String {
+    at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
 
 async fn handle_request(shared: &Arc<Shared>, conn: &ConnInfo, req: Request) -> Response {
     let flavor = shared.flavor;
@@ -396,11 +408,12 @@ impl SimServer {
     /// ```
     pub async fn start_on(config: SimConfig, addr: SocketAddr) -> std::io::Result<SimServer> {
         let mut db = Db::new(config.api_key_name.clone());
+        db.clock = Clock::with_offset(config.clock_offset_ms());
         if config.seed_people > 0 {
             crate::seed::seed(&mut db, config.seed_people, config.rng_seed);
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run_dispatcher(rx));
+        tokio::spawn(run_dispatcher(rx, config.clock_offset_ms()));
         let shared = Arc::new(Shared {
             db: RwLock::new(db),
             flavor: config.flavor,

@@ -39,15 +39,30 @@ pub(crate) fn parse_ms(s: &str) -> Option<i64> {
 }
 
 /// A millisecond clock that never returns the same value twice, so every write gets a distinct,
-/// strictly increasing `updatedAt`.
+/// strictly increasing `updatedAt`. It runs `offset_ms` away from this host's clock (see
+/// [`SimConfig::clock_offset`](crate::SimConfig::clock_offset)).
 #[derive(Debug, Default)]
 pub(crate) struct Clock {
     last: AtomicI64,
+    offset_ms: i64,
 }
 
 impl Clock {
+    /// A clock `offset_ms` ahead of this host's (negative: behind).
+    pub fn with_offset(offset_ms: i64) -> Self {
+        Clock {
+            last: AtomicI64::new(0),
+            offset_ms,
+        }
+    }
+
+    /// The server's time now, in Unix milliseconds, without taking a tick.
+    pub fn now_ms(&self) -> i64 {
+        Utc::now().timestamp_millis() + self.offset_ms
+    }
+
     pub fn tick(&self) -> i64 {
-        let now = Utc::now().timestamp_millis();
+        let now = self.now_ms();
         let mut prev = self.last.load(Ordering::SeqCst);
         loop {
             let next = now.max(prev + 1);

@@ -67,7 +67,11 @@ pub(crate) struct Delivery {
 }
 
 /// Build the deliveries for events against the current subscriptions.
-pub(crate) fn deliveries(webhooks: &[Map<String, Value>], events: &[Event]) -> Vec<Delivery> {
+pub(crate) fn deliveries(
+    webhooks: &[Map<String, Value>],
+    events: &[Event],
+    now_ms: i64,
+) -> Vec<Delivery> {
     let mut out = Vec::new();
     for ev in events {
         for wh in webhooks {
@@ -102,10 +106,7 @@ pub(crate) fn deliveries(webhooks: &[Map<String, Value>], events: &[Event]) -> V
                 "webhookId".into(),
                 wh.get("id").cloned().unwrap_or(Value::Null),
             );
-            payload.insert(
-                "eventDate".into(),
-                json!(fmt_ms(chrono::Utc::now().timestamp_millis())),
-            );
+            payload.insert("eventDate".into(), json!(fmt_ms(now_ms)));
             payload.insert("record".into(), ev.record.clone());
             if let Some(f) = &ev.updated_fields {
                 payload.insert("updatedFields".into(), json!(f));
@@ -125,7 +126,12 @@ pub(crate) fn deliveries(webhooks: &[Map<String, Value>], events: &[Event]) -> V
 }
 
 /// Run the delivery loop until the channel closes. Deliveries are sequential (in event order).
-pub(crate) async fn run_dispatcher(mut rx: mpsc::UnboundedReceiver<Vec<Delivery>>) {
+///
+/// `clock_offset_ms`: how far the server's clock is from this host's, for the signed timestamp.
+pub(crate) async fn run_dispatcher(
+    mut rx: mpsc::UnboundedReceiver<Vec<Delivery>>,
+    clock_offset_ms: i64,
+) {
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
@@ -138,7 +144,7 @@ pub(crate) async fn run_dispatcher(mut rx: mpsc::UnboundedReceiver<Vec<Delivery>
     };
     while let Some(batch) = rx.recv().await {
         for d in batch {
-            let ts = chrono::Utc::now().timestamp_millis().to_string();
+            let ts = (chrono::Utc::now().timestamp_millis() + clock_offset_ms).to_string();
             let mut nonce = [0u8; 16];
             rand::rng().fill_bytes(&mut nonce);
             let mut req = client
