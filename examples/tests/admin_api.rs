@@ -221,6 +221,8 @@ async fn sync_runs_in_the_background_answers_409_while_running_and_reports_are_s
     let runs = f.settle().await;
     assert_eq!(runs.len(), 2);
     assert_eq!(runs[0]["dry_run"], true, "newest first: {runs:?}");
+    // The simulator runs on this host's clock: no warnings.
+    assert_eq!(runs[0]["warnings"], json!([]), "{runs:?}");
 
     // Status: the entity's last real run, no error.
     let (_, status) = f.get("/status", Some(TOKEN)).await;

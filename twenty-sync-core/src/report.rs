@@ -250,6 +250,12 @@ pub struct RunReport {
     /// `bigquery_bytes_processed`); empty for sources that report none.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub source_metrics: BTreeMap<String, u64>,
+    /// What the run saw that did not fail it but needs a person's attention, e.g. Twenty's
+    /// clock so far behind this host's that an incremental pull could miss changes (see
+    /// [`EngineConfig::overlap`](crate::engine::EngineConfig::overlap)). Empty in reports saved
+    /// before this field existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl RunReport {
@@ -279,6 +285,7 @@ impl RunReport {
             throttled_ms: 0,
             duration_ms: 0,
             source_metrics: BTreeMap::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -359,17 +366,20 @@ impl RunReport {
         };
     }
 
-    /// A concise human summary: one line for the run, one per entity, one per failure.
+    /// A concise human summary: one line for the run, one per entity, one per warning, one per
+    /// failure.
     ///
     /// ```
     /// use twenty_sync_core::{RunMode, RunReport};
     ///
     /// let mut report = RunReport::new("run-1", RunMode::Pull, true);
     /// report.counts_mut("contacts").created = 3;
+    /// report.warnings.push("Twenty's clock is behind".into());
     /// report.finish();
     /// let summary = report.summary();
     /// assert!(summary.starts_with("run run-1 (pull, dry run): Succeeded"));
     /// assert!(summary.contains("contacts: seen 0, created 3,"));
+    /// assert!(summary.contains("  warning: Twenty's clock is behind"));
     /// ```
     pub fn summary(&self) -> String {
         let mut s = String::new();
@@ -405,9 +415,32 @@ impl RunReport {
         if let Some(e) = &self.error {
             let _ = writeln!(s, "  stopped: {e}");
         }
+        for w in &self.warnings {
+            let _ = writeln!(s, "  warning: {w}");
+        }
         for f in &self.failures {
             let _ = writeln!(s, "  failed {f}");
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_saved_before_warnings_existed_still_loads_and_an_empty_list_is_not_written() {
+        let report = RunReport::new("run-1", RunMode::Pull, false);
+        let json = serde_json::to_value(&report).unwrap();
+        assert!(json.get("warnings").is_none(), "{json}");
+        let back: RunReport = serde_json::from_value(json).unwrap();
+        assert!(back.warnings.is_empty());
+
+        let mut warned = report.clone();
+        warned.warnings.push("Twenty's clock is behind".into());
+        let json = serde_json::to_value(&warned).unwrap();
+        assert_eq!(json["warnings"][0], "Twenty's clock is behind");
+        assert_eq!(serde_json::from_value::<RunReport>(json).unwrap(), warned);
     }
 }

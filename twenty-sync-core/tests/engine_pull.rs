@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use engine_support::*;
 use serde_json::json;
+use twenty_sim::{SimConfig, SimServer};
 use twenty_sync_core::engine::{PullDeleteMode, RunOptions, SyncEngine, SyncErrorKind};
 use twenty_sync_core::memory::{MemorySource, MemoryState};
 use twenty_sync_core::{
@@ -34,6 +35,8 @@ async fn full_pull_copies_every_record_and_sets_the_cursor() {
     assert_linked(&sim, &source, &state).await;
     let saved = state.run(&report.run_id).await.unwrap().expect("run saved");
     assert_eq!(saved.status, RunStatus::Succeeded);
+    // The simulator runs on this host's clock: nothing to warn about.
+    assert!(report.warnings.is_empty(), "{}", report.summary());
 }
 
 #[tokio::test]
@@ -91,6 +94,88 @@ async fn records_created_after_the_watermark_are_pulled_next_time() {
     let r = engine.pull(RunOptions::new()).await.expect("second pull");
     assert_eq!(r.entities["contacts:pull"].created, 1);
     assert!(local_emails(&source).contains(&"late@example.com".to_string()));
+}
+
+/// Twenty's clock ten minutes behind this host's, under the default five-minute overlap: a change
+/// made after a pull is stamped before that pull's watermark, so the next pull misses it, and
+/// every pull's report says so. An overlap above the difference reads it again, still warned of
+/// (the difference is over half the overlap); a push, which reads no watermark, is not.
+#[tokio::test]
+async fn a_twenty_clock_behind_by_more_than_the_overlap_is_reported_and_a_wider_overlap_reads_what_it_hid()
+ {
+    let sim = SimServer::start(
+        SimConfig::new(KEY)
+            .seed_people(5)
+            .rate_limit(None)
+            .clock_offset(chrono::TimeDelta::minutes(-10)),
+    )
+    .await
+    .expect("simulator starts");
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    let engine = engine(&sim, &source, &state);
+    let first = engine.pull(RunOptions::new()).await.expect("first pull");
+    assert_eq!(first.entities["contacts:pull"].created, 5);
+    let [warning] = first.warnings.as_slice() else {
+        panic!("one warning: {}", first.summary());
+    };
+    let behind: u64 = warning
+        .strip_prefix("Twenty's clock is at least ")
+        .and_then(|rest| rest.split_once(" s behind this host's"))
+        .and_then(|(seconds, _)| seconds.parse().ok())
+        .unwrap_or_else(|| panic!("{warning}"));
+    assert!((590..=600).contains(&behind), "{warning}");
+    assert!(warning.contains("the pull overlap is 300 s"), "{warning}");
+    assert!(
+        warning.contains("may already have been missed"),
+        "{warning}"
+    );
+    assert!(first.summary().contains(&format!("  warning: {warning}")));
+    let saved = state.run(&first.run_id).await.unwrap().expect("run saved");
+    assert_eq!(saved.warnings, first.warnings);
+
+    let id = sim.handle().records("people")[2]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sim.handle()
+        .update_record(
+            "people",
+            &id,
+            json!({"jobTitle": "Stamped ten minutes ago"}),
+        )
+        .expect("update");
+    let missed = engine.pull(RunOptions::new()).await.expect("second pull");
+    assert_eq!(
+        missed.entities["contacts:pull"].updated,
+        0,
+        "the change is stamped before the watermark less the overlap: {}",
+        missed.summary()
+    );
+    assert_eq!(missed.warnings.len(), 1, "{}", missed.summary());
+
+    let wider = SyncEngine::builder(client(&sim), source.clone(), state.clone())
+        .entity(std::sync::Arc::new(contacts()))
+        .overlap(Duration::from_secs(15 * 60))
+        .build()
+        .expect("engine builds");
+    let read = wider
+        .pull(RunOptions::new())
+        .await
+        .expect("pull, wider overlap");
+    assert_eq!(
+        read.entities["contacts:pull"].updated,
+        1,
+        "{}",
+        read.summary()
+    );
+    let [warning] = read.warnings.as_slice() else {
+        panic!("one warning: {}", read.summary());
+    };
+    assert!(warning.contains("the pull overlap is 900 s"), "{warning}");
+    assert!(warning.contains("raise EngineConfig::overlap"), "{warning}");
+
+    let pushed = wider.push(RunOptions::new()).await.expect("push");
+    assert!(pushed.warnings.is_empty(), "{}", pushed.summary());
 }
 
 #[tokio::test]

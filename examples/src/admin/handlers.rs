@@ -41,6 +41,7 @@ fn brief(r: &RunReport) -> Value {
         "finished_at": r.finished_at,
         "entities": r.entities,
         "failed": r.failures.len(),
+        "warnings": r.warnings,
         "error": r.error,
     })
 }

@@ -282,17 +282,19 @@ fn row(c: &EntityCounts) -> [u64; 8] {
     ]
 }
 
-/// The summary table of a run: one row per entity and direction, a total, the status line and
-/// every failure.
+/// The summary table of a run: one row per entity and direction, a total, the status line,
+/// every warning and every failure.
 ///
 /// ```
 /// use twenty_sync_core::{RunMode, RunReport};
 /// let mut r = RunReport::new("run-1", RunMode::Pull, false);
 /// r.counts_mut("contacts:pull").created = 3;
+/// r.warnings.push("Twenty's clock is at least 200 s behind this host's".into());
 /// r.finish();
 /// let t = examples::cli::output::summary_table(&r);
 /// assert!(t.contains("contacts:pull"));
 /// assert!(t.contains("succeeded"));
+/// assert!(t.contains("\nwarning: Twenty's clock is at least 200 s behind this host's\n"));
 /// ```
 pub fn summary_table(report: &RunReport) -> String {
     let mut s = String::new();
@@ -336,6 +338,9 @@ pub fn summary_table(report: &RunReport) -> String {
     );
     if let Some(e) = &report.error {
         let _ = writeln!(s, "stopped: {e}");
+    }
+    for w in &report.warnings {
+        let _ = writeln!(s, "warning: {w}");
     }
     for f in &report.failures {
         let _ = writeln!(s, "failed: {f}");

@@ -268,7 +268,10 @@ pub struct EngineConfig {
     /// engine polling every minute under the default reads about six times the records that
     /// changed since its previous pull (see `benches/RESULTS.md`, 2026-12-07). With both clocks
     /// kept in step by NTP, a shorter overlap (say 30 seconds) still leaves a margin for slow
-    /// transactions and saves most of those reads.
+    /// transactions and saves most of those reads. A pull whose latest answer from Twenty has a
+    /// `Date` at least half the overlap behind this host's clock
+    /// ([`Client::server_clock`](twenty_client::Client::server_clock)) warns in its report
+    /// ([`RunReport::warnings`](crate::RunReport::warnings)).
     pub overlap: Duration,
     /// Local deletes in Twenty.
     pub push_delete: PushDeleteMode,

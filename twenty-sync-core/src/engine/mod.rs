@@ -4,6 +4,7 @@
 //! See [`SyncEngine`] for an end-to-end example and the crate README for the guarantees.
 
 mod audit;
+mod clock;
 mod config;
 mod conflict;
 mod error;

@@ -14,6 +14,7 @@ use crate::source::SourceOfTruth;
 use crate::state::StateStore;
 
 use super::SyncEngine;
+use super::clock;
 use super::config::RunOptions;
 use super::error::{SyncError, SyncErrorKind};
 use super::mapper::EntityMapper;
@@ -461,6 +462,18 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             run.report.throttled_ms =
                 u64::try_from(after.throttled.saturating_sub(before.throttled).as_millis())
                     .unwrap_or(u64::MAX);
+            // Pulls read from a watermark on this host's clock (see `clock`).
+            let clock_warning = match mode {
+                RunMode::Push => None,
+                RunMode::Pull | RunMode::Sync => self
+                    .client
+                    .server_clock()
+                    .and_then(|c| clock::behind_warning(&c, self.config.overlap)),
+            };
+            if let Some(warning) = clock_warning {
+                tracing::warn!(%warning, "Twenty's clock is behind this host's");
+                run.report.warnings.push(warning);
+            }
             if let Err(e) = &result {
                 run.report.error = Some(e.to_string());
             }
