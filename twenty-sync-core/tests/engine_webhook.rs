@@ -128,6 +128,13 @@ async fn forged_and_stale_deliveries_are_rejected_and_write_nothing() {
         .await
         .expect_err("stale");
     assert_eq!(stale.kind(), SyncErrorKind::WebhookRejected);
+    // Every delivery refused this way may mean Twenty's clock is off: the error says where to look.
+    assert!(
+        stale
+            .to_string()
+            .contains("Twenty's clock and this host's out of step"),
+        "{stale}"
+    );
     assert!(!stale.to_string().contains(SECRET));
     assert!(source.records(ENTITY).is_empty());
 }

@@ -90,8 +90,20 @@ pub enum WebhookError {
     #[error("webhook timestamp header is not a millisecond timestamp")]
     BadTimestamp,
     /// The timestamp is older than the maximum age (replay) or too far in the future.
+    ///
+    /// Twenty signs with its own clock: when every delivery is refused, compare the two clocks
+    /// ([`Client::server_clock`](crate::Client::server_clock)).
+    ///
+    /// ```
+    /// use twenty_client::webhook::WebhookError;
+    /// let e = WebhookError::Stale { age_ms: 600_000, max_age_ms: 300_000 };
+    /// assert!(e.to_string().starts_with("webhook timestamp is 600000 ms away from now"));
+    /// assert!(e.to_string().contains("Twenty's clock and this host's out of step"));
+    /// ```
     #[error(
-        "webhook timestamp is {age_ms} ms away from now, more than the allowed {max_age_ms} ms"
+        "webhook timestamp is {age_ms} ms away from now, more than the allowed {max_age_ms} ms: \
+         a replayed or long-delayed delivery, or Twenty's clock and this host's out of step \
+         (see Client::server_clock)"
     )]
     Stale {
         /// Signed distance now − timestamp.
