@@ -54,6 +54,10 @@ struct Args {
     /// Latency added to every request, in milliseconds.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
+    /// The server's clock against this host's, in seconds (negative: behind); its record
+    /// stamps, webhook timestamps and `Date` headers follow it.
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+    clock_offset_secs: i64,
 }
 
 #[tokio::main]
@@ -74,6 +78,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .rng_seed(args.rng_seed)
         .flavor(args.flavor)
         .rate_limit(rate_limit)
+        .clock_offset(chrono::TimeDelta::seconds(args.clock_offset_secs))
         .faults(Faults {
             rate_limit_fraction: args.fault_429,
             server_error_fraction: args.fault_5xx,
