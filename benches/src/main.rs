@@ -824,8 +824,11 @@ fn report(f: &Figures, command: &str, total: f64) -> Result<(), BoxError> {
              *bucket ceiling* is (1 + windows elapsed) × {req} × batch, the most any client could have written in the run's time; it is the \
              figure the target is read against. People are new to Twenty, so each chunk is one `POST /rest/batch/people?upsert=true` \
              (`MatchStrategy::Auto`; no natural-key lookup). 12,000 people at 200 per request would be 60 requests, inside the first burst \
-             and never paced, so the 12,000 run uses Twenty Cloud's documented 60 records per call and a second run pushes 60,000 at 200.\n\n\
-             | people | batch | limit | window | time | requests (batch / lookup / other) | 429 | records per window | of ceiling | of bucket ceiling |\n|---:|---:|---|---:|---:|---|---:|---:|---:|---:|\n",
+             and never paced, so the 12,000 run uses Twenty Cloud's documented 60 records per call and a second run pushes 60,000 at 200. \
+             *Per request* is the run's time over its requests, next to the interval the window allows each request once the first burst is spent; \
+             *waited on the limit* is the client's time paused by its pacer, 429s and backoff. A run that waited on the limit for almost nothing \
+             was held back by its own chunks, each one chain (read, record the creates, upsert, commit the state), not by the limit.\n\n\
+             | people | batch | limit | window | time | requests (batch / lookup / other) | 429 | per request (allowed) | waited on the limit | records per window | of ceiling | of bucket ceiling |\n|---:|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|\n",
             req = scenarios::push::REQUESTS,
         );
         for r in &f.push {
@@ -833,7 +836,7 @@ fn report(f: &Figures, command: &str, total: f64) -> Result<(), BoxError> {
             let creates = route("POST /rest/batch/{plural}");
             let lookups = route("GET /rest/{plural}");
             b += &format!(
-                "| {} | {} | {} | {:.1} s | {:.1} s | {} ({creates} / {lookups} / {}) | {} ({:.1}%) | {:.0} | {:.0}% | **{:.0}%** |\n",
+                "| {} | {} | {} | {:.1} s | {:.1} s | {} ({creates} / {lookups} / {}) | {} ({:.1}%) | {:.0} ms ({:.0} ms) | {:.1} s | {:.0} | {:.0}% | **{:.0}%** |\n",
                 r.people,
                 r.batch,
                 r.how,
@@ -843,6 +846,9 @@ fn report(f: &Figures, command: &str, total: f64) -> Result<(), BoxError> {
                 r.stats.requests - creates - lookups,
                 r.stats.rate_limited,
                 100.0 * r.share_429(),
+                r.per_request().as_secs_f64() * 1e3,
+                r.allowed_interval().as_secs_f64() * 1e3,
+                r.waited_on_limit().as_secs_f64(),
                 r.records_per_window(),
                 100.0 * r.records_per_window() / r.ceiling(),
                 100.0 * r.people as f64 / r.bucket_ceiling(),

@@ -60,6 +60,21 @@ impl PushRun {
     pub fn share_429(&self) -> f64 {
         self.stats.rate_limited as f64 / self.stats.requests.max(1) as f64
     }
+
+    /// The run's time per request (all requests, 429s included).
+    pub fn per_request(&self) -> Duration {
+        Duration::from_secs_f64(self.outcome.secs / self.stats.requests.max(1) as f64)
+    }
+
+    /// The time per request the window allows once the bucket's first burst is spent.
+    pub fn allowed_interval(&self) -> Duration {
+        self.window / REQUESTS
+    }
+
+    /// Time the client spent waiting for the rate limit (its pacer, 429 pauses and backoff).
+    pub fn waited_on_limit(&self) -> Duration {
+        Duration::from_millis(self.outcome.throttled_ms)
+    }
 }
 
 /// Pushes `people` local people with `limit` (configured or discovered) at `batch` records per
@@ -138,4 +153,55 @@ pub async fn run(
         outcome,
         stats,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run of `requests` requests over `secs` seconds under a `window_ms` window, having
+    /// waited `throttled_ms` on the limit.
+    fn run(requests: u64, secs: f64, window_ms: u64, throttled_ms: u64) -> PushRun {
+        let outcome: Outcome = serde_json::from_value(serde_json::json!({
+            "secs": secs, "setup_secs": 0.0, "peak_rss_mib": 0.0, "status": "Succeeded",
+            "counts": {}, "failures": 0, "failure_samples": [], "requests": requests,
+            "retries": 0, "throttled_ms": throttled_ms, "planned": {}
+        }))
+        .expect("an outcome");
+        PushRun {
+            how: "configured",
+            people: 60_000,
+            batch: 200,
+            window: Duration::from_millis(window_ms),
+            outcome,
+            stats: SimStats {
+                requests,
+                ..SimStats::default()
+            },
+        }
+    }
+
+    #[test]
+    fn a_chain_bound_run_takes_longer_per_request_than_allowed_and_waits_on_nothing() {
+        // The 11:13 run's push at 200 per request: 300 requests in 18.1 s, window 7.2 s.
+        let r = run(300, 18.1, 7_200, 0);
+        assert_eq!(r.allowed_interval(), Duration::from_millis(72));
+        assert_eq!(r.per_request().as_millis(), 60);
+        assert_eq!(r.waited_on_limit(), Duration::ZERO);
+        // At 60 ms a request the run outlasts what the bucket allows: 85% of its ceiling.
+        assert!(60_000.0 / r.bucket_ceiling() < 0.95);
+    }
+
+    #[test]
+    fn a_paced_run_waits_on_the_limit_and_reaches_the_bucket_ceiling() {
+        let r = run(300, 14.9, 7_200, 9_800);
+        assert_eq!(r.waited_on_limit(), Duration::from_millis(9_800));
+        assert!(r.per_request() < r.allowed_interval());
+        assert!(60_000.0 / r.bucket_ceiling() >= 0.95);
+    }
+
+    #[test]
+    fn no_requests_does_not_divide_by_zero() {
+        assert_eq!(run(0, 1.0, 7_200, 0).per_request(), Duration::from_secs(1));
+    }
 }
