@@ -415,7 +415,8 @@ pub async fn pending_creates_are_added_and_removed(store: &dyn StateStore, entit
     );
 }
 
-/// Runs are upserted by id and listed newest first (by `started_at`), at most `limit`.
+/// Runs are upserted by id and listed newest first (by `started_at`), at most `limit`; a saved
+/// report comes back whole, its warnings included.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -447,6 +448,9 @@ pub async fn runs_are_upserted_by_id_and_listed_newest_first(store: &dyn StateSt
     let mut finished = run(1);
     finished.finish();
     finished.status = RunStatus::PartiallyFailed;
+    finished
+        .warnings
+        .push("Twenty's clock is at least 400 s behind this host's".into());
     ok(
         store.save_run(&finished).await,
         "saving a run again (upsert)",
