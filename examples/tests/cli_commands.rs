@@ -40,9 +40,11 @@ impl Out {
 
 impl Env {
     async fn start(people: usize) -> Env {
-        let sim = SimServer::start(SimConfig::new(KEY).seed_people(people).rate_limit(None))
-            .await
-            .expect("simulator starts");
+        Env::with_sim(SimConfig::new(KEY).seed_people(people).rate_limit(None)).await
+    }
+
+    async fn with_sim(config: SimConfig) -> Env {
+        let sim = SimServer::start(config).await.expect("simulator starts");
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(
             dir.path().join("contacts.toml"),
@@ -203,6 +205,48 @@ async fn verify_reports_rules_that_do_not_fit_the_workspace() {
     assert_eq!(v["missing"], json!([]), "setup created the declared field");
 }
 
+/// Twenty's clock ten minutes behind this host's: the pull says so after its table, `status`
+/// repeats the newest run's warning, and `--json status` carries it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_twenty_clock_far_behind_is_warned_of_by_pull_and_status() {
+    let env = Env::with_sim(
+        SimConfig::new(KEY)
+            .seed_people(3)
+            .rate_limit(None)
+            .clock_offset(chrono::TimeDelta::minutes(-10)),
+    )
+    .await;
+    let out = env.run(&["pull"], &[]).await;
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let warning = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("warning: Twenty's clock is at least"))
+        .unwrap_or_else(|| panic!("no warning line:\n{}", out.stdout));
+    assert!(
+        warning.contains("may already have been missed"),
+        "{warning}"
+    );
+
+    let out = env.run(&["status"], &[]).await;
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with(warning) && l.contains("(run ")),
+        "{}",
+        out.stdout
+    );
+    let v = env.run(&["--json", "status"], &[]).await.json();
+    assert_eq!(v["warnings"]["run_id"], v["runs"][0]["run_id"], "{v}");
+    assert_eq!(
+        v["warnings"]["messages"][0]
+            .as_str()
+            .map(|m| format!("warning: {m}")),
+        Some(warning.to_owned())
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_push_sync_with_dry_runs_status_and_audit() {
     let env = Env::start(12).await;
@@ -303,6 +347,10 @@ async fn pull_push_sync_with_dry_runs_status_and_audit() {
     let v = out.json();
     let runs = v["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 5, "two dry runs and three real ones: {v}");
+    assert!(
+        v["warnings"].is_null(),
+        "the simulator runs on this host's clock: {v}"
+    );
     assert_eq!(runs[0]["mode"], "sync");
     assert_eq!(runs[4]["run_id"], json!(v["runs"][4]["run_id"]));
     assert!(runs.iter().any(|r| r["run_id"] == json!(pull_run)));

@@ -378,6 +378,11 @@ pub async fn status(
             .or_else(|| r.failures.first().map(|f| f.reason.clone()))
             .map(|e| (r.run_id.clone(), r.started_at, e))
     });
+    // The newest run's warnings: what still needs attention (an older run's may be fixed).
+    let warnings = runs
+        .first()
+        .filter(|r| !r.warnings.is_empty())
+        .map(|r| (r.run_id.clone(), r.started_at, r.warnings.clone()));
     let mut last_per_entity = std::collections::BTreeMap::new();
     for r in runs.iter().filter(|r| !r.dry_run) {
         for (k, c) in &r.entities {
@@ -399,12 +404,21 @@ pub async fn status(
             at.format("%Y-%m-%d %H:%M:%S UTC")
         ));
     }
+    if let Some((id, at, messages)) = &warnings {
+        for w in messages {
+            out.line(format!(
+                "warning: {w} (run {id}, {})",
+                at.format("%Y-%m-%d %H:%M:%S UTC")
+            ));
+        }
+    }
     out.json(&json!({
         "command": "status",
         "store": state.describe(),
         "runs": runs,
         "last_per_entity": last_per_entity,
         "last_error": last_error.map(|(id, at, e)| json!({"run_id": id, "at": at, "message": e})),
+        "warnings": warnings.map(|(id, at, m)| json!({"run_id": id, "at": at, "messages": m})),
     }));
     Ok(ExitStatus::Success)
 }
