@@ -32,9 +32,11 @@ struct Fixture {
 }
 
 async fn fixture(people: usize) -> Fixture {
-    let sim = SimServer::start(SimConfig::new(KEY).seed_people(people).rate_limit(None))
-        .await
-        .expect("simulator starts");
+    fixture_with(SimConfig::new(KEY).seed_people(people).rate_limit(None)).await
+}
+
+async fn fixture_with(config: SimConfig) -> Fixture {
+    let sim = SimServer::start(config).await.expect("simulator starts");
     let client = Client::builder(sim.base_url(), SecretString::from(KEY))
         .no_rate_limit()
         .page_size(5)
@@ -230,6 +232,7 @@ async fn sync_runs_in_the_background_answers_409_while_running_and_reports_are_s
     assert_eq!(status["entities"][0]["last_run"]["run_id"], id.as_str());
     assert!(status["last_sync"].is_string());
     assert!(status["last_error"].is_null(), "{status}");
+    assert!(status["warnings"].is_null(), "{status}");
 
     // Bad requests.
     let (status, body) = f.post("/sync", Some(TOKEN), json!({"mode": "both"})).await;
@@ -240,6 +243,33 @@ async fn sync_runs_in_the_background_answers_409_while_running_and_reports_are_s
             .unwrap()
             .contains("pull, push or sync")
     );
+}
+
+/// Twenty's clock ten minutes behind this host's: the pull's warning shows in `/runs` and, as the
+/// newest run's, in `/status`.
+#[tokio::test]
+async fn a_twenty_clock_far_behind_shows_in_status_and_runs() {
+    let f = fixture_with(
+        SimConfig::new(KEY)
+            .seed_people(3)
+            .rate_limit(None)
+            .clock_offset(chrono::TimeDelta::minutes(-10)),
+    )
+    .await;
+    let (status, _) = f.post("/sync", Some(TOKEN), json!({"mode": "pull"})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let runs = f.settle().await;
+    let warning = runs[0]["warnings"][0]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        warning.starts_with("Twenty's clock is at least"),
+        "{runs:?}"
+    );
+    let (_, status) = f.get("/status", Some(TOKEN)).await;
+    assert_eq!(status["warnings"]["run_id"], runs[0]["run_id"], "{status}");
+    assert_eq!(status["warnings"]["messages"], json!([warning]), "{status}");
 }
 
 #[tokio::test]

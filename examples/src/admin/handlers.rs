@@ -90,10 +90,16 @@ pub(crate) async fn status(State(state): State<AdminState>) -> Response {
         .iter()
         .find(|r| !r.dry_run && r.status != RunStatus::Running)
         .and_then(|r| r.finished_at);
+    // The newest run's warnings: what still needs attention (an older run's may be fixed).
+    let warnings = runs
+        .first()
+        .filter(|r| !r.warnings.is_empty())
+        .map(|r| json!({"run_id": r.run_id, "at": r.started_at, "messages": r.warnings}));
     Json(json!({
         "entities": entities,
         "last_sync": last_sync,
         "last_error": last_error,
+        "warnings": warnings,
         "running": state.is_running(),
         "next_scheduled_run": state.next_run(),
         "poll_interval_secs": state.inner.poll_interval.map(|d| d.as_secs()),
