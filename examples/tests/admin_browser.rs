@@ -158,6 +158,9 @@ async fn pressing_sync_now_on_the_page_starts_a_run_that_appears_on_the_page() {
         }
         let last_sync = browser.find(Locator::Id("last-sync")).await?.text().await?;
         assert_ne!(last_sync, "never");
+        // The simulator runs on this host's clock: the run has no warnings.
+        let warnings = browser.find(Locator::Id("warnings")).await?.text().await?;
+        assert_eq!(warnings, "none");
         Ok::<_, fantoccini::error::CmdError>(())
     }
     .await;

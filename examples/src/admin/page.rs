@@ -36,6 +36,7 @@ const PAGE: &str = r##"<!doctype html>
 <section id="dashboard" hidden>
   <p>Last sync: <strong id="last-sync">never</strong> · Next scheduled run: <span id="next-run">none</span></p>
   <p>Last error: <span id="last-error" class="err">none</span></p>
+  <p>Warnings of the newest run: <span id="warnings" class="err">none</span></p>
   <p>
     <label><input id="dry-run" type="checkbox"> dry run</label>
     <button id="sync-now" type="button">Sync now</button>
@@ -70,6 +71,7 @@ async function refresh() {
     $("last-sync").textContent = status.last_sync || "never";
     $("next-run").textContent = status.next_scheduled_run || "none";
     $("last-error").textContent = status.last_error ? status.last_error.message : "none";
+    $("warnings").textContent = status.warnings ? status.warnings.messages.join(" · ") : "none";
     $("sync-state").textContent = status.running ? "a run is in progress…" : "";
     const eb = $("entities").tBodies[0]; eb.replaceChildren();
     for (const e of status.entities) {
