@@ -10,6 +10,7 @@ use engine_support::*;
 use secrecy::SecretString;
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use twenty_sim::{SimConfig, SimServer};
 use twenty_sync_core::engine::{RunOptions, SyncEngine, SyncErrorKind, WebhookOutcome};
 use twenty_sync_core::memory::{MemorySource, MemoryState};
 use twenty_sync_core::{RunMode, StateStoreExt};
@@ -137,6 +138,66 @@ async fn forged_and_stale_deliveries_are_rejected_and_write_nothing() {
     );
     assert!(!stale.to_string().contains(SECRET));
     assert!(source.records(ENTITY).is_empty());
+}
+
+/// Twenty signs its deliveries with its own clock. With that clock ten minutes behind this host's,
+/// a fresh delivery looks ten minutes old here: refused while the engine has no answer from
+/// Twenty, accepted once an answer's `Date` header has shown the difference. A forged delivery is
+/// still refused for its signature, and one too old on both clocks as stale.
+#[tokio::test]
+async fn deliveries_signed_on_a_twenty_clock_behind_pass_once_its_answers_show_the_difference() {
+    let sim = SimServer::start(
+        SimConfig::new(KEY)
+            .seed_people(1)
+            .rate_limit(None)
+            .clock_offset(chrono::TimeDelta::minutes(-10)),
+    )
+    .await
+    .expect("simulator starts");
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    let engine = webhook_engine(&sim, &source, &state);
+    let body = delivery("person.created", sim.handle().records("people")[0].clone());
+    let ts = (Utc::now() - chrono::TimeDelta::minutes(10))
+        .timestamp_millis()
+        .to_string();
+    let refused = engine
+        .handle_webhook(&ts, &sign(&ts, &body), &body)
+        .await
+        .expect_err("no answer from Twenty yet: only this host's clock to go by");
+    assert!(refused.to_string().contains("out of step"), "{refused}");
+    assert!(source.records(ENTITY).is_empty());
+
+    // Any answer will do; a dry run writes nothing.
+    engine
+        .pull(RunOptions::new().dry_run(true))
+        .await
+        .expect("dry run");
+    assert!(source.records(ENTITY).is_empty());
+    let outcome = engine
+        .handle_webhook(&ts, &sign(&ts, &body), &body)
+        .await
+        .expect("fresh on Twenty's clock");
+    assert!(matches!(outcome, WebhookOutcome::Applied(_)), "{outcome:?}");
+    assert_eq!(source.records(ENTITY).len(), 1);
+
+    let mut altered = body.clone();
+    altered.push(b' ');
+    let forged = engine
+        .handle_webhook(&ts, &sign(&ts, &body), &altered)
+        .await
+        .expect_err("forged");
+    assert!(
+        forged.to_string().contains("signature does not match"),
+        "{forged}"
+    );
+    let old = (Utc::now() - chrono::TimeDelta::minutes(70))
+        .timestamp_millis()
+        .to_string();
+    let stale = engine
+        .handle_webhook(&old, &sign(&old, &body), &body)
+        .await
+        .expect_err("an hour old on Twenty's clock too");
+    assert!(stale.to_string().contains("out of step"), "{stale}");
 }
 
 #[tokio::test]

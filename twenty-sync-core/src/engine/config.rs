@@ -260,8 +260,9 @@ pub struct EngineConfig {
     pub pull_commit_records: usize,
     /// How far before the watermark each pull starts again. Default 5 minutes.
     ///
-    /// The watermark is the engine's own clock at the start of the previous pull, so the overlap
-    /// covers the difference between this host's clock and the clock of Twenty's database, and
+    /// The watermark is the start of the previous pull, put on Twenty's clock as far as the
+    /// `Date` headers of its answers bound it (to about a second plus the round trip). The overlap
+    /// covers what they cannot: that last second, a Twenty clock set back between two pulls, and
     /// Twenty transactions that commit after the previous pull read past their `updatedAt`.
     /// It has a price: every pull reads again what changed in Twenty in the overlap before the
     /// previous pull started (counted `unchanged`, not written), and spends requests on it. An
@@ -271,7 +272,8 @@ pub struct EngineConfig {
     /// transactions and saves most of those reads. A pull whose latest answer from Twenty has a
     /// `Date` at least half the overlap behind this host's clock
     /// ([`Client::server_clock`](twenty_client::Client::server_clock)) warns in its report
-    /// ([`RunReport::warnings`](crate::RunReport::warnings)).
+    /// ([`RunReport::warnings`](crate::RunReport::warnings)): such a clock is allowed for while
+    /// the difference holds, and one set back by more than the overlap between two pulls is not.
     pub overlap: Duration,
     /// Local deletes in Twenty.
     pub push_delete: PushDeleteMode,
@@ -284,6 +286,10 @@ pub struct EngineConfig {
     /// Whether webhook deliveries are applied or ignored (see [`TriggerMode`]).
     pub trigger: TriggerMode,
     /// Largest accepted webhook age. Default 5 minutes.
+    ///
+    /// Twenty signs with its own clock: a delivery within this age of this host's clock, or of
+    /// Twenty's (this host's less what Twenty's latest answer showed its clock to be behind), is
+    /// accepted.
     pub webhook_max_age: Duration,
     /// How many webhook delivery ids are remembered to drop replays. Default 10,000.
     pub replay_cache: usize,

@@ -25,6 +25,7 @@ use crate::source::SourceOfTruth;
 use crate::state::StateStore;
 
 use super::SyncEngine;
+use super::clock;
 use super::config::PullDeleteMode;
 use super::conflict::resolve;
 use super::error::{SyncError, SyncErrorKind};
@@ -208,7 +209,9 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             // The pull's last pages go with the cursor of the completed pull.
             self.failpoints
                 .check(failpoints::PULL_BEFORE_CURSOR_COMMIT)?;
-            pending.cursor = Some(PullCursor::completed(walk_start));
+            // On Twenty's clock, which stamps the `updatedAt` the next pull filters on.
+            let start = clock::on_twentys_clock(walk_start, self.client.server_clock().as_ref());
+            pending.cursor = Some(PullCursor::completed(start));
         }
         self.flush_pull(run, m, &mut pending, Some(&mut *retry), commits, true)
             .await

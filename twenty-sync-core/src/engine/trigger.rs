@@ -20,6 +20,7 @@ use crate::source::SourceOfTruth;
 use crate::state::StateStore;
 
 use super::SyncEngine;
+use super::clock;
 use super::config::{RunOptions, TriggerMode};
 use super::error::{SyncError, SyncErrorKind};
 use super::run::Run;
@@ -137,14 +138,18 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         }
         let verifier =
             WebhookVerifier::new(self.webhook_secret().await?).max_age(self.config.webhook_max_age);
-        let event = verifier
-            .verify(timestamp_header, signature_header, raw_body, Utc::now())
-            .map_err(|e| {
-                SyncError::new(
-                    SyncErrorKind::WebhookRejected,
-                    format!("webhook delivery rejected: {e}"),
-                )
-            })?;
+        let event = clock::verify_on_either_clock(
+            &verifier,
+            (timestamp_header, signature_header, raw_body),
+            Utc::now(),
+            self.client.server_clock().as_ref(),
+        )
+        .map_err(|e| {
+            SyncError::new(
+                SyncErrorKind::WebhookRejected,
+                format!("webhook delivery rejected: {e}"),
+            )
+        })?;
         let Some(m) = self
             .entities
             .iter()

@@ -4,9 +4,11 @@
 //! (plain lists hide soft-deleted rows). Each walk starts at `watermark - overlap`. While a walk
 //! runs, the cursor may record how far that walk got (the `updatedAt` of its last committed
 //! record), so a crash does not restart from scratch; when both walks finish, the watermark
-//! becomes the time the walk *started*, and the progress marks are cleared (in the commit of the
-//! pull's last pages: a pull shorter than one commit writes once). Records updated while
-//! the walk ran are therefore read again next time (and de-duplicated), never skipped.
+//! becomes the time the walk *started*, on Twenty's clock (this host's clock, moved back by what
+//! Twenty's answers show its clock to be behind: see `engine::clock`), and the progress marks are
+//! cleared (in the commit of the pull's last pages: a pull shorter than one commit writes once).
+//! Records updated while the walk ran are therefore read again next time (and de-duplicated),
+//! never skipped.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -60,7 +62,8 @@ pub enum Walk {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PullCursor {
-    /// Start time of the last completed pull (`None`: never completed, full pull).
+    /// Start time of the last completed pull, on Twenty's clock as far as its answers showed it
+    /// (`None`: never completed, full pull).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watermark: Option<DateTime<Utc>>,
     /// `updatedAt` of the last committed record of an unfinished live walk.
@@ -157,7 +160,8 @@ impl PullCursor {
         c
     }
 
-    /// The cursor after a successful pull that started at `walk_start`.
+    /// The cursor after a successful pull that started at `walk_start` (the engine passes the
+    /// start on Twenty's clock, which stamps the `updatedAt` the next pull filters on).
     ///
     /// ```
     /// use twenty_sync_core::engine::{PullCursor, Walk};
