@@ -25,9 +25,16 @@ pub const BATCH: usize = 200;
 /// not the default's.
 const LATENCY_VAR: &str = "BENCH_TWENTY_LATENCY_MS";
 
+/// The simulator's latency per request: [`LATENCY_VAR`], zero when unset.
+pub fn twenty_latency() -> Result<Duration, BoxError> {
+    Ok(Duration::from_millis(
+        env::number(LATENCY_VAR)?.unwrap_or(0),
+    ))
+}
+
 /// A seeded simulator without rate limit (with the latency of [`LATENCY_VAR`], if set).
 pub async fn seeded_sim(people: usize) -> Result<(SimServer, f64), BoxError> {
-    let latency = Duration::from_millis(env::number(LATENCY_VAR)?.unwrap_or(0));
+    let latency = twenty_latency()?;
     let t = Instant::now();
     let sim = SimServer::start(
         SimConfig::new(env::API_KEY)

@@ -113,10 +113,15 @@ pub async fn run(
     .await?;
 
     let sim = SimServer::start(
-        SimConfig::new(env::API_KEY).rate_limit(Some(RateLimitConfig {
-            requests: REQUESTS,
-            window,
-        })),
+        SimConfig::new(env::API_KEY)
+            .rate_limit(Some(RateLimitConfig {
+                requests: REQUESTS,
+                window,
+            }))
+            .faults(twenty_sim::Faults {
+                latency: super::e2e::twenty_latency()?,
+                ..twenty_sim::Faults::none()
+            }),
     )
     .await?;
     let limit = if discover {
