@@ -293,6 +293,23 @@ pub struct EngineConfig {
     pub webhook_max_age: Duration,
     /// How many webhook delivery ids are remembered to drop replays. Default 10,000.
     pub replay_cache: usize,
+    /// Whether a push sends a chunk's updates of linked records in batches (default `true`).
+    ///
+    /// Twenty has no batch PATCH, but its batch upsert (`POST /rest/batch/{plural}?upsert=true`)
+    /// matches a body that carries an `id` to that record and writes only the fields the body
+    /// carries, as a PATCH does: a chunk's updates then take one request per
+    /// [`batch_size`](Self::batch_size) instead of one each. Under Twenty's limit of 100
+    /// requests a minute, that is up to 100 × `batch_size` updated records a minute instead of
+    /// 100. A single update, an adoption, and an update that gives a match key another value
+    /// (the upsert could match another record by it) still go by PATCH; a batch Twenty rejects
+    /// is sent again one record at a time, to isolate the bad record.
+    ///
+    /// What differs from a PATCH: an upsert revives a soft-deleted record. The push reads the
+    /// current version of every linked record first and fails (instead of updating) one that is
+    /// gone, so only a record deleted in Twenty in the moments between that read and the batch is
+    /// revived: an update-wins outcome where a PATCH would have failed. `false` sends every update
+    /// by PATCH.
+    pub batch_updates: bool,
     /// Whether audit entries record the before/after values of changed (non-secret) fields.
     /// Default [`AuditValues::Off`]: field names and hashes only.
     pub audit_values: AuditValues,
@@ -335,6 +352,7 @@ impl Default for EngineConfig {
             trigger: TriggerMode::default(),
             webhook_max_age: Duration::from_secs(300),
             replay_cache: 10_000,
+            batch_updates: true,
             audit_values: AuditValues::Off,
             match_strategy: MatchStrategy::default(),
             entity_match_strategy: BTreeMap::new(),

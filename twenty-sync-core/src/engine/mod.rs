@@ -641,6 +641,26 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngineBuilder<S, T> {
         self
     }
 
+    /// Whether a push sends its updates of linked records in batches (default `true`; see
+    /// [`EngineConfig::batch_updates`]).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let client = twenty_client::Client::builder("https://crm.example.com/".parse()?, secrecy::SecretString::from("fake-api-key")).build()?;
+    /// let engine = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
+    ///     .batch_updates(false) // one PATCH per updated record
+    ///     .build()?;
+    /// assert!(!engine.config().batch_updates);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn batch_updates(mut self, batch: bool) -> Self {
+        self.engine.config.batch_updates = batch;
+        self
+    }
+
     /// The webhook signing secret.
     ///
     /// ```

@@ -147,7 +147,9 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         }
         self.failpoints.check(failpoints::PUSH_AFTER_TWENTY_WRITE)?;
 
-        // 4. Updates / adoptions, then deletes.
+        // 4. Updates / adoptions (in batches where they can go in one, see `updates`), then
+        // deletes.
+        let batched = self.send_update_batches(m, &ops).await?;
         for op in ops {
             match op {
                 Op::Create { .. } | Op::Upsert { .. } => {}
@@ -159,9 +161,35 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     hash,
                     local_hash,
                     updated_at,
+                    rekeys: _,
                 } => {
                     let mut at = updated_at;
-                    if let Some(patch) = patch {
+                    if let Some(written_at) = batched.written.get(&id) {
+                        at = *written_at;
+                        written += 1;
+                    } else if batched.unanswered.contains(&id) {
+                        // Not known to be written: the state keeps its old hashes, so the retry
+                        // set and the next push send the update again.
+                        failed += 1;
+                        let c = run.report.counts_mut(&Run::counts_key(entity, DIR));
+                        if adopt {
+                            c.adopted -= 1
+                        } else {
+                            c.updated -= 1
+                        }
+                        commit.audit.push(
+                            run.fail(
+                                entity,
+                                DIR,
+                                Some(&key),
+                                Some(&id),
+                                None,
+                                "Twenty's answer to the batch update did not include this record"
+                                    .into(),
+                            ),
+                        );
+                        continue;
+                    } else if let Some(patch) = patch {
                         let res = self
                             .twenty(|c| {
                                 let plural = plural.clone();

@@ -105,6 +105,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     detail: values,
                 }));
                 ops.push(Op::Update {
+                    rekeys: updates::rekeys(m, &changed, &cur_v, &pv),
                     patch: Some(patch_of(&pv, Some(&cur_v), &changed)),
                     key,
                     id: s.twenty_id,
@@ -189,6 +190,9 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     detail: with_values(Some("matched by natural key".into()), values),
                 }));
                 ops.push(Op::Update {
+                    // Matched by its natural key, so it keeps the value; adoptions (a first sync)
+                    // are few, and stay out of batches all the same.
+                    rekeys: true,
                     patch: (!changed.is_empty()).then(|| patch_of(&pv, Some(&cur_v), &changed)),
                     key,
                     id,

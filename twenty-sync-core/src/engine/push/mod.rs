@@ -2,7 +2,8 @@
 //!
 //! Local changes since the push checkpoint are read in bounded chunks. Each chunk is mapped,
 //! skipped when its hash equals what Twenty last had from us, matched and written. Linked records
-//! are matched by the ID map (one list request for their current versions). Unlinked ones follow
+//! are matched by the ID map (one list request for their current versions), and their updates go
+//! in batches (an upsert by id, see `updates`). Unlinked ones follow
 //! the entity's [`MatchStrategy`]: `Lookup` finds natural-key matches with one list request per
 //! chunk, then patches matches and batch-creates the rest; `Upsert` sends them all in one batch
 //! upsert (no lookup) and learns from each answer's id whether Twenty created the record or
@@ -21,12 +22,14 @@
 //! | `write_ahead` | recording intended creates, and resolving them after a crash |
 //! | `apply` | the writes of a chunk: batch create, updates, then the state commit |
 //! | `upsert` | the batch upsert of a chunk's unlinked records and what each answer means |
+//! | `updates` | a chunk's updates of linked records in batches (upsert by id) |
 //! | `deletes` | planning and sending deletes (soft delete or destroy) |
 
 mod apply;
 mod decide;
 mod deletes;
 mod matching;
+mod updates;
 mod upsert;
 mod write_ahead;
 
@@ -87,6 +90,9 @@ enum Op {
         id: String,
         patch: Option<Value>,
         adopt: bool,
+        /// Whether the patch gives a match key another value (it then goes by PATCH, never in
+        /// a batch upsert, which also matches on unique values; see `updates`).
+        rekeys: bool,
         hash: String,
         local_hash: String,
         updated_at: Option<DateTime<Utc>>,

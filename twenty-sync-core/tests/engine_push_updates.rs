@@ -1,0 +1,262 @@
+//! Push: updates of linked records in batches (an upsert by id), the PATCH fallback, and what a
+//! batch must not do (revive a record deleted in Twenty, touch fields it does not carry).
+
+mod engine_support;
+
+use std::sync::Arc;
+
+use engine_support::*;
+use serde_json::json;
+use twenty_sync_core::engine::{RunOptions, SyncEngine};
+use twenty_sync_core::memory::{MemorySource, MemoryState};
+use twenty_sync_core::{RunStatus, StateStoreExt};
+
+const BATCH: &str = "POST /rest/batch/{plural}";
+
+/// PATCH requests the simulator counted since its last reset.
+fn patches(sim: &twenty_sim::SimServer) -> u64 {
+    sim.stats()
+        .by_route
+        .iter()
+        .filter(|(route, _)| route.starts_with("PATCH "))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// Batch creates (and upserts) the simulator counted since its last reset.
+fn batches(sim: &twenty_sim::SimServer) -> u64 {
+    sim.stats().by_route.get(BATCH).copied().unwrap_or(0)
+}
+
+/// `n` local people pushed (created in Twenty and linked); their Twenty ids by local key.
+async fn pushed(
+    sim: &twenty_sim::SimServer,
+    source: &MemorySource,
+    state: &MemoryState,
+    n: usize,
+) -> Vec<(String, String)> {
+    for i in 0..n {
+        source.upsert(
+            ENTITY,
+            &format!("l-{i}"),
+            person(&format!("p{i}@example.com"), &format!("P{i}"), "Before"),
+        );
+    }
+    let r = engine(sim, source, state)
+        .push(RunOptions::new())
+        .await
+        .expect("first push");
+    assert_eq!(
+        r.entities["contacts:push"].created,
+        n as u64,
+        "{}",
+        r.summary()
+    );
+    let mut out = Vec::new();
+    for i in 0..n {
+        let key = format!("l-{i}");
+        let st = state.record(ENTITY, &key).await.unwrap().expect("linked");
+        out.push((key, st.twenty_id));
+    }
+    out
+}
+
+#[tokio::test]
+async fn updates_go_in_one_batch_per_chunk_and_write_only_the_fields_they_carry() {
+    let sim = sim(0).await;
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    let linked = pushed(&sim, &source, &state, 10).await;
+    // A field the mapping does not push, set in Twenty: a batch body does not carry it.
+    for (_, id) in &linked {
+        sim.handle()
+            .update_record("people", id, json!({"intro": "Met in Lyon"}))
+            .expect("update in Twenty");
+    }
+    for (i, (key, _)) in linked.iter().enumerate() {
+        source.upsert(
+            ENTITY,
+            key,
+            person(&format!("p{i}@example.com"), &format!("P{i}"), "After"),
+        );
+    }
+    sim.handle().reset_stats();
+    let r = engine(&sim, &source, &state)
+        .push(RunOptions::new())
+        .await
+        .expect("push");
+    let c = &r.entities["contacts:push"];
+    assert_eq!((c.updated, c.failed), (10, 0), "{}", r.summary());
+    // The engine's chunks are 7 records: two batches, no PATCH.
+    assert_eq!(
+        (batches(&sim), patches(&sim)),
+        (2, 0),
+        "{:?}",
+        sim.stats().by_route
+    );
+    for (_, id) in &linked {
+        let tw = sim.handle().record("people", id).expect("in Twenty");
+        assert_eq!(tw["jobTitle"], "After");
+        assert_eq!(
+            tw["intro"], "Met in Lyon",
+            "a field the batch did not carry is kept"
+        );
+        assert!(tw["deletedAt"].is_null());
+    }
+    assert_eq!(sim.handle().count("people"), 10, "nothing created");
+    // The states hold what Twenty now has: the pull recognises our own writes.
+    let back = engine(&sim, &source, &state)
+        .pull(RunOptions::new())
+        .await
+        .expect("pull");
+    let c = &back.entities["contacts:pull"];
+    assert_eq!((c.updated, c.unchanged), (0, 10), "{}", back.summary());
+
+    // With batches off, one PATCH per record.
+    for (i, (key, _)) in linked.iter().enumerate() {
+        source.upsert(
+            ENTITY,
+            key,
+            person(&format!("p{i}@example.com"), &format!("P{i}"), "Patched"),
+        );
+    }
+    let one_by_one = SyncEngine::builder(client(&sim), source.clone(), state.clone())
+        .entity(Arc::new(contacts()))
+        .batch_size(7)
+        .batch_updates(false)
+        .build()
+        .expect("engine builds");
+    sim.handle().reset_stats();
+    let r = one_by_one.push(RunOptions::new()).await.expect("push");
+    assert_eq!(r.entities["contacts:push"].updated, 10, "{}", r.summary());
+    assert_eq!(
+        (batches(&sim), patches(&sim)),
+        (0, 10),
+        "{:?}",
+        sim.stats().by_route
+    );
+}
+
+#[tokio::test]
+async fn a_batch_twenty_rejects_is_sent_again_one_record_at_a_time() {
+    let sim = sim(0).await;
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    let linked = pushed(&sim, &source, &state, 3).await;
+    source.upsert(ENTITY, "l-0", person("p0@example.com", "P0", "Good"));
+    source.upsert(ENTITY, "l-1", person("p1@example.com", "P1", "Good too"));
+    // Not a text: Twenty refuses the whole batch with a 400.
+    let mut bad = person("p2@example.com", "P2", "");
+    bad["title"] = json!({"not": "a text"});
+    source.upsert(ENTITY, "l-2", bad);
+    sim.handle().reset_stats();
+    let r = engine(&sim, &source, &state)
+        .push(RunOptions::new())
+        .await
+        .expect("the run completes");
+    assert_eq!(r.status, RunStatus::PartiallyFailed, "{}", r.summary());
+    let c = &r.entities["contacts:push"];
+    assert_eq!((c.updated, c.failed), (2, 1), "{}", r.summary());
+    assert_eq!(
+        (batches(&sim), patches(&sim)),
+        (1, 3),
+        "{:?}",
+        sim.stats().by_route
+    );
+    assert!(
+        r.failures
+            .iter()
+            .any(|f| f.local_key.as_deref() == Some("l-2")
+                && f.reason.contains("Twenty rejected the update")),
+        "{}",
+        r.summary()
+    );
+    let title = |i: usize| sim.handle().record("people", &linked[i].1).unwrap()["jobTitle"].clone();
+    assert_eq!(
+        (title(0), title(1), title(2)),
+        (json!("Good"), json!("Good too"), json!("Before"))
+    );
+}
+
+#[tokio::test]
+async fn a_record_deleted_in_twenty_is_not_revived_by_a_batch() {
+    let sim = sim(0).await;
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    let linked = pushed(&sim, &source, &state, 3).await;
+    sim.handle()
+        .soft_delete_record("people", &linked[1].1)
+        .expect("soft delete");
+    for (i, (key, _)) in linked.iter().enumerate() {
+        source.upsert(
+            ENTITY,
+            key,
+            person(&format!("p{i}@example.com"), &format!("P{i}"), "After"),
+        );
+    }
+    sim.handle().reset_stats();
+    let r = engine(&sim, &source, &state)
+        .push(RunOptions::new())
+        .await
+        .expect("the run completes");
+    let c = &r.entities["contacts:push"];
+    assert_eq!((c.updated, c.failed), (2, 1), "{}", r.summary());
+    assert_eq!(
+        (batches(&sim), patches(&sim)),
+        (1, 0),
+        "{:?}",
+        sim.stats().by_route
+    );
+    assert!(
+        r.failures
+            .iter()
+            .any(|f| f.local_key.as_deref() == Some("l-1")
+                && f.reason.contains("no longer exists in Twenty")),
+        "{}",
+        r.summary()
+    );
+    let deleted = sim
+        .handle()
+        .record("people", &linked[1].1)
+        .expect("kept, soft-deleted");
+    assert!(!deleted["deletedAt"].is_null(), "still deleted: {deleted}");
+    assert_eq!(deleted["jobTitle"], "Before");
+}
+
+/// A batch upsert also matches on unique values, so an update that gives the match key another
+/// value goes by PATCH; one that only re-cases it still meets its own record and goes in the batch.
+#[tokio::test]
+async fn an_update_that_moves_a_match_key_goes_by_patch() {
+    let sim = sim(0).await;
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    let linked = pushed(&sim, &source, &state, 5).await;
+    source.upsert(ENTITY, "l-0", person("p0-new@example.com", "P0", "Before"));
+    source.upsert(ENTITY, "l-1", person("p1-new@example.com", "P1", "Before"));
+    source.upsert(ENTITY, "l-2", person("p2@example.com", "P2", "After"));
+    source.upsert(ENTITY, "l-3", person("P3@Example.com", "P3", "Before"));
+    source.upsert(ENTITY, "l-4", person("P4@EXAMPLE.COM", "P4", "After"));
+    sim.handle().reset_stats();
+    let r = engine(&sim, &source, &state)
+        .push(RunOptions::new())
+        .await
+        .expect("push");
+    let c = &r.entities["contacts:push"];
+    assert_eq!((c.updated, c.failed), (5, 0), "{}", r.summary());
+    assert_eq!(
+        (batches(&sim), patches(&sim)),
+        (1, 2),
+        "{:?}",
+        sim.stats().by_route
+    );
+    let email = |i: usize| {
+        sim.handle().record("people", &linked[i].1).unwrap()["emails"]["primaryEmail"].clone()
+    };
+    assert_eq!(
+        (email(0), email(1), email(3), email(4)),
+        (
+            json!("p0-new@example.com"),
+            json!("p1-new@example.com"),
+            // Twenty stores emails lower-cased.
+            json!("p3@example.com"),
+            json!("p4@example.com")
+        )
+    );
+    assert_eq!(sim.handle().count("people"), 5, "nothing created");
+}
