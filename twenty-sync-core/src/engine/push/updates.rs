@@ -1,8 +1,8 @@
 //! A chunk's updates of linked records in batches ([`EngineConfig::batch_updates`]): one
 //! `POST /rest/batch/{plural}?upsert=true` of `{id, ...patch}` bodies per `batch_size`. Twenty's
 //! upsert matches each body to the record with its id and writes only the fields it carries, as
-//! a PATCH does. What a batch does not settle (the batch rejected, a lone update, a patch that
-//! carries a match key) is left to the one-by-one PATCH in `apply`.
+//! a PATCH does. What a batch does not settle (a lone update, an adoption, an update that gives a
+//! match key another value, a batch Twenty rejected) is left to the one-by-one PATCH in `apply`.
 //!
 //! [`EngineConfig::batch_updates`]: crate::engine::EngineConfig::batch_updates
 
