@@ -156,6 +156,71 @@ async fn newest_wins_compares_modification_times() {
     );
 }
 
+/// `newest_wins` with Twenty's clock ten minutes off: one record synced, then edited locally
+/// (stamped `local_offset` from now) and in Twenty (now, by Twenty's own clock); the sync run.
+async fn newest_wins_across_clocks(
+    twenty_clock: chrono::TimeDelta,
+    local_offset: chrono::TimeDelta,
+) -> (Value, Value, Value, Value) {
+    let sim = twenty_sim::SimServer::start(
+        twenty_sim::SimConfig::new(KEY)
+            .rate_limit(None)
+            .clock_offset(twenty_clock),
+    )
+    .await
+    .expect("simulator starts");
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    source.upsert(
+        ENTITY,
+        "k",
+        json!({"email": "c@example.com", "first": "Orig", "title": "Orig"}),
+    );
+    let engine = SyncEngine::builder(client(&sim), source.clone(), state.clone())
+        .entity(Arc::new(map(ConflictPolicy::NewestWins)))
+        .build()
+        .unwrap();
+    engine.sync(RunOptions::new()).await.expect("first sync");
+    let id = state
+        .record(ENTITY, "k")
+        .await
+        .unwrap()
+        .expect("linked")
+        .twenty_id;
+    let local = json!({"email": "c@example.com", "first": "Local", "title": "Local"});
+    source.upsert_at(ENTITY, "k", local, Utc::now() + local_offset);
+    sim.handle()
+        .update_record(
+            "people",
+            &id,
+            json!({"name": {"firstName": "Twenty"}, "jobTitle": "Twenty"}),
+        )
+        .expect("edit in Twenty");
+    let r = engine.sync(RunOptions::new()).await.expect("sync");
+    assert_eq!(r.totals().conflicted, 1, "{}", r.summary());
+    let s = Setup {
+        sim,
+        source,
+        state,
+        id,
+    };
+    sides(&s)
+}
+
+/// Twenty's stamps are moved onto this host's clock (by what its answers' `Date` headers show)
+/// before `newest_wins` compares them: the edit made last wins whichever clock is off. Compared
+/// as stamped, the local edit of a minute ago would beat Twenty's edit of now stamped ten minutes
+/// early, and Twenty's ten minutes late would beat a local edit a minute from now.
+#[tokio::test]
+async fn newest_wins_compares_times_on_one_clock_when_twentys_is_off() {
+    let (minute, ten) = (Duration::minutes(1), Duration::minutes(10));
+    let all = |v: &str| (json!(v), json!(v), json!(v), json!(v));
+    assert_eq!(
+        newest_wins_across_clocks(-ten, -minute).await,
+        all("Twenty")
+    );
+    assert_eq!(newest_wins_across_clocks(ten, minute).await, all("Local"));
+}
+
 #[tokio::test]
 async fn field_policies_override_the_entity_policy() {
     let m = map(ConflictPolicy::TwentyWins).field_policy("first", ConflictPolicy::LocalWins);

@@ -16,7 +16,10 @@
 //! earlier pull stored. The run report warns from half the overlap on ([`behind_warning`]).
 //!
 //! Twenty signs webhook deliveries with its clock too: [`verify_on_either_clock`] accepts one
-//! within the allowed age of either clock.
+//! within the allowed age of either clock. And `newest_wins` compares a local record's
+//! `updated_at` (the local side's clock, taken to be this host's) with Twenty's `updatedAt`:
+//! [`on_this_hosts_clock`] moves Twenty's stamp onto this host's clock first, by what Twenty's
+//! clock is certainly behind or ahead, so a Twenty clock that is off does not decide conflicts.
 
 use std::time::Duration;
 
@@ -29,6 +32,19 @@ use twenty_client::webhook::{WebhookError, WebhookEvent, WebhookVerifier};
 pub(crate) fn on_twentys_clock(local: DateTime<Utc>, clock: Option<&ServerClock>) -> DateTime<Utc> {
     let behind = clock.map_or(Duration::ZERO, ServerClock::behind_at_least);
     chrono::TimeDelta::from_std(behind).map_or(local, |b| local - b)
+}
+
+/// `twenty_at` (a stamp of Twenty's clock) moved onto this host's clock by what `clock` shows
+/// Twenty's to be behind or ahead for certain; as it is without a reading.
+pub(crate) fn on_this_hosts_clock(
+    twenty_at: Option<DateTime<Utc>>,
+    clock: Option<&ServerClock>,
+) -> Option<DateTime<Utc>> {
+    let (Some(at), Some(clock)) = (twenty_at, clock) else {
+        return twenty_at;
+    };
+    let delta = |d: Duration| chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::zero());
+    Some(at + delta(clock.behind_at_least()) - delta(clock.ahead_at_least()))
 }
 
 /// A delivery (`(timestamp, signature, raw body)`) verified at `now`, and, when it is stale
@@ -196,6 +212,29 @@ mod tests {
         let forged =
             verify_on_either_clock(&verifier, (ts, &"00".repeat(32), body), now, Some(&behind));
         assert_eq!(forged.unwrap_err(), WebhookError::SignatureMismatch);
+    }
+
+    #[test]
+    fn twentys_stamps_move_onto_this_hosts_clock_by_the_certain_difference() {
+        let at = Utc.with_ymd_and_hms(2026, 12, 7, 11, 0, 0).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 12, 7, 12, 0, 0).unwrap();
+        // At least 600 s behind: its stamps are 600 s early.
+        assert_eq!(
+            on_this_hosts_clock(Some(at), Some(&clock_behind_by(600))),
+            Some(at + chrono::TimeDelta::seconds(600))
+        );
+        // At least 1,800 s ahead (a Date of 12:30:00 answered at 12:00:00): its stamps are late.
+        let ahead = ServerClock::from_http_date("Mon, 07 Dec 2026 12:30:00 GMT", now, now).unwrap();
+        assert_eq!(
+            on_this_hosts_clock(Some(at), Some(&ahead)),
+            Some(at - chrono::TimeDelta::seconds(1800))
+        );
+        assert_eq!(
+            on_this_hosts_clock(Some(at), Some(&clock_behind_by(0))),
+            Some(at)
+        );
+        assert_eq!(on_this_hosts_clock(Some(at), None), Some(at));
+        assert_eq!(on_this_hosts_clock(None, Some(&ahead)), None);
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //!    takes Twenty's value, whatever the policy.
 //! 2. Otherwise the field's policy (or the entity's): `LocalWins`, `TwentyWins`, or `NewestWins`,
 //!    which compares the local record's `updated_at` with Twenty's `updatedAt`; **Twenty wins
-//!    ties and unknown timestamps** (Twenty's clock is the one both sides can see).
+//!    ties and unknown timestamps** (Twenty's clock is the one both sides can see). The engine
+//!    moves Twenty's `updatedAt` onto this host's clock before it compares (`engine::clock`):
+//!    the local side's clock is taken to be this host's.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;

@@ -790,7 +790,11 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                         && !s.deleted
                         && s.local_hash.as_deref() != Some(local_hash(m, &l.data).as_str()) =>
                 {
-                    let r = resolve(m, &l.data, &c.mapped, l.updated_at, c.updated_at);
+                    let twenty_at = clock::on_this_hosts_clock(
+                        c.updated_at,
+                        self.client.server_clock().as_ref(),
+                    );
+                    let r = resolve(m, &l.data, &c.mapped, l.updated_at, twenty_at);
                     let merged = r.merged.clone();
                     conflict = Some(r);
                     merged

@@ -61,7 +61,10 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                         &data,
                         &m.to_local(&cur_v).value,
                         local_at,
-                        cur.updated_at(),
+                        clock::on_this_hosts_clock(
+                            cur.updated_at(),
+                            self.client.server_clock().as_ref(),
+                        ),
                     );
                     pv = push_view(m, &m.to_twenty(&r.merged).value);
                     h = content_hash(&pv);

@@ -51,6 +51,7 @@ use crate::report::RunMode;
 
 use super::SyncEngine;
 use super::audit::with_values;
+use super::clock;
 use super::config::{MatchStrategy, PushDeleteMode};
 use super::conflict::resolve;
 use super::error::SyncError;
