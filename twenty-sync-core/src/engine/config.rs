@@ -293,7 +293,8 @@ pub struct EngineConfig {
     pub webhook_max_age: Duration,
     /// How many webhook delivery ids are remembered to drop replays. Default 10,000.
     pub replay_cache: usize,
-    /// Whether a push sends a chunk's updates of linked records in batches (default `true`).
+    /// Whether a push sends a chunk's updates and soft deletes of linked records in batches
+    /// (default `true`).
     ///
     /// Twenty has no batch PATCH, but its batch upsert (`POST /rest/batch/{plural}?upsert=true`)
     /// matches a body that carries an `id` to that record and writes only the fields the body
@@ -307,9 +308,16 @@ pub struct EngineConfig {
     /// What differs from a PATCH: an upsert revives a soft-deleted record. The push reads the
     /// current version of every linked record first and fails (instead of updating) one that is
     /// gone, so only a record deleted in Twenty in the moments between that read and the batch is
-    /// revived: an update-wins outcome where a PATCH would have failed. `false` sends every update
-    /// by PATCH.
-    pub batch_updates: bool,
+    /// revived: an update-wins outcome where a PATCH would have failed.
+    ///
+    /// Soft deletes ([`PushDeleteMode::SoftDelete`]) go the same way: one
+    /// `DELETE /rest/{plural}?filter=id[in]:[…]&soft_delete=true` per 100 (Twenty's default cap
+    /// on the rows one filter mutation touches) or per `batch_size` if smaller; a record the
+    /// answer leaves out is no longer live in Twenty, as a 404 to a single delete says. Destroys
+    /// go one by one (a filter leaves out soft-deleted records, which a destroy removes).
+    ///
+    /// `false` sends every update and delete on its own.
+    pub batch_writes: bool,
     /// Whether audit entries record the before/after values of changed (non-secret) fields.
     /// Default [`AuditValues::Off`]: field names and hashes only.
     pub audit_values: AuditValues,
@@ -352,7 +360,7 @@ impl Default for EngineConfig {
             trigger: TriggerMode::default(),
             webhook_max_age: Duration::from_secs(300),
             replay_cache: 10_000,
-            batch_updates: true,
+            batch_writes: true,
             audit_values: AuditValues::Off,
             match_strategy: MatchStrategy::default(),
             entity_match_strategy: BTreeMap::new(),

@@ -641,8 +641,8 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngineBuilder<S, T> {
         self
     }
 
-    /// Whether a push sends its updates of linked records in batches (default `true`; see
-    /// [`EngineConfig::batch_updates`]).
+    /// Whether a push sends its updates and soft deletes of linked records in batches (default
+    /// `true`; see [`EngineConfig::batch_writes`]).
     ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -650,14 +650,14 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngineBuilder<S, T> {
     /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
     /// # let client = twenty_client::Client::builder("https://crm.example.com/".parse()?, secrecy::SecretString::from("fake-api-key")).build()?;
     /// let engine = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
-    ///     .batch_updates(false) // one PATCH per updated record
+    ///     .batch_writes(false) // one request per updated or deleted record
     ///     .build()?;
-    /// assert!(!engine.config().batch_updates);
+    /// assert!(!engine.config().batch_writes);
     /// # Ok(())
     /// # }
     /// ```
-    pub fn batch_updates(mut self, batch: bool) -> Self {
-        self.engine.config.batch_updates = batch;
+    pub fn batch_writes(mut self, batch: bool) -> Self {
+        self.engine.config.batch_writes = batch;
         self
     }
 

@@ -150,6 +150,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         // 4. Updates / adoptions (in batches where they can go in one, see `updates`), then
         // deletes.
         let batched = self.send_update_batches(m, &ops).await?;
+        let deletes = self.send_delete_batches(m, &ops).await?;
         for op in ops {
             match op {
                 Op::Create { .. } | Op::Upsert { .. } => {}
@@ -234,6 +235,13 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     st.local_hash = Some(local_hash);
                     st.twenty_updated_at = at;
                     commit.upsert_records.push(st);
+                }
+                Op::Delete { st } if deletes.deleted.contains(&st.twenty_id) => {
+                    written += 1;
+                    self.record_delete(run, entity, st, &mut commit);
+                }
+                Op::Delete { st } if deletes.gone.contains(&st.twenty_id) => {
+                    self.record_delete(run, entity, st, &mut commit);
                 }
                 Op::Delete { st } => {
                     self.send_delete(

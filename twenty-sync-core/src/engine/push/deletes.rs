@@ -1,7 +1,25 @@
 //! Local deletes: planned with the rest of a chunk, sent after creates and updates as a soft
-//! delete or a destroy ([`PushDeleteMode`]).
+//! delete or a destroy ([`PushDeleteMode`]). Soft deletes go in batches where they can
+//! ([`EngineConfig::batch_writes`](crate::engine::EngineConfig::batch_writes)): one
+//! `DELETE /rest/{plural}?filter=id[in]:[…]&soft_delete=true` per [`DELETE_BATCH`] records,
+//! whose answer lists the records it deleted; a record not in it is no longer live in Twenty,
+//! as a 404 to a single delete says. Destroys go one by one: a filter leaves out soft-deleted
+//! records, which a destroy by id removes.
 
 use super::*;
+
+/// Records per batch delete: Twenty caps the rows one filter mutation may touch
+/// (`MUTATION_MAXIMUM_AFFECTED_RECORDS`, 100 by default).
+pub(super) const DELETE_BATCH: usize = 100;
+
+/// What the batch deletes settled, by Twenty id.
+#[derive(Debug, Default)]
+pub(super) struct BatchedDeletes {
+    /// Soft-deleted by a batch.
+    pub(super) deleted: HashSet<String>,
+    /// Sent in a batch that left them out: no longer live in Twenty.
+    pub(super) gone: HashSet<String>,
+}
 
 /// Plans the deletes among `ops` (report counts and plan entries).
 pub(super) fn plan_deletes(run: &mut Run, entity: &str, ops: &[Op]) {
@@ -22,6 +40,66 @@ pub(super) fn plan_deletes(run: &mut Run, entity: &str, ops: &[Op]) {
 }
 
 impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
+    /// Soft-deletes the [`Op::Delete`]s of `ops` in batches, when deletes are soft, batches are
+    /// on and there are at least two; a batch Twenty rejects is left to [`Self::send_delete`].
+    pub(super) async fn send_delete_batches(
+        &self,
+        m: &dyn EntityMapper,
+        ops: &[Op],
+    ) -> Result<BatchedDeletes, SyncError> {
+        let mut out = BatchedDeletes::default();
+        if !self.config.batch_writes || self.config.push_delete != PushDeleteMode::SoftDelete {
+            return Ok(out);
+        }
+        let ids: Vec<&str> = ops
+            .iter()
+            .filter_map(|o| match o {
+                Op::Delete { st } => Some(st.twenty_id.as_str()),
+                _ => None,
+            })
+            .collect();
+        if ids.len() < 2 {
+            return Ok(out);
+        }
+        let plural = m.twenty_object();
+        let size = self.config.batch_size.clamp(1, DELETE_BATCH);
+        for batch in ids.chunks(size) {
+            let res = self
+                .twenty(|c| {
+                    let filter = Filter::field("id").in_(batch.iter().map(|id| (*id).to_owned()));
+                    let plural = plural.to_owned();
+                    async move { c.records(&plural).soft_delete_many(filter).send().await }
+                })
+                .await;
+            match res {
+                Ok(deleted) => {
+                    let deleted: HashSet<String> = deleted.into_iter().collect();
+                    for id in batch {
+                        if deleted.contains(*id) {
+                            out.deleted.insert((*id).to_owned());
+                        } else {
+                            out.gone.insert((*id).to_owned());
+                        }
+                    }
+                }
+                Err(e) if is_run_level(&e) => {
+                    return Err(SyncError::from_twenty(
+                        &format!("deleting {} record(s) in Twenty", batch.len()),
+                        e,
+                    ));
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        entity = m.name(),
+                        error = %e,
+                        "batch delete rejected; deleting one by one to isolate the bad records"
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Sends one delete and records its outcome in `commit` (audit, record state).
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn send_delete(
@@ -69,6 +147,20 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 return Ok(());
             }
         }
+        self.record_delete(run, entity, st, commit);
+        Ok(())
+    }
+
+    /// Records a delete Twenty applied (or found already done) in `commit`: its audit entry and
+    /// the record state (marked deleted, or removed after a destroy).
+    pub(super) fn record_delete(
+        &self,
+        run: &mut Run,
+        entity: &str,
+        st: RecordState,
+        commit: &mut StateCommit,
+    ) {
+        let destroy = self.config.push_delete == PushDeleteMode::Destroy;
         commit.audit.push(run.audit(
             entity,
             DIR,
@@ -88,6 +180,5 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             ns.deleted = true;
             commit.upsert_records.push(ns);
         }
-        Ok(())
     }
 }

@@ -1,10 +1,10 @@
-//! A chunk's updates of linked records in batches ([`EngineConfig::batch_updates`]): one
+//! A chunk's updates of linked records in batches ([`EngineConfig::batch_writes`]): one
 //! `POST /rest/batch/{plural}?upsert=true` of `{id, ...patch}` bodies per `batch_size`. Twenty's
 //! upsert matches each body to the record with its id and writes only the fields it carries, as
 //! a PATCH does. What a batch does not settle (a lone update, an adoption, an update that gives a
 //! match key another value, a batch Twenty rejected) is left to the one-by-one PATCH in `apply`.
 //!
-//! [`EngineConfig::batch_updates`]: crate::engine::EngineConfig::batch_updates
+//! [`EngineConfig::batch_writes`]: crate::engine::EngineConfig::batch_writes
 
 use super::*;
 
@@ -56,7 +56,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         ops: &[Op],
     ) -> Result<BatchedUpdates, SyncError> {
         let mut out = BatchedUpdates::default();
-        if !self.config.batch_updates {
+        if !self.config.batch_writes {
             return Ok(out);
         }
         let bodies: Vec<(&str, Value)> = ops

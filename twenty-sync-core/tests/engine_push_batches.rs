@@ -1,5 +1,5 @@
-//! Push: updates of linked records in batches (an upsert by id), the PATCH fallback, and what a
-//! batch must not do (revive a record deleted in Twenty, touch fields it does not carry).
+//! Push: updates and soft deletes of linked records in batches, the one-by-one fallback, and what
+//! a batch must not do (revive a record deleted in Twenty, touch fields it does not carry).
 
 mod engine_support;
 
@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use engine_support::*;
 use serde_json::json;
-use twenty_sync_core::engine::{RunOptions, SyncEngine};
+use twenty_sync_core::engine::{PushDeleteMode, RunOptions, SyncEngine};
 use twenty_sync_core::memory::{MemorySource, MemoryState};
 use twenty_sync_core::{RunStatus, StateStoreExt};
 
@@ -122,7 +122,7 @@ async fn updates_go_in_one_batch_per_chunk_and_write_only_the_fields_they_carry(
     let one_by_one = SyncEngine::builder(client(&sim), source.clone(), state.clone())
         .entity(Arc::new(contacts()))
         .batch_size(7)
-        .batch_updates(false)
+        .batch_writes(false)
         .build()
         .expect("engine builds");
     sim.handle().reset_stats();
@@ -259,4 +259,90 @@ async fn an_update_that_moves_a_match_key_goes_by_patch() {
         )
     );
     assert_eq!(sim.handle().count("people"), 5, "nothing created");
+}
+
+/// DELETE requests by route the simulator counted since its last reset: (by filter, by id).
+fn deletes(sim: &twenty_sim::SimServer) -> (u64, u64) {
+    let by_route = sim.stats().by_route;
+    let get = |route: &str| by_route.get(route).copied().unwrap_or(0);
+    (
+        get("DELETE /rest/{plural}"),
+        get("DELETE /rest/{plural}/{id}"),
+    )
+}
+
+#[tokio::test]
+async fn soft_deletes_go_in_one_batch_per_chunk_and_a_record_already_gone_counts_as_deleted() {
+    let sim = sim(0).await;
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    let linked = pushed(&sim, &source, &state, 10).await;
+    // Deleted in Twenty already: the batch's answer leaves it out.
+    sim.handle()
+        .soft_delete_record("people", &linked[4].1)
+        .expect("soft delete");
+    for (key, _) in &linked {
+        source.delete(ENTITY, key);
+    }
+    sim.handle().reset_stats();
+    let r = engine(&sim, &source, &state)
+        .push(RunOptions::new())
+        .await
+        .expect("push");
+    let c = &r.entities["contacts:push"];
+    assert_eq!((c.deleted, c.failed), (10, 0), "{}", r.summary());
+    // Chunks of 7: two batches, no delete by id.
+    assert_eq!(deletes(&sim), (2, 0), "{:?}", sim.stats().by_route);
+    assert_eq!(sim.handle().count("people"), 0);
+    assert_eq!(
+        sim.handle().count_with_deleted("people"),
+        10,
+        "soft, not destroyed"
+    );
+    for (key, _) in &linked {
+        let st = state
+            .record(ENTITY, key)
+            .await
+            .unwrap()
+            .expect("state kept");
+        assert!(st.deleted, "{key}");
+    }
+}
+
+#[tokio::test]
+async fn destroys_and_deletes_with_batches_off_go_one_by_one() {
+    let sim = sim(0).await;
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    let linked = pushed(&sim, &source, &state, 6).await;
+    for (key, _) in &linked[..3] {
+        source.delete(ENTITY, key);
+    }
+    let one_by_one = SyncEngine::builder(client(&sim), source.clone(), state.clone())
+        .entity(Arc::new(contacts()))
+        .batch_size(7)
+        .batch_writes(false)
+        .build()
+        .expect("engine builds");
+    sim.handle().reset_stats();
+    let r = one_by_one.push(RunOptions::new()).await.expect("push");
+    assert_eq!(r.entities["contacts:push"].deleted, 3, "{}", r.summary());
+    assert_eq!(deletes(&sim), (0, 3), "{:?}", sim.stats().by_route);
+
+    for (key, _) in &linked[3..] {
+        source.delete(ENTITY, key);
+    }
+    let destroying = SyncEngine::builder(client(&sim), source.clone(), state.clone())
+        .entity(Arc::new(contacts()))
+        .batch_size(7)
+        .push_delete(PushDeleteMode::Destroy)
+        .build()
+        .expect("engine builds");
+    sim.handle().reset_stats();
+    let r = destroying.push(RunOptions::new()).await.expect("push");
+    assert_eq!(r.entities["contacts:push"].deleted, 3, "{}", r.summary());
+    assert_eq!(deletes(&sim), (0, 3), "{:?}", sim.stats().by_route);
+    assert_eq!(
+        sim.handle().count_with_deleted("people"),
+        3,
+        "three destroyed"
+    );
 }
