@@ -41,6 +41,8 @@ const PULL_COMMIT_VAR: &str = "BENCH_PULL_COMMIT_RECORDS";
 /// Overrides [`EngineConfig::overlap`](twenty_sync_core::engine::EngineConfig::overlap), in ms
 /// (the harness also reads it, to wait out the overlap after each change).
 pub const OVERLAP_VAR: &str = "BENCH_OVERLAP_MS";
+/// Overrides [`EngineConfig::push_in_flight`](twenty_sync_core::engine::EngineConfig::push_in_flight).
+const PUSH_IN_FLIGHT_VAR: &str = "BENCH_PUSH_IN_FLIGHT";
 
 /// Where the engine keeps local data and state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -319,6 +321,10 @@ async fn serve<S: SourceOfTruth + 'static, T: StateStore + 'static>(
     // `BENCH_OVERLAP_MS=<ms>`: the pull overlap instead of the engine's default (see main.rs).
     if let Some(ms) = env::number(OVERLAP_VAR)? {
         builder = builder.overlap(Duration::from_millis(ms));
+    }
+    // `BENCH_PUSH_IN_FLIGHT=<n>`: batch requests of a push chunk in flight at once (default 1).
+    if let Some(n) = env::number::<usize>(PUSH_IN_FLIGHT_VAR)? {
+        builder = builder.push_in_flight(n);
     }
     let engine = builder.build()?;
     let setup_secs = setup_started.elapsed().as_secs_f64();

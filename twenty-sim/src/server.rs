@@ -35,6 +35,7 @@ use crate::webhooks::{Delivery, deliveries, run_dispatcher};
 /// assert_eq!(stats.by_status[&200], 1);
 /// assert_eq!(stats.by_route["GET /rest/{plural}"], 2);
 /// assert_eq!((stats.rate_limited, stats.dropped), (0, 0));
+/// assert_eq!(stats.max_in_flight, 1); // one after the other
 /// server.shutdown().await;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();
@@ -51,6 +52,8 @@ pub struct SimStats {
     pub by_route: BTreeMap<String, u64>,
     /// Connections dropped by fault injection.
     pub dropped: u64,
+    /// The most requests handled at once (received, not yet answered).
+    pub max_in_flight: u64,
 }
 
 /// Called after each list page is computed, with the object plural and the number of list
@@ -91,6 +94,24 @@ pub(crate) struct Shared {
     deliveries: mpsc::UnboundedSender<Vec<Delivery>>,
     page_hook: RwLock<Option<PageHook>>,
     list_requests: std::sync::atomic::AtomicU64,
+    /// Requests received and not yet answered.
+    in_flight: std::sync::atomic::AtomicU64,
+}
+
+/// One request counted in [`Shared::in_flight`] until it is dropped (answered, or abandoned).
+struct InFlight<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a std::sync::atomic::AtomicU64) -> (Self, u64) {
+        let now = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        (InFlight(counter), now)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl Shared {
@@ -255,9 +276,11 @@ async fn pipeline(
     req: Request,
 ) -> Response {
     let label = route_label(req.method().as_str(), req.uri().path());
+    let (_in_flight, now_in_flight) = InFlight::enter(&shared.in_flight);
     if let Ok(mut s) = shared.stats.lock() {
         s.requests += 1;
         *s.by_route.entry(label).or_default() += 1;
+        s.max_in_flight = s.max_in_flight.max(now_in_flight);
     }
     let mut resp = handle_request(&shared, &conn, req).await;
     // The server's own clock, as Twenty's (Express) answers carry it; hyper would add this
@@ -423,6 +446,7 @@ impl SimServer {
             deliveries: tx,
             page_hook: RwLock::new(None),
             list_requests: Default::default(),
+            in_flight: Default::default(),
             config,
         });
         let listener = tokio::net::TcpListener::bind(addr).await?;

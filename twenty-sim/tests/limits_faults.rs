@@ -223,3 +223,27 @@ fn config_debug_redacts_the_api_key() {
     assert!(!dbg.contains("super-secret-key"));
     assert!(dbg.contains("REDACTED"));
 }
+
+#[tokio::test]
+async fn the_most_requests_in_flight_at_once_are_counted() {
+    let sim = Sim::with(SimConfig::new(KEY).rate_limit(None).faults(Faults {
+        latency: Duration::from_millis(200),
+        ..Faults::default()
+    }))
+    .await;
+    let h = sim.server.handle();
+    assert_eq!(sim.get("/rest/people").await.0, 200);
+    assert_eq!(sim.get("/rest/people").await.0, 200);
+    assert_eq!(h.stats().max_in_flight, 1, "one after the other");
+    // Three at once, each held 200 ms by the latency: all three in flight together.
+    let (a, b, c) = tokio::join!(
+        sim.get("/rest/people"),
+        sim.get("/rest/companies"),
+        sim.get("/rest/people?limit=1")
+    );
+    assert!([a.0, b.0, c.0].iter().all(|s| *s == 200));
+    assert_eq!(h.stats().max_in_flight, 3);
+    h.reset_stats();
+    assert_eq!(sim.get("/rest/people").await.0, 200);
+    assert_eq!(h.stats().max_in_flight, 1, "counted again from the reset");
+}

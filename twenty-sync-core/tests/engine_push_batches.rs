@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use engine_support::*;
 use serde_json::json;
-use twenty_sync_core::engine::{PushDeleteMode, RunOptions, SyncEngine};
+use twenty_sync_core::engine::{
+    EngineConfig, MatchStrategy, PushDeleteMode, RunOptions, SyncEngine,
+};
 use twenty_sync_core::memory::{MemorySource, MemoryState};
 use twenty_sync_core::{RunStatus, StateStoreExt};
 
@@ -345,4 +347,198 @@ async fn destroys_and_deletes_with_batches_off_go_one_by_one() {
         3,
         "three destroyed"
     );
+}
+
+/// An engine whose push chunk is `in_flight` batches of 3, with `strategy` for new records.
+fn in_flight_engine(
+    sim: &twenty_sim::SimServer,
+    source: &MemorySource,
+    state: &MemoryState,
+    in_flight: usize,
+    strategy: MatchStrategy,
+) -> SyncEngine<MemorySource, MemoryState> {
+    SyncEngine::builder(client(sim), source.clone(), state.clone())
+        .entity(Arc::new(contacts()))
+        .config(EngineConfig {
+            batch_size: 3,
+            push_in_flight: in_flight,
+            match_strategy: strategy,
+            ..EngineConfig::default()
+        })
+        .build()
+        .expect("engine builds")
+}
+
+/// With several batches in flight, a chunk's creates (by upsert or by lookup and create), its
+/// adoptions, updates and soft deletes go in batches of `batch_size`, sent together, and end as
+/// they would one batch at a time: every record once in Twenty, every local record linked.
+#[tokio::test]
+async fn several_batches_in_flight_write_what_one_at_a_time_writes() {
+    for strategy in [MatchStrategy::Upsert, MatchStrategy::Lookup] {
+        let sim = sim(0).await;
+        // Two of the twelve are in Twenty already: adopted, not duplicated.
+        for i in [2, 7] {
+            sim.handle().insert_record(
+                "people",
+                json!({"name": {"firstName": "Old", "lastName": "Test"}, "emails": {"primaryEmail": format!("p{i}@example.com")}}),
+            );
+        }
+        let (source, state) = (MemorySource::new(), MemoryState::new());
+        for i in 0..12 {
+            source.upsert(
+                ENTITY,
+                &format!("l-{i}"),
+                person(&format!("p{i}@example.com"), &format!("P{i}"), "Before"),
+            );
+        }
+        let engine = in_flight_engine(&sim, &source, &state, 4, strategy);
+        sim.handle().reset_stats();
+        let r = engine.push(RunOptions::new()).await.expect("push");
+        let c = &r.entities["contacts:push"];
+        assert_eq!(
+            (c.created, c.adopted, c.failed),
+            (10, 2, 0),
+            "{strategy:?}: {}",
+            r.summary()
+        );
+        assert_eq!(sim.handle().count("people"), 12, "{strategy:?}");
+        assert_linked(&sim, &source, &state).await;
+        // One chunk of twelve. By upsert: four batches of three. By lookup: four lookups of
+        // three records each, the two adoptions by PATCH, the ten creates in four batches.
+        let by_route = sim.stats().by_route;
+        let count = |route: &str| by_route.get(route).copied().unwrap_or(0);
+        let expected = match strategy {
+            MatchStrategy::Lookup => (4, 4, 2),
+            _ => (4, 0, 0),
+        };
+        assert_eq!(
+            (count(BATCH), count("GET /rest/{plural}"), patches(&sim)),
+            expected,
+            "{strategy:?}: {by_route:?}"
+        );
+
+        for i in 0..12 {
+            source.upsert(
+                ENTITY,
+                &format!("l-{i}"),
+                person(&format!("p{i}@example.com"), &format!("P{i}"), "After"),
+            );
+        }
+        sim.handle().reset_stats();
+        let r = engine.push(RunOptions::new()).await.expect("push updates");
+        assert_eq!(r.entities["contacts:push"].updated, 12, "{}", r.summary());
+        assert_eq!(
+            (batches(&sim), patches(&sim)),
+            (4, 0),
+            "{:?}",
+            sim.stats().by_route
+        );
+        assert!(
+            sim.handle()
+                .records("people")
+                .iter()
+                .all(|p| p["jobTitle"] == "After")
+        );
+
+        for i in 0..6 {
+            source.delete(ENTITY, &format!("l-{i}"));
+        }
+        sim.handle().reset_stats();
+        let r = engine.push(RunOptions::new()).await.expect("push deletes");
+        assert_eq!(r.entities["contacts:push"].deleted, 6, "{}", r.summary());
+        assert_eq!(deletes(&sim), (2, 0), "{:?}", sim.stats().by_route);
+        assert_eq!(sim.handle().count("people"), 6);
+    }
+}
+
+/// A batch Twenty rejects among several in flight is sent again one record at a time; the
+/// others stand.
+#[tokio::test]
+async fn a_rejected_batch_among_several_in_flight_is_isolated_alone() {
+    let sim = sim(0).await;
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    for i in 0..9 {
+        let mut p = person(&format!("p{i}@example.com"), &format!("P{i}"), "T");
+        if i == 4 {
+            p["title"] = json!({"not": "a text"});
+        }
+        source.upsert(ENTITY, &format!("l-{i}"), p);
+    }
+    let engine = in_flight_engine(&sim, &source, &state, 3, MatchStrategy::Upsert);
+    sim.handle().reset_stats();
+    let r = engine
+        .push(RunOptions::new())
+        .await
+        .expect("the run completes");
+    let c = &r.entities["contacts:push"];
+    assert_eq!((c.created, c.failed), (8, 1), "{}", r.summary());
+    assert!(
+        r.failures
+            .iter()
+            .any(|f| f.local_key.as_deref() == Some("l-4")),
+        "{}",
+        r.summary()
+    );
+    assert_eq!(sim.handle().count("people"), 8);
+    // Three batches, then the second one's three records one by one.
+    let by_route = sim.stats().by_route;
+    assert_eq!(by_route.get(BATCH), Some(&3), "{by_route:?}");
+    assert_eq!(
+        by_route.get("POST /rest/{plural}"),
+        Some(&3),
+        "{by_route:?}"
+    );
+}
+
+#[tokio::test]
+async fn push_in_flight_outside_one_to_eight_is_a_config_error() {
+    let sim = sim(0).await;
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    for n in [0, 9] {
+        let Err(err) = SyncEngine::builder(client(&sim), source.clone(), state.clone())
+            .push_in_flight(n)
+            .build()
+        else {
+            panic!("push_in_flight({n}) accepted");
+        };
+        assert!(
+            err.to_string()
+                .contains("push_in_flight must be between 1 and 8"),
+            "{err}"
+        );
+    }
+}
+
+/// The batches of one chunk are in flight together; with `push_in_flight(1)`, one at a time.
+#[tokio::test]
+async fn the_batches_of_one_chunk_are_in_flight_together() {
+    for (in_flight, most) in [(1, 1..=1), (4, 2..=4)] {
+        let sim =
+            twenty_sim::SimServer::start(twenty_sim::SimConfig::new(KEY).rate_limit(None).faults(
+                twenty_sim::Faults {
+                    latency: std::time::Duration::from_millis(50),
+                    ..twenty_sim::Faults::none()
+                },
+            ))
+            .await
+            .expect("simulator starts");
+        let (source, state) = (MemorySource::new(), MemoryState::new());
+        for i in 0..12 {
+            source.upsert(
+                ENTITY,
+                &format!("l-{i}"),
+                person(&format!("p{i}@example.com"), &format!("P{i}"), "T"),
+            );
+        }
+        let engine = in_flight_engine(&sim, &source, &state, in_flight, MatchStrategy::Upsert);
+        let r = engine.push(RunOptions::new()).await.expect("push");
+        assert_eq!(r.entities["contacts:push"].created, 12, "{}", r.summary());
+        let stats = sim.stats();
+        assert_eq!(stats.by_route.get(BATCH), Some(&4), "{stats:?}");
+        assert!(
+            most.contains(&stats.max_in_flight),
+            "push_in_flight({in_flight}): {} at once",
+            stats.max_in_flight
+        );
+    }
 }

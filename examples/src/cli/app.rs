@@ -388,6 +388,8 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
         },
         lease_ttl: Duration::from_secs(p.lease_ttl_secs),
         webhook_max_age: Duration::from_secs(p.webhook_max_age_secs),
+        batch_writes: p.batch_writes,
+        push_in_flight: p.push_in_flight,
         ..EngineConfig::default()
     }
 }

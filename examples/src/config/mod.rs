@@ -369,6 +369,16 @@ impl Config {
                 ),
             ));
         }
+        let max = twenty_sync_core::engine::MAX_PUSH_IN_FLIGHT;
+        if !(1..=max).contains(&self.policies.push_in_flight) {
+            return Err(self.error(
+                "policies.push_in_flight",
+                format!(
+                    "{} is out of range; expected 1..={max}",
+                    self.policies.push_in_flight
+                ),
+            ));
+        }
         let rl = &self.twenty.rate_limit;
         if rl.enabled && (rl.requests == 0 || rl.window_secs == 0) {
             return Err(self.error(
@@ -544,6 +554,26 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.key(), "policies.pull_commit_records");
         assert!(e.to_string().contains("expected 1..=100000"), "{e}");
+    }
+
+    #[test]
+    fn push_in_flight_and_batch_writes_are_read_and_checked() {
+        let c = Config::from_toml_str(
+            "[policies]\npush_in_flight = 3\nbatch_writes = false\n",
+            "c.toml",
+            &[],
+        )
+        .expect("valid");
+        let engine = crate::cli::app::engine_config(&c);
+        assert_eq!((engine.push_in_flight, engine.batch_writes), (3, false));
+        let defaults = crate::cli::app::engine_config(
+            &Config::from_toml_str("", "c.toml", &[]).expect("valid"),
+        );
+        assert_eq!((defaults.push_in_flight, defaults.batch_writes), (1, true));
+        let e =
+            Config::from_toml_str("[policies]\npush_in_flight = 9\n", "c.toml", &[]).unwrap_err();
+        assert_eq!(e.key(), "policies.push_in_flight");
+        assert!(e.to_string().contains("expected 1..=8"), "{e}");
     }
 
     #[test]

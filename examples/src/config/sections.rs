@@ -346,6 +346,14 @@ pub struct PoliciesSection {
     /// Largest accepted webhook age in seconds (default 300).
     #[serde(default = "default_overlap")]
     pub webhook_max_age_secs: u64,
+    /// Whether a push sends updates and soft deletes in batches (default true; see
+    /// `twenty_sync_core::engine::EngineConfig::batch_writes`).
+    #[serde(default = "default_true")]
+    pub batch_writes: bool,
+    /// Batch requests of one push chunk in flight at once, 1..=8 (default 1; see
+    /// `twenty_sync_core::engine::EngineConfig::push_in_flight`).
+    #[serde(default = "default_push_in_flight")]
+    pub push_in_flight: usize,
 }
 
 impl Default for PoliciesSection {
@@ -358,6 +366,8 @@ impl Default for PoliciesSection {
             pull_delete: PullDelete::default(),
             lease_ttl_secs: default_lease(),
             webhook_max_age_secs: default_overlap(),
+            batch_writes: true,
+            push_in_flight: default_push_in_flight(),
         }
     }
 }
@@ -450,6 +460,12 @@ fn default_batch() -> usize {
 }
 fn default_pull_commit() -> usize {
     2000
+}
+fn default_true() -> bool {
+    true
+}
+fn default_push_in_flight() -> usize {
+    1
 }
 fn default_overlap() -> u64 {
     300

@@ -57,6 +57,10 @@ pub use run::RunOutcome;
 pub use trigger::WebhookOutcome;
 pub use watermark::{PullCursor, Walk};
 
+/// The most batch requests of one push chunk in flight at once
+/// ([`EngineConfig::push_in_flight`]).
+pub const MAX_PUSH_IN_FLIGHT: usize = 8;
+
 /// The sync engine.
 ///
 /// Generic over the local [`SourceOfTruth`] `S` and the [`StateStore`] `T` (both work as
@@ -661,6 +665,31 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngineBuilder<S, T> {
         self
     }
 
+    /// How many batch requests of a push may be in flight at once (default 1; see
+    /// [`EngineConfig::push_in_flight`]).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let client = twenty_client::Client::builder("https://crm.example.com/".parse()?, secrecy::SecretString::from("fake-api-key")).build()?;
+    /// // A Twenty that takes about a second to answer a batch, under its limit of a request
+    /// // every 600 ms: two batches in flight keep the push at the limit.
+    /// let engine = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
+    ///     .push_in_flight(2)
+    ///     .build()?;
+    /// assert_eq!(engine.config().push_in_flight, 2);
+    /// # let client = twenty_client::Client::builder("https://crm.example.com/".parse()?, secrecy::SecretString::from("fake-api-key")).build()?;
+    /// let none = SyncEngine::builder(client, MemorySource::new(), MemoryState::new()).push_in_flight(0).build();
+    /// assert_eq!(none.err().map(|e| e.kind()), Some(SyncErrorKind::Config));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn push_in_flight(mut self, requests: usize) -> Self {
+        self.engine.config.push_in_flight = requests;
+        self
+    }
+
     /// The webhook signing secret.
     ///
     /// ```
@@ -948,6 +977,14 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngineBuilder<S, T> {
             return Err(SyncError::new(
                 SyncErrorKind::Config,
                 "batch size must be between 1 and 200",
+            ));
+        }
+        if !(1..=MAX_PUSH_IN_FLIGHT).contains(&self.engine.config.push_in_flight) {
+            return Err(SyncError::new(
+                SyncErrorKind::Config,
+                format!(
+                    "push_in_flight must be between 1 and {MAX_PUSH_IN_FLIGHT} (requests of one push chunk sent at once)"
+                ),
             ));
         }
         let cap = self.engine.config.replay_cache;

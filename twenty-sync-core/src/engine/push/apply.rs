@@ -33,7 +33,8 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         self.send_upserts(run, m, &ops, &mut commit, &mut written, &mut failed)
             .await?;
 
-        // 3. Creates, in one batch (falls back to one by one to isolate a bad record).
+        // 3. Creates, in batches (a rejected batch falls back to one by one to isolate a bad
+        // record).
         let creates: Vec<(String, String, Value, String, String)> = ops
             .iter()
             .filter_map(|o| match o {
@@ -54,78 +55,85 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             })
             .collect();
         if !creates.is_empty() {
-            let batch = self
-                .create_batch(&plural, creates.iter().map(|c| &c.2), false)
-                .await;
+            // One request per `batch_size` creates, all of the chunk's at once.
+            let groups: Vec<&[_]> = creates.chunks(self.config.batch_size.max(1)).collect();
+            let sent = futures::future::join_all(
+                groups
+                    .iter()
+                    .map(|g| self.create_batch(&plural, g.iter().map(|c| &c.2), false)),
+            )
+            .await;
             let mut created_at: HashMap<String, Option<DateTime<Utc>>> = HashMap::new();
-            match batch {
-                Ok(recs) => {
-                    for r in recs {
-                        if let Some(id) = r.id() {
-                            created_at.insert(id.to_owned(), r.updated_at());
+            for (group, batch) in groups.iter().zip(sent) {
+                match batch {
+                    Ok(recs) => {
+                        for r in recs {
+                            if let Some(id) = r.id() {
+                                created_at.insert(id.to_owned(), r.updated_at());
+                            }
                         }
                     }
-                }
-                Err(e) if is_run_level(&e) => {
-                    return Err(SyncError::from_twenty(
-                        &format!("creating {} record(s) in Twenty", creates.len()),
-                        e,
-                    ));
-                }
-                Err(e) => {
-                    tracing::warn!(entity, error = %e, "batch create rejected; retrying one by one to isolate the bad records");
-                    for (key, id, record, _, _) in &creates {
-                        let rec: Record =
-                            serde_json::from_value(record.clone()).unwrap_or_default();
-                        let one = self
-                            .twenty(|c| {
-                                let plural = plural.clone();
-                                let rec = rec.clone();
-                                async move { c.records(&plural).create(&rec).send().await }
-                            })
-                            .await;
-                        match one {
-                            Ok(r) => {
-                                created_at.insert(id.clone(), r.updated_at());
-                            }
-                            Err(e) if is_run_level(&e) => {
-                                return Err(SyncError::from_twenty(
-                                    "creating a record in Twenty",
-                                    e,
-                                ));
-                            }
-                            Err(e) => {
-                                // It may exist after all (e.g. the batch half-succeeded): look.
-                                let probe = self
-                                    .twenty(|c| {
-                                        let plural = plural.clone();
-                                        let id = id.clone();
-                                        async move { c.records(&plural).get(&id).send().await }
-                                    })
-                                    .await;
-                                match probe {
-                                    Ok(r) => {
-                                        created_at.insert(id.clone(), r.updated_at());
-                                    }
-                                    Err(_) => {
-                                        failed += 1;
-                                        // The create entry was written when the create was
-                                        // planned; it did not happen, so only the failure stays.
-                                        commit.audit.retain(|a| {
-                                            !(a.action == AuditAction::Create
-                                                && a.twenty_id.as_deref() == Some(id.as_str()))
-                                        });
-                                        commit.audit.push(run.fail(
-                                            entity,
-                                            DIR,
-                                            Some(key),
-                                            None,
-                                            None,
-                                            format!("Twenty rejected the create: {e}"),
-                                        ));
-                                        run.report
-                                            .counts_mut(&Run::counts_key(entity, DIR))
-                                            .created -= 1;
+                    Err(e) if is_run_level(&e) => {
+                        return Err(SyncError::from_twenty(
+                            &format!("creating {} record(s) in Twenty", group.len()),
+                            e,
+                        ));
+                    }
+                    Err(e) => {
+                        tracing::warn!(entity, error = %e, "batch create rejected; retrying one by one to isolate the bad records");
+                        for (key, id, record, _, _) in group.iter() {
+                            let rec: Record =
+                                serde_json::from_value(record.clone()).unwrap_or_default();
+                            let one = self
+                                .twenty(|c| {
+                                    let plural = plural.clone();
+                                    let rec = rec.clone();
+                                    async move { c.records(&plural).create(&rec).send().await }
+                                })
+                                .await;
+                            match one {
+                                Ok(r) => {
+                                    created_at.insert(id.clone(), r.updated_at());
+                                }
+                                Err(e) if is_run_level(&e) => {
+                                    return Err(SyncError::from_twenty(
+                                        "creating a record in Twenty",
+                                        e,
+                                    ));
+                                }
+                                Err(e) => {
+                                    // It may exist after all (e.g. the batch half-succeeded): look.
+                                    let probe = self
+                                        .twenty(|c| {
+                                            let plural = plural.clone();
+                                            let id = id.clone();
+                                            async move { c.records(&plural).get(&id).send().await }
+                                        })
+                                        .await;
+                                    match probe {
+                                        Ok(r) => {
+                                            created_at.insert(id.clone(), r.updated_at());
+                                        }
+                                        Err(_) => {
+                                            failed += 1;
+                                            // The create entry was written when the create was
+                                            // planned; it did not happen, so only the failure stays.
+                                            commit.audit.retain(|a| {
+                                                !(a.action == AuditAction::Create
+                                                    && a.twenty_id.as_deref() == Some(id.as_str()))
+                                            });
+                                            commit.audit.push(run.fail(
+                                                entity,
+                                                DIR,
+                                                Some(key),
+                                                None,
+                                                None,
+                                                format!("Twenty rejected the create: {e}"),
+                                            ));
+                                            run.report
+                                                .counts_mut(&Run::counts_key(entity, DIR))
+                                                .created -= 1;
+                                        }
                                     }
                                 }
                             }

@@ -63,14 +63,17 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         }
         let plural = m.twenty_object();
         let size = self.config.batch_size.clamp(1, DELETE_BATCH);
-        for batch in ids.chunks(size) {
-            let res = self
-                .twenty(|c| {
-                    let filter = Filter::field("id").in_(batch.iter().map(|id| (*id).to_owned()));
-                    let plural = plural.to_owned();
-                    async move { c.records(&plural).soft_delete_many(filter).send().await }
-                })
-                .await;
+        // All of the chunk's batches at once (see `EngineConfig::push_in_flight`).
+        let batches: Vec<&[&str]> = ids.chunks(size).collect();
+        let sent = futures::future::join_all(batches.iter().map(|batch| {
+            self.twenty(move |c| {
+                let filter = Filter::field("id").in_(batch.iter().map(|id| (*id).to_owned()));
+                let plural = plural.to_owned();
+                async move { c.records(&plural).soft_delete_many(filter).send().await }
+            })
+        }))
+        .await;
+        for (&batch, res) in batches.iter().zip(sent) {
             match res {
                 Ok(deleted) => {
                     let deleted: HashSet<String> = deleted.into_iter().collect();

@@ -3,6 +3,30 @@
 
 use super::*;
 
+/// The lookup of `records`' natural-key values: `key in [...]` per match key (each value as
+/// given and lower-cased, as Twenty compares `in` case-sensitively), or-ed; `None` without any.
+fn key_filter(m: &dyn EntityMapper, records: &[&Value]) -> Option<Filter> {
+    let mut filters = Vec::new();
+    for k in m.match_keys() {
+        let mut vals: Vec<String> = records
+            .iter()
+            .filter_map(|v| get_path(v, k).and_then(Value::as_str))
+            .filter(|s| !s.is_empty())
+            .flat_map(|v| [v.to_lowercase(), v.to_owned()])
+            .collect();
+        vals.sort();
+        vals.dedup();
+        if !vals.is_empty() {
+            filters.push(Filter::field(k.as_str()).in_(vals));
+        }
+    }
+    match filters.len() {
+        0 => None,
+        1 => filters.pop(),
+        _ => Some(Filter::or(filters)),
+    }
+}
+
 impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
     /// Every record matching `filter`, all pages.
     pub(crate) async fn list_where(
@@ -58,22 +82,23 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         m: &dyn EntityMapper,
         upserts: &[Upsert],
     ) -> Result<HashMap<String, Record>, SyncError> {
-        // Current Twenty versions of linked records (one request), for field diffs.
+        // Current Twenty versions of linked records, for field diffs: one request per
+        // `batch_size` ids (a chunk of several batches asks for them all at once).
         let linked: Vec<String> = upserts
             .iter()
             .filter_map(|u| u.4.as_ref().map(|s| s.twenty_id.clone()))
             .collect();
-        let current: HashMap<String, Record> = if linked.is_empty() {
-            HashMap::new()
-        } else {
-            self.list_where(m, Filter::field("id").in_(linked))
-                .await?
-                .into_iter()
-                .filter_map(|r| r.id().map(str::to_owned).map(|id| (id, r)))
-                .collect()
-        };
-
-        Ok(current)
+        let lists = futures::future::try_join_all(
+            linked
+                .chunks(self.config.batch_size.max(1))
+                .map(|ids| self.list_where(m, Filter::field("id").in_(ids.to_vec()))),
+        )
+        .await?;
+        Ok(lists
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.id().map(str::to_owned).map(|id| (id, r)))
+            .collect())
     }
 
     /// Unlinked Twenty records whose natural keys match the unlinked upserts: one map per match
@@ -98,35 +123,25 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             .map(|u| &u.1)
             .collect();
         if !unlinked.is_empty() && !m.match_keys().is_empty() {
-            let mut filters = Vec::new();
-            for k in m.match_keys() {
-                let vals: Vec<String> = unlinked
-                    .iter()
-                    .filter_map(|v| get_path(v, k).and_then(Value::as_str).map(str::to_owned))
-                    .filter(|s| !s.is_empty())
-                    .collect();
-                // Twenty compares `in` case-sensitively: ask for the value as given and lower-cased.
-                let mut vals: Vec<String> = vals
-                    .into_iter()
-                    .flat_map(|v| [v.to_lowercase(), v])
-                    .collect();
-                vals.sort();
-                vals.dedup();
-                if !vals.is_empty() {
-                    filters.push(Filter::field(k.as_str()).in_(vals));
-                }
-            }
-            if !filters.is_empty() {
-                let filter = if filters.len() == 1 {
-                    filters.remove(0)
-                } else {
-                    Filter::or(filters)
-                };
-                let mut found = self.list_where(m, filter.clone()).await?;
-                if like_upsert {
-                    let trashed = Filter::and([Filter::field("deletedAt").is_not_null(), filter]);
-                    found.extend(self.list_where(m, trashed).await?);
-                }
+            // One lookup per `batch_size` records (a chunk of several batches looks them all up
+            // at once), so no request's filter outgrows a batch's.
+            let groups: Vec<Filter> = unlinked
+                .chunks(self.config.batch_size.max(1))
+                .filter_map(|group| key_filter(m, group))
+                .collect();
+            if !groups.is_empty() {
+                let lookups =
+                    futures::future::try_join_all(groups.into_iter().map(|filter| async move {
+                        let mut found = self.list_where(m, filter.clone()).await?;
+                        if like_upsert {
+                            let trashed =
+                                Filter::and([Filter::field("deletedAt").is_not_null(), filter]);
+                            found.extend(self.list_where(m, trashed).await?);
+                        }
+                        Ok::<_, SyncError>(found)
+                    }))
+                    .await?;
+                let found: Vec<Record> = lookups.into_iter().flatten().collect();
                 let ids: Vec<String> = found
                     .iter()
                     .filter_map(|r| r.id().map(str::to_owned))

@@ -157,7 +157,8 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             .cursor(entity, DIR)
             .await
             .map_err(|e| SyncError::from_store("reading the push cursor", e))?;
-        let bs = self.config.batch_size;
+        // A chunk is `push_in_flight` batches, sent at once (see `EngineConfig::push_in_flight`).
+        let bs = self.config.batch_size * self.config.push_in_flight.max(1);
         // Records that failed in earlier runs first (see `retry`): re-read them as they are now;
         // a key gone locally takes the delete path.
         let mut retry = self.load_retry(entity, DIR).await?;

@@ -75,11 +75,16 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             return Ok(out);
         }
         let plural = m.twenty_object();
-        for batch in bodies.chunks(self.config.batch_size.max(1)) {
-            match self
-                .create_batch(plural, batch.iter().map(|(_, b)| b), true)
-                .await
-            {
+        // All of the chunk's batches at once (see `EngineConfig::push_in_flight`).
+        let batches: Vec<&[(&str, Value)]> = bodies.chunks(self.config.batch_size.max(1)).collect();
+        let sent = futures::future::join_all(
+            batches
+                .iter()
+                .map(|b| self.create_batch(plural, b.iter().map(|(_, body)| body), true)),
+        )
+        .await;
+        for (&batch, res) in batches.iter().zip(sent) {
+            match res {
                 Ok(records) => {
                     let answered: HashMap<&str, Option<DateTime<Utc>>> = records
                         .iter()

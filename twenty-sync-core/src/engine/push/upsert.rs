@@ -92,56 +92,69 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         if items.is_empty() {
             return Ok(());
         }
-        let batch = self
-            .create_batch(&plural, items.iter().map(|it| it.2), true)
-            .await;
+        // One request per `batch_size` items, all of the chunk's at once (see
+        // `EngineConfig::push_in_flight`).
+        let size = self.config.batch_size.max(1);
+        let groups: Vec<&[Item<'_>]> = items.chunks(size).collect();
+        let sent = futures::future::join_all(
+            groups
+                .iter()
+                .map(|g| self.create_batch(&plural, g.iter().map(|it| it.2), true)),
+        )
+        .await;
         // Items Twenty rejected one by one (already failed, intent resolved).
         let mut rejected: HashSet<usize> = HashSet::new();
-        let answers: Vec<Option<Record>> = match batch {
-            Ok(recs) => align(m, &items, recs),
-            Err(e) if is_run_level(&e) => {
-                return Err(SyncError::from_twenty(
-                    &format!("upserting {} record(s) in Twenty", items.len()),
-                    e,
-                ));
-            }
-            Err(e) => {
-                tracing::warn!(entity, error = %e, "batch upsert rejected; retrying one by one to isolate the bad records");
-                let mut out = Vec::with_capacity(items.len());
-                for (i, it) in items.iter().enumerate() {
-                    let rec: Record = serde_json::from_value(it.2.clone()).unwrap_or_default();
-                    let one = self
-                        .twenty(|c| {
-                            let plural = plural.clone();
-                            let rec = rec.clone();
-                            async move { c.records(&plural).create(&rec).upsert(true).send().await }
-                        })
-                        .await;
-                    match one {
-                        Ok(r) => out.push(Some(r)),
-                        Err(e) if is_run_level(&e) => {
-                            return Err(SyncError::from_twenty("upserting a record in Twenty", e));
-                        }
-                        Err(e) => {
-                            *failed += 1;
-                            commit.audit.push(run.fail(
-                                entity,
-                                DIR,
-                                Some(it.0),
-                                None,
-                                None,
-                                format!("Twenty rejected the upsert: {e}"),
-                            ));
-                            // Nothing was written: the intent is resolved.
-                            commit.remove_pending.push(it.0.to_owned());
-                            rejected.insert(i);
-                            out.push(None);
+        let mut answers: Vec<Option<Record>> = Vec::with_capacity(items.len());
+        for (g, (group, batch)) in groups.iter().zip(sent).enumerate() {
+            match batch {
+                Ok(recs) => answers.extend(align(m, group, recs)),
+                Err(e) if is_run_level(&e) => {
+                    return Err(SyncError::from_twenty(
+                        &format!("upserting {} record(s) in Twenty", group.len()),
+                        e,
+                    ));
+                }
+                Err(e) => {
+                    tracing::warn!(entity, error = %e, "batch upsert rejected; retrying one by one to isolate the bad records");
+                    for (j, it) in group.iter().enumerate() {
+                        let rec: Record = serde_json::from_value(it.2.clone()).unwrap_or_default();
+                        let one = self
+                            .twenty(|c| {
+                                let plural = plural.clone();
+                                let rec = rec.clone();
+                                async move {
+                                    c.records(&plural).create(&rec).upsert(true).send().await
+                                }
+                            })
+                            .await;
+                        match one {
+                            Ok(r) => answers.push(Some(r)),
+                            Err(e) if is_run_level(&e) => {
+                                return Err(SyncError::from_twenty(
+                                    "upserting a record in Twenty",
+                                    e,
+                                ));
+                            }
+                            Err(e) => {
+                                *failed += 1;
+                                commit.audit.push(run.fail(
+                                    entity,
+                                    DIR,
+                                    Some(it.0),
+                                    None,
+                                    None,
+                                    format!("Twenty rejected the upsert: {e}"),
+                                ));
+                                // Nothing was written: the intent is resolved.
+                                commit.remove_pending.push(it.0.to_owned());
+                                rejected.insert(g * size + j);
+                                answers.push(None);
+                            }
                         }
                     }
                 }
-                out
             }
-        };
+        }
         // Matched records linked to other local keys (see below).
         let matched: Vec<String> = items
             .iter()
