@@ -30,6 +30,15 @@ fn batches(sim: &twenty_sim::SimServer) -> u64 {
     sim.stats().by_route.get(BATCH).copied().unwrap_or(0)
 }
 
+/// Local person `i` (key `l-{i}`, email `p{i}@example.com`) with `title`, written to `source`.
+fn set_person(source: &MemorySource, i: usize, title: &str) {
+    source.upsert(
+        ENTITY,
+        &format!("l-{i}"),
+        person(&format!("p{i}@example.com"), &format!("P{i}"), title),
+    );
+}
+
 /// `n` local people pushed (created in Twenty and linked); their Twenty ids by local key.
 async fn pushed(
     sim: &twenty_sim::SimServer,
@@ -38,11 +47,7 @@ async fn pushed(
     n: usize,
 ) -> Vec<(String, String)> {
     for i in 0..n {
-        source.upsert(
-            ENTITY,
-            &format!("l-{i}"),
-            person(&format!("p{i}@example.com"), &format!("P{i}"), "Before"),
-        );
+        set_person(source, i, "Before");
     }
     let r = engine(sim, source, state)
         .push(RunOptions::new())
@@ -74,12 +79,8 @@ async fn updates_go_in_one_batch_per_chunk_and_write_only_the_fields_they_carry(
             .update_record("people", id, json!({"intro": "Met in Lyon"}))
             .expect("update in Twenty");
     }
-    for (i, (key, _)) in linked.iter().enumerate() {
-        source.upsert(
-            ENTITY,
-            key,
-            person(&format!("p{i}@example.com"), &format!("P{i}"), "After"),
-        );
+    for i in 0..linked.len() {
+        set_person(&source, i, "After");
     }
     sim.handle().reset_stats();
     let r = engine(&sim, &source, &state)
@@ -114,12 +115,8 @@ async fn updates_go_in_one_batch_per_chunk_and_write_only_the_fields_they_carry(
     assert_eq!((c.updated, c.unchanged), (0, 10), "{}", back.summary());
 
     // With batches off, one PATCH per record.
-    for (i, (key, _)) in linked.iter().enumerate() {
-        source.upsert(
-            ENTITY,
-            key,
-            person(&format!("p{i}@example.com"), &format!("P{i}"), "Patched"),
-        );
+    for i in 0..linked.len() {
+        set_person(&source, i, "Patched");
     }
     let one_by_one = SyncEngine::builder(client(&sim), source.clone(), state.clone())
         .entity(Arc::new(contacts()))
@@ -186,12 +183,8 @@ async fn a_record_deleted_in_twenty_is_not_revived_by_a_batch() {
     sim.handle()
         .soft_delete_record("people", &linked[1].1)
         .expect("soft delete");
-    for (i, (key, _)) in linked.iter().enumerate() {
-        source.upsert(
-            ENTITY,
-            key,
-            person(&format!("p{i}@example.com"), &format!("P{i}"), "After"),
-        );
+    for i in 0..linked.len() {
+        set_person(&source, i, "After");
     }
     sim.handle().reset_stats();
     let r = engine(&sim, &source, &state)
@@ -385,11 +378,7 @@ async fn several_batches_in_flight_write_what_one_at_a_time_writes() {
         }
         let (source, state) = (MemorySource::new(), MemoryState::new());
         for i in 0..12 {
-            source.upsert(
-                ENTITY,
-                &format!("l-{i}"),
-                person(&format!("p{i}@example.com"), &format!("P{i}"), "Before"),
-            );
+            set_person(&source, i, "Before");
         }
         let engine = in_flight_engine(&sim, &source, &state, 4, strategy);
         sim.handle().reset_stats();
@@ -418,11 +407,7 @@ async fn several_batches_in_flight_write_what_one_at_a_time_writes() {
         );
 
         for i in 0..12 {
-            source.upsert(
-                ENTITY,
-                &format!("l-{i}"),
-                person(&format!("p{i}@example.com"), &format!("P{i}"), "After"),
-            );
+            set_person(&source, i, "After");
         }
         sim.handle().reset_stats();
         let r = engine.push(RunOptions::new()).await.expect("push updates");
@@ -524,11 +509,7 @@ async fn the_batches_of_one_chunk_are_in_flight_together() {
             .expect("simulator starts");
         let (source, state) = (MemorySource::new(), MemoryState::new());
         for i in 0..12 {
-            source.upsert(
-                ENTITY,
-                &format!("l-{i}"),
-                person(&format!("p{i}@example.com"), &format!("P{i}"), "T"),
-            );
+            set_person(&source, i, "T");
         }
         let engine = in_flight_engine(&sim, &source, &state, in_flight, MatchStrategy::Upsert);
         let r = engine.push(RunOptions::new()).await.expect("push");
