@@ -3,9 +3,11 @@
 
 mod engine_support;
 
+use std::sync::Arc;
+
 use engine_support::*;
 use serde_json::json;
-use twenty_sync_core::engine::{RunOptions, SyncErrorKind, failpoints};
+use twenty_sync_core::engine::{RunOptions, SyncEngine, SyncErrorKind, failpoints};
 use twenty_sync_core::memory::{MemorySource, MemoryState};
 
 /// Twenty has 5 seeded people plus one that matches a local record; the source has 10 records
@@ -41,8 +43,37 @@ async fn final_state(
     (twenty_emails(sim), local_emails(source))
 }
 
+/// The test's engine (batches of 7) with `in_flight` push batches at once.
+fn engine_in_flight(
+    sim: &twenty_sim::SimServer,
+    source: &MemorySource,
+    state: &MemoryState,
+    in_flight: usize,
+) -> Engine {
+    SyncEngine::builder(client(sim), source.clone(), state.clone())
+        .entity(Arc::new(contacts()))
+        .batch_size(7)
+        .push_in_flight(in_flight)
+        .build()
+        .expect("engine builds")
+}
+
 #[tokio::test]
 async fn a_crash_at_any_failpoint_resumes_to_the_clean_result() {
+    crash_at_every_failpoint(1).await;
+}
+
+/// The same with the push's two batches of a chunk in flight together: a crash after some of a
+/// chunk's writes and before its one state commit resolves as with one batch.
+#[tokio::test]
+async fn a_crash_with_two_push_batches_in_flight_resumes_to_the_clean_result() {
+    crash_at_every_failpoint(2).await;
+}
+
+async fn crash_at_every_failpoint(in_flight: usize) {
+    let engine = |sim: &twenty_sim::SimServer, source: &MemorySource, state: &MemoryState| {
+        engine_in_flight(sim, source, state, in_flight)
+    };
     let (sim, source, state) = scenario().await;
     engine(&sim, &source, &state)
         .sync(RunOptions::new())
