@@ -59,6 +59,23 @@ pub use watermark::{PullCursor, Walk};
 
 /// The most batch requests of one push chunk in flight at once
 /// ([`EngineConfig::push_in_flight`]).
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use twenty_sync_core::engine::{MAX_PUSH_IN_FLIGHT, SyncEngine};
+/// use twenty_sync_core::memory::{MemorySource, MemoryState};
+/// # let client = || twenty_client::Client::builder("https://crm.example.com/".parse().unwrap(), secrecy::SecretString::from("fake-api-key")).build().unwrap();
+/// let most = SyncEngine::builder(client(), MemorySource::new(), MemoryState::new())
+///     .push_in_flight(MAX_PUSH_IN_FLIGHT)
+///     .build();
+/// assert!(most.is_ok());
+/// let more = SyncEngine::builder(client(), MemorySource::new(), MemoryState::new())
+///     .push_in_flight(MAX_PUSH_IN_FLIGHT + 1)
+///     .build();
+/// assert!(more.is_err());
+/// # Ok(())
+/// # }
+/// ```
 pub const MAX_PUSH_IN_FLIGHT: usize = 8;
 
 /// The sync engine.
