@@ -153,9 +153,13 @@ pub async fn spawn(task: &Task) -> Result<Outcome, BoxError> {
         .env(KEY_VAR, env::API_KEY)
         .env("DATABASE_URL", env::database_url())
         .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
         .output()
         .await?;
+    // tokio's `output` pipes the child's stderr whatever was set: pass it on, so the child's
+    // error (or anything else it says there) shows where the message below points.
+    if !out.stderr.is_empty() {
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    }
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         return Err(format!(
