@@ -523,3 +523,47 @@ async fn the_batches_of_one_chunk_are_in_flight_together() {
         );
     }
 }
+
+/// A push whose requests take longer than its rate limit's interval, without waiting on the
+/// limit, says in its report that Twenty's answers set its pace, and what would keep up.
+#[tokio::test]
+async fn a_push_held_back_by_twentys_answers_says_so_in_its_report() {
+    let sim =
+        twenty_sim::SimServer::start(twenty_sim::SimConfig::new(KEY).rate_limit(None).faults(
+            twenty_sim::Faults {
+                latency: std::time::Duration::from_millis(30),
+                ..twenty_sim::Faults::none()
+            },
+        ))
+        .await
+        .expect("simulator starts");
+    // One request every 10 ms allowed, and a bucket large enough never to wait.
+    let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from(KEY))
+        .rate_limit(twenty_client::RateLimit::new(
+            1000,
+            std::time::Duration::from_secs(10),
+        ))
+        .build()
+        .expect("client builds");
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    for i in 0..12 {
+        set_person(&source, i, "T");
+    }
+    let engine = SyncEngine::builder(client, source.clone(), state.clone())
+        .entity(Arc::new(contacts()))
+        .batch_size(1)
+        .build()
+        .expect("engine builds");
+    let r = engine.push(RunOptions::new()).await.expect("push");
+    assert_eq!(r.entities["contacts:push"].created, 12, "{}", r.summary());
+    let [warning] = r.warnings.as_slice() else {
+        panic!("one warning: {}", r.summary());
+    };
+    assert!(warning.starts_with("contacts: the push took "), "{warning}");
+    assert!(warning.contains("allows one every 10 ms"), "{warning}");
+    assert!(
+        warning.contains("EngineConfig::push_in_flight (now 1)"),
+        "{warning}"
+    );
+    assert!(r.summary().contains(&format!("  warning: {warning}")));
+}

@@ -332,6 +332,11 @@ pub struct EngineConfig {
     /// lookups) `n` at a time, still paced by the client's rate limit; one state commit follows,
     /// as before, so a crash resolves the same way. What it costs: `n` times the memory of a
     /// chunk, and with a limit discovered from 429s, up to `n` requests meet the same 429.
+    ///
+    /// A push under a configured limit whose requests took over a quarter longer than the
+    /// limit's interval, while waiting on the limit for under a tenth of its time, says so in
+    /// its report ([`RunReport::warnings`](crate::RunReport::warnings)), with about how many in
+    /// flight would keep up.
     pub push_in_flight: usize,
     /// Whether audit entries record the before/after values of changed (non-secret) fields.
     /// Default [`AuditValues::Off`]: field names and hashes only.

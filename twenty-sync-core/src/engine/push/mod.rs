@@ -24,11 +24,13 @@
 //! | `upsert` | the batch upsert of a chunk's unlinked records and what each answer means |
 //! | `updates` | a chunk's updates of linked records in batches (upsert by id) |
 //! | `deletes` | planning and sending deletes (soft delete or destroy) |
+//! | `pace` | whether the push kept up with its rate limit (a report warning when not) |
 
 mod apply;
 mod decide;
 mod deletes;
 mod matching;
+mod pace;
 mod updates;
 mod upsert;
 mod write_ahead;
@@ -149,6 +151,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
     ) -> Result<(), SyncError> {
         let entity = m.name();
         run.report.counts_mut(&Run::counts_key(entity, DIR));
+        let (started, before) = (std::time::Instant::now(), self.client.stats());
         if !run.dry_run {
             self.resolve_pending(run, m).await?;
         }
@@ -217,6 +220,21 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             if done {
                 break;
             }
+        }
+        let after = self.client.stats();
+        let pace = (!run.dry_run).then(|| {
+            pace::slower_than_the_limit(
+                entity,
+                after.requests.saturating_sub(before.requests),
+                started.elapsed(),
+                after.throttled.saturating_sub(before.throttled),
+                self.client.rate_limit(),
+                self.config.push_in_flight,
+            )
+        });
+        if let Some(warning) = pace.flatten() {
+            tracing::warn!(%warning, "the push ran below its rate limit");
+            run.report.warnings.push(warning);
         }
         self.retry_finish(run, retry).await
     }
