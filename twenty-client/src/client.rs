@@ -438,9 +438,9 @@ impl Client {
     /// What the latest response's `Date` header said of the server's clock against this host's
     /// (`None` before the first answer, or if the server sends no `Date`).
     ///
-    /// The sync engine's pull watermark is this host's clock, while Twenty stamps `updatedAt` by
-    /// its own: a server far behind this host can hide changes from an incremental pull, which
-    /// is why the engine warns about it in its run report.
+    /// Twenty stamps `updatedAt` and signs webhooks by its own clock: the sync engine reads this
+    /// to put its pull watermark on that clock, to check webhook ages and compare conflict times
+    /// on one clock, and to warn in its run report when the two clocks are far apart.
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {

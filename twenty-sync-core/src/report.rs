@@ -251,9 +251,11 @@ pub struct RunReport {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub source_metrics: BTreeMap<String, u64>,
     /// What the run saw that did not fail it but needs a person's attention, e.g. Twenty's
-    /// clock so far behind this host's that an incremental pull could miss changes (see
-    /// [`EngineConfig::overlap`](crate::engine::EngineConfig::overlap)). Empty in reports saved
-    /// before this field existed.
+    /// clock far behind this host's (see
+    /// [`EngineConfig::overlap`](crate::engine::EngineConfig::overlap)), or a push that ran below
+    /// its rate limit because Twenty answered slowly (see
+    /// [`EngineConfig::push_in_flight`](crate::engine::EngineConfig::push_in_flight)). Empty in
+    /// reports saved before this field existed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }

@@ -462,7 +462,8 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             run.report.throttled_ms =
                 u64::try_from(after.throttled.saturating_sub(before.throttled).as_millis())
                     .unwrap_or(u64::MAX);
-            // Pulls read from a watermark on this host's clock (see `clock`).
+            // A Twenty clock far behind this host's is allowed for while it holds steady, and worth
+            // a person's attention all the same (see `clock`).
             let clock_warning = match mode {
                 RunMode::Push => None,
                 RunMode::Pull | RunMode::Sync => self

@@ -172,32 +172,16 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     updated_at,
                     rekeys: _,
                 } => {
-                    let mut at = updated_at;
-                    if let Some(written_at) = batched.written.get(&id) {
-                        at = *written_at;
-                        written += 1;
+                    // `Some(Ok(at))`: written, Twenty's new `updatedAt`; `Some(Err(reason))`:
+                    // not written (the state keeps its old hashes, so the retry set and the next
+                    // push send it again); `None`: nothing to send (an adoption, unchanged).
+                    let sent = if let Some(at) = batched.written.get(&id) {
+                        Some(Ok(*at))
                     } else if batched.unanswered.contains(&id) {
-                        // Not known to be written: the state keeps its old hashes, so the retry
-                        // set and the next push send the update again.
-                        failed += 1;
-                        let c = run.report.counts_mut(&Run::counts_key(entity, DIR));
-                        if adopt {
-                            c.adopted -= 1
-                        } else {
-                            c.updated -= 1
-                        }
-                        commit.audit.push(
-                            run.fail(
-                                entity,
-                                DIR,
-                                Some(&key),
-                                Some(&id),
-                                None,
-                                "Twenty's answer to the batch update did not include this record"
-                                    .into(),
-                            ),
-                        );
-                        continue;
+                        Some(Err(
+                            "Twenty's answer to the batch update did not include this record"
+                                .to_owned(),
+                        ))
                     } else if let Some(patch) = patch {
                         let res = self
                             .twenty(|c| {
@@ -208,36 +192,43 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                             })
                             .await;
                         match res {
-                            Ok(r) => {
-                                at = r.updated_at();
-                                written += 1;
-                            }
+                            Ok(r) => Some(Ok(r.updated_at())),
                             Err(e) if is_run_level(&e) => {
                                 return Err(SyncError::from_twenty(
                                     "updating a record in Twenty",
                                     e,
                                 ));
                             }
-                            Err(e) => {
-                                failed += 1;
-                                let c = run.report.counts_mut(&Run::counts_key(entity, DIR));
-                                if adopt {
-                                    c.adopted -= 1
-                                } else {
-                                    c.updated -= 1
-                                }
-                                commit.audit.push(run.fail(
-                                    entity,
-                                    DIR,
-                                    Some(&key),
-                                    Some(&id),
-                                    None,
-                                    format!("Twenty rejected the update: {e}"),
-                                ));
-                                continue;
-                            }
+                            Err(e) => Some(Err(format!("Twenty rejected the update: {e}"))),
                         }
-                    }
+                    } else {
+                        None
+                    };
+                    let at = match sent {
+                        Some(Ok(at)) => {
+                            written += 1;
+                            at
+                        }
+                        Some(Err(reason)) => {
+                            failed += 1;
+                            let c = run.report.counts_mut(&Run::counts_key(entity, DIR));
+                            if adopt {
+                                c.adopted -= 1
+                            } else {
+                                c.updated -= 1
+                            }
+                            commit.audit.push(run.fail(
+                                entity,
+                                DIR,
+                                Some(&key),
+                                Some(&id),
+                                None,
+                                reason,
+                            ));
+                            continue;
+                        }
+                        None => updated_at,
+                    };
                     let mut st = RecordState::new(key, id);
                     st.twenty_hash = Some(hash);
                     st.local_hash = Some(local_hash);

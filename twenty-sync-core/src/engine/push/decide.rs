@@ -120,15 +120,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 continue;
             }
             if via_upsert && !run.dry_run {
-                let values: Vec<(usize, String)> = m
-                    .match_keys()
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, k)| {
-                        let v = get_path(&pv, k)?.as_str()?.trim().to_lowercase();
-                        (!v.is_empty()).then_some((i, v))
-                    })
-                    .collect();
+                let values = key_values(m, &pv);
                 if !values.iter().any(|v| upsert_keys.contains(v)) {
                     upsert_keys.extend(values);
                     let id = uuid::Uuid::new_v4().to_string();

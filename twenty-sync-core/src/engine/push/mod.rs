@@ -78,6 +78,19 @@ type Upsert = (
     Option<DateTime<Utc>>,
 );
 
+/// The lower-cased, trimmed natural-key values of `v` (as Twenty normalises unique keys), by
+/// match key index; empty ones left out.
+fn key_values(m: &dyn EntityMapper, v: &Value) -> Vec<(usize, String)> {
+    m.match_keys()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, k)| {
+            let s = get_path(v, k)?.as_str()?.trim().to_lowercase();
+            (!s.is_empty()).then_some((i, s))
+        })
+        .collect()
+}
+
 /// What a push decided for one local record.
 enum Op {
     Create {
@@ -222,7 +235,9 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             }
         }
         let after = self.client.stats();
-        let pace = (!run.dry_run).then(|| {
+        let pace = if run.dry_run {
+            None // A dry run writes nothing: its pace says nothing of the limit.
+        } else {
             pace::slower_than_the_limit(
                 entity,
                 after.requests.saturating_sub(before.requests),
@@ -231,8 +246,8 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 self.client.rate_limit(),
                 self.config.push_in_flight,
             )
-        });
-        if let Some(warning) = pace.flatten() {
+        };
+        if let Some(warning) = pace {
             tracing::warn!(%warning, "the push ran below its rate limit");
             run.report.warnings.push(warning);
         }

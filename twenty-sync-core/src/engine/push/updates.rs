@@ -27,24 +27,26 @@ fn body(id: &str, patch: &Value) -> Value {
 }
 
 /// Whether an update that changes the fields at `changed` (leaf paths) from `current` to `new`
-/// gives one of `m`'s match keys another value (compared trimmed and lower-cased, as Twenty
-/// compares unique keys): an upsert matches on unique values as well as on the id, so such a
-/// body could meet another record. A match key only re-cased or re-spaced still meets its own.
+/// gives one of `m`'s match keys another value, compared as [`key_values`] normalises them. An
+/// upsert matches on unique values as well as on the id, so such a body could meet another
+/// record: the batch would be refused (two matches) or, were its own record gone, write to that
+/// other one. A value only re-cased or re-spaced names the same record (Twenty lower-cases
+/// emails); should Twenty still find another by it, it finds two and refuses the batch, which
+/// then goes one record at a time.
 pub(super) fn rekeys(
     m: &dyn EntityMapper,
     changed: &[String],
     current: &Value,
     new: &Value,
 ) -> bool {
-    let norm = |v: &Value, k: &str| {
-        get_path(v, k)
-            .and_then(Value::as_str)
-            .map(|s| s.trim().to_lowercase())
-            .filter(|s| !s.is_empty())
+    let keys = m.match_keys();
+    let changed_keys = |v: &Value| -> Vec<(usize, String)> {
+        key_values(m, v)
+            .into_iter()
+            .filter(|(i, _)| changed.iter().any(|p| *p == keys[*i]))
+            .collect()
     };
-    m.match_keys()
-        .iter()
-        .any(|k| changed.iter().any(|p| p == k) && norm(current, k) != norm(new, k))
+    changed_keys(current) != changed_keys(new)
 }
 
 impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {

@@ -9,18 +9,6 @@ use super::*;
 /// One record of the batch: (key, engine-chosen id, payload, push hash, local hash, fields).
 type Item<'a> = (&'a str, &'a str, &'a Value, &'a str, &'a str, &'a [String]);
 
-/// The lower-cased, trimmed natural-key values of `v` (as Twenty normalises unique keys).
-fn key_values(m: &dyn EntityMapper, v: &Value) -> Vec<(usize, String)> {
-    m.match_keys()
-        .iter()
-        .enumerate()
-        .filter_map(|(i, k)| {
-            let s = get_path(v, k)?.as_str()?.trim().to_lowercase();
-            (!s.is_empty()).then_some((i, s))
-        })
-        .collect()
-}
-
 /// Pairs Twenty's answers with the items: by the engine-chosen id (a create), else by a natural
 /// key value (a match), else in order among the rest.
 fn align(m: &dyn EntityMapper, items: &[Item<'_>], answers: Vec<Record>) -> Vec<Option<Record>> {
