@@ -41,7 +41,8 @@ const PULL_COMMIT_VAR: &str = "BENCH_PULL_COMMIT_RECORDS";
 /// Overrides [`EngineConfig::overlap`](twenty_sync_core::engine::EngineConfig::overlap), in ms
 /// (the harness also reads it, to wait out the overlap after each change).
 pub const OVERLAP_VAR: &str = "BENCH_OVERLAP_MS";
-/// Overrides [`EngineConfig::push_in_flight`](twenty_sync_core::engine::EngineConfig::push_in_flight).
+/// Fixes [`EngineConfig::push_in_flight`](twenty_sync_core::engine::EngineConfig::push_in_flight)
+/// (and its most) instead of letting the push raise it.
 const PUSH_IN_FLIGHT_VAR: &str = "BENCH_PUSH_IN_FLIGHT";
 
 /// Where the engine keeps local data and state.
@@ -326,7 +327,8 @@ async fn serve<S: SourceOfTruth + 'static, T: StateStore + 'static>(
     if let Some(ms) = env::number(OVERLAP_VAR)? {
         builder = builder.overlap(Duration::from_millis(ms));
     }
-    // `BENCH_PUSH_IN_FLIGHT=<n>`: batch requests of a push chunk in flight at once (default 1).
+    // `BENCH_PUSH_IN_FLIGHT=<n>`: batch requests of a push chunk in flight at once, fixed (by
+    // default the push starts at 1 and raises them while Twenty's answers hold it back).
     if let Some(n) = env::number::<usize>(PUSH_IN_FLIGHT_VAR)? {
         builder = builder.push_in_flight(n);
     }

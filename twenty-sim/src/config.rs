@@ -227,6 +227,7 @@ pub struct SimConfig {
     pub(crate) faults: Faults,
     pub(crate) api_key_name: String,
     pub(crate) clock_offset: chrono::TimeDelta,
+    pub(crate) mutation_maximum_affected_records: usize,
 }
 
 impl fmt::Debug for SimConfig {
@@ -239,6 +240,10 @@ impl fmt::Debug for SimConfig {
             .field("rate_limit", &self.rate_limit)
             .field("faults", &self.faults)
             .field("clock_offset", &self.clock_offset)
+            .field(
+                "mutation_maximum_affected_records",
+                &self.mutation_maximum_affected_records,
+            )
             .finish()
     }
 }
@@ -273,6 +278,7 @@ impl SimConfig {
             faults: Faults::default(),
             api_key_name: "twenty-sim".to_string(),
             clock_offset: chrono::TimeDelta::zero(),
+            mutation_maximum_affected_records: 100,
         }
     }
 
@@ -435,6 +441,41 @@ impl SimConfig {
     /// ```
     pub fn clock_offset(mut self, offset: chrono::TimeDelta) -> Self {
         self.clock_offset = offset;
+        self
+    }
+
+    /// The most records one filter mutation may affect (`PATCH`, `DELETE` and restore of
+    /// `/rest/{plural}?filter=…`), as Twenty's `MUTATION_MAXIMUM_AFFECTED_RECORDS` sets (default
+    /// 100). A filter matching more is answered 400 and changes nothing. FACTS.md lists the
+    /// setting and a 400 for "too many records"; the answer's wording is this simulator's own
+    /// (not captured), and whether the newest Twenty still enforces the cap is unconfirmed.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use serde_json::json;
+    /// use twenty_sim::{SimConfig, SimServer};
+    ///
+    /// let server = SimServer::start(SimConfig::new("key").mutation_maximum_affected_records(2)).await?;
+    /// let ids: Vec<String> = ["Ada", "Grace", "Edsger"]
+    ///     .iter()
+    ///     .map(|name| {
+    ///         let person = server.handle().insert_record("people", json!({"name": {"firstName": name}}));
+    ///         person["id"].as_str().unwrap().to_owned()
+    ///     })
+    ///     .collect();
+    /// let filter = format!("id[in]:[{}]", ids.join(","));
+    /// let mut url = server.base_url().join("rest/people")?;
+    /// url.query_pairs_mut().append_pair("filter", &filter).append_pair("soft_delete", "true");
+    /// let http = reqwest::Client::new();
+    /// let answer = http.delete(url).bearer_auth("key").send().await?;
+    /// assert_eq!(answer.status(), 400);
+    /// assert_eq!(server.handle().count("people"), 3, "nothing deleted");
+    /// server.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn mutation_maximum_affected_records(mut self, records: usize) -> Self {
+        self.mutation_maximum_affected_records = records;
         self
     }
 

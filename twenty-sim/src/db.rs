@@ -347,11 +347,17 @@ impl Db {
     }
 
     /// `PATCH /rest/{plural}?filter=`.
-    pub fn update_many(&mut self, plural: &str, filter: &Filter, input: &Value) -> WriteResult {
+    pub fn update_many(
+        &mut self,
+        plural: &str,
+        filter: &Filter,
+        input: &Value,
+        max: usize,
+    ) -> WriteResult {
         let input = input
             .as_object()
             .ok_or_else(|| ApiError::bad("The request body must be a JSON object"))?;
-        let ids = self.matching_ids(plural, filter, false)?;
+        let ids = at_most(self.matching_ids(plural, filter, false)?, max)?;
         self.write_all(plural, ids, |db, id, undo, events| {
             db.update_in(plural, id, input, undo, events)
         })
@@ -394,8 +400,14 @@ impl Db {
     }
 
     /// `DELETE /rest/{plural}?filter=`.
-    pub fn delete_many(&mut self, plural: &str, filter: &Filter, soft: bool) -> WriteResult {
-        let ids = self.matching_ids(plural, filter, false)?;
+    pub fn delete_many(
+        &mut self,
+        plural: &str,
+        filter: &Filter,
+        soft: bool,
+        max: usize,
+    ) -> WriteResult {
+        let ids = at_most(self.matching_ids(plural, filter, false)?, max)?;
         let mut events = Vec::new();
         let mut out = Vec::new();
         for id in ids {
@@ -437,8 +449,8 @@ impl Db {
     }
 
     /// `PATCH /rest/restore/{plural}?filter=`: restores the soft-deleted matching rows.
-    pub fn restore_many(&mut self, plural: &str, filter: &Filter) -> WriteResult {
-        let ids = self.matching_ids(plural, filter, true)?;
+    pub fn restore_many(&mut self, plural: &str, filter: &Filter, max: usize) -> WriteResult {
+        let ids = at_most(self.matching_ids(plural, filter, true)?, max)?;
         let mut events = Vec::new();
         let mut out = Vec::new();
         for id in ids {
@@ -497,4 +509,17 @@ impl Db {
         }
         Ok(out)
     }
+}
+
+/// The ids a filter mutation matched, or the 400 Twenty answers when they are more than its
+/// `MUTATION_MAXIMUM_AFFECTED_RECORDS` (`max`); nothing is changed then.
+fn at_most(ids: Vec<u128>, max: usize) -> Result<Vec<u128>, ApiError> {
+    if ids.len() > max {
+        return Err(ApiError::bad(format!(
+            "The filter matches {} records; one mutation may affect at most {max} \
+             (MUTATION_MAXIMUM_AFFECTED_RECORDS).",
+            ids.len()
+        )));
+    }
+    Ok(ids)
 }

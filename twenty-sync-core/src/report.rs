@@ -254,7 +254,7 @@ pub struct RunReport {
     /// clock far behind this host's (see
     /// [`EngineConfig::overlap`](crate::engine::EngineConfig::overlap)), or a push that ran below
     /// its rate limit because Twenty answered slowly (see
-    /// [`EngineConfig::push_in_flight`](crate::engine::EngineConfig::push_in_flight)). Empty in
+    /// [`EngineConfig::push_in_flight_max`](crate::engine::EngineConfig::push_in_flight_max)). Empty in
     /// reports saved before this field existed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,

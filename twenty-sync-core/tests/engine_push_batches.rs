@@ -303,6 +303,45 @@ async fn soft_deletes_go_in_one_batch_per_chunk_and_a_record_already_gone_counts
     }
 }
 
+/// A Twenty whose cap on the records one filter mutation may affect
+/// (`MUTATION_MAXIMUM_AFFECTED_RECORDS`) is below the batch rejects the batch delete; its
+/// records are then deleted one by one, and none fails.
+#[tokio::test]
+async fn a_batch_delete_over_twentys_cap_falls_back_to_deletes_by_id() {
+    let sim = twenty_sim::SimServer::start(
+        twenty_sim::SimConfig::new(KEY)
+            .rate_limit(None)
+            .mutation_maximum_affected_records(5),
+    )
+    .await
+    .expect("simulator starts");
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    let linked = pushed(&sim, &source, &state, 10).await;
+    for (key, _) in &linked {
+        source.delete(ENTITY, key);
+    }
+    sim.handle().reset_stats();
+    let r = engine(&sim, &source, &state)
+        .push(RunOptions::new())
+        .await
+        .expect("push");
+    let c = &r.entities["contacts:push"];
+    assert_eq!((c.deleted, c.failed), (10, 0), "{}", r.summary());
+    // Chunks of 7: the first batch is over the cap of 5 and rejected, its 7 records go by id;
+    // the second batch (3) is within it.
+    assert_eq!(deletes(&sim), (2, 7), "{:?}", sim.stats().by_route);
+    assert_eq!(sim.handle().count("people"), 0);
+    assert_eq!(sim.handle().count_with_deleted("people"), 10, "soft");
+    for (key, _) in &linked {
+        let st = state
+            .record(ENTITY, key)
+            .await
+            .unwrap()
+            .expect("state kept");
+        assert!(st.deleted, "{key}");
+    }
+}
+
 #[tokio::test]
 async fn destroys_and_deletes_with_batches_off_go_one_by_one() {
     let sim = sim(0).await;
@@ -524,20 +563,18 @@ async fn the_batches_of_one_chunk_are_in_flight_together() {
     }
 }
 
-/// A push whose requests take longer than its rate limit's interval, without waiting on the
-/// limit, says in its report that Twenty's answers set its pace, and what would keep up.
-#[tokio::test]
-async fn a_push_held_back_by_twentys_answers_says_so_in_its_report() {
+/// A simulator answering every request after `latency_ms`, and a client allowed a request every
+/// 10 ms with a bucket large enough never to wait.
+async fn slow_twenty(latency_ms: u64) -> (twenty_sim::SimServer, twenty_client::Client) {
     let sim =
         twenty_sim::SimServer::start(twenty_sim::SimConfig::new(KEY).rate_limit(None).faults(
             twenty_sim::Faults {
-                latency: std::time::Duration::from_millis(30),
+                latency: std::time::Duration::from_millis(latency_ms),
                 ..twenty_sim::Faults::none()
             },
         ))
         .await
         .expect("simulator starts");
-    // One request every 10 ms allowed, and a bucket large enough never to wait.
     let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from(KEY))
         .rate_limit(twenty_client::RateLimit::new(
             1000,
@@ -545,6 +582,15 @@ async fn a_push_held_back_by_twentys_answers_says_so_in_its_report() {
         ))
         .build()
         .expect("client builds");
+    (sim, client)
+}
+
+/// A push whose requests take longer than its rate limit's interval, without waiting on the
+/// limit, and which may not send more at once, says in its report that Twenty's answers set its
+/// pace, and what would keep up.
+#[tokio::test]
+async fn a_push_held_back_by_twentys_answers_says_so_in_its_report() {
+    let (sim, client) = slow_twenty(30).await;
     let (source, state) = (MemorySource::new(), MemoryState::new());
     for i in 0..12 {
         set_person(&source, i, "T");
@@ -552,10 +598,12 @@ async fn a_push_held_back_by_twentys_answers_says_so_in_its_report() {
     let engine = SyncEngine::builder(client, source.clone(), state.clone())
         .entity(Arc::new(contacts()))
         .batch_size(1)
+        .push_in_flight(1)
         .build()
         .expect("engine builds");
     let r = engine.push(RunOptions::new()).await.expect("push");
     assert_eq!(r.entities["contacts:push"].created, 12, "{}", r.summary());
+    assert_eq!(sim.stats().max_in_flight, 1, "fixed at one");
     let [warning] = r.warnings.as_slice() else {
         panic!("one warning: {}", r.summary());
     };
@@ -566,4 +614,84 @@ async fn a_push_held_back_by_twentys_answers_says_so_in_its_report() {
         "{warning}"
     );
     assert!(r.summary().contains(&format!("  warning: {warning}")));
+}
+
+/// By default a push held back by Twenty's answers sends more batches at once, from the chunk
+/// after it noticed: the simulator sees several in flight, every record is written once, and
+/// the report has nothing to warn of.
+#[tokio::test]
+async fn a_push_held_back_by_twentys_answers_sends_more_at_once() {
+    let (sim, client) = slow_twenty(40).await;
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    for i in 0..40 {
+        set_person(&source, i, "T");
+    }
+    let engine = SyncEngine::builder(client, source.clone(), state.clone())
+        .entity(Arc::new(contacts()))
+        .batch_size(1)
+        .build()
+        .expect("engine builds");
+    assert_eq!(
+        (
+            engine.config().push_in_flight,
+            engine.config().push_in_flight_max
+        ),
+        (1, 8),
+        "the defaults"
+    );
+    let r = engine.push(RunOptions::new()).await.expect("push");
+    assert_eq!(r.entities["contacts:push"].created, 40, "{}", r.summary());
+    assert_eq!(sim.handle().count("people"), 40);
+    let stats = sim.stats();
+    // 40 ms per answer against 10 ms allowed: 4 intervals, and one more.
+    assert!(
+        (3..=8).contains(&stats.max_in_flight),
+        "{} at once",
+        stats.max_in_flight
+    );
+    assert!(r.warnings.is_empty(), "{}", r.summary());
+    // A dry run of the same (nothing left to write) never raises its batches in flight.
+    sim.handle().reset_stats();
+    for i in 0..40 {
+        set_person(&source, i, "Other");
+    }
+    let dry = engine
+        .push(RunOptions::new().dry_run(true))
+        .await
+        .expect("dry run");
+    assert_eq!(
+        dry.entities["contacts:push"].updated,
+        40,
+        "{}",
+        dry.summary()
+    );
+    assert_eq!(sim.stats().max_in_flight, 1);
+}
+
+/// A push raised to its most and still held back says so, naming `push_in_flight_max`.
+#[tokio::test]
+async fn a_push_still_held_back_at_its_most_says_so() {
+    let (sim, client) = slow_twenty(40).await;
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    for i in 0..40 {
+        set_person(&source, i, "T");
+    }
+    let engine = SyncEngine::builder(client, source.clone(), state.clone())
+        .entity(Arc::new(contacts()))
+        .batch_size(1)
+        .push_in_flight(1)
+        .push_in_flight_max(2)
+        .build()
+        .expect("engine builds");
+    let r = engine.push(RunOptions::new()).await.expect("push");
+    assert_eq!(r.entities["contacts:push"].created, 40, "{}", r.summary());
+    assert_eq!(sim.stats().max_in_flight, 2);
+    let [warning] = r.warnings.as_slice() else {
+        panic!("one warning: {}", r.summary());
+    };
+    assert!(
+        warning
+            .contains("raised its batches in flight to EngineConfig::push_in_flight_max (now 2)"),
+        "{warning}"
+    );
 }

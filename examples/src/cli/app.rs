@@ -390,6 +390,7 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
         webhook_max_age: Duration::from_secs(p.webhook_max_age_secs),
         batch_writes: p.batch_writes,
         push_in_flight: p.push_in_flight,
+        push_in_flight_max: p.push_in_flight_max,
         ..EngineConfig::default()
     }
 }

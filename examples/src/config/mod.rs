@@ -379,6 +379,15 @@ impl Config {
                 ),
             ));
         }
+        if !(self.policies.push_in_flight..=max).contains(&self.policies.push_in_flight_max) {
+            return Err(self.error(
+                "policies.push_in_flight_max",
+                format!(
+                    "{} is out of range; expected push_in_flight ({})..={max}",
+                    self.policies.push_in_flight_max, self.policies.push_in_flight
+                ),
+            ));
+        }
         let rl = &self.twenty.rate_limit;
         if rl.enabled && (rl.requests == 0 || rl.window_secs == 0) {
             return Err(self.error(
@@ -565,15 +574,48 @@ mod tests {
         )
         .expect("valid");
         let engine = crate::cli::app::engine_config(&c);
-        assert_eq!((engine.push_in_flight, engine.batch_writes), (3, false));
+        assert_eq!(
+            (
+                engine.push_in_flight,
+                engine.push_in_flight_max,
+                engine.batch_writes
+            ),
+            (3, 8, false)
+        );
+        let fixed = Config::from_toml_str(
+            "[policies]\npush_in_flight = 2\npush_in_flight_max = 2\n",
+            "c.toml",
+            &[],
+        )
+        .expect("valid");
+        let fixed = crate::cli::app::engine_config(&fixed);
+        assert_eq!((fixed.push_in_flight, fixed.push_in_flight_max), (2, 2));
         let defaults = crate::cli::app::engine_config(
             &Config::from_toml_str("", "c.toml", &[]).expect("valid"),
         );
-        assert_eq!((defaults.push_in_flight, defaults.batch_writes), (1, true));
+        assert_eq!(
+            (
+                defaults.push_in_flight,
+                defaults.push_in_flight_max,
+                defaults.batch_writes
+            ),
+            (1, 8, true)
+        );
         let e =
             Config::from_toml_str("[policies]\npush_in_flight = 9\n", "c.toml", &[]).unwrap_err();
         assert_eq!(e.key(), "policies.push_in_flight");
         assert!(e.to_string().contains("expected 1..=8"), "{e}");
+        let e = Config::from_toml_str(
+            "[policies]\npush_in_flight = 3\npush_in_flight_max = 2\n",
+            "c.toml",
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(e.key(), "policies.push_in_flight_max");
+        assert!(
+            e.to_string().contains("expected push_in_flight (3)..=8"),
+            "{e}"
+        );
     }
 
     #[test]

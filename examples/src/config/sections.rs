@@ -350,10 +350,15 @@ pub struct PoliciesSection {
     /// `twenty_sync_core::engine::EngineConfig::batch_writes`).
     #[serde(default = "default_true")]
     pub batch_writes: bool,
-    /// Batch requests of one push chunk in flight at once, 1..=8 (default 1; see
+    /// Batch requests a push sends at once when it starts, 1..=8 (default 1; see
     /// `twenty_sync_core::engine::EngineConfig::push_in_flight`).
     #[serde(default = "default_push_in_flight")]
     pub push_in_flight: usize,
+    /// The most a push raises them to while Twenty's answers, not the rate limit, set its pace,
+    /// `push_in_flight`..=8 (default 8; equal to `push_in_flight`, the number is fixed; see
+    /// `twenty_sync_core::engine::EngineConfig::push_in_flight_max`).
+    #[serde(default = "default_push_in_flight_max")]
+    pub push_in_flight_max: usize,
 }
 
 impl Default for PoliciesSection {
@@ -368,6 +373,7 @@ impl Default for PoliciesSection {
             webhook_max_age_secs: default_overlap(),
             batch_writes: true,
             push_in_flight: default_push_in_flight(),
+            push_in_flight_max: default_push_in_flight_max(),
         }
     }
 }
@@ -466,6 +472,9 @@ fn default_true() -> bool {
 }
 fn default_push_in_flight() -> usize {
     1
+}
+fn default_push_in_flight_max() -> usize {
+    twenty_sync_core::engine::MAX_PUSH_IN_FLIGHT
 }
 fn default_overlap() -> u64 {
     300

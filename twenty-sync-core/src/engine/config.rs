@@ -318,26 +318,42 @@ pub struct EngineConfig {
     ///
     /// `false` sends every update and delete on its own.
     pub batch_writes: bool,
-    /// How many batch requests of a push may be in flight at once, 1..=[`MAX_PUSH_IN_FLIGHT`]
-    /// (default 1).
+    /// How many batch requests a push sends at once when it starts, 1..=[`MAX_PUSH_IN_FLIGHT`]
+    /// (default 1); the push raises it up to [`push_in_flight_max`](Self::push_in_flight_max)
+    /// while Twenty's answers, not the rate limit, set its pace.
     ///
     /// [`MAX_PUSH_IN_FLIGHT`]: crate::engine::MAX_PUSH_IN_FLIGHT
     ///
     /// A push reads, decides and commits its local changes a chunk at a time, and a chunk's
     /// writes wait for Twenty's answers. With one batch per chunk, a Twenty that takes longer to
     /// answer a batch than the rate limit leaves between two requests (600 ms under its default
-    /// of 100 a minute) holds the push below the limit: `benches/RESULTS.md` measured 78% of the
-    /// budget used at 100 ms of latency against 140 ms allowed, and 50% at 200 ms. With `n`, a
-    /// chunk holds `n` × [`batch_size`](Self::batch_size) changes and sends its batches (and its
-    /// lookups) `n` at a time, still paced by the client's rate limit; one state commit follows,
-    /// as before, so a crash resolves the same way. What it costs: `n` times the memory of a
-    /// chunk, and with a limit discovered from 429s, up to `n` requests meet the same 429.
-    ///
-    /// A push under a configured limit whose requests took over a quarter longer than the
-    /// limit's interval, while waiting on the limit for under a tenth of its time, says so in
-    /// its report ([`RunReport::warnings`](crate::RunReport::warnings)), with about how many in
-    /// flight would keep up.
+    /// of 100 a minute) holds the push below the limit: `benches/RESULTS.md` measured 77% of the
+    /// budget used at 100 ms of latency against 140 ms allowed, and 50% at 200 ms. With `n` in
+    /// flight, a chunk holds `n` × [`batch_size`](Self::batch_size) changes and sends its
+    /// batches (and its lookups) `n` at a time, still paced by the client's rate limit; one
+    /// state commit follows, as before, so a crash resolves the same way. What it costs: `n`
+    /// times the memory of a chunk, and with a limit discovered from 429s, up to `n` requests
+    /// meet the same 429.
     pub push_in_flight: usize,
+    /// The most batch requests a push may send at once, [`push_in_flight`](Self::push_in_flight)
+    /// ..=[`MAX_PUSH_IN_FLIGHT`] (default [`MAX_PUSH_IN_FLIGHT`]); equal to `push_in_flight`,
+    /// the number is fixed.
+    ///
+    /// [`MAX_PUSH_IN_FLIGHT`]: crate::engine::MAX_PUSH_IN_FLIGHT
+    ///
+    /// Under a rate limit (configured on the client, or learned from a 429), after each chunk
+    /// the push looks at its pace since it started or last raised the number: at least ten
+    /// requests, each taking over a quarter longer than the limit's interval, and under a tenth
+    /// of the time spent waiting on the limit, mean Twenty's answers hold it back. It then sends
+    /// as many batches at once as a batch takes intervals of the limit, plus one, up to this
+    /// most. It never lowers the number during a push (the rate limiter keeps the pace within
+    /// the limit whatever the number), and each push starts again from `push_in_flight`. Without
+    /// a limit there is no interval to compare with, and the number stays as it started.
+    ///
+    /// A push still held back at its most says so in its report
+    /// ([`RunReport::warnings`](crate::RunReport::warnings)), with about how many in flight
+    /// would keep up.
+    pub push_in_flight_max: usize,
     /// Whether audit entries record the before/after values of changed (non-secret) fields.
     /// Default [`AuditValues::Off`]: field names and hashes only.
     pub audit_values: AuditValues,
@@ -382,6 +398,7 @@ impl Default for EngineConfig {
             replay_cache: 10_000,
             batch_writes: true,
             push_in_flight: 1,
+            push_in_flight_max: crate::engine::MAX_PUSH_IN_FLIGHT,
             audit_values: AuditValues::Off,
             match_strategy: MatchStrategy::default(),
             entity_match_strategy: BTreeMap::new(),

@@ -58,7 +58,7 @@ pub use trigger::WebhookOutcome;
 pub use watermark::{PullCursor, Walk};
 
 /// The most batch requests of one push chunk in flight at once
-/// ([`EngineConfig::push_in_flight`]).
+/// ([`EngineConfig::push_in_flight`], [`EngineConfig::push_in_flight_max`]).
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -682,20 +682,23 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngineBuilder<S, T> {
         self
     }
 
-    /// How many batch requests of a push may be in flight at once (default 1; see
-    /// [`EngineConfig::push_in_flight`]).
+    /// How many batch requests a push sends at once, fixed at `requests` (1..=
+    /// [`MAX_PUSH_IN_FLIGHT`]): sets both [`EngineConfig::push_in_flight`] and
+    /// [`EngineConfig::push_in_flight_max`]. By default a push starts at 1 and raises the number
+    /// itself when Twenty answers slowly; follow with [`Self::push_in_flight_max`] to start at
+    /// `requests` and let it raise them.
     ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # use twenty_sync_core::engine::*;
     /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
     /// # let client = twenty_client::Client::builder("https://crm.example.com/".parse()?, secrecy::SecretString::from("fake-api-key")).build()?;
-    /// // A Twenty that takes about a second to answer a batch, under its limit of a request
-    /// // every 600 ms: two batches in flight keep the push at the limit.
+    /// // A Twenty known to take about a second to answer a batch, under its limit of a request
+    /// // every 600 ms: two batches in flight from the first chunk on keep the push at the limit.
     /// let engine = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
     ///     .push_in_flight(2)
     ///     .build()?;
-    /// assert_eq!(engine.config().push_in_flight, 2);
+    /// assert_eq!((engine.config().push_in_flight, engine.config().push_in_flight_max), (2, 2));
     /// # let client = twenty_client::Client::builder("https://crm.example.com/".parse()?, secrecy::SecretString::from("fake-api-key")).build()?;
     /// let none = SyncEngine::builder(client, MemorySource::new(), MemoryState::new()).push_in_flight(0).build();
     /// assert_eq!(none.err().map(|e| e.kind()), Some(SyncErrorKind::Config));
@@ -704,6 +707,36 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngineBuilder<S, T> {
     /// ```
     pub fn push_in_flight(mut self, requests: usize) -> Self {
         self.engine.config.push_in_flight = requests;
+        self.engine.config.push_in_flight_max = requests;
+        self
+    }
+
+    /// The most batch requests a push may raise itself to while Twenty's answers, not the rate
+    /// limit, set its pace (default [`MAX_PUSH_IN_FLIGHT`]; see
+    /// [`EngineConfig::push_in_flight_max`]).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let client = || twenty_client::Client::builder("https://crm.example.com/".parse().unwrap(), secrecy::SecretString::from("fake-api-key")).build().unwrap();
+    /// // Start at 2 and go up to 4 if Twenty answers slowly.
+    /// let engine = SyncEngine::builder(client(), MemorySource::new(), MemoryState::new())
+    ///     .push_in_flight(2)
+    ///     .push_in_flight_max(4)
+    ///     .build()?;
+    /// assert_eq!((engine.config().push_in_flight, engine.config().push_in_flight_max), (2, 4));
+    /// // A most below the start is a configuration error.
+    /// let below = SyncEngine::builder(client(), MemorySource::new(), MemoryState::new())
+    ///     .push_in_flight(2)
+    ///     .push_in_flight_max(1)
+    ///     .build();
+    /// assert_eq!(below.err().map(|e| e.kind()), Some(SyncErrorKind::Config));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn push_in_flight_max(mut self, requests: usize) -> Self {
+        self.engine.config.push_in_flight_max = requests;
         self
     }
 
@@ -996,11 +1029,23 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngineBuilder<S, T> {
                 "batch size must be between 1 and 200",
             ));
         }
-        if !(1..=MAX_PUSH_IN_FLIGHT).contains(&self.engine.config.push_in_flight) {
+        let (start, most) = (
+            self.engine.config.push_in_flight,
+            self.engine.config.push_in_flight_max,
+        );
+        if !(1..=MAX_PUSH_IN_FLIGHT).contains(&start) {
             return Err(SyncError::new(
                 SyncErrorKind::Config,
                 format!(
                     "push_in_flight must be between 1 and {MAX_PUSH_IN_FLIGHT} (requests of one push chunk sent at once)"
+                ),
+            ));
+        }
+        if !(start..=MAX_PUSH_IN_FLIGHT).contains(&most) {
+            return Err(SyncError::new(
+                SyncErrorKind::Config,
+                format!(
+                    "push_in_flight_max ({most}) must be between push_in_flight ({start}) and {MAX_PUSH_IN_FLIGHT} (the most requests of one push chunk a push may raise itself to)"
                 ),
             ));
         }

@@ -29,6 +29,7 @@
 mod apply;
 mod decide;
 mod deletes;
+mod in_flight;
 mod matching;
 mod pace;
 mod updates;
@@ -164,7 +165,11 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
     ) -> Result<(), SyncError> {
         let entity = m.name();
         run.report.counts_mut(&Run::counts_key(entity, DIR));
-        let (started, before) = (std::time::Instant::now(), self.client.stats());
+        let mut in_flight = in_flight::InFlight::new(
+            self.config.push_in_flight,
+            self.config.push_in_flight_max,
+            self.client.stats(),
+        );
         if !run.dry_run {
             self.resolve_pending(run, m).await?;
         }
@@ -173,12 +178,17 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             .cursor(entity, DIR)
             .await
             .map_err(|e| SyncError::from_store("reading the push cursor", e))?;
-        // A chunk is `push_in_flight` batches, sent at once (see `EngineConfig::push_in_flight`).
-        let bs = self.config.batch_size * self.config.push_in_flight.max(1);
+        // A chunk is as many batches as are in flight, sent at once (see
+        // `EngineConfig::push_in_flight`).
+        let chunk_len = |f: &in_flight::InFlight| (self.config.batch_size * f.now()).max(1);
         // Records that failed in earlier runs first (see `retry`): re-read them as they are now;
         // a key gone locally takes the delete path.
         let mut retry = self.load_retry(entity, DIR).await?;
-        for keys in retry.keys().chunks(bs.max(1)) {
+        let retry_keys = retry.keys();
+        let mut rest: &[String] = &retry_keys;
+        while !rest.is_empty() {
+            let (keys, after) = rest.split_at(chunk_len(&in_flight).min(rest.len()));
+            rest = after;
             let mut found: HashMap<String, crate::model::LocalRecord> = self
                 .source
                 .get(entity, keys)
@@ -210,6 +220,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             for (key, fingerprint) in seen {
                 retry.note_retried(&key, fingerprint);
             }
+            self.adjust_in_flight(run, entity, &mut in_flight);
         }
         let mut feed = self
             .source
@@ -217,6 +228,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             .await
             .map_err(|e| SyncError::from_store("reading local changes", e))?;
         loop {
+            let bs = chunk_len(&in_flight);
             let mut chunk = Vec::with_capacity(bs);
             while chunk.len() < bs {
                 match feed.next().await {
@@ -233,25 +245,50 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             if done {
                 break;
             }
+            self.adjust_in_flight(run, entity, &mut in_flight);
         }
-        let after = self.client.stats();
-        let pace = if run.dry_run {
-            None // A dry run writes nothing: its pace says nothing of the limit.
-        } else {
-            pace::slower_than_the_limit(
-                entity,
-                after.requests.saturating_sub(before.requests),
-                started.elapsed(),
-                after.throttled.saturating_sub(before.throttled),
-                self.client.rate_limit(),
-                self.config.push_in_flight,
-            )
-        };
-        if let Some(warning) = pace {
-            tracing::warn!(%warning, "the push ran below its rate limit");
-            run.report.warnings.push(warning);
-        }
+        self.warn_if_held_back(run, entity, &in_flight);
         self.retry_finish(run, retry).await
+    }
+
+    /// After a chunk: sends more batches at once from the next chunk on when Twenty's answers,
+    /// not the rate limit, held the push back (see `in_flight`). A dry run writes nothing, so
+    /// its pace says nothing of the limit.
+    fn adjust_in_flight(&self, run: &Run, entity: &str, in_flight: &mut in_flight::InFlight) {
+        if run.dry_run {
+            return;
+        }
+        if let Some((from, to, held)) =
+            in_flight.after_chunk(self.client.stats(), self.client.rate_limit())
+        {
+            tracing::info!(
+                entity,
+                from,
+                to,
+                per_request_ms = held.per_request.as_millis() as u64,
+                allowed_ms = held.allowed.as_millis() as u64,
+                "Twenty's answers hold the push below its rate limit: more batches in flight"
+            );
+        }
+    }
+
+    /// The run report's warning when the push, with as many batches in flight as it may send,
+    /// was still held back by Twenty's answers since it last raised them (see `pace`).
+    fn warn_if_held_back(&self, run: &mut Run, entity: &str, in_flight: &in_flight::InFlight) {
+        if run.dry_run {
+            return;
+        }
+        let pace = in_flight.pace(&self.client.stats());
+        let Some(held) = pace.held_back(self.client.rate_limit(), in_flight.now()) else {
+            return;
+        };
+        if in_flight.now() < in_flight.most() {
+            return; // Raised on its last chunk; nothing was left to send faster.
+        }
+        let warning =
+            pace::held_back_warning(entity, &pace, &held, in_flight.now(), in_flight.most());
+        tracing::warn!(%warning, "the push ran below its rate limit");
+        run.report.warnings.push(warning);
     }
 
     async fn push_batch(
