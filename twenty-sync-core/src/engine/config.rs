@@ -341,14 +341,16 @@ pub struct EngineConfig {
     ///
     /// [`MAX_PUSH_IN_FLIGHT`]: crate::engine::MAX_PUSH_IN_FLIGHT
     ///
-    /// Under a rate limit (configured on the client, or learned from a 429), after each chunk
-    /// the push looks at its pace since it started or last raised the number: at least ten
-    /// requests, each taking over a quarter longer than the limit's interval, and under a tenth
-    /// of the time spent waiting on the limit, mean Twenty's answers hold it back. It then sends
-    /// as many batches at once as a batch takes intervals of the limit, plus one, up to this
-    /// most. It never lowers the number during a push (the rate limiter keeps the pace within
-    /// the limit whatever the number), and each push starts again from `push_in_flight`. Without
-    /// a limit there is no interval to compare with, and the number stays as it started.
+    /// Under a known rate limit (configured on the client, as by default, or learned from a
+    /// 429), after each chunk the push looks at its pace since it started or last raised the
+    /// number. At least four requests that waited on the limit for under a tenth of the time
+    /// mean the limit is not what holds the push back, and its budget goes unused: the burst of
+    /// a full bucket, or, when Twenty takes longer to answer a batch than the limit's interval,
+    /// the steady rate too. The push then doubles the number, or raises it to as many batches as
+    /// one takes intervals of the limit, plus one, whichever is more, up to this most. It never
+    /// lowers the number during a push (the rate limiter keeps the pace within the limit
+    /// whatever the number), and each push starts again from `push_in_flight`. Without a known
+    /// limit nothing says how much more Twenty allows, and the number stays as it started.
     ///
     /// A push still held back at its most says so in its report
     /// ([`RunReport::warnings`](crate::RunReport::warnings)), with about how many in flight

@@ -1,6 +1,15 @@
 //! How many batches of a push go out at once: [`EngineConfig::push_in_flight`] at the start,
-//! raised during the push, up to [`EngineConfig::push_in_flight_max`], while Twenty's answers
-//! rather than the rate limit set its pace ([`Pace::held_back`]).
+//! raised during the push, up to [`EngineConfig::push_in_flight_max`], while the rate limit is
+//! not what holds it back.
+//!
+//! Under a known limit (configured, or learned from a 429), a push whose requests hardly wait
+//! on the client's limiter is held back by something else: Twenty's answers, or a chunk's
+//! local work. Its budget goes unused, either the burst of a full bucket or, when Twenty takes
+//! longer to answer a batch than the limit's interval, the steady rate too ([`Pace::held_back`]).
+//! More batches at once spend it sooner, and the limiter still keeps the pace within the limit
+//! whatever their number. Without a known limit nothing says how much more Twenty allows, and
+//! the number stays as it started: raising it would meet the first 429 with every batch in
+//! flight.
 //!
 //! [`EngineConfig::push_in_flight`]: crate::engine::EngineConfig::push_in_flight
 //! [`EngineConfig::push_in_flight_max`]: crate::engine::EngineConfig::push_in_flight_max
@@ -9,7 +18,13 @@ use std::time::Instant;
 
 use twenty_client::{ClientStats, RateLimit};
 
-use super::pace::{HeldBack, Pace};
+use super::pace::Pace;
+
+/// Fewer requests since the last change than this say too little to raise the batches in flight
+/// on. Fewer than [`pace::MIN_REQUESTS`](super::pace::MIN_REQUESTS), which the report's warning
+/// waits for: a raise costs little (the limiter still paces every request), and each request
+/// waited for at one batch at a time is a whole answer's latency of the budget unused.
+const RAISE_AFTER_REQUESTS: u64 = 4;
 
 /// The batches in flight of one push, and the span its pace is judged over: since the push
 /// started or since they were last raised (a pace measured with fewer in flight says nothing
@@ -20,6 +35,14 @@ pub(super) struct InFlight {
     most: usize,
     since: Instant,
     at: ClientStats,
+}
+
+/// A raise of the batches in flight, and the pace that asked for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Raise {
+    pub(super) from: usize,
+    pub(super) to: usize,
+    pub(super) pace: Pace,
 }
 
 impl InFlight {
@@ -48,23 +71,36 @@ impl InFlight {
         Pace::since(self.since, &self.at, stats)
     }
 
-    /// After a chunk (the client's counters now read `stats`): raises the batches in flight to
-    /// what would keep up with `limit`, at most [`Self::most`], when Twenty's answers held the
-    /// push back. Returns the raise (from, to), if any.
+    /// After a chunk (the client's counters now read `stats`): when `limit` is known and, over
+    /// at least [`RAISE_AFTER_REQUESTS`] requests since the last change, the push waited on it for under
+    /// a tenth of its time, doubles the batches in flight, or raises them to what would keep up
+    /// with the limit if Twenty's answers held the push back ([`Pace::held_back`]), whichever
+    /// is more, at most [`Self::most`].
     pub(super) fn after_chunk(
         &mut self,
         stats: ClientStats,
         limit: Option<RateLimit>,
-    ) -> Option<(usize, usize, HeldBack)> {
+    ) -> Option<Raise> {
         if self.now >= self.most {
             return None;
         }
-        let held = self.pace(&stats).held_back(limit, self.now)?;
-        let from = self.now;
-        self.now = held.needed.min(self.most);
+        let limit = limit?;
+        let pace = self.pace(&stats);
+        if pace.requests < RAISE_AFTER_REQUESTS || pace.waited * 10 >= pace.elapsed {
+            return None; // Too few requests to tell, or the limit is what holds the push.
+        }
+        let needed = pace
+            .held_back(Some(limit), self.now)
+            .map_or(0, |held| held.needed);
+        let raise = Raise {
+            from: self.now,
+            to: needed.max(self.now * 2).min(self.most),
+            pace,
+        };
+        self.now = raise.to;
         self.since = Instant::now();
         self.at = stats;
-        Some((from, self.now, held))
+        Some(raise)
     }
 }
 
@@ -89,26 +125,46 @@ mod tests {
 
     #[test]
     fn a_push_held_back_by_its_answers_raises_its_batches_in_flight_up_to_the_most() {
-        let mut f = InFlight::new(1, 3, stats(0, 0));
+        let mut f = InFlight::new(1, 6, stats(0, 0));
         std::thread::sleep(Duration::from_millis(300));
-        // 12 requests in 300 ms: 25 ms each against 10 ms allowed, no waiting.
-        let (from, to, held) = f.after_chunk(stats(12, 0), limit()).expect("raised");
-        assert_eq!((from, to), (1, 3), "{held:?}");
-        assert!(held.needed >= 3, "{held:?}");
-        assert_eq!(f.now(), 3);
-        // At the most: never raised further.
+        // 12 requests in 300 ms or more: 25 ms each against 10 ms allowed, no waiting. Each
+        // took 2.5 intervals or more: at least 4 at once keep up.
+        let raise = f.after_chunk(stats(12, 0), limit()).expect("raised");
+        assert_eq!(raise.from, 1);
+        assert!((4..=6).contains(&raise.to), "{raise:?}");
+        assert_eq!(f.now(), raise.to);
+        // Doubled, up to the most, and never beyond it.
         std::thread::sleep(Duration::from_millis(300));
-        assert_eq!(f.after_chunk(stats(24, 0), limit()), None);
-        assert_eq!(f.now(), 3);
+        let raise = f.after_chunk(stats(24, 0), limit()).expect("raised");
+        assert_eq!(raise.to, 6);
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(f.after_chunk(stats(36, 0), limit()), None);
+        assert_eq!(f.now(), 6);
     }
 
     #[test]
-    fn a_push_that_keeps_up_waits_on_the_limit_or_is_fixed_is_left_alone() {
+    fn a_push_not_waiting_on_the_limit_doubles_its_batches_in_flight() {
+        // 12 requests, faster than the limit (a full bucket's burst), without waiting on it.
+        let mut f = InFlight::new(1, 8, stats(0, 0));
+        let raise = f.after_chunk(
+            stats(12, 0),
+            Some(RateLimit::new(1, Duration::from_secs(3600))),
+        );
+        assert_eq!(raise.map(|r| (r.from, r.to)), Some((1, 2)));
+        let raise = f.after_chunk(
+            stats(24, 0),
+            Some(RateLimit::new(1, Duration::from_secs(3600))),
+        );
+        assert_eq!(raise.map(|r| (r.from, r.to)), Some((2, 4)));
+    }
+
+    #[test]
+    fn a_push_waiting_on_the_limit_or_without_one_or_fixed_is_left_alone() {
         // 12 requests, with more time waiting on the limiter than has passed (they wait together).
         let mut f = InFlight::new(1, 8, stats(0, 0));
         std::thread::sleep(Duration::from_millis(100));
         assert_eq!(f.after_chunk(stats(12, 10_000), limit()), None);
-        // No limit to compare with.
+        // No limit known: nothing says how much more Twenty allows.
         assert_eq!(f.after_chunk(stats(12, 0), None), None);
         // Fixed: start and most the same.
         let mut fixed = InFlight::new(2, 2, stats(0, 0));
@@ -123,6 +179,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(300));
         assert!(f.after_chunk(stats(12, 0), limit()).is_some());
         // Three requests since the raise: too few to judge again.
+        std::thread::sleep(Duration::from_millis(100));
         assert_eq!(f.after_chunk(stats(15, 0), limit()), None);
         assert_eq!(f.pace(&stats(15, 0)).requests, 3);
     }

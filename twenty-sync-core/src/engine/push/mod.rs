@@ -251,23 +251,22 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         self.retry_finish(run, retry).await
     }
 
-    /// After a chunk: sends more batches at once from the next chunk on when Twenty's answers,
-    /// not the rate limit, held the push back (see `in_flight`). A dry run writes nothing, so
-    /// its pace says nothing of the limit.
+    /// After a chunk: sends more batches at once from the next chunk on when the rate limit is
+    /// not what holds the push back (see `in_flight`). A dry run writes nothing, so its pace
+    /// says nothing of the limit.
     fn adjust_in_flight(&self, run: &Run, entity: &str, in_flight: &mut in_flight::InFlight) {
         if run.dry_run {
             return;
         }
-        if let Some((from, to, held)) =
-            in_flight.after_chunk(self.client.stats(), self.client.rate_limit())
-        {
+        if let Some(raise) = in_flight.after_chunk(self.client.stats(), self.client.rate_limit()) {
             tracing::info!(
                 entity,
-                from,
-                to,
-                per_request_ms = held.per_request.as_millis() as u64,
-                allowed_ms = held.allowed.as_millis() as u64,
-                "Twenty's answers hold the push below its rate limit: more batches in flight"
+                from = raise.from,
+                to = raise.to,
+                requests = raise.pace.requests,
+                elapsed_ms = raise.pace.elapsed.as_millis() as u64,
+                waited_ms = raise.pace.waited.as_millis() as u64,
+                "the push is not waiting on its rate limit: more batches in flight"
             );
         }
     }
