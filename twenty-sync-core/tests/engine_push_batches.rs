@@ -585,24 +585,48 @@ async fn slow_twenty(latency_ms: u64) -> (twenty_sim::SimServer, twenty_client::
     (sim, client)
 }
 
+/// `n` new local people pushed in batches of one to [`slow_twenty`]`(latency_ms)` by an engine
+/// that `configure` finishes; every one must be created. The simulator, the source, the engine
+/// and the push's report.
+async fn push_to_slow_twenty(
+    latency_ms: u64,
+    n: usize,
+    configure: impl FnOnce(
+        twenty_sync_core::engine::SyncEngineBuilder<MemorySource, MemoryState>,
+    )
+        -> twenty_sync_core::engine::SyncEngineBuilder<MemorySource, MemoryState>,
+) -> (
+    twenty_sim::SimServer,
+    MemorySource,
+    Engine,
+    twenty_sync_core::RunReport,
+) {
+    let (sim, client) = slow_twenty(latency_ms).await;
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    for i in 0..n {
+        set_person(&source, i, "T");
+    }
+    let builder = SyncEngine::builder(client, source.clone(), state.clone())
+        .entity(Arc::new(contacts()))
+        .batch_size(1);
+    let engine = configure(builder).build().expect("engine builds");
+    let r = engine.push(RunOptions::new()).await.expect("push");
+    assert_eq!(
+        r.entities["contacts:push"].created,
+        n as u64,
+        "{}",
+        r.summary()
+    );
+    assert_eq!(sim.handle().count("people"), n);
+    (sim, source, engine, r)
+}
+
 /// A push whose requests take longer than its rate limit's interval, without waiting on the
 /// limit, and which may not send more at once, says in its report that Twenty's answers set its
 /// pace, and what would keep up.
 #[tokio::test]
 async fn a_push_held_back_by_twentys_answers_says_so_in_its_report() {
-    let (sim, client) = slow_twenty(30).await;
-    let (source, state) = (MemorySource::new(), MemoryState::new());
-    for i in 0..12 {
-        set_person(&source, i, "T");
-    }
-    let engine = SyncEngine::builder(client, source.clone(), state.clone())
-        .entity(Arc::new(contacts()))
-        .batch_size(1)
-        .push_in_flight(1)
-        .build()
-        .expect("engine builds");
-    let r = engine.push(RunOptions::new()).await.expect("push");
-    assert_eq!(r.entities["contacts:push"].created, 12, "{}", r.summary());
+    let (sim, _, _, r) = push_to_slow_twenty(30, 12, |b| b.push_in_flight(1)).await;
     assert_eq!(sim.stats().max_in_flight, 1, "fixed at one");
     let [warning] = r.warnings.as_slice() else {
         panic!("one warning: {}", r.summary());
@@ -621,16 +645,7 @@ async fn a_push_held_back_by_twentys_answers_says_so_in_its_report() {
 /// written once, and the report has nothing to warn of.
 #[tokio::test]
 async fn a_push_held_back_by_twentys_answers_sends_more_at_once() {
-    let (sim, client) = slow_twenty(40).await;
-    let (source, state) = (MemorySource::new(), MemoryState::new());
-    for i in 0..40 {
-        set_person(&source, i, "T");
-    }
-    let engine = SyncEngine::builder(client, source.clone(), state.clone())
-        .entity(Arc::new(contacts()))
-        .batch_size(1)
-        .build()
-        .expect("engine builds");
+    let (sim, source, engine, r) = push_to_slow_twenty(40, 40, |b| b).await;
     assert_eq!(
         (
             engine.config().push_in_flight,
@@ -639,9 +654,6 @@ async fn a_push_held_back_by_twentys_answers_sends_more_at_once() {
         (1, 8),
         "the defaults"
     );
-    let r = engine.push(RunOptions::new()).await.expect("push");
-    assert_eq!(r.entities["contacts:push"].created, 40, "{}", r.summary());
-    assert_eq!(sim.handle().count("people"), 40);
     let stats = sim.stats();
     // 40 ms per answer against 10 ms allowed: 4 intervals, and one more (or twice that).
     assert!(
@@ -671,20 +683,8 @@ async fn a_push_held_back_by_twentys_answers_sends_more_at_once() {
 /// A push raised to its most and still held back says so, naming `push_in_flight_max`.
 #[tokio::test]
 async fn a_push_still_held_back_at_its_most_says_so() {
-    let (sim, client) = slow_twenty(40).await;
-    let (source, state) = (MemorySource::new(), MemoryState::new());
-    for i in 0..40 {
-        set_person(&source, i, "T");
-    }
-    let engine = SyncEngine::builder(client, source.clone(), state.clone())
-        .entity(Arc::new(contacts()))
-        .batch_size(1)
-        .push_in_flight(1)
-        .push_in_flight_max(2)
-        .build()
-        .expect("engine builds");
-    let r = engine.push(RunOptions::new()).await.expect("push");
-    assert_eq!(r.entities["contacts:push"].created, 40, "{}", r.summary());
+    let (sim, _, _, r) =
+        push_to_slow_twenty(40, 40, |b| b.push_in_flight(1).push_in_flight_max(2)).await;
     assert_eq!(sim.stats().max_in_flight, 2);
     let [warning] = r.warnings.as_slice() else {
         panic!("one warning: {}", r.summary());

@@ -31,6 +31,7 @@ const RAISE_AFTER_REQUESTS: u64 = 4;
 /// of the new number).
 #[derive(Debug)]
 pub(super) struct InFlight {
+    start: usize,
     now: usize,
     most: usize,
     since: Instant,
@@ -49,6 +50,7 @@ impl InFlight {
     /// `start` batches at once, at most `most`, from now (the client's counters read `stats`).
     pub(super) fn new(start: usize, most: usize, stats: ClientStats) -> Self {
         InFlight {
+            start: start.max(1),
             now: start.max(1),
             most: most.max(start.max(1)),
             since: Instant::now(),
@@ -61,9 +63,14 @@ impl InFlight {
         self.now
     }
 
-    /// The most the push may send at once.
-    pub(super) fn most(&self) -> usize {
-        self.most
+    /// Whether the push sends the most it may: raised there, or fixed there from the start.
+    pub(super) fn at_most(&self) -> bool {
+        self.now >= self.most
+    }
+
+    /// Whether the push raised its batches in flight.
+    pub(super) fn raised(&self) -> bool {
+        self.now > self.start
     }
 
     /// The pace since the push started or the batches in flight were last raised.
@@ -81,7 +88,7 @@ impl InFlight {
         stats: ClientStats,
         limit: Option<RateLimit>,
     ) -> Option<Raise> {
-        if self.now >= self.most {
+        if self.at_most() {
             return None;
         }
         let limit = limit?;
@@ -140,6 +147,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(300));
         assert_eq!(f.after_chunk(stats(36, 0), limit()), None);
         assert_eq!(f.now(), 6);
+        assert!(f.at_most() && f.raised());
     }
 
     #[test]
@@ -170,7 +178,8 @@ mod tests {
         let mut fixed = InFlight::new(2, 2, stats(0, 0));
         std::thread::sleep(Duration::from_millis(300));
         assert_eq!(fixed.after_chunk(stats(12, 0), limit()), None);
-        assert_eq!((fixed.now(), fixed.most()), (2, 2));
+        assert!(fixed.at_most() && !fixed.raised());
+        assert_eq!(fixed.now(), 2);
     }
 
     #[test]

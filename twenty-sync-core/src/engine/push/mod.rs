@@ -272,20 +272,19 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
     }
 
     /// The run report's warning when the push, with as many batches in flight as it may send,
-    /// was still held back by Twenty's answers since it last raised them (see `pace`).
+    /// was still held back by Twenty's answers since it last raised them (see `pace`). Below
+    /// its most, the push raises them itself after a chunk that shows it held back; one that
+    /// ends first leaves the next push to do so, from its start again.
     fn warn_if_held_back(&self, run: &mut Run, entity: &str, in_flight: &in_flight::InFlight) {
-        if run.dry_run {
+        if run.dry_run || !in_flight.at_most() {
             return;
         }
         let pace = in_flight.pace(&self.client.stats());
         let Some(held) = pace.held_back(self.client.rate_limit(), in_flight.now()) else {
             return;
         };
-        if in_flight.now() < in_flight.most() {
-            return; // Raised on its last chunk; nothing was left to send faster.
-        }
         let warning =
-            pace::held_back_warning(entity, &pace, &held, in_flight.now(), in_flight.most());
+            pace::held_back_warning(entity, &pace, &held, in_flight.now(), in_flight.raised());
         tracing::warn!(%warning, "the push ran below its rate limit");
         run.report.warnings.push(warning);
     }

@@ -75,30 +75,31 @@ impl Pace {
 }
 
 /// The run report's warning for the push of `entity` held back by Twenty's answers (`held`,
-/// over `pace`) with `in_flight` batches at once, the most it may send (`most`).
+/// over `pace`) at its most batches in flight, `in_flight`; `raised` when the push raised them
+/// there (its start was lower), not when they were fixed.
 pub(super) fn held_back_warning(
     entity: &str,
     pace: &Pace,
     held: &HeldBack,
     in_flight: usize,
-    most: usize,
+    raised: bool,
 ) -> String {
+    let needed = held.needed.min(MAX_PUSH_IN_FLIGHT);
     let advice = if in_flight >= MAX_PUSH_IN_FLIGHT {
         format!(
             "push_in_flight is at its most ({MAX_PUSH_IN_FLIGHT}): Twenty answers too slowly for \
              this limit"
         )
-    } else if in_flight >= most && most > 1 {
+    } else if raised {
         format!(
             "the push raised its batches in flight to EngineConfig::push_in_flight_max (now \
-             {most}); about {} would keep up",
-            held.needed.min(MAX_PUSH_IN_FLIGHT)
+             {in_flight}); about {needed} would keep up"
         )
     } else {
         format!(
-            "EngineConfig::push_in_flight (now {in_flight}) sends several batches at once, and \
-             EngineConfig::push_in_flight_max lets the push raise it; about {} would keep up",
-            held.needed.min(MAX_PUSH_IN_FLIGHT)
+            "EngineConfig::push_in_flight (now {in_flight}) is fixed by an equal \
+             push_in_flight_max, and a higher push_in_flight_max lets the push raise it; about \
+             {needed} would keep up"
         )
     };
     format!(
@@ -145,14 +146,15 @@ mod tests {
                 needed: 3
             }
         );
-        let w = held_back_warning("contacts", &p, &held, 1, 1);
+        let w = held_back_warning("contacts", &p, &held, 1, false);
         assert!(
             w.starts_with("contacts: the push took 1000 ms per request while the rate limit allows one every 600 ms"),
             "{w}"
         );
         assert!(
-            w.contains("EngineConfig::push_in_flight (now 1)")
-                && w.contains("about 3 would keep up"),
+            w.contains(
+                "EngineConfig::push_in_flight (now 1) is fixed by an equal push_in_flight_max"
+            ) && w.contains("about 3 would keep up"),
             "{w}"
         );
     }
@@ -178,7 +180,7 @@ mod tests {
         let held = p.held_back(twenty(), 4).expect("held back");
         assert_eq!(held.needed, 7);
         // Raised by the push to a most of 4.
-        let w = held_back_warning("c", &p, &held, 4, 4);
+        let w = held_back_warning("c", &p, &held, 4, true);
         assert!(
             w.contains("push_in_flight_max (now 4)") && w.contains("about 7 would keep up"),
             "{w}"
@@ -186,7 +188,7 @@ mod tests {
         // 8 in flight at 1 s per request: each batch 8 s, wanting more than the most.
         let p = pace(120, 120_000, 0);
         let held = p.held_back(twenty(), 8).expect("held back");
-        let w = held_back_warning("c", &p, &held, 8, 8);
+        let w = held_back_warning("c", &p, &held, 8, true);
         assert!(w.contains("push_in_flight is at its most (8)"), "{w}");
     }
 
