@@ -266,6 +266,41 @@ fn deletes(sim: &twenty_sim::SimServer) -> (u64, u64) {
     )
 }
 
+/// Deletes every `linked` person locally and pushes with [`engine`] (chunks of 7): every one
+/// must end deleted, none failed, soft-deleted in Twenty and marked deleted in the state.
+async fn delete_all_and_push(
+    sim: &twenty_sim::SimServer,
+    source: &MemorySource,
+    state: &MemoryState,
+    linked: &[(String, String)],
+) {
+    for (key, _) in linked {
+        source.delete(ENTITY, key);
+    }
+    sim.handle().reset_stats();
+    let r = engine(sim, source, state)
+        .push(RunOptions::new())
+        .await
+        .expect("push");
+    let c = &r.entities["contacts:push"];
+    let n = linked.len() as u64;
+    assert_eq!((c.deleted, c.failed), (n, 0), "{}", r.summary());
+    assert_eq!(sim.handle().count("people"), 0);
+    assert_eq!(
+        sim.handle().count_with_deleted("people"),
+        linked.len(),
+        "soft, not destroyed"
+    );
+    for (key, _) in linked {
+        let st = state
+            .record(ENTITY, key)
+            .await
+            .unwrap()
+            .expect("state kept");
+        assert!(st.deleted, "{key}");
+    }
+}
+
 #[tokio::test]
 async fn soft_deletes_go_in_one_batch_per_chunk_and_a_record_already_gone_counts_as_deleted() {
     let sim = sim(0).await;
@@ -275,32 +310,9 @@ async fn soft_deletes_go_in_one_batch_per_chunk_and_a_record_already_gone_counts
     sim.handle()
         .soft_delete_record("people", &linked[4].1)
         .expect("soft delete");
-    for (key, _) in &linked {
-        source.delete(ENTITY, key);
-    }
-    sim.handle().reset_stats();
-    let r = engine(&sim, &source, &state)
-        .push(RunOptions::new())
-        .await
-        .expect("push");
-    let c = &r.entities["contacts:push"];
-    assert_eq!((c.deleted, c.failed), (10, 0), "{}", r.summary());
+    delete_all_and_push(&sim, &source, &state, &linked).await;
     // Chunks of 7: two batches, no delete by id.
     assert_eq!(deletes(&sim), (2, 0), "{:?}", sim.stats().by_route);
-    assert_eq!(sim.handle().count("people"), 0);
-    assert_eq!(
-        sim.handle().count_with_deleted("people"),
-        10,
-        "soft, not destroyed"
-    );
-    for (key, _) in &linked {
-        let st = state
-            .record(ENTITY, key)
-            .await
-            .unwrap()
-            .expect("state kept");
-        assert!(st.deleted, "{key}");
-    }
 }
 
 /// A Twenty whose cap on the records one filter mutation may affect
@@ -317,29 +329,10 @@ async fn a_batch_delete_over_twentys_cap_falls_back_to_deletes_by_id() {
     .expect("simulator starts");
     let (source, state) = (MemorySource::new(), MemoryState::new());
     let linked = pushed(&sim, &source, &state, 10).await;
-    for (key, _) in &linked {
-        source.delete(ENTITY, key);
-    }
-    sim.handle().reset_stats();
-    let r = engine(&sim, &source, &state)
-        .push(RunOptions::new())
-        .await
-        .expect("push");
-    let c = &r.entities["contacts:push"];
-    assert_eq!((c.deleted, c.failed), (10, 0), "{}", r.summary());
+    delete_all_and_push(&sim, &source, &state, &linked).await;
     // Chunks of 7: the first batch is over the cap of 5 and rejected, its 7 records go by id;
     // the second batch (3) is within it.
     assert_eq!(deletes(&sim), (2, 7), "{:?}", sim.stats().by_route);
-    assert_eq!(sim.handle().count("people"), 0);
-    assert_eq!(sim.handle().count_with_deleted("people"), 10, "soft");
-    for (key, _) in &linked {
-        let st = state
-            .record(ENTITY, key)
-            .await
-            .unwrap()
-            .expect("state kept");
-        assert!(st.deleted, "{key}");
-    }
 }
 
 #[tokio::test]
