@@ -58,6 +58,10 @@ struct Args {
     /// stamps, webhook timestamps and `Date` headers follow it.
     #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
     clock_offset_secs: i64,
+    /// The most records one filter mutation (PATCH, DELETE or restore by filter) may affect,
+    /// as Twenty's MUTATION_MAXIMUM_AFFECTED_RECORDS; more are answered 400.
+    #[arg(long, default_value_t = 100)]
+    mutation_maximum_affected_records: usize,
 }
 
 #[tokio::main]
@@ -79,6 +83,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .flavor(args.flavor)
         .rate_limit(rate_limit)
         .clock_offset(chrono::TimeDelta::seconds(args.clock_offset_secs))
+        .mutation_maximum_affected_records(args.mutation_maximum_affected_records)
         .faults(Faults {
             rate_limit_fraction: args.fault_429,
             server_error_fraction: args.fault_5xx,
