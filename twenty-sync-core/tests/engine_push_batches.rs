@@ -316,23 +316,32 @@ async fn soft_deletes_go_in_one_batch_per_chunk_and_a_record_already_gone_counts
 }
 
 /// A Twenty whose cap on the records one filter mutation may affect
-/// (`MUTATION_MAXIMUM_AFFECTED_RECORDS`) is below the batch rejects the batch delete; its
-/// records are then deleted one by one, and none fails.
+/// (`MUTATION_MAXIMUM_AFFECTED_RECORDS`) is below the batch rejects the batch delete; its halves
+/// are sent, and theirs, until they fit, and none fails.
 #[tokio::test]
-async fn a_batch_delete_over_twentys_cap_falls_back_to_deletes_by_id() {
-    let sim = twenty_sim::SimServer::start(
-        twenty_sim::SimConfig::new(KEY)
-            .rate_limit(None)
-            .mutation_maximum_affected_records(5),
-    )
-    .await
-    .expect("simulator starts");
-    let (source, state) = (MemorySource::new(), MemoryState::new());
-    let linked = pushed(&sim, &source, &state, 10).await;
-    delete_all_and_push(&sim, &source, &state, &linked).await;
-    // Chunks of 7: the first batch is over the cap of 5 and rejected, its 7 records go by id;
-    // the second batch (3) is within it.
-    assert_eq!(deletes(&sim), (2, 7), "{:?}", sim.stats().by_route);
+async fn a_batch_delete_over_twentys_cap_is_sent_again_in_halves() {
+    // Chunks of 7, by cap: (batch deletes, deletes by id).
+    // - 3: the first batch (7) is rejected; of its halves, 3 fits and 4 is rejected, and that
+    //   one's halves of 2 fit. The second chunk's 3 fits.
+    // - 1: every batch is rejected; halves of 2 or 3 are not split further but deleted by id.
+    for (cap, requests) in [(3, (6, 0)), (1, (6, 10))] {
+        let sim = twenty_sim::SimServer::start(
+            twenty_sim::SimConfig::new(KEY)
+                .rate_limit(None)
+                .mutation_maximum_affected_records(cap),
+        )
+        .await
+        .expect("simulator starts");
+        let (source, state) = (MemorySource::new(), MemoryState::new());
+        let linked = pushed(&sim, &source, &state, 10).await;
+        delete_all_and_push(&sim, &source, &state, &linked).await;
+        assert_eq!(
+            deletes(&sim),
+            requests,
+            "cap {cap}: {:?}",
+            sim.stats().by_route
+        );
+    }
 }
 
 #[tokio::test]

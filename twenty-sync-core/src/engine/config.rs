@@ -313,8 +313,10 @@ pub struct EngineConfig {
     /// Soft deletes ([`PushDeleteMode::SoftDelete`]) go the same way: one
     /// `DELETE /rest/{plural}?filter=id[in]:[…]&soft_delete=true` per 100 (Twenty's default cap
     /// on the rows one filter mutation touches) or per `batch_size` if smaller; a record the
-    /// answer leaves out is no longer live in Twenty, as a 404 to a single delete says. Destroys
-    /// go one by one (a filter leaves out soft-deleted records, which a destroy removes).
+    /// answer leaves out is no longer live in Twenty, as a 404 to a single delete says. A batch
+    /// Twenty rejects (a lower cap, or a record it refuses) is sent again as its two halves, and
+    /// so on down to single records. Destroys go one by one (a filter leaves out soft-deleted
+    /// records, which a destroy removes).
     ///
     /// `false` sends every update and delete on its own.
     pub batch_writes: bool,

@@ -3,7 +3,8 @@
 //! ([`EngineConfig::batch_writes`](crate::engine::EngineConfig::batch_writes)): one
 //! `DELETE /rest/{plural}?filter=id[in]:[…]&soft_delete=true` per [`DELETE_BATCH`] records,
 //! whose answer lists the records it deleted; a record not in it is no longer live in Twenty,
-//! as a 404 to a single delete says. Destroys go one by one: a filter leaves out soft-deleted
+//! as a 404 to a single delete says. A rejected batch is sent again as its halves, down to
+//! records deleted one by one. Destroys go one by one: a filter leaves out soft-deleted
 //! records, which a destroy by id removes.
 
 use super::*;
@@ -41,7 +42,11 @@ pub(super) fn plan_deletes(run: &mut Run, entity: &str, ops: &[Op]) {
 
 impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
     /// Soft-deletes the [`Op::Delete`]s of `ops` in batches, when deletes are soft, batches are
-    /// on and there are at least two; a batch Twenty rejects is left to [`Self::send_delete`].
+    /// on and there are at least two. A batch Twenty rejects is sent again as its two halves, and
+    /// so on down to single records, which are left to [`Self::send_delete`]: a Twenty whose cap
+    /// on the rows of one filter mutation (`MUTATION_MAXIMUM_AFFECTED_RECORDS`) is below the
+    /// batch then takes the halves that fit, and a record Twenty refuses is isolated in a few
+    /// requests, not one per record of its batch.
     pub(super) async fn send_delete_batches(
         &self,
         m: &dyn EntityMapper,
@@ -63,42 +68,53 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         }
         let plural = m.twenty_object();
         let size = self.config.batch_size.clamp(1, DELETE_BATCH);
-        // All of the chunk's batches at once (see `EngineConfig::push_in_flight`).
-        let batches: Vec<&[&str]> = ids.chunks(size).collect();
-        let sent = futures::future::join_all(batches.iter().map(|batch| {
-            self.twenty(move |c| {
-                let filter = Filter::field("id").in_(batch.iter().map(|id| (*id).to_owned()));
-                let plural = plural.to_owned();
-                async move { c.records(&plural).soft_delete_many(filter).send().await }
-            })
-        }))
-        .await;
-        for (&batch, res) in batches.iter().zip(sent) {
-            match res {
-                Ok(deleted) => {
-                    let deleted: HashSet<String> = deleted.into_iter().collect();
-                    for id in batch {
-                        if deleted.contains(*id) {
-                            out.deleted.insert((*id).to_owned());
-                        } else {
-                            out.gone.insert((*id).to_owned());
+        // All of the chunk's batches at once (see `EngineConfig::push_in_flight`), then the
+        // halves of those rejected, all at once, and so on.
+        let mut batches: Vec<&[&str]> = ids.chunks(size).collect();
+        while !batches.is_empty() {
+            let sent = futures::future::join_all(batches.iter().map(|batch| {
+                self.twenty(move |c| {
+                    let filter = Filter::field("id").in_(batch.iter().map(|id| (*id).to_owned()));
+                    let plural = plural.to_owned();
+                    async move { c.records(&plural).soft_delete_many(filter).send().await }
+                })
+            }))
+            .await;
+            let mut halves = Vec::new();
+            for (&batch, res) in batches.iter().zip(sent) {
+                match res {
+                    Ok(deleted) => {
+                        let deleted: HashSet<String> = deleted.into_iter().collect();
+                        for id in batch {
+                            if deleted.contains(*id) {
+                                out.deleted.insert((*id).to_owned());
+                            } else {
+                                out.gone.insert((*id).to_owned());
+                            }
+                        }
+                    }
+                    Err(e) if is_run_level(&e) => {
+                        return Err(SyncError::from_twenty(
+                            &format!("deleting {} record(s) in Twenty", batch.len()),
+                            e,
+                        ));
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            entity = m.name(),
+                            records = batch.len(),
+                            error = %e,
+                            "batch delete rejected; sending its halves to isolate the bad records"
+                        );
+                        // Halves of one record are left to `send_delete`.
+                        if batch.len() >= 4 {
+                            let (a, b) = batch.split_at(batch.len() / 2);
+                            halves.extend([a, b]);
                         }
                     }
                 }
-                Err(e) if is_run_level(&e) => {
-                    return Err(SyncError::from_twenty(
-                        &format!("deleting {} record(s) in Twenty", batch.len()),
-                        e,
-                    ));
-                }
-                Err(e) => {
-                    tracing::warn!(
-                        entity = m.name(),
-                        error = %e,
-                        "batch delete rejected; deleting one by one to isolate the bad records"
-                    );
-                }
             }
+            batches = halves;
         }
         Ok(out)
     }
