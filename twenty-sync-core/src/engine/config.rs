@@ -352,7 +352,9 @@ pub struct EngineConfig {
     /// one takes intervals of the limit, plus one, whichever is more, up to this most. It never
     /// lowers the number during a push (the rate limiter keeps the pace within the limit
     /// whatever the number), and each push starts again from `push_in_flight`. Without a known
-    /// limit nothing says how much more Twenty allows, and the number stays as it started.
+    /// limit (a client built with `no_rate_limit()`, before its first 429) nothing says how much
+    /// more Twenty allows, and the number goes no higher than 2: the first 429 meets two batches
+    /// at most, and teaches the client the limit.
     ///
     /// A push still held back at its most says so in its report
     /// ([`RunReport::warnings`](crate::RunReport::warnings)), with about how many in flight

@@ -7,9 +7,10 @@
 //! local work. Its budget goes unused, either the burst of a full bucket or, when Twenty takes
 //! longer to answer a batch than the limit's interval, the steady rate too ([`Pace::held_back`]).
 //! More batches at once spend it sooner, and the limiter still keeps the pace within the limit
-//! whatever their number. Without a known limit nothing says how much more Twenty allows, and
-//! the number stays as it started: raising it would meet the first 429 with every batch in
-//! flight.
+//! whatever their number. Without a known limit (a client built with `no_rate_limit()`, before
+//! its first 429) nothing says how much more Twenty allows, and the number goes no higher than
+//! [`WITHOUT_A_LIMIT`]: the first 429 meets at most that many batches, and teaches the client
+//! the limit, under which the push may go on raising it.
 //!
 //! [`EngineConfig::push_in_flight`]: crate::engine::EngineConfig::push_in_flight
 //! [`EngineConfig::push_in_flight_max`]: crate::engine::EngineConfig::push_in_flight_max
@@ -25,6 +26,11 @@ use super::pace::Pace;
 /// waits for: a raise costs little (the limiter still paces every request), and each request
 /// waited for at one batch at a time is a whole answer's latency of the budget unused.
 const RAISE_AFTER_REQUESTS: u64 = 4;
+
+/// The most batches in flight a push raises itself to while no rate limit is known: the
+/// requests the first 429 may meet at once (Twenty answers each of them 429, and each is sent
+/// again once the client has learned the limit).
+pub(super) const WITHOUT_A_LIMIT: usize = 2;
 
 /// The batches in flight of one push, and the span its pace is judged over: since the push
 /// started or since they were last raised (a pace measured with fewer in flight says nothing
@@ -78,30 +84,35 @@ impl InFlight {
         Pace::since(self.since, &self.at, stats)
     }
 
-    /// After a chunk (the client's counters now read `stats`): when `limit` is known and, over
-    /// at least [`RAISE_AFTER_REQUESTS`] requests since the last change, the push waited on it for under
-    /// a tenth of its time, doubles the batches in flight, or raises them to what would keep up
-    /// with the limit if Twenty's answers held the push back ([`Pace::held_back`]), whichever
-    /// is more, at most [`Self::most`].
+    /// After a chunk (the client's counters now read `stats`): when, over at least
+    /// [`RAISE_AFTER_REQUESTS`] requests since the last change, the push waited on the rate
+    /// limiter for under a tenth of its time, doubles the batches in flight, or raises them to
+    /// what would keep up with `limit` if Twenty's answers held the push back
+    /// ([`Pace::held_back`]), whichever is more, at most `push_in_flight_max`, and at most
+    /// [`WITHOUT_A_LIMIT`] while no limit is known.
     pub(super) fn after_chunk(
         &mut self,
         stats: ClientStats,
         limit: Option<RateLimit>,
     ) -> Option<Raise> {
-        if self.at_most() {
+        let most = if limit.is_some() {
+            self.most
+        } else {
+            self.most.min(WITHOUT_A_LIMIT)
+        };
+        if self.now >= most {
             return None;
         }
-        let limit = limit?;
         let pace = self.pace(&stats);
         if pace.requests < RAISE_AFTER_REQUESTS || pace.waited * 10 >= pace.elapsed {
             return None; // Too few requests to tell, or the limit is what holds the push.
         }
         let needed = pace
-            .held_back(Some(limit), self.now)
+            .held_back(limit, self.now)
             .map_or(0, |held| held.needed);
         let raise = Raise {
             from: self.now,
-            to: needed.max(self.now * 2).min(self.most),
+            to: needed.max(self.now * 2).min(most),
             pace,
         };
         self.now = raise.to;
@@ -167,13 +178,21 @@ mod tests {
     }
 
     #[test]
-    fn a_push_waiting_on_the_limit_or_without_one_or_fixed_is_left_alone() {
+    fn a_push_waiting_on_the_limit_or_fixed_is_left_alone_and_without_one_goes_to_two() {
         // 12 requests, with more time waiting on the limiter than has passed (they wait together).
         let mut f = InFlight::new(1, 8, stats(0, 0));
         std::thread::sleep(Duration::from_millis(100));
         assert_eq!(f.after_chunk(stats(12, 10_000), limit()), None);
-        // No limit known: nothing says how much more Twenty allows.
-        assert_eq!(f.after_chunk(stats(12, 0), None), None);
+        // No limit known: raised, but no further than two at once.
+        let raise = f.after_chunk(stats(12, 0), None);
+        assert_eq!(raise.map(|r| (r.from, r.to)), Some((1, WITHOUT_A_LIMIT)));
+        assert_eq!(f.after_chunk(stats(24, 0), None), None);
+        // Once a limit is known (learned from a 429), further.
+        let raise = f.after_chunk(
+            stats(36, 0),
+            Some(RateLimit::new(1, Duration::from_secs(3600))),
+        );
+        assert_eq!(raise.map(|r| (r.from, r.to)), Some((2, 4)));
         // Fixed: start and most the same.
         let mut fixed = InFlight::new(2, 2, stats(0, 0));
         std::thread::sleep(Duration::from_millis(300));
