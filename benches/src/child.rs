@@ -328,7 +328,7 @@ async fn serve<S: SourceOfTruth + 'static, T: StateStore + 'static>(
         builder = builder.overlap(Duration::from_millis(ms));
     }
     // `BENCH_PUSH_IN_FLIGHT=<n>`: batch requests of a push chunk in flight at once, fixed (by
-    // default the push starts at 1 and raises them while Twenty's answers hold it back).
+    // default the push starts at 1 and raises them while the rate limit is not what holds it).
     if let Some(n) = env::number::<usize>(PUSH_IN_FLIGHT_VAR)? {
         builder = builder.push_in_flight(n);
     }

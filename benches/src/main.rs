@@ -33,7 +33,7 @@
 //!   Twenty across a network would (default 0; the push's rate-limited simulator too);
 //! - `BENCH_PUSH_IN_FLIGHT=<n>`: batch requests of one push chunk in flight at once, fixed (the
 //!   engine's `push_in_flight` and `push_in_flight_max`; by default a push starts at 1 and raises
-//!   them up to 8 while Twenty's answers hold it back);
+//!   them up to 8 while the rate limit is not what holds it);
 //! - `BENCH_POSTGRES_LATENCY_US=<µs>`: everything between the engine (and dlt) and Postgres is
 //!   delayed this long each way by a relay in the harness, as across a network (default none);
 //! - `BENCH_CHANGES=same|fresh`: each incremental pull follows a change of the same 1% (default),

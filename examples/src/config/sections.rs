@@ -354,7 +354,7 @@ pub struct PoliciesSection {
     /// `twenty_sync_core::engine::EngineConfig::push_in_flight`).
     #[serde(default = "default_push_in_flight")]
     pub push_in_flight: usize,
-    /// The most a push raises them to while Twenty's answers, not the rate limit, set its pace,
+    /// The most a push raises them to while the rate limit is not what holds it,
     /// `push_in_flight`..=8 (default 8; equal to `push_in_flight`, the number is fixed; see
     /// `twenty_sync_core::engine::EngineConfig::push_in_flight_max`).
     #[serde(default = "default_push_in_flight_max")]

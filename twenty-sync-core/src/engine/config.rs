@@ -322,7 +322,7 @@ pub struct EngineConfig {
     pub batch_writes: bool,
     /// How many batch requests a push sends at once when it starts, 1..=[`MAX_PUSH_IN_FLIGHT`]
     /// (default 1); the push raises it up to [`push_in_flight_max`](Self::push_in_flight_max)
-    /// while Twenty's answers, not the rate limit, set its pace.
+    /// while the rate limit is not what holds it.
     ///
     /// [`MAX_PUSH_IN_FLIGHT`]: crate::engine::MAX_PUSH_IN_FLIGHT
     ///

@@ -685,8 +685,8 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngineBuilder<S, T> {
     /// How many batch requests a push sends at once, fixed at `requests` (1..=
     /// [`MAX_PUSH_IN_FLIGHT`]): sets both [`EngineConfig::push_in_flight`] and
     /// [`EngineConfig::push_in_flight_max`]. By default a push starts at 1 and raises the number
-    /// itself when Twenty answers slowly; follow with [`Self::push_in_flight_max`] to start at
-    /// `requests` and let it raise them.
+    /// itself while the rate limit is not what holds it; follow with [`Self::push_in_flight_max`]
+    /// to start at `requests` and let it raise them.
     ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -711,9 +711,8 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngineBuilder<S, T> {
         self
     }
 
-    /// The most batch requests a push may raise itself to while Twenty's answers, not the rate
-    /// limit, set its pace (default [`MAX_PUSH_IN_FLIGHT`]; see
-    /// [`EngineConfig::push_in_flight_max`]).
+    /// The most batch requests a push may raise itself to while the rate limit is not what holds
+    /// it (default [`MAX_PUSH_IN_FLIGHT`]; see [`EngineConfig::push_in_flight_max`]).
     ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
