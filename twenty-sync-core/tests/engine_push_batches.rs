@@ -344,6 +344,99 @@ async fn a_batch_delete_over_twentys_cap_is_sent_again_in_halves() {
     }
 }
 
+/// A batch update Twenty accepts but whose answer leaves a record out: that record is not
+/// known to be written, so it fails for this run (and is retried), while the others count as
+/// updated. The simulator always answers every record, so a mockito server stands in for Twenty
+/// for that one push, answering the lookup as the simulator did and the batch without one record.
+#[tokio::test]
+async fn a_batch_update_whose_answer_leaves_a_record_out_fails_that_record_only() {
+    let sim = sim(0).await;
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    let linked = pushed(&sim, &source, &state, 3).await;
+    for i in 0..3 {
+        set_person(&source, i, "After");
+    }
+    // What the simulator answers to the push's lookup of the linked records' current versions.
+    let ids: Vec<&str> = linked.iter().map(|(_, id)| id.as_str()).collect();
+    let mut lookup = sim.base_url().join("rest/people").unwrap();
+    lookup
+        .query_pairs_mut()
+        .append_pair("filter", &format!("id[in]:[{}]", ids.join(",")))
+        .append_pair("limit", "200");
+    let current: serde_json::Value = reqwest::Client::new()
+        .get(lookup)
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let people = current["data"]["people"].as_array().unwrap().clone();
+    assert_eq!(people.len(), 3, "{current}");
+    let mut twenty = mockito::Server::new_async().await;
+    let get = twenty
+        .mock("GET", "/rest/people")
+        .match_query(mockito::Matcher::Any)
+        .with_status(200)
+        .with_header("content-type", "application/json")
+        .with_body(current.to_string())
+        .expect_at_least(1)
+        .create_async()
+        .await;
+    // Answered: every record but the last one sent.
+    let left_out = linked[2].1.clone();
+    let answered: Vec<serde_json::Value> = people
+        .iter()
+        .filter(|p| p["id"] != json!(left_out))
+        .map(|p| {
+            let mut p = p.clone();
+            p["jobTitle"] = json!("After");
+            p["updatedAt"] = json!("2030-01-01T00:00:00.000Z");
+            p
+        })
+        .collect();
+    let batch = twenty
+        .mock("POST", "/rest/batch/people")
+        .match_query(mockito::Matcher::UrlEncoded("upsert".into(), "true".into()))
+        .with_status(201)
+        .with_header("content-type", "application/json")
+        .with_body(json!({"data": {"createPeople": answered}}).to_string())
+        .expect(1)
+        .create_async()
+        .await;
+    let client = twenty_client::Client::builder(
+        url::Url::parse(&twenty.url()).unwrap(),
+        secrecy::SecretString::from(KEY),
+    )
+    .no_rate_limit()
+    .build()
+    .expect("client builds");
+    let r = SyncEngine::builder(client, source.clone(), state.clone())
+        .entity(Arc::new(contacts()))
+        .batch_size(7)
+        .build()
+        .expect("engine builds")
+        .push(RunOptions::new())
+        .await
+        .expect("push");
+    get.assert_async().await;
+    batch.assert_async().await;
+    let c = &r.entities["contacts:push"];
+    assert_eq!((c.updated, c.failed), (2, 1), "{}", r.summary());
+    let [failure] = r.failures.as_slice() else {
+        panic!("one failure: {}", r.summary());
+    };
+    assert_eq!(failure.twenty_id.as_deref(), Some(left_out.as_str()));
+    assert!(
+        failure
+            .reason
+            .contains("answer to the batch update did not include this record"),
+        "{}",
+        failure.reason
+    );
+}
+
 #[tokio::test]
 async fn destroys_and_deletes_with_batches_off_go_one_by_one() {
     let sim = sim(0).await;
