@@ -33,7 +33,21 @@ async fn conflicting(
     mapping: FieldMap,
     local_later: bool,
 ) -> (Setup, SyncEngine<MemorySource, MemoryState>) {
-    let sim = sim(0).await;
+    let local_offset = if local_later {
+        Duration::hours(1)
+    } else {
+        -Duration::hours(1)
+    };
+    conflicting_on(sim(0).await, mapping, local_offset).await
+}
+
+/// One record synced through `sim` to both sides, then edited locally (stamped `local_offset`
+/// from now) and in Twenty (now, by Twenty's own clock).
+async fn conflicting_on(
+    sim: twenty_sim::SimServer,
+    mapping: FieldMap,
+    local_offset: Duration,
+) -> (Setup, SyncEngine<MemorySource, MemoryState>) {
     let (source, state) = (MemorySource::new(), MemoryState::new());
     source.upsert(
         ENTITY,
@@ -52,11 +66,7 @@ async fn conflicting(
         .expect("linked")
         .twenty_id;
     let local = json!({"email": "c@example.com", "first": "Local", "title": "Local"});
-    if local_later {
-        source.upsert_at(ENTITY, "k", local, Utc::now() + Duration::hours(1));
-    } else {
-        source.upsert_at(ENTITY, "k", local, Utc::now() - Duration::hours(1));
-    }
+    source.upsert_at(ENTITY, "k", local, Utc::now() + local_offset);
     sim.handle()
         .update_record(
             "people",
@@ -169,40 +179,9 @@ async fn newest_wins_across_clocks(
     )
     .await
     .expect("simulator starts");
-    let (source, state) = (MemorySource::new(), MemoryState::new());
-    source.upsert(
-        ENTITY,
-        "k",
-        json!({"email": "c@example.com", "first": "Orig", "title": "Orig"}),
-    );
-    let engine = SyncEngine::builder(client(&sim), source.clone(), state.clone())
-        .entity(Arc::new(map(ConflictPolicy::NewestWins)))
-        .build()
-        .unwrap();
-    engine.sync(RunOptions::new()).await.expect("first sync");
-    let id = state
-        .record(ENTITY, "k")
-        .await
-        .unwrap()
-        .expect("linked")
-        .twenty_id;
-    let local = json!({"email": "c@example.com", "first": "Local", "title": "Local"});
-    source.upsert_at(ENTITY, "k", local, Utc::now() + local_offset);
-    sim.handle()
-        .update_record(
-            "people",
-            &id,
-            json!({"name": {"firstName": "Twenty"}, "jobTitle": "Twenty"}),
-        )
-        .expect("edit in Twenty");
+    let (s, engine) = conflicting_on(sim, map(ConflictPolicy::NewestWins), local_offset).await;
     let r = engine.sync(RunOptions::new()).await.expect("sync");
     assert_eq!(r.totals().conflicted, 1, "{}", r.summary());
-    let s = Setup {
-        sim,
-        source,
-        state,
-        id,
-    };
     sides(&s)
 }
 

@@ -39,6 +39,24 @@ fn set_person(source: &MemorySource, i: usize, title: &str) {
     );
 }
 
+/// (batch creates and upserts, PATCH requests) the simulator counted since its last reset.
+fn writes(sim: &twenty_sim::SimServer) -> (u64, u64) {
+    (batches(sim), patches(sim))
+}
+
+/// Pushes with [`engine`] (chunks of 7), the simulator's counts started from zero.
+async fn push_counted(
+    sim: &twenty_sim::SimServer,
+    source: &MemorySource,
+    state: &MemoryState,
+) -> twenty_sync_core::RunReport {
+    sim.handle().reset_stats();
+    engine(sim, source, state)
+        .push(RunOptions::new())
+        .await
+        .expect("push")
+}
+
 /// `n` local people pushed (created in Twenty and linked); their Twenty ids by local key.
 async fn pushed(
     sim: &twenty_sim::SimServer,
@@ -82,20 +100,11 @@ async fn updates_go_in_one_batch_per_chunk_and_write_only_the_fields_they_carry(
     for i in 0..linked.len() {
         set_person(&source, i, "After");
     }
-    sim.handle().reset_stats();
-    let r = engine(&sim, &source, &state)
-        .push(RunOptions::new())
-        .await
-        .expect("push");
+    let r = push_counted(&sim, &source, &state).await;
     let c = &r.entities["contacts:push"];
     assert_eq!((c.updated, c.failed), (10, 0), "{}", r.summary());
     // The engine's chunks are 7 records: two batches, no PATCH.
-    assert_eq!(
-        (batches(&sim), patches(&sim)),
-        (2, 0),
-        "{:?}",
-        sim.stats().by_route
-    );
+    assert_eq!(writes(&sim), (2, 0), "{:?}", sim.stats().by_route);
     for (_, id) in &linked {
         let tw = sim.handle().record("people", id).expect("in Twenty");
         assert_eq!(tw["jobTitle"], "After");
@@ -127,12 +136,7 @@ async fn updates_go_in_one_batch_per_chunk_and_write_only_the_fields_they_carry(
     sim.handle().reset_stats();
     let r = one_by_one.push(RunOptions::new()).await.expect("push");
     assert_eq!(r.entities["contacts:push"].updated, 10, "{}", r.summary());
-    assert_eq!(
-        (batches(&sim), patches(&sim)),
-        (0, 10),
-        "{:?}",
-        sim.stats().by_route
-    );
+    assert_eq!(writes(&sim), (0, 10), "{:?}", sim.stats().by_route);
 }
 
 #[tokio::test]
@@ -146,20 +150,11 @@ async fn a_batch_twenty_rejects_is_sent_again_one_record_at_a_time() {
     let mut bad = person("p2@example.com", "P2", "");
     bad["title"] = json!({"not": "a text"});
     source.upsert(ENTITY, "l-2", bad);
-    sim.handle().reset_stats();
-    let r = engine(&sim, &source, &state)
-        .push(RunOptions::new())
-        .await
-        .expect("the run completes");
+    let r = push_counted(&sim, &source, &state).await;
     assert_eq!(r.status, RunStatus::PartiallyFailed, "{}", r.summary());
     let c = &r.entities["contacts:push"];
     assert_eq!((c.updated, c.failed), (2, 1), "{}", r.summary());
-    assert_eq!(
-        (batches(&sim), patches(&sim)),
-        (1, 3),
-        "{:?}",
-        sim.stats().by_route
-    );
+    assert_eq!(writes(&sim), (1, 3), "{:?}", sim.stats().by_route);
     assert!(
         r.failures
             .iter()
@@ -186,19 +181,10 @@ async fn a_record_deleted_in_twenty_is_not_revived_by_a_batch() {
     for i in 0..linked.len() {
         set_person(&source, i, "After");
     }
-    sim.handle().reset_stats();
-    let r = engine(&sim, &source, &state)
-        .push(RunOptions::new())
-        .await
-        .expect("the run completes");
+    let r = push_counted(&sim, &source, &state).await;
     let c = &r.entities["contacts:push"];
     assert_eq!((c.updated, c.failed), (2, 1), "{}", r.summary());
-    assert_eq!(
-        (batches(&sim), patches(&sim)),
-        (1, 0),
-        "{:?}",
-        sim.stats().by_route
-    );
+    assert_eq!(writes(&sim), (1, 0), "{:?}", sim.stats().by_route);
     assert!(
         r.failures
             .iter()
@@ -227,19 +213,10 @@ async fn an_update_that_moves_a_match_key_goes_by_patch() {
     source.upsert(ENTITY, "l-2", person("p2@example.com", "P2", "After"));
     source.upsert(ENTITY, "l-3", person("P3@Example.com", "P3", "Before"));
     source.upsert(ENTITY, "l-4", person("P4@EXAMPLE.COM", "P4", "After"));
-    sim.handle().reset_stats();
-    let r = engine(&sim, &source, &state)
-        .push(RunOptions::new())
-        .await
-        .expect("push");
+    let r = push_counted(&sim, &source, &state).await;
     let c = &r.entities["contacts:push"];
     assert_eq!((c.updated, c.failed), (5, 0), "{}", r.summary());
-    assert_eq!(
-        (batches(&sim), patches(&sim)),
-        (1, 2),
-        "{:?}",
-        sim.stats().by_route
-    );
+    assert_eq!(writes(&sim), (1, 2), "{:?}", sim.stats().by_route);
     let email = |i: usize| {
         sim.handle().record("people", &linked[i].1).unwrap()["emails"]["primaryEmail"].clone()
     };
@@ -277,11 +254,7 @@ async fn delete_all_and_push(
     for (key, _) in linked {
         source.delete(ENTITY, key);
     }
-    sim.handle().reset_stats();
-    let r = engine(sim, source, state)
-        .push(RunOptions::new())
-        .await
-        .expect("push");
+    let r = push_counted(sim, source, state).await;
     let c = &r.entities["contacts:push"];
     let n = linked.len() as u64;
     assert_eq!((c.deleted, c.failed), (n, 0), "{}", r.summary());
@@ -546,12 +519,7 @@ async fn several_batches_in_flight_write_what_one_at_a_time_writes() {
         sim.handle().reset_stats();
         let r = engine.push(RunOptions::new()).await.expect("push updates");
         assert_eq!(r.entities["contacts:push"].updated, 12, "{}", r.summary());
-        assert_eq!(
-            (batches(&sim), patches(&sim)),
-            (4, 0),
-            "{:?}",
-            sim.stats().by_route
-        );
+        assert_eq!(writes(&sim), (4, 0), "{:?}", sim.stats().by_route);
         assert!(
             sim.handle()
                 .records("people")
