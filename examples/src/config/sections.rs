@@ -346,7 +346,7 @@ pub struct PoliciesSection {
     /// Largest accepted webhook age in seconds (default 300).
     #[serde(default = "default_overlap")]
     pub webhook_max_age_secs: u64,
-    /// Whether a push sends updates and soft deletes in batches (default true; see
+    /// Whether a push sends updates and deletes in batches (default true; see
     /// `twenty_sync_core::engine::EngineConfig::batch_writes`).
     #[serde(default = "default_true")]
     pub batch_writes: bool,

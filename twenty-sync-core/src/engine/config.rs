@@ -293,7 +293,7 @@ pub struct EngineConfig {
     pub webhook_max_age: Duration,
     /// How many webhook delivery ids are remembered to drop replays. Default 10,000.
     pub replay_cache: usize,
-    /// Whether a push sends a chunk's updates and soft deletes of linked records in batches
+    /// Whether a push sends a chunk's updates and deletes of linked records in batches
     /// (default `true`).
     ///
     /// Twenty has no batch PATCH, but its batch upsert (`POST /rest/batch/{plural}?upsert=true`)
@@ -302,21 +302,26 @@ pub struct EngineConfig {
     /// [`batch_size`](Self::batch_size) instead of one each. Under Twenty's limit of 100
     /// requests a minute, that is up to 100 × `batch_size` updated records a minute instead of
     /// 100. A single update, an adoption, and an update that gives a match key another value
-    /// (the upsert could match another record by it) still go by PATCH; a batch Twenty rejects
-    /// is sent again one record at a time, to isolate the bad record.
+    /// (the upsert could match another record by it) still go by PATCH.
+    ///
+    /// A batch Twenty rejects (creates and upserts too, which always go in batches) is sent
+    /// again as its two halves, and the rejected half of those as its halves, to isolate the
+    /// records Twenty refuses: one bad record among 60 costs about a dozen requests, not 60.
+    /// Where both halves of a batch are rejected, their records go one at a time (records
+    /// refused that densely cost fewer requests so), and each failure names its record.
     ///
     /// What differs from a PATCH: an upsert revives a soft-deleted record. The push reads the
     /// current version of every linked record first and fails (instead of updating) one that is
     /// gone, so only a record deleted in Twenty in the moments between that read and the batch is
     /// revived: an update-wins outcome where a PATCH would have failed.
     ///
-    /// Soft deletes ([`PushDeleteMode::SoftDelete`]) go the same way: one
-    /// `DELETE /rest/{plural}?filter=id[in]:[…]&soft_delete=true` per 100 (Twenty's default cap
-    /// on the rows one filter mutation touches) or per `batch_size` if smaller; a record the
-    /// answer leaves out is no longer live in Twenty, as a 404 to a single delete says. A batch
-    /// Twenty rejects (a lower cap, or a record it refuses) is sent again as its two halves, and
-    /// so on down to single records. Destroys go one by one (a filter leaves out soft-deleted
-    /// records, which a destroy removes).
+    /// Deletes go in batches too: one `DELETE /rest/{plural}?filter=id[in]:[…]` (with
+    /// `soft_delete=true` for [`PushDeleteMode::SoftDelete`]) per 100 (Twenty's default cap on
+    /// the rows one filter mutation touches) or per `batch_size` if smaller. A record a soft
+    /// delete's answer leaves out is no longer live in Twenty, as a 404 to a single delete says;
+    /// one a destroy leaves out may be in Twenty's trash, out of the filter's reach, and is
+    /// destroyed by id. A rejected delete batch is halved down to batches of 2-3 whatever its
+    /// other half did, since a Twenty with a lower cap rejects a batch for its size alone.
     ///
     /// `false` sends every update and delete on its own.
     pub batch_writes: bool,

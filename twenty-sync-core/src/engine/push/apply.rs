@@ -1,6 +1,5 @@
-//! Applying the writes of one chunk: write-ahead of creates and upserts, batch create (one by one
-//! on a rejected batch), batch upsert, updates and adoptions, deletes, then one state commit with
-//! the cursor.
+//! Applying the writes of one chunk: write-ahead of creates and upserts, batch upsert, batch
+//! create, updates and adoptions, deletes, then one state commit with the cursor.
 
 use super::*;
 
@@ -33,126 +32,9 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         self.send_upserts(run, m, &ops, &mut commit, &mut written, &mut failed)
             .await?;
 
-        // 3. Creates, in batches (a rejected batch falls back to one by one to isolate a bad
-        // record).
-        let creates: Vec<(String, String, Value, String, String)> = ops
-            .iter()
-            .filter_map(|o| match o {
-                Op::Create {
-                    key,
-                    id,
-                    record,
-                    hash,
-                    local_hash,
-                } => Some((
-                    key.clone(),
-                    id.clone(),
-                    record.clone(),
-                    hash.clone(),
-                    local_hash.clone(),
-                )),
-                _ => None,
-            })
-            .collect();
-        if !creates.is_empty() {
-            // One request per `batch_size` creates, all of the chunk's at once.
-            let groups: Vec<&[_]> = creates.chunks(self.config.batch_size.max(1)).collect();
-            let sent = futures::future::join_all(
-                groups
-                    .iter()
-                    .map(|g| self.create_batch(&plural, g.iter().map(|c| &c.2), false)),
-            )
-            .await;
-            let mut created_at: HashMap<String, Option<DateTime<Utc>>> = HashMap::new();
-            for (group, batch) in groups.iter().zip(sent) {
-                match batch {
-                    Ok(recs) => {
-                        for r in recs {
-                            if let Some(id) = r.id() {
-                                created_at.insert(id.to_owned(), r.updated_at());
-                            }
-                        }
-                    }
-                    Err(e) if is_run_level(&e) => {
-                        return Err(SyncError::from_twenty(
-                            &format!("creating {} record(s) in Twenty", group.len()),
-                            e,
-                        ));
-                    }
-                    Err(e) => {
-                        tracing::warn!(entity, error = %e, "batch create rejected; retrying one by one to isolate the bad records");
-                        for (key, id, record, _, _) in group.iter() {
-                            let rec: Record =
-                                serde_json::from_value(record.clone()).unwrap_or_default();
-                            let one = self
-                                .twenty(|c| {
-                                    let plural = plural.clone();
-                                    let rec = rec.clone();
-                                    async move { c.records(&plural).create(&rec).send().await }
-                                })
-                                .await;
-                            match one {
-                                Ok(r) => {
-                                    created_at.insert(id.clone(), r.updated_at());
-                                }
-                                Err(e) if is_run_level(&e) => {
-                                    return Err(SyncError::from_twenty(
-                                        "creating a record in Twenty",
-                                        e,
-                                    ));
-                                }
-                                Err(e) => {
-                                    // It may exist after all (e.g. the batch half-succeeded): look.
-                                    let probe = self
-                                        .twenty(|c| {
-                                            let plural = plural.clone();
-                                            let id = id.clone();
-                                            async move { c.records(&plural).get(&id).send().await }
-                                        })
-                                        .await;
-                                    match probe {
-                                        Ok(r) => {
-                                            created_at.insert(id.clone(), r.updated_at());
-                                        }
-                                        Err(_) => {
-                                            failed += 1;
-                                            // The create entry was written when the create was
-                                            // planned; it did not happen, so only the failure stays.
-                                            commit.audit.retain(|a| {
-                                                !(a.action == AuditAction::Create
-                                                    && a.twenty_id.as_deref() == Some(id.as_str()))
-                                            });
-                                            commit.audit.push(run.fail(
-                                                entity,
-                                                DIR,
-                                                Some(key),
-                                                None,
-                                                None,
-                                                format!("Twenty rejected the create: {e}"),
-                                            ));
-                                            run.report
-                                                .counts_mut(&Run::counts_key(entity, DIR))
-                                                .created -= 1;
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            for (key, id, _, hash, lh) in creates {
-                commit.remove_pending.push(key.clone());
-                if let Some(at) = created_at.get(&id) {
-                    written += 1;
-                    let mut st = RecordState::new(key, id);
-                    st.twenty_hash = Some(hash);
-                    st.local_hash = Some(lh);
-                    st.twenty_updated_at = *at;
-                    commit.upsert_records.push(st);
-                }
-            }
-        }
+        // 3. Creates, in batches (see `creates`).
+        self.send_creates(run, m, &ops, &mut commit, &mut written, &mut failed)
+            .await?;
         self.failpoints.check(failpoints::PUSH_AFTER_TWENTY_WRITE)?;
 
         // 4. Updates / adoptions (in batches where they can go in one, see `updates`), then

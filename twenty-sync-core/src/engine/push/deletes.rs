@@ -1,12 +1,13 @@
 //! Local deletes: planned with the rest of a chunk, sent after creates and updates as a soft
-//! delete or a destroy ([`PushDeleteMode`]). Soft deletes go in batches where they can
+//! delete or a destroy ([`PushDeleteMode`]), in batches where they can
 //! ([`EngineConfig::batch_writes`](crate::engine::EngineConfig::batch_writes)): one
-//! `DELETE /rest/{plural}?filter=id[in]:[…]&soft_delete=true` per [`DELETE_BATCH`] records,
-//! whose answer lists the records it deleted; a record not in it is no longer live in Twenty,
-//! as a 404 to a single delete says. A rejected batch is sent again as its halves, down to
-//! records deleted one by one. Destroys go one by one: a filter leaves out soft-deleted
-//! records, which a destroy by id removes.
+//! `DELETE /rest/{plural}?filter=id[in]:[…]` (with `soft_delete=true` for a soft delete) per
+//! [`DELETE_BATCH`] records, whose answer lists the records it deleted. A record a soft delete
+//! left out is no longer live in Twenty, as a 404 to a single delete says; one a destroy left
+//! out may be a soft-deleted record the filter did not reach, and is destroyed by id. A rejected
+//! batch is sent again as its halves, down to records deleted one by one (see `isolate`).
 
+use super::isolate::{self, Split, Write};
 use super::*;
 
 /// Records per batch delete: Twenty caps the rows one filter mutation may touch
@@ -16,9 +17,9 @@ pub(super) const DELETE_BATCH: usize = 100;
 /// What the batch deletes settled, by Twenty id.
 #[derive(Debug, Default)]
 pub(super) struct BatchedDeletes {
-    /// Soft-deleted by a batch.
+    /// Deleted (soft or for good) by a batch.
     pub(super) deleted: HashSet<String>,
-    /// Sent in a batch that left them out: no longer live in Twenty.
+    /// Sent in a soft-delete batch that left them out: no longer live in Twenty.
     pub(super) gone: HashSet<String>,
 }
 
@@ -41,19 +42,20 @@ pub(super) fn plan_deletes(run: &mut Run, entity: &str, ops: &[Op]) {
 }
 
 impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
-    /// Soft-deletes the [`Op::Delete`]s of `ops` in batches, when deletes are soft, batches are
-    /// on and there are at least two. A batch Twenty rejects is sent again as its two halves, and
-    /// so on down to single records, which are left to [`Self::send_delete`]: a Twenty whose cap
-    /// on the rows of one filter mutation (`MUTATION_MAXIMUM_AFFECTED_RECORDS`) is below the
-    /// batch then takes the halves that fit, and a record Twenty refuses is isolated in a few
-    /// requests, not one per record of its batch.
+    /// Sends the [`Op::Delete`]s of `ops` in batches of `batch_size` (at most [`DELETE_BATCH`]),
+    /// when batches are on and there are at least two. A batch Twenty rejects is sent again as
+    /// its two halves, and so on down to batches of 2-3, whose records are left to
+    /// [`Self::send_delete`] (see `isolate`): a Twenty whose cap on the rows of one filter
+    /// mutation (`MUTATION_MAXIMUM_AFFECTED_RECORDS`) is below the batch then takes the halves
+    /// that fit, and a record Twenty refuses is isolated in a few requests, not one per record
+    /// of its batch.
     pub(super) async fn send_delete_batches(
         &self,
         m: &dyn EntityMapper,
         ops: &[Op],
     ) -> Result<BatchedDeletes, SyncError> {
         let mut out = BatchedDeletes::default();
-        if !self.config.batch_writes || self.config.push_delete != PushDeleteMode::SoftDelete {
+        if !self.config.batch_writes {
             return Ok(out);
         }
         let ids: Vec<&str> = ops
@@ -67,54 +69,41 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             return Ok(out);
         }
         let plural = m.twenty_object();
-        let size = self.config.batch_size.clamp(1, DELETE_BATCH);
-        // All of the chunk's batches at once (see `EngineConfig::push_in_flight`), then the
-        // halves of those rejected, all at once, and so on.
-        let mut batches: Vec<&[&str]> = ids.chunks(size).collect();
-        while !batches.is_empty() {
-            let sent = futures::future::join_all(batches.iter().map(|batch| {
+        let destroy = self.config.push_delete == PushDeleteMode::Destroy;
+        let settled = isolate::send_isolating(
+            m.name(),
+            Write::Delete,
+            &ids,
+            self.config.batch_size.clamp(1, DELETE_BATCH),
+            // A batch over Twenty's cap is rejected for its size alone: halve on.
+            Split::Halves,
+            |batch| {
                 self.twenty(move |c| {
                     let filter = Filter::field("id").in_(batch.iter().map(|id| (*id).to_owned()));
                     let plural = plural.to_owned();
-                    async move { c.records(&plural).soft_delete_many(filter).send().await }
+                    async move {
+                        let records = c.records(&plural);
+                        if destroy {
+                            records.destroy_many(filter).send().await
+                        } else {
+                            records.soft_delete_many(filter).send().await
+                        }
+                    }
                 })
-            }))
-            .await;
-            let mut halves = Vec::new();
-            for (&batch, res) in batches.iter().zip(sent) {
-                match res {
-                    Ok(deleted) => {
-                        let deleted: HashSet<String> = deleted.into_iter().collect();
-                        for id in batch {
-                            if deleted.contains(*id) {
-                                out.deleted.insert((*id).to_owned());
-                            } else {
-                                out.gone.insert((*id).to_owned());
-                            }
-                        }
-                    }
-                    Err(e) if is_run_level(&e) => {
-                        return Err(SyncError::from_twenty(
-                            &format!("deleting {} record(s) in Twenty", batch.len()),
-                            e,
-                        ));
-                    }
-                    Err(e) => {
-                        tracing::warn!(
-                            entity = m.name(),
-                            records = batch.len(),
-                            error = %e,
-                            "batch delete rejected; sending its halves to isolate the bad records"
-                        );
-                        // Halves of one record are left to `send_delete`.
-                        if batch.len() >= 4 {
-                            let (a, b) = batch.split_at(batch.len() / 2);
-                            halves.extend([a, b]);
-                        }
-                    }
+            },
+        )
+        .await?;
+        for (range, deleted) in settled.accepted {
+            let deleted: HashSet<String> = deleted.into_iter().collect();
+            for id in &ids[range] {
+                if deleted.contains(*id) {
+                    out.deleted.insert((*id).to_owned());
+                } else if !destroy {
+                    out.gone.insert((*id).to_owned());
                 }
+                // A record a destroy by filter left out may be in Twenty's trash, which a
+                // filter may not reach: it is destroyed by id (a 404 there means gone).
             }
-            batches = halves;
         }
         Ok(out)
     }

@@ -20,16 +20,20 @@
 //! | `matching` | Twenty lookups: current versions of linked records, natural-key candidates |
 //! | `decide` | per record: conflict, update, adoption or create (plan, report, audit) |
 //! | `write_ahead` | recording intended creates, and resolving them after a crash |
-//! | `apply` | the writes of a chunk: batch create, updates, then the state commit |
+//! | `apply` | the writes of a chunk in their order, then the state commit |
 //! | `upsert` | the batch upsert of a chunk's unlinked records and what each answer means |
+//! | `creates` | the batch create of a chunk's new records |
 //! | `updates` | a chunk's updates of linked records in batches (upsert by id) |
 //! | `deletes` | planning and sending deletes (soft delete or destroy) |
+//! | `isolate` | batches sent at once, and a rejected batch's halves to find the bad records |
 //! | `pace` | whether the push kept up with its rate limit (a report warning when not) |
 
 mod apply;
+mod creates;
 mod decide;
 mod deletes;
 mod in_flight;
+mod isolate;
 mod matching;
 mod pace;
 mod updates;
@@ -145,7 +149,8 @@ fn change_fingerprint(c: &LocalChange) -> String {
 /// A 500 is temporary for the client (it retries idempotent writes on it), but one that is still
 /// there after the client's retries is taken as an answer about the records sent: Twenty answers
 /// 500 to exceptions it does not map, some caused by one record's data, and such a record must
-/// fail alone (a rejected batch is retried record by record) instead of stopping every run.
+/// fail alone (a rejected batch is halved down to it, see `isolate`) instead of stopping every
+/// run.
 fn is_run_level(e: &twenty_client::Error) -> bool {
     (e.is_temporary() && !matches!(e.kind(), ErrorKind::Server { status: 500 }))
         || matches!(

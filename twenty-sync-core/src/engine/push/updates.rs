@@ -2,10 +2,12 @@
 //! `POST /rest/batch/{plural}?upsert=true` of `{id, ...patch}` bodies per `batch_size`. Twenty's
 //! upsert matches each body to the record with its id and writes only the fields it carries, as
 //! a PATCH does. What a batch does not settle (a lone update, an adoption, an update that gives a
-//! match key another value, a batch Twenty rejected) is left to the one-by-one PATCH in `apply`.
+//! match key another value, a record of a rejected batch its halves did not settle, see
+//! `isolate`) is left to the one-by-one PATCH in `apply`.
 //!
 //! [`EngineConfig::batch_writes`]: crate::engine::EngineConfig::batch_writes
 
+use super::isolate::{self, Split, Write};
 use super::*;
 
 /// What the batches settled, by Twenty id.
@@ -51,7 +53,8 @@ pub(super) fn rekeys(
 
 impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
     /// Sends the batchable [`Op::Update`]s of `ops` (a patch that gives no match key another
-    /// value), when there are at least two, in batches of `batch_size`.
+    /// value), when there are at least two, in batches of `batch_size`; a rejected batch is
+    /// sent again as its halves (see `isolate`).
     pub(super) async fn send_update_batches(
         &self,
         m: &dyn EntityMapper,
@@ -77,44 +80,28 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             return Ok(out);
         }
         let plural = m.twenty_object();
-        // All of the chunk's batches at once (see `EngineConfig::push_in_flight`).
-        let batches: Vec<&[(&str, Value)]> = bodies.chunks(self.config.batch_size.max(1)).collect();
-        let sent = futures::future::join_all(
-            batches
-                .iter()
-                .map(|b| self.create_batch(plural, b.iter().map(|(_, body)| body), true)),
+        let settled = isolate::send_isolating(
+            m.name(),
+            Write::Update,
+            &bodies,
+            self.config.batch_size,
+            Split::WhileSparse,
+            |batch| self.create_batch(plural, batch.iter().map(|(_, body)| body), true),
         )
-        .await;
-        for (&batch, res) in batches.iter().zip(sent) {
-            match res {
-                Ok(records) => {
-                    let answered: HashMap<&str, Option<DateTime<Utc>>> = records
-                        .iter()
-                        .filter_map(|r| Some((r.id()?, r.updated_at())))
-                        .collect();
-                    for (id, _) in batch {
-                        match answered.get(id) {
-                            Some(at) => {
-                                out.written.insert((*id).to_owned(), *at);
-                            }
-                            None => {
-                                out.unanswered.insert((*id).to_owned());
-                            }
-                        }
+        .await?;
+        for (range, records) in settled.accepted {
+            let answered: HashMap<&str, Option<DateTime<Utc>>> = records
+                .iter()
+                .filter_map(|r| Some((r.id()?, r.updated_at())))
+                .collect();
+            for (id, _) in &bodies[range] {
+                match answered.get(id) {
+                    Some(at) => {
+                        out.written.insert((*id).to_owned(), *at);
                     }
-                }
-                Err(e) if is_run_level(&e) => {
-                    return Err(SyncError::from_twenty(
-                        &format!("updating {} record(s) in Twenty", batch.len()),
-                        e,
-                    ));
-                }
-                Err(e) => {
-                    tracing::warn!(
-                        entity = m.name(),
-                        error = %e,
-                        "batch update rejected; updating one by one to isolate the bad records"
-                    );
+                    None => {
+                        out.unanswered.insert((*id).to_owned());
+                    }
                 }
             }
         }

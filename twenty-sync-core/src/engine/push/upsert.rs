@@ -1,9 +1,11 @@
-//! The batch upsert of a chunk's unlinked records ([`MatchStrategy::Upsert`]): one request for
-//! the chunk (one per record when Twenty rejects the batch), then each answer decides what
-//! happened: the engine-chosen id back means Twenty created the record; another id means it
-//! matched an existing record by a unique key, which is an adoption.
+//! The batch upsert of a chunk's unlinked records ([`MatchStrategy::Upsert`]): one request per
+//! `batch_size`, all at once (a rejected batch sent again as its halves, see `isolate`; a record
+//! they leave alone goes on its own), then each answer decides what happened: the engine-chosen
+//! id back means Twenty created the record; another id means it matched an existing record by a
+//! unique key, which is an adoption.
 
 use super::decide::UPSERT_ADOPT_DETAIL;
+use super::isolate::{self, Split, Write};
 use super::*;
 
 /// One record of the batch: (key, engine-chosen id, payload, push hash, local hash, fields).
@@ -80,66 +82,52 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         if items.is_empty() {
             return Ok(());
         }
-        // One request per `batch_size` items, all of the chunk's at once (see
-        // `EngineConfig::push_in_flight`).
-        let size = self.config.batch_size.max(1);
-        let groups: Vec<&[Item<'_>]> = items.chunks(size).collect();
-        let sent = futures::future::join_all(
-            groups
-                .iter()
-                .map(|g| self.create_batch(&plural, g.iter().map(|it| it.2), true)),
+        let settled = isolate::send_isolating(
+            entity,
+            Write::Upsert,
+            &items,
+            self.config.batch_size,
+            Split::WhileSparse,
+            |batch| self.create_batch(&plural, batch.iter().map(|it| it.2), true),
         )
-        .await;
-        // Items Twenty rejected one by one (already failed, intent resolved).
+        .await?;
+        let mut answers: Vec<Option<Record>> = vec![None; items.len()];
+        for (range, records) in settled.accepted {
+            let aligned = align(m, &items[range.clone()], records);
+            for (slot, answer) in answers[range].iter_mut().zip(aligned) {
+                *slot = answer;
+            }
+        }
+        // Items Twenty refused on their own (already failed, intent resolved).
         let mut rejected: HashSet<usize> = HashSet::new();
-        let mut answers: Vec<Option<Record>> = Vec::with_capacity(items.len());
-        for (g, (group, batch)) in groups.iter().zip(sent).enumerate() {
-            match batch {
-                Ok(recs) => answers.extend(align(m, group, recs)),
+        for i in settled.alone {
+            let it = &items[i];
+            let rec = Record::from(it.2.clone());
+            let one = self
+                .twenty(|c| {
+                    let plural = plural.clone();
+                    let rec = rec.clone();
+                    async move { c.records(&plural).create(&rec).upsert(true).send().await }
+                })
+                .await;
+            match one {
+                Ok(r) => answers[i] = Some(r),
                 Err(e) if is_run_level(&e) => {
-                    return Err(SyncError::from_twenty(
-                        &format!("upserting {} record(s) in Twenty", group.len()),
-                        e,
-                    ));
+                    return Err(SyncError::from_twenty("upserting a record in Twenty", e));
                 }
                 Err(e) => {
-                    tracing::warn!(entity, error = %e, "batch upsert rejected; retrying one by one to isolate the bad records");
-                    for (j, it) in group.iter().enumerate() {
-                        let rec: Record = serde_json::from_value(it.2.clone()).unwrap_or_default();
-                        let one = self
-                            .twenty(|c| {
-                                let plural = plural.clone();
-                                let rec = rec.clone();
-                                async move {
-                                    c.records(&plural).create(&rec).upsert(true).send().await
-                                }
-                            })
-                            .await;
-                        match one {
-                            Ok(r) => answers.push(Some(r)),
-                            Err(e) if is_run_level(&e) => {
-                                return Err(SyncError::from_twenty(
-                                    "upserting a record in Twenty",
-                                    e,
-                                ));
-                            }
-                            Err(e) => {
-                                *failed += 1;
-                                commit.audit.push(run.fail(
-                                    entity,
-                                    DIR,
-                                    Some(it.0),
-                                    None,
-                                    None,
-                                    format!("Twenty rejected the upsert: {e}"),
-                                ));
-                                // Nothing was written: the intent is resolved.
-                                commit.remove_pending.push(it.0.to_owned());
-                                rejected.insert(g * size + j);
-                                answers.push(None);
-                            }
-                        }
-                    }
+                    *failed += 1;
+                    commit.audit.push(run.fail(
+                        entity,
+                        DIR,
+                        Some(it.0),
+                        None,
+                        None,
+                        format!("Twenty rejected the upsert: {e}"),
+                    ));
+                    // Nothing was written: the intent is resolved.
+                    commit.remove_pending.push(it.0.to_owned());
+                    rejected.insert(i);
                 }
             }
         }

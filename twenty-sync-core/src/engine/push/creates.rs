@@ -1,0 +1,136 @@
+//! The batch creates of a chunk's new records ([`MatchStrategy::Lookup`]): one
+//! `POST /rest/batch/{plural}` per `batch_size`, all at once. A rejected batch is sent again as
+//! its halves (see `isolate`); a record they leave alone is created on its own, and one Twenty
+//! refuses even then is looked up by its id before it fails (the batch may have written it).
+
+use super::isolate::{self, Split, Write};
+use super::*;
+
+/// One create: (key, engine-chosen id, record, push hash, local hash).
+type Item<'a> = (&'a str, &'a str, &'a Value, &'a str, &'a str);
+
+impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
+    /// Sends the [`Op::Create`]s of `ops` and records each outcome in `commit` (state, the
+    /// resolved write-ahead intent, audit) and in the run (counts, failures).
+    pub(super) async fn send_creates(
+        &self,
+        run: &mut Run,
+        m: &dyn EntityMapper,
+        ops: &[Op],
+        commit: &mut StateCommit,
+        written: &mut u64,
+        failed: &mut u64,
+    ) -> Result<(), SyncError> {
+        let items: Vec<Item<'_>> = ops
+            .iter()
+            .filter_map(|o| match o {
+                Op::Create {
+                    key,
+                    id,
+                    record,
+                    hash,
+                    local_hash,
+                } => Some((
+                    key.as_str(),
+                    id.as_str(),
+                    record,
+                    hash.as_str(),
+                    local_hash.as_str(),
+                )),
+                _ => None,
+            })
+            .collect();
+        if items.is_empty() {
+            return Ok(());
+        }
+        let plural = m.twenty_object();
+        let settled = isolate::send_isolating(
+            m.name(),
+            Write::Create,
+            &items,
+            self.config.batch_size,
+            Split::WhileSparse,
+            |batch| self.create_batch(plural, batch.iter().map(|it| it.2), false),
+        )
+        .await?;
+        // Twenty's `updatedAt` of each record created, by id.
+        let mut created_at: HashMap<&str, Option<DateTime<Utc>>> = HashMap::new();
+        for (_, records) in &settled.accepted {
+            for r in records {
+                if let Some(id) = r.id() {
+                    created_at.insert(id, r.updated_at());
+                }
+            }
+        }
+        for i in settled.alone {
+            let (key, id, record, _, _) = items[i];
+            match self.create_one(m, id, record).await? {
+                Ok(at) => {
+                    created_at.insert(id, at);
+                }
+                Err(e) => {
+                    *failed += 1;
+                    // The create entry was written when the create was planned; it did not
+                    // happen, so only the failure stays.
+                    commit.audit.retain(|a| {
+                        !(a.action == AuditAction::Create && a.twenty_id.as_deref() == Some(id))
+                    });
+                    commit.audit.push(run.fail(
+                        m.name(),
+                        DIR,
+                        Some(key),
+                        None,
+                        None,
+                        format!("Twenty rejected the create: {e}"),
+                    ));
+                    run.report
+                        .counts_mut(&Run::counts_key(m.name(), DIR))
+                        .created -= 1;
+                }
+            }
+        }
+        for (key, id, _, hash, local_hash) in items {
+            commit.remove_pending.push(key.to_owned());
+            if let Some(at) = created_at.get(id) {
+                *written += 1;
+                let mut st = RecordState::new(key, id);
+                st.twenty_hash = Some(hash.to_owned());
+                st.local_hash = Some(local_hash.to_owned());
+                st.twenty_updated_at = *at;
+                commit.upsert_records.push(st);
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates one record with the engine-chosen `id`: `Ok(Ok(updatedAt))` once it is in
+    /// Twenty, `Ok(Err(_))` when Twenty refuses it and has no record with that id either, `Err`
+    /// when the failure is not about the record ([`is_run_level`]).
+    async fn create_one(
+        &self,
+        m: &dyn EntityMapper,
+        id: &str,
+        record: &Value,
+    ) -> Result<Result<Option<DateTime<Utc>>, twenty_client::Error>, SyncError> {
+        let plural = m.twenty_object();
+        let rec = Record::from(record.clone());
+        let refused = match self
+            .twenty(|c| {
+                let rec = rec.clone();
+                async move { c.records(plural).create(&rec).send().await }
+            })
+            .await
+        {
+            Ok(r) => return Ok(Ok(r.updated_at())),
+            Err(e) if is_run_level(&e) => {
+                return Err(SyncError::from_twenty("creating a record in Twenty", e));
+            }
+            Err(e) => e,
+        };
+        // It may exist after all (a rejected batch that wrote part of its records): look.
+        let found = self
+            .twenty(|c| async move { c.records(plural).get(id).send().await })
+            .await;
+        Ok(found.map(|r| r.updated_at()).map_err(|_| refused))
+    }
+}
