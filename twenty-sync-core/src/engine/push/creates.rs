@@ -6,9 +6,6 @@
 use super::isolate::{self, Split, Write};
 use super::*;
 
-/// One create: (key, engine-chosen id, record, push hash, local hash).
-type Item<'a> = (&'a str, &'a str, &'a Value, &'a str, &'a str);
-
 impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
     /// Sends the [`Op::Create`]s of `ops` and records each outcome in `commit` (state, the
     /// resolved write-ahead intent, audit) and in the run (counts, failures).
@@ -21,25 +18,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         written: &mut u64,
         failed: &mut u64,
     ) -> Result<(), SyncError> {
-        let items: Vec<Item<'_>> = ops
-            .iter()
-            .filter_map(|o| match o {
-                Op::Create {
-                    key,
-                    id,
-                    record,
-                    hash,
-                    local_hash,
-                } => Some((
-                    key.as_str(),
-                    id.as_str(),
-                    record,
-                    hash.as_str(),
-                    local_hash.as_str(),
-                )),
-                _ => None,
-            })
-            .collect();
+        let items: Vec<NewRecord<'_>> = ops.iter().filter_map(|o| o.new_record(false)).collect();
         if items.is_empty() {
             return Ok(());
         }
@@ -63,7 +42,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             }
         }
         for i in settled.alone {
-            let (key, id, record, _, _) = items[i];
+            let (key, id, record, ..) = items[i];
             match self.create_one(m, id, record).await? {
                 Ok(at) => {
                     created_at.insert(id, at);
@@ -89,7 +68,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 }
             }
         }
-        for (key, id, _, hash, local_hash) in items {
+        for (key, id, _, hash, local_hash, _) in items {
             commit.remove_pending.push(key.to_owned());
             if let Some(at) = created_at.get(id) {
                 *written += 1;

@@ -135,6 +135,34 @@ enum Op {
     },
 }
 
+/// A new record a create or an upsert sends: (key, engine-chosen id, payload, push hash, local
+/// hash, fields the upsert writes; none for a create).
+type NewRecord<'a> = (&'a str, &'a str, &'a Value, &'a str, &'a str, &'a [String]);
+
+impl Op {
+    /// The new record of an [`Op::Upsert`] (with `upsert`) or of an [`Op::Create`] (without).
+    fn new_record(&self, upsert: bool) -> Option<NewRecord<'_>> {
+        match self {
+            Op::Create {
+                key,
+                id,
+                record,
+                hash,
+                local_hash,
+            } if !upsert => Some((key, id, record, hash, local_hash, &[])),
+            Op::Upsert {
+                key,
+                id,
+                record,
+                hash,
+                local_hash,
+                fields,
+            } if upsert => Some((key, id, record, hash, local_hash, fields)),
+            _ => None,
+        }
+    }
+}
+
 /// Identifies the version of a local change (for the retry pass, see `retry`).
 fn change_fingerprint(c: &LocalChange) -> String {
     match &c.kind {
@@ -479,24 +507,21 @@ fn predict_dry_writes(
                             .find(|r| r.id() == Some(id.as_str()))
                     })
                     .map(|r| r.clone().into_value());
-                (key, id, base, patch, hash, local_hash)
+                (
+                    key.as_str(),
+                    id.as_str(),
+                    base,
+                    patch,
+                    hash.as_str(),
+                    local_hash.as_str(),
+                )
             }
-            Op::Create {
-                key,
-                id,
-                record,
-                hash,
-                local_hash,
-            }
-            | Op::Upsert {
-                key,
-                id,
-                record,
-                hash,
-                local_hash,
-                ..
-            } => (key, id, None, record, hash, local_hash),
-            _ => continue,
+            _ => match op.new_record(matches!(op, Op::Upsert { .. })) {
+                Some((key, id, record, hash, local_hash, _)) => {
+                    (key, id, None, record, hash, local_hash)
+                }
+                None => continue,
+            },
         };
         note_dry_written(run, base, written, key, id, hash, local_hash);
     }

@@ -8,12 +8,13 @@ use super::decide::UPSERT_ADOPT_DETAIL;
 use super::isolate::{self, Split, Write};
 use super::*;
 
-/// One record of the batch: (key, engine-chosen id, payload, push hash, local hash, fields).
-type Item<'a> = (&'a str, &'a str, &'a Value, &'a str, &'a str, &'a [String]);
-
 /// Pairs Twenty's answers with the items: by the engine-chosen id (a create), else by a natural
 /// key value (a match), else in order among the rest.
-fn align(m: &dyn EntityMapper, items: &[Item<'_>], answers: Vec<Record>) -> Vec<Option<Record>> {
+fn align(
+    m: &dyn EntityMapper,
+    items: &[NewRecord<'_>],
+    answers: Vec<Record>,
+) -> Vec<Option<Record>> {
     let mut out: Vec<Option<Record>> = vec![None; items.len()];
     let by_id: HashMap<&str, usize> = items.iter().enumerate().map(|(i, it)| (it.1, i)).collect();
     let mut by_key: HashMap<(usize, String), Vec<usize>> = HashMap::new();
@@ -58,27 +59,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
     ) -> Result<(), SyncError> {
         let entity = m.name();
         let plural = m.twenty_object().to_owned();
-        let items: Vec<Item<'_>> = ops
-            .iter()
-            .filter_map(|o| match o {
-                Op::Upsert {
-                    key,
-                    id,
-                    record,
-                    hash,
-                    local_hash,
-                    fields,
-                } => Some((
-                    key.as_str(),
-                    id.as_str(),
-                    record,
-                    hash.as_str(),
-                    local_hash.as_str(),
-                    fields.as_slice(),
-                )),
-                _ => None,
-            })
-            .collect();
+        let items: Vec<NewRecord<'_>> = ops.iter().filter_map(|o| o.new_record(true)).collect();
         if items.is_empty() {
             return Ok(());
         }
