@@ -479,9 +479,9 @@ impl SimConfig {
         self
     }
 
-    /// [`clock_offset`](Self::clock_offset) in milliseconds.
-    pub(crate) fn clock_offset_ms(&self) -> i64 {
-        self.clock_offset.num_milliseconds()
+    /// The server's time, [`clock_offset`](Self::clock_offset) away from this host's.
+    pub(crate) fn server_time(&self) -> crate::store::ServerTime {
+        crate::store::ServerTime::with_offset(self.clock_offset.num_milliseconds())
     }
 
     pub(crate) fn key_matches(&self, presented: &str) -> bool {

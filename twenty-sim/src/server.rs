@@ -285,7 +285,7 @@ async fn pipeline(
     let mut resp = handle_request(&shared, &conn, req).await;
     // The server's own clock, as Twenty's (Express) answers carry it; hyper would add this
     // host's.
-    let date = http_date(Utc::now() + shared.config.clock_offset);
+    let date = http_date(shared.config.server_time().now());
     if let Ok(value) = http::HeaderValue::from_str(&date) {
         resp.headers_mut().insert(http::header::DATE, value);
     }
@@ -431,12 +431,12 @@ impl SimServer {
     /// ```
     pub async fn start_on(config: SimConfig, addr: SocketAddr) -> std::io::Result<SimServer> {
         let mut db = Db::new(config.api_key_name.clone());
-        db.clock = Clock::with_offset(config.clock_offset_ms());
+        db.clock = Clock::on(config.server_time());
         if config.seed_people > 0 {
             crate::seed::seed(&mut db, config.seed_people, config.rng_seed);
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run_dispatcher(rx, config.clock_offset_ms()));
+        tokio::spawn(run_dispatcher(rx, config.server_time()));
         let shared = Arc::new(Shared {
             db: RwLock::new(db),
             flavor: config.flavor,

@@ -38,27 +38,51 @@ pub(crate) fn parse_ms(s: &str) -> Option<i64> {
     None
 }
 
-/// A millisecond clock that never returns the same value twice, so every write gets a distinct,
-/// strictly increasing `updatedAt`. It runs `offset_ms` away from this host's clock (see
-/// [`SimConfig::clock_offset`](crate::SimConfig::clock_offset)).
-#[derive(Debug, Default)]
-pub(crate) struct Clock {
-    last: AtomicI64,
+/// The server's time: this host's, `offset_ms` away (see
+/// [`SimConfig::clock_offset`](crate::SimConfig::clock_offset)). Every timestamp the server
+/// gives (`updatedAt`, its `Date` header, a webhook's signed timestamp) is read from it.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct ServerTime {
     offset_ms: i64,
 }
 
-impl Clock {
-    /// A clock `offset_ms` ahead of this host's (negative: behind).
+impl ServerTime {
+    /// A time `offset_ms` ahead of this host's (negative: behind).
     pub fn with_offset(offset_ms: i64) -> Self {
+        ServerTime { offset_ms }
+    }
+
+    /// Now, in Unix milliseconds.
+    pub fn now_ms(self) -> i64 {
+        Utc::now().timestamp_millis() + self.offset_ms
+    }
+
+    /// Now.
+    pub fn now(self) -> chrono::DateTime<Utc> {
+        Utc::now() + chrono::TimeDelta::milliseconds(self.offset_ms)
+    }
+}
+
+/// A millisecond clock on the server's time that never returns the same value twice, so every
+/// write gets a distinct, strictly increasing `updatedAt`.
+#[derive(Debug, Default)]
+pub(crate) struct Clock {
+    last: AtomicI64,
+    time: ServerTime,
+}
+
+impl Clock {
+    /// A clock on `time`.
+    pub fn on(time: ServerTime) -> Self {
         Clock {
             last: AtomicI64::new(0),
-            offset_ms,
+            time,
         }
     }
 
     /// The server's time now, in Unix milliseconds, without taking a tick.
     pub fn now_ms(&self) -> i64 {
-        Utc::now().timestamp_millis() + self.offset_ms
+        self.time.now_ms()
     }
 
     pub fn tick(&self) -> i64 {

@@ -127,10 +127,10 @@ pub(crate) fn deliveries(
 
 /// Run the delivery loop until the channel closes. Deliveries are sequential (in event order).
 ///
-/// `clock_offset_ms`: how far the server's clock is from this host's, for the signed timestamp.
+/// `time`: the server's time, for the signed timestamp.
 pub(crate) async fn run_dispatcher(
     mut rx: mpsc::UnboundedReceiver<Vec<Delivery>>,
-    clock_offset_ms: i64,
+    time: crate::store::ServerTime,
 ) {
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
@@ -144,7 +144,7 @@ pub(crate) async fn run_dispatcher(
     };
     while let Some(batch) = rx.recv().await {
         for d in batch {
-            let ts = (chrono::Utc::now().timestamp_millis() + clock_offset_ms).to_string();
+            let ts = time.now_ms().to_string();
             let mut nonce = [0u8; 16];
             rand::rng().fill_bytes(&mut nonce);
             let mut req = client
