@@ -109,14 +109,25 @@ where
                     ));
                 }
                 Err(e) => {
-                    tracing::warn!(
-                        entity,
-                        records = range.len(),
-                        error = %e,
-                        "batch {} rejected; isolating the records Twenty refuses",
-                        write.noun()
-                    );
                     rejected[i] = true;
+                    // A warning for a batch of the chunk; its halves' rejections follow from it.
+                    if halves {
+                        tracing::debug!(
+                            entity,
+                            records = range.len(),
+                            error = %e,
+                            "half of a rejected batch {} rejected",
+                            write.noun()
+                        );
+                    } else {
+                        tracing::warn!(
+                            entity,
+                            records = range.len(),
+                            error = %e,
+                            "batch {} rejected; isolating the records Twenty refuses",
+                            write.noun()
+                        );
+                    }
                 }
             }
         }
