@@ -430,6 +430,34 @@ impl Filter {
     pub fn not(filter: Filter) -> Filter {
         Filter::Not(Box::new(filter))
     }
+    /// `text` as a `like` / `ilike` pattern Twenty's filter syntax can always carry: each
+    /// character the syntax cannot escape (`"`, `'`, `[`, `]`, `(`, `)`) becomes `_`, the
+    /// wildcard of one character, which still matches it.
+    ///
+    /// For a value [`validate`](Self::validate) refuses, such as a name with a lone apostrophe.
+    /// The pattern can match a little more than `text` (another character in those places, and
+    /// `%` or `_` in `text` are wildcards too): where only `text` will do, compare the records
+    /// that come back.
+    ///
+    /// ```
+    /// use twenty_client::Filter;
+    /// assert!(Filter::field("name").eq("O'Reilly").validate().is_err());
+    /// let pattern = Filter::like_pattern("O'Reilly");
+    /// assert_eq!(pattern, "O_Reilly");
+    /// let f = Filter::field("name").ilike(pattern.as_str());
+    /// assert!(f.validate().is_ok());
+    /// assert_eq!(f.to_query_string(), r#"name[ilike]:"O_Reilly""#);
+    /// assert_eq!(Filter::like_pattern(r#"say "hi" (o'clock) [x"#), "say _hi_ _o_clock_ _x");
+    /// ```
+    pub fn like_pattern(text: &str) -> String {
+        text.chars()
+            .map(|c| match c {
+                '"' | '\'' | '[' | ']' | '(' | ')' => '_',
+                c => c,
+            })
+            .collect()
+    }
+
     /// Shorthand for `id[eq]:"<id>"`.
     ///
     /// ```

@@ -293,3 +293,57 @@ async fn a_create_twenty_rejects_is_audited_as_failed_only() {
     assert_eq!(actions("bad"), vec![AuditAction::Fail]);
     assert_eq!(actions("good"), vec![AuditAction::Create]);
 }
+
+/// A natural-key value Twenty's filter syntax cannot carry (a lone apostrophe: the syntax has no
+/// escape character) is looked up with a pattern, not sent as it is, so one such record neither
+/// stops the push nor is created twice: it adopts the record Twenty has.
+#[tokio::test]
+async fn a_key_value_with_a_lone_apostrophe_is_matched_not_duplicated() {
+    let sim = sim(0).await;
+    let oreilly = sim
+        .handle()
+        .insert_record("companies", json!({"name": "O'Reilly Media"}))["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    sim.handle()
+        .insert_record("companies", json!({"name": "O-Reilly Media"}));
+    let accounts = FieldMap::new("accounts", "companies", "company")
+        .field("name", "name")
+        .field("city", "address.addressCity")
+        .match_key("name");
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    source.upsert(
+        "accounts",
+        "a-1",
+        json!({"name": "O'Reilly Media", "city": "Sebastopol"}),
+    );
+    source.upsert(
+        "accounts",
+        "a-2",
+        json!({"name": "Bob's Burgers", "city": "Seymour"}),
+    );
+    let engine = SyncEngine::builder(client(&sim), source.clone(), state.clone())
+        .entity(Arc::new(accounts))
+        .build()
+        .expect("engine builds");
+    let report = engine.push(RunOptions::new()).await.expect("push");
+    let c = &report.entities["accounts:push"];
+    assert_eq!(
+        (c.adopted, c.created, c.failed),
+        (1, 1, 0),
+        "{}",
+        report.summary()
+    );
+    let st = state
+        .record("accounts", "a-1")
+        .await
+        .unwrap()
+        .expect("linked");
+    assert_eq!(st.twenty_id, oreilly, "the apostrophe, not the look-alike");
+    assert_eq!(
+        sim.handle().record("companies", &oreilly).unwrap()["address"]["addressCity"],
+        "Sebastopol"
+    );
+    assert_eq!(sim.handle().count("companies"), 3);
+}

@@ -3,8 +3,11 @@
 
 use super::*;
 
-/// The lookup of `records`' natural-key values: `key in [...]` per match key (each value as
-/// given and lower-cased, as Twenty compares `in` case-sensitively), or-ed; `None` without any.
+/// The lookup of `records`' natural-key values, or-ed; `None` without any. Per match key:
+/// `key in [...]` (each value as given and lower-cased, as Twenty compares `in`
+/// case-sensitively), and `key ilike` [`Filter::like_pattern`] for each value Twenty's filter
+/// syntax cannot carry (a company name with a lone apostrophe: the syntax has no escape). Such a
+/// pattern may find records with other values too; the index keeps each record under its own.
 fn key_filter(m: &dyn EntityMapper, records: &[&Value]) -> Option<Filter> {
     let mut filters = Vec::new();
     for k in m.match_keys() {
@@ -16,9 +19,23 @@ fn key_filter(m: &dyn EntityMapper, records: &[&Value]) -> Option<Filter> {
             .collect();
         vals.sort();
         vals.dedup();
-        if !vals.is_empty() {
-            filters.push(Filter::field(k.as_str()).in_(vals));
+        let (sendable, unsendable): (Vec<String>, Vec<String>) = vals
+            .into_iter()
+            .partition(|v| Filter::field(k.as_str()).eq(v.as_str()).validate().is_ok());
+        if !sendable.is_empty() {
+            filters.push(Filter::field(k.as_str()).in_(sendable));
         }
+        let mut patterns: Vec<String> = unsendable
+            .iter()
+            .map(|v| Filter::like_pattern(&v.to_lowercase()))
+            .collect();
+        patterns.sort();
+        patterns.dedup();
+        filters.extend(
+            patterns
+                .into_iter()
+                .map(|p| Filter::field(k.as_str()).ilike(p)),
+        );
     }
     match filters.len() {
         0 => None,
@@ -170,5 +187,32 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             }
         }
         Ok(index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::engine::mapper::FieldMap;
+
+    #[test]
+    fn a_key_value_the_filter_syntax_cannot_carry_is_looked_up_by_pattern() {
+        let m = FieldMap::new("accounts", "companies", "company")
+            .field("name", "name")
+            .match_key("name");
+        let records = [
+            json!({"name": "Acme"}),
+            json!({"name": "O'Reilly Media"}),
+            json!({"name": "o'reilly media"}),
+        ];
+        let refs: Vec<&Value> = records.iter().collect();
+        let filter = key_filter(&m, &refs).expect("a lookup");
+        assert_eq!(
+            filter.to_query_string(),
+            r#"or(name[in]:["Acme","acme"],name[ilike]:"o_reilly media")"#
+        );
+        assert!(filter.validate().is_ok());
     }
 }
