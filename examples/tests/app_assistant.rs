@@ -81,6 +81,25 @@ async fn context_bundle_keeps_only_allowlisted_fields_with_provenance() {
     sim.shutdown().await;
 }
 
+/// A search with a character Twenty's filter syntax cannot carry (a lone apostrophe) is sent
+/// with a one-character wildcard in its place, and finds the person.
+#[tokio::test]
+async fn a_search_for_a_name_with_an_apostrophe_finds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, client, config) = setup(dir.path()).await;
+    let id = sim.handle().insert_record(
+        "people",
+        json!({"name": {"firstName": "Conan", "lastName": "O'Brien"}}),
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let a = Assistant::new(client, config).unwrap();
+    let found = a.search("people", "o'brien", 5).await.expect("search");
+    assert!(found.iter().any(|f| f.source.id == id), "{found:?}");
+    sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn dry_run_writes_nothing_and_execute_writes_and_audits() {
     let dir = tempfile::tempdir().unwrap();

@@ -361,7 +361,9 @@ impl Assistant {
         })
     }
 
-    /// Records whose name/title/email contains `query`, projected to the allowlist.
+    /// Records whose name/title/email contains `query`, projected to the allowlist. Characters
+    /// Twenty's filter syntax cannot carry (a lone apostrophe, as in "O'Brien") match any one
+    /// character ([`Filter::like_pattern`]).
     pub async fn search(
         &self,
         object: &str,
@@ -369,7 +371,7 @@ impl Assistant {
         limit: u32,
     ) -> AppResult<Vec<BundleItem>> {
         check_object(object)?;
-        let pattern = format!("%{}%", query.trim());
+        let pattern = format!("%{}%", Filter::like_pattern(query.trim()));
         let filter = match object {
             "people" => Filter::or([
                 Filter::field("name.firstName").ilike(pattern.as_str()),
