@@ -31,6 +31,9 @@ pub(crate) struct Db {
     pub clock: Clock,
     pub actor_name: String,
     pub webhooks: Vec<Map<String, Value>>,
+    /// The most records one filter mutation may affect
+    /// ([`SimConfig::mutation_maximum_affected_records`](crate::SimConfig::mutation_maximum_affected_records)).
+    pub mutation_maximum_affected_records: usize,
 }
 
 fn event(
@@ -76,6 +79,7 @@ impl Db {
             clock: Clock::default(),
             actor_name,
             webhooks: Vec::new(),
+            mutation_maximum_affected_records: usize::MAX,
         }
     }
 
@@ -346,18 +350,32 @@ impl Db {
             .collect())
     }
 
-    /// `PATCH /rest/{plural}?filter=`.
-    pub fn update_many(
-        &mut self,
+    /// The ids a filter mutation matches ([`Self::matching_ids`]), or the 400 Twenty answers
+    /// when they are more than its `MUTATION_MAXIMUM_AFFECTED_RECORDS`; nothing is changed then.
+    fn mutated_ids(
+        &self,
         plural: &str,
         filter: &Filter,
-        input: &Value,
-        max: usize,
-    ) -> WriteResult {
+        deleted_only: bool,
+    ) -> Result<Vec<u128>, ApiError> {
+        let ids = self.matching_ids(plural, filter, deleted_only)?;
+        let max = self.mutation_maximum_affected_records;
+        if ids.len() > max {
+            return Err(ApiError::bad(format!(
+                "The filter matches {} records; one mutation may affect at most {max} \
+                 (MUTATION_MAXIMUM_AFFECTED_RECORDS).",
+                ids.len()
+            )));
+        }
+        Ok(ids)
+    }
+
+    /// `PATCH /rest/{plural}?filter=`.
+    pub fn update_many(&mut self, plural: &str, filter: &Filter, input: &Value) -> WriteResult {
         let input = input
             .as_object()
             .ok_or_else(|| ApiError::bad("The request body must be a JSON object"))?;
-        let ids = at_most(self.matching_ids(plural, filter, false)?, max)?;
+        let ids = self.mutated_ids(plural, filter, false)?;
         self.write_all(plural, ids, |db, id, undo, events| {
             db.update_in(plural, id, input, undo, events)
         })
@@ -400,14 +418,8 @@ impl Db {
     }
 
     /// `DELETE /rest/{plural}?filter=`.
-    pub fn delete_many(
-        &mut self,
-        plural: &str,
-        filter: &Filter,
-        soft: bool,
-        max: usize,
-    ) -> WriteResult {
-        let ids = at_most(self.matching_ids(plural, filter, false)?, max)?;
+    pub fn delete_many(&mut self, plural: &str, filter: &Filter, soft: bool) -> WriteResult {
+        let ids = self.mutated_ids(plural, filter, false)?;
         let mut events = Vec::new();
         let mut out = Vec::new();
         for id in ids {
@@ -449,8 +461,8 @@ impl Db {
     }
 
     /// `PATCH /rest/restore/{plural}?filter=`: restores the soft-deleted matching rows.
-    pub fn restore_many(&mut self, plural: &str, filter: &Filter, max: usize) -> WriteResult {
-        let ids = at_most(self.matching_ids(plural, filter, true)?, max)?;
+    pub fn restore_many(&mut self, plural: &str, filter: &Filter) -> WriteResult {
+        let ids = self.mutated_ids(plural, filter, true)?;
         let mut events = Vec::new();
         let mut out = Vec::new();
         for id in ids {
@@ -509,17 +521,4 @@ impl Db {
         }
         Ok(out)
     }
-}
-
-/// The ids a filter mutation matched, or the 400 Twenty answers when they are more than its
-/// `MUTATION_MAXIMUM_AFFECTED_RECORDS` (`max`); nothing is changed then.
-fn at_most(ids: Vec<u128>, max: usize) -> Result<Vec<u128>, ApiError> {
-    if ids.len() > max {
-        return Err(ApiError::bad(format!(
-            "The filter matches {} records; one mutation may affect at most {max} \
-             (MUTATION_MAXIMUM_AFFECTED_RECORDS).",
-            ids.len()
-        )));
-    }
-    Ok(ids)
 }

@@ -138,11 +138,7 @@ async fn records(
         ["restore", plural] if method == Method::PATCH => {
             let filter = require_filter(shared, plural, &q)?;
             let mut db = shared.db.write().unwrap_or_else(|e| e.into_inner());
-            let (v, events) = db.restore_many(
-                plural,
-                &filter,
-                shared.config.mutation_maximum_affected_records,
-            )?;
+            let (v, events) = db.restore_many(plural, &filter)?;
             shared.emit(&db, &events);
             Ok(data(200, &format!("restore{}", upper_first(plural)), v))
         }
@@ -207,12 +203,7 @@ async fn collection(
                 Err(r) => return Ok(r),
             };
             let mut db = shared.db.write().unwrap_or_else(|e| e.into_inner());
-            let (v, events) = db.update_many(
-                plural,
-                &filter,
-                &body,
-                shared.config.mutation_maximum_affected_records,
-            )?;
+            let (v, events) = db.update_many(plural, &filter, &body)?;
             shared.emit(&db, &events);
             Ok(data(200, &format!("update{plural_key}"), v))
         }
@@ -220,12 +211,7 @@ async fn collection(
             let filter = require_filter(shared, plural, q)?;
             let soft = flag(q, "soft_delete");
             let mut db = shared.db.write().unwrap_or_else(|e| e.into_inner());
-            let (v, events) = db.delete_many(
-                plural,
-                &filter,
-                soft,
-                shared.config.mutation_maximum_affected_records,
-            )?;
+            let (v, events) = db.delete_many(plural, &filter, soft)?;
             shared.emit(&db, &events);
             Ok(data(200, &format!("delete{plural_key}"), v))
         }

@@ -432,6 +432,7 @@ impl SimServer {
     pub async fn start_on(config: SimConfig, addr: SocketAddr) -> std::io::Result<SimServer> {
         let mut db = Db::new(config.api_key_name.clone());
         db.clock = Clock::on(config.server_time());
+        db.mutation_maximum_affected_records = config.mutation_maximum_affected_records;
         if config.seed_people > 0 {
             crate::seed::seed(&mut db, config.seed_people, config.rng_seed);
         }

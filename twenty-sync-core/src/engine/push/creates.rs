@@ -18,7 +18,11 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         written: &mut u64,
         failed: &mut u64,
     ) -> Result<(), SyncError> {
-        let items: Vec<NewRecord<'_>> = ops.iter().filter_map(|o| o.new_record(false)).collect();
+        let items: Vec<NewRecord<'_>> = ops
+            .iter()
+            .filter(|o| matches!(o, Op::Create { .. }))
+            .filter_map(Op::new_record)
+            .collect();
         if items.is_empty() {
             return Ok(());
         }

@@ -104,7 +104,7 @@ impl InFlight {
             return None;
         }
         let pace = self.pace(&stats);
-        if pace.requests < RAISE_AFTER_REQUESTS || pace.waited * 10 >= pace.elapsed {
+        if pace.requests < RAISE_AFTER_REQUESTS || !pace.waited_little() {
             return None; // Too few requests to tell, or the limit is what holds the push.
         }
         let needed = pace

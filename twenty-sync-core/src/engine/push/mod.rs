@@ -140,8 +140,8 @@ enum Op {
 type NewRecord<'a> = (&'a str, &'a str, &'a Value, &'a str, &'a str, &'a [String]);
 
 impl Op {
-    /// The new record of an [`Op::Upsert`] (with `upsert`) or of an [`Op::Create`] (without).
-    fn new_record(&self, upsert: bool) -> Option<NewRecord<'_>> {
+    /// The new record of an [`Op::Create`] or an [`Op::Upsert`].
+    fn new_record(&self) -> Option<NewRecord<'_>> {
         match self {
             Op::Create {
                 key,
@@ -149,7 +149,7 @@ impl Op {
                 record,
                 hash,
                 local_hash,
-            } if !upsert => Some((key, id, record, hash, local_hash, &[])),
+            } => Some((key, id, record, hash, local_hash, &[])),
             Op::Upsert {
                 key,
                 id,
@@ -157,8 +157,8 @@ impl Op {
                 hash,
                 local_hash,
                 fields,
-            } if upsert => Some((key, id, record, hash, local_hash, fields)),
-            _ => None,
+            } => Some((key, id, record, hash, local_hash, fields)),
+            Op::Update { .. } | Op::Delete { .. } => None,
         }
     }
 }
@@ -516,7 +516,7 @@ fn predict_dry_writes(
                     local_hash.as_str(),
                 )
             }
-            _ => match op.new_record(matches!(op, Op::Upsert { .. })) {
+            _ => match op.new_record() {
                 Some((key, id, record, hash, local_hash, _)) => {
                     (key, id, None, record, hash, local_hash)
                 }

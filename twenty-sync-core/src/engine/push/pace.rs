@@ -47,6 +47,12 @@ impl Pace {
         }
     }
 
+    /// Whether the push waited on the rate limit for under a tenth of its time: the limit is
+    /// not what held it back.
+    pub(super) fn waited_little(&self) -> bool {
+        self.waited * 10 < self.elapsed
+    }
+
     /// Whether this pace, with `in_flight` batches at once, was set by Twenty's answers rather
     /// than by `limit`: at least [`MIN_REQUESTS`] requests, over a quarter more time per request
     /// than the limit's interval, and under a tenth of the time spent waiting on the limit.
@@ -54,7 +60,7 @@ impl Pace {
     pub(super) fn held_back(&self, limit: Option<RateLimit>, in_flight: usize) -> Option<HeldBack> {
         let limit = limit?;
         let count = u32::try_from(self.requests).ok()?;
-        if self.requests < MIN_REQUESTS || self.waited * 10 >= self.elapsed {
+        if self.requests < MIN_REQUESTS || !self.waited_little() {
             return None;
         }
         let per_request = self.elapsed / count;

@@ -59,7 +59,11 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
     ) -> Result<(), SyncError> {
         let entity = m.name();
         let plural = m.twenty_object().to_owned();
-        let items: Vec<NewRecord<'_>> = ops.iter().filter_map(|o| o.new_record(true)).collect();
+        let items: Vec<NewRecord<'_>> = ops
+            .iter()
+            .filter(|o| matches!(o, Op::Upsert { .. }))
+            .filter_map(Op::new_record)
+            .collect();
         if items.is_empty() {
             return Ok(());
         }
