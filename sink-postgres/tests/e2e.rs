@@ -127,6 +127,105 @@ async fn pull_from_twenty_into_postgres_then_push_a_local_insert_back() {
     assert_eq!(state.len(), 1, "the pushed record is in the ID map");
 }
 
+/// A person whose row Postgres refuses (a CHECK constraint) fails alone: the rest of its batch
+/// is written, the pull goes on and completes, and the person is kept for retry until it is
+/// fixed in Twenty. (Postgres rolls back the whole batch for one row; the engine finds the row
+/// by applying the batch in parts.)
+#[tokio::test]
+async fn a_person_postgres_refuses_fails_alone_and_is_pulled_once_fixed() {
+    let db = TestDb::new().await;
+    let sim = SimServer::start(SimConfig::new(KEY).seed_people(25).rate_limit(None))
+        .await
+        .expect("simulator starts");
+    let table = EntityTable::default_table(
+        "contacts",
+        &db.data_schema(),
+        "id",
+        [
+            ("email", ColumnType::Text),
+            ("first", ColumnType::Text),
+            ("last", ColumnType::Text),
+        ],
+    );
+    let sink: Arc<PostgresSink> = db.build(db.builder().entity(table)).await;
+    let t = quote_qualified(&db.data_schema(), "contacts");
+    let pg = admin().await;
+    pg.batch_execute(&format!(
+        "ALTER TABLE {t} ADD CONSTRAINT email_allowed CHECK (email NOT LIKE 'refused%')"
+    ))
+    .await
+    .unwrap();
+    let bad = sim.handle().records("people")[12]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let set_email = |email: &str| {
+        sim.handle()
+            .update_record(
+                "people",
+                &bad,
+                serde_json::json!({"emails": {"primaryEmail": email, "additionalEmails": []}}),
+            )
+            .expect("the person exists");
+    };
+    set_email("refused@example.com");
+    let engine = SyncEngine::builder(client(&sim), sink.clone(), sink.clone())
+        .entity(Arc::new(contacts()))
+        .batch_size(10)
+        .build()
+        .expect("engine builds");
+    let rows = || async {
+        pg.query_one(&format!("SELECT count(*) FROM {t}"), &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+
+    let report = engine
+        .pull(RunOptions::new())
+        .await
+        .expect("a refused row does not stop the pull");
+    assert_eq!(
+        report.status,
+        RunStatus::PartiallyFailed,
+        "{}",
+        report.summary()
+    );
+    assert_eq!(report.failures.len(), 1, "{}", report.summary());
+    let failure = &report.failures[0];
+    assert_eq!(failure.twenty_id.as_deref(), Some(bad.as_str()));
+    assert!(failure.reason.contains("email_allowed"), "{failure:?}");
+    assert_eq!(rows().await, 24, "everyone else is written");
+    let retry = sink
+        .cursor("contacts#retry", SyncDirection::Pull)
+        .await
+        .unwrap()
+        .expect("a retry set");
+    assert!(retry.as_str().contains(&bad), "{retry:?}");
+
+    set_email("fixed@example.com");
+    let fixed = engine.pull(RunOptions::new()).await.expect("pull the fix");
+    assert_eq!(fixed.status, RunStatus::Succeeded, "{}", fixed.summary());
+    assert_eq!(rows().await, 25);
+    let fixed_rows: i64 = pg
+        .query_one(
+            &format!("SELECT count(*) FROM {t} WHERE email = 'fixed@example.com'"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(fixed_rows, 1);
+    assert!(
+        !sink
+            .cursor("contacts#retry", SyncDirection::Pull)
+            .await
+            .unwrap()
+            .is_some_and(|r| r.as_str().contains(&bad)),
+        "the fixed person left the retry set"
+    );
+}
+
 /// A fleet: two workers (separate pools, one state schema) run the same entities; the lease on a
 /// workspace+entity lets only one run it at a time, and the other worker moves on to another
 /// entity meanwhile (`README.md`, "Running a fleet").

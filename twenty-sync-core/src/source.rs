@@ -107,6 +107,13 @@ pub trait SourceOfTruth: Send + Sync {
 
     /// Applies a batch of pulled changes atomically (see the trait docs for the state contract).
     ///
+    /// Refuse data you cannot store (a value too long for its column, a constraint) with a
+    /// [`StoreErrorKind::Invalid`](crate::StoreErrorKind::Invalid) error that is not temporary,
+    /// writing nothing of the batch: the engine then applies the batch in parts to find the
+    /// records refused, reports each as a failure kept for retry, and applies the rest. An
+    /// error whose `key` context names the record refused saves it the halving (one apply more
+    /// per such record). Any other error stops the pull, with its cursor before the batch.
+    ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// use serde_json::json;

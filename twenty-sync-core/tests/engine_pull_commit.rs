@@ -22,8 +22,9 @@ use twenty_sim::SimServer;
 use twenty_sync_core::engine::{RunOptions, SyncEngine};
 use twenty_sync_core::memory::{MemorySource, MemoryState};
 use twenty_sync_core::{
-    ApplyBatch, Checkpoint, LocalChange, LocalRecord, RunReport, RunStatus, SourceOfTruth,
-    StateStore, StateWritten, StoreError, StoreErrorKind, StoreResult, SyncDirection,
+    ApplyBatch, AuditAction, AuditQuery, Checkpoint, InboundChangeKind, LocalChange, LocalRecord,
+    RunReport, RunStatus, SourceOfTruth, StateStore, StateWritten, StoreError, StoreErrorKind,
+    StoreResult, SyncDirection,
 };
 
 /// What one `apply` call carried.
@@ -68,6 +69,18 @@ struct Recording {
     hold_apply: Arc<Mutex<Option<ApplyHold>>>,
     /// What it answers to `concurrent_applies`.
     concurrent: usize,
+    /// When set, every batch with a record it refuses fails, writing nothing.
+    refuse: Arc<Mutex<Option<Refusal>>>,
+}
+
+/// What a [`Recording`] source refuses, as a store with a CHECK constraint would: any batch with
+/// an upsert whose email contains `marker` (any upsert, without one) fails as `Invalid` (naming
+/// that record's key when `names_key`, as the Postgres sink does for a value that does not fit
+/// its column), and nothing of it is written.
+#[derive(Clone)]
+struct Refusal {
+    marker: Option<String>,
+    names_key: bool,
 }
 
 impl Recording {
@@ -85,6 +98,7 @@ impl Recording {
             costly_commits: false,
             hold_apply: Arc::default(),
             concurrent: 1,
+            refuse: Arc::default(),
         }
     }
 
@@ -153,6 +167,27 @@ impl SourceOfTruth for Recording {
                 StoreErrorKind::Unavailable,
                 format!("apply {n} failed (test)"),
             ));
+        }
+        let refusal = self.refuse.lock().unwrap().clone();
+        if let Some(r) = refusal {
+            let refused = batch.changes.iter().find(|c| match &c.kind {
+                InboundChangeKind::Upsert { data } => r
+                    .marker
+                    .as_deref()
+                    .is_none_or(|m| data["email"].as_str().is_some_and(|e| e.contains(m))),
+                InboundChangeKind::Delete { .. } => false,
+            });
+            if let Some(c) = refused {
+                let err = StoreError::new(
+                    StoreErrorKind::Invalid,
+                    "new row violates check constraint \"email_allowed\" (test)",
+                );
+                return Err(if r.names_key {
+                    err.with_context("key", c.key.clone())
+                } else {
+                    err
+                });
+            }
         }
         self.applied.lock().unwrap().push(Applied {
             changes: batch.changes.iter().map(|c| c.key.clone()).collect(),
@@ -1181,4 +1216,276 @@ async fn both_walks_first_pages_are_requested_before_either_is_answered() {
         [(1, false), (2, false)],
         "two list requests (one per walk), each answered once the other had arrived"
     );
+}
+
+/// The ids of the retry set of the pull of contacts, as stored.
+async fn pull_retry_set(state: &MemoryState) -> Vec<String> {
+    let Some(stored) = state
+        .cursor("contacts#retry", SyncDirection::Pull)
+        .await
+        .expect("retry set readable")
+    else {
+        return Vec::new();
+    };
+    let doc: serde_json::Value = serde_json::from_str(stored.as_str()).expect("retry set json");
+    doc["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// 45 people pulled in pages of 7 and batches of 14 into `source`, which refuses the 21st by
+/// the walk's order (by its email): it is on the third page, in the first full batch (pages
+/// 3-4; pages 1 and 2 go alone at the start of the pull). Returns that person's id and the
+/// report, after checking it: that person alone failed, everything else was written, and the
+/// retry set holds the refused id.
+async fn pull_with_one_refused(
+    source: &Recording,
+    names_key: bool,
+) -> (SimServer, MemoryState, String, RunReport) {
+    let sim = sim(45).await;
+    let state = MemoryState::new();
+    let mut people = sim.handle().records("people");
+    people.sort_by(|a, b| {
+        (a["updatedAt"].as_str(), a["id"].as_str())
+            .cmp(&(b["updatedAt"].as_str(), b["id"].as_str()))
+    });
+    let bad = people[20]["id"].as_str().unwrap().to_owned();
+    let email = people[20]["emails"]["primaryEmail"]
+        .as_str()
+        .expect("seeded people have emails")
+        .to_owned();
+    *source.refuse.lock().unwrap() = Some(Refusal {
+        marker: Some(email),
+        names_key,
+    });
+    let report = engine(&sim, source, &state, 14)
+        .pull(RunOptions::new())
+        .await
+        .expect("a refused record does not stop the pull");
+    assert_eq!(
+        report.status,
+        RunStatus::PartiallyFailed,
+        "{}",
+        report.summary()
+    );
+    let c = &report.entities["contacts:pull"];
+    assert_eq!((c.created, c.failed), (44, 1), "{}", report.summary());
+    assert_eq!(report.failures.len(), 1, "{}", report.summary());
+    let failure = &report.failures[0];
+    assert_eq!(failure.twenty_id.as_deref(), Some(bad.as_str()));
+    assert!(
+        failure.reason.contains("refused the record") && failure.reason.contains("email_allowed"),
+        "{failure:?}"
+    );
+    assert_eq!(source.inner.records(ENTITY).len(), 44);
+    assert!(
+        source.inner.records(ENTITY).iter().all(|r| r.key != bad),
+        "the refused record is not written"
+    );
+    assert_no_repeats(&source.applied());
+    assert_eq!(pull_retry_set(&state).await, vec![bad.clone()]);
+    (sim, state, bad, report)
+}
+
+#[tokio::test]
+async fn a_record_the_store_refuses_fails_alone_and_the_rest_of_its_batch_is_applied() {
+    // The store gives no key: the refused batch of 14 is applied in halves until the refused
+    // record is alone (7 refused, 3 applied, 4 refused, 2 applied, 2 refused, 1 applied, 1
+    // refused, 7 applied: 8 applies more). The cursor moves past it all the same:
+    // the next pull retries the refused person alone (reported again), and once it is fixed in
+    // Twenty, writes it and empties the retry set.
+    let source = Recording::new();
+    let (sim, state, bad, _) = pull_with_one_refused(&source, false).await;
+    let applies = *source.applies.lock().unwrap();
+    // 5 batches (7, 7, 14, 14, 3), the third refused, then its 8 parts.
+    assert_eq!(applies, 5 + 8, "{:?}", batch_sizes(&source.applied()));
+    assert_eq!(
+        batch_sizes(&source.applied()),
+        [7, 7, 3, 2, 1, 7, 14, 3],
+        "the parts of the refused batch that were applied, in order"
+    );
+    let audit = state
+        .audit(&AuditQuery::default())
+        .await
+        .expect("audit readable");
+    let failed: Vec<_> = audit
+        .iter()
+        .filter(|a| a.twenty_id.as_deref() == Some(bad.as_str()))
+        .map(|a| a.action)
+        .collect();
+    assert_eq!(
+        failed,
+        vec![AuditAction::Fail],
+        "one failure entry, no create"
+    );
+
+    let again = engine(&sim, &source, &state, 14)
+        .pull(RunOptions::new())
+        .await
+        .expect("pull again");
+    let c = &again.entities["contacts:pull"];
+    assert_eq!(
+        (c.seen, c.created, c.failed),
+        (1, 0, 1),
+        "only the retried person is read: {}",
+        again.summary()
+    );
+    assert_eq!(pull_retry_set(&state).await, vec![bad.clone()]);
+
+    sim.handle()
+        .update_record(
+            "people",
+            &bad,
+            json!({"emails": {"primaryEmail": "fixed@example.com", "additionalEmails": []}}),
+        )
+        .expect("the person exists");
+    let fixed = engine(&sim, &source, &state, 14)
+        .pull(RunOptions::new())
+        .await
+        .expect("pull the fix");
+    assert_eq!(fixed.status, RunStatus::Succeeded, "{}", fixed.summary());
+    assert_eq!(fixed.entities["contacts:pull"].created, 1);
+    assert_eq!(local_emails(&source.inner), twenty_emails(&sim));
+    assert!(pull_retry_set(&state).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_record_the_stores_error_names_costs_one_apply_more() {
+    // The store's error names the refused record's key: it is taken out at once, and the rest
+    // of its batch applied in one more apply.
+    let source = Recording::new();
+    pull_with_one_refused(&source, true).await;
+    let sizes = batch_sizes(&source.applied());
+    assert_eq!(
+        *source.applies.lock().unwrap(),
+        sizes.len() + 1,
+        "one refused apply: {sizes:?}"
+    );
+    assert_eq!(sizes.iter().sum::<usize>(), 44);
+}
+
+#[tokio::test]
+async fn with_two_batches_at_once_a_refused_record_is_kept_for_retry_before_a_cursor_passes_it() {
+    // Two batches in flight: the batch with the refused record may have gone beside another,
+    // and a later one beside it. Its cursor is held back until the refused id is stored for
+    // retry; the completed pull's cursor is written after that, so the next pull reads only
+    // the retried person.
+    // Page 2's apply is held until the first part of the refused batch applied (apply 5:
+    // apply 3 is the batch, 4 its refused first half, 5 that half's first 3), so the refused
+    // batch goes beside it, with its cursor kept for after it.
+    let source = Recording::two_at_once();
+    let release = Arc::new(tokio::sync::Notify::new());
+    *source.hold_apply.lock().unwrap() = Some((2, release.clone()));
+    *source.on_apply.lock().unwrap() = Some((5, Box::new(move || release.notify_one())));
+    let (sim, state, _, _) = tokio::time::timeout(
+        Duration::from_secs(30),
+        pull_with_one_refused(&source, false),
+    )
+    .await
+    .expect("the refused batch was applied while page 2 waited");
+    assert_eq!(
+        batch_sizes(&source.applied())[..3],
+        [7, 3, 2],
+        "page 2 written after the refused batch's first part"
+    );
+    let again = engine(&sim, &source, &state, 14)
+        .pull(RunOptions::new())
+        .await
+        .expect("pull again");
+    let c = &again.entities["contacts:pull"];
+    assert_eq!((c.seen, c.failed), (1, 1), "{}", again.summary());
+}
+
+#[tokio::test]
+async fn a_store_that_refuses_every_record_stops_the_pull_before_the_batch() {
+    // Every record is refused (a constraint at odds with the mapping): after eight records
+    // refused on their own and none applied, the pull stops with the cursor before the batch
+    // instead of reporting, at two applies each, a failure per record.
+    let sim = sim(20).await;
+    let (source, state) = (
+        Recording {
+            costly_commits: true,
+            ..Recording::new()
+        },
+        MemoryState::new(),
+    );
+    *source.refuse.lock().unwrap() = Some(Refusal {
+        marker: None,
+        names_key: false,
+    });
+    let err = engine(&sim, &source, &state, 14)
+        .pull(RunOptions::new())
+        .await
+        .expect_err("nothing can be stored");
+    let message = err.to_string();
+    assert!(
+        message.contains("took none") && message.contains("email_allowed"),
+        "{message}"
+    );
+    assert!(source.inner.records(ENTITY).is_empty());
+    assert_eq!(
+        state.cursor(ENTITY, SyncDirection::Pull).await.unwrap(),
+        None
+    );
+    assert!(pull_retry_set(&state).await.is_empty());
+    let applies = *source.applies.lock().unwrap();
+    assert!(applies <= 20, "{applies} applies");
+}
+
+#[tokio::test]
+async fn a_crash_anywhere_after_a_refusal_loses_neither_the_refused_record_nor_the_others() {
+    // The pull of `pull_with_one_refused`, stopped after each of its 8 applies that write in turn (data
+    // written, state not: the memory source leaves the state to the engine), or before the
+    // completed pull's cursor, then run again: the refused person is in the retry set and
+    // everyone else is written. A cursor written past the refused batch before its id was kept
+    // for retry would lose it.
+    use twenty_sync_core::engine::failpoints::{
+        Failpoints, PULL_AFTER_SOURCE_APPLY, PULL_BEFORE_CURSOR_COMMIT,
+    };
+    let mut crashes = 0;
+    for (point, hit) in (1..=8)
+        .map(|hit| (PULL_AFTER_SOURCE_APPLY, hit))
+        .chain([(PULL_BEFORE_CURSOR_COMMIT, 1)])
+    {
+        let probe = Recording::new();
+        let (sim, _, bad, _) = pull_with_one_refused(&probe, false).await;
+        let source = Recording::new();
+        *source.refuse.lock().unwrap() = probe.refuse.lock().unwrap().clone();
+        let state = MemoryState::new();
+        let fp = Failpoints::new();
+        fp.arm(point, hit);
+        // No overlap: the pull after the crash reads from the last committed record on, so it
+        // reads the refused person again only if no cursor past it was written.
+        let pulling = |fp: Failpoints| {
+            SyncEngine::builder(client(&sim), source.clone(), state.clone())
+                .entity(Arc::new(contacts()))
+                .batch_size(7)
+                .pull_commit_records(14)
+                .overlap(Duration::ZERO)
+                .failpoints(fp)
+                .build()
+                .expect("engine builds")
+        };
+        if pulling(fp).pull(RunOptions::new()).await.is_err() {
+            crashes += 1;
+        }
+        pulling(Failpoints::new())
+            .pull(RunOptions::new())
+            .await
+            .expect("the pull after the crash");
+        assert_eq!(
+            pull_retry_set(&state).await,
+            vec![bad.clone()],
+            "{point} at hit {hit}"
+        );
+        assert_eq!(
+            source.inner.records(ENTITY).len(),
+            44,
+            "{point} at hit {hit}"
+        );
+    }
+    assert_eq!(crashes, 9, "every armed point fired");
 }

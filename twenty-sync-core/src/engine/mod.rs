@@ -14,6 +14,7 @@ mod plan;
 mod progress;
 mod pull;
 mod pull_commits;
+mod pull_refused;
 mod push;
 mod retry;
 mod run;

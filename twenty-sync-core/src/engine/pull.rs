@@ -3,11 +3,11 @@
 //! Two walks ordered by `updatedAt, id` (live records, then soft-deleted ones), each from
 //! `watermark - overlap`, one page at a time (memory is bounded by the batch size). Each page is
 //! mapped, de-duplicated against the stored [`RecordState`]s, and applied with its state in one
-//! [`ApplyBatch`]; the cursor moves only with a committed batch, and becomes the walk's start time
-//! when both walks complete.
+//! [`ApplyBatch`](crate::ApplyBatch); the cursor moves only with a committed batch, and becomes
+//! the walk's start time when both walks complete. A record the local store refuses is reported
+//! and kept for retry while the rest of its batch is applied (see `pull_refused`).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use futures::stream::{FuturesOrdered, StreamExt};
 
@@ -17,8 +17,7 @@ use twenty_client::records::FieldSelection;
 use twenty_client::{Filter, OrderBy, Page, Record};
 
 use crate::model::{
-    ApplyBatch, InboundChange, InboundChangeKind, Linked, LocalRecord, RecordState, StateCommit,
-    StateWritten, SyncDirection,
+    InboundChange, InboundChangeKind, Linked, LocalRecord, RecordState, StateCommit, SyncDirection,
 };
 use crate::report::RunMode;
 use crate::source::SourceOfTruth;
@@ -34,6 +33,7 @@ use super::mapper::{EntityMapper, FieldOwner, get_path, set_path};
 use super::plan::{PlannedAction, field_diff};
 use super::progress::ProgressEvent;
 use super::pull_commits::{CommitterEnd, InFlight, PullCommits, StagedBatch};
+use super::pull_refused::Committed;
 use super::retry::RetrySet;
 use super::run::{Decision, Run};
 use super::views::{local_hash, twenty_hash, twenty_hash_sparse};
@@ -1011,7 +1011,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         let staged = std::mem::replace(pending, PendingPull::new(m.name()));
         // Failures go into the retry set before the cursor moves past them.
         let failed = RetrySet::failed_in(&staged.commit.audit, DIR);
-        let pipeline = match commits {
+        let mut pipeline = match commits {
             PullCommits::Inline => None,
             PullCommits::Pipelined(p) => {
                 if wait && staged.changes.is_empty() && staged.commit.is_empty() {
@@ -1025,6 +1025,12 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 Some(p)
             }
         };
+        if let Some(p) = pipeline.as_deref_mut() {
+            // Refused in a batch acknowledged above: kept for retry before this batch (or a
+            // cursor alone) writes the cursor past them.
+            self.record_refused(run, m.name(), retry.as_deref_mut(), p.take_refused())
+                .await?;
+        }
         if let (Some(retry), false) = (retry.as_deref_mut(), run.dry_run) {
             self.retry_before_commit(retry, &failed).await?;
         }
@@ -1035,9 +1041,19 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         };
         match pipeline {
             None => {
-                self.commit_pull_page(run.dry_run, m.name(), batch).await?;
+                let committed = self.commit_pull_page(run.dry_run, m.name(), batch).await?;
+                let mut failed = failed;
+                failed.extend(
+                    self.record_refused(run, m.name(), retry.as_deref_mut(), committed.refused)
+                        .await?,
+                );
                 if let Some(retry) = retry {
                     retry.absorb(staged.processed.iter(), &failed);
+                }
+                if let Some(cursor) = committed.held_cursor {
+                    // Held back for the refused records, which are in the retry set now.
+                    self.commit_pull_cursor(run.dry_run, m.name(), cursor)
+                        .await?;
                 }
             }
             Some(p) => {
@@ -1050,20 +1066,35 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 };
                 p.send(batch, in_flight).await?;
                 if wait {
-                    p.settle(retry).await?;
+                    p.settle(retry.as_deref_mut()).await?;
+                    self.record_refused(run, m.name(), retry, p.take_refused())
+                        .await?;
                     if let Some(cursor) = p.take_unwritten_cursor() {
-                        // The batch went beside another, so its commit could not write the
-                        // cursor after it: everything up to there is committed now.
-                        let alone = StagedBatch {
-                            changes: Vec::new(),
-                            commit: StateCommit::new(m.name()),
-                            cursor: Some(cursor),
-                        };
-                        self.commit_pull_page(run.dry_run, m.name(), alone).await?;
+                        // The batch went beside another (or had records refused), so its
+                        // commit did not write the cursor after it: everything up to there is
+                        // committed (or kept for retry) now.
+                        self.commit_pull_cursor(run.dry_run, m.name(), cursor)
+                            .await?;
                     }
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Commits the pull cursor `cursor` on its own. No-op in dry runs.
+    async fn commit_pull_cursor(
+        &self,
+        dry_run: bool,
+        entity: &str,
+        cursor: PullCursor,
+    ) -> Result<(), SyncError> {
+        let alone = StagedBatch {
+            changes: Vec::new(),
+            commit: StateCommit::new(entity),
+            cursor: Some(cursor),
+        };
+        self.commit_pull_page(dry_run, entity, alone).await?;
         Ok(())
     }
 
@@ -1091,66 +1122,41 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         }
     }
 
-    /// Applies a decided batch (data and state), moving the cursor with it. No-op in dry runs.
+    /// Applies a decided batch (data and state), moving the cursor with it, or, when the store
+    /// refuses records of it, everything else without the cursor (see `pull_refused`). No-op
+    /// in dry runs.
     async fn commit_pull_page(
         &self,
         dry_run: bool,
         entity: &str,
         batch: StagedBatch,
-    ) -> Result<(), SyncError> {
+    ) -> Result<Committed, SyncError> {
         let StagedBatch {
             changes,
             mut commit,
             cursor,
         } = batch;
         if dry_run {
-            return Ok(());
+            return Ok(Committed::default());
+        }
+        if !changes.is_empty() {
+            return self.apply_pulled(entity, changes, commit, cursor).await;
         }
         if let Some(c) = &cursor {
             commit.cursors.push((DIR, c.encode()));
         }
-        let written = changes.len() as u64;
-        let batch = Arc::new(ApplyBatch {
-            entity: entity.to_owned(),
-            changes,
-            state: commit,
-        });
-        if batch.changes.is_empty() {
-            if !batch.state.is_empty() {
-                self.state
-                    .commit(&batch.state)
-                    .await
-                    .map_err(|e| SyncError::from_store("committing pull state", e))?;
-            }
-            return Ok(());
-        }
-        let outcome = self.source.apply_shared(batch.clone()).await.map_err(|e| {
-            SyncError::from_store(
-                &format!(
-                    "applying {written} pulled change(s) to {}",
-                    self.source.describe()
-                ),
-                e,
-            )
-        })?;
-        self.emit(ProgressEvent::Written {
-            entity: entity.to_owned(),
-            direction: DIR,
-            count: written,
-        });
-        if outcome == StateWritten::NotWritten {
-            self.failpoints.check(failpoints::PULL_AFTER_SOURCE_APPLY)?;
+        if !commit.is_empty() {
             self.state
-                .commit(&batch.state)
+                .commit(&commit)
                 .await
                 .map_err(|e| SyncError::from_store("committing pull state", e))?;
         }
-        Ok(())
+        Ok(Committed::default())
     }
 }
 
 /// Pulled pages decided but not committed yet: a walk commits them together (one
-/// [`ApplyBatch`]) once they hold [`EngineConfig::pull_commit_records`] writes, at the end of the
+/// [`ApplyBatch`](crate::ApplyBatch)) once they hold [`EngineConfig::pull_commit_records`] writes, at the end of the
 /// walk, before a page that touches one of their records again, and, at the start of a pull,
 /// whenever the committer has room for another batch (`PullCommits::takes_early_batch`).
 ///

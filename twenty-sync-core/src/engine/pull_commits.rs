@@ -20,6 +20,11 @@
 //! batch could not write it. With one batch in flight, every batch writes its own cursor, and a
 //! batch that fails stops the committer before any later batch.
 //!
+//! **Refused records.** A batch whose records the store refuses for their data is applied
+//! without them, and acknowledged with them and without writing its cursor (see
+//! `pull_refused`): the walk stores them in the retry set first, and only a later commit writes
+//! a cursor past them ([`Pipeline::take_refused`]).
+//!
 //! Batches are full once a pull is under way; at its start the walk hands over what it has
 //! staged whenever the committer has room for it ([`PullCommits::takes_early_batch`]). A
 //! page that touches a record of a batch in flight (same Twenty id, or a new record with the
@@ -33,6 +38,7 @@ use tokio::sync::mpsc;
 use crate::model::{InboundChange, StateCommit};
 
 use super::error::{SyncError, SyncErrorKind};
+use super::pull_refused::{Committed, Refused};
 use super::retry::RetrySet;
 use super::watermark::PullCursor;
 
@@ -62,7 +68,7 @@ pub(super) struct InFlight {
 /// The walk's end of a commit pipeline.
 pub(super) struct Pipeline {
     jobs: mpsc::Sender<StagedBatch>,
-    acks: mpsc::Receiver<Result<(), SyncError>>,
+    acks: mpsc::Receiver<Result<Committed, SyncError>>,
     /// The batches handed over and not acknowledged yet, oldest first.
     in_flight: VecDeque<InFlight>,
     /// How many batches may be in flight at once.
@@ -71,12 +77,15 @@ pub(super) struct Pipeline {
     unwritten_cursor: Option<PullCursor>,
     /// Writes (changes or state rows, whichever a batch has more of) handed over so far.
     handed_writes: usize,
+    /// Records the store refused in acknowledged batches, not yet taken by the walk (which
+    /// stores them in the retry set before any cursor past them is written).
+    refused: Vec<Refused>,
 }
 
 /// The committer's end: batches to apply, and where to acknowledge each.
 pub(super) struct CommitterEnd {
     pub(super) jobs: mpsc::Receiver<StagedBatch>,
-    pub(super) acks: mpsc::Sender<Result<(), SyncError>>,
+    pub(super) acks: mpsc::Sender<Result<Committed, SyncError>>,
     /// How many batches the committer applies at once.
     pub(super) depth: usize,
 }
@@ -104,6 +113,7 @@ impl PullCommits {
                 depth,
                 unwritten_cursor: None,
                 handed_writes: 0,
+                refused: Vec::new(),
             }),
             CommitterEnd {
                 jobs: jobs_rx,
@@ -182,7 +192,16 @@ impl Pipeline {
     /// [`settle`](Self::settle), the cursor of a batch that was handed over beside another,
     /// for the caller to commit on its own.
     pub(super) fn take_unwritten_cursor(&mut self) -> Option<PullCursor> {
+        debug_assert!(self.refused.is_empty(), "refused records taken first");
         self.unwritten_cursor.take()
+    }
+
+    /// The records the store refused in the batches acknowledged so far. Take them (and store
+    /// them in the retry set) after [`settle`](Self::settle) or [`make_room`](Self::make_room),
+    /// before the next [`send`](Self::send) or cursor commit: the unwritten cursor may be past
+    /// them.
+    pub(super) fn take_refused(&mut self) -> Vec<Refused> {
+        std::mem::take(&mut self.refused)
     }
 
     async fn settle_oldest(&mut self, retry: Option<&mut RetrySet>) -> Result<(), SyncError> {
@@ -190,14 +209,21 @@ impl Pipeline {
             return Ok(());
         };
         match self.acks.recv().await {
-            Some(Ok(())) => {
+            Some(Ok(Committed {
+                refused,
+                held_cursor,
+            })) => {
                 if let Some(retry) = retry {
-                    retry.absorb(done.processed.iter(), &done.failed);
+                    let mut failed = done.failed;
+                    failed.extend(refused.iter().map(|r| r.twenty_id.clone()));
+                    retry.absorb(done.processed.iter(), &failed);
                 }
-                if done.cursor_after.is_some() {
-                    // Everything up to the end of this batch is committed now.
-                    self.unwritten_cursor = done.cursor_after;
+                // Everything up to the end of this batch is committed now, or refused (then its
+                // own commit held back the cursor it carried, which is never past the end).
+                if let Some(cursor) = done.cursor_after.or(held_cursor) {
+                    self.unwritten_cursor = Some(cursor);
                 }
+                self.refused.extend(refused);
                 Ok(())
             }
             Some(Err(e)) => Err(e),
@@ -214,6 +240,7 @@ impl Pipeline {
         mut in_flight: InFlight,
     ) -> Result<(), SyncError> {
         debug_assert!(self.in_flight.len() < self.depth, "room for the batch");
+        debug_assert!(self.refused.is_empty(), "refused records taken first");
         if self.in_flight.is_empty() {
             // Every earlier batch is committed: this one may write its own cursor.
             let acknowledged = self.unwritten_cursor.take();

@@ -261,6 +261,45 @@ impl Run {
         )
     }
 
+    /// Takes back the decided `actions` of a record whose write did not happen (the counts
+    /// [`decide`](Self::decide) added), and reports it failed. Its failure audit entry is
+    /// written where the write was refused.
+    pub(crate) fn withdraw(
+        &mut self,
+        entity: &str,
+        direction: SyncDirection,
+        local_key: &str,
+        twenty_id: &str,
+        actions: &[AuditAction],
+        reason: String,
+    ) {
+        tracing::warn!(entity, direction = direction.as_str(), local_key, twenty_id, %reason, "record failed");
+        let key = Self::counts_key(entity, direction);
+        let counts = self.report.counts_mut(&key);
+        for action in actions {
+            let count = match action {
+                AuditAction::Create => &mut counts.created,
+                AuditAction::Update => &mut counts.updated,
+                AuditAction::Delete => &mut counts.deleted,
+                AuditAction::Adopt => &mut counts.adopted,
+                AuditAction::Conflict => &mut counts.conflicted,
+                AuditAction::Restore | AuditAction::Fail => continue,
+            };
+            *count = count.saturating_sub(1);
+        }
+        self.report.push_failure(
+            &key,
+            RecordFailure {
+                entity: entity.to_owned(),
+                direction,
+                local_key: Some(local_key.to_owned()),
+                twenty_id: Some(twenty_id.to_owned()),
+                field: None,
+                reason,
+            },
+        );
+    }
+
     /// Records a failed record (report + returns the audit entry to commit).
     pub(crate) fn fail(
         &mut self,
