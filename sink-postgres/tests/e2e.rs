@@ -38,8 +38,9 @@ fn twenty_emails(sim: &SimServer) -> BTreeSet<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn pull_from_twenty_into_postgres_then_push_a_local_insert_back() {
+/// A new test database with a contacts table (email, first, last) kept by a Postgres sink, and
+/// a simulator seeded with 25 people.
+async fn contacts_in_postgres() -> (TestDb, SimServer, Arc<PostgresSink>) {
     let db = TestDb::new().await;
     let sim = SimServer::start(SimConfig::new(KEY).seed_people(25).rate_limit(None))
         .await
@@ -55,6 +56,12 @@ async fn pull_from_twenty_into_postgres_then_push_a_local_insert_back() {
         ],
     );
     let sink: Arc<PostgresSink> = db.build(db.builder().entity(table)).await;
+    (db, sim, sink)
+}
+
+#[tokio::test]
+async fn pull_from_twenty_into_postgres_then_push_a_local_insert_back() {
+    let (db, sim, sink) = contacts_in_postgres().await;
     let engine = SyncEngine::builder(client(&sim), sink.clone(), sink.clone())
         .entity(Arc::new(contacts()))
         .batch_size(10)
@@ -133,21 +140,7 @@ async fn pull_from_twenty_into_postgres_then_push_a_local_insert_back() {
 /// by applying the batch in parts.)
 #[tokio::test]
 async fn a_person_postgres_refuses_fails_alone_and_is_pulled_once_fixed() {
-    let db = TestDb::new().await;
-    let sim = SimServer::start(SimConfig::new(KEY).seed_people(25).rate_limit(None))
-        .await
-        .expect("simulator starts");
-    let table = EntityTable::default_table(
-        "contacts",
-        &db.data_schema(),
-        "id",
-        [
-            ("email", ColumnType::Text),
-            ("first", ColumnType::Text),
-            ("last", ColumnType::Text),
-        ],
-    );
-    let sink: Arc<PostgresSink> = db.build(db.builder().entity(table)).await;
+    let (db, sim, sink) = contacts_in_postgres().await;
     let t = quote_qualified(&db.data_schema(), "contacts");
     let pg = admin().await;
     pg.batch_execute(&format!(
