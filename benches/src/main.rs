@@ -16,7 +16,10 @@
 //! - `push [N [BATCH]]`: push of N local people (default 12,000) at BATCH records per request
 //!   (default 200) under Twenty's rate-limit shape; `all` pushes 12,000 at 60 (Twenty Cloud's
 //!   documented batch) and 60,000 at 200 (2.21.0's largest), so both runs outlast the first burst;
-//! - `sink [N]`: the Postgres sink's upsert against raw COPY of N rows.
+//! - `sink [N]`: the Postgres sink's upsert against raw COPY of N rows;
+//! - `refused [N [PREFIX]]`: a full pull of N people (default 100,000) into a Postgres table
+//!   that refuses the emails whose MD5 starts with the hex PREFIX (default `000`, about 1 in
+//!   4,096), against the same pull into a table without that constraint (not part of `all`).
 //!
 //! Every engine run is a child process of the harness (the hidden subcommand `__child`), so its
 //! peak RSS is the engine's own and not the in-process simulator's.
@@ -65,7 +68,7 @@ use scenarios::push::PushRun;
 use scenarios::sink::SinkRun;
 
 const USAGE: &str = "usage: benches <all | paging [N] | pull [N ...] | incremental [N ...] | bidi [N] | \
-                     peer [N] | push [N [BATCH]] | sink [N]>";
+                     peer [N] | push [N [BATCH]] | sink [N] | refused [N [PREFIX]]>";
 
 /// Pull sizes of `all`.
 const SIZES: [usize; 3] = [10_000, 100_000, 1_000_000];
@@ -83,6 +86,9 @@ const PUSH_BATCH: usize = 200;
 const ALL_PUSHES: [(usize, usize); 2] = [(PUSH_PEOPLE, 60), (60_000, PUSH_BATCH)];
 /// Rows of the sink benchmark.
 const SINK_ROWS: usize = 100_000;
+/// The hex prefix of the MD5 of the emails the `refused` scenario's table refuses (about 1 in
+/// 4,096 rows: one or two per pulled batch at 100,000 people).
+const REFUSED_PREFIX: &str = "000";
 
 #[derive(Debug, Default)]
 struct Plan {
@@ -118,6 +124,7 @@ async fn main() -> ExitCode {
             }
             match parsed {
                 Parsed::Paging(n) => paging(n).await,
+                Parsed::Refused(n, prefix) => refused(n, &prefix).await,
                 Parsed::Plan(plan) => run(plan, &args.join(" ")).await,
             }
         }
@@ -133,6 +140,8 @@ async fn main() -> ExitCode {
 
 enum Parsed {
     Paging(usize),
+    /// People, hex prefix of the refused emails' MD5.
+    Refused(usize, String),
     Plan(Plan),
 }
 
@@ -167,6 +176,20 @@ fn parse(args: &[String]) -> Result<Parsed, BoxError> {
             sink: Some(SINK_ROWS),
         },
         Some("paging") => return Ok(Parsed::Paging(one(rest, 100_000)?)),
+        Some("refused") => {
+            let (n, prefix) = match rest {
+                [] => (DETAIL_N, REFUSED_PREFIX),
+                [n] => (one(std::slice::from_ref(n), DETAIL_N)?, REFUSED_PREFIX),
+                [n, p] => (one(std::slice::from_ref(n), DETAIL_N)?, p.as_str()),
+                _ => return Err(USAGE.into()),
+            };
+            if !scenarios::refused::is_hex_prefix(prefix) {
+                return Err(
+                    format!("refused: PREFIX {prefix:?} is not hex digits\n{USAGE}").into(),
+                );
+            }
+            return Ok(Parsed::Refused(n, prefix.to_owned()));
+        }
         Some("pull") => {
             let sizes = numbers(rest)?;
             Plan {
@@ -969,11 +992,61 @@ async fn paging(people: usize) -> Result<(), BoxError> {
     Ok(())
 }
 
+async fn refused(people: usize, prefix: &str) -> Result<(), BoxError> {
+    let (sim, _) = e2e::seeded_sim(people).await?;
+    let r = scenarios::refused::run(&sim, people, prefix).await?;
+    let clean = r.clean.dir("pull");
+    let line = format!(
+        "{} people, {} refused (emails whose MD5 starts with `{}`): clean pull {:.2} s, pull that \
+         finds and reports the refused rows {:.2} s (**{:.2}×**); {} rows written, each refused \
+         row reported once; peak RSS {:.0} / {:.0} MiB",
+        r.people,
+        r.expected,
+        r.prefix,
+        r.clean.secs,
+        r.refused.secs,
+        r.ratio(),
+        clean.created - r.expected,
+        r.clean.peak_rss_mib,
+        r.refused.peak_rss_mib
+    );
+    println!("{line}");
+    let body = format!(
+        "## Pull into a Postgres table that refuses some rows (a CHECK constraint)\n\n{}\n\n\
+         Postgres refuses a whole batch for one row; the engine applies the batch again in \
+         parts (halves, down to the refused row; `twenty-sync-core/src/engine/pull_refused.rs`), \
+         reports the row and keeps it for retry. Compared with the same pull into a table \
+         without the constraint, in the same run.\n\n- {line}\n",
+        header(&format!("refused {people} {prefix}"))
+    );
+    write("refused", &body)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
 
-    use super::{Changes, INCREMENTAL_RUNS};
+    use super::{Changes, INCREMENTAL_RUNS, Parsed, parse};
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn refused_takes_a_size_and_a_hex_prefix() {
+        assert!(matches!(
+            parse(&args(&["refused"])),
+            Ok(Parsed::Refused(100_000, p)) if p == "000"
+        ));
+        assert!(matches!(
+            parse(&args(&["refused", "5000", "00f"])),
+            Ok(Parsed::Refused(5000, p)) if p == "00f"
+        ));
+        assert!(parse(&args(&["refused", "many"])).is_err());
+        assert!(parse(&args(&["refused", "10", "0'; DROP"])).is_err());
+        assert!(parse(&args(&["refused", "1", "0", "2"])).is_err());
+    }
 
     fn ids(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("{i:08}")).collect()

@@ -4,4 +4,5 @@ pub mod e2e;
 pub mod paging;
 pub mod peer;
 pub mod push;
+pub mod refused;
 pub mod sink;
