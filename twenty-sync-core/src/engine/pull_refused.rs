@@ -130,11 +130,12 @@ fn part_batch(
 }
 
 /// What of `state` no part carried (states and audit entries of keys without a change, the
-/// pending creates), with one failure entry per refused record instead of its decided ones.
+/// pending creates), with one failure entry per `refused` record instead of its decided ones,
+/// whose actions go into that record's [`Refused::actions`].
 fn rest_of(
     state: StateCommit,
     changes: &[InboundChange],
-    refused: &HashMap<String, (String, String)>,
+    mut refused: Vec<Refused>,
 ) -> (StateCommit, Vec<Refused>) {
     let in_parts: HashSet<&str> = changes.iter().map(|c| c.key.as_str()).collect();
     let StateCommit {
@@ -157,49 +158,38 @@ fn rest_of(
         .collect();
     rest.add_pending = add_pending;
     rest.remove_pending = remove_pending;
-    let mut failures: HashMap<String, (AuditEntry, Vec<AuditAction>)> = HashMap::new();
+    refused.sort_by(|a, b| a.local_key.cmp(&b.local_key));
+    let position: HashMap<String, usize> = refused
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.local_key.clone(), i))
+        .collect();
+    let mut failures: Vec<Option<AuditEntry>> = vec![None; refused.len()];
     for a in audit {
-        let Some(key) = a.local_key.clone() else {
+        let key = a.local_key.as_deref();
+        if !key.is_some_and(|k| in_parts.contains(k)) {
             rest.audit.push(a);
             continue;
+        }
+        // Written with its part, or refused.
+        let Some(&i) = key.and_then(|k| position.get(k)) else {
+            continue;
         };
-        if !in_parts.contains(key.as_str()) {
-            rest.audit.push(a);
-        } else if let Some((_, reason)) = refused.get(&key) {
-            let action = a.action;
-            let (_, actions) = failures.entry(key).or_insert_with(|| {
-                let failure = AuditEntry {
-                    at: Utc::now(),
-                    action: AuditAction::Fail,
-                    changed_fields: Vec::new(),
-                    after_hash: None,
-                    outcome: AuditOutcome::Failed(reason.clone()),
-                    detail: None,
-                    ..a
-                };
-                (failure, Vec::new())
+        refused[i].actions.push(a.action);
+        if failures[i].is_none() {
+            failures[i] = Some(AuditEntry {
+                at: Utc::now(),
+                action: AuditAction::Fail,
+                changed_fields: Vec::new(),
+                after_hash: None,
+                outcome: AuditOutcome::Failed(refused[i].reason.clone()),
+                detail: None,
+                ..a
             });
-            actions.push(action);
         }
     }
-    let mut out = Vec::with_capacity(refused.len());
-    for (key, (twenty_id, reason)) in refused {
-        let actions = match failures.remove(key) {
-            Some((entry, actions)) => {
-                rest.audit.push(entry);
-                actions
-            }
-            None => Vec::new(),
-        };
-        out.push(Refused {
-            local_key: key.clone(),
-            twenty_id: twenty_id.clone(),
-            reason: reason.clone(),
-            actions,
-        });
-    }
-    out.sort_by(|a, b| a.local_key.cmp(&b.local_key));
-    (rest, out)
+    rest.audit.extend(failures.into_iter().flatten());
+    (rest, refused)
 }
 
 impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
@@ -250,7 +240,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         // Parts as positions in `changes`, each with the error it was refused with, if tried.
         let mut parts: Vec<(Vec<usize>, Option<StoreError>)> =
             vec![((0..changes.len()).collect(), Some(err))];
-        let mut refused: HashMap<String, (String, String)> = HashMap::new();
+        let mut refused: Vec<Refused> = Vec::new();
         let mut applied_any = false;
         while let Some((mut part, tried)) = parts.pop() {
             let err = match tried {
@@ -278,13 +268,12 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 }
             };
             let c = &changes[part.remove(at)];
-            refused.insert(
-                c.key.clone(),
-                (
-                    c.twenty_id.clone(),
-                    format!("{} refused the record: {err}", self.source.describe()),
-                ),
-            );
+            refused.push(Refused {
+                local_key: c.key.clone(),
+                twenty_id: c.twenty_id.clone(),
+                reason: format!("{} refused the record: {err}", self.source.describe()),
+                actions: Vec::new(),
+            });
             if !applied_any && refused.len() >= ALL_REFUSED {
                 // Nothing of the batch was written: stop with the cursor before it.
                 return Err(SyncError::from_store(
@@ -303,7 +292,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 parts.push((part, None));
             }
         }
-        let (mut rest, refused) = rest_of(state, &changes, &refused);
+        let (mut rest, refused) = rest_of(state, &changes, refused);
         let held_cursor = if refused.is_empty() {
             // Every part was applied: the store refused only the batch as a whole.
             if let Some(c) = &cursor {
@@ -457,8 +446,13 @@ mod tests {
     #[test]
     fn the_rest_keeps_what_no_part_carried_and_one_failure_per_refused_record() {
         let changes = vec![change("a"), change("b")];
-        let refused = HashMap::from([("b".to_owned(), ("t-b".to_owned(), "too long".to_owned()))]);
-        let (rest, out) = rest_of(state(), &changes, &refused);
+        let refused = vec![Refused {
+            local_key: "b".into(),
+            twenty_id: "t-b".into(),
+            reason: "too long".into(),
+            actions: Vec::new(),
+        }];
+        let (rest, out) = rest_of(state(), &changes, refused);
         // "kept" had a state and no change; "a" went with its part; "b" was refused.
         assert_eq!(
             rest.upsert_records,
