@@ -291,3 +291,64 @@ async fn a_lead_twenty_rejects_is_reported_and_the_others_are_imported() {
     assert_eq!(sim.handle().count("tasks"), 1);
     sim.shutdown().await;
 }
+
+/// One lead Twenty refuses among 130 new ones: its batch is sent again as halves to find it,
+/// not every lead of the import one by one (which cost 130 requests more, over a minute of
+/// Twenty's 100 requests a minute).
+#[tokio::test]
+async fn one_refused_lead_among_many_is_found_by_halving_its_batch() {
+    let sim = SimServer::start(SimConfig::new(KEY).rate_limit(None))
+        .await
+        .expect("simulator starts");
+    let client = Client::builder(sim.base_url(), SecretString::from(KEY))
+        .no_rate_limit()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/apps/leads/mapping.toml");
+    let mapping = std::fs::read_to_string(shipped).unwrap()
+        + "\n[[entities.leads.fields]]\nfrom = \"city\"\nto = \"city\"\n";
+    std::fs::write(dir.path().join("mapping.toml"), mapping).unwrap();
+    std::fs::write(
+        dir.path().join("leads.toml"),
+        "mapping = \"mapping.toml\"\noutreach_types = [\"EMAIL\"]\n",
+    )
+    .unwrap();
+    // Line 72 (the 71st lead) has a city, a field the simulated workspace does not have.
+    let mut csv = String::from("name,email,city\n");
+    for i in 0..130 {
+        let city = if i == 70 { "London" } else { "" };
+        csv.push_str(&format!("Lead Number{i},lead{i}@example.com,{city}\n"));
+    }
+    let path = dir.path().join("leads.csv");
+    std::fs::write(&path, csv).unwrap();
+    let config = dir.path().join("leads.toml");
+    let config = config.to_str().unwrap();
+    cmd(&client, &["--config", config, "setup"]).await;
+    sim.handle().reset_stats();
+    let out = cmd(
+        &client,
+        &["--config", config, "import", path.to_str().unwrap()],
+    )
+    .await;
+    let failed = out["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{out}");
+    assert_eq!(failed[0]["line"], 72, "{out}");
+    assert_eq!(out["created"].as_array().unwrap().len(), 129, "{out}");
+    assert_eq!(sim.handle().count("people"), 129);
+    let stats = sim.handle().stats();
+    let route = |r: &str| stats.by_route.get(r).copied().unwrap_or(0);
+    // Three batches of 60, 60 and 10. The second is rejected; its halves go down to the lead
+    // (position 10 of 60), two requests per halving: 30, 15, 8, 4, 2, 1. Before, all 130 went
+    // again one by one.
+    assert_eq!(
+        (
+            route("POST /rest/batch/{plural}"),
+            route("POST /rest/{plural}")
+        ),
+        (3 + 2 * 6, 0),
+        "{:?}",
+        stats.by_route
+    );
+    sim.shutdown().await;
+}
