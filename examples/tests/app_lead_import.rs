@@ -240,11 +240,10 @@ async fn import_deduplicates_adopts_records_outreach_and_exports() {
     sim.shutdown().await;
 }
 
-/// A lead Twenty refuses is reported with its line and the server's reason, and the rest of the
-/// import goes on. (The mapping here also writes `city`, a field the simulated 2.21.0 workspace
-/// does not have, so Twenty rejects exactly the leads that have a city.)
-#[tokio::test]
-async fn a_lead_twenty_rejects_is_reported_and_the_others_are_imported() {
+/// A simulator, a client of it, and a directory holding `leads.toml` with a mapping that also
+/// writes `city`, a field the simulated 2.21.0 workspace does not have: Twenty rejects exactly
+/// the leads that have a city.
+async fn importing_cities() -> (SimServer, Client, tempfile::TempDir) {
     let sim = SimServer::start(SimConfig::new(KEY).rate_limit(None))
         .await
         .expect("simulator starts");
@@ -262,6 +261,14 @@ async fn a_lead_twenty_rejects_is_reported_and_the_others_are_imported() {
         "mapping = \"mapping.toml\"\noutreach_types = [\"EMAIL\", \"OTHER\"]\n",
     )
     .unwrap();
+    (sim, client, dir)
+}
+
+/// A lead Twenty refuses is reported with its line and the server's reason, and the rest of the
+/// import goes on.
+#[tokio::test]
+async fn a_lead_twenty_rejects_is_reported_and_the_others_are_imported() {
+    let (sim, client, dir) = importing_cities().await;
     let csv = dir.path().join("leads.csv");
     std::fs::write(
         &csv,
