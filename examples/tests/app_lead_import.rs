@@ -304,23 +304,7 @@ async fn a_lead_twenty_rejects_is_reported_and_the_others_are_imported() {
 /// Twenty's 100 requests a minute).
 #[tokio::test]
 async fn one_refused_lead_among_many_is_found_by_halving_its_batch() {
-    let sim = SimServer::start(SimConfig::new(KEY).rate_limit(None))
-        .await
-        .expect("simulator starts");
-    let client = Client::builder(sim.base_url(), SecretString::from(KEY))
-        .no_rate_limit()
-        .build()
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/apps/leads/mapping.toml");
-    let mapping = std::fs::read_to_string(shipped).unwrap()
-        + "\n[[entities.leads.fields]]\nfrom = \"city\"\nto = \"city\"\n";
-    std::fs::write(dir.path().join("mapping.toml"), mapping).unwrap();
-    std::fs::write(
-        dir.path().join("leads.toml"),
-        "mapping = \"mapping.toml\"\noutreach_types = [\"EMAIL\"]\n",
-    )
-    .unwrap();
+    let (sim, client, dir) = importing_cities().await;
     // Line 72 (the 71st lead) has a city, a field the simulated workspace does not have.
     let mut csv = String::from("name,email,city\n");
     for i in 0..130 {
