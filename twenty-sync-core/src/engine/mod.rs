@@ -84,7 +84,9 @@ pub const MAX_PUSH_IN_FLIGHT: usize = 8;
 /// Generic over the local [`SourceOfTruth`] `S` and the [`StateStore`] `T` (both work as
 /// `Arc<dyn ...>`). Each run ([`pull`](Self::pull), [`push`](Self::push), [`sync`](Self::sync))
 /// takes a lease per entity, streams records in bounded batches, saves its [`RunReport`]
-/// (status `Running` at start, final at the end) and audits every write. A record that fails is
+/// (status `Running` at start, final at the end) and audits every write. A record that fails
+/// (Twenty or the local store refuses it, it fails mapping or validation; a batch refused for
+/// one record is sent or applied again in parts to find it) is
 /// listed in the report and the run goes on; its key is kept in a retry set and retried first by
 /// the next run of that entity and direction, until it succeeds or changes (at most
 /// [`RETRY_LIMIT`] keys per entity and direction; overflow is reported). A run-level failure
