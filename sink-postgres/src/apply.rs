@@ -182,10 +182,12 @@ enum CopyStop {
 /// behind the savepoint [`COPY_SAVEPOINT`] (set by the caller). Each row is converted as it is
 /// written, so the server inserts the first rows while later ones are still being converted; a
 /// row that does not fit its columns aborts the COPY and fails the apply (its transaction is
-/// rolled back). Returns false, with the transaction back at the savepoint, when the COPY failed
-/// in the server (a row already there, or any other constraint): the caller then upserts the
-/// same rows, which either succeeds or reports the failure as the upsert always has. After a
-/// unique violation the table is no longer treated as fresh.
+/// rolled back). A row the server refuses for its value or a constraint the upsert would meet
+/// the same way ([`refuses_the_upsert_too`]) fails the apply too, with the server's error.
+/// Returns false, with the transaction back at the savepoint, when the COPY failed in the server
+/// otherwise (a row already there): the caller then upserts the same rows, which either
+/// succeeds or reports the failure as the upsert always has. After a unique violation the table
+/// is no longer treated as fresh.
 ///
 /// The rows go in in key order ([`in_key_order`]).
 async fn copy_new_rows(
@@ -218,6 +220,9 @@ async fn copy_new_rows(
     match copied {
         Ok(_) => Ok(true),
         Err(CopyStop::Row(e)) => Err(e),
+        Err(CopyStop::Db(e)) if e.code().is_some_and(refuses_the_upsert_too) => {
+            Err(db_error(redactor, table, "copying new rows", &e))
+        }
         Err(CopyStop::Db(e)) if e.code().is_some() => {
             tx.batch_execute(&format!("ROLLBACK TO SAVEPOINT {COPY_SAVEPOINT}"))
                 .await
@@ -242,6 +247,19 @@ async fn copy_new_rows(
         }
         Err(CopyStop::Db(e)) => Err(db_error(redactor, table, "copying new rows", &e)),
     }
+}
+
+/// Whether the server's refusal of a COPY of new rows would refuse their upsert the same way: a
+/// value the column cannot take (a data exception: too long, out of range) or a constraint that
+/// an upsert does not resolve (NOT NULL, foreign key, CHECK). Upserting such a batch again would
+/// only fail a second time; an engine that applies a refused batch in parts to find the refused
+/// row pays that for every part. A unique or exclusion violation (a row already there) is what
+/// the upsert is for.
+fn refuses_the_upsert_too(code: &SqlState) -> bool {
+    code.code().starts_with("22")
+        || *code == SqlState::NOT_NULL_VIOLATION
+        || *code == SqlState::FOREIGN_KEY_VIOLATION
+        || *code == SqlState::CHECK_VIOLATION
 }
 
 /// Whether the batch whose first upsert is `first` tries the COPY of new rows: while the table
@@ -464,6 +482,26 @@ pub(crate) fn in_key_order<'r, T: ?Sized>(rows: &[&'r T], key: impl Fn(&T) -> &s
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn only_a_row_already_there_sends_a_refused_copy_to_the_upsert() {
+        for refused in [
+            SqlState::CHECK_VIOLATION,
+            SqlState::NOT_NULL_VIOLATION,
+            SqlState::FOREIGN_KEY_VIOLATION,
+            SqlState::STRING_DATA_RIGHT_TRUNCATION,
+            SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+        ] {
+            assert!(refuses_the_upsert_too(&refused), "{refused:?}");
+        }
+        for upserted in [
+            SqlState::UNIQUE_VIOLATION,
+            SqlState::EXCLUSION_VIOLATION,
+            SqlState::T_R_SERIALIZATION_FAILURE,
+        ] {
+            assert!(!refuses_the_upsert_too(&upserted), "{upserted:?}");
+        }
+    }
 
     fn change(key: &str, kind: InboundChangeKind) -> InboundChange {
         InboundChange {
