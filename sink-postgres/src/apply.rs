@@ -256,7 +256,11 @@ async fn copy_new_rows(
 /// row pays that for every part. A unique or exclusion violation (a row already there) is what
 /// the upsert is for.
 fn refuses_the_upsert_too(code: &SqlState) -> bool {
-    code.code().starts_with("22")
+    // Not the COPY's own format errors (a binary cell the server could not read), which the
+    // upsert's parameters do not go through.
+    let copy_format =
+        *code == SqlState::INVALID_BINARY_REPRESENTATION || *code == SqlState::BAD_COPY_FILE_FORMAT;
+    (code.code().starts_with("22") && !copy_format)
         || *code == SqlState::NOT_NULL_VIOLATION
         || *code == SqlState::FOREIGN_KEY_VIOLATION
         || *code == SqlState::CHECK_VIOLATION
@@ -498,6 +502,8 @@ mod tests {
             SqlState::UNIQUE_VIOLATION,
             SqlState::EXCLUSION_VIOLATION,
             SqlState::T_R_SERIALIZATION_FAILURE,
+            SqlState::INVALID_BINARY_REPRESENTATION,
+            SqlState::BAD_COPY_FILE_FORMAT,
         ] {
             assert!(!refuses_the_upsert_too(&upserted), "{upserted:?}");
         }
