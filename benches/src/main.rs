@@ -17,9 +17,11 @@
 //!   (default 200) under Twenty's rate-limit shape; `all` pushes 12,000 at 60 (Twenty Cloud's
 //!   documented batch) and 60,000 at 200 (2.21.0's largest), so both runs outlast the first burst;
 //! - `sink [N]`: the Postgres sink's upsert against raw COPY of N rows;
-//! - `refused [N [PREFIX]]`: a full pull of N people (default 100,000) into a Postgres table
-//!   that refuses the emails whose MD5 starts with the hex PREFIX (default `000`, about 1 in
-//!   4,096), against the same pull into a table without that constraint (not part of `all`).
+//! - `refused [N [PREFIX [check|unique]]]`: a full pull of N people (default 100,000) into a
+//!   Postgres table that refuses the emails whose MD5 starts with the hex PREFIX (default `000`,
+//!   about 1 in 4,096) by a CHECK constraint (default), or by a unique one with those emails
+//!   taken by other rows, against the same pull into a table that refuses nothing (not part of
+//!   `all`).
 //!
 //! Every engine run is a child process of the harness (the hidden subcommand `__child`), so its
 //! peak RSS is the engine's own and not the in-process simulator's.
@@ -65,10 +67,11 @@ use env::BoxError;
 use scenarios::e2e::{self, Bidi, Incremental, Local, PullPoint, Target};
 use scenarios::peer::PeerRun;
 use scenarios::push::PushRun;
+use scenarios::refused::Refusal;
 use scenarios::sink::SinkRun;
 
 const USAGE: &str = "usage: benches <all | paging [N] | pull [N ...] | incremental [N ...] | bidi [N] | \
-                     peer [N] | push [N [BATCH]] | sink [N] | refused [N [PREFIX]]>";
+                     peer [N] | push [N [BATCH]] | sink [N] | refused [N [PREFIX [check|unique]]]>";
 
 /// Pull sizes of `all`.
 const SIZES: [usize; 3] = [10_000, 100_000, 1_000_000];
@@ -124,7 +127,7 @@ async fn main() -> ExitCode {
             }
             match parsed {
                 Parsed::Paging(n) => paging(n).await,
-                Parsed::Refused(n, prefix) => refused(n, &prefix).await,
+                Parsed::Refused(n, prefix, refusal) => refused(n, &prefix, refusal).await,
                 Parsed::Plan(plan) => run(plan, &args.join(" ")).await,
             }
         }
@@ -140,8 +143,8 @@ async fn main() -> ExitCode {
 
 enum Parsed {
     Paging(usize),
-    /// People, hex prefix of the refused emails' MD5.
-    Refused(usize, String),
+    /// People, hex prefix of the refused emails' MD5, how the table refuses them.
+    Refused(usize, String, Refusal),
     Plan(Plan),
 }
 
@@ -177,18 +180,26 @@ fn parse(args: &[String]) -> Result<Parsed, BoxError> {
         },
         Some("paging") => return Ok(Parsed::Paging(one(rest, 100_000)?)),
         Some("refused") => {
-            let (n, prefix) = match rest {
-                [] => (DETAIL_N, REFUSED_PREFIX),
-                [n] => (one(std::slice::from_ref(n), DETAIL_N)?, REFUSED_PREFIX),
-                [n, p] => (one(std::slice::from_ref(n), DETAIL_N)?, p.as_str()),
-                _ => return Err(USAGE.into()),
+            let n = match rest.first() {
+                Some(n) => one(std::slice::from_ref(n), DETAIL_N)?,
+                None => DETAIL_N,
             };
+            let prefix = rest.get(1).map_or(REFUSED_PREFIX, String::as_str);
+            let refusal = match rest.get(2) {
+                None => Refusal::Check,
+                Some(name) => Refusal::parse(name).ok_or_else(|| {
+                    format!("refused: {name:?} is not `check` or `unique`\n{USAGE}")
+                })?,
+            };
+            if rest.len() > 3 {
+                return Err(USAGE.into());
+            }
             if !scenarios::refused::is_hex_prefix(prefix) {
                 return Err(
                     format!("refused: PREFIX {prefix:?} is not hex digits\n{USAGE}").into(),
                 );
             }
-            return Ok(Parsed::Refused(n, prefix.to_owned()));
+            return Ok(Parsed::Refused(n, prefix.to_owned(), refusal));
         }
         Some("pull") => {
             let sizes = numbers(rest)?;
@@ -992,14 +1003,18 @@ async fn paging(people: usize) -> Result<(), BoxError> {
     Ok(())
 }
 
-async fn refused(people: usize, prefix: &str) -> Result<(), BoxError> {
+async fn refused(people: usize, prefix: &str, refusal: Refusal) -> Result<(), BoxError> {
     let (sim, _) = e2e::seeded_sim(people).await?;
-    let r = scenarios::refused::run(&sim, people, prefix).await?;
+    let r = scenarios::refused::run(&sim, people, prefix, refusal).await?;
     let clean = r.clean.dir("pull");
+    let how = match r.refusal {
+        Refusal::Check => "a CHECK constraint refuses the emails",
+        Refusal::Unique => "a unique constraint refuses the emails, taken by other rows,",
+    };
     let line = format!(
-        "{} people, {} refused (emails whose MD5 starts with `{}`): clean pull {:.2} s, pull that \
-         finds and reports the refused rows {:.2} s (**{:.2}×**); {} rows written, each refused \
-         row reported once; peak RSS {:.0} / {:.0} MiB",
+        "{} people, {} refused ({how} whose MD5 starts with `{}`): clean pull {:.2} s, pull \
+         that finds and reports the refused rows {:.2} s (**{:.2}×**); {} rows written, each \
+         refused row reported once; peak RSS {:.0} / {:.0} MiB",
         r.people,
         r.expected,
         r.prefix,
@@ -1012,14 +1027,15 @@ async fn refused(people: usize, prefix: &str) -> Result<(), BoxError> {
     );
     println!("{line}");
     let body = format!(
-        "## Pull into a Postgres table that refuses some rows (a CHECK constraint)\n\n{}\n\n\
+        "## Pull into a Postgres table that refuses some rows\n\n{}\n\n\
          Postgres refuses a whole batch for one row; the engine applies the batch again in \
-         parts (halves, down to the refused row; `twenty-sync-core/src/engine/pull_refused.rs`), \
-         reports the row and keeps it for retry. Compared with the same pull into a table \
-         without the constraint, in the same run.\n\n- {line}\n",
-        header(&format!("refused {people} {prefix}"))
+         parts (`twenty-sync-core/src/engine/pull_refused.rs`): at once the row the store's \
+         error names (the sink names the row of a unique violation on one column), else \
+         halves down to the refused row. It reports the row and keeps it for retry. Compared \
+         with the same pull into a table that refuses nothing, in the same run.\n\n- {line}\n",
+        header(&format!("refused {people} {prefix} {}", refusal.name()))
     );
-    write("refused", &body)?;
+    write(&format!("refused-{}", refusal.name()), &body)?;
     Ok(())
 }
 
@@ -1027,7 +1043,7 @@ async fn refused(people: usize, prefix: &str) -> Result<(), BoxError> {
 mod tests {
     use std::collections::HashSet;
 
-    use super::{Changes, INCREMENTAL_RUNS, Parsed, parse};
+    use super::{Changes, INCREMENTAL_RUNS, Parsed, Refusal, parse};
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
@@ -1037,12 +1053,17 @@ mod tests {
     fn refused_takes_a_size_and_a_hex_prefix() {
         assert!(matches!(
             parse(&args(&["refused"])),
-            Ok(Parsed::Refused(100_000, p)) if p == "000"
+            Ok(Parsed::Refused(100_000, p, Refusal::Check)) if p == "000"
         ));
         assert!(matches!(
             parse(&args(&["refused", "5000", "00f"])),
-            Ok(Parsed::Refused(5000, p)) if p == "00f"
+            Ok(Parsed::Refused(5000, p, Refusal::Check)) if p == "00f"
         ));
+        assert!(matches!(
+            parse(&args(&["refused", "5000", "00f", "unique"])),
+            Ok(Parsed::Refused(5000, _, Refusal::Unique))
+        ));
+        assert!(parse(&args(&["refused", "5000", "00f", "fk"])).is_err());
         assert!(parse(&args(&["refused", "many"])).is_err());
         assert!(parse(&args(&["refused", "10", "0'; DROP"])).is_err());
         assert!(parse(&args(&["refused", "1", "0", "2"])).is_err());

@@ -186,8 +186,9 @@ enum CopyStop {
 /// the same way ([`refuses_the_upsert_too`]) fails the apply too, with the server's error.
 /// Returns false, with the transaction back at the savepoint, when the COPY failed in the server
 /// otherwise (a row already there): the caller then upserts the same rows, which either
-/// succeeds or reports the failure as the upsert always has. After a unique violation the table
-/// is no longer treated as fresh.
+/// succeeds or reports the failure as the upsert always has. After a unique violation of the key
+/// (not of another column: [`meets_a_key_already_there`]) the table is no longer treated as
+/// fresh.
 ///
 /// The rows go in in key order ([`in_key_order`]).
 async fn copy_new_rows(
@@ -234,7 +235,7 @@ async fn copy_new_rows(
                         &e,
                     )
                 })?;
-            if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+            if meets_a_key_already_there(table, &e) {
                 table.fresh.store(false, Ordering::Relaxed);
             }
             table.stats.copy_fallbacks.fetch_add(1, Ordering::Relaxed);
@@ -461,12 +462,80 @@ async fn upsert_rows(
         .collect();
     tx.execute_typed(&table.sql.upsert, &params)
         .await
-        .map_err(|e| db_error(redactor, table, "upserting rows", &e))?;
+        .map_err(|e| {
+            let err = db_error(redactor, table, "upserting rows", &e);
+            match row_a_unique_violation_names(table, upserts, &e) {
+                Some(key) => err.with_context("key", key),
+                None => err,
+            }
+        })?;
     table
         .stats
         .upserted_rows
         .fetch_add(upserts.len() as u64, Ordering::Relaxed);
     Ok(())
+}
+
+/// The column and value of a unique violation over one column (Postgres's detail
+/// `Key (column)=(value) already exists.`); `None` for any other error, or a unique index over
+/// several columns or an expression (whose "column" then names no column of the table).
+fn unique_violation(e: &tokio_postgres::Error) -> Option<(&str, &str)> {
+    let db = e.as_db_error()?;
+    if *db.code() != SqlState::UNIQUE_VIOLATION {
+        return None;
+    }
+    let (column, value) = db
+        .detail()?
+        .strip_prefix("Key (")?
+        .strip_suffix(") already exists.")?
+        .split_once(")=(")?;
+    let column = column
+        .strip_prefix('"')
+        .and_then(|c| c.strip_suffix('"'))
+        .unwrap_or(column);
+    Some((column, value))
+}
+
+/// Whether a COPY of new rows refused with `e` met a row already there under one of the
+/// batch's keys: a unique violation, unless it names another column of the table (a unique
+/// email, say), which says nothing of the keys. The table is then no longer treated as fresh.
+fn meets_a_key_already_there(table: &TableInfo, e: &tokio_postgres::Error) -> bool {
+    if e.code() != Some(&SqlState::UNIQUE_VIOLATION) {
+        return false;
+    }
+    match unique_violation(e) {
+        Some((column, _)) => {
+            column == table.key.name || table.columns.iter().all(|c| c.name != column)
+        }
+        None => true,
+    }
+}
+
+/// The key of the row of `upserts` that a unique violation of one column of `table` names: the
+/// last upsert whose field of that column holds the value (a string or a number). Rows go in in
+/// the order of `upserts`, so when several hold the value, the last is one the server refused
+/// (the first may be the one that went in). `None` for any other error, an index over several
+/// columns or an expression, or a value no upsert holds. A sink's caller may then refuse that
+/// row alone instead of looking for it (see the engine's `pull_refused`).
+fn row_a_unique_violation_names(
+    table: &TableInfo,
+    upserts: &[&InboundChange],
+    e: &tokio_postgres::Error,
+) -> Option<String> {
+    let (column, value) = unique_violation(e)?;
+    let col = table.columns.iter().find(|c| c.name == column)?;
+    upserts
+        .iter()
+        .rev()
+        .find(|c| match &c.kind {
+            InboundChangeKind::Upsert { data } => match get_path(data, &col.field) {
+                Value::String(v) => v == value,
+                Value::Number(n) => n.to_string() == value,
+                _ => false,
+            },
+            InboundChangeKind::Delete { .. } => false,
+        })
+        .map(|c| c.key.clone())
 }
 
 /// `rows` sorted by `key` (byte order), for a COPY of rows new to a table. Each insert's way down

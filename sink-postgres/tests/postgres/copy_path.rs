@@ -565,3 +565,82 @@ async fn a_pipelined_batch_reports_the_failure_the_server_raised_and_keeps_nothi
     assert_eq!(kept().await, (after, Some(Checkpoint::new("c4"))));
     assert_eq!(sink.apply_stats("people").unwrap().copied_rows, 0);
 }
+
+/// A row refused by a unique index on one of its columns (a row already there with the same
+/// name, or an earlier row of the batch) is named in the error's `key` context: the engine then
+/// refuses that row alone instead of halving the batch to find it. Such a violation leaves the
+/// table fresh (new rows still go in by COPY). An index over an expression names no row.
+#[tokio::test]
+async fn a_unique_violation_on_a_column_names_the_row_that_caused_it() {
+    let db = TestDb::new().await;
+    let data = db.data_schema();
+    let sink = people_sink(&db).await;
+    let pg = admin().await;
+    pg.batch_execute(&format!(
+        "ALTER TABLE \"{data}\".people ADD CONSTRAINT one_name UNIQUE (name)"
+    ))
+    .await
+    .unwrap();
+    sink.apply(&batch(vec![person("a", "Ada", 1)], "c1"))
+        .await
+        .unwrap();
+    let named = |err: &twenty_sync_core::StoreError| {
+        err.context()
+            .iter()
+            .find(|(k, _)| *k == "key")
+            .map(|(_, v)| v.clone())
+    };
+    let refused = batch(
+        vec![
+            person("b", "Bo", 2),
+            person("c", "Ada", 3),
+            person("d", "Di", 4),
+        ],
+        "c2",
+    );
+    // COPY, refused on `name`, then the upsert, refused the same way.
+    let err = sink.apply(&refused).await.unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::Invalid, "{err}");
+    assert_eq!(named(&err), Some("c".to_owned()), "{err}");
+    // A violation on another column than the key says nothing of the keys: the table is still
+    // fresh, and the batch without `c` goes in by COPY.
+    sink.apply(&batch(
+        vec![person("b", "Bo", 2), person("d", "Di", 4)],
+        "c2",
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        sink.apply_stats("people"),
+        Some(states(stats(3, 0, 1), 3, 0))
+    );
+    // Two rows of one batch share a name: the second is named.
+    let err = sink
+        .apply(&batch(
+            vec![person("f", "Fay", 6), person("g", "Fay", 7)],
+            "c3",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(named(&err), Some("g".to_owned()), "{err}");
+    assert_eq!(
+        people_rows(&pg, &data).await,
+        vec![
+            ("a".to_owned(), "Ada".to_owned(), 1),
+            ("b".to_owned(), "Bo".to_owned(), 2),
+            ("d".to_owned(), "Di".to_owned(), 4)
+        ]
+    );
+
+    pg.batch_execute(&format!(
+        "ALTER TABLE \"{data}\".people DROP CONSTRAINT one_name;
+         CREATE UNIQUE INDEX one_lower_name ON \"{data}\".people (lower(name))"
+    ))
+    .await
+    .unwrap();
+    let err = sink
+        .apply(&batch(vec![person("e", "ADA", 5)], "c4"))
+        .await
+        .unwrap_err();
+    assert_eq!(named(&err), None, "an expression index names no row: {err}");
+}

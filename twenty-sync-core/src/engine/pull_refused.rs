@@ -7,8 +7,10 @@
 //! So when the store says the data is invalid ([`StoreErrorKind::Invalid`], not temporary), the
 //! batch is applied again in parts:
 //! - an error that names one record of the part (a `key` context, as the Postgres sink gives
-//!   for a value that does not fit its column) refuses that record, and the rest of the part
-//!   is applied again;
+//!   for a value that does not fit its column or a unique violation on one column) refuses that
+//!   record, and the rest of the part is applied again; when that rest is refused again with a
+//!   record named (several share a refused value), the record is taken out and the rest goes as
+//!   halves;
 //! - otherwise the part is applied as its two halves, down to single records.
 //!
 //! Each part goes with its records' states and audit entries, so what is applied is committed
@@ -23,8 +25,8 @@
 //!
 //! Cost: one apply more than the batch per record named by its error; about `2·log2(n)` more
 //! per record found by halving a batch of `n`. Nothing goes to Twenty again. A store that
-//! refuses the first [`ALL_REFUSED`] records tried on their own and none of the batch stops the
-//! pull, as before: the fault is then its table or the mapping, not single records.
+//! refuses [`ALL_REFUSED`] records one by one and takes none of the batch stops the pull, as
+//! before: the fault is then its table or the mapping, not single records.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -49,8 +51,8 @@ use super::watermark::PullCursor;
 
 const DIR: SyncDirection = SyncDirection::Pull;
 
-/// How many records of a batch the store may refuse on their own, none of the batch applied,
-/// before the pull stops instead: then the store refuses everything (a column type or a
+/// How many records of a batch the store may refuse one by one (alone, or named by its error),
+/// none of the batch applied, before the pull stops instead: then the store refuses everything (a column type or a
 /// constraint at odds with the mapping), and a failure per record (at two applies each) would
 /// only bury that.
 const ALL_REFUSED: usize = 8;
@@ -74,6 +76,28 @@ pub(super) struct Committed {
     /// The cursor the batch carried, not written because records were refused: written once
     /// they are in the stored retry set.
     pub(super) held_cursor: Option<PullCursor>,
+}
+
+/// Some changes of a refused batch, applied together.
+struct Part {
+    /// Positions in the batch's changes.
+    at: Vec<usize>,
+    /// The store's refusal of these changes together, when already tried.
+    refused_with: Option<StoreError>,
+    /// What was left after the store's error named a record, which was taken out.
+    peeled: bool,
+}
+
+impl Part {
+    /// `at`'s two halves, to try (the first half is popped first).
+    fn halves(mut at: Vec<usize>) -> [Part; 2] {
+        let second = at.split_off(at.len() / 2);
+        [second, at].map(|at| Part {
+            at,
+            refused_with: None,
+            peeled: false,
+        })
+    }
 }
 
 /// Why a part of a batch was not applied.
@@ -237,13 +261,20 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         cursor: Option<PullCursor>,
         err: StoreError,
     ) -> Result<Committed, SyncError> {
-        // Parts as positions in `changes`, each with the error it was refused with, if tried.
-        let mut parts: Vec<(Vec<usize>, Option<StoreError>)> =
-            vec![((0..changes.len()).collect(), Some(err))];
+        let mut parts = vec![Part {
+            at: (0..changes.len()).collect(),
+            refused_with: Some(err),
+            peeled: false,
+        }];
         let mut refused: Vec<Refused> = Vec::new();
         let mut applied_any = false;
-        while let Some((mut part, tried)) = parts.pop() {
-            let err = match tried {
+        while let Some(Part {
+            at: mut part,
+            refused_with,
+            peeled,
+        }) = parts.pop()
+        {
+            let err = match refused_with {
                 Some(e) => e,
                 None => {
                     let batch = Arc::new(part_batch(entity, &changes, &part, &state));
@@ -257,13 +288,12 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     }
                 }
             };
-            let at = match named_record(&err, &changes, &part) {
+            let named = named_record(&err, &changes, &part);
+            let at = match named {
                 Some(at) => at,
                 None if part.len() == 1 => 0,
                 None => {
-                    let right = part.split_off(part.len() / 2);
-                    parts.push((right, None));
-                    parts.push((part, None));
+                    parts.extend(Part::halves(part));
                     continue;
                 }
             };
@@ -278,18 +308,31 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 // Nothing of the batch was written: stop with the cursor before it.
                 return Err(SyncError::from_store(
                     &format!(
-                        "applying {} pulled change(s) to {}: it refused each of the first \
-                         {ALL_REFUSED} records tried on their own and took none, which points at \
-                         the table or the mapping rather than at single records; fix that and run \
-                         again (nothing of the batch was written, the cursor is before it)",
+                        "applying {} pulled change(s) to {}: it refused {ALL_REFUSED} of them one \
+                         by one before taking any part of the batch, which points at the table \
+                         or the mapping rather than at single records (a constraint most records \
+                         break); fix that and run again (nothing of the batch was written, the \
+                         cursor is before it)",
                         changes.len(),
                         self.source.describe()
                     ),
                     err,
                 ));
             }
-            if !part.is_empty() {
-                parts.push((part, None));
+            if part.is_empty() {
+                continue;
+            }
+            if peeled {
+                // Refused again after a named record was taken out: more records of it are
+                // refused (a value several of them share), so the rest goes as halves, which
+                // the good records get through, instead of one record less at a time.
+                parts.extend(Part::halves(part));
+            } else {
+                parts.push(Part {
+                    at: part,
+                    refused_with: None,
+                    peeled: named.is_some(),
+                });
             }
         }
         let (mut rest, refused) = rest_of(state, &changes, refused);
