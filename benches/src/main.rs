@@ -1027,12 +1027,16 @@ async fn refused(people: usize, prefix: &str, refusal: Refusal) -> Result<(), Bo
     );
     println!("{line}");
     let body = format!(
-        "## Pull into a Postgres table that refuses some rows\n\n{}\n\n\
+        "## Pull into a Postgres table that refuses some rows ({})\n\n{}\n\n\
          Postgres refuses a whole batch for one row; the engine applies the batch again in \
          parts (`twenty-sync-core/src/engine/pull_refused.rs`): at once the row the store's \
          error names (the sink names the row of a unique violation on one column), else \
          halves down to the refused row. It reports the row and keeps it for retry. Compared \
          with the same pull into a table that refuses nothing, in the same run.\n\n- {line}\n",
+        match refusal {
+            Refusal::Check => "a CHECK constraint",
+            Refusal::Unique => "a unique index",
+        },
         header(&format!("refused {people} {prefix} {}", refusal.name()))
     );
     write(&format!("refused-{}", refusal.name()), &body)?;
