@@ -329,15 +329,16 @@ async fn one_refused_lead_among_many_is_found_by_halving_its_batch() {
     assert_eq!(sim.handle().count("people"), 129);
     let stats = sim.handle().stats();
     let route = |r: &str| stats.by_route.get(r).copied().unwrap_or(0);
-    // Three batches of 60, 60 and 10. The second is rejected; its halves go down to the lead
-    // (position 10 of 60), two requests per halving: 30, 15, 8, 4, 2, 1. Before, all 130 went
-    // again one by one.
+    // Three batches of 60, 60 and 10. The second is rejected; its halves go down to fewer than
+    // four records (the lead is at position 10 of 60), two requests per halving: 30, 15, 8, 4,
+    // 2; then the two records of that last half go alone, as batches of one. Before the
+    // halving, all 130 went again one by one.
     assert_eq!(
         (
             route("POST /rest/batch/{plural}"),
             route("POST /rest/{plural}")
         ),
-        (3 + 2 * 6, 0),
+        (3 + 2 * 5 + 2, 0),
         "{:?}",
         stats.by_route
     );

@@ -199,6 +199,48 @@ impl Error {
         self.temporary
     }
 
+    /// `true` when the failure may come from the records the request carried, so that the same
+    /// records in smaller batches, or one by one, may go through while the refused ones fail
+    /// alone: a value Twenty refuses (400), a clash with existing data, a record that is gone,
+    /// a batch too large (413), a 500 still there after the retries (Twenty answers 500 to
+    /// exceptions it does not map, some caused by one record's data), or an answer that does
+    /// not decode.
+    ///
+    /// `false` when nothing sent by this client would go through now: the key or its
+    /// permissions (401, 403), the network, a rate limit or 502-504 left after the retries,
+    /// any other unexpected status (e.g. 402, credits exhausted), or the client's configuration.
+    /// A batch writer stops on those instead of halving ([`records::send_isolating`]).
+    ///
+    /// [`records::send_isolating`]: crate::records::send_isolating
+    ///
+    /// ```
+    /// use twenty_client::{Error, ErrorKind};
+    /// let refused = Error::new(ErrorKind::Validation { messages: vec!["bad email".into()] }, "400");
+    /// assert!(refused.is_record_level());
+    /// assert!(Error::new(ErrorKind::Server { status: 500 }, "500").is_record_level());
+    /// assert!(!Error::new(ErrorKind::Server { status: 503 }, "503").is_record_level());
+    /// assert!(!Error::new(ErrorKind::Unauthorized, "401").is_record_level());
+    /// assert!(!Error::new(ErrorKind::UnexpectedStatus { status: 402 }, "402").is_record_level());
+    /// ```
+    pub fn is_record_level(&self) -> bool {
+        if self.temporary && self.kind != (ErrorKind::Server { status: 500 }) {
+            return false;
+        }
+        match &self.kind {
+            ErrorKind::Validation { .. }
+            | ErrorKind::Conflict
+            | ErrorKind::NotFound
+            | ErrorKind::Server { .. }
+            | ErrorKind::Decode { .. } => true,
+            ErrorKind::UnexpectedStatus { status } => *status == 413,
+            ErrorKind::Unauthorized
+            | ErrorKind::Forbidden
+            | ErrorKind::RateLimited { .. }
+            | ErrorKind::Transport
+            | ErrorKind::Config => false,
+        }
+    }
+
     /// The operation that failed, e.g. `"people.create_many"`.
     ///
     /// ```
@@ -560,6 +602,53 @@ pub(crate) fn retry_after(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_500_left_after_the_retries_is_about_the_records_while_an_unreachable_server_is_not() {
+        let server = |status| Error::new(ErrorKind::Server { status }, "");
+        // Temporary for the retries, about the records once they are spent: Twenty answers 500
+        // to exceptions it does not map, some caused by one record's data.
+        assert!(server(500).is_temporary());
+        assert!(server(500).is_record_level());
+        assert!(server(501).is_record_level());
+        for status in [502, 503, 504] {
+            assert!(!server(status).is_record_level(), "{status}");
+        }
+        for kind in [
+            ErrorKind::Unauthorized,
+            ErrorKind::Forbidden,
+            ErrorKind::RateLimited { retry_after: None },
+            ErrorKind::Transport,
+            ErrorKind::Config,
+            ErrorKind::UnexpectedStatus { status: 402 },
+        ] {
+            assert!(!Error::new(kind.clone(), "").is_record_level(), "{kind}");
+        }
+        for kind in [
+            ErrorKind::Validation { messages: vec![] },
+            ErrorKind::Conflict,
+            ErrorKind::NotFound,
+            ErrorKind::UnexpectedStatus { status: 413 },
+            ErrorKind::Decode {
+                path: "data".into(),
+            },
+        ] {
+            assert!(Error::new(kind.clone(), "").is_record_level(), "{kind}");
+        }
+        // A body cut off in transit is worth the same request again, not a smaller one.
+        let cut = Error::new(
+            ErrorKind::Decode {
+                path: "data".into(),
+            },
+            "EOF",
+        )
+        .set_temporary(true);
+        assert!(!cut.is_record_level());
+        // The answers of the captured 2.21.0 server: a duplicate email is about the record,
+        // its 429 is not.
+        assert!(map(400, r#"{"statusCode":400,"messages":["A duplicate entry was detected"],"error":"BadRequestException"}"#).is_record_level());
+        assert!(!map(429, r#"{"statusCode":429,"messages":["Limit reached (100 tokens per 60000 ms)"],"error":"HttpException"}"#).is_record_level());
+    }
 
     fn map(status: u16, body: &str) -> Error {
         from_response(

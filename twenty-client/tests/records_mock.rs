@@ -250,6 +250,102 @@ async fn create_many_chunks_to_the_batch_size_and_keeps_order() {
     assert_eq!(c.stats().requests, 3);
 }
 
+/// One `POST /rest/batch/people?upsert=true` expected once per `(records, status, body)`.
+async fn mock_batches(
+    server: &mut mockito::Server,
+    people: &[Record],
+    answers: impl IntoIterator<Item = (std::ops::Range<usize>, usize, String)>,
+) -> Vec<mockito::Mock> {
+    let mut mocks = Vec::new();
+    for (range, status, body) in answers {
+        let sent = serde_json::to_value(&people[range]).expect("json");
+        let mock = server
+            .mock("POST", "/rest/batch/people")
+            .match_query(Matcher::Exact("upsert=true".into()))
+            .match_body(Matcher::Json(sent))
+            .with_status(status)
+            .with_body(body)
+            .expect(1)
+            .create_async()
+            .await;
+        mocks.push(mock);
+    }
+    mocks
+}
+
+#[tokio::test]
+async fn isolating_batches_send_the_halves_of_a_refused_batch_and_stop_on_a_failure_of_the_account()
+{
+    let mut server = mockito::Server::new_async().await;
+    let people: Vec<Record> = (0..8)
+        .map(|i| Record::from(json!({"id": format!("id-{i}"), "city": format!("c{i}")})))
+        .collect();
+    // The first batch holds a record Twenty refuses (Twenty's real answer to a duplicate): its
+    // halves go next, and the refused half's records alone. The second batch meets a 402.
+    let refused = capture_body("52_people_create_duplicate_email_error.json");
+    let answer = |records: &[Record]| json!({"data": {"createPeople": records}}).to_string();
+    let answers = [(0..4, 400, refused.clone()), (4..8, 402, "{}".to_owned())];
+    let created = mock_batches(&mut server, &people, answers).await;
+    let c = common::builder(&server.url())
+        .batch_size(4)
+        .build()
+        .expect("client");
+    let err = c
+        .records("people")
+        .create_many(people.clone())
+        .upsert(true)
+        .send_isolating()
+        .await
+        .unwrap_err();
+    for m in &created {
+        m.assert_async().await;
+    }
+    assert_eq!(err.kind(), &ErrorKind::UnexpectedStatus { status: 402 });
+    assert!(
+        err.context().contains(&("records", "4..8".to_owned())),
+        "{err}"
+    );
+    assert!(
+        err.context()
+            .contains(&("accepted_before_failure", "0".to_owned())),
+        "{err}"
+    );
+
+    // Without the 402, the halves of the first batch: 0..2 refused, 2..4 accepted; then 0 and 1
+    // alone, of which Twenty refuses 1.
+    server.reset();
+    let answers = [
+        (0..4, 400, refused.clone()),
+        (4..8, 201, answer(&people[4..8])),
+        (0..2, 400, refused.clone()),
+        (2..4, 201, answer(&people[2..4])),
+        (0..1, 201, answer(&people[0..1])),
+        (1..2, 400, refused),
+    ];
+    let mocks = mock_batches(&mut server, &people, answers).await;
+    let outcome = c
+        .records("people")
+        .create_many(people.clone())
+        .upsert(true)
+        .send_isolating()
+        .await
+        .expect("isolated");
+    for m in &mocks {
+        m.assert_async().await;
+    }
+    let saved: Vec<(usize, Record)> = outcome.saved;
+    let expected: Vec<(usize, Record)> = people
+        .iter()
+        .cloned()
+        .enumerate()
+        .filter(|(i, _)| *i != 1)
+        .collect();
+    assert_eq!(saved, expected);
+    assert_eq!(outcome.refused.len(), 1);
+    assert_eq!(outcome.refused[0].0, 1);
+    assert_eq!(outcome.refused[0].1.kind(), &ErrorKind::Conflict);
+}
+
 #[tokio::test]
 async fn create_many_parses_the_real_batch_answer() {
     let mut server = mockito::Server::new_async().await;

@@ -122,6 +122,62 @@ async fn create_upsert_update_soft_delete_restore_destroy_round_trip() {
 }
 
 #[tokio::test]
+async fn isolating_batches_save_every_record_but_the_refused_ones_and_name_those() {
+    let (server, client) = start(SimConfig::new(KEY).rate_limit(None)).await;
+    for email in ["taken17@example.com", "taken100@example.com"] {
+        client
+            .people()
+            .create(&person("Taken", email))
+            .send()
+            .await
+            .expect("seed");
+    }
+    let mut batch: Vec<Person> = (0..130)
+        .map(|i| person(&format!("P{i}"), &format!("iso{i}@example.com")))
+        .collect();
+    batch[17] = person("Dup", "taken17@example.com");
+    batch[100] = person("Dup", "taken100@example.com");
+    let before = client.stats().requests;
+    let outcome = client
+        .people()
+        .create_many(batch)
+        .send_isolating()
+        .await
+        .expect("isolating batches");
+    let refused: Vec<(usize, &ErrorKind)> = outcome
+        .refused
+        .iter()
+        .map(|(i, e)| (*i, e.kind()))
+        .collect();
+    assert_eq!(
+        refused,
+        [(17, &ErrorKind::Conflict), (100, &ErrorKind::Conflict)]
+    );
+    assert!(
+        outcome.refused[0]
+            .1
+            .context()
+            .contains(&("records", "17..18".to_owned())),
+        "{}",
+        outcome.refused[0].1
+    );
+    // Every other record saved once, in input order, as Twenty answered it.
+    let indexes: Vec<usize> = outcome.saved.iter().map(|(i, _)| *i).collect();
+    let expected: Vec<usize> = (0..130).filter(|i| *i != 17 && *i != 100).collect();
+    assert_eq!(indexes, expected);
+    for (i, p) in &outcome.saved {
+        let email = p.emails.as_ref().and_then(|e| e.primary_email.as_deref());
+        assert_eq!(email, Some(format!("iso{i}@example.com").as_str()));
+        assert!(p.id.is_some());
+    }
+    assert_eq!(server.handle().count("people"), 2 + 128);
+    // Batches of 60: the three batches, then the halves of the two rejected ones down to
+    // batches under four records (21 batch requests), then those five records alone.
+    assert_eq!(client.stats().requests - before, 21 + 5);
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn batch_upsert_chunks_and_update_many_by_filter() {
     let (server, client) = start(SimConfig::new(KEY).rate_limit(None)).await;
     let batch: Vec<Person> = (0..130)

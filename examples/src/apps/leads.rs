@@ -954,53 +954,30 @@ pub async fn import(
 }
 
 /// Creates the new people (`(lead index, record)`), by upsert on their stable ids so that a
-/// record sent twice is written once: in batches of the client's batch size, and a batch Twenty
-/// rejects for its records (atomic: none of it written) again as its two halves, down to single
-/// records. Returns the leads whose record Twenty refused on its own, with Twenty's error; an
-/// error about the whole import (authentication, network) stops it. One refused lead among
-/// `n` costs about `2·log2(n)` requests more than the batches, where sending every record of
-/// the import again one by one cost `n`.
+/// record sent twice is written once, with the client's isolating batches
+/// ([`CreateMany::send_isolating`](twenty_client::records::CreateMany::send_isolating)): a batch
+/// Twenty rejects for its records (atomic: none of it written) goes again as its halves, down
+/// to the refused records. Returns the leads whose record Twenty refused on its own, with
+/// Twenty's error; an error about the whole import (authentication, network) stops it. One
+/// refused lead among `n` costs about `2·log2(n)` requests more than the batches, where sending
+/// every record of the import again one by one cost `n`.
 async fn create_people(
     client: &Client,
     creates: &[(usize, Record)],
 ) -> AppResult<Vec<(usize, twenty_client::Error)>> {
-    let mut refused = Vec::new();
-    // Last in, first out: the first batch first.
-    let mut parts: Vec<&[(usize, Record)]> =
-        creates.chunks(client.batch_size().max(1)).rev().collect();
-    while let Some(part) = parts.pop() {
-        let records: Vec<Record> = part.iter().map(|(_, r)| r.clone()).collect();
-        let sent = client
-            .records("people")
-            .create_many(records)
-            .upsert(true)
-            .send()
-            .await;
-        let Err(e) = sent else { continue };
-        if !record_level(&e) {
-            return Err(e).context("creating the new people");
-        }
-        match part {
-            [(i, _)] => refused.push((*i, e)),
-            _ => {
-                let (first, second) = part.split_at(part.len() / 2);
-                parts.push(second);
-                parts.push(first);
-            }
-        }
-    }
-    Ok(refused)
-}
-
-/// Whether a Twenty error is about one record (it is reported and the import goes on) rather
-/// than the whole run (authentication, network, rate limit after retries: the import stops).
-fn record_level(e: &twenty_client::Error) -> bool {
-    matches!(
-        e.kind(),
-        twenty_client::ErrorKind::Validation { .. }
-            | twenty_client::ErrorKind::Conflict
-            | twenty_client::ErrorKind::NotFound
-    )
+    let records: Vec<Record> = creates.iter().map(|(_, r)| r.clone()).collect();
+    let outcome = client
+        .records("people")
+        .create_many(records)
+        .upsert(true)
+        .send_isolating()
+        .await
+        .context("creating the new people")?;
+    Ok(outcome
+        .refused
+        .into_iter()
+        .map(|(at, e)| (creates[at].0, e))
+        .collect())
 }
 
 fn reject_or_abort(
@@ -1008,7 +985,7 @@ fn reject_or_abort(
     lines: &[u64],
     failed: &mut Vec<RowNote>,
 ) -> AppResult<()> {
-    if !record_level(&e) {
+    if !e.is_record_level() {
         return Err(e).context(format!("writing the lead of line {}", lines[0]));
     }
     failed.push(RowNote {

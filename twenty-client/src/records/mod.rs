@@ -2,6 +2,7 @@
 
 mod delete;
 mod fields;
+mod isolate;
 mod list;
 mod write;
 
@@ -10,8 +11,9 @@ use std::sync::Arc;
 
 pub use delete::{DeleteMany, DeleteRecord, RestoreMany, RestoreRecord};
 pub use fields::{ALWAYS_KEPT, FieldSelection, SelectedList};
+pub use isolate::{MIN_SPLIT, Settled, Split, send_isolating};
 pub use list::{GetRecord, ListRecords, Page, PageInfo};
-pub use write::{CreateMany, CreateRecord, FindDuplicates, UpdateMany, UpdateRecord};
+pub use write::{CreateMany, CreateRecord, FindDuplicates, Isolated, UpdateMany, UpdateRecord};
 
 use crate::client::Client;
 use crate::filter::Filter;

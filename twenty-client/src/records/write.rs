@@ -3,6 +3,7 @@
 use reqwest::Method;
 use serde::Deserialize;
 
+use super::isolate::{Split, send_isolating};
 use super::{Page, PageInfo, RecordsHandler};
 use crate::envelope::Data;
 use crate::error::{Error, ErrorKind};
@@ -224,38 +225,161 @@ impl<T: Payload> CreateMany<T> {
     /// # }).unwrap();
     /// ```
     pub async fn send(self) -> Result<Vec<T>, Error> {
-        let op = if self.upsert {
-            "records.upsert_many"
-        } else {
-            "records.create_many"
-        };
         let mut out = Vec::with_capacity(self.records.len());
         let mut start = 0usize;
         for chunk in self.records.chunks(self.batch_size) {
             let end = start + chunk.len();
-            let mut url = self
-                .handler
-                .client
-                .url(&["rest", "batch", &self.handler.plural]);
-            if self.upsert {
-                url.query_pairs_mut().append_pair("upsert", "true");
-            }
-            let call = Call::new(Method::POST, url, op)
-                .idempotent(self.upsert)
-                .context("object", &*self.handler.plural)
-                .context("records", format!("{start}..{end}"))
-                .json(chunk)?;
-            let env: Data<Vec<T>> = self
-                .handler
-                .client
-                .send_json(&call)
-                .await
-                .map_err(|e| e.with_context("saved_before_failure", out.len().to_string()))?;
-            out.extend(env.data.0);
+            let saved = self.post(chunk).await.map_err(|e| {
+                e.with_context("records", format!("{start}..{end}"))
+                    .with_context("saved_before_failure", out.len().to_string())
+            })?;
             start = end;
+            out.extend(saved);
         }
         Ok(out)
     }
+
+    /// Send every chunk, all at once, and find the records Twenty refuses instead of stopping
+    /// at the first: a rejected chunk is sent again as its halves, down to the records it
+    /// refuses, which are then sent alone for Twenty's reason ([`send_isolating`], with
+    /// [`Split::WhileSparse`]).
+    ///
+    /// A failure that is not about the records ([`Error::is_record_level`]: the key, the
+    /// network, a rate limit after the retries) stops the call; the chunks Twenty accepted
+    /// before it are saved, and the error says how many records they held
+    /// (`accepted_before_failure`). A refused record may have been sent several times (in its
+    /// chunk, its halves, alone): Twenty writes a batch all or nothing, so none of those wrote
+    /// it; with [`upsert`](Self::upsert) and ids, sending a record again is harmless anyway. An
+    /// answer that does not hold one record per record sent counts as a refusal of its batch (a
+    /// `Decode` error), since it cannot say which record is which.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+    /// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+    /// use twenty_client::{model::{Emails, Person}, ErrorKind};
+    /// let person = |email: &str| Person {
+    ///     emails: Some(Emails { primary_email: Some(email.into()), additional_emails: None }),
+    ///     ..Default::default()
+    /// };
+    /// client.people().create(&person("taken@example.com")).send().await?;
+    /// let mut batch: Vec<Person> =
+    ///     (0..40).map(|i| person(&format!("lead{i}@example.com"))).collect();
+    /// batch[25] = person("taken@example.com");
+    /// let outcome = client.people().create_many(batch).send_isolating().await?;
+    /// assert_eq!(outcome.saved.len(), 39);
+    /// let (index, why) = &outcome.refused[0];
+    /// assert_eq!((*index, why.kind()), (25, &ErrorKind::Conflict));
+    /// assert_eq!(sim.handle().count("people"), 40);
+    /// # sim.shutdown().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn send_isolating(self) -> Result<Isolated<T>, Error> {
+        let records = &self.records;
+        let settled = send_isolating(records, self.batch_size, Split::WhileSparse, |chunk| {
+            self.post_counted(chunk)
+        })
+        .await?;
+        let mut saved = Vec::with_capacity(records.len());
+        for (range, answer) in settled.accepted {
+            saved.extend(range.zip(answer));
+        }
+        let mut refused = Vec::new();
+        for i in settled.alone {
+            match self.post_counted(std::slice::from_ref(&records[i])).await {
+                Ok(answer) => saved.extend(std::iter::repeat(i).zip(answer)),
+                Err(e) => {
+                    let e = e.with_context("records", format!("{i}..{}", i + 1));
+                    if !e.is_record_level() {
+                        let accepted = saved.len().to_string();
+                        return Err(e.with_context("accepted_before_failure", accepted));
+                    }
+                    refused.push((i, e));
+                }
+            }
+        }
+        saved.sort_unstable_by_key(|(i, _)| *i);
+        Ok(Isolated { saved, refused })
+    }
+
+    /// One `POST /rest/batch/{plural}` of `chunk`: Twenty's answer, one record per record sent,
+    /// in order.
+    async fn post(&self, chunk: &[T]) -> Result<Vec<T>, Error> {
+        let op = self.operation();
+        let mut url = self
+            .handler
+            .client
+            .url(&["rest", "batch", &self.handler.plural]);
+        if self.upsert {
+            url.query_pairs_mut().append_pair("upsert", "true");
+        }
+        let call = Call::new(Method::POST, url, op)
+            .idempotent(self.upsert)
+            .context("object", &*self.handler.plural)
+            .json(chunk)?;
+        let env: Data<Vec<T>> = self.handler.client.send_json(&call).await?;
+        Ok(env.data.0)
+    }
+
+    /// [`post`](Self::post), for [`send_isolating`](Self::send_isolating): an answer that does
+    /// not hold one record per record sent cannot say which record is which, so the batch counts
+    /// as refused (a `Decode` error, about the records: its halves go again).
+    async fn post_counted(&self, chunk: &[T]) -> Result<Vec<T>, Error> {
+        let answer = self.post(chunk).await?;
+        if answer.len() == chunk.len() {
+            return Ok(answer);
+        }
+        Err(Error::new(
+            ErrorKind::Decode {
+                path: "data".into(),
+            },
+            format!(
+                "Twenty answered {} record(s) to a batch of {}",
+                answer.len(),
+                chunk.len()
+            ),
+        )
+        .with_operation(self.operation())
+        .with_context("object", &*self.handler.plural))
+    }
+
+    fn operation(&self) -> &'static str {
+        if self.upsert {
+            "records.upsert_many"
+        } else {
+            "records.create_many"
+        }
+    }
+}
+
+/// What [`CreateMany::send_isolating`] settled: every record of the call is either saved or
+/// refused, each with its index in the records given to
+/// [`create_many`](RecordsHandler::create_many).
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+/// # let client = twenty_client::Client::builder(sim.base_url(), secrecy::SecretString::from("sim-key")).build()?;
+/// use twenty_client::{model::Company, records::Isolated};
+/// let named = |n: &str| Company { name: Some(n.into()), ..Default::default() };
+/// let outcome: Isolated<Company> =
+///     client.companies().create_many(vec![named("Acme"), named("Globex")]).send_isolating().await?;
+/// assert_eq!(outcome.saved[1].0, 1);
+/// assert_eq!(outcome.saved[1].1.name.as_deref(), Some("Globex"));
+/// assert!(outcome.refused.is_empty());
+/// # sim.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Isolated<T> {
+    /// The records as Twenty saved them, each with its index in the input, in input order.
+    pub saved: Vec<(usize, T)>,
+    /// The records Twenty refused, each with its index in the input and Twenty's answer to it
+    /// sent alone, in input order.
+    pub refused: Vec<(usize, Error)>,
 }
 
 /// Builder of `PATCH /rest/{plural}/{id}`.

@@ -75,7 +75,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                             .await;
                         match res {
                             Ok(r) => Some(Ok(r.updated_at())),
-                            Err(e) if is_run_level(&e) => {
+                            Err(e) if !e.is_record_level() => {
                                 return Err(SyncError::from_twenty(
                                     "updating a record in Twenty",
                                     e,

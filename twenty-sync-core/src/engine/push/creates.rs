@@ -88,7 +88,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
 
     /// Creates one record with the engine-chosen `id`: `Ok(Ok(updatedAt))` once it is in
     /// Twenty, `Ok(Err(_))` when Twenty refuses it and has no record with that id either, `Err`
-    /// when the failure is not about the record ([`is_run_level`]).
+    /// when the failure is not about the record ([`twenty_client::Error::is_record_level`]).
     async fn create_one(
         &self,
         m: &dyn EntityMapper,
@@ -105,7 +105,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             .await
         {
             Ok(r) => return Ok(Ok(r.updated_at())),
-            Err(e) if is_run_level(&e) => {
+            Err(e) if !e.is_record_level() => {
                 return Err(SyncError::from_twenty("creating a record in Twenty", e));
             }
             Err(e) => e,

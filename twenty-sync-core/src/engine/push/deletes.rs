@@ -138,7 +138,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         match res {
             Ok(_) => *written += 1,
             Err(e) if matches!(e.kind(), ErrorKind::NotFound) => {}
-            Err(e) if is_run_level(&e) => {
+            Err(e) if !e.is_record_level() => {
                 return Err(SyncError::from_twenty("deleting a record in Twenty", e));
             }
             Err(e) => {

@@ -171,25 +171,6 @@ fn change_fingerprint(c: &LocalChange) -> String {
     }
 }
 
-/// Whether a failed write stops the run (the server, the network or the key is at fault) rather
-/// than failing only the records it carried.
-///
-/// A 500 is temporary for the client (it retries idempotent writes on it), but one that is still
-/// there after the client's retries is taken as an answer about the records sent: Twenty answers
-/// 500 to exceptions it does not map, some caused by one record's data, and such a record must
-/// fail alone (a rejected batch is halved down to it, see `isolate`) instead of stopping every
-/// run.
-fn is_run_level(e: &twenty_client::Error) -> bool {
-    (e.is_temporary() && !matches!(e.kind(), ErrorKind::Server { status: 500 }))
-        || matches!(
-            e.kind(),
-            ErrorKind::Unauthorized
-                | ErrorKind::Forbidden
-                | ErrorKind::Transport
-                | ErrorKind::Config
-        )
-}
-
 impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
     pub(crate) async fn push_entity(
         &self,
@@ -555,34 +536,4 @@ pub(super) fn note_dry_written(
         .ok()
         .map(|t| t.with_timezone(&Utc));
     run.note_dry_write(record, st);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_run_level;
-    use twenty_client::{Error, ErrorKind};
-
-    fn server(status: u16) -> Error {
-        Error::new(ErrorKind::Server { status }, "")
-    }
-
-    #[test]
-    fn a_500_left_after_the_retries_fails_the_records_while_an_unreachable_server_stops_the_run() {
-        // Temporary for the client (retried), record-level for the engine once retries are spent.
-        assert!(server(500).is_temporary());
-        assert!(!is_run_level(&server(500)));
-        for status in [502, 503, 504] {
-            assert!(is_run_level(&server(status)), "{status}");
-        }
-        assert!(is_run_level(&Error::new(ErrorKind::Unauthorized, "")));
-        assert!(is_run_level(&Error::new(
-            ErrorKind::RateLimited { retry_after: None },
-            ""
-        )));
-        assert!(!is_run_level(&Error::new(
-            ErrorKind::Validation { messages: vec![] },
-            ""
-        )));
-        assert!(!is_run_level(&server(501)));
-    }
 }

@@ -97,7 +97,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 .await;
             match one {
                 Ok(r) => answers[i] = Some(r),
-                Err(e) if is_run_level(&e) => {
+                Err(e) if !e.is_record_level() => {
                     return Err(SyncError::from_twenty("upserting a record in Twenty", e));
                 }
                 Err(e) => {
@@ -279,7 +279,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     owner.local_key
                 ))
             }
-            Err(e) if is_run_level(&e) => Err(SyncError::from_twenty(
+            Err(e) if !e.is_record_level() => Err(SyncError::from_twenty(
                 "restoring a record an upsert overwrote",
                 e,
             )),
