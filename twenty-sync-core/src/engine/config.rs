@@ -279,7 +279,8 @@ pub struct EngineConfig {
     pub push_delete: PushDeleteMode,
     /// Twenty deletes locally.
     pub pull_delete: PullDeleteMode,
-    /// Lease time-to-live. Default 10 minutes.
+    /// Lease time-to-live. Default 10 minutes. A run renews its leases every third of it, so
+    /// it bounds how long a crashed run keeps others out, not how long a run may take.
     pub lease_ttl: Duration,
     /// Lease holder id (default: a random id per engine).
     pub holder_id: String,

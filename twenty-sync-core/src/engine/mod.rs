@@ -9,6 +9,7 @@ mod config;
 mod conflict;
 mod error;
 pub mod failpoints;
+mod lease;
 mod mapper;
 mod plan;
 mod progress;
@@ -140,6 +141,8 @@ pub struct SyncEngine<S, T> {
     pub(crate) progress: Option<ProgressSink>,
     pub(crate) failpoints: Failpoints,
     pub(crate) replays: Mutex<ReplayCache>,
+    /// The entities this engine's runs and webhooks hold a lease on (see `lease`).
+    pub(crate) claims: lease::Claims,
 }
 
 impl<S, T> std::fmt::Debug for SyncEngine<S, T> {
@@ -254,6 +257,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 progress: None,
                 failpoints: Failpoints::new(),
                 replays: Mutex::new(ReplayCache::default()),
+                claims: lease::Claims::default(),
             },
         }
     }

@@ -7,7 +7,7 @@ use tracing::Instrument;
 
 use serde_json::Value;
 
-use crate::model::{AuditAction, AuditEntry, AuditOutcome, Lease, RecordState, SyncDirection};
+use crate::model::{AuditAction, AuditEntry, AuditOutcome, RecordState, SyncDirection};
 use crate::report::RecordFailure;
 use crate::report::{RunMode, RunReport};
 use crate::source::SourceOfTruth;
@@ -17,6 +17,7 @@ use super::SyncEngine;
 use super::clock;
 use super::config::RunOptions;
 use super::error::{SyncError, SyncErrorKind};
+use super::lease::HeldLease;
 use super::mapper::EntityMapper;
 use super::plan::{Plan, PlannedAction, PlannedWrite};
 use super::progress::ProgressEvent;
@@ -468,10 +469,13 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             // The run record is saved while the leases are taken (neither waits for the other);
             // a run whose record cannot be saved gives its leases back and does nothing.
             let mut leases = Vec::new();
-            let (saved, leased) = tokio::join!(
-                self.state.save_run(&run.report),
-                self.take_leases(&run, &entities, &mut leases)
-            );
+            let take = async {
+                match run.dry_run {
+                    true => Ok(()),
+                    false => self.take_leases(&entities, &mut leases).await,
+                }
+            };
+            let (saved, leased) = tokio::join!(self.state.save_run(&run.report), take);
             if let Err(e) = saved {
                 self.release_leases(&leases).await;
                 return Err(SyncError::from_store("saving the run record", e).with_run(&run.id));
@@ -482,7 +486,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             let before = self.client.stats();
             let source_before = self.source.metrics();
             let result = match leased {
-                Ok(()) => self.run_entities(&mut run, &entities).await,
+                Ok(()) => self.run_leased(&mut run, &entities, &leases).await,
                 Err(e) => Err(e),
             };
             let after = self.client.stats();
@@ -560,50 +564,20 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         }
     }
 
-    pub(crate) fn lease_scope(&self, entity: &str) -> String {
-        format!("{}#{entity}", self.client.base_url())
-    }
-
-    pub(crate) async fn take_lease(&self, entity: &str) -> Result<Lease, SyncError> {
-        let scope = self.lease_scope(entity);
-        match self
-            .state
-            .acquire_lease(&scope, &self.config.holder_id, self.config.lease_ttl)
-            .await
-        {
-            Ok(Some(lease)) => Ok(lease),
-            Ok(None) => Err(SyncError::new(
-                SyncErrorKind::LeaseHeld,
-                format!(
-                    "another run holds the lease on `{scope}`; wait for it to finish (or for its lease to expire) and run again"
-                ),
-            )),
-            Err(e) => Err(SyncError::from_store("taking the lease", e)),
-        }
-    }
-
-    /// Takes the lease of each of `entities` in turn into `leases` (none in a dry run); stops
-    /// at the first that cannot be taken, keeping those taken before it in `leases`.
-    async fn take_leases(
+    /// Runs `entities` while renewing `leases` (none in a dry run). A lease lost on the way
+    /// stops the run where it is, as a crash would: what it committed is kept.
+    async fn run_leased(
         &self,
-        run: &Run,
+        run: &mut Run,
         entities: &[Arc<dyn EntityMapper>],
-        leases: &mut Vec<Lease>,
+        leases: &[HeldLease],
     ) -> Result<(), SyncError> {
-        if !run.dry_run {
-            for e in entities {
-                leases.push(self.take_lease(e.name()).await?);
-            }
+        if leases.is_empty() {
+            return self.run_entities(run, entities).await;
         }
-        Ok(())
-    }
-
-    /// Releases `leases`; one that cannot be released is logged and left to expire.
-    async fn release_leases(&self, leases: &[Lease]) {
-        for lease in leases {
-            if let Err(e) = self.state.release_lease(lease).await {
-                tracing::warn!(scope = %lease.scope, error = %e, "could not release the lease; it will expire");
-            }
+        tokio::select! {
+            done = self.run_entities(run, entities) => done,
+            lost = self.keep_leases(leases) => Err(lost),
         }
     }
 

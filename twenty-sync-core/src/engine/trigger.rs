@@ -226,7 +226,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         let res = self
             .apply_pull_page(&mut run, m.as_ref(), vec![record], walk, None, None)
             .await;
-        if let Err(e) = self.state.release_lease(&lease).await {
+        if let Err(e) = self.state.release_lease(&lease.lease).await {
             tracing::warn!(error = %e, "could not release the lease; it will expire");
         }
         if let Err(e) = res {

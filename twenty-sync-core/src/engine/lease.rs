@@ -1,0 +1,154 @@
+//! One run at a time per entity: the [`StateStore`]'s lease keeps other processes out, the
+//! engine's own claims keep its other runs and webhooks out, and a run renews its leases while
+//! it works.
+//!
+//! A store's lease is re-entrant for its holder (the same holder takes it again with the same
+//! token), and every run and webhook of one engine is the same holder
+//! ([`EngineConfig::holder_id`](super::EngineConfig::holder_id)). Without claims, a webhook
+//! handled while the engine's own run pulls would take the run's lease, apply beside it, and
+//! release it under the run; two `run` calls on one engine would run together.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use crate::model::Lease;
+use crate::source::SourceOfTruth;
+use crate::state::StateStore;
+
+use super::SyncEngine;
+use super::error::{SyncError, SyncErrorKind};
+use super::mapper::EntityMapper;
+
+/// The scopes this engine's runs and webhooks hold (or are taking) a lease on.
+#[derive(Debug, Default)]
+pub(crate) struct Claims(Arc<Mutex<HashSet<String>>>);
+
+impl Claims {
+    /// Claims `scope` for the caller, or `None` while another run of this engine has it.
+    fn claim(&self, scope: &str) -> Option<Claim> {
+        let fresh = self
+            .0
+            .lock()
+            .map(|mut held| held.insert(scope.to_owned()))
+            .unwrap_or(false);
+        fresh.then(|| Claim {
+            scope: scope.to_owned(),
+            claims: Arc::clone(&self.0),
+        })
+    }
+}
+
+/// A claimed scope, given back when dropped (at the end of the run, on an error, or when the
+/// run's future is dropped).
+#[derive(Debug)]
+struct Claim {
+    scope: String,
+    claims: Arc<Mutex<HashSet<String>>>,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if let Ok(mut held) = self.claims.lock() {
+            held.remove(&self.scope);
+        }
+    }
+}
+
+/// A lease of the store, held by one run or webhook of this engine.
+#[derive(Debug)]
+pub(crate) struct HeldLease {
+    pub(crate) lease: Lease,
+    _claim: Claim,
+}
+
+fn lease_held(scope: &str, by: &str) -> SyncError {
+    SyncError::new(
+        SyncErrorKind::LeaseHeld,
+        format!(
+            "{by} holds the lease on `{scope}`; wait for it to finish (or for its lease to expire) and run again"
+        ),
+    )
+}
+
+impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
+    pub(crate) fn lease_scope(&self, entity: &str) -> String {
+        format!("{}#{entity}", self.client.base_url())
+    }
+
+    /// Takes the lease of `entity` for one run or webhook: `LeaseHeld` while another run or
+    /// webhook of this engine, or another holder, has it.
+    pub(crate) async fn take_lease(&self, entity: &str) -> Result<HeldLease, SyncError> {
+        let scope = self.lease_scope(entity);
+        let claim = self
+            .claims
+            .claim(&scope)
+            .ok_or_else(|| lease_held(&scope, "another run of this engine"))?;
+        match self
+            .state
+            .acquire_lease(&scope, &self.config.holder_id, self.config.lease_ttl)
+            .await
+        {
+            Ok(Some(lease)) => Ok(HeldLease {
+                lease,
+                _claim: claim,
+            }),
+            Ok(None) => Err(lease_held(&scope, "another run")),
+            Err(e) => Err(SyncError::from_store("taking the lease", e)),
+        }
+    }
+
+    /// Takes the lease of each of `entities` in turn into `leases`; stops at the first that
+    /// cannot be taken, keeping those taken before it in `leases`.
+    pub(crate) async fn take_leases(
+        &self,
+        entities: &[Arc<dyn EntityMapper>],
+        leases: &mut Vec<HeldLease>,
+    ) -> Result<(), SyncError> {
+        for e in entities {
+            leases.push(self.take_lease(e.name()).await?);
+        }
+        Ok(())
+    }
+
+    /// Releases `leases` in the store; one that cannot be released is logged and left to
+    /// expire. The engine's claims go when `leases` are dropped.
+    pub(crate) async fn release_leases(&self, leases: &[HeldLease]) {
+        for held in leases {
+            if let Err(e) = self.state.release_lease(&held.lease).await {
+                tracing::warn!(scope = %held.lease.scope, error = %e, "could not release the lease; it will expire");
+            }
+        }
+    }
+
+    /// Renews `leases` every third of their time-to-live, for as long as it is polled, and
+    /// returns only when one was lost: it expired (the store could not be reached to renew it
+    /// for two thirds of its time-to-live) and the store gave it a new token, or another holder
+    /// has it now. A renewal the store fails is logged and tried again at the next tick.
+    pub(crate) async fn keep_leases(&self, leases: &[HeldLease]) -> SyncError {
+        let every = self.config.lease_ttl / 3;
+        loop {
+            tokio::time::sleep(every).await;
+            for held in leases {
+                let scope = &held.lease.scope;
+                match self
+                    .state
+                    .acquire_lease(scope, &self.config.holder_id, self.config.lease_ttl)
+                    .await
+                {
+                    Ok(Some(renewed)) if renewed.token == held.lease.token => {}
+                    Ok(_) => {
+                        return SyncError::new(
+                            SyncErrorKind::LeaseHeld,
+                            format!(
+                                "the lease on `{scope}` lapsed during the run and another run may have taken it: the two may have overlapped; the run stopped, its commits so far are kept, and the next run takes up from them"
+                            ),
+                        );
+                    }
+                    Err(e) => {
+                        tracing::warn!(%scope, error = %e, "could not renew the lease; trying again");
+                    }
+                }
+            }
+        }
+    }
+}

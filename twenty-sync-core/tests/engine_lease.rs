@@ -1,0 +1,296 @@
+//! One run at a time per entity: within one engine (its runs and webhooks), across engines (the
+//! store's lease), and for runs longer than the lease's time-to-live (renewed while they work).
+
+mod engine_support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use engine_support::*;
+use secrecy::SecretString;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use twenty_sim::{Faults, SimConfig, SimServer};
+use twenty_sync_core::engine::{RunOptions, SyncEngine, SyncErrorKind, WebhookOutcome};
+use twenty_sync_core::memory::{MemorySource, MemoryState};
+use twenty_sync_core::{
+    AuditEntry, AuditQuery, Checkpoint, Lease, PendingCreate, RecordState, RunReport, StateCommit,
+    StateStore, StoreError, StoreErrorKind, StoreResult, SyncDirection,
+};
+
+const SECRET: &str = "whsec-lease-test";
+
+/// A simulator slow enough (40 pages of 10, 50 ms each) for a pull to take about two seconds.
+async fn slow_sim() -> SimServer {
+    let faults = Faults {
+        latency: Duration::from_millis(50),
+        ..Faults::none()
+    };
+    SimServer::start(
+        SimConfig::new(KEY)
+            .seed_people(400)
+            .rate_limit(None)
+            .faults(faults),
+    )
+    .await
+    .expect("simulator starts")
+}
+
+fn slow_engine<T: StateStore>(
+    sim: &SimServer,
+    state: T,
+    ttl: Duration,
+) -> SyncEngine<MemorySource, T> {
+    SyncEngine::builder(client(sim), MemorySource::new(), state)
+        .entity(Arc::new(contacts()))
+        .batch_size(10)
+        .lease(ttl, "worker-a")
+        .webhook_secret(SecretString::from(SECRET))
+        .build()
+        .expect("engine builds")
+}
+
+fn scope(sim: &SimServer) -> String {
+    format!("{}#{ENTITY}", sim.base_url())
+}
+
+/// Whether a holder other than the engine could take the lease now (it is given back at once).
+async fn free_for_another(state: &MemoryState, sim: &SimServer) -> bool {
+    let taken = state
+        .acquire_lease(&scope(sim), "worker-b", Duration::from_secs(60))
+        .await
+        .unwrap();
+    if let Some(lease) = &taken {
+        state.release_lease(lease).await.unwrap();
+    }
+    taken.is_some()
+}
+
+fn signed_delivery(record: serde_json::Value) -> (String, String, Vec<u8>) {
+    let body = serde_json::to_vec(&json!({
+        "eventName": "person.updated",
+        "objectMetadata": {"id": "meta-person", "nameSingular": "person"},
+        "workspaceId": "ws",
+        "webhookId": "wh-1",
+        "eventDate": Utc::now().to_rfc3339(),
+        "record": record,
+    }))
+    .unwrap();
+    let ts = Utc::now().timestamp_millis().to_string();
+    let mut msg = ts.as_bytes().to_vec();
+    msg.push(b':');
+    msg.extend_from_slice(&body);
+    let mac = hmac::<Sha256>(SECRET.as_bytes(), &msg);
+    (ts, mac, body)
+}
+
+fn hmac<D: Digest>(key: &[u8], msg: &[u8]) -> String {
+    let mut k = [0u8; 64];
+    k[..key.len()].copy_from_slice(key);
+    let ipad: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
+    let opad: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
+    let inner = D::new().chain_update(&ipad).chain_update(msg).finalize();
+    hex::encode(D::new().chain_update(&opad).chain_update(inner).finalize())
+}
+
+/// Waits until the engine's run holds the lease (another holder cannot take it).
+async fn until_leased(state: &MemoryState, sim: &SimServer) {
+    for _ in 0..200 {
+        if !free_for_another(state, sim).await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("the run never took its lease");
+}
+
+#[tokio::test]
+async fn a_webhook_during_the_engines_own_run_is_deferred_and_leaves_the_runs_lease_alone() {
+    let sim = slow_sim().await;
+    let state = MemoryState::new();
+    let engine = Arc::new(slow_engine(&sim, state.clone(), Duration::from_secs(60)));
+    let run = tokio::spawn({
+        let engine = Arc::clone(&engine);
+        async move { engine.pull(RunOptions::new()).await }
+    });
+    until_leased(&state, &sim).await;
+    let record = sim.handle().records("people")[0].clone();
+    let (ts, signature, body) = signed_delivery(record);
+    let outcome = engine
+        .handle_webhook(&ts, &signature, &body)
+        .await
+        .expect("a delivery");
+    assert_eq!(outcome, WebhookOutcome::Deferred);
+    assert!(
+        !free_for_another(&state, &sim).await,
+        "the webhook gave the run's lease away"
+    );
+    let report = run.await.unwrap().expect("the run");
+    assert_eq!(report.entities["contacts:pull"].created, 400);
+    // Once the run is over, the same delivery is applied.
+    let (ts, signature, body) = signed_delivery(sim.handle().records("people")[0].clone());
+    let outcome = engine.handle_webhook(&ts, &signature, &body).await.unwrap();
+    assert!(matches!(outcome, WebhookOutcome::Applied(_)), "{outcome:?}");
+}
+
+#[tokio::test]
+async fn two_runs_of_one_engine_do_not_run_together() {
+    let sim = slow_sim().await;
+    let state = MemoryState::new();
+    let engine = Arc::new(slow_engine(&sim, state.clone(), Duration::from_secs(60)));
+    let first = tokio::spawn({
+        let engine = Arc::clone(&engine);
+        async move { engine.pull(RunOptions::new()).await }
+    });
+    until_leased(&state, &sim).await;
+    let second = engine.pull(RunOptions::new()).await.expect_err("held");
+    assert_eq!(second.kind(), SyncErrorKind::LeaseHeld);
+    assert!(
+        second.to_string().contains("another run of this engine"),
+        "{second}"
+    );
+    first.await.unwrap().expect("the first run");
+    // The first run gave its claim back: the next one runs.
+    engine.pull(RunOptions::new()).await.expect("a later run");
+}
+
+#[tokio::test]
+async fn a_run_longer_than_its_lease_renews_it_while_it_works() {
+    let sim = slow_sim().await;
+    let state = MemoryState::new();
+    let ttl = Duration::from_millis(300);
+    let engine = Arc::new(slow_engine(&sim, state.clone(), ttl));
+    let run = tokio::spawn({
+        let engine = Arc::clone(&engine);
+        async move { engine.pull(RunOptions::new()).await }
+    });
+    until_leased(&state, &sim).await;
+    // Well past the time-to-live of the lease taken at the start, the run still holds it.
+    for _ in 0..4 {
+        tokio::time::sleep(ttl).await;
+        if run.is_finished() {
+            break;
+        }
+        assert!(
+            !free_for_another(&state, &sim).await,
+            "the lease lapsed under the run"
+        );
+    }
+    assert!(
+        !run.is_finished(),
+        "the run should outlast its lease's time-to-live"
+    );
+    let report = run.await.unwrap().expect("the run");
+    assert_eq!(report.entities["contacts:pull"].created, 400);
+    assert!(free_for_another(&state, &sim).await, "released at the end");
+}
+
+/// A [`MemoryState`] whose leases cannot be taken or renewed while `unreachable` is set.
+#[derive(Clone, Default)]
+struct LeasesUnreachable {
+    inner: MemoryState,
+    unreachable: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl StateStore for LeasesUnreachable {
+    fn describe(&self) -> String {
+        "a memory state store whose lease table can be cut off".into()
+    }
+    async fn commit(&self, commit: &StateCommit) -> StoreResult<()> {
+        self.inner.commit(commit).await
+    }
+    async fn cursor(&self, entity: &str, dir: SyncDirection) -> StoreResult<Option<Checkpoint>> {
+        self.inner.cursor(entity, dir).await
+    }
+    async fn records(&self, entity: &str, keys: &[String]) -> StoreResult<Vec<RecordState>> {
+        self.inner.records(entity, keys).await
+    }
+    async fn records_by_twenty_id(
+        &self,
+        entity: &str,
+        ids: &[String],
+    ) -> StoreResult<Vec<RecordState>> {
+        self.inner.records_by_twenty_id(entity, ids).await
+    }
+    async fn pending_creates(&self, entity: &str) -> StoreResult<Vec<PendingCreate>> {
+        self.inner.pending_creates(entity).await
+    }
+    async fn save_run(&self, report: &RunReport) -> StoreResult<()> {
+        self.inner.save_run(report).await
+    }
+    async fn runs(&self, limit: usize) -> StoreResult<Vec<RunReport>> {
+        self.inner.runs(limit).await
+    }
+    async fn run(&self, run_id: &str) -> StoreResult<Option<RunReport>> {
+        self.inner.run(run_id).await
+    }
+    async fn audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
+        self.inner.audit(query).await
+    }
+    async fn acquire_lease(
+        &self,
+        scope: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> StoreResult<Option<Lease>> {
+        if self.unreachable.load(Ordering::SeqCst) {
+            return Err(StoreError::new(
+                StoreErrorKind::Unavailable,
+                "the lease table cannot be reached",
+            ));
+        }
+        self.inner.acquire_lease(scope, holder, ttl).await
+    }
+    async fn release_lease(&self, lease: &Lease) -> StoreResult<()> {
+        self.inner.release_lease(lease).await
+    }
+}
+
+#[tokio::test]
+async fn a_run_whose_lease_lapsed_and_was_taken_stops_and_says_so() {
+    let sim = slow_sim().await;
+    let state = LeasesUnreachable::default();
+    let ttl = Duration::from_millis(300);
+    let engine = Arc::new(slow_engine(&sim, state.clone(), ttl));
+    let run = tokio::spawn({
+        let engine = Arc::clone(&engine);
+        async move { engine.pull(RunOptions::new()).await }
+    });
+    until_leased(&state.inner, &sim).await;
+    // The renewals fail until the lease has lapsed and another worker has taken it.
+    state.unreachable.store(true, Ordering::SeqCst);
+    tokio::time::sleep(ttl * 2).await;
+    let other = state
+        .inner
+        .acquire_lease(&scope(&sim), "worker-b", Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(other.is_some(), "the lease lapsed");
+    state.unreachable.store(false, Ordering::SeqCst);
+    let err = run.await.unwrap().expect_err("the run stops");
+    assert_eq!(err.kind(), SyncErrorKind::LeaseHeld);
+    assert!(err.to_string().contains("lapsed during the run"), "{err}");
+    // It stopped before the end of the walk, and its report says why.
+    let pulled = engine.source().records(ENTITY).len();
+    assert!(
+        pulled < 400,
+        "{pulled} records pulled: the run did not stop"
+    );
+    let saved = state
+        .run(err.run_id().expect("run id"))
+        .await
+        .unwrap()
+        .expect("saved");
+    assert!(
+        saved
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("lapsed"),
+        "{saved:?}"
+    );
+}
