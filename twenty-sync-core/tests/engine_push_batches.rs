@@ -12,7 +12,7 @@ use twenty_sync_core::engine::{
     EngineConfig, MatchStrategy, PushDeleteMode, RunOptions, SyncEngine,
 };
 use twenty_sync_core::memory::{MemorySource, MemoryState};
-use twenty_sync_core::{RunStatus, StateStoreExt};
+use twenty_sync_core::{RunStatus, StateStore, StateStoreExt};
 
 const BATCH: &str = "POST /rest/batch/{plural}";
 
@@ -888,4 +888,176 @@ async fn a_push_still_held_back_at_its_most_says_so() {
             .contains("raised its batches in flight to EngineConfig::push_in_flight_max (now 2)"),
         "{warning}"
     );
+}
+
+/// A mockito Twenty for a push of new records by lookup: the lookup finds nothing, and `batch`
+/// answers the batch create.
+async fn twenty_for_creates(
+    batch: impl Fn(&mockito::Request) -> (usize, Vec<u8>) + Send + Sync + 'static,
+) -> (mockito::ServerGuard, twenty_client::Client) {
+    let mut twenty = mockito::Server::new_async().await;
+    twenty
+        .mock("GET", "/rest/people")
+        .match_query(mockito::Matcher::Any)
+        .with_status(200)
+        .with_header("content-type", "application/json")
+        .with_body(
+            json!({"data": {"people": []}, "totalCount": 0,
+                   "pageInfo": {"hasNextPage": false, "startCursor": null, "endCursor": null}})
+            .to_string(),
+        )
+        .create_async()
+        .await;
+    let batch = std::sync::Arc::new(batch);
+    twenty
+        .mock("POST", "/rest/batch/people")
+        .match_query(mockito::Matcher::Missing)
+        .with_status_code_from_request({
+            let batch = batch.clone();
+            move |req| batch(req).0
+        })
+        .with_header("content-type", "application/json")
+        .with_body_from_request(move |req| batch(req).1)
+        .create_async()
+        .await;
+    let client = twenty_client::Client::builder(
+        url::Url::parse(&twenty.url()).unwrap(),
+        secrecy::SecretString::from(KEY),
+    )
+    .no_rate_limit()
+    .retry_policy(twenty_client::RetryPolicy {
+        max_retries: 1,
+        initial_backoff: std::time::Duration::from_millis(1),
+        max_backoff: std::time::Duration::from_millis(2),
+        max_internal_error_retries: 1,
+    })
+    .build()
+    .expect("client builds");
+    (twenty, client)
+}
+
+fn lookup_engine(
+    client: twenty_client::Client,
+    source: &MemorySource,
+    state: &MemoryState,
+) -> SyncEngine<MemorySource, MemoryState> {
+    SyncEngine::builder(client, source.clone(), state.clone())
+        .entity(Arc::new(contacts()))
+        .config(EngineConfig {
+            batch_size: 10,
+            match_strategy: MatchStrategy::Lookup,
+            ..EngineConfig::default()
+        })
+        .build()
+        .expect("engine builds")
+}
+
+/// A batch create Twenty accepts but whose answer leaves a record out: whether Twenty has that
+/// record is unknown, so it fails for this run and its write-ahead intent stays; the next push
+/// resolves it by id (here: not in Twenty) and creates it.
+#[tokio::test]
+async fn a_batch_create_whose_answer_leaves_a_record_out_keeps_its_intent() {
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    for i in 0..3 {
+        source.upsert(
+            ENTITY,
+            &format!("k{i}"),
+            person(&format!("p{i}@example.com"), "P", "T"),
+        );
+    }
+    let (_twenty, mock_client) = twenty_for_creates(|req| {
+        let sent: Vec<serde_json::Value> = serde_json::from_slice(req.body().unwrap()).unwrap();
+        let answered: Vec<serde_json::Value> = sent[..sent.len() - 1]
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r["updatedAt"] = json!("2030-01-01T00:00:00.000Z");
+                r
+            })
+            .collect();
+        (
+            201,
+            json!({"data": {"createPeople": answered}})
+                .to_string()
+                .into_bytes(),
+        )
+    })
+    .await;
+    let r = lookup_engine(mock_client, &source, &state)
+        .push(RunOptions::new())
+        .await
+        .expect("push");
+    let c = &r.entities["contacts:push"];
+    assert_eq!((c.created, c.failed), (2, 1), "{}", r.summary());
+    let [failure] = r.failures.as_slice() else {
+        panic!("one failure: {}", r.summary());
+    };
+    assert!(
+        failure
+            .reason
+            .contains("answer to the batch create did not include this record"),
+        "{}",
+        failure.reason
+    );
+    let pending = state.pending_creates(ENTITY).await.unwrap();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    let left_out = pending[0].local_key.clone();
+    assert_eq!(left_out, "k2");
+    // The next push, against a Twenty that never got it, resolves the intent and creates it.
+    let sim = sim(0).await;
+    let r = lookup_engine(client(&sim), &source, &state)
+        .push(RunOptions::new())
+        .await
+        .expect("next push");
+    assert_eq!(r.entities["contacts:push"].created, 1, "{}", r.summary());
+    assert_eq!(twenty_emails(&sim), ["p2@example.com"]);
+    assert!(state.pending_creates(ENTITY).await.unwrap().is_empty());
+}
+
+/// A create Twenty refuses alone is looked up by its id (a rejected batch may have written it).
+/// When that lookup fails for a reason that is not about the record (Twenty unavailable), the
+/// push stops and the write-ahead intents stay, instead of taking the record as not there.
+#[tokio::test]
+async fn a_refused_create_whose_lookup_fails_keeps_its_intent_and_stops_the_push() {
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    for i in 0..3 {
+        source.upsert(
+            ENTITY,
+            &format!("k{i}"),
+            person(&format!("p{i}@example.com"), "P", "T"),
+        );
+    }
+    let refused = json!({"statusCode": 400, "error": "BadRequestException",
+                         "messages": ["a value Twenty refuses"]})
+    .to_string()
+    .into_bytes();
+    let (mut twenty, client) = twenty_for_creates({
+        let refused = refused.clone();
+        move |_| (400, refused.clone())
+    })
+    .await;
+    twenty
+        .mock("POST", "/rest/people")
+        .with_status(400)
+        .with_header("content-type", "application/json")
+        .with_body(refused)
+        .create_async()
+        .await;
+    let lookups = twenty
+        .mock("GET", mockito::Matcher::Regex("^/rest/people/.+".into()))
+        .with_status(503)
+        .with_body("{}")
+        .expect_at_least(1)
+        .create_async()
+        .await;
+    let err = lookup_engine(client, &source, &state)
+        .push(RunOptions::new())
+        .await
+        .expect_err("the push stops");
+    lookups.assert_async().await;
+    assert!(
+        err.to_string().contains("looking up a refused create"),
+        "{err}"
+    );
+    assert_eq!(state.pending_creates(ENTITY).await.unwrap().len(), 3);
 }

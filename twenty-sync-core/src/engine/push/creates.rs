@@ -45,6 +45,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 }
             }
         }
+        let mut refused: HashSet<&str> = HashSet::new();
         for i in settled.alone {
             let (key, id, record, ..) = items[i];
             match self.create_one(m, id, record).await? {
@@ -52,36 +53,41 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     created_at.insert(id, at);
                 }
                 Err(e) => {
+                    refused.insert(id);
                     *failed += 1;
-                    // The create entry was written when the create was planned; it did not
-                    // happen, so only the failure stays.
-                    commit.audit.retain(|a| {
-                        !(a.action == AuditAction::Create && a.twenty_id.as_deref() == Some(id))
-                    });
-                    commit.audit.push(run.fail(
-                        m.name(),
-                        DIR,
-                        Some(key),
-                        None,
-                        None,
+                    withdraw_create(
+                        run,
+                        m,
+                        commit,
+                        key,
+                        id,
                         format!("Twenty rejected the create: {e}"),
-                    ));
-                    run.report
-                        .counts_mut(&Run::counts_key(m.name(), DIR))
-                        .created -= 1;
+                    );
                 }
             }
         }
         for (key, id, _, hash, local_hash, _) in items {
+            let Some(at) = created_at.get(id) else {
+                if refused.contains(id) {
+                    // Refused, and not in Twenty either: nothing to resolve later.
+                    commit.remove_pending.push(key.to_owned());
+                } else {
+                    // Missing from the answer to an accepted batch: whether Twenty has it is
+                    // unknown, so the write-ahead intent stays (the next push resolves it by
+                    // id) and the record fails in this run.
+                    *failed += 1;
+                    let why = "Twenty's answer to the batch create did not include this record";
+                    withdraw_create(run, m, commit, key, id, why.to_owned());
+                }
+                continue;
+            };
             commit.remove_pending.push(key.to_owned());
-            if let Some(at) = created_at.get(id) {
-                *written += 1;
-                let mut st = RecordState::new(key, id);
-                st.twenty_hash = Some(hash.to_owned());
-                st.local_hash = Some(local_hash.to_owned());
-                st.twenty_updated_at = *at;
-                commit.upsert_records.push(st);
-            }
+            *written += 1;
+            let mut st = RecordState::new(key, id);
+            st.twenty_hash = Some(hash.to_owned());
+            st.local_hash = Some(local_hash.to_owned());
+            st.twenty_updated_at = *at;
+            commit.upsert_records.push(st);
         }
         Ok(())
     }
@@ -114,6 +120,35 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         let found = self
             .twenty(|c| async move { c.records(plural).get(id).send().await })
             .await;
-        Ok(found.map(|r| r.updated_at()).map_err(|_| refused))
+        match found {
+            Ok(r) => Ok(Ok(r.updated_at())),
+            // Twenty could not say: the write-ahead intent must stay for the next push.
+            Err(e) if !e.is_record_level() => Err(SyncError::from_twenty(
+                "looking up a refused create in Twenty",
+                e,
+            )),
+            Err(_) => Ok(Err(refused)),
+        }
     }
+}
+
+/// A planned create that did not happen in this run: its create entry (written when the create
+/// was planned) gives way to a failure with `why`, and the run's created count gives it back.
+fn withdraw_create(
+    run: &mut Run,
+    m: &dyn EntityMapper,
+    commit: &mut StateCommit,
+    key: &str,
+    id: &str,
+    why: String,
+) {
+    commit
+        .audit
+        .retain(|a| !(a.action == AuditAction::Create && a.twenty_id.as_deref() == Some(id)));
+    commit
+        .audit
+        .push(run.fail(m.name(), DIR, Some(key), None, None, why));
+    run.report
+        .counts_mut(&Run::counts_key(m.name(), DIR))
+        .created -= 1;
 }
