@@ -254,3 +254,32 @@ async fn polling_runs_until_shutdown() {
     assert!(runs >= 2, "{runs} runs");
     assert_eq!(source.records(ENTITY).len(), 3);
 }
+
+/// An empty webhook secret (an empty secret file, an unset variable) would let anyone sign a
+/// delivery: it is a configuration error, and nothing is written.
+#[tokio::test]
+async fn an_empty_webhook_secret_is_refused_and_writes_nothing() {
+    let sim = sim(1).await;
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    for empty in ["", " \n"] {
+        let engine = SyncEngine::builder(client(&sim), source.clone(), state.clone())
+            .entity(Arc::new(contacts()))
+            .webhook_secret(SecretString::from(empty))
+            .build()
+            .unwrap();
+        let body = delivery("person.created", sim.handle().records("people")[0].clone());
+        let ts = Utc::now().timestamp_millis().to_string();
+        // Signed with the empty key, as a forger would.
+        let mut msg = ts.as_bytes().to_vec();
+        msg.push(b':');
+        msg.extend_from_slice(&body);
+        let forged = hmac_sha256(empty.as_bytes(), &msg);
+        let err = engine
+            .handle_webhook(&ts, &forged, &body)
+            .await
+            .expect_err("refused");
+        assert_eq!(err.kind(), SyncErrorKind::Config, "{err}");
+        assert!(err.to_string().contains("webhook secret is empty"), "{err}");
+        assert!(source.records(ENTITY).is_empty());
+    }
+}

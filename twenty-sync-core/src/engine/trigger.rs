@@ -11,7 +11,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use chrono::Utc;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use twenty_client::Record;
 use twenty_client::webhook::{WebhookAction, WebhookVerifier};
 
@@ -62,7 +62,20 @@ pub enum WebhookOutcome {
 }
 
 impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
+    /// The secret that signs deliveries. An empty one (an empty secret file, an unset
+    /// variable) is refused: with it, anyone could sign a delivery.
     async fn webhook_secret(&self) -> Result<SecretString, SyncError> {
+        let secret = self.configured_webhook_secret().await?;
+        if secret.expose_secret().trim().is_empty() {
+            return Err(SyncError::new(
+                SyncErrorKind::Config,
+                "the webhook secret is empty, so anyone could sign a delivery; set it to the secret of the webhook in Twenty (Settings → APIs & Webhooks)",
+            ));
+        }
+        Ok(secret)
+    }
+
+    async fn configured_webhook_secret(&self) -> Result<SecretString, SyncError> {
         if let Some(s) = &self.webhook_secret {
             return Ok(s.clone());
         }
