@@ -10,13 +10,15 @@
 //!   [`FileStore`] directory), queried with `audit`.
 //!
 //! Writes are limited to the allowlisted fields of the object: the assistant cannot touch what
-//! it cannot see.
+//! it cannot see. Every field path of a write body is checked, empty values (`null`, `""`, `[]`,
+//! `{}`) included, and the body sent is the one checked. Searches only look at allowlisted
+//! fields, and take `%` and `_` literally.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use twenty_client::{Client, Filter, OrderBy, Record};
@@ -190,7 +192,8 @@ pub struct WriteOutcome {
 /// The assistant's subcommands.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
-    /// Find records whose name (people: name or email; tasks: title) contains the text.
+    /// Find records whose allowlisted name fields (people: first or last name, primary email;
+    /// tasks: title; others: name) contain the text, taken literally.
     Search {
         /// people | companies | opportunities | tasks
         object: String,
@@ -323,8 +326,178 @@ pub fn parse_assignments(set: &[String]) -> AppResult<Value> {
     Ok(body)
 }
 
-fn leaves(v: &Value) -> Vec<String> {
-    field_diff(&Value::Object(Map::new()), v)
+/// Every field path a write body assigns, sorted: one per leaf (a scalar, an array, `null` or an
+/// empty object), so empty values count as much as others. Refuses what the allowlist could not
+/// check unambiguously: a body that is not an object, or a field name that is empty or has a `.`.
+///
+/// ```
+/// use examples::apps::assistant::assigned_paths;
+/// use serde_json::json;
+/// let body = json!({"jobTitle": "CTO", "emails": {"additionalEmails": []}, "city": null, "links": {}});
+/// assert_eq!(
+///     assigned_paths(&body).unwrap(),
+///     ["city", "emails.additionalEmails", "jobTitle", "links"]
+/// );
+/// assert!(assigned_paths(&json!({"name.firstName": "Ada"})).is_err());
+/// assert!(assigned_paths(&json!(["jobTitle"])).is_err());
+/// ```
+pub fn assigned_paths(body: &Value) -> AppResult<Vec<String>> {
+    let Value::Object(fields) = body else {
+        return Err(AppError::msg(format!(
+            "a write body must be a JSON object of fields, not {}; e.g. {{\"jobTitle\": \"CTO\"}}",
+            json_kind(body)
+        )));
+    };
+    let mut paths = Vec::new();
+    collect_assigned_paths(fields, "", &mut paths)?;
+    paths.sort();
+    Ok(paths)
+}
+
+fn collect_assigned_paths(
+    fields: &Map<String, Value>,
+    prefix: &str,
+    out: &mut Vec<String>,
+) -> AppResult<()> {
+    for (name, value) in fields {
+        let path = child_path(prefix, name)?;
+        match value {
+            Value::Object(sub) if !sub.is_empty() => collect_assigned_paths(sub, &path, out)?,
+            _ => out.push(path),
+        }
+    }
+    Ok(())
+}
+
+fn child_path(prefix: &str, name: &str) -> AppResult<String> {
+    if name.is_empty() || name.contains('.') {
+        let place = if prefix.is_empty() {
+            "at the top level".to_owned()
+        } else {
+            format!("under `{prefix}`")
+        };
+        return Err(AppError::msg(format!(
+            "the write body has a field named {name:?} {place}: field names must be non-empty \
+             and without `.`; write nested fields as nested objects (or --set parent.child=value)"
+        )));
+    }
+    Ok(if prefix.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{prefix}.{name}")
+    })
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A write body every field path of which is allowlisted. Only [`Assistant::check_writable`]
+/// makes one and writes send its `body` as is, so what is sent is exactly what was checked.
+#[derive(Debug)]
+struct CheckedBody {
+    /// The body to send.
+    body: Value,
+    /// Every field path it assigns ([`assigned_paths`]).
+    paths: Vec<String>,
+}
+
+impl CheckedBody {
+    /// `record` with every assigned path set to the body's value (empty values included).
+    fn applied_to(&self, record: &Value) -> Value {
+        let mut after = record.clone();
+        for path in &self.paths {
+            if let Some(v) = get_path(&self.body, path) {
+                set_path(&mut after, path, v.clone());
+            }
+        }
+        after
+    }
+}
+
+/// Most pages of candidates a search reads while looking for `limit` literal matches.
+pub const MAX_SEARCH_PAGES: usize = 10;
+
+/// The fields a search of `object` looks at: its name fields (people: first name, last name,
+/// primary email; tasks: title; others: name) that the allowlist `list` lets the assistant read.
+///
+/// ```
+/// use examples::apps::assistant::search_fields;
+/// let list = vec!["name".to_string(), "jobTitle".to_string()];
+/// assert_eq!(search_fields("people", &list).unwrap(), ["name.firstName", "name.lastName"]);
+/// assert!(search_fields("tasks", &["status".to_string()]).is_err());
+/// ```
+pub fn search_fields(object: &str, list: &[String]) -> AppResult<Vec<&'static str>> {
+    let candidates: &[&'static str] = match object {
+        "people" => &["name.firstName", "name.lastName", "emails.primaryEmail"],
+        "tasks" => &["title"],
+        _ => &["name"],
+    };
+    let readable: Vec<&'static str> = candidates
+        .iter()
+        .copied()
+        .filter(|field| allowed(list, field))
+        .collect();
+    if readable.is_empty() {
+        Err(AppError::msg(format!(
+            "cannot search {object}: the assistant only searches fields it may read, and none of \
+             {} is in its [allowlist] entry ({}); add one to the assistant config",
+            candidates.join(", "),
+            list.join(", ")
+        )))
+    } else {
+        Ok(readable)
+    }
+}
+
+/// The `ilike` pattern sent to Twenty for `query`: a superset of the literal matches. `%` and
+/// `_` of the query become `_` (any one character, which still matches them), as do the
+/// characters Twenty's filter syntax cannot carry ([`Filter::like_pattern`]); the records that
+/// come back are then checked with [`contains_literally`].
+///
+/// ```
+/// use examples::apps::assistant::search_pattern;
+/// assert_eq!(search_pattern("100%_o'k"), "%100__o_k%");
+/// ```
+pub fn search_pattern(query: &str) -> String {
+    format!("%{}%", Filter::like_pattern(query).replace('%', "_"))
+}
+
+/// Whether one of `fields` of `record` contains `query` (case-insensitive, every character
+/// literal).
+///
+/// ```
+/// use examples::apps::assistant::contains_literally;
+/// let r = serde_json::json!({"name": {"firstName": "Annabeth"}});
+/// assert!(contains_literally(&r, &["name.firstName"], "NNAB"));
+/// assert!(!contains_literally(&r, &["name.firstName"], "an%th"));
+/// ```
+pub fn contains_literally(record: &Value, fields: &[&str], query: &str) -> bool {
+    let needle = query.to_lowercase();
+    fields.iter().any(|field| {
+        get_path(record, field)
+            .and_then(Value::as_str)
+            .is_some_and(|text| text.to_lowercase().contains(&needle))
+    })
+}
+
+fn any_field_like(fields: &[&str], pattern: &str) -> Filter {
+    let mut filters: Vec<Filter> = fields
+        .iter()
+        .map(|field| Filter::field(*field).ilike(pattern))
+        .collect();
+    if filters.len() == 1 {
+        filters.remove(0)
+    } else {
+        Filter::or(filters)
+    }
 }
 
 fn provenance(object: &str, r: &Value) -> Provenance {
@@ -361,9 +534,10 @@ impl Assistant {
         })
     }
 
-    /// Records whose name/title/email contains `query`, projected to the allowlist. Characters
-    /// Twenty's filter syntax cannot carry (a lone apostrophe, as in "O'Brien") match any one
-    /// character ([`Filter::like_pattern`]).
+    /// Records, most recently updated first, whose searchable fields ([`search_fields`]: only
+    /// allowlisted ones) contain `query`, case-insensitively and literally (`%` and `_` are not
+    /// wildcards), projected to the allowlist. Reads at most [`MAX_SEARCH_PAGES`] pages of
+    /// candidates.
     pub async fn search(
         &self,
         object: &str,
@@ -371,44 +545,54 @@ impl Assistant {
         limit: u32,
     ) -> AppResult<Vec<BundleItem>> {
         check_object(object)?;
-        let pattern = format!("%{}%", Filter::like_pattern(query.trim()));
-        let filter = match object {
-            "people" => Filter::or([
-                Filter::field("name.firstName").ilike(pattern.as_str()),
-                Filter::field("name.lastName").ilike(pattern.as_str()),
-                Filter::field("emails.primaryEmail").ilike(pattern.as_str()),
-            ]),
-            "tasks" => Filter::field("title").ilike(pattern.as_str()),
-            _ => Filter::field("name").ilike(pattern.as_str()),
-        };
-        let page = self
+        let fields = search_fields(object, self.config.fields(object)?)?;
+        let query = query.trim();
+        let wanted = limit.clamp(1, 200);
+        let candidates = self
             .client
             .records(object)
             .list()
-            .filter(filter)
+            .filter(any_field_like(&fields, &search_pattern(query)))
             .order_by(OrderBy::desc("updatedAt"))
-            .limit(limit.clamp(1, 200))
-            .send()
+            .limit(wanted)
+            .pages();
+        let mut candidates = Box::pin(candidates.take(MAX_SEARCH_PAGES));
+        let mut found = Vec::new();
+        while let Some(page) = candidates
+            .try_next()
             .await
-            .context(format!("searching {object} for {query:?}"))?;
-        page.records
-            .into_iter()
-            .map(|r| self.item(object, &r.into_value()))
-            .collect()
+            .context(format!("searching {object} for {query:?}"))?
+        {
+            for record in page.records {
+                let record = record.into_value();
+                if found.len() < wanted as usize && contains_literally(&record, &fields, query) {
+                    found.push(self.item(object, &record)?);
+                }
+            }
+            if found.len() >= wanted as usize {
+                break;
+            }
+        }
+        Ok(found)
     }
 
-    fn check_writable(&self, object: &str, body: &Value) -> AppResult<()> {
+    /// `body` checked against the allowlist of `object`: every field path it assigns
+    /// ([`assigned_paths`], empty values included) must be allowlisted.
+    fn check_writable(&self, object: &str, body: Value) -> AppResult<CheckedBody> {
         let list = self.config.fields(object)?;
-        let refused: Vec<String> = leaves(body)
-            .into_iter()
+        let paths = assigned_paths(&body)?;
+        let refused: Vec<&str> = paths
+            .iter()
+            .map(String::as_str)
             .filter(|p| !allowed(list, p))
             .collect();
         if refused.is_empty() {
-            Ok(())
+            Ok(CheckedBody { body, paths })
         } else {
             Err(AppError::msg(format!(
-                "refusing to write {object} field(s) {} : not in the allowlist of the assistant \
-                 config ({})",
+                "refusing to write {object} field(s) {}: not in the allowlist of the assistant \
+                 config ({}); empty values count too. Remove them from the write, or add them \
+                 to [allowlist] {object}",
                 refused.join(", "),
                 list.join(", ")
             )))
@@ -445,7 +629,9 @@ impl Assistant {
             .context("appending to the audit log")
     }
 
-    /// Creates a record (only when `execute`), optionally linking a task to a person.
+    /// Creates a record (only when `execute`), optionally linking a task to a person. Every field
+    /// path of `body` must be allowlisted, empty values included; `changed_fields` lists them
+    /// all.
     pub async fn create(
         &self,
         object: &str,
@@ -454,7 +640,7 @@ impl Assistant {
         execute: bool,
     ) -> AppResult<WriteOutcome> {
         check_object(object)?;
-        self.check_writable(object, &body)?;
+        let checked = self.check_writable(object, body)?;
         if link_person.is_some() && object != "tasks" {
             return Err(AppError::msg("--link-person only applies to tasks"));
         }
@@ -462,13 +648,14 @@ impl Assistant {
             action: "create".into(),
             object: object.to_owned(),
             id: None,
-            changed_fields: leaves(&body),
-            body: body.clone(),
+            changed_fields: checked.paths.clone(),
+            body: checked.body.clone(),
             executed: false,
         };
         if !execute {
             return Ok(outcome);
         }
+        let body = checked.body;
         let record: Record = serde_json::from_value(body.clone())
             .context("the create body must be a JSON object")?;
         let created = self.client.records(object).create(&record).send().await;
@@ -524,8 +711,10 @@ impl Assistant {
         Ok(outcome)
     }
 
-    /// Updates fields of a record (only when `execute`); fields that already have the value are
-    /// left out, and nothing is sent when nothing changes.
+    /// Updates fields of a record (only when `execute`). Every field path of `body` must be
+    /// allowlisted, empty values included (`null` or `""` clears an allowlisted field).
+    /// `changed_fields` lists the fields whose value changes; nothing is sent when none does,
+    /// otherwise `body` is sent as checked.
     pub async fn update(
         &self,
         object: &str,
@@ -534,7 +723,7 @@ impl Assistant {
         execute: bool,
     ) -> AppResult<WriteOutcome> {
         check_object(object)?;
-        self.check_writable(object, &body)?;
+        let checked = self.check_writable(object, body)?;
         let current = self
             .client
             .records(object)
@@ -543,19 +732,14 @@ impl Assistant {
             .await
             .context(format!("reading {object} {id}"))?
             .into_value();
-        let mut after = current.clone();
-        for path in leaves(&body) {
-            if let Some(v) = get_path(&body, &path) {
-                set_path(&mut after, &path, v.clone());
-            }
-        }
+        let after = checked.applied_to(&current);
         let changed = field_diff(&current, &after);
         let mut outcome = WriteOutcome {
             action: "update".into(),
             object: object.to_owned(),
             id: Some(id.to_owned()),
             changed_fields: changed.clone(),
-            body: body.clone(),
+            body: checked.body.clone(),
             executed: false,
         };
         if !execute || changed.is_empty() {
@@ -566,7 +750,13 @@ impl Assistant {
             Some(content_hash(&project(&current, list))),
             Some(content_hash(&project(&after, list))),
         );
-        match self.client.records(object).update(id, body).send().await {
+        match self
+            .client
+            .records(object)
+            .update(id, checked.body)
+            .send()
+            .await
+        {
             Ok(_) => {
                 self.record_audit(
                     object,
