@@ -137,10 +137,12 @@ impl AdminState {
         {
             return Err(StartError::Busy);
         }
-        let state = self.clone();
+        let running = RunningFlag {
+            state: self.clone(),
+        };
         tokio::spawn(async move {
             let opts = RunOptions::new().dry_run(dry_run);
-            match state.inner.engine.run(mode, opts).await {
+            match running.state.inner.engine.run(mode, opts).await {
                 Ok(outcome) => tracing::info!(
                     run_id = %outcome.report.run_id,
                     status = ?outcome.report.status,
@@ -148,7 +150,7 @@ impl AdminState {
                 ),
                 Err(e) => tracing::warn!(error = %e, "admin-triggered run failed"),
             }
-            state.inner.running.store(false, Ordering::SeqCst);
+            // Dropping `running` clears the flag, here or while a panic unwinds.
         });
         Ok(())
     }
@@ -172,6 +174,25 @@ impl AdminState {
 
     fn next_run(&self) -> Option<DateTime<Utc>> {
         *self.inner.next_run.lock().expect("next_run lock")
+    }
+}
+
+/// Holds the "run in progress" flag of a triggered run and clears it when dropped: after the run
+/// finishes or fails, and also when it panics or its task is cancelled, so the next `POST /sync`
+/// is accepted instead of answering 409 until a restart.
+struct RunningFlag {
+    state: AdminState,
+}
+
+impl Drop for RunningFlag {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!(
+                "the admin-triggered run panicked (see the panic message above); accepting new \
+                 runs again: check the run's report with GET /runs and fix the cause"
+            );
+        }
+        self.state.inner.running.store(false, Ordering::SeqCst);
     }
 }
 
