@@ -13,11 +13,17 @@
 //!                   "primaryPhoneCallingCode": "+33"}));
 //! assert_eq!(apply_builtin("phone", &json!({"output": "e164"}), json!("+44 20 7946 0958")).unwrap(),
 //!            json!("+442079460958"));
+//! // A number written with its country code is read by that country's rules, not the default's.
+//! let us = json!({"default_region": "US", "output": "e164"});
+//! assert_eq!(apply_builtin("phone", &us, json!("+49 1512 3456789")).unwrap(), json!("+4915123456789"));
+//! assert_eq!(apply_builtin("phone", &us, json!("011 39 0331 123456")).unwrap(), json!("+390331123456"));
 //! ```
 
 use std::str::FromStr;
 
-use phonenumber::country::Id;
+use phonenumber::PhoneNumber;
+use phonenumber::country::{Id, Source};
+use phonenumber::metadata::DATABASE;
 use serde_json::Value;
 
 use super::fixed_object::FixedObject;
@@ -285,14 +291,7 @@ impl Phone {
                 return Ok(parts);
             }
         }
-        let number = phonenumber::parse(self.default_region, s).map_err(|e| {
-            let hint = if self.default_region.is_none() && !s.trim_start().starts_with('+') {
-                " (no default_region is configured, so the number needs a leading +country code)"
-            } else {
-                ""
-            };
-            TransformError::new(format!("phone number cannot be parsed: {e}{hint}"))
-        })?;
+        let number = parse_number(self.default_region, s)?;
         if !number.is_valid() {
             return Err(TransformError::new(
                 "phone number is not valid for its country (wrong length or prefix)",
@@ -309,6 +308,103 @@ impl Phone {
             region,
         })
     }
+}
+
+/// Parses a phone number with `phonenumber`, reading a number written with its country calling
+/// code (`+49 1512 3456789`, or `00 49 ...` after the default region's international prefix) by
+/// the rules of that calling code rather than the default region's.
+///
+/// `phonenumber::parse` strips national prefixes with the default region's rules whenever one is
+/// given, even from a number that names another country: with default `US`, `+49 1512 3456789`
+/// loses the `1` of its German mobile prefix. Such a number is therefore parsed again as if no
+/// default region were given, which picks the rules of the region its digits point to.
+pub(super) fn parse_number(default: Option<Id>, text: &str) -> Result<PhoneNumber, TransformError> {
+    let number = phonenumber::parse(default, text).map_err(|e| cannot_parse(default, text, e))?;
+    let Some(default) = default else {
+        return Ok(number);
+    };
+    match number.code().source() {
+        Source::Plus | Source::Idd => reparse_by_own_rules(default, text, number.code().value()),
+        Source::Number | Source::Default => Ok(number),
+    }
+}
+
+/// The error for text `phonenumber` cannot parse, with a hint when the missing default region
+/// is the likely cause.
+fn cannot_parse(default: Option<Id>, text: &str, e: phonenumber::ParseError) -> TransformError {
+    let hint = if default.is_none() && !text.trim_start().starts_with('+') {
+        " (no default_region is configured, so the number needs a leading +country code)"
+    } else {
+        ""
+    };
+    TransformError::new(format!("phone number cannot be parsed: {e}{hint}"))
+}
+
+/// `text`, which names calling code `code` explicitly, parsed without a default region: as
+/// written when that reads the same calling code, otherwise rewritten as `+` followed by what
+/// comes after the default region's international prefix.
+fn reparse_by_own_rules(default: Id, text: &str, code: u16) -> Result<PhoneNumber, TransformError> {
+    let with_code = |candidate: &str| {
+        phonenumber::parse(None, candidate)
+            .ok()
+            .filter(|n| n.code().value() == code)
+    };
+    if let Some(number) = with_code(text) {
+        return Ok(number);
+    }
+    let idd = DATABASE
+        .by_id(default.as_ref())
+        .and_then(|meta| meta.international_prefix());
+    let find_idd = |digits: &str| {
+        idd.and_then(|re| re.find(digits))
+            .map(|m| (m.start(), m.end()))
+    };
+    with_code(&from_calling_code(text, find_idd)).ok_or_else(|| {
+        TransformError::new(format!(
+            "phone number names country code +{code} in a form that cannot be read by that \
+             country's rules; write it as +{code} followed by the national number"
+        ))
+    })
+}
+
+/// `text` rewritten to start with `+` and its calling code: its leading plus signs and, when its
+/// digits then start with the international prefix that `find_idd` finds (start and end of its
+/// leftmost match in a digit string), that prefix are removed.
+fn from_calling_code(text: &str, find_idd: impl Fn(&str) -> Option<(usize, usize)>) -> String {
+    let start = text
+        .find(|c: char| is_plus(c) || c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let rest = text[start..].trim_start_matches(is_plus);
+    let skip = international_prefix_end(rest, find_idd).unwrap_or(0);
+    format!("+{}", &rest[skip..])
+}
+
+fn is_plus(c: char) -> bool {
+    c == '+' || c == '\u{FF0B}'
+}
+
+/// The byte offset in `text` right after the international prefix its leading digits start with
+/// (punctuation between the digits allowed), as `phonenumber` recognises one: it matches at the
+/// first digit and the next digit is not `0`. `None` when there is none.
+fn international_prefix_end(
+    text: &str,
+    find_idd: impl Fn(&str) -> Option<(usize, usize)>,
+) -> Option<usize> {
+    let mut digits = String::new();
+    let mut digit_ends = Vec::new();
+    for (at, c) in text.char_indices() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            digit_ends.push(at + 1);
+        } else if c.is_alphanumeric() {
+            break;
+        }
+    }
+    let (start, end) = find_idd(&digits)?;
+    if start != 0 || end == 0 || digits[end..].starts_with('0') {
+        return None;
+    }
+    Some(digit_ends[end - 1])
 }
 
 impl TransformStep for Phone {
@@ -537,6 +633,96 @@ mod tests {
                 .apply(json!(format!("{} ", n)))
                 .unwrap();
             assert_eq!(fast, full, "{n}");
+        }
+    }
+
+    /// E.164 of numbers written with their country code, by hand from each country's numbering
+    /// plan: `(input, E.164)`. Germany and France drop their national prefix `0` (written or
+    /// not), Italy keeps the leading `0` of its landlines, the NANP has no `0` prefix.
+    const GOLDEN_E164: [(&str, &str); 13] = [
+        ("+49 1512 3456789", "+4915123456789"),
+        ("+49 01512 3456789", "+4915123456789"),
+        ("+49 (0)1512 3456789", "+4915123456789"),
+        ("tel:+49-1512-3456789", "+4915123456789"),
+        ("+49 30 1234567", "+49301234567"),
+        ("+39 0331 123456", "+390331123456"),
+        ("+39 06 1234 5678", "+390612345678"),
+        ("+39 312 345 6789", "+393123456789"),
+        ("+44 20 7946 0958", "+442079460958"),
+        ("+44 7400 123456", "+447400123456"),
+        ("+33 6 12 34 56 78", "+33612345678"),
+        ("+33 1 42 68 53 00", "+33142685300"),
+        ("+1 202 555 0123", "+12025550123"),
+    ];
+
+    /// Every golden number with each default region, as written (the fast path for most) and
+    /// with doubled spaces (which only the full parser reads).
+    #[test]
+    fn phone_with_a_country_code_is_read_by_that_countrys_rules_whatever_the_default() {
+        let mut wrong = Vec::new();
+        for default in [
+            None,
+            Some("US"),
+            Some("FR"),
+            Some("GB"),
+            Some("DE"),
+            Some("IT"),
+        ] {
+            let args = match default {
+                Some(region) => json!({"default_region": region, "output": "e164"}),
+                None => json!({"output": "e164"}),
+            };
+            let s = step("phone", args);
+            for (input, e164) in GOLDEN_E164 {
+                for text in [input.to_owned(), input.replace(' ', "  ")] {
+                    let got = s.apply(json!(text)).map_err(|e| e.reason);
+                    if got != Ok(json!(e164)) {
+                        wrong.push(format!("{text:?} with default {default:?}: {got:?}"));
+                    }
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
+    #[test]
+    fn phone_after_an_international_prefix_is_read_by_that_countrys_rules() {
+        for (default, input, e164) in [
+            ("US", "011 49 1512 3456789", "+4915123456789"),
+            ("US", "011 39 0331 123456", "+390331123456"),
+            ("FR", "00 39 0331 123456", "+390331123456"),
+            ("GB", "00 49 1512 3456789", "+4915123456789"),
+            ("DE", "00 44 20 7946 0958", "+442079460958"),
+            ("FR", "+00 49 1512 3456789", "+4915123456789"),
+            ("RU", "8 10 49 1512 3456789", "+4915123456789"),
+        ] {
+            let out = step(
+                "phone",
+                json!({"default_region": default, "output": "e164"}),
+            )
+            .apply(json!(input))
+            .map_err(|e| e.reason);
+            assert_eq!(out, Ok(json!(e164)), "{input:?} with default {default}");
+        }
+    }
+
+    #[test]
+    fn phone_national_numbers_still_use_the_default_region() {
+        for (default, input, e164) in [
+            ("DE", "01512 3456789", "+4915123456789"),
+            ("IT", "0331 123456", "+390331123456"),
+            ("GB", "020 7946 0958", "+442079460958"),
+            ("FR", "06 12 34 56 78", "+33612345678"),
+            ("US", "(202) 555-0123", "+12025550123"),
+            ("US", "1 202 555 0123", "+12025550123"),
+        ] {
+            let out = step(
+                "phone",
+                json!({"default_region": default, "output": "e164"}),
+            )
+            .apply(json!(input))
+            .map_err(|e| e.reason);
+            assert_eq!(out, Ok(json!(e164)), "{input:?} with default {default}");
         }
     }
 

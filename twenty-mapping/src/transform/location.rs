@@ -10,6 +10,31 @@
 //! assert_eq!(apply_builtin("location", &json!({"default_country": "DE"}), json!({"city": "Berlin"})).unwrap(),
 //!            json!({"addressCity": "Berlin", "addressCountry": "DE"}));
 //! ```
+//!
+//! In text of two parts, "City, X", the second part is read as follows:
+//!
+//! * a country name or alias ("France", "USA") is the country;
+//! * two letters that are a US state or territory code ("CA", "GA", "DC") are the state when
+//!   `default_country` is `US` or not set, so "San Francisco, CA" is in California, not Canada
+//!   (with `US` as default country the country is then `US`; without one it stays unset);
+//! * other two letters that are an ISO 3166 code ("FR"), and any two letters when
+//!   `default_country` is another country, are the country;
+//! * anything else is the state or region, as written.
+//!
+//! Three or more parts end with "City, State, Country"; the last one must be a country.
+//!
+//! ```
+//! use serde_json::json;
+//! use twenty_mapping::apply_builtin;
+//! assert_eq!(apply_builtin("location", &json!({}), json!("San Francisco, CA")).unwrap(),
+//!            json!({"addressCity": "San Francisco", "addressState": "CA"}));
+//! assert_eq!(apply_builtin("location", &json!({"default_country": "US"}), json!("Atlanta, GA")).unwrap(),
+//!            json!({"addressCity": "Atlanta", "addressState": "GA", "addressCountry": "US"}));
+//! assert_eq!(apply_builtin("location", &json!({}), json!("Paris, FR")).unwrap(),
+//!            json!({"addressCity": "Paris", "addressCountry": "FR"}));
+//! assert_eq!(apply_builtin("location", &json!({"default_country": "DE"}), json!("Berlin, DE")).unwrap(),
+//!            json!({"addressCity": "Berlin", "addressCountry": "DE"}));
+//! ```
 
 use std::str::FromStr;
 
@@ -138,8 +163,43 @@ pub(crate) fn country_code(text: &str) -> Option<String> {
         .map(|(_, code)| (*code).to_owned())
 }
 
+/// USPS codes of the US states, the District of Columbia and the inhabited territories.
+const US_STATE_CODES: [&str; 56] = [
+    "AK", "AL", "AR", "AS", "AZ", "CA", "CO", "CT", "DC", "DE", "FL", "GA", "GU", "HI", "IA", "ID",
+    "IL", "IN", "KS", "KY", "LA", "MA", "MD", "ME", "MI", "MN", "MO", "MP", "MS", "MT", "NC", "ND",
+    "NE", "NH", "NJ", "NM", "NV", "NY", "OH", "OK", "OR", "PA", "PR", "RI", "SC", "SD", "TN", "TX",
+    "UT", "VA", "VI", "VT", "WA", "WI", "WV", "WY",
+];
+
+/// Whether `text` is the two-letter USPS code of a US state or territory, in any case.
+fn is_us_state_code(text: &str) -> bool {
+    text.len() == 2
+        && US_STATE_CODES
+            .iter()
+            .any(|code| code.eq_ignore_ascii_case(text))
+}
+
 struct Location {
     default_country: Option<String>,
+}
+
+impl Location {
+    /// The ISO country named by the part after the city in "City, X", or `None` when that part
+    /// is a state or region. Two letters are a US state code when the default country is the
+    /// US or unset ("San Francisco, CA" is California, not Canada), otherwise an ISO code; a
+    /// country name is always a country.
+    fn country_after_city(&self, part: &str) -> Option<String> {
+        if self.reads_us_state_codes() && is_us_state_code(part) {
+            return None;
+        }
+        country_code(part)
+    }
+
+    /// Whether "City, XX" is read with XX as a US state code (the default country is the US or
+    /// unset).
+    fn reads_us_state_codes(&self) -> bool {
+        self.default_country.as_deref().is_none_or(|c| c == "US")
+    }
 }
 
 fn text_of<'a>(m: &'a Map<String, Value>, keys: &[&str]) -> Option<&'a str> {
@@ -168,10 +228,13 @@ impl TransformStep for Location {
                         Some(c) if one.len() > 2 => (None, None, Some(c)),
                         _ => (Some((*one).to_owned()), None, None),
                     },
-                    [city, second] => match country_code(second) {
-                        Some(c) => (Some((*city).to_owned()), None, Some(c)),
-                        None => (Some((*city).to_owned()), Some((*second).to_owned()), None),
-                    },
+                    [city, second] => {
+                        let city = Some((*city).to_owned());
+                        match self.country_after_city(second) {
+                            Some(c) => (city, None, Some(c)),
+                            None => (city, Some((*second).to_owned()), None),
+                        }
+                    }
                     [.., city, state, country] => {
                         let c = country_code(country).ok_or_else(|| {
                             TransformError::new(format!("unknown country {country:?} in location"))
@@ -264,6 +327,96 @@ mod tests {
             .apply(json!("Springfield, Ohio, Atlantis"))
             .unwrap_err();
         assert!(err.reason.contains("Atlantis"));
+    }
+
+    #[test]
+    fn city_and_us_state_code_is_a_state_when_the_default_country_is_us_or_unset() {
+        for (args, input, want) in [
+            (
+                json!({}),
+                "San Francisco, CA",
+                json!({"addressCity": "San Francisco", "addressState": "CA"}),
+            ),
+            (
+                json!({"default_country": "US"}),
+                "Atlanta, GA",
+                json!({"addressCity": "Atlanta", "addressState": "GA", "addressCountry": "US"}),
+            ),
+            (
+                json!({"default_country": "United States"}),
+                "Chicago, IL",
+                json!({"addressCity": "Chicago", "addressState": "IL", "addressCountry": "US"}),
+            ),
+            (
+                json!({}),
+                "Washington, DC",
+                json!({"addressCity": "Washington", "addressState": "DC"}),
+            ),
+        ] {
+            assert_eq!(
+                step("location", args.clone()).apply(json!(input)).unwrap(),
+                want,
+                "{input:?} with {args}"
+            );
+        }
+    }
+
+    #[test]
+    fn city_and_country_name_or_non_state_code_is_a_country() {
+        for (args, input, want) in [
+            (
+                json!({}),
+                "Ottawa, Canada",
+                json!({"addressCity": "Ottawa", "addressCountry": "CA"}),
+            ),
+            (
+                json!({"default_country": "US"}),
+                "Tel Aviv, Israel",
+                json!({"addressCity": "Tel Aviv", "addressCountry": "IL"}),
+            ),
+            (
+                json!({}),
+                "Paris, FR",
+                json!({"addressCity": "Paris", "addressCountry": "FR"}),
+            ),
+            (
+                json!({"default_country": "US"}),
+                "Lyon, FR",
+                json!({"addressCity": "Lyon", "addressCountry": "FR"}),
+            ),
+            // Another default country: two letters are an ISO code, as before.
+            (
+                json!({"default_country": "DE"}),
+                "Berlin, DE",
+                json!({"addressCity": "Berlin", "addressCountry": "DE"}),
+            ),
+            (
+                json!({"default_country": "FR"}),
+                "Montreal, CA",
+                json!({"addressCity": "Montreal", "addressCountry": "CA"}),
+            ),
+            // Not a country either: a state or region as written.
+            (
+                json!({"default_country": "CA"}),
+                "Toronto, ON",
+                json!({"addressCity": "Toronto", "addressState": "ON", "addressCountry": "CA"}),
+            ),
+        ] {
+            assert_eq!(
+                step("location", args.clone()).apply(json!(input)).unwrap(),
+                want,
+                "{input:?} with {args}"
+            );
+        }
+    }
+
+    #[test]
+    fn city_and_state_round_trips_without_becoming_a_country() {
+        let s = step("location", json!({}));
+        let address = json!({"addressCity": "San Francisco", "addressState": "CA"});
+        let text = invert(s.as_ref(), address.clone());
+        assert_eq!(text, json!("San Francisco, CA"));
+        assert_eq!(s.apply(text).unwrap(), address);
     }
 
     #[test]

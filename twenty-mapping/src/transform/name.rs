@@ -9,6 +9,10 @@
 //!            json!({"firstName": "Ludwig", "lastName": "van Beethoven"}));
 //! assert_eq!(apply_builtin("split_name", &json!({}), json!("Lovelace, Ada")).unwrap(),
 //!            json!({"firstName": "Ada", "lastName": "Lovelace"}));
+//! assert_eq!(apply_builtin("split_name", &json!({}), json!("Martin Luther King, Jr.")).unwrap(),
+//!            json!({"firstName": "Martin Luther", "lastName": "King Jr."}));
+//! assert_eq!(apply_builtin("split_name", &json!({}), json!("John Y Smith")).unwrap(),
+//!            json!({"firstName": "John Y", "lastName": "Smith"}));
 //! assert_eq!(apply_builtin("join_name", &json!({}), json!({"firstName": "Ada", "lastName": "Lovelace"})).unwrap(),
 //!            json!("Ada Lovelace"));
 //! ```
@@ -19,7 +23,7 @@ use serde_json::Value;
 
 use super::fixed_object::FixedObject;
 
-use super::text::{is_collapsed, is_particle};
+use super::text::{is_collapsed, is_particle, name_suffix};
 use super::{
     Inverse, TransformRegistry, TransformStep, builtin, json_type_name, small_map_get, text_ref,
 };
@@ -40,14 +44,25 @@ fn full_name(first: String, last: String) -> Value {
     FULL_NAME.build([Value::String(first), Value::String(last)])
 }
 
-/// Splits a display name: "Last, First" when there is a comma; otherwise the last word plus any
-/// particles before it ("van", "de", ...) is the last name.
+/// Splits a display name into first and last name. Name suffixes that end it ("Jr.", "III",
+/// "PhD", after a space or a comma) are set aside first and end the last name; then the rest is
+/// "Last, First" when it has a comma, otherwise its last word plus any particles before it
+/// ("van", "de", ...) is the last name. The first word always stays in the first name, except
+/// that a single word before suffixes is a family name ("Smith, Jr.").
 pub(crate) fn split_name(s: &str) -> Result<(String, String), TransformError> {
+    let (core, suffixes) = split_off_suffixes(s);
+    let (first, last) = split_without_suffixes(core)?;
+    Ok(with_suffixes(first, last, &suffixes))
+}
+
+/// [`split_name`] of a name without suffixes.
+fn split_without_suffixes(s: &str) -> Result<(String, String), TransformError> {
     if let Some((last, first)) = s.split_once(',') {
         let (first, last) = (first.trim(), last.trim());
         if first.contains(',') || last.is_empty() {
             return Err(TransformError::new(
-                "name has more than one comma or nothing before it",
+                "name has more than one comma or nothing before it; write it as \"First Last\" \
+                 or \"Last, First\"",
             ));
         }
         return Ok((join_words(first), join_words(last)));
@@ -68,6 +83,55 @@ pub(crate) fn split_name(s: &str) -> Result<(String, String), TransformError> {
             Ok((first, last))
         }
     }
+}
+
+fn is_name_separator(c: char) -> bool {
+    c.is_whitespace() || c == ','
+}
+
+/// Splits the name suffixes that end `s` (separated by spaces or commas) off it: `s` without
+/// them, and them in order. The first word of `s` is never a suffix.
+fn split_off_suffixes(s: &str) -> (&str, Vec<&str>) {
+    let mut rest = s.trim_end_matches(is_name_separator);
+    let mut suffixes = Vec::new();
+    while let Some((before, word)) = split_last_word(rest) {
+        if name_suffix(word).is_none() || before.trim_start_matches(is_name_separator).is_empty() {
+            break;
+        }
+        suffixes.push(word);
+        rest = before;
+    }
+    suffixes.reverse();
+    (rest, suffixes)
+}
+
+/// `s` before its last separator (without the separators that end it), and the word after it;
+/// `None` for a single word.
+fn split_last_word(s: &str) -> Option<(&str, &str)> {
+    let (at, separator) = s
+        .char_indices()
+        .rev()
+        .find(|(_, c)| is_name_separator(*c))?;
+    let word = &s[at + separator.len_utf8()..];
+    Some((s[..at].trim_end_matches(is_name_separator), word))
+}
+
+/// The last name followed by `suffixes`; a name of one word before its suffixes is the family
+/// name ("Smith Jr.").
+fn with_suffixes(first: String, last: String, suffixes: &[&str]) -> (String, String) {
+    if suffixes.is_empty() {
+        return (first, last);
+    }
+    let (first, mut last) = if last.is_empty() {
+        (String::new(), first)
+    } else {
+        (first, last)
+    };
+    for suffix in suffixes {
+        last.push(' ');
+        last.push_str(suffix);
+    }
+    (first, last)
 }
 
 /// The number of words of a name without a comma, and the index of the word the last name
@@ -99,9 +163,9 @@ fn last_name_start(s: &str) -> (usize, usize) {
 
 /// [`split_name`] of owned text whose words are already separated by single spaces (what
 /// `collapse_whitespace` leaves): the first name keeps the text's buffer. Other text (with a
-/// comma, or whitespace to collapse) is handed back as `Err`.
+/// comma, whitespace to collapse, or a suffix at the end) is handed back as `Err`.
 fn split_collapsed(mut s: String) -> Result<(String, String), String> {
-    if s.contains(',') || !is_collapsed(&s) {
+    if s.contains(',') || !is_collapsed(&s) || ends_with_suffix(&s) {
         return Err(s);
     }
     match last_name_start(&s) {
@@ -117,6 +181,12 @@ fn split_collapsed(mut s: String) -> Result<(String, String), String> {
             Ok((s, last))
         }
     }
+}
+
+/// Whether collapsed text of more than one word ends with a name suffix.
+fn ends_with_suffix(s: &str) -> bool {
+    s.rsplit_once(' ')
+        .is_some_and(|(_, last)| name_suffix(last).is_some())
 }
 
 fn join_words(s: &str) -> String {
@@ -244,9 +314,66 @@ mod tests {
     }
 
     #[test]
+    fn split_name_never_moves_a_single_letter_to_the_last_name() {
+        for (input, first, last) in [
+            ("John Y Smith", "John Y", "Smith"),
+            ("John y Smith", "John y", "Smith"),
+            ("Al Gore", "Al", "Gore"),
+            ("Al Di Meola", "Al", "Di Meola"),
+        ] {
+            assert_eq!(
+                split_name(input).unwrap(),
+                (first.to_owned(), last.to_owned()),
+                "{input:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn split_name_keeps_suffixes_with_the_last_name() {
+        for (input, first, last) in [
+            ("Martin Luther King, Jr.", "Martin Luther", "King Jr."),
+            ("Martin Luther King Jr.", "Martin Luther", "King Jr."),
+            ("King, Martin Luther, Jr.", "Martin Luther", "King Jr."),
+            ("King, Martin Luther Jr.", "Martin Luther", "King Jr."),
+            ("John Smith III", "John", "Smith III"),
+            ("Jane Doe, PhD", "Jane", "Doe PhD"),
+            ("Jane Doe, Ph.D.", "Jane", "Doe Ph.D."),
+            ("John Smith Jr., MD", "John", "Smith Jr. MD"),
+            ("Ludwig van Beethoven Sr", "Ludwig", "van Beethoven Sr"),
+            ("Smith, Jr.", "", "Smith Jr."),
+            ("Smith Jr.", "", "Smith Jr."),
+            // A suffix word alone, or first, is a name.
+            ("Jr.", "Jr.", ""),
+            ("Iv Smith", "Iv", "Smith"),
+        ] {
+            assert_eq!(
+                split_name(input).unwrap(),
+                (first.to_owned(), last.to_owned()),
+                "{input:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_with_suffixes_round_trip_through_join_name() {
+        for input in [
+            "Martin Luther King Jr.",
+            "Martin Luther King, Jr.",
+            "John Smith III",
+            "Smith Jr.",
+        ] {
+            let split = SplitName.apply(json!(input)).unwrap();
+            let joined = JoinName.apply(split.clone()).unwrap();
+            assert_eq!(SplitName.apply(joined).unwrap(), split, "{input:?}");
+        }
+    }
+
+    #[test]
     fn split_of_collapsed_owned_text_equals_split_name() {
         let words = [
-            "Ada", "van", "der", "de", "la", "Élodie", "y", "Berg", "O'Brien", "Zürich",
+            "Ada", "van", "der", "de", "la", "Élodie", "y", "Berg", "O'Brien", "Zürich", "Jr.",
+            "III",
         ];
         let mut texts = vec![String::new()];
         for a in words {
@@ -260,9 +387,15 @@ mod tests {
             }
         }
         for text in texts {
+            // Text ending with a suffix is handed back to `split_name`; any other is split here.
+            let want = if ends_with_suffix(&text) {
+                Err(())
+            } else {
+                Ok(split_name(&text).unwrap())
+            };
             assert_eq!(
                 split_collapsed(text.clone()).map_err(|_| ()),
-                Ok(split_name(&text).unwrap()),
+                want,
                 "{text:?}"
             );
         }
@@ -273,6 +406,7 @@ mod tests {
         // And the step gives the same value either way.
         for text in [
             "Jan van der Berg",
+            "Martin Luther King Jr.",
             "Lovelace, Ada",
             "  Ada   Lovelace ",
             "Cher",

@@ -9,6 +9,13 @@
 //!            json!("1 234,56")).unwrap(), json!({"amountMicros": 1234560000, "currencyCode": "EUR"}));
 //! assert_eq!(apply_builtin("money", &json!({}), json!("$0.1")).unwrap(),
 //!            json!({"amountMicros": 100000, "currencyCode": "USD"}));
+//! // A symbol keeps the configured currency when that currency is written with it.
+//! assert_eq!(apply_builtin("money", &json!({"currency": "CAD"}), json!("$12")).unwrap(),
+//!            json!({"amountMicros": 12000000, "currencyCode": "CAD"}));
+//! assert_eq!(apply_builtin("money", &json!({"currency": "CNY"}), json!("¥5")).unwrap(),
+//!            json!({"amountMicros": 5000000, "currencyCode": "CNY"}));
+//! assert_eq!(apply_builtin("money", &json!({"currency": "EUR"}), json!("$12")).unwrap(),
+//!            json!({"amountMicros": 12000000, "currencyCode": "USD"}));
 //! assert_eq!(apply_builtin("money", &json!({"output": "micros"}), json!(19.99)).unwrap(), json!(19990000));
 //! assert_eq!(apply_builtin("number", &json!({}), json!(" 42 ")).unwrap(), json!(42));
 //! ```
@@ -252,16 +259,33 @@ fn build_money(args: &TransformArgs<'_>) -> Result<Box<dyn TransformStep>, Strin
     }))
 }
 
-fn symbol_currency(c: char) -> Option<&'static str> {
-    Some(match c {
-        '$' => "USD",
-        '€' => "EUR",
-        '£' => "GBP",
-        '¥' => "JPY",
-        '₹' => "INR",
-        '₩' => "KRW",
-        _ => return None,
-    })
+/// The currencies written with the symbol `c`, the one it means by default first; empty when
+/// `c` is no currency symbol.
+fn currencies_of_symbol(c: char) -> &'static [&'static str] {
+    match c {
+        '$' => &[
+            "USD", "CAD", "AUD", "NZD", "SGD", "HKD", "TWD", "MXN", "ARS", "CLP", "COP", "UYU",
+            "DOP", "CUP", "BSD", "BBD", "BZD", "BMD", "BND", "KYD", "FJD", "GYD", "JMD", "LRD",
+            "NAD", "SBD", "SRD", "TTD", "XCD",
+        ],
+        '€' => &["EUR"],
+        '£' => &["GBP", "GIP", "FKP", "SHP", "EGP"],
+        '¥' => &["JPY", "CNY"],
+        '₹' => &["INR"],
+        '₩' => &["KRW", "KPW"],
+        _ => &[],
+    }
+}
+
+/// The currency a symbol means: `configured` when it is one of the currencies written with that
+/// symbol ("$" is CAD when CAD is configured, "¥" is CNY when CNY is), otherwise the symbol's
+/// usual currency (USD, JPY...). `None` when `c` is no currency symbol.
+fn symbol_currency(c: char, configured: &str) -> Option<&str> {
+    let currencies = currencies_of_symbol(c);
+    if currencies.contains(&configured) {
+        return Some(configured);
+    }
+    currencies.first().copied()
 }
 
 impl Money {
@@ -269,12 +293,12 @@ impl Money {
     fn split_currency<'a>(&'a self, s: &'a str) -> (&'a str, &'a str) {
         let t = s.trim();
         if let Some(c) = t.chars().next() {
-            if let Some(code) = symbol_currency(c) {
+            if let Some(code) = symbol_currency(c, &self.currency) {
                 return (code, &t[c.len_utf8()..]);
             }
         }
         if let Some(c) = t.chars().last() {
-            if let Some(code) = symbol_currency(c) {
+            if let Some(code) = symbol_currency(c, &self.currency) {
                 return (code, &t[..t.len() - c.len_utf8()]);
             }
         }
@@ -442,6 +466,42 @@ mod tests {
                 .unwrap(),
             json!({"amountMicros": 2500000, "currencyCode": "EUR"})
         );
+    }
+
+    #[test]
+    fn dollar_sign_keeps_a_configured_dollar_currency() {
+        for currency in ["USD", "CAD", "AUD", "NZD", "SGD", "HKD", "MXN"] {
+            let s = step("money", json!({"currency": currency}));
+            for text in ["$12", "12$", " $ 12 "] {
+                assert_eq!(
+                    s.apply(json!(text)).unwrap(),
+                    json!({"amountMicros": 12_000_000, "currencyCode": currency}),
+                    "{text:?} with {currency}"
+                );
+            }
+        }
+        // Another configured currency: `$` is the US dollar.
+        let eur = step("money", json!({"currency": "EUR"}));
+        assert_eq!(eur.apply(json!("$12")).unwrap()["currencyCode"], "USD");
+    }
+
+    #[test]
+    fn yen_sign_keeps_a_configured_yuan_or_yen() {
+        for (currency, want) in [("CNY", "CNY"), ("JPY", "JPY"), ("USD", "JPY")] {
+            let s = step("money", json!({"currency": currency}));
+            assert_eq!(
+                s.apply(json!("¥100")).unwrap(),
+                json!({"amountMicros": 100_000_000, "currencyCode": want}),
+                "with {currency}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_iso_code_in_the_text_wins_over_the_configured_currency() {
+        let s = step("money", json!({"currency": "CAD"}));
+        assert_eq!(s.apply(json!("USD 12")).unwrap()["currencyCode"], "USD");
+        assert_eq!(s.apply(json!("€3")).unwrap()["currencyCode"], "EUR");
     }
 
     #[test]

@@ -1,18 +1,24 @@
 //! A fast path for phone numbers made only of digits (optionally `+` first, optionally with
 //! spaces, dots, dashes, slashes or parentheses between them).
 //!
-//! It follows, step by step, what `phonenumber::parse` followed by `is_valid` does for such input
-//! (country code extraction, the metadata used to strip national prefixes, the national prefix
-//! rules, `source_for` region selection, the number-type check behind `is_valid`), but with the
-//! crate's metadata regexes compiled once per region into plain [`regex::Regex`]es instead of
-//! going through its shared 100-entry regex LRU (which a mix of regions keeps evicting, so the
-//! generic path recompiles regexes on most records) and without its generic text parser.
+//! It follows, step by step, what the transform's full parse ([`super::contact::parse_number`]:
+//! `phonenumber::parse` followed by `is_valid`) does for such input (country code extraction, the
+//! metadata used to strip national prefixes, the national prefix rules, `source_for` region
+//! selection, the number-type check behind `is_valid`), but with the crate's metadata regexes
+//! compiled once per region into plain [`regex::Regex`]es instead of going through its shared
+//! 100-entry regex LRU (which a mix of regions keeps evicting, so the generic path recompiles
+//! regexes on most records) and without its generic text parser.
+//!
+//! A number written with `+` and its calling code is read by the rules of that calling code, as
+//! if no default region were given: the default region's national prefix rules would misread it
+//! (with default `US`, `+49 1512 3456789` lost its leading `1`).
 //!
 //! It only ever answers "valid, and these are the parts" ([`fast_parse`] returns `Some`); for
 //! anything it is not sure about (invalid numbers, transform rules, IDD prefixes, extensions,
 //! letters...) it returns `None` and the caller runs the full parser, so error messages and edge
-//! cases stay the full parser's. The equivalence is checked by a property test over generated
-//! numbers from many regions and formats (`tests/phone_equivalence.rs`).
+//! cases stay the full parser's. The equivalence is checked by the property tests of this
+//! module's `tests` (`fast_path_agrees_with_the_full_parser`, `random_digits_agree`) over
+//! generated numbers from many regions and formats.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -295,7 +301,15 @@ fn strip_national_prefix<'a>(meta: &Metadata, rules: &Rules, national: &'a str) 
     Some(if too_short { national } else { potential })
 }
 
-/// The parts `phonenumber::parse(default, input)` + `is_valid()` would give, when the input is
+/// The region whose national prefix rules apply to `national` written after `+` and its calling
+/// `code`: the one the number's digits point to (`source_for` on them without leading zeros), as
+/// `phonenumber::parse` picks it without a default region. `Ok(None)`: no such region, nothing
+/// is stripped. `Err(())`: not replicated, use the full parser.
+fn own_region<'a>(ix: &'a Index, code: u16, national: &str) -> Result<Option<&'a Entry>, ()> {
+    Ok(source_for(ix, code, national.trim_start_matches('0'))?.map(|i| &ix.entries[i]))
+}
+
+/// The parts [`super::contact::parse_number`] + `is_valid()` would give, when the input is
 /// plain digits and the number is valid; `None` in every other case (use the full parser).
 pub(crate) fn fast_parse(default: Option<DefaultRegion>, input: &str) -> Option<PhoneParts> {
     let s = input.trim();
@@ -369,14 +383,11 @@ pub(crate) fn fast_parse(default: Option<DefaultRegion>, input: &str) -> Option<
         }
         (code, digits)
     };
-    // The metadata used to strip national prefixes: the default region's when one is given,
-    // otherwise the region the number's digits point to.
-    // No such region: nothing is stripped.
+    // National prefix rules: the default region's for a national number, the number's own
+    // region's for one written with `+` (whatever the default).
     let strip_with = match default {
-        Some(e) => Some(e),
-        None => source_for(ix, code, national.trim_start_matches('0'))
-            .ok()?
-            .map(|i| &ix.entries[i]),
+        Some(e) if !plus => Some(e),
+        _ => own_region(ix, code, national).ok()?,
     };
     let national = match strip_with {
         Some(e) => strip_national_prefix(e.meta, e.rules()?, national)?,
@@ -414,13 +425,16 @@ pub(crate) fn fast_parse(default: Option<DefaultRegion>, input: &str) -> Option<
 
 #[cfg(test)]
 mod tests {
+    use super::super::contact::parse_number;
     use super::*;
     use phonenumber::Mode;
     use proptest::prelude::*;
 
-    /// What the full parser says: `parse` + `is_valid` + E.164 formatting, split into parts.
+    /// What the transform's full parse says: [`parse_number`] (`phonenumber::parse`, with a
+    /// number written with its country code read by that country's rules) + `is_valid` + E.164
+    /// formatting, split into parts.
     fn reference(default: Option<Id>, input: &str) -> Option<PhoneParts> {
-        let n = phonenumber::parse(default, input).ok()?;
+        let n = parse_number(default, input).ok()?;
         if !n.is_valid() {
             return None;
         }
@@ -596,6 +610,36 @@ mod tests {
         }
     }
 
+    /// Numbers written with their country code take the fast path with any default region and
+    /// are read by their own country's rules, as the full parse reads them.
+    #[test]
+    fn plus_numbers_take_the_fast_path_by_their_own_rules_whatever_the_default() {
+        for (input, region, national) in [
+            ("+49 1512 3456789", "DE", "15123456789"),
+            ("+49 01512 3456789", "DE", "15123456789"),
+            ("+39 0331 123456", "IT", "0331123456"),
+            ("+39 312 345 6789", "IT", "3123456789"),
+            ("+44 20 7946 0958", "GB", "2079460958"),
+            ("+33 1 42 68 53 00", "FR", "142685300"),
+            ("+1 202 555 0123", "US", "2025550123"),
+        ] {
+            for default in [None, Some(Id::US), Some(Id::FR), Some(Id::GB), Some(Id::DE)] {
+                let got = fast(default, input);
+                let want = PhoneParts {
+                    calling_code: input[1..3].trim().parse().unwrap(),
+                    national: national.to_owned(),
+                    region: region.to_owned(),
+                };
+                assert_eq!(got.as_ref(), Some(&want), "{input} (default {default:?})");
+                assert_eq!(
+                    got,
+                    reference(default, input),
+                    "{input} (default {default:?})"
+                );
+            }
+        }
+    }
+
     fn default_region(kind: usize, region: &str) -> Option<Id> {
         match kind {
             0 => None,
@@ -639,13 +683,22 @@ mod tests {
                 _ => national.clone(),
             };
             check(default, &input);
+            if format <= 2 {
+                // Written with its country code: the default region changes nothing.
+                prop_assert_eq!(reference(default, &input), reference(None, &input), "{}", input);
+            }
         }
 
         /// Arbitrary digit strings, with and without `+`.
         #[test]
         fn random_digits_agree(digits in "[0-9]{4,17}", plus in any::<bool>(), default_kind in 0usize..4) {
-            let input = if plus { format!("+{digits}") } else { digits };
-            check(default_region(default_kind, "FR"), &input);
+            let input = if plus { format!("+{digits}") } else { digits.clone() };
+            let default = default_region(default_kind, "FR");
+            check(default, &input);
+            if plus && !digits.starts_with('0') {
+                // No international prefix after the `+`: the default region changes nothing.
+                prop_assert_eq!(reference(default, &input), reference(None, &input), "{}", input);
+            }
         }
     }
 }

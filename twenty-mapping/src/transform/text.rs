@@ -8,6 +8,9 @@
 //! assert_eq!(apply_builtin("title_case", &json!({}), json!("o'brien")).unwrap(), json!("O'Brien"));
 //! assert_eq!(apply_builtin("title_case", &json!({}), json!("ludwig van der berg")).unwrap(),
 //!            json!("Ludwig van der Berg"));
+//! assert_eq!(apply_builtin("title_case", &json!({}), json!("al gore")).unwrap(), json!("Al Gore"));
+//! assert_eq!(apply_builtin("title_case", &json!({}), json!("JOHN Y SMITH III")).unwrap(),
+//!            json!("John Y Smith III"));
 //! assert_eq!(apply_builtin("regex_replace", &json!({"pattern": "[^0-9]", "replacement": ""}),
 //!            json!("a1-b2")).unwrap(), json!("12"));
 //! ```
@@ -133,20 +136,86 @@ fn collapse_into_new(s: &str) -> String {
     out
 }
 
-/// Lowercase name particles kept lowercase inside a name ("van der Berg", "de la Cruz").
+/// Lowercase name particles kept lowercase inside a name ("van der Berg", "de la Cruz"). A single
+/// letter is never a particle: it is an initial ("John Y Smith").
 pub(crate) fn is_particle(word: &str) -> bool {
     is_particle_bytes(word.as_bytes())
 }
 
 fn is_particle_bytes(word: &[u8]) -> bool {
-    const PARTICLES: [&str; 22] = [
+    const PARTICLES: [&str; 21] = [
         "van", "der", "den", "de", "del", "della", "la", "le", "du", "von", "da", "di", "dos",
-        "das", "do", "ter", "ten", "zu", "bin", "ibn", "al", "y",
+        "das", "do", "ter", "ten", "zu", "bin", "ibn", "al",
     ];
-    word.len() <= 5
+    (2..=5).contains(&word.len())
         && PARTICLES
             .iter()
             .any(|p| p.as_bytes().eq_ignore_ascii_case(word))
+}
+
+/// Whether the particle rule applies to the word at `index` of a name: any word but the first,
+/// and the first only when the second is a particle too. A name's first word is a given name
+/// ("Al Gore", "Van Morrison") unless the text is a family name on its own that starts with a
+/// run of particles ("van der Berg", "de la Cruz").
+fn particle_rule_applies(index: usize, leading_particle_run: bool) -> bool {
+    index > 0 || leading_particle_run
+}
+
+/// Whether the first two of `words` are both particles.
+fn starts_with_particle_run<'a>(mut words: impl Iterator<Item = &'a [u8]>) -> bool {
+    words.next().is_some_and(is_particle_bytes) && words.next().is_some_and(is_particle_bytes)
+}
+
+/// Generational and professional name suffixes, in their usual case, without dots.
+const NAME_SUFFIXES: [&str; 11] = [
+    "Jr", "Sr", "Jnr", "Snr", "II", "III", "IV", "PhD", "MD", "DDS", "Esq",
+];
+
+/// The usual spelling, without dots, of the name suffix `word` ("Jr.", "iii", "Ph.D.," give
+/// "Jr", "III", "PhD"), compared ignoring ASCII case, dots and commas; `None` when `word` is no
+/// suffix.
+pub(crate) fn name_suffix(word: &str) -> Option<&'static str> {
+    name_suffix_bytes(word.as_bytes())
+}
+
+fn name_suffix_bytes(word: &[u8]) -> Option<&'static str> {
+    // The longest suffix written with dots and a comma: "D.D.S.,".
+    if word.len() > 7 {
+        return None;
+    }
+    let letters = || {
+        word.iter()
+            .filter(|b| !matches!(b, b'.' | b','))
+            .map(u8::to_ascii_lowercase)
+    };
+    NAME_SUFFIXES
+        .iter()
+        .copied()
+        .find(|suffix| letters().eq(suffix.bytes().map(|b| b.to_ascii_lowercase())))
+}
+
+/// The index of the first word of the run of name suffixes that ends a name of `count` words
+/// (`count` when it ends with none). The first word is never a suffix ("Iv Smith").
+fn trailing_suffixes_start<'a>(
+    count: usize,
+    words: impl DoubleEndedIterator<Item = &'a [u8]>,
+) -> usize {
+    let suffixes = words
+        .rev()
+        .take_while(|w| name_suffix_bytes(w).is_some())
+        .count();
+    count - suffixes.min(count.saturating_sub(1))
+}
+
+/// Writes `word`, a name suffix, with the letters of its usual spelling `suffix` ("ph.d." →
+/// "Ph.D."): both have the same letters up to ASCII case.
+fn suffix_letters_in_place(word: &mut [u8], suffix: &str) {
+    let mut letters = suffix.bytes();
+    for b in word.iter_mut().filter(|b| !matches!(b, b'.' | b',')) {
+        if let Some(letter) = letters.next() {
+            *b = letter;
+        }
+    }
 }
 
 /// [`title_case_name`] of owned text. ASCII text that is already collapsed (what
@@ -184,11 +253,20 @@ pub(crate) fn is_collapsed_ascii(s: &str) -> bool {
 /// [`title_case_name`] of collapsed ASCII text (see [`is_collapsed_ascii`]), in place: for
 /// ASCII, upper- and lowercasing a character is the ASCII mapping and keeps its length.
 fn title_case_ascii_in_place(text: &mut [u8]) {
-    let several = text.contains(&b' ');
-    for word in text.split_mut(|&b| b == b' ') {
-        if several && is_particle_bytes(word) {
+    let words = || text.split(|&b| b == b' ');
+    let count = words().count();
+    let leading_particle_run = starts_with_particle_run(words());
+    let suffixes_start = trailing_suffixes_start(count, words());
+    for (i, word) in text.split_mut(|&b| b == b' ').enumerate() {
+        if particle_rule_applies(i, leading_particle_run) && is_particle_bytes(word) {
             word.make_ascii_lowercase();
             continue;
+        }
+        if i >= suffixes_start {
+            if let Some(suffix) = name_suffix_bytes(word) {
+                suffix_letters_in_place(word, suffix);
+                continue;
+            }
         }
         // As in `title_word`: "mc" + at least two more letters: McDonald, McKay.
         let mc = word.len() >= 2
@@ -209,22 +287,41 @@ fn title_case_ascii_in_place(text: &mut [u8]) {
     }
 }
 
-/// Name-aware title case: particles stay lowercase, `Mc` prefixes and letters after `'` or `-`
-/// are capitalised. "mcdonald" → "McDonald", "o'brien" → "O'Brien", "van der Berg" kept.
+/// Name-aware title case: particles stay lowercase after the first word, `Mc` prefixes and
+/// letters after `'` or `-` are capitalised, and suffixes that end the name take their usual
+/// case. "mcdonald" → "McDonald", "o'brien" → "O'Brien", "al gore" → "Al Gore", "john y smith"
+/// → "John Y Smith", "john smith iii" → "John Smith III"; a family name on its own that starts
+/// with a run of particles keeps them lowercase: "van der Berg" kept.
 pub(crate) fn title_case_name(s: &str) -> String {
-    let several = s.split_whitespace().nth(1).is_some();
+    let words = || s.split_whitespace().map(str::as_bytes);
+    let count = words().count();
+    let leading_particle_run = starts_with_particle_run(words());
+    let suffixes_start = trailing_suffixes_start(count, words());
     let mut out = String::with_capacity(s.len());
     for (i, word) in s.split_whitespace().enumerate() {
         if i > 0 {
             out.push(' ');
         }
-        if several && is_particle(word) {
+        if particle_rule_applies(i, leading_particle_run) && is_particle(word) {
             out.extend(word.chars().flat_map(char::to_lowercase));
+        } else if let Some(suffix) = name_suffix(word).filter(|_| i >= suffixes_start) {
+            write_suffix(word, suffix, &mut out);
         } else {
             title_word(word, &mut out);
         }
     }
     out
+}
+
+/// Appends `word`, a name suffix, with the letters of its usual spelling `suffix`.
+fn write_suffix(word: &str, suffix: &str, out: &mut String) {
+    let mut letters = suffix.chars();
+    for c in word.chars() {
+        match c {
+            '.' | ',' => out.push(c),
+            _ => out.extend(letters.next()),
+        }
+    }
 }
 
 fn title_word(word: &str, out: &mut String) {
@@ -295,10 +392,49 @@ mod tests {
     }
 
     #[test]
+    fn title_case_keeps_a_leading_given_name_and_single_letters_capitalised() {
+        for (input, want) in [
+            ("al gore", "Al Gore"),
+            ("AL GORE", "Al Gore"),
+            ("van morrison", "Van Morrison"),
+            ("del shannon", "Del Shannon"),
+            ("john y smith", "John Y Smith"),
+            ("JOHN Y SMITH", "John Y Smith"),
+            ("ludwig van beethoven", "Ludwig van Beethoven"),
+            ("anna de la cruz", "Anna de la Cruz"),
+            // A family name on its own that starts with a run of particles keeps them (so does
+            // "al di meola": text alone cannot tell it from "de la cruz").
+            ("de la cruz", "de la Cruz"),
+            ("VAN DER BERG", "van der Berg"),
+            ("van berg", "Van Berg"),
+        ] {
+            assert_eq!(title_case_name(input), want, "{input}");
+            assert_eq!(title_case_owned(input.to_owned()), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn title_case_writes_name_suffixes_in_their_usual_case() {
+        for (input, want) in [
+            ("john smith iii", "John Smith III"),
+            ("JOHN SMITH II", "John Smith II"),
+            ("henry ford iv", "Henry Ford IV"),
+            ("jane doe phd", "Jane Doe PhD"),
+            ("jane doe, ph.d.", "Jane Doe, Ph.D."),
+            ("martin luther king jr.", "Martin Luther King Jr."),
+            ("iv", "Iv"),
+        ] {
+            assert_eq!(title_case_name(input), want, "{input}");
+            assert_eq!(title_case_owned(input.to_owned()), want, "{input}");
+        }
+    }
+
+    #[test]
     fn title_case_in_place_equals_the_general_title_case() {
         let words = [
             "mcdonald", "MC", "mc", "mcx", "Mcko", "o'brien", "jean-luc", "van", "DER", "de", "y",
-            "la", "x", "ADA", "lovelace", "r2-d2", "'s", "-a", "a-", "3m", "della", "bin",
+            "la", "x", "ADA", "lovelace", "r2-d2", "'s", "-a", "a-", "3m", "della", "bin", "al",
+            "jr.", "III", "ph.d.,", "md", "Esq",
         ];
         // Every one- to three-word combination, in collapsed form.
         let mut texts: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
