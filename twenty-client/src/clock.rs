@@ -42,7 +42,8 @@ pub struct ServerClock {
 impl ServerClock {
     /// Bound the offset from an HTTP date (RFC 9110's IMF-fixdate, e.g.
     /// `Sun, 22 Nov 2026 19:47:34 GMT`) written between `sent` and `received`; `None` if it does
-    /// not parse or `received` is before `sent`.
+    /// not parse, lies at the very end of the representable range (no later second exists to
+    /// bound it), or `received` is before `sent`.
     ///
     /// ```
     /// use chrono::{TimeZone, Utc};
@@ -51,6 +52,8 @@ impl ServerClock {
     /// let at = Utc.with_ymd_and_hms(2026, 11, 22, 19, 47, 34).unwrap();
     /// let clock = ServerClock::from_http_date("Sun, 22 Nov 2026 19:47:34 GMT", at, at).unwrap();
     /// assert_eq!((clock.offset_min.num_seconds(), clock.offset_max.num_seconds()), (0, 1));
+    /// // A nonsense date is ignored, never a panic.
+    /// assert!(ServerClock::from_http_date("31 Dec 262142 23:59:59 GMT", at, at).is_none());
     /// ```
     pub fn from_http_date(
         value: &str,
@@ -61,10 +64,11 @@ impl ServerClock {
             return None;
         }
         let date = DateTime::parse_from_rfc2822(value.trim()).ok()?.to_utc();
+        let end_of_second = date.checked_add_signed(TimeDelta::seconds(1))?;
         Some(ServerClock {
             observed_at: received,
-            offset_min: date - received,
-            offset_max: date + TimeDelta::seconds(1) - sent,
+            offset_min: date.signed_duration_since(received),
+            offset_max: end_of_second.signed_duration_since(sent),
         })
     }
 
@@ -169,5 +173,15 @@ mod tests {
             )
             .is_none()
         );
+    }
+
+    #[test]
+    fn a_date_at_the_end_of_chronos_range_is_ignored_not_a_panic() {
+        let t = at(19, 47, 34);
+        // chrono's last second; its parser refuses year 262143 already.
+        assert!(ServerClock::from_http_date("31 Dec 262142 23:59:59 GMT", t, t).is_none());
+        let mut headers = HeaderMap::new();
+        headers.insert(DATE, HeaderValue::from_static("31 Dec 262142 23:59:59 GMT"));
+        assert!(ServerClock::from_headers(&headers, t, t).is_none());
     }
 }

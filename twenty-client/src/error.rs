@@ -10,6 +10,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
+use crate::quote::{quote, quote_body};
+
 /// Longest excerpt of a server body quoted in an error message.
 pub(crate) const MAX_QUOTED_BODY: usize = 512;
 
@@ -468,13 +470,16 @@ pub(crate) fn from_transport(err: reqwest::Error) -> Error {
 
 /// The one place that maps a non-success HTTP answer from Twenty to an [`Error`].
 ///
+/// The server's messages (or, without any, its body) are quoted through [`quote`], which blanks
+/// the values of secret keys and bounds the excerpt.
+///
 /// Understands the newer body `{statusCode, error, messages: [..], retryAfterSeconds?, code?}`, the older
 /// `{statusCode, error, message}` and the 2.21.0 metadata shape `{message, errors: {...}}`.
 pub(crate) fn from_response(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Error {
     let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     let mut messages = parsed.as_ref().map(collect_messages).unwrap_or_default();
     if messages.is_empty() && !body.is_empty() {
-        messages.push(bound(&String::from_utf8_lossy(body), MAX_QUOTED_BODY));
+        messages.push(quote_body(body, MAX_QUOTED_BODY));
     }
     let code = parsed
         .as_ref()
@@ -539,16 +544,16 @@ fn collect_messages(v: &serde_json::Value) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(arr) = v.get("messages").and_then(|m| m.as_array()) {
         out.extend(arr.iter().map(|m| match m.as_str() {
-            Some(s) => bound(s, MAX_QUOTED_BODY),
-            None => bound(&m.to_string(), MAX_QUOTED_BODY),
+            Some(s) => quote(s, MAX_QUOTED_BODY),
+            None => quote(&m.to_string(), MAX_QUOTED_BODY),
         }));
     }
     match v.get("message") {
-        Some(serde_json::Value::String(s)) => out.push(bound(s, MAX_QUOTED_BODY)),
+        Some(serde_json::Value::String(s)) => out.push(quote(s, MAX_QUOTED_BODY)),
         Some(serde_json::Value::Array(arr)) => out.extend(
             arr.iter()
                 .filter_map(|m| m.as_str())
-                .map(|s| bound(s, MAX_QUOTED_BODY)),
+                .map(|s| quote(s, MAX_QUOTED_BODY)),
         ),
         _ => {}
     }
@@ -563,7 +568,7 @@ fn collect_messages(v: &serde_json::Value) -> Vec<String> {
                 {
                     if let Some(m) = inner.get("message").and_then(|m| m.as_str()) {
                         if out.len() < 8 {
-                            out.push(bound(m, MAX_QUOTED_BODY));
+                            out.push(quote(m, MAX_QUOTED_BODY));
                         }
                     }
                 }
@@ -573,30 +578,47 @@ fn collect_messages(v: &serde_json::Value) -> Vec<String> {
     out
 }
 
-/// `Retry-After` (seconds or HTTP date), else the body's `retryAfterSeconds`.
+/// Longest pause a server's `Retry-After` (seconds or HTTP date) or `retryAfterSeconds` may
+/// impose: one hour. A 429 pauses every clone of the client, so a longer (or nonsense) hint is
+/// cut to this; the retry policy then decides whether to wait at all.
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// `Retry-After` (seconds or HTTP date), else the body's `retryAfterSeconds`; each capped at
+/// [`MAX_RETRY_AFTER`].
 pub(crate) fn retry_after(
     headers: &HeaderMap,
     body: Option<&serde_json::Value>,
 ) -> Option<Duration> {
-    if let Some(v) = headers
+    let header = headers
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-    {
-        let v = v.trim();
-        if let Ok(secs) = v.parse::<f64>() {
-            if secs.is_finite() && secs >= 0.0 {
-                return Some(Duration::from_secs_f64(secs.min(3600.0)));
-            }
-        }
-        if let Ok(date) = chrono::DateTime::parse_from_rfc2822(v) {
-            let wait = date.with_timezone(&chrono::Utc) - chrono::Utc::now();
-            return Some(wait.to_std().unwrap_or(Duration::ZERO));
-        }
+        .and_then(retry_after_header);
+    header.or_else(|| {
+        body.and_then(|b| b.get("retryAfterSeconds"))
+            .and_then(|v| v.as_f64())
+            .and_then(capped_wait)
+    })
+}
+
+/// A `Retry-After` value: delay seconds, or an HTTP date (a date already past is no wait).
+fn retry_after_header(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<f64>() {
+        return capped_wait(secs);
     }
-    body.and_then(|b| b.get("retryAfterSeconds"))
-        .and_then(|v| v.as_f64())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(|s| Duration::from_secs_f64(s.min(3600.0)))
+    let date = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let ahead = date.to_utc().signed_duration_since(chrono::Utc::now());
+    capped_wait(ahead.num_milliseconds().max(0) as f64 / 1000.0)
+}
+
+/// A server's wait in seconds as a [`Duration`] of at most [`MAX_RETRY_AFTER`]; `None` when
+/// negative, infinite or not a number. The one cap of every form of the hint, so they cannot
+/// drift apart.
+fn capped_wait(secs: f64) -> Option<Duration> {
+    if !secs.is_finite() || secs < 0.0 {
+        return None;
+    }
+    Some(Duration::try_from_secs_f64(secs).map_or(MAX_RETRY_AFTER, |d| d.min(MAX_RETRY_AFTER)))
 }
 
 #[cfg(test)]
@@ -712,5 +734,60 @@ mod tests {
         let b = bound(&s, 5);
         assert!(b.starts_with("éé"));
         assert!(b.contains("omitted"));
+    }
+
+    fn from_header(value: &'static str) -> Option<Duration> {
+        let mut h = HeaderMap::new();
+        h.insert(reqwest::header::RETRY_AFTER, value.parse().expect("header"));
+        retry_after(&h, None)
+    }
+
+    #[test]
+    fn every_form_of_retry_after_is_capped_alike() {
+        let far = from_header("Fri, 31 Dec 9999 23:59:59 GMT");
+        assert_eq!(far, Some(MAX_RETRY_AFTER));
+        assert_eq!(from_header("999999"), Some(MAX_RETRY_AFTER));
+        let body = serde_json::json!({"retryAfterSeconds": 1e30});
+        assert_eq!(
+            retry_after(&HeaderMap::new(), Some(&body)),
+            Some(MAX_RETRY_AFTER)
+        );
+        // A date already past is no wait; a near one is its distance.
+        assert_eq!(
+            from_header("Thu, 01 Jan 1970 00:00:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        let soon = (chrono::Utc::now() + chrono::TimeDelta::seconds(30)).to_rfc2822();
+        let mut h = HeaderMap::new();
+        h.insert(reqwest::header::RETRY_AFTER, soon.parse().expect("header"));
+        let wait = retry_after(&h, None).expect("a wait");
+        assert!(
+            wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        assert_eq!(from_header("-5"), None);
+        assert_eq!(from_header("NaN"), None);
+        assert_eq!(from_header("inf"), None);
+    }
+
+    const WEBHOOK_SECRET: &str = "s3cr3t-webhook";
+
+    fn assert_no_secret(err: &Error) {
+        let shown = format!("{err} {err:?}");
+        for part in [WEBHOOK_SECRET, "s3cr3t", "webhook\"", "-webh"] {
+            assert!(!shown.contains(part), "{part:?} in {shown}");
+        }
+    }
+
+    #[test]
+    fn secret_values_in_a_quoted_error_body_are_blanked() {
+        // Not JSON as a whole (cut off), so it is quoted as text.
+        let cut = format!(r#"{{"message":1,"Secret": "{WEBHOOK_SECRET}", "id""#);
+        let e = map(500, &cut);
+        assert_no_secret(&e);
+        assert!(e.to_string().contains("\"Secret\": \"[REDACTED]\""), "{e}");
+        // A non-string `messages[]` entry is quoted as JSON.
+        let nested = format!(r#"{{"messages":[{{"webhookSecret":"{WEBHOOK_SECRET}","x":1}}]}}"#);
+        assert_no_secret(&map(400, &nested));
     }
 }

@@ -11,13 +11,16 @@
 //! * Every failure is one [`Error`] with an [`ErrorKind`], an operation, context and
 //!   [`Error::is_temporary`]; `error.rs` is the single place mapping Twenty's statuses and bodies (newer
 //!   `messages[]`, older `message`, 2.21.0 metadata `errors`) to it. Retries ask only `is_temporary()`.
+//!   Server text quoted in an error is bounded in size, and values of keys naming a secret (a webhook's
+//!   `secret`) are blanked.
 //! * Host safety: https is required except for loopback, user info in the URL is refused, redirects may
 //!   not leave the configured host, and an optional host allowlist is checked before any request.
 //! * Pacing: a `governor` limiter mirrors Twenty's token bucket (default 100 / 60 s: a 95 % burst, then even
 //!   spacing) and a 429 pauses every clone for the server's `Retry-After` / `retryAfterSeconds`, or, with the
 //!   budget learned from the 2.21.0 message "Limit reached (100 tokens per 60000 ms)", until the bucket has a
 //!   token again (one interval, doubled for each further 429 in a row, at most a window); requests then go
-//!   out one interval apart.
+//!   out one interval apart. A server's wait (either form of `Retry-After`, or `retryAfterSeconds`) is cut
+//!   to one hour; a learned window longer than one day, or a budget of zero, is ignored as nonsense.
 //! * Records decode into typed structs ([`model`]) that keep unknown and custom fields in `extra`, or into
 //!   the untyped [`Record`]; decode errors name the JSON path.
 //!
@@ -55,6 +58,7 @@ mod filter;
 pub mod metadata;
 pub mod model;
 mod pacer;
+mod quote;
 mod record;
 pub mod records;
 mod security;

@@ -14,6 +14,12 @@ use crate::config::RateLimit;
 /// Safety margin on the pacing interval so that clock jitter never pushes a window over its budget.
 const PACING_MARGIN: f64 = 1.01;
 
+/// Longest window a budget learned from a server's answer may have: one day. Twenty's windows
+/// are a second to a minute; a longer one, one too long to represent, or a budget of zero
+/// requests is taken for nonsense and ignored (with a debug log), so that a learned budget
+/// never paces slower than one request a day nor overflows the pacing arithmetic.
+pub(crate) const MAX_LEARNED_WINDOW: Duration = Duration::from_secs(86_400);
+
 pub(crate) struct Pacer {
     limiter: RwLock<Option<(RateLimit, Arc<DefaultDirectRateLimiter>)>>,
     blocked_until: Mutex<Option<Instant>>,
@@ -180,8 +186,8 @@ pub(crate) fn learn_from_body(body: &[u8]) -> Option<RateLimit> {
             .get("periodUnit")
             .and_then(|u| u.as_str())
             .unwrap_or("second");
-        if let Some(per) = unit_duration(count, unit) {
-            return Some(RateLimit::new(u32::try_from(limit).ok()?, per));
+        if let Some(budget) = sane_budget(limit, count, unit) {
+            return Some(budget);
         }
     }
     let mut texts: Vec<&str> = Vec::new();
@@ -194,18 +200,43 @@ pub(crate) fn learn_from_body(body: &[u8]) -> Option<RateLimit> {
     texts.into_iter().find_map(parse_limit_message)
 }
 
-fn unit_duration(count: f64, unit: &str) -> Option<Duration> {
-    if !count.is_finite() || count <= 0.0 {
+/// `requests` per `count` `unit`s as a budget, if it is one a server could mean: at least one
+/// request, a known unit, a window longer than zero and at most [`MAX_LEARNED_WINDOW`].
+fn sane_budget(requests: u64, count: f64, unit: &str) -> Option<RateLimit> {
+    let window = unit_seconds(unit).and_then(|secs| learned_window(count * secs));
+    match (u32::try_from(requests), window) {
+        (Ok(requests @ 1..), Some(per)) => Some(RateLimit::new(requests, per)),
+        _ => {
+            tracing::debug!(
+                requests,
+                count,
+                unit,
+                "ignoring the rate limit announced by the server: no requests, an unknown unit, or a window of zero or over a day"
+            );
+            None
+        }
+    }
+}
+
+/// Seconds in one `unit` ("ms", "s", "minute", "hours" …); `None` for an unknown unit.
+fn unit_seconds(unit: &str) -> Option<f64> {
+    match unit.trim().to_ascii_lowercase().as_str() {
+        "ms" | "millisecond" | "milliseconds" => Some(0.001),
+        "s" | "sec" | "second" | "seconds" => Some(1.0),
+        "m" | "min" | "minute" | "minutes" => Some(60.0),
+        "h" | "hour" | "hours" => Some(3600.0),
+        _ => None,
+    }
+}
+
+/// A window of `secs` seconds, if longer than zero and at most [`MAX_LEARNED_WINDOW`].
+fn learned_window(secs: f64) -> Option<Duration> {
+    if !secs.is_finite() || secs <= 0.0 {
         return None;
     }
-    let secs = match unit.trim().to_ascii_lowercase().as_str() {
-        "ms" | "millisecond" | "milliseconds" => count / 1000.0,
-        "s" | "sec" | "second" | "seconds" => count,
-        "m" | "min" | "minute" | "minutes" => count * 60.0,
-        "h" | "hour" | "hours" => count * 3600.0,
-        _ => return None,
-    };
-    Some(Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|window| *window <= MAX_LEARNED_WINDOW)
 }
 
 /// Parse "<N> tokens per <M> ms" / "<N> requests per <M>s" anywhere in a message.
@@ -243,7 +274,7 @@ pub(crate) fn parse_limit_message(msg: &str) -> Option<RateLimit> {
         } else {
             unit
         };
-        return unit_duration(count, unit).map(|per| RateLimit::new(n, per));
+        return sane_budget(u64::from(n), count, unit);
     }
     None
 }
@@ -320,5 +351,48 @@ mod tests {
     #[test]
     fn unknown_message_yields_nothing() {
         assert_eq!(parse_limit_message("Too many requests"), None);
+    }
+
+    #[test]
+    fn an_absurd_budget_in_a_429_body_is_ignored_not_a_panic() {
+        for body in [
+            r#"{"limit":100,"periodCount":1e20}"#,
+            r#"{"limit":1,"periodCount":1.8e19}"#,
+            r#"{"limit":100,"periodCount":1e300,"periodUnit":"hours"}"#,
+            r#"{"statusCode":429,"messages":["Limit reached (100 tokens per 99999999999999999999999 ms)"]}"#,
+            r#"{"statusCode":400,"message":"Limit reached (1 tokens per 18000000000000000000 s)"}"#,
+        ] {
+            assert_eq!(learn_from_body(body.as_bytes()), None, "{body}");
+        }
+    }
+
+    #[test]
+    fn a_learned_window_longer_than_a_day_or_a_zero_budget_is_ignored() {
+        let day = r#"{"limit":10,"periodCount":24,"periodUnit":"hours"}"#;
+        assert_eq!(
+            learn_from_body(day.as_bytes()),
+            Some(RateLimit::new(10, MAX_LEARNED_WINDOW))
+        );
+        let longer = r#"{"limit":10,"periodCount":25,"periodUnit":"hours"}"#;
+        assert_eq!(learn_from_body(longer.as_bytes()), None);
+        assert_eq!(
+            parse_limit_message("Limit reached (0 tokens per 60000 ms)"),
+            None
+        );
+        let zero = r#"{"limit":0,"periodCount":60}"#;
+        assert_eq!(learn_from_body(zero.as_bytes()), None);
+    }
+
+    #[test]
+    fn a_pacer_survives_the_longest_learned_budget_and_its_doubling() {
+        let pacer = Pacer::new(None);
+        let slowest = RateLimit::new(1, MAX_LEARNED_WINDOW);
+        let pauses: Vec<Duration> = (0..20)
+            .map(|_| pacer.rate_limited(None, Some(slowest)).expect("a pause"))
+            .collect();
+        assert!(
+            pauses.iter().all(|p| *p <= MAX_LEARNED_WINDOW),
+            "{pauses:?}"
+        );
     }
 }

@@ -12,6 +12,7 @@ use crate::client::Client;
 use crate::clock::ServerClock;
 use crate::error::{self, Error, ErrorKind};
 use crate::pacer;
+use crate::quote::quote_body;
 use crate::security;
 
 /// One request to send.
@@ -227,7 +228,7 @@ impl Client {
 /// The body is decoded directly first (path tracking costs about a third of the decoding
 /// time of a page); only a body that fails is decoded again with `serde_path_to_error`, which
 /// fails at the same place and says where (and, as before, ignores trailing bytes after the
-/// value).
+/// value). The error quotes the body's start with secret values blanked ([`quote_body`]).
 pub(crate) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     if let Ok(v) = serde_json::from_slice::<T>(body) {
         return Ok(v);
@@ -243,7 +244,7 @@ pub(crate) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
                 ErrorKind::Decode { path: path.clone() },
                 format!(
                     "unexpected JSON at `{path}`: {inner} (body starts with: {})",
-                    error::bound(&String::from_utf8_lossy(body), 200)
+                    quote_body(body, 200)
                 ),
             )
             .set_temporary(truncated)

@@ -1,5 +1,23 @@
 //! The metadata (schema) API: objects and fields, custom field creation, and idempotent
 //! `ensure_fields` / `verify_fields` for an app's declared custom fields.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+//! let key = secrecy::SecretString::from("sim-key");
+//! let client = twenty_client::Client::builder(sim.base_url(), key).build()?;
+//! use twenty_client::metadata::{FieldSpec, FieldType};
+//! let specs = [FieldSpec::new("people", "externalId", FieldType::Text)];
+//! assert_eq!(client.metadata().ensure_fields(&specs).await?.created.len(), 1);
+//! // Idempotent: the second run finds the field and creates nothing.
+//! let again = client.metadata().ensure_fields(&specs).await?;
+//! assert_eq!((again.created.len(), again.already_present.len()), (0, 1));
+//! let person = client.metadata().object("person").await?;
+//! assert!(person.field("externalId").is_some());
+//! # sim.shutdown().await;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
 
 mod names;
 mod reconcile;

@@ -1,4 +1,25 @@
 //! Typed model of Twenty's standard objects and composite field types.
+//!
+//! Each object keeps the fields it does not type (custom ones included) in `extra`.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let sim = twenty_sim::SimServer::start(twenty_sim::SimConfig::new("sim-key")).await?;
+//! let key = secrecy::SecretString::from("sim-key");
+//! let client = twenty_client::Client::builder(sim.base_url(), key).build()?;
+//! use twenty_client::model::{FullName, Person};
+//! let ada = Person {
+//!     name: Some(FullName { first_name: Some("Ada".into()), last_name: None }),
+//!     job_title: Some("Analyst".into()),
+//!     ..Default::default()
+//! };
+//! let saved: Person = client.people().create(&ada).send().await?;
+//! assert!(saved.id.is_some());
+//! assert_eq!(saved.job_title.as_deref(), Some("Analyst"));
+//! # sim.shutdown().await;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
 
 mod composite;
 mod objects;

@@ -1,4 +1,22 @@
 //! The records API: one [`RecordsHandler`] per object, request builders ending in `.send()` / `.stream()`.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let config = twenty_sim::SimConfig::new("sim-key").seed_people(3);
+//! let sim = twenty_sim::SimServer::start(config).await?;
+//! let key = secrecy::SecretString::from("sim-key");
+//! let client = twenty_client::Client::builder(sim.base_url(), key).build()?;
+//! use futures::TryStreamExt;
+//! let page = client.people().list().limit(2).send().await?;
+//! assert_eq!(page.records.len(), 2);
+//! assert!(page.page_info.has_next_page);
+//! // `.stream()` follows the cursors.
+//! let everyone: Vec<_> = client.people().list().limit(2).stream().try_collect().await?;
+//! assert_eq!(everyone.len(), 3);
+//! # sim.shutdown().await;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
 
 mod delete;
 mod fields;

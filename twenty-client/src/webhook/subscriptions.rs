@@ -4,7 +4,8 @@ use std::fmt;
 
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::client::Client;
 use crate::error::{Error, ErrorKind};
@@ -44,12 +45,25 @@ pub struct Webhook {
     /// Description.
     #[serde(default)]
     pub description: Option<String>,
-    /// Signing secret (redacted in Debug).
-    #[serde(default)]
+    /// Signing secret (redacted in Debug; a value that is not a string fails the decode
+    /// without being quoted).
+    #[serde(default, deserialize_with = "secret_text")]
     pub secret: Option<SecretString>,
     /// Everything else the server sent.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The signing secret: a string or null. Any other value fails without being shown, where
+/// serde's own message would quote a number ("invalid type: integer `…`").
+fn secret_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(text)) => Ok(Some(text.into())),
+        Some(_) => Err(D::Error::custom(
+            "`secret` is not a string (its value is not shown)",
+        )),
+    }
 }
 
 impl fmt::Debug for Webhook {
