@@ -298,3 +298,45 @@ async fn dry_run_of_a_conflict_plans_the_pull_of_twentys_winners() {
     assert_eq!(dry.plan.totals, real.plan.totals);
     assert_eq!(dry.plan.sorted(), real.plan.sorted());
 }
+
+/// A local edit not pushed yet, then a pull (a pull run, or a webhook) that writes Twenty's newer
+/// values over it: the change feed still holds the edit as it was. The next push reads the record
+/// as it is now, so it does not send the overwritten edit to Twenty, and both sides agree.
+/// Before, the push sent the stale edit and stored its hash as Twenty's, the next pull skipped
+/// the record, and the two sides kept different titles for good.
+#[tokio::test]
+async fn a_push_sends_the_record_as_it_is_not_an_edit_a_pull_overwrote_since() {
+    let sim = sim(0).await;
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    let engine = engine(&sim, &source, &state);
+    source.upsert(ENTITY, "k1", person("ada@example.com", "Ada", "Before"));
+    engine.push(RunOptions::new()).await.expect("first push");
+    let id = state.record(ENTITY, "k1").await.unwrap().unwrap().twenty_id;
+    // Edited locally (in the feed, not pushed yet), then in Twenty, and pulled.
+    source.upsert(ENTITY, "k1", person("ada@example.com", "Ada", "Local"));
+    sim.handle()
+        .update_record("people", &id, json!({"jobTitle": "Twenty"}))
+        .expect("updated in Twenty");
+    engine.pull(RunOptions::new()).await.expect("pull");
+    assert_eq!(source.records(ENTITY)[0].data["title"], "Twenty");
+    let r = engine.push(RunOptions::new()).await.expect("push");
+    let c = &r.entities["contacts:push"];
+    assert_eq!((c.updated, c.unchanged), (0, 1), "{}", r.summary());
+    let twenty = sim.handle().record("people", &id).unwrap();
+    assert_eq!(
+        twenty["jobTitle"], "Twenty",
+        "the overwritten edit went to Twenty"
+    );
+    // And the next sync changes nothing: the sides agree.
+    let again = engine.sync(RunOptions::new()).await.expect("sync");
+    assert_eq!(
+        source.records(ENTITY)[0].data["title"],
+        "Twenty",
+        "{}",
+        again.summary()
+    );
+    assert_eq!(
+        sim.handle().record("people", &id).unwrap()["jobTitle"],
+        "Twenty"
+    );
+}

@@ -303,6 +303,28 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         run.report.warnings.push(warning);
     }
 
+    /// The records of the upserts among `changes` as the source holds them now, by key.
+    async fn current_local(
+        &self,
+        entity: &str,
+        changes: &HashMap<String, LocalChange>,
+    ) -> Result<HashMap<String, crate::model::LocalRecord>, SyncError> {
+        let keys: Vec<String> = changes
+            .values()
+            .filter(|c| matches!(c.kind, LocalChangeKind::Upsert { .. }))
+            .map(|c| c.key.clone())
+            .collect();
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let records = self
+            .source
+            .get(entity, &keys)
+            .await
+            .map_err(|e| SyncError::from_store("reading the changed local records", e))?;
+        Ok(records.into_iter().map(|l| (l.key.clone(), l)).collect())
+    }
+
     async fn push_batch(
         &self,
         run: &mut Run,
@@ -348,6 +370,8 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             .map(|s| (s.local_key.clone(), s))
             .collect();
 
+        let mut current = self.current_local(entity, &latest).await?;
+
         let mut commit = StateCommit::new(entity);
         let mut ops: Vec<Op> = Vec::new();
         // (key, push view, hash, local hash, live state, local data, local updated_at)
@@ -364,7 +388,17 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     }
                     _ => run.report.counts_mut(&ckey).unchanged += 1,
                 },
-                LocalChangeKind::Upsert { data } => {
+                LocalChangeKind::Upsert { .. } => {
+                    // The feed holds the record as it was when it changed; a pull may have
+                    // written it since (Twenty's values over an edit not pushed yet), and a
+                    // later change may be on its way. What is pushed is the record as it is.
+                    let Some(now) = current.remove(key) else {
+                        // Gone since: its delete follows in the feed.
+                        run.report.counts_mut(&ckey).unchanged += 1;
+                        continue;
+                    };
+                    let data = now.data;
+                    let changed_at = now.updated_at.or(change.updated_at);
                     let mapped = m.to_twenty(&data);
                     if let Some(err) = mapped.errors.first() {
                         let reason = format!(
@@ -394,7 +428,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                         continue;
                     }
                     let lh = local_hash(m, &data);
-                    upserts.push((key.clone(), pv, h, lh, live, data, change.updated_at));
+                    upserts.push((key.clone(), pv, h, lh, live, data, changed_at));
                 }
             }
         }
