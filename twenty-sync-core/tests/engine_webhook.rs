@@ -283,3 +283,45 @@ async fn an_empty_webhook_secret_is_refused_and_writes_nothing() {
         assert!(source.records(ENTITY).is_empty());
     }
 }
+
+/// A local edit not pushed yet, then a delivery of Twenty's change to the same record. With
+/// `webhook_mode(Sync)` (an engine that syncs both ways) the delivery resolves the two with the
+/// conflict policy, as a sync run would: under `local_wins` the local edit stays and the next
+/// push sends it. With the default (`Pull`) Twenty's values are written over it, as a pull run
+/// does, and the push then has nothing to send: either way both sides agree.
+#[tokio::test]
+async fn a_delivery_meets_a_local_edit_as_the_engines_runs_would() {
+    use twenty_sync_core::engine::ConflictPolicy;
+    for (mode, expected) in [(RunMode::Sync, "Local"), (RunMode::Pull, "Twenty")] {
+        let sim = sim(0).await;
+        let (source, state) = (MemorySource::new(), MemoryState::new());
+        let engine = SyncEngine::builder(client(&sim), source.clone(), state.clone())
+            .entity(Arc::new(contacts().on_conflict(ConflictPolicy::LocalWins)))
+            .webhook_secret(SecretString::from(SECRET))
+            .webhook_mode(mode)
+            .build()
+            .unwrap();
+        source.upsert(ENTITY, "k1", person("ada@example.com", "Ada", "Before"));
+        engine.push(RunOptions::new()).await.expect("first push");
+        let id = state.record(ENTITY, "k1").await.unwrap().unwrap().twenty_id;
+        source.upsert(ENTITY, "k1", person("ada@example.com", "Ada", "Local"));
+        let updated = sim
+            .handle()
+            .update_record("people", &id, json!({"jobTitle": "Twenty"}))
+            .expect("updated in Twenty");
+        let body = delivery("person.updated", updated);
+        let ts = Utc::now().timestamp_millis().to_string();
+        let out = engine
+            .handle_webhook(&ts, &sign(&ts, &body), &body)
+            .await
+            .expect("delivered");
+        assert!(matches!(out, WebhookOutcome::Applied(_)), "{mode:?}: {out:?}");
+        assert_eq!(source.records(ENTITY)[0].data["title"], expected, "{mode:?}");
+        engine.push(RunOptions::new()).await.expect("push");
+        assert_eq!(
+            sim.handle().record("people", &id).unwrap()["jobTitle"],
+            expected,
+            "{mode:?}: Twenty and the local record disagree"
+        );
+    }
+}

@@ -14,9 +14,13 @@ use twenty_mapping::{
 use twenty_sync_core::engine::{EngineConfig, ProgressSink, PullDeleteMode, PushDeleteMode};
 use twenty_sync_core::file::FileStore;
 use twenty_sync_core::secret::{EnvSecrets, FileSecrets, SecretChain};
-use twenty_sync_core::{PlanMapper, SecretProvider, SourceOfTruth, StateStore, SyncEngine};
+use twenty_sync_core::{
+    PlanMapper, RunMode, SecretProvider, SourceOfTruth, StateStore, SyncEngine,
+};
 
-use crate::config::{Config, ConfigError, ProviderKind, PullDelete, PushDelete, SinkKind};
+use crate::config::{
+    Config, ConfigError, ModeName, ProviderKind, PullDelete, PushDelete, SinkKind,
+};
 
 /// The engine type of the CLI: any source and state store behind `Arc<dyn ...>`.
 pub type Engine = SyncEngine<Arc<dyn SourceOfTruth>, Arc<dyn StateStore>>;
@@ -391,6 +395,11 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
         batch_writes: p.batch_writes,
         push_in_flight: p.push_in_flight,
         push_in_flight_max: p.push_in_flight_max,
+        // A delivery resolves a local edit not pushed yet as the scheduled runs do.
+        webhook_mode: match cfg.schedule.mode {
+            ModeName::Sync => RunMode::Sync,
+            ModeName::Pull | ModeName::Push => RunMode::Pull,
+        },
         ..EngineConfig::default()
     }
 }

@@ -286,6 +286,15 @@ pub struct EngineConfig {
     pub holder_id: String,
     /// Whether webhook deliveries are applied or ignored (see [`TriggerMode`]).
     pub trigger: TriggerMode,
+    /// How a webhook delivery is applied: [`RunMode::Pull`] (the default) writes Twenty's
+    /// values over the local record, as a pull run does; [`RunMode::Sync`] first resolves a
+    /// local change not pushed yet with the conflict policy, as a sync run's pull does. An
+    /// engine that syncs both ways should set `Sync`, or a delivery overwrites local edits the
+    /// next push would have sent.
+    ///
+    /// [`RunMode::Pull`]: crate::RunMode::Pull
+    /// [`RunMode::Sync`]: crate::RunMode::Sync
+    pub webhook_mode: crate::RunMode,
     /// Largest accepted webhook age. Default 5 minutes.
     ///
     /// Twenty signs with its own clock: a delivery within this age of this host's clock, or of
@@ -406,6 +415,7 @@ impl Default for EngineConfig {
             lease_ttl: Duration::from_secs(600),
             holder_id: format!("engine-{}", uuid::Uuid::new_v4()),
             trigger: TriggerMode::default(),
+            webhook_mode: crate::RunMode::Pull,
             webhook_max_age: Duration::from_secs(300),
             replay_cache: 10_000,
             batch_writes: true,

@@ -641,6 +641,34 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngineBuilder<S, T> {
         self
     }
 
+    /// How webhook deliveries are applied (see
+    /// [`EngineConfig::webhook_mode`](config::EngineConfig::webhook_mode)): `Pull` (the default)
+    /// or `Sync`, for an engine that syncs both ways; `Push` is refused at
+    /// [`build`](Self::build).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use twenty_sync_core::engine::*;
+    /// # use twenty_sync_core::memory::{MemorySource, MemoryState};
+    /// # let client = twenty_client::Client::builder("https://crm.example.com/".parse()?, secrecy::SecretString::from("fake-api-key")).build()?;
+    /// use twenty_sync_core::RunMode;
+    /// let engine = SyncEngine::builder(client.clone(), MemorySource::new(), MemoryState::new())
+    ///     .webhook_mode(RunMode::Sync)
+    ///     .build()?;
+    /// assert_eq!(engine.config().webhook_mode, RunMode::Sync);
+    /// let err = SyncEngine::builder(client, MemorySource::new(), MemoryState::new())
+    ///     .webhook_mode(RunMode::Push)
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err.kind(), SyncErrorKind::Config);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn webhook_mode(mut self, mode: crate::RunMode) -> Self {
+        self.engine.config.webhook_mode = mode;
+        self
+    }
+
     /// Largest accepted webhook age (default 5 minutes).
     ///
     /// ```
@@ -1028,6 +1056,12 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngineBuilder<S, T> {
                     format!("entity `{}` is configured twice", e.name()),
                 ));
             }
+        }
+        if self.engine.config.webhook_mode == crate::RunMode::Push {
+            return Err(SyncError::new(
+                SyncErrorKind::Config,
+                "webhook_mode must be Pull or Sync: a delivery brings a change from Twenty",
+            ));
         }
         if self.engine.config.batch_size == 0 || self.engine.config.batch_size > 200 {
             return Err(SyncError::new(

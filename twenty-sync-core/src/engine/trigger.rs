@@ -228,7 +228,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 return Err(e);
             }
         };
-        let mut run = Run::new(RunMode::Pull, false);
+        let mut run = Run::new(self.config.webhook_mode, false);
         let mut record: Record = serde_json::from_value(event.record.clone()).unwrap_or_default();
         if event.action == WebhookAction::Destroyed && record.deleted_at().is_none() {
             record.set(
