@@ -520,3 +520,39 @@ async fn open_indexes_and_repairs_existing_data_logs() {
     assert_eq!(store.local_records("people").unwrap().len(), 1);
     assert_eq!(store.local_records("companies").unwrap().len(), 1);
 }
+
+/// The file store keeps the newest `KEPT_RUNS` run reports, also once reopened from its journal
+/// and its snapshots (written every thousand journal lines, so this crosses one).
+#[tokio::test]
+async fn only_the_newest_run_reports_are_kept_across_reopens() {
+    use twenty_sync_core::memory::KEPT_RUNS;
+    use twenty_sync_core::{RunMode, RunReport};
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    let extra = 25;
+    for i in 0..KEPT_RUNS + extra {
+        let report = RunReport::new(format!("run-{i:05}"), RunMode::Pull, false);
+        store.save_run(&report).await.unwrap();
+    }
+    let check = |store: FileStore| async move {
+        let runs = store.runs(usize::MAX).await.unwrap();
+        assert_eq!(runs.len(), KEPT_RUNS);
+        assert!(store.run("run-00000").await.unwrap().is_none());
+        assert!(
+            store
+                .run(&format!("run-{:05}", extra - 1))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .run(&format!("run-{extra:05}"))
+                .await
+                .unwrap()
+                .is_some()
+        );
+    };
+    check(store).await;
+    check(FileStore::open(dir.path()).unwrap()).await;
+}

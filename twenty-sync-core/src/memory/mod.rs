@@ -13,3 +13,4 @@ pub(crate) mod state_data;
 pub use source::MemorySource;
 pub(crate) use source::{parse_seq, seq_checkpoint};
 pub use state::{Clock, MemoryState};
+pub use state_data::KEPT_RUNS;

@@ -28,6 +28,28 @@ pub(crate) struct LeaseSlot {
     pub(crate) last_token: u64,
 }
 
+/// How many run reports the memory and file stores keep: the newest (the audit log keeps every
+/// entry of every run). A store polled every minute would otherwise hold every report of its
+/// life, in memory and in each snapshot.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use twenty_sync_core::memory::{KEPT_RUNS, MemoryState};
+/// use twenty_sync_core::{RunMode, RunReport, StateStore};
+/// let state = MemoryState::new();
+/// let first = RunReport::new("run-0", RunMode::Pull, false);
+/// state.save_run(&first).await?;
+/// for i in 1..=KEPT_RUNS {
+///     state.save_run(&RunReport::new(format!("run-{i}"), RunMode::Pull, false)).await?;
+/// }
+/// assert_eq!(state.runs(usize::MAX).await?.len(), KEPT_RUNS);
+/// assert!(state.run("run-0").await?.is_none(), "the oldest report went");
+/// assert!(state.run(&format!("run-{KEPT_RUNS}")).await?.is_some());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub const KEPT_RUNS: usize = 1000;
+
 /// All state except the audit log. Serialisable: the file store snapshots it as `state.json`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct StateData {
@@ -184,6 +206,22 @@ impl StateData {
                 report: report.clone(),
             },
         );
+        self.forget_old_runs();
+    }
+
+    /// Keeps the newest [`KEPT_RUNS`] run reports.
+    fn forget_old_runs(&mut self) {
+        while self.runs.len() > KEPT_RUNS {
+            let oldest = self
+                .runs
+                .iter()
+                .min_by_key(|(_, r)| (r.report.started_at, r.seq))
+                .map(|(id, _)| id.clone());
+            match oldest {
+                Some(id) => self.runs.remove(&id),
+                None => break,
+            };
+        }
     }
 
     pub(crate) fn runs(&self, limit: usize) -> Vec<RunReport> {
