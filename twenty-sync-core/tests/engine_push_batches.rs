@@ -409,6 +409,29 @@ async fn a_batch_update_whose_answer_leaves_a_record_out_fails_that_record_only(
         "{}",
         failure.reason
     );
+    // The run's audit says the same: the left-out record failed and was not updated.
+    let audit = state
+        .audit(&twenty_sync_core::AuditQuery {
+            run_id: Some(r.run_id.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let of_left_out: Vec<twenty_sync_core::AuditAction> = audit
+        .iter()
+        .filter(|a| a.twenty_id.as_deref() == Some(left_out.as_str()))
+        .map(|a| a.action)
+        .collect();
+    assert_eq!(
+        of_left_out,
+        [twenty_sync_core::AuditAction::Fail],
+        "{audit:?}"
+    );
+    let updates = audit
+        .iter()
+        .filter(|a| a.action == twenty_sync_core::AuditAction::Update)
+        .count();
+    assert_eq!(updates, 2, "{audit:?}");
 }
 
 #[tokio::test]

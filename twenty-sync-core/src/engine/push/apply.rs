@@ -99,6 +99,12 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                             } else {
                                 c.updated -= 1
                             }
+                            // The entry written when the write was planned: it did not happen,
+                            // so only the failure stays.
+                            commit.audit.retain(|a| {
+                                !(matches!(a.action, AuditAction::Update | AuditAction::Adopt)
+                                    && a.twenty_id.as_deref() == Some(id.as_str()))
+                            });
                             commit.audit.push(run.fail(
                                 entity,
                                 DIR,
