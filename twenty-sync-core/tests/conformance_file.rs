@@ -556,3 +556,27 @@ async fn only_the_newest_run_reports_are_kept_across_reopens() {
     check(store).await;
     check(FileStore::open(dir.path()).unwrap()).await;
 }
+
+/// A snapshot that cannot be written (here its temp file's path is taken by a directory, as a
+/// full disk would refuse it) does not fail the commit that triggered it: that commit is durable
+/// in the journal. Everything is there once the store is reopened.
+#[tokio::test]
+async fn a_snapshot_that_fails_does_not_fail_the_commit_that_was_journalled() {
+    use twenty_sync_core::{RunMode, RunReport};
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    let blocker = dir.path().join("state.json.tmp");
+    std::fs::create_dir(&blocker).unwrap();
+    for i in 0..1100 {
+        let report = RunReport::new(format!("run-{i:05}"), RunMode::Pull, false);
+        store
+            .save_run(&report)
+            .await
+            .unwrap_or_else(|e| panic!("save {i} failed: {e}"));
+    }
+    drop(store);
+    std::fs::remove_dir(&blocker).unwrap();
+    let reopened = FileStore::open(dir.path()).unwrap();
+    assert!(reopened.run("run-01099").await.unwrap().is_some());
+    assert_eq!(reopened.runs(usize::MAX).await.unwrap().len(), 1000);
+}

@@ -447,9 +447,15 @@ impl StateFiles {
         self.maybe_snapshot()
     }
 
+    /// Snapshots every [`SNAPSHOT_EVERY`] journal lines. The line that called it is durable in
+    /// the journal already, so a snapshot that fails (a full disk) is logged, not the caller's
+    /// error, and tried again after as many lines more; the journal grows meanwhile.
     fn maybe_snapshot(&mut self) -> StoreResult<()> {
         if self.since_snapshot >= SNAPSHOT_EVERY && !self.audit_behind {
-            self.snapshot()?;
+            if let Err(e) = self.snapshot() {
+                tracing::warn!(path = %self.snapshot_path.display(), error = %e, "could not write the state snapshot; the journal keeps every commit, trying again later");
+                self.since_snapshot = 0;
+            }
         }
         Ok(())
     }
