@@ -315,8 +315,15 @@ async fn a_delivery_meets_a_local_edit_as_the_engines_runs_would() {
             .handle_webhook(&ts, &sign(&ts, &body), &body)
             .await
             .expect("delivered");
-        assert!(matches!(out, WebhookOutcome::Applied(_)), "{mode:?}: {out:?}");
-        assert_eq!(source.records(ENTITY)[0].data["title"], expected, "{mode:?}");
+        assert!(
+            matches!(out, WebhookOutcome::Applied(_)),
+            "{mode:?}: {out:?}"
+        );
+        assert_eq!(
+            source.records(ENTITY)[0].data["title"],
+            expected,
+            "{mode:?}"
+        );
         engine.push(RunOptions::new()).await.expect("push");
         assert_eq!(
             sim.handle().record("people", &id).unwrap()["jobTitle"],
