@@ -45,6 +45,20 @@ impl ApiError {
         Self::bad("A duplicate entry was detected")
     }
 
+    /// 501 for an endpoint a real Twenty server answers but the simulator does not simulate
+    /// (`GET /rest/{plural}/groupBy`, `/rest/open-api/*`, ...): a status no record error uses, so
+    /// a test cannot mistake it for the server's verdict on its input.
+    pub fn not_simulated(method: &http::Method, path: &str) -> Self {
+        Self::with_status(
+            501,
+            format!(
+                "twenty-sim does not simulate {method} {path}: a real Twenty server answers it, \
+                 this simulator has no model of it (see \"What it does NOT simulate\" in \
+                 twenty-sim's README)"
+            ),
+        )
+    }
+
     fn error_name(&self) -> &'static str {
         match self.status {
             400 => "BadRequestException",
@@ -53,6 +67,7 @@ impl ApiError {
             404 => "NotFoundException",
             409 => "ConflictException",
             429 => "HttpException",
+            501 => "NotImplementedException",
             _ => "InternalServerErrorException",
         }
     }

@@ -2,6 +2,7 @@
 //! the ordered indexes for `id`, `updatedAt` and `createdAt` orders (no per-page sort).
 
 use std::cmp::Ordering;
+use std::collections::BTreeSet;
 use std::ops::Bound;
 
 use base64::Engine as _;
@@ -246,6 +247,106 @@ fn total_count(table: &Table, q: &ListQuery, include_deleted: bool) -> usize {
     n
 }
 
+/// One entry of a time index: (Unix ms, id).
+type TimeKey = (i64, u128);
+
+/// Walk a time index in the visible order of `order_by=<time column>` plus the implicit `id`
+/// ASC tiebreak (FACTS.md §1.4, capture 14), from just past `cursor`, skipping entries before
+/// `lower` (a filter's lower bound on the column).
+///
+/// `time_desc` is the direction the walk takes through time and `id_desc` the one it takes
+/// through the ids of equal timestamps: a forward walk goes with the order (ids ascending), a
+/// backward one (`ending_before`) against it (ids descending). When both directions agree the
+/// walk is a plain index range; when they differ (`Desc` forwards, `Asc` backwards) it goes one
+/// timestamp at a time.
+fn time_index_walk<'a>(
+    index: &'a BTreeSet<TimeKey>,
+    time_desc: bool,
+    id_desc: bool,
+    cursor: Option<TimeKey>,
+    lower: Option<i64>,
+) -> Box<dyn Iterator<Item = &'a TimeKey> + 'a> {
+    let lb = lower.unwrap_or(i64::MIN);
+    match (time_desc, id_desc) {
+        (false, false) => {
+            let start = match (cursor, lower) {
+                (Some(c), Some(lb)) if (lb, 0) > c => Bound::Included((lb, 0)),
+                (Some(c), _) => Bound::Excluded(c),
+                (None, Some(lb)) => Bound::Included((lb, 0)),
+                (None, None) => Bound::Unbounded,
+            };
+            Box::new(index.range((start, Bound::Unbounded)))
+        }
+        (true, true) => {
+            let end = cursor.map_or(Bound::Unbounded, Bound::Excluded);
+            Box::new(
+                index
+                    .range((Bound::Unbounded, end))
+                    .rev()
+                    .take_while(move |(t, _)| *t >= lb),
+            )
+        }
+        (true, false) => Box::new(newest_first_ids_ascending(index, cursor, lb)),
+        (false, true) => Box::new(oldest_first_ids_descending(index, cursor, lb)),
+    }
+}
+
+/// Entries of one timestamp, ids ascending.
+fn same_time(index: &BTreeSet<TimeKey>, t: i64) -> std::collections::btree_set::Range<'_, TimeKey> {
+    index.range((t, 0)..=(t, u128::MAX))
+}
+
+/// Timestamps descending, ids ascending within one: after the cursor come the rest of its
+/// timestamp (`ts = c.ts AND id > c.id`), then every older one (`ts < c.ts`); none before `lb`.
+fn newest_first_ids_ascending(
+    index: &BTreeSet<TimeKey>,
+    cursor: Option<TimeKey>,
+    lb: i64,
+) -> impl Iterator<Item = &TimeKey> {
+    let rest_of_cursor_time = cursor
+        .into_iter()
+        .flat_map(move |c| index.range((Bound::Excluded(c), Bound::Included((c.0, u128::MAX)))));
+    let first = match cursor {
+        Some((t, _)) => index.range(..(t, 0)).next_back(),
+        None => index.iter().next_back(),
+    };
+    let older = std::iter::successors(first.map(|e| e.0), move |&t| {
+        index.range(..(t, 0)).next_back().map(|e| e.0)
+    })
+    .flat_map(move |t| same_time(index, t));
+    rest_of_cursor_time
+        .chain(older)
+        .take_while(move |(t, _)| *t >= lb)
+}
+
+/// Timestamps ascending, ids descending within one (an `Asc` order walked backwards): after the
+/// cursor come the rest of its timestamp (`ts = c.ts AND id < c.id`), then every newer one
+/// (`ts > c.ts`); none before `lb`.
+fn oldest_first_ids_descending(
+    index: &BTreeSet<TimeKey>,
+    cursor: Option<TimeKey>,
+    lb: i64,
+) -> impl Iterator<Item = &TimeKey> {
+    let rest_of_cursor_time = cursor
+        .filter(|c| c.0 >= lb)
+        .into_iter()
+        .flat_map(move |c| index.range((c.0, 0)..c).rev());
+    let after = |t: i64| Bound::Excluded((t, u128::MAX));
+    let start = match cursor {
+        Some((t, _)) if t >= lb => after(t),
+        _ => Bound::Included((lb, 0)),
+    };
+    let first = index.range((start, Bound::Unbounded)).next();
+    let newer = std::iter::successors(first.map(|e| e.0), move |&t| {
+        index
+            .range((after(t), Bound::Unbounded))
+            .next()
+            .map(|e| e.0)
+    })
+    .flat_map(move |t| same_time(index, t).rev());
+    rest_of_cursor_time.chain(newer)
+}
+
 /// Select one page.
 pub(crate) fn select<'a>(table: &'a Table, q: &ListQuery) -> Result<Page<'a>, String> {
     let filter = q.filter.as_ref();
@@ -305,28 +406,7 @@ pub(crate) fn select<'a>(table: &'a Table, q: &ListQuery) -> Result<Page<'a>, St
         let ckey = cursor
             .as_ref()
             .map(|(k, id)| (k[0].as_i64().unwrap_or(i64::MIN), *id));
-        let ascending_walk = dir.desc() == backward;
-        let iter: Box<dyn Iterator<Item = &(i64, u128)>> = if ascending_walk {
-            let start = match (ckey, lower) {
-                (Some(c), Some(lb)) if (lb, 0) > c => Bound::Included((lb, 0)),
-                (Some(c), _) => Bound::Excluded(c),
-                (None, Some(lb)) => Bound::Included((lb, 0)),
-                (None, None) => Bound::Unbounded,
-            };
-            Box::new(index.range((start, Bound::Unbounded)))
-        } else {
-            let end = match ckey {
-                Some(c) => Bound::Excluded(c),
-                None => Bound::Unbounded,
-            };
-            let lb = lower.unwrap_or(i64::MIN);
-            Box::new(
-                index
-                    .range((Bound::Unbounded, end))
-                    .rev()
-                    .take_while(move |(t, _)| *t >= lb),
-            )
-        };
+        let iter = time_index_walk(index, dir.desc() != backward, backward, ckey, lower);
         for (_, id) in iter {
             if let Some(r) = table.rows.get(id) {
                 if ok(*id, r) {
@@ -399,4 +479,93 @@ pub(crate) fn select<'a>(table: &'a Table, q: &ListQuery) -> Result<Page<'a>, St
         start_cursor,
         end_cursor,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The walk `time_index_walk` must produce, computed the slow way: sort everything, keep what
+    /// comes strictly after the cursor and is not before `lower`.
+    fn reference(
+        index: &BTreeSet<TimeKey>,
+        time_desc: bool,
+        id_desc: bool,
+        cursor: Option<TimeKey>,
+        lower: Option<i64>,
+    ) -> Vec<TimeKey> {
+        let time = if time_desc {
+            Ordering::Greater
+        } else {
+            Ordering::Less
+        };
+        let ids = if id_desc {
+            Ordering::Greater
+        } else {
+            Ordering::Less
+        };
+        let before = |a: &TimeKey, b: &TimeKey| match a.0.cmp(&b.0) {
+            Ordering::Equal => a.1.cmp(&b.1) == ids,
+            o => o == time,
+        };
+        let mut v: Vec<TimeKey> = index
+            .iter()
+            .copied()
+            .filter(|e| lower.is_none_or(|lb| e.0 >= lb))
+            .filter(|e| cursor.is_none_or(|c| before(&c, e)))
+            .collect();
+        v.sort_by(|a, b| {
+            if a == b {
+                Ordering::Equal
+            } else if before(a, b) {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            }
+        });
+        v
+    }
+
+    #[test]
+    fn time_walks_break_ties_by_id_in_the_walk_direction_from_any_cursor() {
+        let index: BTreeSet<TimeKey> = [
+            (10, 7),
+            (10, 2),
+            (10, u128::MAX),
+            (20, 0),
+            (20, 5),
+            (30, 1),
+            (30, 9),
+            (30, 4),
+            (40, 3),
+        ]
+        .into_iter()
+        .collect();
+        let mut cursors: Vec<Option<TimeKey>> = index.iter().copied().map(Some).collect();
+        cursors.extend([
+            None,
+            Some((25, 6)),
+            Some((5, 0)),
+            Some((50, 0)),
+            Some((30, 5)),
+        ]);
+        cursors.extend([Some((i64::MIN, 0)), Some((i64::MAX, u128::MAX))]);
+        for time_desc in [false, true] {
+            for id_desc in [false, true] {
+                for &cursor in &cursors {
+                    for lower in [None, Some(i64::MIN), Some(20), Some(25), Some(45)] {
+                        let got: Vec<TimeKey> =
+                            time_index_walk(&index, time_desc, id_desc, cursor, lower)
+                                .copied()
+                                .collect();
+                        let want = reference(&index, time_desc, id_desc, cursor, lower);
+                        assert_eq!(
+                            got, want,
+                            "time_desc {time_desc}, id_desc {id_desc}, cursor {cursor:?}, lower {lower:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

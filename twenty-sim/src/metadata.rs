@@ -106,33 +106,71 @@ fn query(req: &Request) -> std::collections::HashMap<String, String> {
         .unwrap_or_default()
 }
 
+/// Items a metadata page holds when the request names no `limit` (Twenty's
+/// `DEFAULT_METADATA_REST_PAGE_SIZE`).
+const METADATA_PAGE_DEFAULT: usize = 1000;
+
+/// The most items one metadata page holds; larger `limit`s are clamped to it (Twenty's
+/// `MAX_METADATA_REST_PAGE_SIZE`).
+const METADATA_PAGE_MAX: usize = 1000;
+
+/// Parse a metadata list's `limit` like Twenty's `parseLimitRestRequest`: absent or empty is the
+/// default, a negative, fractional or non-numeric value is a 400, and anything above
+/// [`METADATA_PAGE_MAX`] (however large) is clamped to it.
+fn metadata_limit(raw: Option<&String>) -> Result<usize, ApiError> {
+    let Some(text) = raw.filter(|l| !l.is_empty()) else {
+        return Ok(METADATA_PAGE_DEFAULT);
+    };
+    let invalid = || ApiError::bad(format!("limit '{text}' is invalid. Should be an integer"));
+    let n: f64 = text.trim().parse().map_err(|_| invalid())?;
+    if !n.is_finite() || n < 0.0 || n.fract() != 0.0 {
+        return Err(invalid());
+    }
+    // In range after the clamp, so the cast is exact.
+    Ok(n.min(METADATA_PAGE_MAX as f64) as usize)
+}
+
+/// The `[start, end)` slice of `total` items that a page of at most `limit` items covers,
+/// starting after the item at `after` or ending before the one at `before` (positions of the
+/// cursors; an unknown cursor pages from the start, or up to the end). Never out of bounds.
+fn page_bounds(
+    total: usize,
+    limit: usize,
+    after: Option<Option<usize>>,
+    before: Option<Option<usize>>,
+) -> (usize, usize) {
+    match (after, before) {
+        (Some(pos), _) => {
+            let start = pos.map_or(0, |p| p.saturating_add(1)).min(total);
+            (start, start.saturating_add(limit).min(total))
+        }
+        (None, Some(pos)) => {
+            let end = pos.unwrap_or(total).min(total);
+            (end.saturating_sub(limit), end)
+        }
+        (None, None) => (0, limit.min(total)),
+    }
+}
+
 /// Page a metadata list by UUID cursors (`limit`, `starting_after`, `ending_before`).
 fn page(
     items: Vec<Value>,
     key: &str,
     q: &std::collections::HashMap<String, String>,
 ) -> Result<Response, ApiError> {
-    let limit = match q.get("limit") {
-        Some(l) => l
-            .parse::<usize>()
-            .map_err(|_| ApiError::bad(format!("limit '{l}' is invalid. Should be an integer")))?,
-        None => 1000,
-    };
+    let limit = metadata_limit(q.get("limit"))?;
     let total = items.len();
     let pos = |c: &String| {
         items
             .iter()
             .position(|i| i["id"].as_str() == Some(c.as_str()))
     };
-    let (start, end) = if let Some(c) = q.get("starting_after") {
-        let s = pos(c).map(|p| p + 1).unwrap_or(0);
-        (s, (s + limit).min(total))
-    } else if let Some(c) = q.get("ending_before") {
-        let e = pos(c).unwrap_or(total);
-        (e.saturating_sub(limit), e)
-    } else {
-        (0, limit.min(total))
-    };
+    let (start, end) = page_bounds(
+        total,
+        limit,
+        q.get("starting_after").map(pos),
+        q.get("ending_before").map(pos),
+    );
     let slice = items[start..end].to_vec();
     let body = json!({
         "data": { key: slice },
@@ -198,6 +236,10 @@ pub(crate) async fn route(shared: &Arc<Shared>, req: Request, segs: &[&str]) -> 
                 .ok_or_else(|| ApiError::with_status(404, "Field metadata not found"))
         }
         ["fields"] if req.method() == Method::POST => create_field(shared, req).await,
+        ["objects" | "fields", _] if matches!(*req.method(), Method::PATCH | Method::DELETE) => {
+            Err(ApiError::not_simulated(req.method(), req.uri().path()))
+        }
+        ["relations", ..] => Err(ApiError::not_simulated(req.method(), req.uri().path())),
         ["objects"] if req.method() == Method::POST => create_object(shared, req).await,
         _ => Err(ApiError::bad(format!(
             "Query path '/rest/metadata/{}' invalid. Valid examples: /rest/metadata/objects or /rest/metadata/fields",
@@ -532,4 +574,45 @@ async fn create_object(shared: &Arc<Shared>, req: Request) -> Result<Response, A
         201,
         json!({"data": {"createOneObject": out}}).to_string(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_bounds_stay_inside_the_list_for_any_limit() {
+        assert_eq!(page_bounds(10, usize::MAX, Some(Some(3)), None), (4, 10));
+        assert_eq!(page_bounds(10, usize::MAX, Some(Some(9)), None), (10, 10));
+        assert_eq!(page_bounds(10, usize::MAX, None, Some(Some(3))), (0, 3));
+        assert_eq!(page_bounds(10, usize::MAX, None, None), (0, 10));
+        assert_eq!(
+            page_bounds(10, 2, Some(None), None),
+            (0, 2),
+            "unknown cursor"
+        );
+        assert_eq!(
+            page_bounds(10, 2, None, Some(None)),
+            (8, 10),
+            "unknown cursor"
+        );
+        assert_eq!(page_bounds(0, 5, Some(Some(usize::MAX)), None), (0, 0));
+    }
+
+    #[test]
+    fn limits_parse_like_twenty_and_clamp_to_the_metadata_maximum() {
+        let limit = |s: &str| metadata_limit(Some(&s.to_string())).map_err(|e| e.message);
+        assert_eq!(metadata_limit(None).ok(), Some(METADATA_PAGE_DEFAULT));
+        assert_eq!(limit("").ok(), Some(METADATA_PAGE_DEFAULT));
+        assert_eq!(limit("0").ok(), Some(0));
+        assert_eq!(limit("5").ok(), Some(5));
+        assert_eq!(limit("18446744073709551616").ok(), Some(METADATA_PAGE_MAX));
+        assert_eq!(limit("1e300").ok(), Some(METADATA_PAGE_MAX));
+        for bad in ["-1", "1.5", "NaN", "inf", "x"] {
+            assert_eq!(
+                limit(bad),
+                Err(format!("limit '{bad}' is invalid. Should be an integer"))
+            );
+        }
+    }
 }

@@ -155,6 +155,13 @@ async fn records(
             Ok(data(200, &format!("restore{}", upper_first(&singular)), v))
         }
         [plural] => collection(shared, req, plural, &q).await,
+        ["open-api", _] if method == Method::GET => Err(ApiError::not_simulated(&method, path)),
+        [plural, "groupBy"] if method == Method::GET => {
+            not_simulated_on(shared, plural, &method, path)
+        }
+        [plural, "merge"] if method == Method::PATCH => {
+            not_simulated_on(shared, plural, &method, path)
+        }
         [plural, "duplicates"] if method == Method::POST => duplicates(shared, req, plural).await,
         [plural, id] => {
             let Some(uid) = parse_id(id) else {
@@ -164,6 +171,22 @@ async fn records(
         }
         _ => Err(invalid_path(path)),
     }
+}
+
+/// The 501 of an unsimulated endpoint of an object (group-by, merge), once the object is known to
+/// exist: an unknown one gets Twenty's 400 as on any other path.
+fn not_simulated_on(
+    shared: &Shared,
+    plural: &str,
+    method: &Method,
+    path: &str,
+) -> Result<Response, ApiError> {
+    shared
+        .db
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .check_object(plural)?;
+    Err(ApiError::not_simulated(method, path))
 }
 
 async fn collection(

@@ -224,7 +224,10 @@ fn route_label(method: &str, path: &str) -> String {
         ["rest", "webhooks"] => "/rest/webhooks".to_string(),
         ["rest", "webhooks", _] => "/rest/webhooks/{id}".to_string(),
         ["rest", _] => "/rest/{plural}".to_string(),
+        ["rest", "open-api", kind] => format!("/rest/open-api/{kind}"),
         ["rest", _, "duplicates"] => "/rest/{plural}/duplicates".to_string(),
+        ["rest", _, "groupBy"] => "/rest/{plural}/groupBy".to_string(),
+        ["rest", _, "merge"] => "/rest/{plural}/merge".to_string(),
         ["rest", _, _] => "/rest/{plural}/{id}".to_string(),
         _ => "other".to_string(),
     };

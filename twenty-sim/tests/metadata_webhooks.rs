@@ -387,3 +387,58 @@ async fn custom_objects_are_created_and_serve_records() {
         "object 'invoice' not found. Did you mean 'invoices'?"
     );
 }
+
+/// `limit` on metadata lists: parsed like Twenty's `parseLimitRestRequest` (empty → default,
+/// negative/NaN/fractional → 400) and clamped to `MAX_METADATA_REST_PAGE_SIZE` (1000), so no
+/// value, however large, overflows the paging arithmetic.
+#[tokio::test]
+async fn metadata_limits_are_clamped_and_never_overflow() {
+    let sim = Sim::start(0).await;
+    let (_, all) = sim.get("/rest/metadata/objects").await;
+    let objects = all["data"]["objects"].as_array().unwrap();
+    let total = objects.len();
+    let first = objects[0]["id"].as_str().unwrap();
+    let last = objects[total - 1]["id"].as_str().unwrap();
+    for huge in ["18446744073709551615", "99999999999999999999999", "1e30"] {
+        let path = format!("/rest/metadata/objects?limit={huge}&starting_after={first}");
+        let (s, b) = sim.get(&path).await;
+        assert_eq!(s, 200, "{path}: {b}");
+        assert_eq!(
+            b["data"]["objects"].as_array().unwrap().len(),
+            total - 1,
+            "{path}"
+        );
+        assert_eq!(b["pageInfo"]["hasNextPage"], false, "{path}");
+        let path = format!("/rest/metadata/objects?limit={huge}&ending_before={last}");
+        let (s, b) = sim.get(&path).await;
+        assert_eq!(s, 200, "{path}: {b}");
+        assert_eq!(
+            b["data"]["objects"].as_array().unwrap().len(),
+            total - 1,
+            "{path}"
+        );
+        let (s, b) = sim
+            .get(&format!("/rest/metadata/fields?limit={huge}"))
+            .await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(
+            b["data"]["fields"].as_array().unwrap().len(),
+            b["totalCount"].as_u64().unwrap() as usize
+        );
+    }
+    let (s, b) = sim.get("/rest/metadata/objects?limit=").await;
+    assert_eq!(
+        (s.as_u16(), b["data"]["objects"].as_array().map(Vec::len)),
+        (200, Some(total))
+    );
+    for bad in ["-1", "NaN", "1.5", "abc"] {
+        let (s, b) = sim
+            .get(&format!("/rest/metadata/objects?limit={bad}"))
+            .await;
+        assert_eq!(s, 400, "{bad}: {b}");
+        assert_eq!(
+            b["messages"][0],
+            format!("limit '{bad}' is invalid. Should be an integer")
+        );
+    }
+}

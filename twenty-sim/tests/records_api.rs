@@ -773,3 +773,182 @@ async fn seeding_is_deterministic_and_messy() {
         .collect();
     assert!(codes.len() >= 4, "phones from several countries: {codes:?}");
 }
+
+/// People sharing `createdAt` values, created out of id order: 3 timestamps × 4 ids.
+async fn people_with_tied_created_at(sim: &Sim) -> Vec<(String, String)> {
+    const STAMPS: [&str; 3] = [
+        "2026-01-01T00:00:00.000Z",
+        "2026-01-02T00:00:00.000Z",
+        "2026-01-03T00:00:00.000Z",
+    ];
+    const IDS: [u32; 12] = [7, 2, 11, 0, 5, 9, 3, 10, 1, 6, 8, 4];
+    let rows: Vec<(String, String)> = IDS
+        .iter()
+        .enumerate()
+        .map(|(k, n)| {
+            (
+                STAMPS[k % 3].to_string(),
+                format!("00000000-0000-4000-8000-{n:012x}"),
+            )
+        })
+        .collect();
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|(ts, id)| json!({"id": id, "createdAt": ts, "name": {"firstName": "Tie", "lastName": id}}))
+        .collect();
+    let (s, b) = sim.post("/rest/batch/people", Value::Array(items)).await;
+    assert_eq!(s, 201, "{b}");
+    rows
+}
+
+/// Every page of a forward walk, as lists of ids.
+async fn page_ids_forward(sim: &Sim, base: &str) -> Vec<Vec<String>> {
+    let mut pages = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("{base}&starting_after={}", enc(c)),
+            None => base.to_string(),
+        };
+        let (s, b) = sim.get(&path).await;
+        assert_eq!(s, 200, "{path}: {b}");
+        pages.push(ids_of(&b));
+        if !b["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+            return pages;
+        }
+        cursor = b["pageInfo"]["endCursor"].as_str().map(str::to_string);
+        assert!(pages.len() < 100, "{base}: paging does not end");
+    }
+}
+
+/// Every page of a backward walk from `cursor`, nearest page first.
+async fn page_ids_backward(sim: &Sim, base: &str, mut cursor: String) -> Vec<Vec<String>> {
+    let mut pages = Vec::new();
+    loop {
+        let path = format!("{base}&ending_before={}", enc(&cursor));
+        let (s, b) = sim.get(&path).await;
+        assert_eq!(s, 200, "{path}: {b}");
+        pages.push(ids_of(&b));
+        if !b["pageInfo"]["hasPreviousPage"].as_bool().unwrap() {
+            return pages;
+        }
+        cursor = b["pageInfo"]["startCursor"].as_str().unwrap().to_string();
+        assert!(pages.len() < 100, "{base}: paging does not end");
+    }
+}
+
+fn ids_of(page: &Value) -> Vec<String> {
+    page["data"]["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Capture 14 (`order_by=createdAt[DescNullsLast]`, equal `createdAt`) and FACTS.md §1.4: ties
+/// are broken by `id` ASC in a descending time order too; paging in small steps, forwards and
+/// backwards, keeps that order with no gap and no duplicate.
+#[tokio::test]
+async fn equal_timestamps_are_ordered_by_id_ascending_in_descending_time_order() {
+    let sim = Sim::start(0).await;
+    let rows = people_with_tied_created_at(&sim).await;
+    let expect = |desc: bool, since: &str| -> Vec<String> {
+        let mut v: Vec<&(String, String)> =
+            rows.iter().filter(|(ts, _)| ts.as_str() >= since).collect();
+        v.sort_by(|a, b| {
+            let by_time = if desc { b.0.cmp(&a.0) } else { a.0.cmp(&b.0) };
+            by_time.then(a.1.cmp(&b.1))
+        });
+        v.into_iter().map(|(_, id)| id.clone()).collect()
+    };
+    let since = enc("createdAt[gte]:2026-01-02T00:00:00.000Z");
+    let cases = [
+        ("createdAt%5BDescNullsLast%5D", true, ""),
+        ("createdAt%5BDescNullsFirst%5D", true, ""),
+        ("createdAt%5BAscNullsFirst%5D", false, ""),
+        ("createdAt%5BDescNullsLast%5D&filter=", true, "2026-01-02"),
+    ];
+    for (order, desc, from) in cases {
+        let filter = if from.is_empty() {
+            String::new()
+        } else {
+            since.clone()
+        };
+        let want = expect(desc, from);
+        for limit in [1, 2, 3, 5] {
+            let base = format!("/rest/people?limit={limit}&order_by={order}{filter}");
+            let forward = page_ids_forward(&sim, &base).await;
+            assert!(forward.iter().all(|p| p.len() <= limit), "{base}");
+            assert_eq!(forward.concat(), want, "{base}: forward");
+
+            // Backwards from the last record: every record before it, in the same order.
+            let whole = base.replacen(&format!("limit={limit}&"), "limit=200&", 1);
+            let (_, all) = sim.get(&whole).await;
+            assert_eq!(ids_of(&all), want, "{whole}");
+            let end = all["pageInfo"]["endCursor"].as_str().unwrap().to_string();
+            let mut backward = page_ids_backward(&sim, &base, end).await;
+            assert!(backward.iter().all(|p| p.len() <= limit), "{base}");
+            backward.reverse();
+            assert_eq!(
+                backward.concat(),
+                want[..want.len() - 1],
+                "{base}: backward"
+            );
+        }
+    }
+}
+
+/// Endpoints a real Twenty serves (captures 01, 02, 18; FACTS.md §1.1) but the simulator does
+/// not: an explicit 501 that names the simulator, never a record error such as "not a valid UUID".
+#[tokio::test]
+async fn unsimulated_endpoints_answer_501_not_a_record_error() {
+    let sim = Sim::start(3).await;
+    let group_by = format!(
+        "/rest/people/groupBy?group_by={}&limit=3",
+        enc(r#"[{"jobTitle":true}]"#)
+    );
+    let cases = [
+        (reqwest::Method::GET, group_by.as_str()),
+        (reqwest::Method::GET, "/rest/open-api/core"),
+        (reqwest::Method::GET, "/rest/open-api/metadata"),
+        (reqwest::Method::PATCH, "/rest/people/merge"),
+        (
+            reqwest::Method::PATCH,
+            "/rest/metadata/objects/20202020-0000-4000-8000-000000000000",
+        ),
+        (
+            reqwest::Method::DELETE,
+            "/rest/metadata/fields/20202020-0000-4000-8000-000000000000",
+        ),
+        (reqwest::Method::GET, "/rest/metadata/relations"),
+    ];
+    for (method, path) in cases {
+        let (s, b) = sim.call(method.clone(), path, None).await;
+        assert_eq!(s, StatusCode::NOT_IMPLEMENTED, "{method} {path}: {b}");
+        assert_eq!(b["statusCode"], 501, "{b}");
+        assert_eq!(b["error"], "NotImplementedException", "{b}");
+        let message = b["messages"][0].as_str().unwrap();
+        assert!(
+            message.contains("twenty-sim does not simulate"),
+            "{message}"
+        );
+        assert!(!message.contains("UUID"), "{message}");
+    }
+    // Still behind authentication, as on the real server (capture 03).
+    let r = sim
+        .http
+        .get(sim.url("/rest/open-api/core"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // Record ids and object names are still checked.
+    assert_eq!(sim.get("/rest/people/not-a-uuid").await.0, 400);
+    let (s, b) = sim.get("/rest/unicorns/groupBy").await;
+    assert_eq!(s, 400);
+    assert_eq!(
+        b["messages"][0],
+        "object 'unicorns' not found. eg: companies"
+    );
+}
