@@ -85,8 +85,9 @@ impl Default for RetryPolicy {
 /// Client-side request budget: at most `requests` per `per`, shared by all clones of a client.
 ///
 /// The default is Twenty's documented budget of 100 requests per 60 s. Twenty meters API keys with token
-/// buckets, and the client mirrors one: it allows a burst of 95 % of the budget, then paces requests evenly
-/// (one every `per / requests`, plus 1 %), so the budget is used fully without the server's bucket running dry.
+/// buckets, and the client mirrors one, counting as Twenty does: it allows a burst of 95 % of the budget, then
+/// one request every `per / requests` (plus 1 %, at least 2 ms), so the budget is used fully without the
+/// server's bucket running dry.
 ///
 /// ```
 /// use std::time::Duration;

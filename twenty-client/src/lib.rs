@@ -15,12 +15,16 @@
 //!   `secret`) are blanked.
 //! * Host safety: https is required except for loopback, user info in the URL is refused, redirects may
 //!   not leave the configured host, and an optional host allowlist is checked before any request.
-//! * Pacing: a `governor` limiter mirrors Twenty's token bucket (default 100 / 60 s: a 95 % burst, then even
-//!   spacing) and a 429 pauses every clone for the server's `Retry-After` / `retryAfterSeconds`, or, with the
-//!   budget learned from the 2.21.0 message "Limit reached (100 tokens per 60000 ms)", until the bucket has a
-//!   token again (one interval, doubled for each further 429 in a row, at most a window); requests then go
-//!   out one interval apart. A server's wait (either form of `Retry-After`, or `retryAfterSeconds`) is cut
-//!   to one hour; a learned window longer than one day, or a budget of zero, is ignored as nonsense.
+//! * Pacing: a mirror of Twenty's token bucket counts as Twenty's throttler does (whole tokens, the refill
+//!   clock restarted at each request, the fraction of a token earned before it lost), a 1 % margin (at least
+//!   2 ms) slower and 5 % short of the budget (default 100 / 60 s: a burst of 95, then one request per
+//!   interval); every request, of every clone, takes a token from it before it is sent. A 429 empties the
+//!   mirror (owing its 5 % again) and pauses every clone for the server's `Retry-After` /
+//!   `retryAfterSeconds`, or, with the budget learned from the 2.21.0 message "Limit reached (100 tokens per
+//!   60000 ms)", until the bucket has a token again (one interval, doubled for each further 429 in a row, at
+//!   most a window); requests then go out one interval apart. A server's wait (either form of
+//!   `Retry-After`, or `retryAfterSeconds`) is cut to one hour; a learned window longer than one day, or a
+//!   budget of zero, is ignored as nonsense.
 //! * Records decode into typed structs ([`model`]) that keep unknown and custom fields in `extra`, or into
 //!   the untyped [`Record`]; decode errors name the JSON path.
 //!

@@ -91,7 +91,13 @@ impl std::str::FromStr for ServerFlavor {
     }
 }
 
-/// A token-bucket rate limit: `requests` tokens refilled evenly over `window`.
+/// A token-bucket rate limit: `requests` tokens, refilled at `requests` per `window` in whole
+/// tokens the way Twenty's throttler counts (`throttler.service.ts`): a request is allowed when
+/// `min(tokens + floor(ms since the last allowed request × requests / window_ms), requests) ≥ 1`;
+/// an allowed request spends one token and restarts that clock (the fraction of a token earned
+/// since the previous allowed request is lost); a refused one changes nothing. So a client must
+/// leave at least `window / requests` between requests once its burst is spent: requests closer
+/// together earn nothing, however late the one before them was.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {

@@ -247,3 +247,25 @@ async fn the_most_requests_in_flight_at_once_are_counted() {
     assert_eq!(sim.get("/rest/people").await.0, 200);
     assert_eq!(h.stats().max_in_flight, 1, "counted again from the reset");
 }
+
+/// Twenty's throttler (`throttler.service.ts`) refills `floor(elapsed * rate)` whole tokens and
+/// restarts the refill clock on every allowed request: the fraction of a token earned since the
+/// previous allowed request is lost.
+#[tokio::test]
+async fn refill_counts_whole_tokens_since_the_last_allowed_request() {
+    // One token per 500 ms.
+    let sim = Sim::with(SimConfig::new(KEY).rate_limit(Some(RateLimitConfig {
+        requests: 2,
+        window: Duration::from_millis(1000),
+    })))
+    .await;
+    assert_eq!(sim.get("/rest/people").await.0, 200);
+    assert_eq!(sim.get("/rest/people").await.0, 200);
+    for _ in 0..2 {
+        // 1.5 tokens' worth of time: one token counts, the half is lost.
+        tokio::time::sleep(Duration::from_millis(750)).await;
+        assert_eq!(sim.get("/rest/people").await.0, 200);
+    }
+    // A continuous bucket would hold 2 × 0.5 = 1 token now.
+    assert_eq!(sim.get("/rest/people").await.0, 429);
+}
