@@ -11,8 +11,6 @@ use async_trait::async_trait;
 use chrono::Utc;
 use engine_support::*;
 use secrecy::SecretString;
-use serde_json::json;
-use sha2::{Digest, Sha256};
 use twenty_sim::{Faults, SimConfig, SimServer};
 use twenty_sync_core::engine::{RunOptions, SyncEngine, SyncErrorKind, WebhookOutcome};
 use twenty_sync_core::memory::{MemorySource, MemoryState};
@@ -70,30 +68,10 @@ async fn free_for_another(state: &MemoryState, sim: &SimServer) -> bool {
 }
 
 fn signed_delivery(record: serde_json::Value) -> (String, String, Vec<u8>) {
-    let body = serde_json::to_vec(&json!({
-        "eventName": "person.updated",
-        "objectMetadata": {"id": "meta-person", "nameSingular": "person"},
-        "workspaceId": "ws",
-        "webhookId": "wh-1",
-        "eventDate": Utc::now().to_rfc3339(),
-        "record": record,
-    }))
-    .unwrap();
+    let body = delivery("person.updated", record);
     let ts = Utc::now().timestamp_millis().to_string();
-    let mut msg = ts.as_bytes().to_vec();
-    msg.push(b':');
-    msg.extend_from_slice(&body);
-    let mac = hmac::<Sha256>(SECRET.as_bytes(), &msg);
-    (ts, mac, body)
-}
-
-fn hmac<D: Digest>(key: &[u8], msg: &[u8]) -> String {
-    let mut k = [0u8; 64];
-    k[..key.len()].copy_from_slice(key);
-    let ipad: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
-    let opad: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
-    let inner = D::new().chain_update(&ipad).chain_update(msg).finalize();
-    hex::encode(D::new().chain_update(&opad).chain_update(inner).finalize())
+    let signature = webhook_signature(SECRET, &ts, &body);
+    (ts, signature, body)
 }
 
 /// Waits until the engine's run holds the lease (another holder cannot take it).

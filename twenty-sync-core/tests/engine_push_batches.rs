@@ -975,19 +975,22 @@ fn lookup_engine(
         .expect("engine builds")
 }
 
+/// Memory stores with three new local people, `k0`..`k2` (`p0@example.com`..).
+fn three_new_people() -> (MemorySource, MemoryState) {
+    let source = MemorySource::new();
+    for i in 0..3 {
+        let email = format!("p{i}@example.com");
+        source.upsert(ENTITY, &format!("k{i}"), person(&email, "P", "T"));
+    }
+    (source, MemoryState::new())
+}
+
 /// A batch create Twenty accepts but whose answer leaves a record out: whether Twenty has that
 /// record is unknown, so it fails for this run and its write-ahead intent stays; the next push
 /// resolves it by id (here: not in Twenty) and creates it.
 #[tokio::test]
 async fn a_batch_create_whose_answer_leaves_a_record_out_keeps_its_intent() {
-    let (source, state) = (MemorySource::new(), MemoryState::new());
-    for i in 0..3 {
-        source.upsert(
-            ENTITY,
-            &format!("k{i}"),
-            person(&format!("p{i}@example.com"), "P", "T"),
-        );
-    }
+    let (source, state) = three_new_people();
     let (_twenty, mock_client) = twenty_for_creates(|req| {
         let sent: Vec<serde_json::Value> = serde_json::from_slice(req.body().unwrap()).unwrap();
         let answered: Vec<serde_json::Value> = sent[..sent.len() - 1]
@@ -1042,14 +1045,7 @@ async fn a_batch_create_whose_answer_leaves_a_record_out_keeps_its_intent() {
 /// push stops and the write-ahead intents stay, instead of taking the record as not there.
 #[tokio::test]
 async fn a_refused_create_whose_lookup_fails_keeps_its_intent_and_stops_the_push() {
-    let (source, state) = (MemorySource::new(), MemoryState::new());
-    for i in 0..3 {
-        source.upsert(
-            ENTITY,
-            &format!("k{i}"),
-            person(&format!("p{i}@example.com"), "P", "T"),
-        );
-    }
+    let (source, state) = three_new_people();
     let refused = json!({"statusCode": 400, "error": "BadRequestException",
                          "messages": ["a value Twenty refuses"]})
     .to_string()

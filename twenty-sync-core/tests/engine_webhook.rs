@@ -9,7 +9,6 @@ use chrono::Utc;
 use engine_support::*;
 use secrecy::SecretString;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use twenty_sim::{SimConfig, SimServer};
 use twenty_sync_core::engine::{RunOptions, SyncEngine, SyncErrorKind, WebhookOutcome};
 use twenty_sync_core::memory::{MemorySource, MemoryState};
@@ -17,40 +16,8 @@ use twenty_sync_core::{RunMode, StateStoreExt};
 
 const SECRET: &str = "whsec-test";
 
-fn hmac_sha256(key: &[u8], msg: &[u8]) -> String {
-    let mut k = [0u8; 64];
-    k[..key.len()].copy_from_slice(key);
-    let ipad: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
-    let opad: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
-    let inner = Sha256::new()
-        .chain_update(&ipad)
-        .chain_update(msg)
-        .finalize();
-    hex::encode(
-        Sha256::new()
-            .chain_update(&opad)
-            .chain_update(inner)
-            .finalize(),
-    )
-}
-
 fn sign(ts: &str, body: &[u8]) -> String {
-    let mut msg = ts.as_bytes().to_vec();
-    msg.push(b':');
-    msg.extend_from_slice(body);
-    hmac_sha256(SECRET.as_bytes(), &msg)
-}
-
-fn delivery(event: &str, record: serde_json::Value) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "eventName": event,
-        "objectMetadata": {"id": "meta-person", "nameSingular": "person"},
-        "workspaceId": "ws",
-        "webhookId": "wh-1",
-        "eventDate": Utc::now().to_rfc3339(),
-        "record": record,
-    }))
-    .unwrap()
+    webhook_signature(SECRET, ts, body)
 }
 
 fn webhook_engine(
@@ -270,10 +237,7 @@ async fn an_empty_webhook_secret_is_refused_and_writes_nothing() {
         let body = delivery("person.created", sim.handle().records("people")[0].clone());
         let ts = Utc::now().timestamp_millis().to_string();
         // Signed with the empty key, as a forger would.
-        let mut msg = ts.as_bytes().to_vec();
-        msg.push(b':');
-        msg.extend_from_slice(&body);
-        let forged = hmac_sha256(empty.as_bytes(), &msg);
+        let forged = webhook_signature(empty, &ts, &body);
         let err = engine
             .handle_webhook(&ts, &forged, &body)
             .await

@@ -685,6 +685,17 @@ mod tests {
         assert!(wrong.is_empty(), "{wrong:#?}");
     }
 
+    /// `input` with `default_region` = `default` maps to `e164`.
+    fn assert_e164(default: &str, input: &str, e164: &str) {
+        let out = step(
+            "phone",
+            json!({"default_region": default, "output": "e164"}),
+        )
+        .apply(json!(input))
+        .map_err(|e| e.reason);
+        assert_eq!(out, Ok(json!(e164)), "{input:?} with default {default}");
+    }
+
     #[test]
     fn phone_after_an_international_prefix_is_read_by_that_countrys_rules() {
         for (default, input, e164) in [
@@ -696,13 +707,7 @@ mod tests {
             ("FR", "+00 49 1512 3456789", "+4915123456789"),
             ("RU", "8 10 49 1512 3456789", "+4915123456789"),
         ] {
-            let out = step(
-                "phone",
-                json!({"default_region": default, "output": "e164"}),
-            )
-            .apply(json!(input))
-            .map_err(|e| e.reason);
-            assert_eq!(out, Ok(json!(e164)), "{input:?} with default {default}");
+            assert_e164(default, input, e164);
         }
     }
 
@@ -716,13 +721,7 @@ mod tests {
             ("US", "(202) 555-0123", "+12025550123"),
             ("US", "1 202 555 0123", "+12025550123"),
         ] {
-            let out = step(
-                "phone",
-                json!({"default_region": default, "output": "e164"}),
-            )
-            .apply(json!(input))
-            .map_err(|e| e.reason);
-            assert_eq!(out, Ok(json!(e164)), "{input:?} with default {default}");
+            assert_e164(default, input, e164);
         }
     }
 
