@@ -86,7 +86,7 @@ impl Default for RetryPolicy {
 ///
 /// The default is Twenty's documented budget of 100 requests per 60 s. Twenty meters API keys with token
 /// buckets, and the client mirrors one, counting as Twenty does: it allows a burst of 95 % of the budget, then
-/// one request every `per / requests` (plus 1 %, at least 2 ms), so the budget is used fully without the
+/// one request every `per / requests` (plus 1 %, at least 10 ms), so the budget is used fully without the
 /// server's bucket running dry.
 ///
 /// ```

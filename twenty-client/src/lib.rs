@@ -17,7 +17,7 @@
 //!   not leave the configured host, and an optional host allowlist is checked before any request.
 //! * Pacing: a mirror of Twenty's token bucket counts as Twenty's throttler does (whole tokens, the refill
 //!   clock restarted at each request, the fraction of a token earned before it lost), a 1 % margin (at least
-//!   2 ms) slower and 5 % short of the budget (default 100 / 60 s: a burst of 95, then one request per
+//!   10 ms) slower and 5 % short of the budget (default 100 / 60 s: a burst of 95, then one request per
 //!   interval); every request, of every clone, takes a token from it before it is sent. A 429 empties the
 //!   mirror (owing its 5 % again) and pauses every clone for the server's `Retry-After` /
 //!   `retryAfterSeconds`, or, with the budget learned from the 2.21.0 message "Limit reached (100 tokens per
