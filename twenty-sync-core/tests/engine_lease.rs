@@ -272,3 +272,73 @@ async fn a_run_whose_lease_lapsed_and_was_taken_stops_and_says_so() {
         "{saved:?}"
     );
 }
+
+/// A source of truth that panics when asked for its changes (a bug in a user's source).
+struct PanickingSource;
+
+#[async_trait]
+impl twenty_sync_core::SourceOfTruth for PanickingSource {
+    fn describe(&self) -> String {
+        "a source that panics".into()
+    }
+    async fn changes_since(
+        &self,
+        _entity: &str,
+        _checkpoint: Option<&Checkpoint>,
+    ) -> StoreResult<futures::stream::BoxStream<'static, StoreResult<twenty_sync_core::LocalChange>>>
+    {
+        panic!("PanickingSource::changes_since panics on purpose")
+    }
+    async fn apply(
+        &self,
+        _batch: &twenty_sync_core::ApplyBatch,
+    ) -> StoreResult<twenty_sync_core::StateWritten> {
+        panic!("PanickingSource::apply panics on purpose")
+    }
+    async fn get(
+        &self,
+        _entity: &str,
+        _keys: &[String],
+    ) -> StoreResult<Vec<twenty_sync_core::LocalRecord>> {
+        panic!("PanickingSource::get panics on purpose")
+    }
+}
+
+/// A run that panics still saves its report, as failed and saying why, and gives its leases
+/// back (in the store and in the engine); the panic itself reaches the caller.
+#[tokio::test]
+async fn a_run_that_panics_saves_its_report_as_failed_and_gives_its_leases_back() {
+    let sim = sim(0).await;
+    let state = MemoryState::new();
+    let engine = Arc::new(
+        SyncEngine::builder(client(&sim), PanickingSource, state.clone())
+            .entity(Arc::new(contacts()))
+            .build()
+            .expect("engine builds"),
+    );
+    let run = tokio::spawn({
+        let engine = Arc::clone(&engine);
+        async move { engine.push(RunOptions::new()).await }
+    });
+    let err = run.await.expect_err("the panic reaches the caller");
+    assert!(err.is_panic());
+    let reports = state.runs(10).await.unwrap();
+    let [report] = reports.as_slice() else {
+        panic!("one report: {reports:?}");
+    };
+    assert_eq!(report.status, twenty_sync_core::RunStatus::Failed);
+    let error = report.error.as_deref().unwrap_or_default();
+    assert!(error.contains("the run panicked"), "{error}");
+    assert!(error.contains("changes_since panics on purpose"), "{error}");
+    assert!(
+        free_for_another(&state, &sim).await,
+        "the store's lease is given back"
+    );
+    // The engine's own claim is given back too: the next run starts (and panics again).
+    let again = tokio::spawn({
+        let engine = Arc::clone(&engine);
+        async move { engine.push(RunOptions::new()).await }
+    });
+    assert!(again.await.expect_err("panics again").is_panic());
+    assert_eq!(state.runs(10).await.unwrap().len(), 2);
+}

@@ -38,6 +38,9 @@ pub enum SyncErrorKind {
     Failpoint,
     /// A webhook delivery was forged, altered, stale or malformed.
     WebhookRejected,
+    /// The run panicked: a bug in the engine, or in a source or store. Only the run's saved
+    /// report carries this error; `run` gives the leases back and then resumes the panic.
+    Panicked,
 }
 
 /// A run-level failure. The state is always left resumable: run again to continue.

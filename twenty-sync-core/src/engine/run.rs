@@ -485,9 +485,18 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             });
             let before = self.client.stats();
             let source_before = self.source.metrics();
-            let result = match leased {
-                Ok(()) => self.run_leased(&mut run, &entities, &leases).await,
-                Err(e) => Err(e),
+            // A panic (a bug, in the engine or in a source or store) is caught here only to be
+            // put in the run's report and to give the leases back; it is then resumed below.
+            let (result, panicked) = match leased {
+                Ok(()) => {
+                    let work =
+                        std::panic::AssertUnwindSafe(self.run_leased(&mut run, &entities, &leases));
+                    match futures::FutureExt::catch_unwind(work).await {
+                        Ok(result) => (result, None),
+                        Err(panic) => (Err(panicked_run(panic.as_ref())), Some(panic)),
+                    }
+                }
+                Err(e) => (Err(e), None),
             };
             let after = self.client.stats();
             run.report.source_metrics = self
@@ -531,6 +540,9 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 run_id: run.id.clone(),
             });
             tracing::info!(status = ?run.report.status, "run finished");
+            if let Some(panic) = panicked {
+                std::panic::resume_unwind(panic);
+            }
             result.map_err(|e| e.with_run(&run.id))?;
             saved
                 .map_err(|e| SyncError::from_store("saving the run report", e).with_run(&run.id))?;
@@ -604,6 +616,22 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         }
         Ok(())
     }
+}
+
+/// The run-level error that stands for a panic in the run's report.
+fn panicked_run(panic: &(dyn std::any::Any + Send)) -> SyncError {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned());
+    tracing::error!(panic = %what, "the run panicked; its report is saved as failed and its leases are given back");
+    SyncError::new(
+        SyncErrorKind::Panicked,
+        format!(
+            "the run panicked: {what}; this is a bug (in the engine, or in the source or store named in the message): please report it"
+        ),
+    )
 }
 
 #[cfg(test)]
