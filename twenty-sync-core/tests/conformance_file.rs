@@ -580,3 +580,54 @@ async fn a_snapshot_that_fails_does_not_fail_the_commit_that_was_journalled() {
     assert!(reopened.run("run-01099").await.unwrap().is_some());
     assert_eq!(reopened.runs(usize::MAX).await.unwrap().len(), 1000);
 }
+
+/// A crash in the middle of a commit's audit append can leave its first entries whole and the
+/// rest missing: the store re-appends exactly the missing ones when it opens.
+#[tokio::test]
+async fn a_commit_whose_audit_append_was_cut_between_entries_gets_the_rest_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    store.commit(&commit(1)).await.unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let before = file_len(&audit);
+    let mut three = commit(2);
+    for i in 1..3 {
+        let mut entry = three.audit[0].clone();
+        entry.detail = Some(format!("entry {i}"));
+        three.audit.push(entry);
+    }
+    store.commit(&three).await.unwrap();
+    drop(store);
+    // The crash: only the first of commit 2's three audit lines reached the disk.
+    let text = std::fs::read_to_string(&audit).unwrap();
+    let first_of_commit_2 = text[before as usize..].lines().next().unwrap().len() as u64 + 1;
+    cut(&audit, before + first_of_commit_2);
+
+    let store = FileStore::open(dir.path()).unwrap();
+    let details = |entries: &[AuditEntry]| -> Vec<Option<String>> {
+        entries
+            .iter()
+            .filter(|e| e.local_key.as_deref() == Some("k2"))
+            .map(|e| e.detail.clone())
+            .collect()
+    };
+    let entries = store.audit(&AuditQuery::default()).await.unwrap();
+    let mut got = details(&entries);
+    got.sort();
+    assert_eq!(
+        got,
+        [None, Some("entry 1".to_owned()), Some("entry 2".to_owned())],
+        "each entry of commit 2 exactly once"
+    );
+    drop(store);
+    let entries = FileStore::open(dir.path())
+        .unwrap()
+        .audit(&AuditQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        details(&entries).len(),
+        3,
+        "and still once after another reopen"
+    );
+}

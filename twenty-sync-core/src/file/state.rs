@@ -249,13 +249,21 @@ impl StateFiles {
 
         // The audit log first: a journalled commit newer than its last entry lost its audit
         // entries in a crash, and they are re-appended below.
+        // The newest commit in the audit log, and how many of its entries are there: a crash
+        // in the middle of its append may have left only the first of them.
         let mut audit_max = 0u64;
+        let mut audit_at_max = 0usize;
         let audit_ok = read_lines(&audit_path, |raw| {
             // Only the commit number is needed here: the entry is checked to be JSON, not
             // decoded (a query decodes what it reads).
             let line: AuditHead = serde_json::from_slice(raw.bytes)
                 .map_err(|e| corrupt(&audit_path, raw.offset, e))?;
-            audit_max = audit_max.max(line.c);
+            if line.c > audit_max {
+                (audit_max, audit_at_max) = (line.c, 0);
+            }
+            if line.c == audit_max {
+                audit_at_max += 1;
+            }
             Ok(())
         })?;
         truncate_to(&audit_path, audit_ok)?;
@@ -283,13 +291,17 @@ impl StateFiles {
                         .with_context("path", journal_path.display().to_string())
                     })?;
                     data.apply(&commit);
-                    if audited && line.n > audit_max {
+                    if audited && line.n >= audit_max {
+                        // Entries of this commit already in the log (only the newest one there
+                        // can have some and miss others) are not appended twice.
+                        let there = if line.n == audit_max { audit_at_max } else { 0 };
                         let lost: CommitAudit = serde_json::from_slice(raw.bytes)
                             .map_err(|e| corrupt(&journal_path, raw.offset, e))?;
                         missing_audit.extend(
                             lost.commit
                                 .audit
                                 .into_iter()
+                                .skip(there)
                                 .map(|entry| AuditLine { c: line.n, entry }),
                         );
                     }
