@@ -34,6 +34,10 @@ pub(crate) struct Db {
     /// The most records one filter mutation may affect
     /// ([`SimConfig::mutation_maximum_affected_records`](crate::SimConfig::mutation_maximum_affected_records)).
     pub mutation_maximum_affected_records: usize,
+    /// The time of the request being handled, while it writes several records: Twenty writes a
+    /// batch or a filter mutation in one query, so every record of it gets the same
+    /// `createdAt` / `updatedAt` / `deletedAt` (capture 50: both records of a batch create).
+    op_now: Option<i64>,
 }
 
 fn event(
@@ -80,7 +84,21 @@ impl Db {
             actor_name,
             webhooks: Vec::new(),
             mutation_maximum_affected_records: usize::MAX,
+            op_now: None,
         }
+    }
+
+    /// The time a write takes: the request's, when it writes several records, else a new tick.
+    fn write_time(&self) -> i64 {
+        self.op_now.unwrap_or_else(|| self.clock.tick())
+    }
+
+    /// Runs `op` with one time for all of its writes (see `op_now`).
+    fn at_one_time<T>(&mut self, op: impl FnOnce(&mut Self) -> T) -> T {
+        self.op_now = Some(self.clock.tick());
+        let out = op(self);
+        self.op_now = None;
+        out
     }
 
     /// Resolve a URL object segment (Twenty's 400 messages on failure).
@@ -123,7 +141,7 @@ impl Db {
         events: &mut Vec<Event>,
     ) -> Result<Map<String, Value>, ApiError> {
         let actor = self.api_actor();
-        let now = self.clock.tick();
+        let now = self.write_time();
         let table = self.table_mut(plural)?;
         let input = input.as_object().ok_or_else(|| {
             ApiError::bad(format!(
@@ -247,8 +265,10 @@ impl Db {
                 "Maximum number of records to upsert is {max}."
             )));
         }
-        self.write_all(plural, inputs, |db, input, undo, events| {
-            db.create_in(plural, input, upsert, undo, events)
+        self.at_one_time(|db| {
+            db.write_all(plural, inputs, |db, input, undo, events| {
+                db.create_in(plural, input, upsert, undo, events)
+            })
         })
     }
 
@@ -291,7 +311,7 @@ impl Db {
         events: &mut Vec<Event>,
     ) -> Result<Map<String, Value>, ApiError> {
         let actor = self.api_actor();
-        let now = self.clock.tick();
+        let now = self.write_time();
         let table = self.table_mut(plural)?;
         let mut rec = table.get(id).ok_or_else(ApiError::not_found)?;
         let prev = rec.clone();
@@ -376,8 +396,10 @@ impl Db {
             .as_object()
             .ok_or_else(|| ApiError::bad("The request body must be a JSON object"))?;
         let ids = self.mutated_ids(plural, filter, false)?;
-        self.write_all(plural, ids, |db, id, undo, events| {
-            db.update_in(plural, id, input, undo, events)
+        self.at_one_time(|db| {
+            db.write_all(plural, ids, |db, id, undo, events| {
+                db.update_in(plural, id, input, undo, events)
+            })
         })
     }
 
@@ -388,7 +410,7 @@ impl Db {
         soft: bool,
         events: &mut Vec<Event>,
     ) -> Result<Value, ApiError> {
-        let now = self.clock.tick();
+        let now = self.write_time();
         let table = self.table_mut(plural)?;
         if soft {
             let mut rec = table.get(id).ok_or_else(ApiError::not_found)?;
@@ -420,12 +442,14 @@ impl Db {
     /// `DELETE /rest/{plural}?filter=`.
     pub fn delete_many(&mut self, plural: &str, filter: &Filter, soft: bool) -> WriteResult {
         let ids = self.mutated_ids(plural, filter, false)?;
-        let mut events = Vec::new();
-        let mut out = Vec::new();
-        for id in ids {
-            out.push(self.delete_in(plural, id, soft, &mut events)?);
-        }
-        Ok((Value::Array(out), events))
+        self.at_one_time(|db| {
+            let mut events = Vec::new();
+            let mut out = Vec::new();
+            for id in ids {
+                out.push(db.delete_in(plural, id, soft, &mut events)?);
+            }
+            Ok((Value::Array(out), events))
+        })
     }
 
     fn restore_in(
@@ -434,7 +458,7 @@ impl Db {
         id: u128,
         events: &mut Vec<Event>,
     ) -> Result<Value, ApiError> {
-        let now = self.clock.tick();
+        let now = self.write_time();
         let table = self.table_mut(plural)?;
         let mut rec = table.get(id).ok_or_else(ApiError::not_found)?;
         rec.insert("deletedAt".into(), Value::Null);
@@ -463,12 +487,14 @@ impl Db {
     /// `PATCH /rest/restore/{plural}?filter=`: restores the soft-deleted matching rows.
     pub fn restore_many(&mut self, plural: &str, filter: &Filter) -> WriteResult {
         let ids = self.mutated_ids(plural, filter, true)?;
-        let mut events = Vec::new();
-        let mut out = Vec::new();
-        for id in ids {
-            out.push(self.restore_in(plural, id, &mut events)?);
-        }
-        Ok((Value::Array(out), events))
+        self.at_one_time(|db| {
+            let mut events = Vec::new();
+            let mut out = Vec::new();
+            for id in ids {
+                out.push(db.restore_in(plural, id, &mut events)?);
+            }
+            Ok((Value::Array(out), events))
+        })
     }
 
     /// Records that look like duplicates of `probe` (Twenty's duplicate criteria).

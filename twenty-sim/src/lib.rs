@@ -12,7 +12,8 @@
 //!   paging by `id` or `updatedAt` costs O(log n + page).
 //! * The schema of the standard objects is the real `/rest/metadata/objects` answer of 2.21.0;
 //!   custom fields added through `POST /rest/metadata/fields` apply to records at once.
-//! * Every write gets a distinct, strictly increasing millisecond `updatedAt`, so incremental
+//! * Every write request gets a strictly increasing millisecond `updatedAt`, shared by every
+//!   record of a batch or filter mutation (Twenty writes those in one query: capture 50), so incremental
 //!   sync by `updatedAt[gte]` works.
 //! * Webhook deliveries are signed like Twenty's (see [`sign_webhook`]) and sent asynchronously.
 //!

@@ -64,7 +64,7 @@ impl ServerTime {
 }
 
 /// A millisecond clock on the server's time that never returns the same value twice, so every
-/// write gets a distinct, strictly increasing `updatedAt`.
+/// write request gets a strictly increasing `updatedAt` (the records of one batch share it).
 #[derive(Debug, Default)]
 pub(crate) struct Clock {
     last: AtomicI64,

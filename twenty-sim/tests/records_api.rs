@@ -952,3 +952,54 @@ async fn unsimulated_endpoints_answer_501_not_a_record_error() {
         "object 'unicorns' not found. eg: companies"
     );
 }
+
+/// Twenty writes a batch, and a filter mutation, in one query: every record of it gets the same
+/// timestamps (capture 50: both records of a batch create share `createdAt` and `updatedAt`). The
+/// next request gets a later one.
+#[tokio::test]
+async fn the_records_of_one_batch_or_filter_mutation_share_their_timestamps() {
+    let sim = Sim::start(0).await;
+    let captured = captured_body("50_people_batch_create.json");
+    let captured = captured["data"]["createPeople"].as_array().unwrap();
+    assert_eq!(
+        captured[0]["updatedAt"], captured[1]["updatedAt"],
+        "the capture"
+    );
+    let stamps = |records: &Value, field: &str| -> HashSet<String> {
+        records
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r[field].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let items: Vec<Value> = (0..5)
+        .map(|i| json!({"name": {"firstName": format!("T{i}"), "lastName": "Tied"}}))
+        .collect();
+    let (s, b) = sim
+        .post("/rest/batch/people", Value::Array(items.clone()))
+        .await;
+    assert_eq!(s, 201);
+    let created = stamps(&b["data"]["createPeople"], "updatedAt");
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!(stamps(&b["data"]["createPeople"], "createdAt"), created);
+    let f = enc("name.lastName[eq]:Tied");
+    let (s, u) = sim
+        .patch(
+            &format!("/rest/people?filter={f}"),
+            json!({"jobTitle": "Tied"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let updated = stamps(&u["data"]["updatePeople"], "updatedAt");
+    assert_eq!(updated.len(), 1, "{updated:?}");
+    assert!(
+        updated.iter().next() > created.iter().next(),
+        "a later request, a later time"
+    );
+    // Two batches in two requests: two times.
+    let (_, again) = sim.post("/rest/batch/people", Value::Array(items)).await;
+    let next = stamps(&again["data"]["createPeople"], "updatedAt");
+    assert_eq!(next.len(), 1);
+    assert_ne!(next, created);
+}
