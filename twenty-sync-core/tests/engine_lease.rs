@@ -342,3 +342,32 @@ async fn a_run_that_panics_saves_its_report_as_failed_and_gives_its_leases_back(
     assert!(again.await.expect_err("panics again").is_panic());
     assert_eq!(state.runs(10).await.unwrap().len(), 2);
 }
+
+/// A webhook delivery whose apply panics gives the store's lease back too.
+#[tokio::test]
+async fn a_delivery_that_panics_gives_its_lease_back() {
+    let sim = sim(1).await;
+    let state = MemoryState::new();
+    let engine = Arc::new(
+        SyncEngine::builder(client(&sim), PanickingSource, state.clone())
+            .entity(Arc::new(contacts()))
+            .webhook_secret(SecretString::from(SECRET))
+            .build()
+            .expect("engine builds"),
+    );
+    let (ts, signature, body) = signed_delivery(sim.handle().records("people")[0].clone());
+    let delivered = tokio::spawn({
+        let engine = Arc::clone(&engine);
+        async move { engine.handle_webhook(&ts, &signature, &body).await }
+    });
+    assert!(
+        delivered
+            .await
+            .expect_err("the panic reaches the caller")
+            .is_panic()
+    );
+    assert!(
+        free_for_another(&state, &sim).await,
+        "the store's lease is given back"
+    );
+}

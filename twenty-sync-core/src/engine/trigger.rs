@@ -236,12 +236,22 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 serde_json::Value::String(Utc::now().to_rfc3339()),
             );
         }
-        let res = self
-            .apply_pull_page(&mut run, m.as_ref(), vec![record], walk, None, None)
-            .await;
+        // A panic (a bug in the engine, a source or a store) gives the lease back before it
+        // goes on, as a run's does, so that other workers need not wait for it to expire.
+        let applied = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
+            self.apply_pull_page(&mut run, m.as_ref(), vec![record], walk, None, None),
+        ))
+        .await;
         if let Err(e) = self.state.release_lease(&lease.lease).await {
             tracing::warn!(error = %e, "could not release the lease; it will expire");
         }
+        let res = match applied {
+            Ok(res) => res,
+            Err(panic) => {
+                self.forget_replay(&replay_key);
+                std::panic::resume_unwind(panic);
+            }
+        };
         if let Err(e) = res {
             self.forget_replay(&replay_key);
             return Err(e);
