@@ -34,10 +34,6 @@ pub(crate) struct Db {
     /// The most records one filter mutation may affect
     /// ([`SimConfig::mutation_maximum_affected_records`](crate::SimConfig::mutation_maximum_affected_records)).
     pub mutation_maximum_affected_records: usize,
-    /// The time of the request being handled, while it writes several records: Twenty writes a
-    /// batch or a filter mutation in one query, so every record of it gets the same
-    /// `createdAt` / `updatedAt` / `deletedAt` (capture 50: both records of a batch create).
-    op_now: Option<i64>,
 }
 
 fn event(
@@ -84,21 +80,7 @@ impl Db {
             actor_name,
             webhooks: Vec::new(),
             mutation_maximum_affected_records: usize::MAX,
-            op_now: None,
         }
-    }
-
-    /// The time a write takes: the request's, when it writes several records, else a new tick.
-    fn write_time(&self) -> i64 {
-        self.op_now.unwrap_or_else(|| self.clock.tick())
-    }
-
-    /// Runs `op` with one time for all of its writes (see `op_now`).
-    fn at_one_time<T>(&mut self, op: impl FnOnce(&mut Self) -> T) -> T {
-        self.op_now = Some(self.clock.tick());
-        let out = op(self);
-        self.op_now = None;
-        out
     }
 
     /// Resolve a URL object segment (Twenty's 400 messages on failure).
@@ -134,6 +116,7 @@ impl Db {
     /// Create (or upsert) one record inside an operation.
     fn create_in(
         &mut self,
+        now: i64,
         plural: &str,
         input: &Value,
         upsert: bool,
@@ -141,7 +124,6 @@ impl Db {
         events: &mut Vec<Event>,
     ) -> Result<Map<String, Value>, ApiError> {
         let actor = self.api_actor();
-        let now = self.write_time();
         let table = self.table_mut(plural)?;
         let input = input.as_object().ok_or_else(|| {
             ApiError::bad(format!(
@@ -246,7 +228,14 @@ impl Db {
     pub fn create_one(&mut self, plural: &str, input: &Value, upsert: bool) -> WriteResult {
         let mut undo = Undo::new();
         let mut events = Vec::new();
-        let r = self.create_in(plural, input, upsert, &mut undo, &mut events);
+        let r = self.create_in(
+            self.clock.tick(),
+            plural,
+            input,
+            upsert,
+            &mut undo,
+            &mut events,
+        );
         let rec = self.finish(plural, undo, r)?;
         Ok((Value::Object(rec), events))
     }
@@ -265,10 +254,10 @@ impl Db {
                 "Maximum number of records to upsert is {max}."
             )));
         }
-        self.at_one_time(|db| {
-            db.write_all(plural, inputs, |db, input, undo, events| {
-                db.create_in(plural, input, upsert, undo, events)
-            })
+        // One query in Twenty: every record of it gets the same time (capture 50).
+        let now = self.clock.tick();
+        self.write_all(plural, inputs, |db, input, undo, events| {
+            db.create_in(now, plural, input, upsert, undo, events)
         })
     }
 
@@ -304,6 +293,7 @@ impl Db {
 
     fn update_in(
         &mut self,
+        now: i64,
         plural: &str,
         id: u128,
         input: &Map<String, Value>,
@@ -311,7 +301,6 @@ impl Db {
         events: &mut Vec<Event>,
     ) -> Result<Map<String, Value>, ApiError> {
         let actor = self.api_actor();
-        let now = self.write_time();
         let table = self.table_mut(plural)?;
         let mut rec = table.get(id).ok_or_else(ApiError::not_found)?;
         let prev = rec.clone();
@@ -341,7 +330,7 @@ impl Db {
             .ok_or_else(|| ApiError::bad("The request body must be a JSON object"))?;
         let mut undo = Undo::new();
         let mut events = Vec::new();
-        let r = self.update_in(plural, id, input, &mut undo, &mut events);
+        let r = self.update_in(self.clock.tick(), plural, id, input, &mut undo, &mut events);
         let rec = self.finish(plural, undo, r)?;
         Ok((Value::Object(rec), events))
     }
@@ -396,21 +385,21 @@ impl Db {
             .as_object()
             .ok_or_else(|| ApiError::bad("The request body must be a JSON object"))?;
         let ids = self.mutated_ids(plural, filter, false)?;
-        self.at_one_time(|db| {
-            db.write_all(plural, ids, |db, id, undo, events| {
-                db.update_in(plural, id, input, undo, events)
-            })
+        // One query in Twenty: every record of it gets the same time (capture 50).
+        let now = self.clock.tick();
+        self.write_all(plural, ids, |db, id, undo, events| {
+            db.update_in(now, plural, id, input, undo, events)
         })
     }
 
     fn delete_in(
         &mut self,
+        now: i64,
         plural: &str,
         id: u128,
         soft: bool,
         events: &mut Vec<Event>,
     ) -> Result<Value, ApiError> {
-        let now = self.write_time();
         let table = self.table_mut(plural)?;
         if soft {
             let mut rec = table.get(id).ok_or_else(ApiError::not_found)?;
@@ -435,30 +424,30 @@ impl Db {
     /// `DELETE /rest/{plural}/{id}` (hard by default, `soft_delete=true` for trash).
     pub fn delete_one(&mut self, plural: &str, id: u128, soft: bool) -> WriteResult {
         let mut events = Vec::new();
-        let v = self.delete_in(plural, id, soft, &mut events)?;
+        let v = self.delete_in(self.clock.tick(), plural, id, soft, &mut events)?;
         Ok((v, events))
     }
 
     /// `DELETE /rest/{plural}?filter=`.
     pub fn delete_many(&mut self, plural: &str, filter: &Filter, soft: bool) -> WriteResult {
         let ids = self.mutated_ids(plural, filter, false)?;
-        self.at_one_time(|db| {
-            let mut events = Vec::new();
-            let mut out = Vec::new();
-            for id in ids {
-                out.push(db.delete_in(plural, id, soft, &mut events)?);
-            }
-            Ok((Value::Array(out), events))
-        })
+        // One query in Twenty: every record of it gets the same time (capture 50).
+        let now = self.clock.tick();
+        let mut events = Vec::new();
+        let mut out = Vec::new();
+        for id in ids {
+            out.push(self.delete_in(now, plural, id, soft, &mut events)?);
+        }
+        Ok((Value::Array(out), events))
     }
 
     fn restore_in(
         &mut self,
+        now: i64,
         plural: &str,
         id: u128,
         events: &mut Vec<Event>,
     ) -> Result<Value, ApiError> {
-        let now = self.write_time();
         let table = self.table_mut(plural)?;
         let mut rec = table.get(id).ok_or_else(ApiError::not_found)?;
         rec.insert("deletedAt".into(), Value::Null);
@@ -480,21 +469,21 @@ impl Db {
             return Err(ApiError::not_found());
         }
         let mut events = Vec::new();
-        let v = self.restore_in(plural, id, &mut events)?;
+        let v = self.restore_in(self.clock.tick(), plural, id, &mut events)?;
         Ok((v, events))
     }
 
     /// `PATCH /rest/restore/{plural}?filter=`: restores the soft-deleted matching rows.
     pub fn restore_many(&mut self, plural: &str, filter: &Filter) -> WriteResult {
         let ids = self.mutated_ids(plural, filter, true)?;
-        self.at_one_time(|db| {
-            let mut events = Vec::new();
-            let mut out = Vec::new();
-            for id in ids {
-                out.push(db.restore_in(plural, id, &mut events)?);
-            }
-            Ok((Value::Array(out), events))
-        })
+        // One query in Twenty: every record of it gets the same time (capture 50).
+        let now = self.clock.tick();
+        let mut events = Vec::new();
+        let mut out = Vec::new();
+        for id in ids {
+            out.push(self.restore_in(now, plural, id, &mut events)?);
+        }
+        Ok((Value::Array(out), events))
     }
 
     /// Records that look like duplicates of `probe` (Twenty's duplicate criteria).

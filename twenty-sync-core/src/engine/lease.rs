@@ -26,11 +26,7 @@ pub(crate) struct Claims(Arc<Mutex<HashSet<String>>>);
 impl Claims {
     /// Claims `scope` for the caller, or `None` while another run of this engine has it.
     fn claim(&self, scope: &str) -> Option<Claim> {
-        let fresh = self
-            .0
-            .lock()
-            .map(|mut held| held.insert(scope.to_owned()))
-            .unwrap_or(false);
+        let fresh = lock(&self.0).insert(scope.to_owned());
         fresh.then(|| Claim {
             scope: scope.to_owned(),
             claims: Arc::clone(&self.0),
@@ -48,10 +44,17 @@ struct Claim {
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        if let Ok(mut held) = self.claims.lock() {
-            held.remove(&self.scope);
-        }
+        lock(&self.claims).remove(&self.scope);
     }
+}
+
+/// The set of claimed scopes. A panic elsewhere while it was held leaves it consistent (each
+/// use is one insert or remove), so a poisoned lock is taken over rather than refusing every
+/// later run or keeping a scope claimed for good.
+fn lock(claims: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    claims
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A lease of the store, held by one run or webhook of this engine.

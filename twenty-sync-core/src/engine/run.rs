@@ -275,19 +275,8 @@ impl Run {
         reason: String,
     ) {
         tracing::warn!(entity, direction = direction.as_str(), local_key, twenty_id, %reason, "record failed");
+        self.take_back(entity, direction, actions);
         let key = Self::counts_key(entity, direction);
-        let counts = self.report.counts_mut(&key);
-        for action in actions {
-            let count = match action {
-                AuditAction::Create => &mut counts.created,
-                AuditAction::Update => &mut counts.updated,
-                AuditAction::Delete => &mut counts.deleted,
-                AuditAction::Adopt => &mut counts.adopted,
-                AuditAction::Conflict => &mut counts.conflicted,
-                AuditAction::Restore | AuditAction::Fail => continue,
-            };
-            *count = count.saturating_sub(1);
-        }
         self.report.push_failure(
             &key,
             RecordFailure {
@@ -299,6 +288,42 @@ impl Run {
                 reason,
             },
         );
+    }
+
+    /// Takes back the counts [`decide`](Self::decide) added for `actions`.
+    fn take_back(&mut self, entity: &str, direction: SyncDirection, actions: &[AuditAction]) {
+        let counts = self.report.counts_mut(&Self::counts_key(entity, direction));
+        for action in actions {
+            let count = match action {
+                AuditAction::Create => &mut counts.created,
+                AuditAction::Update => &mut counts.updated,
+                AuditAction::Delete => &mut counts.deleted,
+                AuditAction::Adopt => &mut counts.adopted,
+                AuditAction::Conflict => &mut counts.conflicted,
+                AuditAction::Restore | AuditAction::Fail => continue,
+            };
+            *count = count.saturating_sub(1);
+        }
+    }
+
+    /// A write decided as `action` on Twenty record `planned_id` that did not happen: its
+    /// decided entry in `audit` (the commit's, not written yet) gives way to a failure with
+    /// `reason` (naming `failed_id`), and its count is taken back.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn fail_planned(
+        &mut self,
+        audit: &mut Vec<AuditEntry>,
+        entity: &str,
+        direction: SyncDirection,
+        local_key: &str,
+        planned_id: &str,
+        failed_id: Option<&str>,
+        action: AuditAction,
+        reason: String,
+    ) {
+        audit.retain(|a| !(a.action == action && a.twenty_id.as_deref() == Some(planned_id)));
+        self.take_back(entity, direction, &[action]);
+        audit.push(self.fail(entity, direction, Some(local_key), failed_id, None, reason));
     }
 
     /// Records a failed record (report + returns the audit entry to commit).

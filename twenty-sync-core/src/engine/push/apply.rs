@@ -93,26 +93,20 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                         }
                         Some(Err(reason)) => {
                             failed += 1;
-                            let c = run.report.counts_mut(&Run::counts_key(entity, DIR));
-                            if adopt {
-                                c.adopted -= 1
-                            } else {
-                                c.updated -= 1
-                            }
-                            // The entry written when the write was planned: it did not happen,
-                            // so only the failure stays.
-                            commit.audit.retain(|a| {
-                                !(matches!(a.action, AuditAction::Update | AuditAction::Adopt)
-                                    && a.twenty_id.as_deref() == Some(id.as_str()))
-                            });
-                            commit.audit.push(run.fail(
+                            let action = match adopt {
+                                true => AuditAction::Adopt,
+                                false => AuditAction::Update,
+                            };
+                            run.fail_planned(
+                                &mut commit.audit,
                                 entity,
                                 DIR,
-                                Some(&key),
+                                &key,
+                                &id,
                                 Some(&id),
-                                None,
+                                action,
                                 reason,
-                            ));
+                            );
                             continue;
                         }
                         None => updated_at,

@@ -55,14 +55,8 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 Err(e) => {
                     refused.insert(id);
                     *failed += 1;
-                    withdraw_create(
-                        run,
-                        m,
-                        commit,
-                        key,
-                        id,
-                        format!("Twenty rejected the create: {e}"),
-                    );
+                    let why = format!("Twenty rejected the create: {e}");
+                    fail_create(run, m, commit, key, id, why);
                 }
             }
         }
@@ -77,7 +71,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     // id) and the record fails in this run.
                     *failed += 1;
                     let why = "Twenty's answer to the batch create did not include this record";
-                    withdraw_create(run, m, commit, key, id, why.to_owned());
+                    fail_create(run, m, commit, key, id, why.to_owned());
                 }
                 continue;
             };
@@ -132,9 +126,9 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
     }
 }
 
-/// A planned create that did not happen in this run: its create entry (written when the create
-/// was planned) gives way to a failure with `why`, and the run's created count gives it back.
-fn withdraw_create(
+/// A planned create that did not happen in this run (the record is not known to be in Twenty,
+/// so the failure names no Twenty id).
+fn fail_create(
     run: &mut Run,
     m: &dyn EntityMapper,
     commit: &mut StateCommit,
@@ -142,13 +136,6 @@ fn withdraw_create(
     id: &str,
     why: String,
 ) {
-    commit
-        .audit
-        .retain(|a| !(a.action == AuditAction::Create && a.twenty_id.as_deref() == Some(id)));
-    commit
-        .audit
-        .push(run.fail(m.name(), DIR, Some(key), None, None, why));
-    run.report
-        .counts_mut(&Run::counts_key(m.name(), DIR))
-        .created -= 1;
+    let create = AuditAction::Create;
+    run.fail_planned(&mut commit.audit, m.name(), DIR, key, id, None, create, why);
 }
