@@ -84,6 +84,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "audit_key_hashes",
         sql: include_str!("../migrations/0005_audit_key_hashes.sql"),
     },
+    Migration {
+        version: 6,
+        name: "record_state_field_hashes",
+        sql: include_str!("../migrations/0006_record_state_field_hashes.sql"),
+    },
 ];
 
 /// Renders a migration template for `schema` in one pass (a name containing a placeholder is not

@@ -46,7 +46,7 @@ pub(crate) struct StateSql {
 }
 
 /// The columns of a record state, in the order [`record_from_row`] reads them.
-pub(crate) const RECORD_COLS: &str = "r.local_key, r.twenty_id, r.twenty_hash, r.local_hash, r.twenty_updated_at, r.local_updated_at, r.deleted";
+pub(crate) const RECORD_COLS: &str = "r.local_key, r.twenty_id, r.twenty_hash, r.local_hash, r.twenty_updated_at, r.local_updated_at, r.deleted, r.field_hashes";
 
 impl StateSql {
     pub(crate) fn new(schema: &str) -> Self {
@@ -54,18 +54,19 @@ impl StateSql {
         StateSql {
             copy_records: format!(
                 "COPY {s}.record_state (entity, local_key, twenty_id, twenty_hash, local_hash,
-                     twenty_updated_at, local_updated_at, deleted) FROM STDIN (FORMAT binary)"
+                     twenty_updated_at, local_updated_at, deleted, field_hashes)
+                 FROM STDIN (FORMAT binary)"
             ),
             upsert_records: format!(
                 "INSERT INTO {s}.record_state AS r (entity, local_key, twenty_id, twenty_hash, local_hash,
-                     twenty_updated_at, local_updated_at, deleted)
+                     twenty_updated_at, local_updated_at, deleted, field_hashes)
                  SELECT $1::text, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[],
-                     $6::timestamptz[], $7::timestamptz[], $8::bool[])
+                     $6::timestamptz[], $7::timestamptz[], $8::bool[], $9::text[])
                  ON CONFLICT (entity, local_key) DO UPDATE SET twenty_id = EXCLUDED.twenty_id,
                      twenty_hash = EXCLUDED.twenty_hash, local_hash = EXCLUDED.local_hash,
                      twenty_updated_at = EXCLUDED.twenty_updated_at,
                      local_updated_at = EXCLUDED.local_updated_at, deleted = EXCLUDED.deleted,
-                     updated_at = now()"
+                     field_hashes = EXCLUDED.field_hashes, updated_at = now()"
             ),
             remove_records: format!(
                 "DELETE FROM {s}.record_state WHERE entity = $1 AND local_key = ANY($2::text[])"
@@ -211,6 +212,7 @@ async fn copy_new_states(
                     &r.twenty_updated_at,
                     &r.local_updated_at,
                     &r.deleted,
+                    &r.field_hashes,
                 ])
                 .await?;
         }
@@ -246,6 +248,7 @@ const RECORD_STATE_COPY_TYPES: &[Type] = &[
     Type::TIMESTAMPTZ,
     Type::TIMESTAMPTZ,
     Type::BOOL,
+    Type::TEXT,
 ];
 
 /// Inserts or replaces the record states `rows` (by local key) with one statement.
@@ -263,6 +266,7 @@ async fn upsert_states(
     let tu: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.twenty_updated_at).collect();
     let lu: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.local_updated_at).collect();
     let del: Vec<bool> = rows.iter().map(|r| r.deleted).collect();
+    let fh: Vec<Option<&str>> = rows.iter().map(|r| r.field_hashes.as_deref()).collect();
     tx.execute_typed(
         &sql.upsert_records,
         &[
@@ -274,6 +278,7 @@ async fn upsert_states(
             (&tu, Type::TIMESTAMPTZ_ARRAY),
             (&lu, Type::TIMESTAMPTZ_ARRAY),
             (&del, Type::BOOL_ARRAY),
+            (&fh, Type::TEXT_ARRAY),
         ],
     )
     .await
@@ -503,6 +508,7 @@ pub(crate) fn record_from_row_at(row: &Row, at: usize) -> RecordState {
         twenty_updated_at: row.get(at + 4),
         local_updated_at: row.get(at + 5),
         deleted: row.get(at + 6),
+        field_hashes: row.get(at + 7),
     }
 }
 

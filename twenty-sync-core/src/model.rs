@@ -289,6 +289,15 @@ pub struct RecordState {
     /// Whether the record is deleted on both sides (kept so a late echo is recognised).
     #[serde(default)]
     pub deleted: bool,
+    /// Per-field hashes of the mapped values both sides last agreed on (local shape), written
+    /// by sync runs ([`RunMode::Sync`](crate::RunMode::Sync)) and read by their conflict
+    /// resolution: with them a record changed on both sides is merged, each field changed on
+    /// one side only taking that side's value, and the conflict policy settles only the fields
+    /// changed on both (see [`AgreedFields`](crate::engine::AgreedFields)). Opaque text;
+    /// `None` where no sync run wrote the record (a pull-only or push-only run clears it), and
+    /// the policy then settles every differing field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_hashes: Option<String>,
 }
 
 impl RecordState {
@@ -309,6 +318,7 @@ impl RecordState {
             twenty_updated_at: None,
             local_updated_at: None,
             deleted: false,
+            field_hashes: None,
         }
     }
 }
@@ -507,15 +517,7 @@ pub enum StateWritten {
 /// use twenty_sync_core::{Linked, LocalRecord, RecordState};
 ///
 /// let linked = Linked {
-///     state: RecordState {
-///         local_key: "p-1".into(),
-///         twenty_id: "t-1".into(),
-///         twenty_hash: None,
-///         local_hash: None,
-///         twenty_updated_at: None,
-///         local_updated_at: None,
-///         deleted: false,
-///     },
+///     state: RecordState::new("p-1", "t-1"),
 ///     record: Some(LocalRecord {
 ///         key: "p-1".into(),
 ///         data: serde_json::json!({"name": "Ada"}),

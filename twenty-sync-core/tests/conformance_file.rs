@@ -84,6 +84,7 @@ fn commit(i: i64) -> StateCommit {
         twenty_updated_at: Some(at(i)),
         local_updated_at: None,
         deleted: false,
+        field_hashes: Some(format!("fh1:{i}")),
     });
     c.cursors
         .push((SyncDirection::Pull, Checkpoint::new(format!("cp-{i}"))));

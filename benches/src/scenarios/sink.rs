@@ -281,6 +281,7 @@ fn state_rows(rows: usize) -> Result<StateRows, BoxError> {
             Box::new(r.twenty_updated_at),
             Box::new(r.local_updated_at),
             Box::new(r.deleted),
+            Box::new(r.field_hashes),
         ]);
     }
     // The audit log holds one row per committed batch (what the engine commits at once).
@@ -400,6 +401,7 @@ async fn raw_copy_all(rows: usize) -> Result<f64, BoxError> {
             "twenty_updated_at",
             "local_updated_at",
             "deleted",
+            "field_hashes",
         ],
         &[
             Type::TEXT,
@@ -410,6 +412,7 @@ async fn raw_copy_all(rows: usize) -> Result<f64, BoxError> {
             Type::TIMESTAMPTZ,
             Type::TIMESTAMPTZ,
             Type::BOOL,
+            Type::TEXT,
         ],
         &state.records,
     )

@@ -633,6 +633,7 @@ pub async fn linked_lookup_agrees_with_states_and_get(
             twenty_updated_at: Some(at(10)),
             local_updated_at: None,
             deleted: false,
+            field_hashes: None,
         });
     }
     ok(state.commit(&commit).await, "committing record states");

@@ -51,6 +51,7 @@ fn state(key: &str, id: &str, secs: i64) -> RecordState {
         twenty_updated_at: Some(at(secs)),
         local_updated_at: Some(at(secs + 1)),
         deleted: false,
+        field_hashes: Some(format!("fh-{key}-{secs}")),
     }
 }
 

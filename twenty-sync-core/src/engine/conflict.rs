@@ -1,9 +1,14 @@
 //! Conflict resolution: which side's value each field takes when both sides changed a record.
 //!
-//! Rules, field by field (local shape):
-//! 1. Ownership first: a field owned by `Local` keeps the local value, one owned by `Twenty`
-//!    takes Twenty's value, whatever the policy.
-//! 2. Otherwise the field's policy (or the entity's): `LocalWins`, `TwentyWins`, or `NewestWins`,
+//! Rules, field by field (local shape), for the fields whose values differ:
+//! 1. With the values both sides last agreed on ([`AgreedFields`], kept by sync runs), a field
+//!    changed on one side only takes that side's value: a three-way merge, in which a local
+//!    change to one field and a change in Twenty to another both survive. Only a field changed
+//!    on both sides (or one without agreed values: a record no sync run has written, or written
+//!    under another mapping) is a conflict, settled by the next two rules.
+//! 2. Ownership first: a field owned by `Local` keeps the local value, one owned by `Twenty`
+//!    takes Twenty's value, whatever the policy (and whichever side changed it).
+//! 3. Otherwise the field's policy (or the entity's): `LocalWins`, `TwentyWins`, or `NewestWins`,
 //!    which compares the local record's `updated_at` with Twenty's `updatedAt`; **Twenty wins
 //!    ties and unknown timestamps** (Twenty's clock is the one both sides can see). The engine
 //!    moves Twenty's `updatedAt` onto this host's clock before it compares (`engine::clock`):
@@ -12,6 +17,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::agreed::AgreedFields;
 use super::mapper::{ConflictPolicy, EntityMapper, FieldOwner, get_path, set_path};
 
 /// Which side a field's value was taken from.
@@ -50,8 +56,11 @@ pub enum Winner {
 pub struct Resolution {
     /// The merged local record.
     pub merged: Value,
-    /// Per differing field (local path): which side won.
+    /// The fields in conflict (local path), settled by ownership or the policy: which side won.
     pub fields: Vec<(String, Winner)>,
+    /// The differing fields changed on one side only since both last agreed (known from
+    /// [`AgreedFields`]): the side that changed each, whose value the merge took.
+    pub one_sided: Vec<(String, Winner)>,
 }
 
 impl Resolution {
@@ -69,6 +78,23 @@ impl Resolution {
         self.fields.iter().map(|(f, _)| f.clone()).collect()
     }
 
+    /// Whether any field was in conflict (changed on both sides, or not known to be changed on
+    /// one side only). A resolution without one is a clean merge.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use twenty_sync_core::engine::{merge, AgreedFields, FieldMap};
+    ///
+    /// let map = FieldMap::new("contacts", "people", "person").field("title", "jobTitle").field("city", "city");
+    /// let agreed = AgreedFields::of(&map, &json!({"title": "CEO", "city": "Oslo"}));
+    /// let local = json!({"title": "CTO", "city": "Oslo"}); // title changed here
+    /// let twenty = json!({"title": "CEO", "city": "Bergen"}); // city changed there
+    /// assert!(!merge(&map, Some(&agreed), &local, &twenty, None, None).is_conflict());
+    /// ```
+    pub fn is_conflict(&self) -> bool {
+        !self.fields.is_empty()
+    }
+
     /// A one-line account for the audit log, e.g. `title: twenty wins, phone: local wins`.
     ///
     /// ```
@@ -82,18 +108,22 @@ impl Resolution {
     /// let r = resolve(&map, &json!({"title": "CTO", "phone": "1"}), &json!({"title": "CEO", "phone": "2"}), None, None);
     /// assert_eq!(r.describe(), "title: twenty wins, phone: local wins");
     /// ```
+    ///
+    /// Fields changed on one side only follow, e.g. `city: changed in twenty only`.
     pub fn describe(&self) -> String {
-        self.fields
+        let side = |w: &Winner| match w {
+            Winner::Local => "local",
+            Winner::Twenty => "twenty",
+        };
+        let settled = self
+            .fields
             .iter()
-            .map(|(f, w)| {
-                let side = match w {
-                    Winner::Local => "local",
-                    Winner::Twenty => "twenty",
-                };
-                format!("{f}: {side} wins")
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
+            .map(|(f, w)| format!("{f}: {} wins", side(w)));
+        let one_sided = self
+            .one_sided
+            .iter()
+            .map(|(f, w)| format!("{f}: changed in {} only", side(w)));
+        settled.chain(one_sided).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -132,7 +162,8 @@ pub fn field_winner(
     }
 }
 
-/// Merges the current local record with Twenty's mapped record (local shape), field by field.
+/// Merges the current local record with Twenty's mapped record (local shape), field by field,
+/// without the values both last agreed on: every differing field is a conflict. See [`merge`].
 ///
 /// ```
 /// use serde_json::json;
@@ -157,16 +188,72 @@ pub fn resolve(
     local_at: Option<DateTime<Utc>>,
     twenty_at: Option<DateTime<Utc>>,
 ) -> Resolution {
+    merge(mapper, None, local, twenty_mapped, local_at, twenty_at)
+}
+
+/// Merges the current local record with Twenty's mapped record (local shape), field by field:
+/// a three-way merge when `agreed` holds the values both sides last agreed on (see the module's
+/// rules), else a two-way one in which every differing field is a conflict.
+///
+/// ```
+/// use serde_json::json;
+/// use twenty_sync_core::engine::{merge, AgreedFields, ConflictPolicy, FieldMap, Winner};
+/// # let at = |h: u32| chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 1, 1, h, 0, 0).single();
+///
+/// let map = FieldMap::new("contacts", "people", "person")
+///     .field("title", "jobTitle")
+///     .field("city", "city")
+///     .field("phone", "phone")
+///     .on_conflict(ConflictPolicy::NewestWins);
+/// let agreed = AgreedFields::of(&map, &json!({"title": "CEO", "city": "Oslo", "phone": "1"}));
+/// let local = json!({"title": "CTO", "city": "Oslo", "phone": "2"});
+/// let twenty = json!({"title": "CEO", "city": "Bergen", "phone": "3"});
+/// // Twenty changed last, but only `phone` changed on both sides.
+/// let r = merge(&map, Some(&agreed), &local, &twenty, at(9), at(10));
+/// assert_eq!(r.merged, json!({"title": "CTO", "city": "Bergen", "phone": "3"}));
+/// assert_eq!(r.fields, vec![("phone".to_string(), Winner::Twenty)]);
+/// assert_eq!(r.describe(), "phone: twenty wins, title: changed in local only, city: changed in twenty only");
+/// ```
+pub fn merge(
+    mapper: &dyn EntityMapper,
+    agreed: Option<&AgreedFields>,
+    local: &Value,
+    twenty_mapped: &Value,
+    local_at: Option<DateTime<Utc>>,
+    twenty_at: Option<DateTime<Utc>>,
+) -> Resolution {
     let mut merged = local.clone();
     let mut fields = Vec::new();
-    for f in mapper.fields() {
+    let mut one_sided = Vec::new();
+    for (i, f) in mapper.fields().iter().enumerate() {
         let lv = get_path(local, &f.local_path);
         let tv = get_path(twenty_mapped, &f.local_path);
         if lv == tv {
             continue;
         }
+        let changed_by = agreed.and_then(|a| {
+            match (a.value_changed(i, lv), a.value_changed(i, tv)) {
+                (true, false) => Some(Winner::Local),
+                (false, true) => Some(Winner::Twenty),
+                // Both changed, or neither as far as the hashes tell (absent and null differ
+                // as values, not as hashes): a conflict.
+                _ => None,
+            }
+        });
         let policy = f.conflict_policy.unwrap_or(mapper.conflict_policy());
         let w = field_winner(f.owner, policy, local_at, twenty_at);
+        let w = match changed_by {
+            // Changed on one side only: that side's value, unless the field is the other
+            // side's to write (then ownership overrides the change, a conflict).
+            Some(side) if f.owner == FieldOwner::Both || side == w => {
+                one_sided.push((f.local_path.clone(), side));
+                side
+            }
+            _ => {
+                fields.push((f.local_path.clone(), w));
+                w
+            }
+        };
         if w == Winner::Twenty {
             set_path(
                 &mut merged,
@@ -174,9 +261,12 @@ pub fn resolve(
                 tv.cloned().unwrap_or(Value::Null),
             );
         }
-        fields.push((f.local_path.clone(), w));
     }
-    Resolution { merged, fields }
+    Resolution {
+        merged,
+        fields,
+        one_sided,
+    }
 }
 
 #[cfg(test)]
@@ -242,5 +332,86 @@ mod tests {
             r.fields,
             vec![("a".into(), Winner::Twenty), ("b".into(), Winner::Local)]
         );
+    }
+
+    fn three() -> FieldMap {
+        FieldMap::new("c", "people", "person")
+            .field("a", "a")
+            .field("b", "b")
+            .owned_field("own", "own", FieldOwner::Local)
+            .owned_field("theirs", "theirs", FieldOwner::Twenty)
+            .on_conflict(ConflictPolicy::TwentyWins)
+    }
+
+    #[test]
+    fn a_three_way_merge_keeps_each_sides_own_changes() {
+        let m = three();
+        let agreed = AgreedFields::of(&m, &json!({"a": 1, "b": 1, "own": 1, "theirs": 1}));
+        // a: local only; b: Twenty only; own: Local-owned, changed locally; theirs: Twenty-owned,
+        // changed in Twenty.
+        let local = json!({"a": 2, "b": 1, "own": 2, "theirs": 1, "x": "kept"});
+        let twenty = json!({"a": 1, "b": 3, "own": 1, "theirs": 3});
+        let r = merge(&m, Some(&agreed), &local, &twenty, at(2), at(1));
+        assert_eq!(
+            r.merged,
+            json!({"a": 2, "b": 3, "own": 2, "theirs": 3, "x": "kept"})
+        );
+        assert!(!r.is_conflict(), "{r:?}");
+        assert_eq!(
+            r.one_sided,
+            vec![
+                ("a".into(), Winner::Local),
+                ("b".into(), Winner::Twenty),
+                ("own".into(), Winner::Local),
+                ("theirs".into(), Winner::Twenty),
+            ]
+        );
+        // Without the agreed values, the policy (Twenty wins) takes every differing field.
+        let two_way = merge(&m, None, &local, &twenty, at(2), at(1));
+        assert_eq!(
+            two_way.merged,
+            json!({"a": 1, "b": 3, "own": 2, "theirs": 3, "x": "kept"})
+        );
+        assert_eq!(two_way.fields.len(), 4);
+        assert!(two_way.one_sided.is_empty());
+    }
+
+    #[test]
+    fn ownership_overrides_a_change_by_the_other_side_and_both_sides_changes_are_conflicts() {
+        let m = three();
+        let agreed = AgreedFields::of(&m, &json!({"a": 1, "b": 1, "own": 1, "theirs": 1}));
+        // own: changed in Twenty only (not Twenty's to write); theirs: changed locally only;
+        // a: changed on both sides.
+        let local = json!({"a": 2, "b": 1, "own": 1, "theirs": 2});
+        let twenty = json!({"a": 3, "b": 1, "own": 3, "theirs": 1});
+        let r = merge(&m, Some(&agreed), &local, &twenty, None, None);
+        assert_eq!(r.merged, json!({"a": 3, "b": 1, "own": 1, "theirs": 1}));
+        assert_eq!(
+            r.fields,
+            vec![
+                ("a".into(), Winner::Twenty),
+                ("own".into(), Winner::Local),
+                ("theirs".into(), Winner::Twenty),
+            ]
+        );
+        assert!(r.one_sided.is_empty());
+    }
+
+    #[test]
+    fn agreed_values_of_another_record_shape_still_merge_safely() {
+        // Neither side matches the agreed value (both changed): the policy decides.
+        let m = three();
+        let agreed = AgreedFields::of(&m, &json!({"a": null}));
+        let r = merge(
+            &m,
+            Some(&agreed),
+            &json!({}),
+            &json!({"a": null}),
+            None,
+            None,
+        );
+        // Absent and null hash alike: neither side changed as far as the hashes tell.
+        assert_eq!(r.fields, vec![("a".into(), Winner::Twenty)]);
+        assert_eq!(r.merged, json!({"a": null}));
     }
 }

@@ -20,8 +20,8 @@ pub use twenty_mapping::ConflictPolicy;
 
 /// Which side writes a field: the mapping crate's [`Owner`](twenty_mapping::Owner) under the
 /// engine's name. `Local`: only the local system writes it (pulls never overwrite it locally);
-/// `Twenty`: only Twenty writes it (pushes never send it); `Both`: conflicts are settled by the
-/// conflict policy.
+/// `Twenty`: only Twenty writes it (pushes never send it); `Both`: a change on one side is
+/// taken, and a change on both sides (a conflict) is settled by the conflict policy.
 pub use twenty_mapping::Owner as FieldOwner;
 
 /// One mapped field: a dotted path on each side.

@@ -3,6 +3,7 @@
 //!
 //! See [`SyncEngine`] for an end-to-end example and the crate README for the guarantees.
 
+mod agreed;
 mod audit;
 mod clock;
 mod config;
@@ -41,10 +42,11 @@ pub use audit::AuditValues;
 pub(crate) fn audit_values_marker() -> &'static str {
     audit::VALUES_MARKER
 }
+pub use agreed::AgreedFields;
 pub use config::{
     EngineConfig, MatchStrategy, PullDeleteMode, PushDeleteMode, RunOptions, TriggerMode,
 };
-pub use conflict::{Resolution, Winner, field_winner, resolve};
+pub use conflict::{Resolution, Winner, field_winner, merge, resolve};
 pub use error::{SyncError, SyncErrorKind};
 pub use failpoints::Failpoints;
 pub(crate) use mapper::top_level_fields;

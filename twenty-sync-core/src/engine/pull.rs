@@ -24,9 +24,10 @@ use crate::source::SourceOfTruth;
 use crate::state::StateStore;
 
 use super::SyncEngine;
+use super::agreed::{agreed_in, agreed_text};
 use super::clock;
 use super::config::PullDeleteMode;
-use super::conflict::resolve;
+use super::conflict::merge;
 use super::error::{SyncError, SyncErrorKind};
 use super::failpoints;
 use super::mapper::{EntityMapper, FieldOwner, get_path, set_path};
@@ -701,6 +702,8 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                         let mut ns = s.clone();
                         ns.twenty_updated_at = updated_at;
                         ns.twenty_hash = Some(twenty_hash(m, &twenty));
+                        // Twenty holds what the local side last wrote or read: agreed.
+                        ns.field_hashes = agreed_text(m, run.mode, &mapped.value);
                         commit.upsert_records.push(ns);
                     }
                     continue;
@@ -775,6 +778,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                         let mut ns = s.clone();
                         ns.twenty_hash = Some(h);
                         ns.local_hash = Some(local_hash(m, &l.data));
+                        ns.field_hashes = agreed_text(m, run.mode, &l.data);
                         ns.twenty_updated_at = c.updated_at.or(s.twenty_updated_at);
                         if ns != *s {
                             commit.upsert_records.push(ns);
@@ -794,9 +798,17 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                         c.updated_at,
                         self.client.server_clock().as_ref(),
                     );
-                    let r = resolve(m, &l.data, &c.mapped, l.updated_at, twenty_at);
+                    let r = merge(
+                        m,
+                        agreed_in(m, s).as_ref(),
+                        &l.data,
+                        &c.mapped,
+                        l.updated_at,
+                        twenty_at,
+                    );
                     let merged = r.merged.clone();
-                    conflict = Some(r);
+                    // A clean merge (no field changed on both sides) is no conflict.
+                    conflict = r.is_conflict().then_some(r);
                     merged
                 }
                 _ => {
@@ -835,6 +847,9 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 twenty_updated_at: c.updated_at,
                 local_updated_at: local.and_then(|l| l.updated_at),
                 deleted: false,
+                // What Twenty holds: a field the merge kept local stays changed locally, for
+                // the next push to write.
+                field_hashes: agreed_text(m, run.mode, &c.mapped),
             };
             let before = local.map(|l| &l.data);
             if before == Some(&merged) {

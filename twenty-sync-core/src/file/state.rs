@@ -545,6 +545,7 @@ mod tests {
                 twenty_updated_at: Some(at),
                 local_updated_at: Some(at),
                 deleted: false,
+                field_hashes: Some("fh1:00".into()),
             }],
             remove_records: vec!["k0".into()],
             cursors: vec![(SyncDirection::Pull, Checkpoint::new("c1"))],

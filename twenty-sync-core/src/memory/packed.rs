@@ -150,6 +150,7 @@ struct Packed {
     twenty_updated_at: Option<DateTime<Utc>>,
     local_updated_at: Option<DateTime<Utc>>,
     deleted: bool,
+    field_hashes: Option<Box<str>>,
 }
 
 impl Packed {
@@ -161,6 +162,7 @@ impl Packed {
             twenty_updated_at: r.twenty_updated_at,
             local_updated_at: r.local_updated_at,
             deleted: r.deleted,
+            field_hashes: r.field_hashes.as_deref().map(Box::from),
         }
     }
 
@@ -173,6 +175,7 @@ impl Packed {
             twenty_updated_at: self.twenty_updated_at,
             local_updated_at: self.local_updated_at,
             deleted: self.deleted,
+            field_hashes: self.field_hashes.as_deref().map(str::to_owned),
         }
     }
 }
@@ -307,6 +310,7 @@ mod tests {
             twenty_updated_at: Utc.timestamp_millis_opt(1_700_000_000_123).single(),
             local_updated_at: None,
             deleted: false,
+            field_hashes: None,
         }
     }
 

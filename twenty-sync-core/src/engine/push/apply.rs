@@ -113,7 +113,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     };
                     let mut st = RecordState::new(key, id);
                     st.twenty_hash = Some(hash);
-                    st.local_hash = Some(local_hash);
+                    local_hash.store_in(&mut st);
                     st.twenty_updated_at = at;
                     commit.upsert_records.push(st);
                 }

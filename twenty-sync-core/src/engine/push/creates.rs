@@ -79,7 +79,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             *written += 1;
             let mut st = RecordState::new(key, id);
             st.twenty_hash = Some(hash.to_owned());
-            st.local_hash = Some(local_hash.to_owned());
+            local_hash.store_in(&mut st);
             st.twenty_updated_at = *at;
             commit.upsert_records.push(st);
         }

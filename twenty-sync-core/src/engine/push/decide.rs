@@ -54,10 +54,11 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 let twenty_changed = cur.updated_at() > s.twenty_updated_at
                     && s.twenty_hash.as_deref() != Some(twenty_hash(m, &cur_v).as_str());
                 if run.mode == RunMode::Sync && twenty_changed {
-                    // Changed on both sides since the last sync: settle it field by field. The
+                    // Changed on both sides since the last sync: merge it field by field. The
                     // local winners are pushed now; Twenty's winners come back with the pull.
-                    let r = resolve(
+                    let r = merge(
                         m,
+                        agreed_in(m, &s).as_ref(),
                         &data,
                         &m.to_local(&cur_v).value,
                         local_at,
@@ -68,26 +69,28 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                     );
                     pv = push_view(m, &m.to_twenty(&r.merged).value);
                     h = content_hash(&pv);
-                    let fields = r.field_names();
-                    let detail = r.describe();
-                    commit.audit.push(run.decide(Decision {
-                        entity,
-                        direction: DIR,
-                        action: PlannedAction::Conflict,
-                        local_key: &key,
-                        twenty_id: &s.twenty_id,
-                        fields,
-                        before_hash: s.twenty_hash.clone(),
-                        after_hash: Some(h.clone()),
-                        detail: Some(detail),
-                    }));
+                    // A clean merge (no field changed on both sides) is no conflict: the
+                    // update below writes the local side's changes.
+                    if r.is_conflict() {
+                        commit.audit.push(run.decide(Decision {
+                            entity,
+                            direction: DIR,
+                            action: PlannedAction::Conflict,
+                            local_key: &key,
+                            twenty_id: &s.twenty_id,
+                            fields: r.field_names(),
+                            before_hash: s.twenty_hash.clone(),
+                            after_hash: Some(h.clone()),
+                            detail: Some(r.describe()),
+                        }));
+                    }
                 }
                 let changed = field_diff(&push_view(m, &cur_v), &pv);
                 if changed.is_empty() {
                     run.report.counts_mut(&ckey).unchanged += 1;
                     let mut ns = s.clone();
                     ns.twenty_hash = Some(h);
-                    ns.local_hash = Some(lh);
+                    lh.store_in(&mut ns);
                     ns.twenty_updated_at = cur.updated_at();
                     commit.upsert_records.push(ns);
                     continue;

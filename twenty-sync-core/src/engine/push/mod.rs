@@ -57,10 +57,11 @@ use crate::state::StateStore;
 use crate::report::RunMode;
 
 use super::SyncEngine;
+use super::agreed::{LocalHashes, agreed_in};
 use super::audit::with_values;
 use super::clock;
 use super::config::{MatchStrategy, PushDeleteMode};
-use super::conflict::resolve;
+use super::conflict::merge;
 use super::error::SyncError;
 use super::failpoints;
 use super::mapper::{EntityMapper, content_hash, get_path};
@@ -72,12 +73,12 @@ use super::views::{local_hash, patch_of, push_view, twenty_hash};
 
 const DIR: SyncDirection = SyncDirection::Push;
 
-/// (key, push view, push hash, local hash, live state, local data, local updated_at)
+/// (key, push view, push hash, local hashes, live state, local data, local updated_at)
 type Upsert = (
     String,
     Value,
     String,
-    String,
+    LocalHashes,
     Option<RecordState>,
     Value,
     Option<DateTime<Utc>>,
@@ -103,7 +104,7 @@ enum Op {
         id: String,
         record: Value,
         hash: String,
-        local_hash: String,
+        local_hash: LocalHashes,
     },
     /// Update of a linked record, or adoption of a matched one (with an optional patch).
     Update {
@@ -115,7 +116,7 @@ enum Op {
         /// a batch upsert, which also matches on unique values; see `updates`).
         rekeys: bool,
         hash: String,
-        local_hash: String,
+        local_hash: LocalHashes,
         updated_at: Option<DateTime<Utc>>,
     },
     /// An unlinked record sent in the chunk's batch upsert: Twenty creates it with `id`, or
@@ -126,7 +127,7 @@ enum Op {
         id: String,
         record: Value,
         hash: String,
-        local_hash: String,
+        local_hash: LocalHashes,
         /// The fields the upsert writes (every field of the push view).
         fields: Vec<String>,
     },
@@ -137,7 +138,14 @@ enum Op {
 
 /// A new record a create or an upsert sends: (key, engine-chosen id, payload, push hash, local
 /// hash, fields the upsert writes; none for a create).
-type NewRecord<'a> = (&'a str, &'a str, &'a Value, &'a str, &'a str, &'a [String]);
+type NewRecord<'a> = (
+    &'a str,
+    &'a str,
+    &'a Value,
+    &'a str,
+    &'a LocalHashes,
+    &'a [String],
+);
 
 impl Op {
     /// The new record of an [`Op::Create`] or an [`Op::Upsert`].
@@ -427,7 +435,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                         run.report.counts_mut(&ckey).unchanged += 1;
                         continue;
                     }
-                    let lh = local_hash(m, &data);
+                    let lh = LocalHashes::of(m, run.mode, &data);
                     upserts.push((key.clone(), pv, h, lh, live, data, changed_at));
                 }
             }
@@ -528,7 +536,7 @@ fn predict_dry_writes(
                     base,
                     patch,
                     hash.as_str(),
-                    local_hash.as_str(),
+                    local_hash,
                 )
             }
             _ => match op.new_record() {
@@ -552,7 +560,7 @@ pub(super) fn note_dry_written(
     key: &str,
     id: &str,
     hash: &str,
-    local_hash: &str,
+    local_hash: &LocalHashes,
 ) {
     let stamp = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let mut record = base.unwrap_or_else(|| serde_json::json!({}));
@@ -565,7 +573,7 @@ pub(super) fn note_dry_written(
     }
     let mut st = RecordState::new(key.to_owned(), id.to_owned());
     st.twenty_hash = Some(hash.to_owned());
-    st.local_hash = Some(local_hash.to_owned());
+    local_hash.store_in(&mut st);
     st.twenty_updated_at = DateTime::parse_from_rfc3339(&stamp)
         .ok()
         .map(|t| t.with_timezone(&Utc));

@@ -202,7 +202,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             }));
             let mut st = RecordState::new(key, id);
             st.twenty_hash = Some(hash.to_owned());
-            st.local_hash = Some(lh.to_owned());
+            lh.store_in(&mut st);
             st.twenty_updated_at = answer.updated_at();
             commit.upsert_records.push(st);
         }
