@@ -11,7 +11,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 use twenty_sync_core::{
-    RecordState, StateCommit, StoreError, StoreErrorKind, StoreResult, SyncDirection,
+    Fence, RecordState, StateCommit, StoreError, StoreErrorKind, StoreResult, SyncDirection,
 };
 
 use crate::apply::in_key_order;
@@ -42,6 +42,9 @@ pub(crate) struct StateSql {
     pub audit: AuditSql,
     pub acquire_lease: String,
     pub release_lease: String,
+    /// Whether a commit's fence is the current lease (one row), locking the lease's row until
+    /// the commit's transaction ends so no other holder takes it meanwhile.
+    pub check_fence: String,
     pub outbox_page: String,
 }
 
@@ -133,6 +136,10 @@ impl StateSql {
                                   THEN l.token ELSE l.token + 1 END
                  WHERE l.holder = EXCLUDED.holder OR l.expires_at <= clock_timestamp()
                  RETURNING scope, holder, expires_at, token"
+            ),
+            check_fence: format!(
+                "SELECT 1 FROM {s}.leases WHERE scope = $1 AND holder = $2 AND token = $3
+                     AND expires_at > '-infinity' FOR SHARE"
             ),
             release_lease: format!(
                 "UPDATE {s}.leases SET expires_at = '-infinity'
@@ -238,6 +245,33 @@ async fn copy_new_states(
     }
 }
 
+/// Refuses a commit made under `fence` unless its lease is still the current one (released
+/// leases keep their row, expired to `-infinity`); the lease's row stays locked until the
+/// transaction ends, so the check holds for the whole commit.
+async fn check_fence(
+    tx: &Transaction<'_>,
+    sql: &StateSql,
+    fence: &Fence,
+    redactor: &Redactor,
+) -> StoreResult<()> {
+    let token = i64::try_from(fence.token).unwrap_or(i64::MAX);
+    let rows = tx
+        .query_typed(
+            &sql.check_fence,
+            &[
+                (&fence.scope, Type::TEXT),
+                (&fence.holder, Type::TEXT),
+                (&token, Type::INT8),
+            ],
+        )
+        .await
+        .map_err(|e| redactor.db("checking the commit's lease", &e))?;
+    if rows.is_empty() {
+        return Err(StoreError::lease_lost(fence));
+    }
+    Ok(())
+}
+
 /// The column types of [`StateSql::copy_records`], in its column order.
 const RECORD_STATE_COPY_TYPES: &[Type] = &[
     Type::TEXT,
@@ -328,6 +362,9 @@ pub(crate) async fn write_commit(
 ) -> StoreResult<()> {
     let entity = &commit.entity;
     let ctx = |e: StoreError| e.with_context("entity", entity.clone());
+    if let Some(fence) = &commit.fence {
+        check_fence(tx, sql, fence, redactor).await.map_err(ctx)?;
+    }
     let rows = last_per_key(&commit.upsert_records, |r| &r.local_key);
     let fresh = new_states.filter(|n| n.fresh.load(Ordering::Relaxed));
     // The removals, then the states (a COPY or an upsert) sent behind them without waiting for

@@ -34,6 +34,10 @@ pub enum StoreErrorKind {
     Invalid,
     /// Another worker holds the lease, or a concurrent write won.
     Conflict,
+    /// A commit made under a lease ([`StateCommit::fence`](crate::StateCommit::fence)) was
+    /// refused, and nothing of it written: the lease is no longer current (it lapsed and another
+    /// holder took it, or it was given back). The run that made it must stop.
+    LeaseLost,
     /// The backend is unreachable or busy; trying again later may succeed.
     Unavailable,
     /// Stored data could not be decoded (corrupt file, schema drift).
@@ -63,6 +67,29 @@ pub struct StoreError {
 }
 
 impl StoreError {
+    /// The refusal of a commit made under `fence` once its lease is no longer current (what
+    /// every store returns, so the engine and its users read one message).
+    ///
+    /// ```
+    /// use twenty_sync_core::{Fence, StoreError, StoreErrorKind};
+    ///
+    /// let fence = Fence { scope: "ws#contacts".into(), holder: "w-1".into(), token: 3 };
+    /// let err = StoreError::lease_lost(&fence);
+    /// assert_eq!(err.kind(), StoreErrorKind::LeaseLost);
+    /// assert!(err.to_string().contains("ws#contacts"));
+    /// assert!(!err.is_temporary());
+    /// ```
+    pub fn lease_lost(fence: &crate::Fence) -> StoreError {
+        StoreError::new(
+            StoreErrorKind::LeaseLost,
+            format!(
+                "the commit was made under the lease on `{}` (fencing token {}), which is no longer current: it lapsed and another holder took it, or it was given back; nothing of the commit was written. The run that made it must stop; the next run takes up from what the store holds",
+                fence.scope, fence.token
+            ),
+        )
+        .with_context("holder", &fence.holder)
+    }
+
     /// A permanent error of `kind` with a message saying what failed and what to do.
     ///
     /// ```

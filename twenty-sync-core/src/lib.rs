@@ -57,9 +57,9 @@ pub mod workspace;
 pub use engine::{RunOptions, SyncEngine, SyncError, SyncErrorKind};
 pub use error::{StoreError, StoreErrorKind, StoreResult};
 pub use model::{
-    ApplyBatch, AuditAction, AuditEntry, AuditOutcome, AuditQuery, Checkpoint, InboundChange,
-    InboundChangeKind, Lease, Linked, LocalChange, LocalChangeKind, LocalRecord, PendingCreate,
-    RecordState, StateCommit, StateWritten, SyncDirection,
+    ApplyBatch, AuditAction, AuditEntry, AuditOutcome, AuditQuery, Checkpoint, Fence,
+    InboundChange, InboundChangeKind, Lease, Linked, LocalChange, LocalChangeKind, LocalRecord,
+    PendingCreate, RecordState, StateCommit, StateWritten, SyncDirection,
 };
 pub use plan_mapper::PlanMapper;
 pub use report::{EntityCounts, RecordFailure, RunMode, RunReport, RunStatus};

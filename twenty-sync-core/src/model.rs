@@ -409,6 +409,45 @@ pub struct StateCommit {
     /// Audit entries to append.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audit: Vec<AuditEntry>,
+    /// The lease the commit is made under, if any: the store refuses the whole commit, with
+    /// [`StoreErrorKind::LeaseLost`](crate::StoreErrorKind::LeaseLost), unless this lease is
+    /// still the scope's current one, checked atomically with the write (a fencing token: a
+    /// run whose lease lapsed and was taken cannot write over the new holder's work). A
+    /// precondition, not data: never stored.
+    #[serde(skip)]
+    pub fence: Option<Fence>,
+}
+
+/// A commit's precondition: the lease of `scope` is still held by `holder` under `token` (no
+/// other holder took it since; see [`Lease::token`]).
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use std::time::Duration;
+/// use twenty_sync_core::memory::MemoryState;
+/// use twenty_sync_core::{StateCommit, StateStore, StoreErrorKind};
+///
+/// let state = MemoryState::new();
+/// let lease = state.acquire_lease("ws#contacts", "worker-1", Duration::from_secs(60)).await?.unwrap();
+/// let mut commit = StateCommit::new("contacts");
+/// commit.fence = Some(lease.fence());
+/// state.commit(&commit).await?; // still the current lease
+///
+/// state.release_lease(&lease).await?;
+/// state.acquire_lease("ws#contacts", "worker-2", Duration::from_secs(60)).await?.unwrap();
+/// let err = state.commit(&commit).await.unwrap_err();
+/// assert_eq!(err.kind(), StoreErrorKind::LeaseLost);
+/// # Ok::<(), twenty_sync_core::StoreError>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    /// The lease's scope.
+    pub scope: String,
+    /// Its holder.
+    pub holder: String,
+    /// Its fencing token.
+    pub token: u64,
 }
 
 impl StateCommit {
@@ -788,4 +827,23 @@ pub struct Lease {
     pub expires_at: DateTime<Utc>,
     /// Increases every time the scope changes hands; a stale holder can be detected.
     pub token: u64,
+}
+
+impl Lease {
+    /// The [`Fence`] of commits made under this lease.
+    ///
+    /// ```
+    /// use twenty_sync_core::Lease;
+    ///
+    /// let lease = Lease { scope: "ws#contacts".into(), holder: "w-1".into(), expires_at: chrono::Utc::now(), token: 7 };
+    /// let fence = lease.fence();
+    /// assert_eq!((fence.scope.as_str(), fence.holder.as_str(), fence.token), ("ws#contacts", "w-1", 7));
+    /// ```
+    pub fn fence(&self) -> Fence {
+        Fence {
+            scope: self.scope.clone(),
+            holder: self.holder.clone(),
+            token: self.token,
+        }
+    }
 }

@@ -114,6 +114,12 @@ pub trait SourceOfTruth: Send + Sync {
     /// error whose `key` context names the record refused saves it the halving (one apply more
     /// per such record). Any other error stops the pull, with its cursor before the batch.
     ///
+    /// A source that writes `batch.state` itself ([`StateWritten::Written`]) honours its
+    /// [`fence`](crate::StateCommit::fence) as [`StateStore::commit`](crate::StateStore::commit)
+    /// does: the whole batch, data included, is refused with
+    /// [`StoreErrorKind::LeaseLost`](crate::StoreErrorKind::LeaseLost) unless the lease is still
+    /// current. (A source that does not is checked by the state commit that follows its write.)
+    ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// use serde_json::json;

@@ -70,6 +70,12 @@ pub trait StateStore: Send + Sync {
 
     /// Applies everything in `commit` atomically.
     ///
+    /// A commit with a [`fence`](StateCommit::fence) is written only while that lease is the
+    /// scope's current one (same holder and token, not given back), checked atomically with the
+    /// write; otherwise nothing of it is, and the error's kind is
+    /// [`StoreErrorKind::LeaseLost`](crate::StoreErrorKind::LeaseLost)
+    /// ([`StoreError::lease_lost`](crate::StoreError::lease_lost)).
+    ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// use twenty_sync_core::memory::MemoryState;

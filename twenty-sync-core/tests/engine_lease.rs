@@ -371,3 +371,75 @@ async fn a_delivery_that_panics_gives_its_lease_back() {
         "the store's lease is given back"
     );
 }
+
+/// A run whose lease lapsed and was taken by another holder while it worked (a process paused
+/// past its renewals) cannot commit over the new holder: its next commit carries the lease's
+/// fence, the store refuses it whole, and the run stops with `LeaseHeld`. Here the store's clock
+/// jumps an hour and another worker takes the lease between the run's write of a pulled batch
+/// to the local source and the commit of its state.
+#[tokio::test]
+async fn a_commit_under_a_lease_taken_since_is_refused_and_stops_the_run() {
+    use futures::FutureExt;
+    use std::sync::atomic::AtomicI64;
+    use twenty_sync_core::engine::{ProgressEvent, ProgressSink};
+
+    let sim = sim(30).await;
+    let skew = Arc::new(AtomicI64::new(0));
+    let clock_skew = Arc::clone(&skew);
+    let state = MemoryState::with_clock(Arc::new(move || {
+        Utc::now() + chrono::Duration::seconds(clock_skew.load(Ordering::SeqCst))
+    }));
+    let source = MemorySource::new();
+    let scope = format!("{}#{ENTITY}", client(&sim).base_url());
+    let taken: Arc<std::sync::Mutex<Option<Lease>>> = Arc::default();
+    let (thief_state, thief_scope, thief_taken) = (state.clone(), scope.clone(), taken.clone());
+    let engine = SyncEngine::builder(client(&sim), source.clone(), state.clone())
+        .entity(Arc::new(contacts()))
+        .progress(ProgressSink::new(move |e| {
+            if let ProgressEvent::Written { .. } = e {
+                let mut taken = thief_taken.lock().unwrap();
+                if taken.is_none() {
+                    skew.store(3600, Ordering::SeqCst);
+                    let lease = thief_state
+                        .acquire_lease(&thief_scope, "another-worker", Duration::from_secs(600))
+                        .now_or_never()
+                        .expect("the memory store answers at once")
+                        .expect("acquiring")
+                        .expect("the lapsed lease is free");
+                    *taken = Some(lease);
+                }
+            }
+        }))
+        .build()
+        .unwrap();
+
+    let err = engine.pull(RunOptions::new()).await.unwrap_err();
+    assert_eq!(err.kind(), SyncErrorKind::LeaseHeld, "{err}");
+    assert!(err.to_string().contains("no longer current"), "{err}");
+    // Nothing of the refused commit: no record state, no cursor.
+    let ids: Vec<String> = sim
+        .handle()
+        .records("people")
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        state
+            .records_by_twenty_id(ENTITY, &ids)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        state.cursor(ENTITY, SyncDirection::Pull).await.unwrap(),
+        None
+    );
+    // The stopped run gave back nothing of the new holder's: it still holds the lease.
+    let thief = taken.lock().unwrap().clone().expect("taken");
+    let again = state
+        .acquire_lease(&scope, "another-worker", Duration::from_secs(600))
+        .await
+        .unwrap()
+        .expect("still the new holder's");
+    assert_eq!(again.token, thief.token);
+}

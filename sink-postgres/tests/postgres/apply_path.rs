@@ -388,3 +388,83 @@ async fn spare_connections_open_during_the_setup_as_far_as_the_pool_allows() {
     let status = single.pool().status();
     assert_eq!((status.size, status.available), (1, 1), "{status:?}");
 }
+
+/// A pulled batch made under a lease (`StateCommit::fence`) that another holder took since is
+/// refused whole, data and state, on either path (new rows by COPY, existing ones by upsert);
+/// under the current lease it applies.
+#[tokio::test]
+async fn a_batch_under_a_lease_taken_since_writes_neither_data_nor_state() {
+    use std::time::Duration;
+    let db = TestDb::new().await;
+    let data = db.data_schema();
+    let texts = EntityTable::new("texts", &data, "texts", "id")
+        .column(ColumnMap::new("name", ColumnType::Text))
+        .create(true);
+    let sink = db.build(db.builder().entity(texts)).await;
+    let ttl = Duration::from_secs(60);
+    let a = sink
+        .acquire_lease("ws#texts", "worker-a", ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    let fenced = |keys: &[&str], name: &str, cursor: &str, lease: &twenty_sync_core::Lease| {
+        let changes = keys
+            .iter()
+            .map(|k| upsert(k, json!({"id": k, "name": name})))
+            .collect();
+        let mut b = batch("texts", changes, cursor);
+        b.state.fence = Some(lease.fence());
+        b
+    };
+    sink.apply(&fenced(&["t1", "t2"], "first", "c1", &a))
+        .await
+        .expect("applied under the current lease");
+
+    sink.release_lease(&a).await.unwrap();
+    let b = sink
+        .acquire_lease("ws#texts", "worker-b", ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    for (keys, what) in [
+        (&["t3", "t4"][..], "new rows"),
+        (&["t1"][..], "an existing row"),
+    ] {
+        let err = sink
+            .apply(&fenced(keys, "stale", "c-stale", &a))
+            .await
+            .expect_err(what);
+        assert_eq!(err.kind(), StoreErrorKind::LeaseLost, "{what}: {err}");
+    }
+    let pg = admin().await;
+    let rows: Vec<(String, String)> = pg
+        .query(
+            &format!("SELECT id, name FROM \"{data}\".texts ORDER BY id"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let first = |k: &str| (k.to_owned(), "first".to_owned());
+    assert_eq!(rows, [first("t1"), first("t2")]);
+    assert_eq!(
+        sink.cursor("texts", SyncDirection::Pull).await.unwrap(),
+        Some(Checkpoint::new("c1"))
+    );
+    assert!(
+        sink.records("texts", &["t3".into()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    sink.apply(&fenced(&["t3"], "second", "c2", &b))
+        .await
+        .expect("applied under the new holder's lease");
+    assert_eq!(
+        sink.cursor("texts", SyncDirection::Pull).await.unwrap(),
+        Some(Checkpoint::new("c2"))
+    );
+}

@@ -14,6 +14,105 @@ use crate::state::StateStore;
 
 use super::support::{at, ok};
 
+/// A commit made under a lease ([`StateCommit::fence`]) is written while the lease is the
+/// scope's current one, and refused whole, with [`StoreErrorKind::LeaseLost`], once it is not
+/// (given back, or taken by another holder); a commit without a fence is not checked.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use twenty_sync_core::conformance::state::commits_are_fenced_by_their_lease;
+/// use twenty_sync_core::memory::MemoryState;
+///
+/// commits_are_fenced_by_their_lease(&MemoryState::new(), "contacts", "ws#contacts").await;
+/// # });
+/// ```
+pub async fn commits_are_fenced_by_their_lease(store: &dyn StateStore, entity: &str, scope: &str) {
+    let ttl = Duration::from_secs(60);
+    let fenced = |key: &str, lease: &crate::model::Lease| {
+        let mut c = StateCommit::new(entity);
+        c.upsert_records.push(state(key, &format!("tw-{key}"), 1));
+        c.cursors
+            .push((SyncDirection::Pull, Checkpoint::new(format!("cp-{key}"))));
+        c.fence = Some(lease.fence());
+        c
+    };
+    let cursor = || async {
+        ok(
+            store.cursor(entity, SyncDirection::Pull).await,
+            "reading the cursor",
+        )
+        .map(|c| c.as_str().to_owned())
+    };
+    let a = ok(
+        store.acquire_lease(scope, "worker-a", ttl).await,
+        "acquiring",
+    )
+    .unwrap_or_else(|| panic!("acquire_lease(): a free scope must be granted"));
+    ok(
+        store.commit(&fenced("k1", &a)).await,
+        "committing under the current lease",
+    );
+    let renewed = ok(
+        store.acquire_lease(scope, "worker-a", ttl).await,
+        "renewing",
+    )
+    .unwrap_or_else(|| panic!("acquire_lease(): the holder must be able to renew its lease"));
+    ok(
+        store.commit(&fenced("k2", &renewed)).await,
+        "committing under the renewed lease",
+    );
+
+    ok(store.release_lease(&renewed).await, "releasing");
+    let refused = |what: &str, res: crate::error::StoreResult<()>| match res {
+        Err(e) => assert_eq!(
+            e.kind(),
+            StoreErrorKind::LeaseLost,
+            "commit(): {what} must be refused as LeaseLost, got: {e}"
+        ),
+        Ok(()) => panic!("commit(): {what} must be refused"),
+    };
+    refused(
+        "a commit under a lease given back",
+        store.commit(&fenced("k3", &a)).await,
+    );
+    let b = ok(
+        store.acquire_lease(scope, "worker-b", ttl).await,
+        "acquiring",
+    )
+    .unwrap_or_else(|| panic!("acquire_lease(): a released scope must be granted"));
+    refused(
+        "a commit under a lease another holder took since",
+        store.commit(&fenced("k3", &a)).await,
+    );
+    let mut forged = b.clone();
+    forged.holder = "worker-a".into();
+    refused(
+        "a commit naming the current token with another holder",
+        store.commit(&fenced("k3", &forged)).await,
+    );
+    assert_eq!(
+        ok(store.records(entity, &["k3".into()]).await, "reading"),
+        vec![],
+        "commit(): a refused commit must write nothing of its record states"
+    );
+    assert_eq!(
+        cursor().await.as_deref(),
+        Some("cp-k2"),
+        "commit(): a refused commit must not move the cursor"
+    );
+    ok(
+        store.commit(&fenced("k4", &b)).await,
+        "committing under the new holder's lease",
+    );
+    let mut unfenced = StateCommit::new(entity);
+    unfenced
+        .cursors
+        .push((SyncDirection::Pull, Checkpoint::new("cp-unfenced")));
+    ok(store.commit(&unfenced).await, "committing without a fence");
+    assert_eq!(cursor().await.as_deref(), Some("cp-unfenced"));
+    ok(store.release_lease(&b).await, "releasing");
+}
+
 /// Runs every state check, each on its own entity (`conformance_<check>`) or lease scope.
 ///
 /// ```
@@ -40,6 +139,7 @@ pub async fn run_all(store: &dyn StateStore) {
     audit_is_appended_and_filtered(store, "conformance_audit").await;
     leases_are_exclusive_renewable_and_fenced(store, "conformance/lease").await;
     leases_expire(store, "conformance/lease_expiry").await;
+    commits_are_fenced_by_their_lease(store, "conformance_fence", "conformance/fence").await;
 }
 
 fn state(key: &str, id: &str, secs: i64) -> RecordState {

@@ -82,7 +82,13 @@ impl SyncError {
     }
 
     pub(crate) fn from_store(what: &str, e: StoreError) -> Self {
-        let mut s = SyncError::new(SyncErrorKind::Store, format!("{what}: {e}"));
+        // A commit refused for a lost lease: another run holds the entity now.
+        let kind = if e.kind() == crate::StoreErrorKind::LeaseLost {
+            SyncErrorKind::LeaseHeld
+        } else {
+            SyncErrorKind::Store
+        };
+        let mut s = SyncError::new(kind, format!("{what}: {e}"));
         s.temporary = e.is_temporary();
         s.source = Some(Box::new(e));
         s

@@ -7,11 +7,16 @@
 //! ([`EngineConfig::holder_id`](super::EngineConfig::holder_id)). Without claims, a webhook
 //! handled while the engine's own run pulls would take the run's lease, apply beside it, and
 //! release it under the run; two `run` calls on one engine would run together.
+//!
+//! Every commit made while a lease is held carries its [`Fence`]: the store refuses it unless
+//! the lease is still the current one, checked with the write. A run whose lease lapsed and was
+//! taken (a process paused past its renewals) cannot write over the new holder's work; its next
+//! commit fails with `LeaseHeld` and the run stops.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::model::Lease;
+use crate::model::{Fence, Lease};
 use crate::source::SourceOfTruth;
 use crate::state::StateStore;
 
@@ -19,18 +24,28 @@ use super::SyncEngine;
 use super::error::{SyncError, SyncErrorKind};
 use super::mapper::EntityMapper;
 
-/// The scopes this engine's runs and webhooks hold (or are taking) a lease on.
+/// The scopes this engine's runs and webhooks hold (or are taking) a lease on, each with the
+/// fence of its lease once taken.
 #[derive(Debug, Default)]
-pub(crate) struct Claims(Arc<Mutex<HashSet<String>>>);
+pub(crate) struct Claims(Arc<Mutex<HashMap<String, Option<Fence>>>>);
 
 impl Claims {
     /// Claims `scope` for the caller, or `None` while another run of this engine has it.
     fn claim(&self, scope: &str) -> Option<Claim> {
-        let fresh = lock(&self.0).insert(scope.to_owned());
-        fresh.then(|| Claim {
+        let mut claims = lock(&self.0);
+        if claims.contains_key(scope) {
+            return None;
+        }
+        claims.insert(scope.to_owned(), None);
+        Some(Claim {
             scope: scope.to_owned(),
             claims: Arc::clone(&self.0),
         })
+    }
+
+    /// The fence of the lease held on `scope`, if one is.
+    fn fence(&self, scope: &str) -> Option<Fence> {
+        lock(&self.0).get(scope).cloned().flatten()
     }
 }
 
@@ -39,7 +54,14 @@ impl Claims {
 #[derive(Debug)]
 struct Claim {
     scope: String,
-    claims: Arc<Mutex<HashSet<String>>>,
+    claims: Arc<Mutex<HashMap<String, Option<Fence>>>>,
+}
+
+impl Claim {
+    /// Records the lease taken for the claimed scope: commits are fenced by it from now on.
+    fn hold(&self, lease: &Lease) {
+        lock(&self.claims).insert(self.scope.clone(), Some(lease.fence()));
+    }
 }
 
 impl Drop for Claim {
@@ -51,7 +73,7 @@ impl Drop for Claim {
 /// The set of claimed scopes. A panic elsewhere while it was held leaves it consistent (each
 /// use is one insert or remove), so a poisoned lock is taken over rather than refusing every
 /// later run or keeping a scope claimed for good.
-fn lock(claims: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
+fn lock<T>(claims: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     claims
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -78,6 +100,12 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         format!("{}#{entity}", self.client.base_url())
     }
 
+    /// The fence of the lease this engine holds on `entity`, if it holds one (a dry run takes
+    /// none, and commits nothing): what every commit of the entity's state carries.
+    pub(crate) fn fence_of(&self, entity: &str) -> Option<Fence> {
+        self.claims.fence(&self.lease_scope(entity))
+    }
+
     /// Takes the lease of `entity` for one run or webhook: `LeaseHeld` while another run or
     /// webhook of this engine, or another holder, has it.
     pub(crate) async fn take_lease(&self, entity: &str) -> Result<HeldLease, SyncError> {
@@ -91,10 +119,13 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             .acquire_lease(&scope, &self.config.holder_id, self.config.lease_ttl)
             .await
         {
-            Ok(Some(lease)) => Ok(HeldLease {
-                lease,
-                _claim: claim,
-            }),
+            Ok(Some(lease)) => {
+                claim.hold(&lease);
+                Ok(HeldLease {
+                    lease,
+                    _claim: claim,
+                })
+            }
             Ok(None) => Err(lease_held(&scope, "another run")),
             Err(e) => Err(SyncError::from_store("taking the lease", e)),
         }

@@ -1161,6 +1161,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
             commit.cursors.push((DIR, c.encode()));
         }
         if !commit.is_empty() {
+            commit.fence = self.fence_of(entity);
             self.state
                 .commit(&commit)
                 .await

@@ -128,6 +128,7 @@ fn part_batch(
 ) -> ApplyBatch {
     let keys: HashSet<&str> = part.iter().map(|&i| changes[i].key.as_str()).collect();
     let mut commit = StateCommit::new(entity);
+    commit.fence = state.fence.clone();
     commit.upsert_records = state
         .upsert_records
         .iter()
@@ -170,8 +171,10 @@ fn rest_of(
         add_pending,
         remove_pending,
         audit,
+        fence,
     } = state;
     let mut rest = StateCommit::new(&entity);
+    rest.fence = fence;
     rest.upsert_records = upsert_records
         .into_iter()
         .filter(|s| !in_parts.contains(s.local_key.as_str()))
@@ -230,6 +233,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         if let Some(c) = &cursor {
             state.cursors.push((DIR, c.encode()));
         }
+        state.fence = self.fence_of(entity);
         let whole = Arc::new(ApplyBatch {
             entity: entity.to_owned(),
             changes,

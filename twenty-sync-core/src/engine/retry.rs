@@ -212,6 +212,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         .unwrap_or_default();
         let mut commit = StateCommit::new(retry_scope(&set.entity));
         commit.cursors.push((set.dir, Checkpoint::new(value)));
+        commit.fence = self.fence_of(&set.entity);
         self.state.commit(&commit).await.map_err(|e| {
             SyncError::from_store(&format!("saving the {} retry set", set.dir.as_str()), e)
         })?;

@@ -148,6 +148,8 @@ impl CommitHead {
             add_pending: self.add_pending,
             remove_pending: self.remove_pending,
             audit: Vec::new(),
+            // A commit-time precondition, never journalled: replay does not check it again.
+            fence: None,
         }
     }
 }
@@ -570,6 +572,8 @@ mod tests {
                 outcome: AuditOutcome::Applied,
                 detail: None,
             }],
+            // Never journalled (a commit-time precondition).
+            fence: None,
         }
     }
 

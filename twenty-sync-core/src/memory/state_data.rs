@@ -76,6 +76,16 @@ impl StateData {
         if commit.entity.is_empty() {
             return invalid("state commit has an empty entity name".into());
         }
+        if let Some(fence) = &commit.fence {
+            let current = self
+                .leases
+                .get(&fence.scope)
+                .and_then(|s| s.current.as_ref())
+                .is_some_and(|c| c.holder == fence.holder && c.token == fence.token);
+            if !current {
+                return Err(StoreError::lease_lost(fence).with_context("entity", &commit.entity));
+            }
+        }
         let mut directions = HashSet::new();
         for (direction, _) in &commit.cursors {
             if !directions.insert(*direction) {

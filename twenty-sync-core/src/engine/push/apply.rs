@@ -146,6 +146,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         if let Some(checkpoint) = checkpoint {
             commit.cursors.push((DIR, checkpoint));
         }
+        commit.fence = self.fence_of(entity);
         self.state
             .commit(&commit)
             .await

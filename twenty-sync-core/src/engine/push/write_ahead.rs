@@ -27,6 +27,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
         if !pending.is_empty() {
             let mut wal = StateCommit::new(entity);
             wal.add_pending = pending;
+            wal.fence = self.fence_of(entity);
             self.state
                 .commit(&wal)
                 .await
@@ -112,6 +113,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 }
                 commit.remove_pending.push(p.local_key.clone());
             }
+            commit.fence = self.fence_of(entity);
             self.state
                 .commit(&commit)
                 .await
