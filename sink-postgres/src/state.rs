@@ -362,9 +362,14 @@ pub(crate) async fn write_commit(
 ) -> StoreResult<()> {
     let entity = &commit.entity;
     let ctx = |e: StoreError| e.with_context("entity", entity.clone());
-    if let Some(fence) = &commit.fence {
-        check_fence(tx, sql, fence, redactor).await.map_err(ctx)?;
-    }
+    // The lease check goes out first and everything else behind it without waiting for its
+    // answer: a commit refused by it fails, and the transaction with its writes rolls back.
+    let fenced = async {
+        match &commit.fence {
+            Some(fence) => check_fence(tx, sql, fence, redactor).await.map_err(ctx),
+            None => Ok(()),
+        }
+    };
     let rows = last_per_key(&commit.upsert_records, |r| &r.local_key);
     let fresh = new_states.filter(|n| n.fresh.load(Ordering::Relaxed));
     // The removals, then the states (a COPY or an upsert) sent behind them without waiting for
@@ -390,8 +395,12 @@ pub(crate) async fn write_commit(
     if fresh.is_some() {
         // Nothing else may be sent on the connection until the COPY's answer: the audit rows
         // are serialised meanwhile, and go out after it.
-        let (states, audit_rows) =
-            tokio::join!(biased; states, async { audit::encode(&commit.audit) });
+        let (fenced, (states, audit_rows)) = tokio::join!(
+            biased;
+            fenced,
+            async { tokio::join!(biased; states, async { audit::encode(&commit.audit) }) }
+        );
+        fenced?;
         states?;
         let audit_rows = audit_rows.map_err(ctx)?;
         return write_audit_and_rest(tx, sql, commit, &audit_rows, redactor).await;
@@ -402,7 +411,8 @@ pub(crate) async fn write_commit(
         let audit_rows = audit::encode(&commit.audit).map_err(ctx)?;
         write_audit_and_rest(tx, sql, commit, &audit_rows, redactor).await
     };
-    let (states, rest) = tokio::join!(biased; states, rest);
+    let (fenced, states, rest) = tokio::join!(biased; fenced, states, rest);
+    fenced?;
     states?;
     rest
 }
