@@ -1335,23 +1335,33 @@ impl StateStore for PostgresSink {
         ttl: Duration,
     ) -> StoreResult<Option<Lease>> {
         let client = self.inner.client().await?;
-        let row = client
-            .query_typed(
-                &self.inner.sql.acquire_lease,
-                &[
-                    (&scope, Type::TEXT),
-                    (&holder, Type::TEXT),
-                    (&ttl.as_secs_f64(), Type::FLOAT8),
-                ],
-            )
+        let params: [(&(dyn ToSql + Sync), Type); 3] = [
+            (&scope, Type::TEXT),
+            (&holder, Type::TEXT),
+            (&ttl.as_secs_f64(), Type::FLOAT8),
+        ];
+        let failed = |e: tokio_postgres::Error| {
+            self.inner
+                .redactor
+                .db("acquiring the lease", &e)
+                .with_context("scope", scope)
+        };
+        // A renewal (the token stays) or a lease held by another holder is answered without
+        // waiting for the commits in flight; only taking a free or expired scope (a new token,
+        // a key update) waits for those still fenced by the old token.
+        let live = client
+            .query_typed(&self.inner.sql.renew_lease, &params)
             .await
-            .map(|rows| rows.into_iter().next())
-            .map_err(|e| {
-                self.inner
-                    .redactor
-                    .db("acquiring the lease", &e)
-                    .with_context("scope", scope)
-            })?;
+            .map_err(failed)?;
+        let row = match live.into_iter().next() {
+            Some(r) if r.get::<_, bool>(4) => Some(r),
+            Some(_) => None,
+            None => client
+                .query_typed(&self.inner.sql.acquire_lease, &params)
+                .await
+                .map(|rows| rows.into_iter().next())
+                .map_err(failed)?,
+        };
         Ok(row.map(|r| Lease {
             scope: r.get(0),
             holder: r.get(1),

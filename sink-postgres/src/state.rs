@@ -40,10 +40,16 @@ pub(crate) struct StateSql {
     pub runs: String,
     pub run: String,
     pub audit: AuditSql,
+    /// The holder's renewal of its live lease (one row, `mine`), or the live lease of another
+    /// holder (one row, not `mine`), or nothing: a scope free or expired, for `acquire_lease`.
+    /// Neither locks anything a commit's fence check holds.
+    pub renew_lease: String,
     pub acquire_lease: String,
     pub release_lease: String,
-    /// Whether a commit's fence is the current lease (one row), locking the lease's row until
-    /// the commit's transaction ends so no other holder takes it meanwhile.
+    /// Whether a commit's fence is the current lease (one row), key-share-locking the lease's
+    /// row until the commit's transaction ends: no other holder takes it meanwhile (a takeover
+    /// changes the token, a key column, see migration 0007), while the holder's renewals and
+    /// release (which leave the token alone) do not wait for the commit.
     pub check_fence: String,
     pub outbox_page: String,
 }
@@ -127,6 +133,16 @@ impl StateSql {
             ),
             run: format!("SELECT report FROM {s}.runs WHERE run_id = $1"),
             audit: AuditSql::new(&s),
+            renew_lease: format!(
+                "WITH renewed AS (
+                     UPDATE {s}.leases SET expires_at = clock_timestamp() + make_interval(secs => $3)
+                     WHERE scope = $1 AND holder = $2 AND expires_at > clock_timestamp()
+                     RETURNING scope, holder, expires_at, token)
+                 SELECT scope, holder, expires_at, token, true FROM renewed
+                 UNION ALL
+                 SELECT scope, holder, expires_at, token, false FROM {s}.leases
+                 WHERE scope = $1 AND holder <> $2 AND expires_at > clock_timestamp()"
+            ),
             acquire_lease: format!(
                 "INSERT INTO {s}.leases AS l (scope, holder, expires_at, token)
                  VALUES ($1, $2, clock_timestamp() + make_interval(secs => $3), 1)
@@ -139,7 +155,7 @@ impl StateSql {
             ),
             check_fence: format!(
                 "SELECT 1 FROM {s}.leases WHERE scope = $1 AND holder = $2 AND token = $3
-                     AND expires_at > '-infinity' FOR SHARE"
+                     AND expires_at > '-infinity' FOR KEY SHARE"
             ),
             release_lease: format!(
                 "UPDATE {s}.leases SET expires_at = '-infinity'

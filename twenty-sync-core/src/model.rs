@@ -294,8 +294,10 @@ pub struct RecordState {
     /// resolution: with them a record changed on both sides is merged, each field changed on
     /// one side only taking that side's value, and the conflict policy settles only the fields
     /// changed on both (see [`AgreedFields`](crate::engine::AgreedFields)). Opaque text;
-    /// `None` where no sync run wrote the record (a pull-only or push-only run clears it), and
-    /// the policy then settles every differing field.
+    /// `None` when the record's state was last written by anything but a sync run (a pull-only
+    /// or push-only run, a webhook delivery under the default `webhook_mode` (pull), the
+    /// recovery of a create interrupted by a crash), and the policy then settles every
+    /// differing field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field_hashes: Option<String>,
 }
@@ -412,7 +414,7 @@ pub struct StateCommit {
     /// The lease the commit is made under, if any: the store refuses the whole commit, with
     /// [`StoreErrorKind::LeaseLost`](crate::StoreErrorKind::LeaseLost), unless this lease is
     /// still the scope's current one, checked atomically with the write (a fencing token: a
-    /// run whose lease lapsed and was taken cannot write over the new holder's work). A
+    /// run whose lease lapsed and was taken cannot commit state over the new holder's). A
     /// precondition, not data: never stored.
     #[serde(skip)]
     pub fence: Option<Fence>,

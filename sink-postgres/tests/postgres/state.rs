@@ -398,3 +398,74 @@ async fn concurrent_lease_attempts_have_one_winner() {
     }
     assert_eq!(winners, 1);
 }
+
+/// A commit in flight holds its lease's row (its fence check, `FOR KEY SHARE`) until it ends.
+/// The holder's renewal, another holder's probe of the live lease, and the release answer
+/// without waiting for it; taking the scope over (a new token) waits for it to end.
+#[tokio::test]
+async fn lease_renewals_do_not_wait_for_commits_in_flight_and_takeovers_do() {
+    let db = TestDb::new().await;
+    let sink = db.build(db.builder()).await;
+    let ttl = Duration::from_secs(60);
+    let a = sink
+        .acquire_lease("ws/people", "worker-a", ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    // A commit in flight under `a`: the fence check's lock, in a transaction left open.
+    let mut pg = crate::common::admin().await;
+    let commit = pg.transaction().await.unwrap();
+    let locked = commit
+        .query(
+            &format!(
+                "SELECT 1 FROM \"{}\".leases WHERE scope = $1 AND token = $2 FOR KEY SHARE",
+                db.state_schema()
+            ),
+            &[&"ws/people", &(a.token as i64)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(locked.len(), 1);
+
+    // Everything is tried while the commit is open and checked once it has ended: a failed
+    // check with the transaction open would leave the test's cleanup waiting on its lock.
+    let quick = Duration::from_secs(5);
+    let renewed = tokio::time::timeout(quick, sink.acquire_lease("ws/people", "worker-a", ttl))
+        .await
+        .map(|r| r.unwrap());
+    let probe = tokio::time::timeout(quick, sink.acquire_lease("ws/people", "worker-b", ttl))
+        .await
+        .map(|r| r.unwrap());
+    let released = match &renewed {
+        Ok(Some(lease)) => tokio::time::timeout(quick, sink.release_lease(lease))
+            .await
+            .map(|r| r.unwrap()),
+        _ => Ok(()),
+    };
+    let takeover = tokio::spawn({
+        let sink = sink.clone();
+        async move { sink.acquire_lease("ws/people", "worker-b", ttl).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let takeover_waited = !takeover.is_finished();
+    commit.commit().await.unwrap();
+
+    let renewed = renewed
+        .expect("a renewal does not wait for the commit")
+        .expect("renewed");
+    assert_eq!(renewed.token, a.token);
+    let probe = probe.expect("a probe of a live lease does not wait for the commit");
+    assert!(probe.is_none(), "held by worker-a");
+    released.expect("a release does not wait for the commit");
+    assert!(
+        takeover_waited,
+        "a takeover waits for the commit in flight under the old token"
+    );
+    let b = tokio::time::timeout(quick, takeover)
+        .await
+        .expect("the takeover goes on once the commit ended")
+        .unwrap()
+        .unwrap()
+        .expect("taken");
+    assert!(b.token > a.token);
+}

@@ -228,15 +228,16 @@ pub fn merge(
     for (i, f) in mapper.fields().iter().enumerate() {
         let lv = get_path(local, &f.local_path);
         let tv = get_path(twenty_mapped, &f.local_path);
-        if lv == tv {
+        // Absent and null are the same value (a mapping leaves Twenty's nulls out; a table
+        // reads an empty column as null): no difference, no conflict.
+        if present(lv) == present(tv) {
             continue;
         }
         let changed_by = agreed.and_then(|a| {
             match (a.value_changed(i, lv), a.value_changed(i, tv)) {
                 (true, false) => Some(Winner::Local),
                 (false, true) => Some(Winner::Twenty),
-                // Both changed, or neither as far as the hashes tell (absent and null differ
-                // as values, not as hashes): a conflict.
+                // Both changed (or neither, as far as 64-bit hashes tell): a conflict.
                 _ => None,
             }
         });
@@ -267,6 +268,11 @@ pub fn merge(
         fields,
         one_sided,
     }
+}
+
+/// `v` unless it is `null`.
+fn present(v: Option<&Value>) -> Option<&Value> {
+    v.filter(|v| !v.is_null())
 }
 
 #[cfg(test)]
@@ -398,20 +404,30 @@ mod tests {
     }
 
     #[test]
-    fn agreed_values_of_another_record_shape_still_merge_safely() {
-        // Neither side matches the agreed value (both changed): the policy decides.
+    fn absent_and_null_are_the_same_value() {
         let m = three();
-        let agreed = AgreedFields::of(&m, &json!({"a": null}));
+        let agreed = AgreedFields::of(&m, &json!({"a": 1}));
+        // A field null on one side and absent on the other differs in neither way.
+        for (local, twenty) in [
+            (json!({"a": 1, "b": null}), json!({"a": 2})),
+            (json!({"a": 1}), json!({"a": 2, "b": null})),
+        ] {
+            let r = merge(&m, Some(&agreed), &local, &twenty, None, None);
+            assert!(!r.is_conflict(), "{r:?}");
+            assert_eq!(r.one_sided, vec![("a".into(), Winner::Twenty)]);
+            let two_way = resolve(&m, &local, &twenty, None, None);
+            assert_eq!(two_way.field_names(), vec!["a".to_string()]);
+        }
+        // Emptied on one side: a change like any other.
         let r = merge(
             &m,
             Some(&agreed),
-            &json!({}),
             &json!({"a": null}),
+            &json!({"a": 1}),
             None,
             None,
         );
-        // Absent and null hash alike: neither side changed as far as the hashes tell.
-        assert_eq!(r.fields, vec![("a".into(), Winner::Twenty)]);
+        assert_eq!(r.one_sided, vec![("a".into(), Winner::Local)]);
         assert_eq!(r.merged, json!({"a": null}));
     }
 }

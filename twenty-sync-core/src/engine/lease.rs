@@ -10,8 +10,9 @@
 //!
 //! Every commit made while a lease is held carries its [`Fence`]: the store refuses it unless
 //! the lease is still the current one, checked with the write. A run whose lease lapsed and was
-//! taken (a process paused past its renewals) cannot write over the new holder's work; its next
-//! commit fails with `LeaseHeld` and the run stops.
+//! taken (a process paused past its renewals) cannot commit state over the new holder's; its
+//! next commit fails with `LeaseHeld` and the run stops. (Not fenced: the Twenty writes of the
+//! push chunk it was sending, and data a source applies before the state commit.)
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
