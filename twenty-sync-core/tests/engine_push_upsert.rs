@@ -287,3 +287,50 @@ async fn a_second_local_record_with_a_linked_email_fails_and_leaves_the_first_in
         vec!["same@example.com", "twin@example.com"]
     );
 }
+
+/// A record put back after another local record's batch upsert overwrote it is stored with what
+/// both sides now hold (its local record as it is), never with the agreed values of its previous
+/// sync: here a push-only run (which keeps no agreed values) clears them. (In a sync run its
+/// pull rewrites them anyway.)
+#[tokio::test]
+async fn a_record_put_back_keeps_no_stale_agreed_values() {
+    use twenty_sync_core::engine::AgreedFields;
+    let sim = sim(0).await;
+    let (source, state) = (MemorySource::new(), MemoryState::new());
+    let engine = engine_using(&sim, &source, &state, MatchStrategy::Upsert);
+    let first = person("same@example.com", "First", "One");
+    source.upsert(ENTITY, "l-1", first.clone());
+    engine.sync(RunOptions::new()).await.expect("first sync");
+    let synced = state.record(ENTITY, "l-1").await.unwrap().expect("linked");
+    assert_eq!(
+        synced.field_hashes,
+        Some(AgreedFields::of(&contacts(), &first).to_string())
+    );
+
+    // A second record with l-1's email, then (a chunk of 7 later) l-1 edited: l-2's chunk
+    // overwrites l-1 in Twenty and puts l-1's edited values back, and l-1's own chunk then
+    // finds Twenty holding them already (unchanged: no state written for it there).
+    source.upsert(ENTITY, "l-2", person("SAME@example.com", "Second", "Two"));
+    for i in 0..7 {
+        source.upsert(
+            ENTITY,
+            &format!("f-{i}"),
+            person(&format!("f{i}@example.com"), "F", "F"),
+        );
+    }
+    source.upsert(
+        ENTITY,
+        "l-1",
+        person("same@example.com", "First", "One edited"),
+    );
+    let report = engine
+        .run(RunMode::Push, RunOptions::new())
+        .await
+        .expect("push")
+        .report;
+    assert_eq!(report.failures.len(), 1, "{}", report.summary());
+    let st = state.record(ENTITY, "l-1").await.unwrap().expect("linked");
+    let tw: Value = sim.handle().record("people", &st.twenty_id).unwrap();
+    assert_eq!(tw["jobTitle"], "One edited", "{tw}");
+    assert_eq!(st.field_hashes, None, "no stale agreed values: {st:?}");
+}
