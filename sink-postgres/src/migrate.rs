@@ -89,11 +89,6 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "record_state_field_hashes",
         sql: include_str!("../migrations/0006_record_state_field_hashes.sql"),
     },
-    Migration {
-        version: 7,
-        name: "lease_token_key",
-        sql: include_str!("../migrations/0007_lease_token_key.sql"),
-    },
 ];
 
 /// Renders a migration template for `schema` in one pass (a name containing a placeholder is not

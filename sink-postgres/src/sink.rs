@@ -1334,7 +1334,7 @@ impl StateStore for PostgresSink {
         holder: &str,
         ttl: Duration,
     ) -> StoreResult<Option<Lease>> {
-        let client = self.inner.client().await?;
+        let mut client = self.inner.client().await?;
         let params: [(&(dyn ToSql + Sync), Type); 3] = [
             (&scope, Type::TEXT),
             (&holder, Type::TEXT),
@@ -1347,8 +1347,9 @@ impl StateStore for PostgresSink {
                 .with_context("scope", scope)
         };
         // A renewal (the token stays) or a lease held by another holder is answered without
-        // waiting for the commits in flight; only taking a free or expired scope (a new token,
-        // a key update) waits for those still fenced by the old token.
+        // waiting for the commits in flight; only taking a free or expired scope (a new token)
+        // locks the row `FOR UPDATE` first, and so waits for those still fenced by the old
+        // token (their checks hold it `FOR KEY SHARE`).
         let live = client
             .query_typed(&self.inner.sql.renew_lease, &params)
             .await
@@ -1356,11 +1357,19 @@ impl StateStore for PostgresSink {
         let row = match live.into_iter().next() {
             Some(r) if r.get::<_, bool>(4) => Some(r),
             Some(_) => None,
-            None => client
-                .query_typed(&self.inner.sql.acquire_lease, &params)
-                .await
-                .map(|rows| rows.into_iter().next())
-                .map_err(failed)?,
+            None => {
+                let tx = client.transaction().await.map_err(failed)?;
+                tx.query_typed(&self.inner.sql.lock_lease, &[(&scope, Type::TEXT)])
+                    .await
+                    .map_err(failed)?;
+                let row = tx
+                    .query_typed(&self.inner.sql.acquire_lease, &params)
+                    .await
+                    .map(|rows| rows.into_iter().next())
+                    .map_err(failed)?;
+                tx.commit().await.map_err(failed)?;
+                row
+            }
         };
         Ok(row.map(|r| Lease {
             scope: r.get(0),

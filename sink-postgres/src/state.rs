@@ -44,12 +44,15 @@ pub(crate) struct StateSql {
     /// holder (one row, not `mine`), or nothing: a scope free or expired, for `acquire_lease`.
     /// Neither locks anything a commit's fence check holds.
     pub renew_lease: String,
+    /// Locks the scope's lease row `FOR UPDATE` before a takeover, so it waits for the commits
+    /// in flight under the old token (their fence checks hold the row `FOR KEY SHARE`).
+    pub lock_lease: String,
     pub acquire_lease: String,
     pub release_lease: String,
     /// Whether a commit's fence is the current lease (one row), key-share-locking the lease's
     /// row until the commit's transaction ends: no other holder takes it meanwhile (a takeover
-    /// changes the token, a key column, see migration 0007), while the holder's renewals and
-    /// release (which leave the token alone) do not wait for the commit.
+    /// first locks the row `FOR UPDATE`, see [`StateSql::lock_lease`]), while the holder's
+    /// renewals and release (plain updates of a non-key column) do not wait for the commit.
     pub check_fence: String,
     pub outbox_page: String,
 }
@@ -143,6 +146,7 @@ impl StateSql {
                  SELECT scope, holder, expires_at, token, false FROM {s}.leases
                  WHERE scope = $1 AND holder <> $2 AND expires_at > clock_timestamp()"
             ),
+            lock_lease: format!("SELECT 1 FROM {s}.leases WHERE scope = $1 FOR UPDATE"),
             acquire_lease: format!(
                 "INSERT INTO {s}.leases AS l (scope, holder, expires_at, token)
                  VALUES ($1, $2, clock_timestamp() + make_interval(secs => $3), 1)
