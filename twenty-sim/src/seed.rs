@@ -153,6 +153,45 @@ fn next_ts(ts: &mut i64, rng: &mut ChaCha8Rng) -> i64 {
     *ts
 }
 
+/// People imported in batches, as Twenty's import writes them: the records of one batch write
+/// share one timestamp (FACTS.md, capture 50). About one person in three comes in a batch of 60
+/// (Twenty's import batch size); the rest one at a time. Drawn from an RNG of its own, so the
+/// seeded values stay what the seed's RNG gives.
+struct Imports {
+    rng: ChaCha8Rng,
+    /// The shared stamp of the batch in progress and how many records it still takes.
+    batch: Option<(i64, usize)>,
+}
+
+impl Imports {
+    /// Records per import batch.
+    const BATCH: usize = 60;
+
+    fn new(seed: u64) -> Self {
+        Imports {
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x1b7a_5eed),
+            batch: None,
+        }
+    }
+
+    /// The `updatedAt`/`createdAt` of the next person, whose own would be `t`.
+    fn stamp(&mut self, t: i64) -> i64 {
+        if let Some((at, left)) = self.batch.as_mut() {
+            let at = *at;
+            *left -= 1;
+            if *left == 0 {
+                self.batch = None;
+            }
+            return at;
+        }
+        // One batch start per 120 people alone: 60 of every 180 people come in batches.
+        if self.rng.random_bool(1.0 / 120.0) {
+            self.batch = Some((t, Self::BATCH - 1));
+        }
+        t
+    }
+}
+
 /// Seed `n` people and derived objects into `db`.
 pub(crate) fn seed(db: &mut Db, n: usize, seed: u64) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -161,7 +200,8 @@ pub(crate) fn seed(db: &mut Db, n: usize, seed: u64) {
     let n_tasks = (n / 20).max(1);
     let n_notes = (n / 20).max(1);
     let total = 5 + n + n_companies + n_opps + 2 * (n_tasks + n_notes);
-    // Timestamps: one distinct millisecond per record, ending a day ago.
+    // Timestamps: one distinct millisecond per record, ending a day ago; people imported in a
+    // batch share theirs (see `Imports`).
     let mut ts = db.clock.now_ms() - 86_400_000 - total as i64 * 7;
 
     let members = [
@@ -270,6 +310,7 @@ pub(crate) fn seed(db: &mut Db, n: usize, seed: u64) {
     }
 
     let mut person_ids = Vec::with_capacity(n);
+    let mut imports = Imports::new(seed);
     for i in 0..n {
         let Some(t) = db.tables.get("people") else {
             break;
@@ -320,7 +361,7 @@ pub(crate) fn seed(db: &mut Db, n: usize, seed: u64) {
             );
         }
         rec.insert("position".into(), json!(i));
-        let t = next_ts(&mut ts, &mut rng);
+        let t = imports.stamp(next_ts(&mut ts, &mut rng));
         let actor = actors[rng.random_range(0..actors.len())].clone();
         put(db, "people", rec, t, &actor);
         person_ids.push(id);

@@ -774,6 +774,36 @@ async fn seeding_is_deterministic_and_messy() {
     assert!(codes.len() >= 4, "phones from several countries: {codes:?}");
 }
 
+/// About a third of the seeded people come in import batches of 60 sharing one `updatedAt` and
+/// `createdAt`, the rest one at a time; the seeded values do not depend on it.
+#[tokio::test]
+async fn seeded_people_come_partly_in_import_batches_sharing_a_timestamp() {
+    let sim = Sim::with(
+        twenty_sim::SimConfig::new("k")
+            .seed_people(3_000)
+            .rng_seed(7),
+    )
+    .await;
+    let people = sim.server.handle().records("people");
+    let mut by_stamp: std::collections::HashMap<&str, usize> = Default::default();
+    for p in &people {
+        assert_eq!(p["createdAt"], p["updatedAt"], "{p}");
+        *by_stamp
+            .entry(p["updatedAt"].as_str().unwrap())
+            .or_default() += 1;
+    }
+    let batched: usize = by_stamp.values().filter(|&&n| n > 1).sum();
+    assert!(
+        by_stamp.values().all(|&n| n <= 60),
+        "batches hold at most 60"
+    );
+    assert!(
+        (600..=1_500).contains(&batched),
+        "about a third in batches: {batched} of 3000"
+    );
+    assert!(by_stamp.values().any(|&n| n == 60), "full batches of 60");
+}
+
 /// People sharing `createdAt` values, created out of id order: 3 timestamps × 4 ids.
 async fn people_with_tied_created_at(sim: &Sim) -> Vec<(String, String)> {
     const STAMPS: [&str; 3] = [
