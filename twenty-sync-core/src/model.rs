@@ -289,15 +289,16 @@ pub struct RecordState {
     /// Whether the record is deleted on both sides (kept so a late echo is recognised).
     #[serde(default)]
     pub deleted: bool,
-    /// Per-field hashes of the mapped values both sides last agreed on (local shape), written
-    /// by sync runs ([`RunMode::Sync`](crate::RunMode::Sync)) and read by their conflict
-    /// resolution: with them a record changed on both sides is merged, each field changed on
-    /// one side only taking that side's value, and the conflict policy settles only the fields
-    /// changed on both (see [`AgreedFields`](crate::engine::AgreedFields)). Opaque text;
-    /// `None` when the record's state was last written by anything but a sync run (a pull-only
-    /// or push-only run, a webhook delivery under the default `webhook_mode` (pull), the
-    /// recovery of a create interrupted by a crash), and the policy then settles every
-    /// differing field.
+    /// Per-field hashes of the mapped values both sides last agreed on (local shape), read by
+    /// the conflict resolution of sync runs: with them a record changed on both sides is
+    /// merged, each field changed on one side only taking that side's value, and the conflict
+    /// policy settles only the fields changed on both (see
+    /// [`AgreedFields`](crate::engine::AgreedFields)). Opaque text. Written by sync runs
+    /// ([`RunMode::Sync`](crate::RunMode::Sync)), and kept current by every other run or
+    /// webhook delivery that writes a record which has them; `None` for a record no sync run
+    /// has written (only ever pulled or pushed one way, which then costs nothing) and after the
+    /// recovery of a create interrupted by a crash: the policy then settles every differing
+    /// field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field_hashes: Option<String>,
 }

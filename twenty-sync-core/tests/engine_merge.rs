@@ -180,28 +180,26 @@ async fn a_delivery_merges_a_local_edit_of_another_field() {
     assert!(s.conflicts_audited().await.is_empty());
 }
 
-/// Only sync runs keep the agreed values: a record a pull-only run wrote last has none, and its
-/// next conflict is settled by the policy on every differing field (the documented fallback).
+/// A record no sync run has written (here only pushed, then pulled) has no agreed values, and
+/// its first conflict is settled by the policy on every differing field (the documented
+/// fallback); the sync that settles it stores them, and the next edits merge.
 #[tokio::test]
 async fn without_agreed_values_the_policy_settles_every_differing_field() {
-    let s = synced(ConflictPolicy::TwentyWins, RunMode::Sync).await;
-    let kept = s.state.record(ENTITY, "k").await.unwrap().unwrap();
-    assert!(
-        kept.field_hashes.is_some(),
-        "a sync run keeps them: {kept:?}"
-    );
-    // A change in Twenty, pulled by a pull-only run: the state is rewritten without them.
+    let s = synced(ConflictPolicy::TwentyWins, RunMode::Push).await;
     s.edit_twenty(json!({"name": {"lastName": "Lovelace"}}));
     s.engine.pull(RunOptions::new()).await.expect("pull");
     let pulled = s.state.record(ENTITY, "k").await.unwrap().unwrap();
-    assert_eq!(pulled.field_hashes, None, "{pulled:?}");
+    assert_eq!(
+        pulled.field_hashes, None,
+        "one-way runs start none: {pulled:?}"
+    );
 
     s.edit_local("Ada Local", "Engineer", Utc::now() + Duration::hours(1));
     s.edit_twenty(json!({"jobTitle": "CTO in Twenty"}));
     let r = s.engine.sync(RunOptions::new()).await.expect("sync");
     assert_eq!(r.totals().conflicted, 1, "{}", r.summary());
     assert_eq!(s.sides(), all("Ada", "CTO in Twenty"));
-    // That sync stored them again: the next edits merge.
+    // That sync stored them: the next edits merge.
     s.edit_local(
         "Ada Again",
         "CTO in Twenty",
@@ -211,4 +209,38 @@ async fn without_agreed_values_the_policy_settles_every_differing_field() {
     let r = s.engine.sync(RunOptions::new()).await.expect("sync");
     assert_eq!(r.totals().conflicted, 0, "{}", r.summary());
     assert_eq!(s.sides(), all("Ada Again", "CTO in Twenty"));
+}
+
+/// A pull-only or push-only run between the syncs of a record synced both ways keeps its agreed
+/// values current, so the next sync still merges three ways.
+#[tokio::test]
+async fn one_way_runs_between_syncs_keep_the_agreed_values_current() {
+    use twenty_sync_core::engine::AgreedFields;
+    let s = synced(ConflictPolicy::TwentyWins, RunMode::Sync).await;
+    // Pulled one way: the agreed values are what both sides now hold.
+    s.edit_twenty(json!({"name": {"lastName": "Lovelace"}}));
+    s.engine.pull(RunOptions::new()).await.expect("pull");
+    let local = s.source.record(ENTITY, "k").unwrap().data;
+    assert_eq!(local["last"], "Lovelace");
+    let pulled = s.state.record(ENTITY, "k").await.unwrap().unwrap();
+    assert_eq!(
+        pulled.field_hashes,
+        Some(AgreedFields::of(&contacts(), &local).to_string())
+    );
+    // Pushed one way: likewise.
+    s.edit_local("Ada Pushed", "Engineer", Utc::now());
+    s.engine.push(RunOptions::new()).await.expect("push");
+    let local = s.source.record(ENTITY, "k").unwrap().data;
+    let pushed = s.state.record(ENTITY, "k").await.unwrap().unwrap();
+    assert_eq!(
+        pushed.field_hashes,
+        Some(AgreedFields::of(&contacts(), &local).to_string())
+    );
+
+    // Edits of different fields on each side still merge, whichever was last.
+    s.edit_local("Ada Local", "Engineer", Utc::now() + Duration::hours(1));
+    s.edit_twenty(json!({"jobTitle": "CTO in Twenty"}));
+    let r = s.engine.sync(RunOptions::new()).await.expect("sync");
+    assert_eq!(r.totals().conflicted, 0, "{}", r.summary());
+    assert_eq!(s.sides(), all("Ada Local", "CTO in Twenty"));
 }

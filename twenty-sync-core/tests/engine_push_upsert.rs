@@ -290,8 +290,7 @@ async fn a_second_local_record_with_a_linked_email_fails_and_leaves_the_first_in
 
 /// A record put back after another local record's batch upsert overwrote it is stored with what
 /// both sides now hold (its local record as it is), never with the agreed values of its previous
-/// sync: here a push-only run (which keeps no agreed values) clears them. (In a sync run its
-/// pull rewrites them anyway.)
+/// sync: here in a push-only run, which keeps them current for a record synced both ways.
 #[tokio::test]
 async fn a_record_put_back_keeps_no_stale_agreed_values() {
     use twenty_sync_core::engine::AgreedFields;
@@ -332,5 +331,10 @@ async fn a_record_put_back_keeps_no_stale_agreed_values() {
     let st = state.record(ENTITY, "l-1").await.unwrap().expect("linked");
     let tw: Value = sim.handle().record("people", &st.twenty_id).unwrap();
     assert_eq!(tw["jobTitle"], "One edited", "{tw}");
-    assert_eq!(st.field_hashes, None, "no stale agreed values: {st:?}");
+    let local = source.record(ENTITY, "l-1").unwrap().data;
+    assert_eq!(
+        st.field_hashes,
+        Some(AgreedFields::of(&contacts(), &local).to_string()),
+        "the agreed values are l-1's as both sides hold it: {st:?}"
+    );
 }

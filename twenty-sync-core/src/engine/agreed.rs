@@ -139,8 +139,7 @@ impl fmt::Display for AgreedFields {
 }
 
 /// What a state write keeps of the local record both sides agree on once it is written: its
-/// `local_hash`, and in a sync run its [`AgreedFields`] (other runs clear them, so no stale
-/// agreed value outlives a write it did not see).
+/// `local_hash`, and its [`AgreedFields`] where they are kept (see [`keeps_agreed`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LocalHashes {
     record: String,
@@ -148,11 +147,11 @@ pub(crate) struct LocalHashes {
 }
 
 impl LocalHashes {
-    /// The hashes of the local record `local` written or read by a run of `mode`.
-    pub(crate) fn of(m: &dyn EntityMapper, mode: RunMode, local: &Value) -> LocalHashes {
+    /// The hashes of the local record `local`, with its agreed values if `keep`.
+    pub(crate) fn of(m: &dyn EntityMapper, keep: bool, local: &Value) -> LocalHashes {
         LocalHashes {
             record: local_hash(m, local),
-            fields: agreed_text(m, mode, local),
+            fields: agreed_text(m, keep, local),
         }
     }
 
@@ -163,10 +162,17 @@ impl LocalHashes {
     }
 }
 
-/// The text of `record`'s [`AgreedFields`] (a record in the local shape) for a state written
-/// by a run of `mode`: only sync runs keep them.
-pub(crate) fn agreed_text(m: &dyn EntityMapper, mode: RunMode, record: &Value) -> Option<String> {
-    (mode == RunMode::Sync).then(|| AgreedFields::of(m, record).to_string())
+/// Whether a state written by a run of `mode` over `before` (the record's state until then)
+/// keeps agreed values: in a sync run, and in any run for a record that already has them (a
+/// pull or push run, or a webhook delivery, between the syncs of a record that is synced both
+/// ways). A record only ever pulled or pushed one way never pays for them.
+pub(crate) fn keeps_agreed(mode: RunMode, before: Option<&RecordState>) -> bool {
+    mode == RunMode::Sync || before.is_some_and(|s| s.field_hashes.is_some())
+}
+
+/// The text of `record`'s [`AgreedFields`] (a record in the local shape) if `keep`.
+pub(crate) fn agreed_text(m: &dyn EntityMapper, keep: bool, record: &Value) -> Option<String> {
+    keep.then(|| AgreedFields::of(m, record).to_string())
 }
 
 /// The agreed values kept in `st`, if they were written under `m`'s layout.

@@ -24,7 +24,7 @@ use crate::source::SourceOfTruth;
 use crate::state::StateStore;
 
 use super::SyncEngine;
-use super::agreed::{agreed_in, agreed_text};
+use super::agreed::{agreed_in, agreed_text, keeps_agreed};
 use super::clock;
 use super::config::PullDeleteMode;
 use super::conflict::merge;
@@ -703,7 +703,8 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                         ns.twenty_updated_at = updated_at;
                         ns.twenty_hash = Some(twenty_hash(m, &twenty));
                         // Twenty holds what the local side last wrote or read: agreed.
-                        ns.field_hashes = agreed_text(m, run.mode, &mapped.value);
+                        let keep = keeps_agreed(run.mode, Some(s));
+                        ns.field_hashes = agreed_text(m, keep, &mapped.value);
                         commit.upsert_records.push(ns);
                     }
                     continue;
@@ -778,7 +779,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                         let mut ns = s.clone();
                         ns.twenty_hash = Some(h);
                         ns.local_hash = Some(local_hash(m, &l.data));
-                        ns.field_hashes = agreed_text(m, run.mode, &l.data);
+                        ns.field_hashes = agreed_text(m, keeps_agreed(run.mode, Some(s)), &l.data);
                         ns.twenty_updated_at = c.updated_at.or(s.twenty_updated_at);
                         if ns != *s {
                             commit.upsert_records.push(ns);
@@ -849,7 +850,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 deleted: false,
                 // What Twenty holds: a field the merge kept local stays changed locally, for
                 // the next push to write.
-                field_hashes: agreed_text(m, run.mode, &c.mapped),
+                field_hashes: agreed_text(m, keeps_agreed(run.mode, c.st.as_ref()), &c.mapped),
             };
             let before = local.map(|l| &l.data);
             if before == Some(&merged) {

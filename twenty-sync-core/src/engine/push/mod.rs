@@ -57,7 +57,7 @@ use crate::state::StateStore;
 use crate::report::RunMode;
 
 use super::SyncEngine;
-use super::agreed::{LocalHashes, agreed_in};
+use super::agreed::{LocalHashes, agreed_in, keeps_agreed};
 use super::audit::with_values;
 use super::clock;
 use super::config::{MatchStrategy, PushDeleteMode};
@@ -435,7 +435,7 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                         run.report.counts_mut(&ckey).unchanged += 1;
                         continue;
                     }
-                    let lh = LocalHashes::of(m, run.mode, &data);
+                    let lh = LocalHashes::of(m, keeps_agreed(run.mode, live.as_ref()), &data);
                     upserts.push((key.clone(), pv, h, lh, live, data, changed_at));
                 }
             }

@@ -260,7 +260,8 @@ impl<S: SourceOfTruth, T: StateStore> SyncEngine<S, T> {
                 st.twenty_hash = Some(content_hash(&pv));
                 st.twenty_updated_at = r.updated_at();
                 // Twenty holds the owner's local record as it is now: both sides agree on it.
-                LocalHashes::of(m, run.mode, &local.data).store_in(&mut st);
+                LocalHashes::of(m, keeps_agreed(run.mode, Some(owner)), &local.data)
+                    .store_in(&mut st);
                 commit.upsert_records.push(st);
                 commit.audit.push(run.audit(
                     entity,
