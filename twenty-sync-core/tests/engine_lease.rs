@@ -15,8 +15,7 @@ use twenty_sim::{Faults, SimConfig, SimServer};
 use twenty_sync_core::engine::{RunOptions, SyncEngine, SyncErrorKind, WebhookOutcome};
 use twenty_sync_core::memory::{MemorySource, MemoryState};
 use twenty_sync_core::{
-    AuditEntry, AuditQuery, Checkpoint, Lease, PendingCreate, RecordState, RunReport, StateCommit,
-    StateStore, StoreError, StoreErrorKind, StoreResult, SyncDirection,
+    Checkpoint, Lease, StateStore, StoreError, StoreErrorKind, StoreResult, SyncDirection,
 };
 
 const SECRET: &str = "whsec-lease-test";
@@ -166,72 +165,28 @@ async fn a_run_longer_than_its_lease_renews_it_while_it_works() {
     assert!(free_for_another(&state, &sim).await, "released at the end");
 }
 
-/// A [`MemoryState`] whose leases cannot be taken or renewed while `unreachable` is set.
+/// Store hooks: leases cannot be taken or renewed while `unreachable` is set.
 #[derive(Clone, Default)]
 struct LeasesUnreachable {
-    inner: MemoryState,
     unreachable: Arc<AtomicBool>,
 }
 
 #[async_trait]
-impl StateStore for LeasesUnreachable {
-    fn describe(&self) -> String {
-        "a memory state store whose lease table can be cut off".into()
-    }
-    async fn commit(&self, commit: &StateCommit) -> StoreResult<()> {
-        self.inner.commit(commit).await
-    }
-    async fn cursor(&self, entity: &str, dir: SyncDirection) -> StoreResult<Option<Checkpoint>> {
-        self.inner.cursor(entity, dir).await
-    }
-    async fn records(&self, entity: &str, keys: &[String]) -> StoreResult<Vec<RecordState>> {
-        self.inner.records(entity, keys).await
-    }
-    async fn records_by_twenty_id(
-        &self,
-        entity: &str,
-        ids: &[String],
-    ) -> StoreResult<Vec<RecordState>> {
-        self.inner.records_by_twenty_id(entity, ids).await
-    }
-    async fn pending_creates(&self, entity: &str) -> StoreResult<Vec<PendingCreate>> {
-        self.inner.pending_creates(entity).await
-    }
-    async fn save_run(&self, report: &RunReport) -> StoreResult<()> {
-        self.inner.save_run(report).await
-    }
-    async fn runs(&self, limit: usize) -> StoreResult<Vec<RunReport>> {
-        self.inner.runs(limit).await
-    }
-    async fn run(&self, run_id: &str) -> StoreResult<Option<RunReport>> {
-        self.inner.run(run_id).await
-    }
-    async fn audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
-        self.inner.audit(query).await
-    }
-    async fn acquire_lease(
-        &self,
-        scope: &str,
-        holder: &str,
-        ttl: Duration,
-    ) -> StoreResult<Option<Lease>> {
-        if self.unreachable.load(Ordering::SeqCst) {
-            return Err(StoreError::new(
+impl StoreHooks for LeasesUnreachable {
+    async fn acquire_lease(&self) -> Option<StoreResult<Option<Lease>>> {
+        self.unreachable.load(Ordering::SeqCst).then(|| {
+            Err(StoreError::new(
                 StoreErrorKind::Unavailable,
                 "the lease table cannot be reached",
-            ));
-        }
-        self.inner.acquire_lease(scope, holder, ttl).await
-    }
-    async fn release_lease(&self, lease: &Lease) -> StoreResult<()> {
-        self.inner.release_lease(lease).await
+            ))
+        })
     }
 }
 
 #[tokio::test]
 async fn a_run_whose_lease_lapsed_and_was_taken_stops_and_says_so() {
     let sim = slow_sim().await;
-    let state = LeasesUnreachable::default();
+    let state = Hooked::<LeasesUnreachable>::default();
     let ttl = Duration::from_millis(300);
     let engine = Arc::new(slow_engine(&sim, state.clone(), ttl));
     let run = tokio::spawn({
@@ -240,7 +195,7 @@ async fn a_run_whose_lease_lapsed_and_was_taken_stops_and_says_so() {
     });
     until_leased(&state.inner, &sim).await;
     // The renewals fail until the lease has lapsed and another worker has taken it.
-    state.unreachable.store(true, Ordering::SeqCst);
+    state.hooks.unreachable.store(true, Ordering::SeqCst);
     tokio::time::sleep(ttl * 2).await;
     let other = state
         .inner
@@ -248,7 +203,7 @@ async fn a_run_whose_lease_lapsed_and_was_taken_stops_and_says_so() {
         .await
         .unwrap();
     assert!(other.is_some(), "the lease lapsed");
-    state.unreachable.store(false, Ordering::SeqCst);
+    state.hooks.unreachable.store(false, Ordering::SeqCst);
     let err = run.await.unwrap().expect_err("the run stops");
     assert_eq!(err.kind(), SyncErrorKind::LeaseHeld);
     assert!(err.to_string().contains("lapsed during the run"), "{err}");

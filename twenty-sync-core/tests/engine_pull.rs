@@ -10,8 +10,8 @@ use twenty_sim::{SimConfig, SimServer};
 use twenty_sync_core::engine::{PullCursor, PullDeleteMode, RunOptions, SyncEngine, SyncErrorKind};
 use twenty_sync_core::memory::{MemorySource, MemoryState};
 use twenty_sync_core::{
-    AuditEntry, AuditQuery, Checkpoint, Lease, PendingCreate, RecordState, RunReport, RunStatus,
-    StateCommit, StateStore, StoreError, StoreErrorKind, StoreResult, SyncDirection,
+    AuditQuery, RunReport, RunStatus, StateCommit, StateStore, StoreError, StoreErrorKind,
+    StoreResult, SyncDirection,
 };
 
 #[tokio::test]
@@ -286,73 +286,31 @@ async fn a_second_run_on_a_leased_entity_fails_fast() {
     assert_eq!(saved.status, RunStatus::Failed);
 }
 
-/// A [`MemoryState`] whose first `save_run` (the run record) waits until a lease has been
-/// asked for (at most 5 s), notes whether it had to give up waiting, and fails.
+/// Store hooks: the first `save_run` (the run record) waits until a lease has been asked for
+/// (at most 5 s), notes whether it had to give up waiting, and fails.
 #[derive(Clone, Default)]
 struct RunRecordRefused {
-    inner: MemoryState,
     lease_asked: std::sync::Arc<tokio::sync::Notify>,
     saves: std::sync::Arc<std::sync::Mutex<Vec<bool>>>,
 }
 
 #[async_trait::async_trait]
-impl StateStore for RunRecordRefused {
-    fn describe(&self) -> String {
-        "a state store that refuses the first run record".into()
-    }
-    async fn commit(&self, commit: &StateCommit) -> StoreResult<()> {
-        self.inner.commit(commit).await
-    }
-    async fn cursor(&self, entity: &str, dir: SyncDirection) -> StoreResult<Option<Checkpoint>> {
-        self.inner.cursor(entity, dir).await
-    }
-    async fn records(&self, entity: &str, keys: &[String]) -> StoreResult<Vec<RecordState>> {
-        self.inner.records(entity, keys).await
-    }
-    async fn records_by_twenty_id(
-        &self,
-        entity: &str,
-        ids: &[String],
-    ) -> StoreResult<Vec<RecordState>> {
-        self.inner.records_by_twenty_id(entity, ids).await
-    }
-    async fn pending_creates(&self, entity: &str) -> StoreResult<Vec<PendingCreate>> {
-        self.inner.pending_creates(entity).await
-    }
-    async fn save_run(&self, report: &RunReport) -> StoreResult<()> {
+impl StoreHooks for RunRecordRefused {
+    async fn save_run(&self, _report: &RunReport) -> Option<StoreResult<()>> {
         if !self.saves.lock().unwrap().is_empty() {
-            return self.inner.save_run(report).await;
+            return None;
         }
         let waited_out = tokio::time::timeout(Duration::from_secs(5), self.lease_asked.notified())
             .await
             .is_err();
         self.saves.lock().unwrap().push(waited_out);
-        Err(StoreError::new(
+        Some(Err(StoreError::new(
             StoreErrorKind::Unavailable,
             "the run table is gone",
-        ))
+        )))
     }
-    async fn runs(&self, limit: usize) -> StoreResult<Vec<RunReport>> {
-        self.inner.runs(limit).await
-    }
-    async fn run(&self, run_id: &str) -> StoreResult<Option<RunReport>> {
-        self.inner.run(run_id).await
-    }
-    async fn audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
-        self.inner.audit(query).await
-    }
-    async fn acquire_lease(
-        &self,
-        scope: &str,
-        holder: &str,
-        ttl: Duration,
-    ) -> StoreResult<Option<Lease>> {
-        let lease = self.inner.acquire_lease(scope, holder, ttl).await;
+    fn lease_asked(&self) {
         self.lease_asked.notify_one();
-        lease
-    }
-    async fn release_lease(&self, lease: &Lease) -> StoreResult<()> {
-        self.inner.release_lease(lease).await
     }
 }
 
@@ -360,7 +318,7 @@ impl StateStore for RunRecordRefused {
 async fn the_run_record_is_saved_while_the_lease_is_taken_and_a_refused_record_gives_the_lease_back()
  {
     let sim = sim(3).await;
-    let (source, state) = (MemorySource::new(), RunRecordRefused::default());
+    let (source, state) = (MemorySource::new(), Hooked::<RunRecordRefused>::default());
     let engine = SyncEngine::builder(client(&sim), source.clone(), state.clone())
         .entity(std::sync::Arc::new(contacts()))
         .build()
@@ -371,7 +329,7 @@ async fn the_run_record_is_saved_while_the_lease_is_taken_and_a_refused_record_g
         .expect_err("the run record is refused");
     assert!(err.to_string().contains("saving the run record"), "{err}");
     assert_eq!(
-        *state.saves.lock().unwrap(),
+        *state.hooks.saves.lock().unwrap(),
         [false],
         "the run record was being saved when the lease was asked for"
     );

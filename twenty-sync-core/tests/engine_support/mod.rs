@@ -9,9 +9,12 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use twenty_client::{Client, RetryPolicy};
 use twenty_sim::{SimConfig, SimServer};
-use twenty_sync_core::StateStoreExt;
 use twenty_sync_core::engine::{FieldMap, SyncEngine};
 use twenty_sync_core::memory::{MemorySource, MemoryState};
+use twenty_sync_core::{
+    AuditEntry, AuditQuery, Checkpoint, Lease, PendingCreate, RecordState, RunReport, StateCommit,
+    StateStore, StateStoreExt, StoreResult, SyncDirection,
+};
 
 pub const KEY: &str = "engine-test-key";
 pub const ENTITY: &str = "contacts";
@@ -170,4 +173,84 @@ pub fn delivery(event: &str, record: Value) -> Vec<u8> {
         "record": record,
     }))
     .unwrap()
+}
+
+/// What a test changes of a [`MemoryState`] wrapped in [`Hooked`]: each hook answers in the
+/// store's place (`Some`) or lets the memory store answer (`None`, the default).
+#[async_trait::async_trait]
+pub trait StoreHooks: Send + Sync {
+    /// Before `save_run`.
+    async fn save_run(&self, _report: &RunReport) -> Option<StoreResult<()>> {
+        None
+    }
+    /// Before `acquire_lease`.
+    async fn acquire_lease(&self) -> Option<StoreResult<Option<Lease>>> {
+        None
+    }
+    /// After the memory store answered an `acquire_lease`.
+    fn lease_asked(&self) {}
+}
+
+/// A [`MemoryState`] with a test's [`StoreHooks`]; every other method is the memory store's.
+#[derive(Clone, Default)]
+pub struct Hooked<H> {
+    pub inner: MemoryState,
+    pub hooks: H,
+}
+
+#[async_trait::async_trait]
+impl<H: StoreHooks + 'static> StateStore for Hooked<H> {
+    fn describe(&self) -> String {
+        "a memory state store with a test's hooks".into()
+    }
+    async fn commit(&self, commit: &StateCommit) -> StoreResult<()> {
+        self.inner.commit(commit).await
+    }
+    async fn cursor(&self, entity: &str, dir: SyncDirection) -> StoreResult<Option<Checkpoint>> {
+        self.inner.cursor(entity, dir).await
+    }
+    async fn records(&self, entity: &str, keys: &[String]) -> StoreResult<Vec<RecordState>> {
+        self.inner.records(entity, keys).await
+    }
+    async fn records_by_twenty_id(
+        &self,
+        entity: &str,
+        ids: &[String],
+    ) -> StoreResult<Vec<RecordState>> {
+        self.inner.records_by_twenty_id(entity, ids).await
+    }
+    async fn pending_creates(&self, entity: &str) -> StoreResult<Vec<PendingCreate>> {
+        self.inner.pending_creates(entity).await
+    }
+    async fn save_run(&self, report: &RunReport) -> StoreResult<()> {
+        match self.hooks.save_run(report).await {
+            Some(answer) => answer,
+            None => self.inner.save_run(report).await,
+        }
+    }
+    async fn runs(&self, limit: usize) -> StoreResult<Vec<RunReport>> {
+        self.inner.runs(limit).await
+    }
+    async fn run(&self, run_id: &str) -> StoreResult<Option<RunReport>> {
+        self.inner.run(run_id).await
+    }
+    async fn audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
+        self.inner.audit(query).await
+    }
+    async fn acquire_lease(
+        &self,
+        scope: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> StoreResult<Option<Lease>> {
+        if let Some(answer) = self.hooks.acquire_lease().await {
+            return answer;
+        }
+        let lease = self.inner.acquire_lease(scope, holder, ttl).await;
+        self.hooks.lease_asked();
+        lease
+    }
+    async fn release_lease(&self, lease: &Lease) -> StoreResult<()> {
+        self.inner.release_lease(lease).await
+    }
 }
